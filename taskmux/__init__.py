@@ -1,0 +1,1 @@
+"""taskmux: a project's development processes as supervised tasks in one tmux session."""

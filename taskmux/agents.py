@@ -1,0 +1,131 @@
+"""AI coding agents: detect which are installed and keep a taskmux block in their context files.
+
+The block sits between two markers; rewriting replaces it in place and leaves every other
+byte of the file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN = "<!-- taskmux:begin (managed by taskmux; edits inside are replaced) -->"
+END = "<!-- taskmux:end -->"
+_BLOCK_RE = re.compile(r"<!-- taskmux:begin[^\n]*-->.*?<!-- taskmux:end -->", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An AI coding agent and the context file taskmux writes for it."""
+
+    name: str
+    context_file: str
+    commands: tuple[str, ...]
+    home_dirs: tuple[str, ...]
+    project_markers: tuple[str, ...]
+
+
+AGENTS = (
+    Agent(
+        "claude", ".claude/rules/taskmux.md", ("claude",), (".claude",), (".claude", "CLAUDE.md")
+    ),
+    Agent("codex", "AGENTS.md", ("codex",), (".codex",), ()),
+    Agent("opencode", "AGENTS.md", ("opencode",), (".config/opencode",), ("opencode.json",)),
+    Agent(
+        "cursor",
+        ".cursor/rules/taskmux.mdc",
+        ("cursor", "cursor-agent"),
+        (".cursor",),
+        (".cursor",),
+    ),
+    Agent("gemini", "GEMINI.md", ("gemini",), (".gemini",), ("GEMINI.md",)),
+)
+
+
+def detect(project_root: Path) -> list[Agent]:
+    """Agents installed for this user (on PATH or with a home folder) or used in the project."""
+    home = Path.home()
+    found = []
+    for agent in AGENTS:
+        if (
+            any(shutil.which(cmd) for cmd in agent.commands)
+            or any((home / d).is_dir() for d in agent.home_dirs)
+            or any((project_root / m).exists() for m in agent.project_markers)
+        ):
+            found.append(agent)
+    return found
+
+
+def render_block(session: str, tasks: Iterable[tuple[str, str]]) -> str:
+    """The instructions an agent needs to work in a taskmux project, with its task list."""
+    task_lines = [f"- `{name}`: `{command}`" for name, command in tasks] or ["- (none yet)"]
+    body = [
+        BEGIN,
+        "## Running this project's processes: taskmux",
+        "",
+        f"Long-running processes run as taskmux tasks in the tmux session `{session}`.",
+        "Tasks:",
+        *task_lines,
+        "",
+        "- Never start a server, worker or watcher directly (no `&`, `nohup`, or a blocking",
+        "  command): use `taskmux start TASK` / `taskmux restart TASK`;",
+        '  new ones: `taskmux add NAME "COMMAND"`.',
+        "- State: `taskmux status --json`; one task in depth: `taskmux inspect TASK`.",
+        "- Wait for readiness instead of sleeping: `taskmux wait TASK --timeout 60`.",
+        "- Errors: `taskmux logs TASK -g error -n 50` (`--since 5m` for recent lines only).",
+        "- When the taskmux MCP tools are loaded, use them instead of the shell commands.",
+        "- Exit codes: 0 ok, 1 the operation failed, 2 usage or config mistake; every",
+        "  command takes `--json`.",
+        END,
+    ]
+    return "\n".join(body) + "\n"
+
+
+def write_block(path: Path, block: str, create: bool = True) -> bool:
+    """Put `block` into `path`, replacing an existing block; return whether the file changed."""
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+    elif create:
+        text = ""
+    else:
+        return False
+    if _BLOCK_RE.search(text):
+        new_text = _BLOCK_RE.sub(lambda _m: block.rstrip("\n"), text, count=1)
+    elif text:
+        new_text = text + ("\n" if text.endswith("\n") else "\n\n") + block
+    else:
+        new_text = block
+    if new_text == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.taskmux-tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def context_files(agents: Iterable[Agent]) -> list[str]:
+    """The distinct context files for these agents, in a stable order."""
+    files: list[str] = []
+    for agent in agents:
+        if agent.context_file not in files:
+            files.append(agent.context_file)
+    return files
+
+
+def refresh_existing(
+    project_root: Path, session: str, tasks: Iterable[tuple[str, str]]
+) -> list[str]:
+    """Rewrite the block in every context file that already has one (after add/remove)."""
+    block = render_block(session, list(tasks))
+    changed = []
+    for rel in context_files(AGENTS):
+        path = project_root / rel
+        if path.exists() and _BLOCK_RE.search(path.read_text(encoding="utf-8")):
+            if write_block(path, block, create=False):
+                changed.append(rel)
+    return changed

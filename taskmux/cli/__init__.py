@@ -1,0 +1,1 @@
+"""The command-line interface: Typer commands that build, call one core function, render."""

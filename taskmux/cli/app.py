@@ -1,0 +1,110 @@
+"""The Typer app, its global options, and the shared output conventions.
+
+Human output goes to stdout through rich; `--json` prints exactly one JSON document on
+stdout (`{"ok": true, ...}`), and warnings always go to stderr. Heavy modules are imported
+inside commands so that `taskmux --help` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from taskmux.config import Project
+
+app = typer.Typer(
+    name="taskmux",
+    help="Run a project's development processes as supervised tasks in one tmux session.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@dataclass
+class _GlobalState:
+    config: str | None = None
+
+
+state = _GlobalState()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"taskmux {version('taskmux')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    config: Annotated[
+        str | None,
+        typer.Option("-c", "--config", help="Path to taskmux.toml (default: nearest upwards)."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    state.config = config
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console; imported lazily because rich costs ~30 ms to import."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def warn(message: str, code: str = "W000") -> None:
+    typer.echo(f"warning[{code}]: {message}", err=True)
+
+
+def load(json_mode: bool = False) -> Project:
+    """Load the project named by `-c` (or found upwards), printing its warnings to stderr."""
+    from taskmux.config import load_project
+
+    project = load_project(state.config)
+    for problem in project.warnings:
+        warn(problem.render(), problem.code)
+    return project
+
+
+def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] | None) -> None:
+    """Print a successful result: JSON on stdout, or the human rendering."""
+    if json_mode:
+        print_json({"ok": True, **data})
+    elif callable(human):
+        human()
+    elif human:
+        typer.echo(human)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(
+    json_mode: bool, data: dict[str, Any], error: Any, human: Callable[[], None] | None
+) -> None:
+    """Report a partial failure (exit 1) that still has a result worth printing."""
+    if json_mode:
+        print_json({"ok": False, **data, "error": error.to_dict()})
+    elif human:
+        human()
+    typer.echo(f"error[{error.code}]: {error.message}", err=True)
+    raise typer.Exit(error.exit_code)

@@ -1,0 +1,187 @@
+"""Commands that read or edit the config file: add, remove, init, check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from taskmux.cli.app import JsonOpt, app, console, emit, state, warn
+
+if TYPE_CHECKING:
+    from taskmux.config import Project
+
+
+def _refresh_agent_blocks(project: Project) -> None:
+    from taskmux.agents import refresh_existing
+
+    tasks = [(name, t.command) for name, t in project.config.tasks.items()]
+    refresh_existing(project.root, project.session, tasks)
+
+
+@app.command()
+def add(
+    task: Annotated[str, typer.Argument(help="Name of the new task.")],
+    command: Annotated[str, typer.Argument(help="Shell command line, run verbatim.")],
+    cwd: Annotated[
+        str | None, typer.Option(help="Working directory, relative to the config.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port the task listens on.")] = None,
+    health_check: Annotated[
+        str | None, typer.Option(help="Shell command; exit 0 = healthy.")
+    ] = None,
+    depends_on: Annotated[
+        list[str] | None, typer.Option("--depends-on", help="A task this one needs (repeatable).")
+    ] = None,
+    restart_policy: Annotated[
+        str | None, typer.Option(help="'no', 'on-failure' or 'always'.")
+    ] = None,
+    no_auto_start: Annotated[
+        bool, typer.Option("--no-auto-start", help="Skip on bare start.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a task of that name.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a task to taskmux.toml (validated before the file is written)."""
+    from taskmux.config import edit_config, find_config
+    from taskmux.errors import TaskExists
+
+    values: dict[str, Any] = {"command": command}
+    optional = {"cwd": cwd, "port": port, "health_check": health_check}
+    values |= {k: v for k, v in optional.items() if v is not None}
+    if restart_policy is not None:
+        values["restart_policy"] = restart_policy
+    if no_auto_start:
+        values["auto_start"] = False
+    if depends_on:
+        values["depends_on"] = list(depends_on)
+
+    def mutate(document: Any) -> None:
+        import tomlkit
+
+        tasks = document.setdefault("tasks", tomlkit.table(is_super_table=True))
+        if task in tasks and not force:
+            raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
+        table = tomlkit.table()
+        table.update(values)
+        tasks[task] = table
+
+    project = edit_config(find_config(state.config), mutate)
+    _refresh_agent_blocks(project)
+    emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
+
+
+@app.command()
+def remove(
+    task: Annotated[str, typer.Argument(help="Task to remove.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a task from taskmux.toml, killing it first if it runs."""
+    from taskmux.config import edit_config
+    from taskmux.deps import dependents
+    from taskmux.errors import TaskHasDependents
+
+    project = app_load(json_out)
+    project.task(task)
+    users = dependents(project.config.graph(), task)
+    if users:
+        raise TaskHasDependents(
+            f"cannot remove '{task}': {', '.join(repr(u) for u in users)} depend(s) on it"
+        )
+    killed = _kill_if_running(project, task)
+
+    def mutate(document: Any) -> None:
+        del document["tasks"][task]
+
+    project = edit_config(project.path, mutate)
+    _refresh_agent_blocks(project)
+    note = " (was running: killed)" if killed else ""
+    emit(json_out, {"task": task, "killed": killed}, f"removed task '{task}'{note}")
+
+
+def _kill_if_running(project: Project, task: str) -> bool:
+    from taskmux.lifecycle import Lifecycle
+
+    return Lifecycle.for_project(project).kill_if_present(task)
+
+
+def app_load(json_out: bool) -> Project:
+    from taskmux.cli.app import load
+
+    return load(json_out)
+
+
+@app.command()
+def init(
+    defaults: Annotated[bool, typer.Option("--defaults", help="Ask nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create taskmux.toml here and write taskmux instructions for detected AI agents."""
+    from taskmux import agents
+    from taskmux.init import create_config, session_name_for
+
+    root = Path.cwd()
+    session = session_name_for(root)
+    detected = agents.detect(root)
+    interactive = not defaults and not json_out and sys.stdin.isatty()
+    if interactive:
+        session = typer.prompt("Session name", default=session)
+    path = create_config(root, session, force=force)
+    files = agents.context_files(detected)
+    if (
+        interactive
+        and files
+        and not typer.confirm(f"Write taskmux notes to {', '.join(files)}?", default=True)
+    ):
+        files = []
+    block = agents.render_block(session, [])
+    written = [rel for rel in files if agents.write_block(root / rel, block) or True]
+    names = [a.name for a in detected]
+
+    def human() -> None:
+        out = console()
+        out.print(f"created {path.name} (session '{session}')")
+        for rel in written:
+            out.print(f"wrote taskmux notes to {rel}")
+        if not detected:
+            out.print("no AI coding agent detected; no context files written")
+
+    emit(
+        json_out,
+        {"config": str(path), "session": session, "agents": names, "context_files": written},
+        human,
+    )
+
+
+@app.command()
+def check(json_out: JsonOpt = False) -> None:
+    """Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0)."""
+    from taskmux.config import check_file, find_config
+    from taskmux.environment_check import environment_problems
+
+    path = find_config(state.config)
+    config, problems = check_file(path)
+    if config is not None:
+        problems += environment_problems(path.parent, config)
+    errors = [p for p in problems if p.severity == "error"]
+    if json_out:
+        from taskmux.cli.app import print_json
+
+        print_json(
+            {"ok": not errors, "config": str(path), "problems": [p.to_dict() for p in problems]}
+        )
+    else:
+        for p in problems:
+            kind = "error" if p.severity == "error" else "warning"
+            typer.echo(f"{kind}[{p.code}]: {p.render()}", err=True)
+        tasks = len(config.tasks) if config else 0
+        summary = f"{path}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)"
+        typer.echo(summary if errors else f"{summary}; {tasks} task(s) OK")
+    if errors:
+        raise typer.Exit(2)
+
+
+_ = warn  # re-exported helper used by sibling modules

@@ -1,0 +1,158 @@
+"""The one exception tree of taskmux, each error with a stable code and an exit code.
+
+Exit codes: 1 means the operation failed, 2 means a usage or configuration mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class TaskmuxError(Exception):
+    """Root of every error a user can act on; the CLI renders it as one line."""
+
+    code = "E001"
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message}
+
+
+class UsageError(TaskmuxError):
+    """The command line itself is wrong."""
+
+    code = "E100"
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a config file: an error or a warning, located as well as we can."""
+
+    code: str
+    message: str
+    severity: str = "error"
+    task: str | None = None
+    key: str | None = None
+    line: int | None = None
+    path: str | None = field(default=None, compare=False)
+
+    def render(self) -> str:
+        where = self.path or "taskmux.toml"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        parts = [where]
+        if self.task is not None:
+            parts.append(f"task '{self.task}'")
+        if self.key is not None:
+            parts.append(f"key '{self.key}'")
+        return f"{': '.join(parts)}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "task": self.task,
+            "key": self.key,
+            "line": self.line,
+            "path": self.path,
+        }
+
+
+class ConfigError(TaskmuxError):
+    """The config file is missing, unreadable or invalid; carries every problem found."""
+
+    code = "E103"
+    exit_code = 2
+
+    def __init__(self, message: str, *, code: str | None = None, problems: list[Problem]) -> None:
+        super().__init__(message, code=code)
+        self.problems = problems
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> ConfigError:
+        errors = [p for p in problems if p.severity == "error"]
+        first = errors[0]
+        more = (
+            f" (and {len(errors) - 1} more problem(s); run 'taskmux check')"
+            if len(errors) > 1
+            else ""
+        )
+        return cls(first.render() + more, code=first.code, problems=problems)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "problems": [p.to_dict() for p in self.problems]}
+
+
+class ConfigNotFound(TaskmuxError):
+    code = "E101"
+    exit_code = 2
+
+
+class TaskNotFound(TaskmuxError):
+    code = "E201"
+    exit_code = 2
+
+
+class TaskExists(TaskmuxError):
+    code = "E202"
+    exit_code = 2
+
+
+class TaskHasDependents(TaskmuxError):
+    code = "E203"
+    exit_code = 2
+
+
+class TmuxError(TaskmuxError):
+    """tmux is missing, or a tmux command failed."""
+
+    code = "E301"
+
+
+class NoSession(TaskmuxError):
+    code = "E302"
+
+
+class CwdMissing(TaskmuxError):
+    code = "E303"
+
+
+class PortBusy(TaskmuxError):
+    """A listener on a task's port could not be removed."""
+
+    code = "E304"
+
+
+class HookFailed(TaskmuxError):
+    code = "E401"
+
+
+class StartFailed(TaskmuxError):
+    """Some tasks did not start (an unhealthy dependency, a failed hook)."""
+
+    code = "E402"
+
+
+class WaitFailed(TaskmuxError):
+    code = "E403"
+
+
+class SupervisorRunning(TaskmuxError):
+    code = "E501"
+
+
+class DaemonNotRunning(TaskmuxError):
+    code = "E502"
+
+
+class InvalidPattern(TaskmuxError):
+    code = "E601"
+    exit_code = 2

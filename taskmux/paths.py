@@ -1,0 +1,64 @@
+"""Where taskmux keeps per-project state: logs, events, locks, the daemon's files.
+
+Everything lives outside the project tree, under `$XDG_STATE_HOME/taskmux/` (default
+`~/.local/state/taskmux/`), in one folder per config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def state_root() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "taskmux"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The files of one project's state folder (created on first use)."""
+
+    root: Path
+
+    @classmethod
+    def for_config(cls, config_path: Path) -> ProjectPaths:
+        resolved = config_path.resolve()
+        digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+        folder = re.sub(r"[^A-Za-z0-9_.-]", "_", resolved.parent.name) or "root"
+        return cls(state_root() / f"{folder}-{digest}")
+
+    def ensure(self) -> ProjectPaths:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.root / "logs").mkdir(exist_ok=True, mode=0o700)
+        return self
+
+    @property
+    def config_lock(self) -> Path:
+        return self.root / "config.lock"
+
+    @property
+    def supervisor_lock(self) -> Path:
+        return self.root / "supervisor.lock"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def daemon_state(self) -> Path:
+        return self.root / "daemon.json"
+
+    @property
+    def daemon_token(self) -> Path:
+        return self.root / "daemon.token"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.root / "daemon.log"
+
+    def log_file(self, task: str) -> Path:
+        return self.root / "logs" / f"{task}.log"
