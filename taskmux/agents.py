@@ -125,7 +125,7 @@ def refresh_existing(
     changed = []
     for rel in context_files(AGENTS):
         path = project_root / rel
-        if path.exists() and _BLOCK_RE.search(path.read_text(encoding="utf-8")):
-            if write_block(path, block, create=False):
-                changed.append(rel)
+        has_block = path.exists() and _BLOCK_RE.search(path.read_text(encoding="utf-8"))
+        if has_block and write_block(path, block, create=False):
+            changed.append(rel)
     return changed
