@@ -1,0 +1,104 @@
+"""The lifecycle event log: one JSON line per event, shared by every taskmux process.
+
+Each event is written with a single O_APPEND write, so concurrent writers never
+interleave; the file is rotated (one backup) when it passes its size bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskmux.filelock import locked
+
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EventLog:
+    path: Path
+    max_bytes: int = MAX_BYTES
+
+    def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
+        record = {"ts": round(time.time(), 3), "event": event, "task": task, **data}
+        line = (json.dumps(record, default=str) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > self.max_bytes:
+            self._rotate()
+        return record
+
+    def _rotate(self) -> None:
+        with locked(self.path.with_suffix(".lock")):
+            if self.path.exists() and self.path.stat().st_size > self.max_bytes:
+                os.replace(self.path, self.path.with_suffix(".jsonl.1"))
+
+    def read(self) -> list[dict[str, Any]]:
+        """All events, oldest first, the rotated file included."""
+        records: list[dict[str, Any]] = []
+        for path in (self.path.with_suffix(".jsonl.1"), self.path):
+            records.extend(_parse_lines(path))
+        return records
+
+    def follow(self, poll: float = 0.2) -> Iterator[dict[str, Any]]:
+        """Yield events appended from now on, across rotation; runs until interrupted."""
+        handle = None
+        inode = None
+        while True:
+            if handle is None:
+                try:
+                    handle = self.path.open("rb")
+                    inode = os.fstat(handle.fileno()).st_ino
+                    handle.seek(0, os.SEEK_END)
+                except FileNotFoundError:
+                    time.sleep(poll)
+                    continue
+            line = handle.readline()
+            if line.endswith(b"\n"):
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+                continue
+            if line:
+                handle.seek(-len(line), os.SEEK_CUR)
+            try:
+                rotated = os.stat(self.path).st_ino != inode
+            except FileNotFoundError:
+                rotated = True
+            if rotated:
+                for rest in handle.readlines():
+                    with contextlib.suppress(ValueError):
+                        yield json.loads(rest)
+                handle.close()
+                handle = None
+                try:
+                    handle = self.path.open("rb")
+                    inode = os.fstat(handle.fileno()).st_ino
+                except FileNotFoundError:
+                    handle = None
+                continue
+            time.sleep(poll)
+
+
+def _parse_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in raw.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
