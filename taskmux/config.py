@@ -7,6 +7,7 @@ exclusive lock so that concurrent `add`s from parallel agents all land.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -24,7 +25,7 @@ from taskmux.paths import ProjectPaths
 if TYPE_CHECKING:
     import tomlkit.toml_document
 
-    from taskmux.models import ProjectConfig, TaskConfig
+    from taskmux.schema import ProjectConfig, TaskConfig
 
 CONFIG_NAME = "taskmux.toml"
 _LINE_RE = re.compile(r"at line (\d+)")
@@ -145,12 +146,60 @@ def check_file(path: Path) -> tuple[ProjectConfig | None, list[Problem]]:
 
 
 def load_project(explicit: str | Path | None = None) -> Project:
-    """Find and load the config; raise ConfigError naming the first problem if invalid."""
+    """Find and load the config; raise ConfigError naming the first problem if invalid.
+
+    A config that validated before and has not changed since (same inode, size and
+    mtime) is read back from a cache in the state folder: no pydantic on that path.
+    """
     path = find_config(explicit)
+    key = _cache_key(path)
+    cached = _cache_read(path, key)
+    if cached is not None:
+        return cached
     config, problems = check_file(path)
     if config is None:
         raise ConfigError.from_problems(problems)
-    return Project(path, config, [p for p in problems if p.severity == "warning"])
+    project = Project(path, config, [p for p in problems if p.severity == "warning"])
+    _cache_write(project, key)
+    return project
+
+
+def _cache_key(path: Path) -> list[object]:
+    from taskmux.schema import signature
+
+    info = path.stat()
+    return [str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns, signature()]
+
+
+def _cache_file(path: Path) -> Path:
+    return ProjectPaths.for_config(path).root / "config-cache.json"
+
+
+def _cache_read(path: Path, key: list[object]) -> Project | None:
+    from taskmux.schema import ProjectConfig
+
+    try:
+        data = json.loads(_cache_file(path).read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        warnings = [Problem(**p) for p in data["warnings"]]
+        return Project(path, ProjectConfig.from_plain(data["config"]), warnings)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_write(project: Project, key: list[object]) -> None:
+    data = {
+        "key": key,
+        "config": project.config.to_plain(),
+        "warnings": [p.to_dict() for p in project.warnings],
+    }
+    try:
+        target = _cache_file(project.path)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(target, json.dumps(data))
+    except OSError:
+        pass  # a cache that cannot be written only costs speed
 
 
 def atomic_write(path: Path, text: str) -> None:

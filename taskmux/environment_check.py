@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from taskmux.errors import Problem
-from taskmux.models import ProjectConfig
+from taskmux.schema import ProjectConfig
 
 _SHELL_WORDS = {"cd", "exec", "export", "env", "source", ".", "set", "eval", "if", "for", "while"}
 

@@ -177,7 +177,13 @@ class Tmux:
 
     # Launching -----------------------------------------------------------------------
 
-    def launch(self, session: str, launches: Iterable[Launch], existing: Observation) -> None:
+    def launch(
+        self,
+        session: str,
+        launches: Iterable[Launch],
+        existing: Observation,
+        reset_counts: bool = True,
+    ) -> None:
         """Start each task: respawn its window in place, or create the window (and session)."""
         batches: list[list[list[str]]] = []
         batch: list[list[str]] = []
@@ -187,6 +193,12 @@ class Tmux:
         for spec in launches:
             state = existing.tasks.get(spec.task)
             commands = self._launch_commands(session, spec, state, session_exists, now)
+            if reset_counts:
+                window = state.window_id if state else f"={session}:={spec.task}"
+                commands += [
+                    ["set-option", "-w", "-u", "-t", window, "@taskmux_restarts"],
+                    ["set-option", "-w", "-u", "-t", window, "@taskmux_gave_up"],
+                ]
             session_exists = True
             cost = sum(len(a) + 3 for c in commands for a in c)
             if batch and size + cost > _MAX_BATCH_BYTES:

@@ -1,0 +1,154 @@
+"""Commands that act on running tasks: start, stop, restart, kill, status, health, inspect."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, warn
+from taskmux.cli.render import ProgressPrinter, status_table
+
+if TYPE_CHECKING:
+    from taskmux.lifecycle import Lifecycle, StartReport
+
+TasksArg = Annotated[
+    list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
+]
+
+
+def _lifecycle(json_out: bool) -> Lifecycle:
+    from taskmux.lifecycle import Lifecycle
+
+    return Lifecycle.for_project(load(json_out), ProgressPrinter(json_out))
+
+
+def _finish_start(json_out: bool, report: StartReport) -> None:
+    from taskmux.errors import StartFailed
+
+    for message in report.warnings:
+        warn(message, "W401")
+    for name in report.already_running:
+        if not json_out:
+            typer.echo(f"{name}: already running")
+    if report.ok:
+        emit(json_out, report.to_dict(), None)
+        return
+    problems = [f"{n} skipped ({why})" for n, why in report.skipped.items()]
+    problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
+    started = ", ".join(report.started) or "nothing"
+    error = StartFailed(f"started {started}; " + "; ".join(problems))
+    fail(json_out, report.to_dict(), error, None)
+
+
+@app.command()
+def start(
+    tasks: TasksArg = None,
+    monitor: Annotated[
+        bool, typer.Option("-m", "--monitor", help="Then supervise in the foreground.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start tasks in dependency order (no names: every auto_start task)."""
+    lifecycle = _lifecycle(json_out)
+    if monitor:
+        from taskmux.cli.supervise_cmds import run_monitor
+
+        run_monitor(lifecycle, tasks or None, json_out)
+        return
+    _finish_start(json_out, lifecycle.start(tasks or None))
+
+
+@app.command()
+def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
+    """Stop tasks gracefully and mark them stopped (no names: all, then end the session)."""
+    from taskmux.errors import TaskmuxError
+
+    report = _lifecycle(json_out).stop(tasks or None)
+    for name in report.not_running:
+        if not json_out:
+            typer.echo(f"{name}: not running")
+    if report.failed:
+        fail(json_out, report.to_dict(), TaskmuxError("; ".join(report.failed.values())), None)
+    emit(json_out, report.to_dict(), "session ended" if report.session_ended else None)
+
+
+@app.command()
+def restart(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
+    """Stop, free ports, start again in place; clears manual-stop marks."""
+    _finish_start(json_out, _lifecycle(json_out).restart(tasks or None))
+
+
+@app.command()
+def kill(
+    task: Annotated[str, typer.Argument(help="Task to kill.")], json_out: JsonOpt = False
+) -> None:
+    """SIGKILL a task's whole process tree and close its window."""
+    was_running = _lifecycle(json_out).kill(task)
+    human = f"{task}: killed" if was_running else f"{task}: was not running; window closed"
+    emit(json_out, {"task": task, "was_running": was_running}, human)
+
+
+@app.command()
+def status(json_out: JsonOpt = False) -> None:
+    """Show the session and every task: state, pid, port, uptime, notes."""
+    from taskmux.status import status_rows
+    from taskmux.tmux_manager import Tmux
+
+    project = load(json_out)
+    observation = Tmux.from_env().observe(project.session)
+    rows = status_rows(project, observation)
+    data: dict[str, Any] = {
+        "session": project.session,
+        "session_running": observation.session_exists,
+    }
+    emit(
+        json_out,
+        {**data, "tasks": rows},
+        lambda: status_table(project.session, observation.session_exists, rows),
+    )
+
+
+app.command("list", hidden=True, help="Alias of status.")(status)
+app.command("ls", hidden=True, help="Alias of status.")(status)
+
+
+@app.command()
+def health(json_out: JsonOpt = False) -> None:
+    """Run every task's health check concurrently; exit 1 if any task is unhealthy."""
+    results = _lifecycle(json_out).health()
+    data = {name: r.to_dict() for name, r in results.items()}
+    unhealthy = [n for n, r in results.items() if not r.healthy]
+
+    def human() -> None:
+        out = console()
+        for name, result in results.items():
+            sign = "[green]✓[/]" if result.healthy else "[red]✗[/]"
+            detail = result.output.splitlines()[-1] if result.output else ""
+            out.print(f"{sign} {name:<20} {detail}")
+
+    emit(json_out, {"ok": not unhealthy, "tasks": data}, human)
+    if unhealthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def inspect(
+    task: Annotated[str, typer.Argument(help="Task to inspect.")], json_out: JsonOpt = False
+) -> None:
+    """Everything taskmux knows about one task, as JSON."""
+    from taskmux import procs
+    from taskmux.cli.app import print_json
+    from taskmux.status import task_row
+    from taskmux.tmux_manager import Tmux
+
+    project = load(json_out)
+    project.task(task)
+    observation = Tmux.from_env().observe(project.session)
+    import time
+
+    row = task_row(project, task, observation, time.time())
+    row["pid"] = procs.real_pid(row.get("pid"))
+    row["pane_pid"] = observation.tasks[task].pid if task in observation.tasks else None
+    row["healthy"] = row.get("healthy") if row.get("health_check") else row.get("running")
+    print_json({"ok": True, **row} if json_out else row)

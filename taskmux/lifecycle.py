@@ -1,0 +1,487 @@
+"""Start, stop, restart and kill tasks as SPEC §3 describes, carried out through tmux.
+
+`Lifecycle` is the one place that turns a project's config into tmux launches and
+process-tree stops. It reports progress through a callback and returns small results;
+it never prints. The supervisor reuses `relaunch` and `observe`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskmux import procs
+from taskmux.config import Project
+from taskmux.deps import start_order, transitive_dependents
+from taskmux.errors import CwdMissing, NoSession, PortBusy, TaskmuxError
+from taskmux.events import EventLog
+from taskmux.filelock import locked
+from taskmux.health import CheckResult, run_check
+from taskmux.hooks import run_hook
+from taskmux.state import Health, TaskState
+from taskmux.tmux_manager import Launch, Observation, Tmux
+
+LOGPIPE = Path(__file__).with_name("logpipe.py")
+DEPENDENCY_POLL = 0.25
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a lifecycle action, for a live display or a log line."""
+
+    task: str
+    phase: str  # waiting, starting, started, running, healthy, skipped, failed, stopping, stopped
+    detail: str = ""
+
+
+@dataclass
+class StartReport:
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "already_running": self.already_running,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class StopReport:
+    stopped: dict[str, str | None] = field(default_factory=dict)  # task -> signal that ended it
+    not_running: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    session_ended: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stopped": self.stopped,
+            "not_running": self.not_running,
+            "failed": self.failed,
+            "session_ended": self.session_ended,
+        }
+
+
+def _no_progress(_progress: Progress) -> None:
+    return None
+
+
+class Lifecycle:
+    """Carries out lifecycle actions for one project on one tmux server."""
+
+    def __init__(
+        self, project: Project, tmux: Tmux, on_progress: Callable[[Progress], None] | None = None
+    ) -> None:
+        self.project = project
+        self.config = project.config
+        self.session = project.session
+        self.tmux = tmux
+        self.paths = project.paths.ensure()
+        self.events = EventLog(self.paths.events)
+        self.report = on_progress or _no_progress
+
+    @classmethod
+    def for_project(
+        cls, project: Project, on_progress: Callable[[Progress], None] | None = None
+    ) -> Lifecycle:
+        return cls(project, Tmux.from_env(), on_progress)
+
+    # Facts ---------------------------------------------------------------------------
+
+    def observe(self) -> Observation:
+        return self.tmux.observe(self.session)
+
+    def marker(self, task: str) -> str:
+        return f"{self.session}/{task}"
+
+    def task_env(self, task: str) -> dict[str, str]:
+        """What every launch passes: tmux would otherwise use its server's old environment."""
+        env = {procs.MARKER_VAR: self.marker(task), "TASKMUX_SESSION": self.session}
+        for name in ("PATH", "VIRTUAL_ENV", "LANG"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        return env
+
+    def hook_env(self, task: str | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != procs.MARKER_VAR}
+        env["TASKMUX_SESSION"] = self.session
+        if task:
+            env["TASKMUX_TASK_NAME"] = task
+        return env
+
+    def log_command(self) -> str:
+        max_bytes = int(self.config.log_max_size_mb * 1024 * 1024)
+        argv = [sys.executable, "-I", "-S", str(LOGPIPE)]
+        return "exec " + shlex.join([*argv, "{file}", str(max_bytes), str(self.config.log_backups)])
+
+    # Launching -----------------------------------------------------------------------
+
+    def _prepare(self, name: str, hooks: bool) -> Launch:
+        """Checks and side effects before a task's process starts: cwd, hook, port."""
+        task = self.project.task(name)
+        cwd = self.project.task_cwd(name)
+        if not cwd.is_dir():
+            raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
+        if hooks:
+            run_hook(
+                "before_start", task.hooks.before_start, cwd, self.hook_env(name), f"task '{name}'"
+            )
+        if task.port is not None:
+            stubborn = procs.free_port(task.port)
+            if stubborn:
+                who = ", ".join(f"pid {s.pid or '?'} ({s.name})" for s in stubborn)
+                raise PortBusy(
+                    f"task '{name}': port {task.port} is held by {who} and cannot be freed"
+                )
+        log_file = shlex.quote(str(self.paths.log_file(name)))
+        return Launch(
+            name,
+            task.command,
+            cwd,
+            self.task_env(name),
+            self.log_command().replace("'{file}'", log_file).replace("{file}", log_file),
+        )
+
+    def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> dict[str, str]:
+        """Start these tasks (not running ones) in one tmux round trip; return failures."""
+        if not names:
+            return {}
+        failures: dict[str, str] = {}
+        prepared: list[Launch] = []
+        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            futures = {name: pool.submit(self._prepare, name, hooks) for name in names}
+            for name, future in futures.items():
+                try:
+                    prepared.append(future.result())
+                except TaskmuxError as exc:
+                    failures[name] = exc.message
+        with locked(self.paths.root / "launch.lock"):
+            observation = self.observe()
+            fresh = [
+                spec
+                for spec in prepared
+                if spec.task not in observation.tasks or not observation.tasks[spec.task].is_alive
+            ]
+            self.tmux.launch(self.session, fresh, observation, reset_counts=manual)
+        for spec in fresh:
+            self.events.append("started", spec.task, manual=manual)
+            self.report(Progress(spec.task, "started"))
+        if hooks:
+            for spec in fresh:
+                after = self.project.task(spec.task).hooks.after_start
+                try:
+                    run_hook(
+                        "after_start",
+                        after,
+                        spec.cwd,
+                        self.hook_env(spec.task),
+                        f"task '{spec.task}'",
+                    )
+                except TaskmuxError as exc:
+                    failures[spec.task] = exc.message
+        for name, message in failures.items():
+            self.report(Progress(name, "failed", message))
+        return failures
+
+    def start(self, names: list[str] | None = None) -> StartReport:
+        """Start tasks in dependency order; independent ones together. See SPEC §3."""
+        report = StartReport()
+        explicit = names is not None
+        if names is None:
+            wanted = (
+                [n for n, t in self.config.tasks.items() if t.auto_start]
+                if self.config.auto_start
+                else []
+            )
+        else:
+            self.project.check_names(names)
+            wanted = list(dict.fromkeys(names))
+        graph = self.config.graph()
+        order = start_order(graph, wanted)
+        observation = self.observe()
+        running = {n for n, s in observation.tasks.items() if s.is_alive}
+        report.already_running = [n for n in order if n in running]
+        for name in report.already_running:
+            self.report(Progress(name, "running", "already running"))
+        to_launch = [n for n in order if n not in running]
+        in_scope = set(order) | running
+        for name in order:
+            for dep in graph[name]:
+                if dep not in in_scope:
+                    why = "auto_start = false" if not explicit else "not started with it"
+                    report.warnings.append(
+                        f"task '{name}': dependency '{dep}' is not running ({why})"
+                    )
+        if not to_launch:
+            return report
+        run_hook(
+            "before_start", self.config.hooks.before_start, self.project.root, self.hook_env(None)
+        )
+        self._start_in_order(to_launch, graph, in_scope, report)
+        if report.started:
+            try:
+                run_hook(
+                    "after_start",
+                    self.config.hooks.after_start,
+                    self.project.root,
+                    self.hook_env(None),
+                )
+            except TaskmuxError as exc:
+                report.warnings.append(exc.message)
+        return report
+
+    def _start_in_order(
+        self,
+        to_launch: list[str],
+        graph: dict[str, list[str]],
+        in_scope: set[str],
+        report: StartReport,
+    ) -> None:
+        pending = list(to_launch)
+        healthy: set[str] = set()
+        broken: dict[str, str] = {}
+        checking: dict[Future[str | None], str] = {}
+        needed = {dep for name in to_launch for dep in graph[name] if dep in in_scope}
+        with ThreadPoolExecutor(max_workers=max(4, len(needed))) as pool:
+            for dep in needed - set(to_launch):  # already running dependencies
+                checking[pool.submit(self.wait_dependency, dep)] = dep
+            while pending or checking:
+                ready, blocked = [], []
+                for name in pending:
+                    deps = [d for d in graph[name] if d in in_scope]
+                    bad = [d for d in deps if d in broken]
+                    if bad:
+                        reason = f"dependency '{bad[0]}' {broken[bad[0]]}"
+                        report.skipped[name] = reason
+                        broken[name] = "was skipped"
+                        self.report(Progress(name, "skipped", reason))
+                    elif all(d in healthy for d in deps):
+                        ready.append(name)
+                    else:
+                        blocked.append(name)
+                        waiting = [d for d in deps if d not in healthy]
+                        self.report(Progress(name, "waiting", "waiting for " + ", ".join(waiting)))
+                if ready:
+                    failures = self.launch(ready)
+                    for name in ready:
+                        if name in failures:
+                            report.failed[name] = failures[name]
+                            broken[name] = f"failed to start: {failures[name]}"
+                        else:
+                            report.started.append(name)
+                            if name in needed:
+                                checking[pool.submit(self.wait_dependency, name)] = name
+                pending = blocked
+                if pending and any(n not in report.skipped for n in pending) and not ready:
+                    if not checking:
+                        break
+                    done, _ = wait(list(checking), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        dep = checking.pop(future)
+                        problem = future.result()
+                        if problem is None:
+                            healthy.add(dep)
+                            self.report(Progress(dep, "healthy"))
+                        else:
+                            broken[dep] = problem
+                elif not pending:
+                    break
+            for future in checking:
+                future.cancel()
+
+    def wait_dependency(self, name: str) -> str | None:
+        """Wait until a dependency is healthy; None when it is, else why not.
+
+        Deadline: health_retries * health_interval. A dependency without a health check is
+        healthy once running; one that completed with exit 0 (a migration) counts as done.
+        """
+        task = self.project.task(name)
+        deadline = time.monotonic() + task.health_retries * task.health_interval
+        last = "never became healthy"
+        while True:
+            state = self.observe().tasks.get(name)
+            if state is None:
+                return "is not running"
+            if state.dead:
+                if task.health_check is None and state.exit_status == 0:
+                    return None
+                return f"stopped ({state.exit_text()})"
+            if task.health_check is None:
+                return None
+            result = self.check(name, state)
+            if result.healthy:
+                return None
+            last = f"is unhealthy: {result.output.splitlines()[-1] if result.output else 'check failed'}"
+            if time.monotonic() >= deadline:
+                return f"{last} (gave up after {task.health_retries * task.health_interval:g}s)"
+            time.sleep(min(DEPENDENCY_POLL, max(0.0, deadline - time.monotonic())))
+
+    # Health --------------------------------------------------------------------------
+
+    def check(self, name: str, state: TaskState | None) -> CheckResult:
+        """Run a task's health check (or liveness) and share the verdict on its window."""
+        task = self.project.task(name)
+        if state is None or state.dead:
+            what = "not running" if state is None else state.exit_text()
+            return CheckResult(False, None, what, 0.0)
+        if task.health_check is None:
+            return CheckResult(True, None, "process alive", 0.0)
+        result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
+        previous = state.health.failures if state.health else 0
+        failures = 0 if result.healthy else previous + 1
+        self.tmux.set_health(state.window_id, Health(result.healthy, time.time(), failures))
+        return result
+
+    def health(self) -> dict[str, CheckResult]:
+        """Every task's health, checks run concurrently, each with its own timeout."""
+        observation = self.observe()
+        names = list(self.config.tasks)
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as pool:
+            futures = {n: pool.submit(self.check, n, observation.tasks.get(n)) for n in names}
+            return {n: f.result() for n, f in futures.items()}
+
+    # Stopping ------------------------------------------------------------------------
+
+    def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
+        task = self.config.tasks.get(name)
+        cwd = self.project.task_cwd(name) if task else self.project.root
+        if hooks and task:
+            run_hook(
+                "before_stop", task.hooks.before_stop, cwd, self.hook_env(name), f"task '{name}'"
+            )
+        self.report(Progress(name, "stopping"))
+        self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+        grace = task.stop_grace_period if task else 5.0
+        used = procs.stop_tree(state.pid if state.is_alive else None, self.marker(name), grace)
+        self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
+        self.events.append("stopped", name, manual=True, signal=used)
+        self.report(Progress(name, "stopped", used or "not running"))
+        if hooks and task:
+            run_hook(
+                "after_stop", task.hooks.after_stop, cwd, self.hook_env(name), f"task '{name}'"
+            )
+        return used
+
+    def stop(self, names: list[str] | None = None, hooks: bool = True) -> StopReport:
+        """Stop tasks (all, then end the session, when no names are given)."""
+        report = StopReport()
+        if names is not None:
+            self.project.check_names(names)
+        observation = self.observe()
+        if not observation.session_exists:
+            if names is None:
+                return report
+            report.not_running = list(names)
+            return report
+        targets = list(names) if names is not None else list(observation.tasks)
+        if hooks:
+            run_hook(
+                "before_stop", self.config.hooks.before_stop, self.project.root, self.hook_env(None)
+            )
+        graph = self.config.graph()
+        waves = _stop_waves(graph, [t for t in targets if t in observation.tasks])
+        report.not_running = [
+            t for t in targets if t not in observation.tasks or observation.tasks[t].dead
+        ]
+        for wave in waves:
+            with ThreadPoolExecutor(max_workers=max(1, len(wave))) as pool:
+                futures = {
+                    n: pool.submit(self._stop_one, n, observation.tasks[n], hooks) for n in wave
+                }
+                for name, future in futures.items():
+                    try:
+                        used = future.result()
+                    except TaskmuxError as exc:
+                        report.failed[name] = exc.message
+                        continue
+                    if name not in report.not_running:
+                        report.stopped[name] = used
+        if names is None and not report.failed:
+            self.tmux.kill_session(self.session)
+            report.session_ended = True
+        if hooks:
+            run_hook(
+                "after_stop", self.config.hooks.after_stop, self.project.root, self.hook_env(None)
+            )
+        return report
+
+    def restart(self, names: list[str] | None = None) -> StartReport:
+        """Full stop, port cleanup, start in place; clears manual-stop marks and counts."""
+        if names is None:
+            observation = self.observe()
+            names = [
+                n for n, t in self.config.tasks.items() if t.auto_start or n in observation.tasks
+            ]
+        else:
+            self.project.check_names(names)
+        observation = self.observe()
+        present = [n for n in names if n in observation.tasks]
+        if present:
+            stop_report = self.stop(present)
+            if stop_report.failed:
+                report = StartReport(failed=dict(stop_report.failed))
+                return report
+        return self.start(names)
+
+    def kill(self, name: str) -> bool:
+        """SIGKILL the whole tree, destroy the window, mark it killed on the session."""
+        self.project.task(name)
+        return self.kill_if_present(name)
+
+    def kill_if_present(self, name: str) -> bool:
+        """Kill the task if it has a window; return whether its process was alive."""
+        observation = self.observe()
+        state = observation.tasks.get(name)
+        if state is None:
+            return False
+        self.tmux.mark_killed(self.session, name)
+        self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+        procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
+        if self.tmux.window_count(self.session) <= 1:
+            self.tmux.kill_session(self.session)
+        else:
+            self.tmux.kill_window(state.window_id)
+        self.events.append("killed", name, manual=True)
+        return state.is_alive
+
+    def require_session(self) -> Observation:
+        observation = self.observe()
+        if not observation.session_exists:
+            raise NoSession(
+                f"session '{self.session}' is not running (start it with 'taskmux start')"
+            )
+        return observation
+
+
+def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[str]]:
+    """Dependents before their dependencies; each wave stops in parallel."""
+    remaining = list(names)
+    waves = []
+    while remaining:
+        wave = [
+            n
+            for n in remaining
+            if not any(d in remaining for d in transitive_dependents(graph, n) if d != n)
+        ]
+        if not wave:
+            wave = list(remaining)
+        waves.append(wave)
+        remaining = [n for n in remaining if n not in wave]
+    return waves

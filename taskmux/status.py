@@ -1,0 +1,51 @@
+"""Combine the config and one tmux observation into the rows of `status` and `inspect`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from taskmux.config import Project
+from taskmux.tmux_manager import Observation
+
+
+def task_row(project: Project, name: str, observation: Observation, now: float) -> dict[str, Any]:
+    """Everything status shows about one task, as plain data (JSON-ready)."""
+    task = project.config.tasks.get(name)
+    state = observation.tasks.get(name)
+    row: dict[str, Any] = {"name": name, "in_config": task is not None}
+    if task is not None:
+        row |= {
+            "command": task.command,
+            "auto_start": task.auto_start,
+            "port": task.port,
+            "cwd": task.cwd,
+            "restart_policy": task.restart_policy,
+            "depends_on": list(task.depends_on),
+            "health_check": task.health_check,
+        }
+    if state is None:
+        killed = name in observation.killed
+        row |= {
+            "state": "killed" if killed else "not started",
+            "running": False,
+            "pid": None,
+            "manually_stopped": killed,
+            "restart_count": 0,
+            "healthy": None,
+        }
+    else:
+        row |= state.to_dict()
+        alive_for = now - state.started_at if state.is_alive and state.started_at else None
+        row["uptime"] = round(alive_for, 1) if alive_for is not None else None
+    row["log_file"] = str(project.paths.log_file(name))
+    return row
+
+
+def status_rows(project: Project, observation: Observation) -> list[dict[str, Any]]:
+    """One row per task in the config, then windows of tasks no longer in it."""
+    now = time.time()
+    names = list(project.config.tasks) + [
+        t for t in observation.tasks if t not in project.config.tasks
+    ]
+    return [task_row(project, name, observation, now) for name in names]
