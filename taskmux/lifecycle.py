@@ -174,11 +174,7 @@ class Lifecycle:
                     failures[name] = exc.message
         with locked(self.paths.root / "launch.lock"):
             observation = self.observe()
-            fresh = [
-                spec
-                for spec in prepared
-                if spec.task not in observation.tasks or not observation.tasks[spec.task].is_alive
-            ]
+            fresh = [spec for spec in prepared if _may_launch(observation, spec.task, manual)]
             self.tmux.launch(self.session, fresh, observation, reset_counts=manual)
         for spec in fresh:
             self.events.append("started", spec.task, manual=manual)
@@ -485,3 +481,13 @@ def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[
         waves.append(wave)
         remaining = [n for n in remaining if n not in wave]
     return waves
+
+
+def _may_launch(observation: Observation, task: str, manual: bool) -> bool:
+    """Never launch over a live process; an automatic restart also yields to a manual stop."""
+    state = observation.tasks.get(task)
+    if state is None:
+        return manual or task not in observation.killed
+    if state.is_alive:
+        return False
+    return manual or not (state.manually_stopped or state.gave_up)

@@ -60,6 +60,12 @@ class TaskState:
     gave_up: bool
     next_restart_at: float | None
     health: Health | None
+    seen_exit: str = ""  # identity of the death a supervisor already reported
+
+    @property
+    def death_id(self) -> str:
+        """Identifies this particular death, so each is reported once across processes."""
+        return f"{self.pid}:{self.dead_time}" if self.dead else ""
 
     @property
     def is_alive(self) -> bool:

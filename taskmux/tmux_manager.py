@@ -41,6 +41,7 @@ _FIELDS = (
     "@taskmux_gave_up",
     "@taskmux_next_restart",
     "@taskmux_health",
+    "@taskmux_seen",
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _KILLED_PREFIX = "@taskmux_killed_"
@@ -314,4 +315,5 @@ def _parse_pane(values: list[str]) -> TaskState | None:
         gave_up=row["@taskmux_gave_up"] == "1",
         next_restart_at=next_restart,
         health=Health.decode(row["@taskmux_health"]),
+        seen_exit=row["@taskmux_seen"],
     )

@@ -23,7 +23,8 @@ def _lifecycle(json_out: bool) -> Lifecycle:
     return Lifecycle.for_project(load(json_out), ProgressPrinter(json_out))
 
 
-def _finish_start(json_out: bool, report: StartReport) -> None:
+def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = True) -> None:
+    """Print a start summary; on failure exit 1 unless supervision should go on."""
     from taskmux.errors import StartFailed
 
     for message in report.warnings:
@@ -38,7 +39,9 @@ def _finish_start(json_out: bool, report: StartReport) -> None:
     problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
     started = ", ".join(report.started) or "nothing"
     error = StartFailed(f"started {started}; " + "; ".join(problems))
-    fail(json_out, report.to_dict(), error, None)
+    if exit_on_failure:
+        fail(json_out, report.to_dict(), error, None)
+    typer.echo(f"error[{error.code}]: {error.message}", err=True)
 
 
 @app.command()
@@ -56,7 +59,7 @@ def start(
 
         run_monitor(lifecycle, tasks or None, json_out)
         return
-    _finish_start(json_out, lifecycle.start(tasks or None))
+    report_start(json_out, lifecycle.start(tasks or None))
 
 
 @app.command()
@@ -76,7 +79,7 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
 @app.command()
 def restart(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    _finish_start(json_out, _lifecycle(json_out).restart(tasks or None))
+    report_start(json_out, _lifecycle(json_out).restart(tasks or None))
 
 
 @app.command()

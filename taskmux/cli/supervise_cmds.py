@@ -1,0 +1,154 @@
+"""`start -m` (foreground supervision) and `events` (the lifecycle history)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from taskmux.cli.app import JsonOpt, app, load, print_json
+
+if TYPE_CHECKING:
+    from taskmux.lifecycle import Lifecycle
+    from taskmux.supervisor import Supervisor
+
+
+def describe_event(record: dict[str, Any]) -> str:
+    """One readable line for an event record."""
+    when = time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0)))
+    task = record.get("task") or "-"
+    details = {
+        k: v for k, v in record.items() if k not in {"ts", "event", "task"} and v not in (None, "")
+    }
+    extra = " ".join(f"{k}={v}" for k, v in details.items())
+    return f"{when} {task:<16} {record.get('event', '?'):<18} {extra}".rstrip()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Signal handlers only set the flag; the loop notices and winds down."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _print_events(lifecycle: Lifecycle, stop: threading.Event, json_out: bool) -> None:
+    for record in lifecycle.events.follow(poll=0.2):
+        if stop.is_set():
+            return
+        line = json.dumps(record) if json_out else describe_event(record)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def run_monitor(lifecycle: Lifecycle, names: list[str] | None, json_out: bool) -> None:
+    """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM."""
+    from taskmux.cli.lifecycle_cmds import report_start
+    from taskmux.supervisor import Supervisor, claim_supervision
+
+    claim = claim_supervision(lifecycle.paths.supervisor_lock, "start -m")
+    try:
+        report_start(json_out, lifecycle.start(names), exit_on_failure=False)
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        supervisor = Supervisor(lifecycle)
+        if sys.stdout.isatty() and not json_out:
+            worker = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
+            worker.start()
+            _live_view(supervisor, stop)
+        else:
+            printer = threading.Thread(
+                target=_print_events, args=(lifecycle, stop, json_out), daemon=True
+            )
+            printer.start()
+            supervisor.run(stop)
+    finally:
+        claim.release()
+    if not json_out:
+        typer.echo("supervision ended; tasks keep running", err=True)
+
+
+def _live_view(supervisor: Supervisor, stop: threading.Event) -> None:
+    from rich.live import Live
+    from rich.table import Table
+
+    from taskmux.cli.app import console
+
+    def render() -> Table:
+        table = Table(
+            box=None, header_style="bold", title="supervising (Ctrl+C to leave; tasks keep running)"
+        )
+        for column in ("TASK", "STATE", "RESTARTS", "NEXT RESTART"):
+            table.add_column(column)
+        now = time.time()
+        lifecycle = supervisor.lifecycle
+        for name in lifecycle.config.tasks:
+            state = supervisor.snapshot.tasks.get(name)
+            if state is None:
+                table.add_row(name, "[dim]not started[/]", "-", "-")
+                continue
+            due = (
+                f"in {max(0.0, state.next_restart_at - now):.0f}s" if state.next_restart_at else "-"
+            )
+            table.add_row(name, state.describe(), str(state.restarts), due)
+        return table
+
+    with Live(render(), console=console(), refresh_per_second=4, transient=False) as live:
+        while not stop.wait(0.5):
+            live.update(render())
+
+
+def _select(
+    records: Iterable[dict[str, Any]], task: str | None, since: float | None
+) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in records
+        if (task is None or r.get("task") == task) and (since is None or r.get("ts", 0) >= since)
+    ]
+
+
+@app.command()
+def events(
+    task: Annotated[
+        str | None, typer.Option("--task", "-t", help="Only this task's events.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events newer than 10m, 2h, or ISO-8601.")
+    ] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="Show the last N events.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new events.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The lifecycle event history: starts, exits, restarts, health changes, stops."""
+    from taskmux.events import EventLog
+    from taskmux.logs import parse_since
+
+    project = load(json_out)
+    if task is not None:
+        project.task(task)
+    log = EventLog(project.paths.events)
+    cutoff = parse_since(since) if since else None
+    records = _select(log.read(), task, cutoff)[-lines:] if lines > 0 else []
+    if json_out and not follow:
+        print_json({"ok": True, "events": records})
+        return
+    for record in records:
+        typer.echo(json.dumps(record) if json_out else describe_event(record))
+    if follow:
+        try:
+            for record in log.follow():
+                if _select([record], task, cutoff):
+                    typer.echo(json.dumps(record) if json_out else describe_event(record))
+        except KeyboardInterrupt:
+            return

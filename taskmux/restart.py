@@ -1,0 +1,102 @@
+"""The restart decision: pure, so every rule can be checked with a table of cases.
+
+Given a task's policy, what was observed, its shared history and the time, say what to
+do: nothing, restart after a delay, give up, or reset the consecutive-restart count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+MAX_DELAY = 60.0
+HEALTHY_RESET_AFTER = 60.0
+
+
+class Action(Enum):
+    NONE = "none"
+    RESTART = "restart"
+    GIVE_UP = "give_up"
+    RESET = "reset"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The config keys that govern restarts."""
+
+    restart_policy: str = "on-failure"
+    max_restarts: int = 5
+    restart_backoff: float = 2.0
+    health_retries: int = 3
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the supervisor saw of one task."""
+
+    alive: bool
+    exit_status: int | None = None
+    exit_signal: int | None = None
+    health_failures: int = 0  # consecutive failed health checks of the current run
+
+
+@dataclass(frozen=True)
+class History:
+    """State shared by every taskmux process (stored on the task's tmux window)."""
+
+    restarts: int = 0  # consecutive automatic restarts so far
+    started_at: float | None = None
+    manually_stopped: bool = False
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    delay: float = 0.0
+    reason: str = ""
+
+
+NOTHING = Decision(Action.NONE)
+
+
+def backoff_delay(backoff: float, restarts_so_far: int) -> float:
+    """Delay before the next restart: backoff ** n for the n-th (0-based), capped at 60 s."""
+    try:
+        return min(MAX_DELAY, backoff**restarts_so_far)
+    except OverflowError:
+        return MAX_DELAY
+
+
+def _exit_reason(observed: Observed) -> str:
+    if observed.exit_signal is not None:
+        return f"killed by signal {observed.exit_signal}"
+    return f"exited {observed.exit_status}"
+
+
+def decide(policy: Policy, observed: Observed, history: History, now: float) -> Decision:
+    """What to do about one task now. See SPEC §4 for the rules encoded here."""
+    if history.manually_stopped or history.gave_up:
+        return NOTHING
+    if observed.alive:
+        unhealthy = observed.health_failures >= policy.health_retries
+        if unhealthy and policy.restart_policy != "no":
+            return _restart_or_give_up(
+                policy, history, f"{observed.health_failures} failed health checks"
+            )
+        uptime = now - history.started_at if history.started_at is not None else 0.0
+        if history.restarts and observed.health_failures == 0 and uptime >= HEALTHY_RESET_AFTER:
+            return Decision(Action.RESET, reason=f"healthy for {uptime:.0f}s")
+        return NOTHING
+    if policy.restart_policy == "no":
+        return NOTHING
+    clean_exit = observed.exit_signal is None and observed.exit_status == 0
+    if policy.restart_policy == "on-failure" and clean_exit:
+        return NOTHING  # completed
+    return _restart_or_give_up(policy, history, _exit_reason(observed))
+
+
+def _restart_or_give_up(policy: Policy, history: History, reason: str) -> Decision:
+    if history.restarts >= policy.max_restarts:
+        return Decision(Action.GIVE_UP, reason=f"{reason}; {history.restarts} restarts already")
+    return Decision(Action.RESTART, backoff_delay(policy.restart_backoff, history.restarts), reason)

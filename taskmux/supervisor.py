@@ -1,0 +1,222 @@
+"""Supervision shared by `taskmux start -m` and the daemon: notice exits, run health
+checks on their own schedules, and carry out the restart decision of `restart.py`.
+
+The loop polls tmux (one round trip) every half second, so an exit is noticed within
+about a second; health checks and restarts run in worker threads and never delay it.
+Everything that must survive this process (counts, marks, scheduled restarts) lives on
+the task's tmux window, so a supervisor started after a crash carries on where the
+last one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskmux import procs
+from taskmux.errors import SupervisorRunning
+from taskmux.filelock import try_lock
+from taskmux.health import CheckResult
+from taskmux.lifecycle import Lifecycle
+from taskmux.restart import Action, Decision, History, Observed, Policy, decide
+from taskmux.schema import TaskConfig
+from taskmux.state import TaskState
+from taskmux.tmux_manager import Observation
+
+POLL_INTERVAL = 0.5
+
+
+def policy_of(task: TaskConfig) -> Policy:
+    return Policy(task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries)
+
+
+def observed_of(state: TaskState) -> Observed:
+    failures = state.health.failures if state.health else 0
+    return Observed(state.is_alive, state.exit_status, state.exit_signal, failures)
+
+
+def history_of(state: TaskState) -> History:
+    return History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)
+
+
+class Supervisor:
+    """Applies restart policies to every task of one project until told to stop."""
+
+    def __init__(self, lifecycle: Lifecycle, clock: Callable[[], float] = time.time) -> None:
+        self.lifecycle = lifecycle
+        self.clock = clock
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-supervisor")
+        self.checks: dict[str, Future[CheckResult]] = {}
+        self.next_check: dict[str, float] = {}
+        self.actions: dict[str, Future[None]] = {}
+        self.snapshot = Observation(session_exists=False)
+        self._lock = threading.Lock()
+
+    def replace_lifecycle(self, lifecycle: Lifecycle) -> None:
+        """Use a reloaded config from the next tick on."""
+        with self._lock:
+            self.lifecycle = lifecycle
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.tick()
+                stop.wait(POLL_INTERVAL)
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def tick(self) -> None:
+        with self._lock:
+            lifecycle = self.lifecycle
+        now = self.clock()
+        observation = lifecycle.observe()
+        self.snapshot = observation
+        for name, state in observation.tasks.items():
+            task = lifecycle.config.tasks.get(name)
+            if task is None:
+                continue  # no longer in the config: left alone
+            action = self.actions.get(name)
+            if action is not None and not action.done():
+                continue
+            self._note_exit(lifecycle, name, state)
+            self._run_health(lifecycle, name, task, state, now)
+            decision = decide(policy_of(task), observed_of(state), history_of(state), now)
+            self._apply(lifecycle, name, state, decision, now)
+
+    def _note_exit(self, lifecycle: Lifecycle, name: str, state: TaskState) -> None:
+        if not state.dead or state.seen_exit == state.death_id:
+            return
+        lifecycle.tmux.set_marks(state.window_id, {"seen": state.death_id})
+        if not state.manually_stopped:
+            lifecycle.events.append(
+                "exited",
+                name,
+                exit_code=state.exit_status,
+                signal=state.exit_signal,
+                description=state.exit_text(),
+            )
+
+    def _run_health(
+        self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float
+    ) -> None:
+        if task.health_check is None or state.dead or state.manually_stopped:
+            self.next_check.pop(name, None)
+            return
+        running = self.checks.get(name)
+        if running is not None:
+            if not running.done():
+                return
+            del self.checks[name]
+            self._report_health(lifecycle, name, state, running.result())
+        due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
+        if now >= due:
+            self.next_check[name] = now + task.health_interval
+            self.checks[name] = self.pool.submit(lifecycle.check, name, state)
+
+    def _report_health(
+        self, lifecycle: Lifecycle, name: str, state: TaskState, result: CheckResult
+    ) -> None:
+        was_healthy = state.health.healthy if state.health else None
+        if result.healthy and was_healthy is False:
+            lifecycle.events.append("health_recovered", name)
+        elif not result.healthy and was_healthy is not False:
+            lifecycle.events.append("health_failed", name, output=result.output[-500:])
+
+    def _apply(
+        self, lifecycle: Lifecycle, name: str, state: TaskState, decision: Decision, now: float
+    ) -> None:
+        if decision.action is Action.RESET:
+            lifecycle.tmux.set_marks(state.window_id, {"restarts": None})
+            lifecycle.events.append("restart_count_reset", name, reason=decision.reason)
+        elif decision.action is Action.GIVE_UP:
+            lifecycle.tmux.set_marks(state.window_id, {"gave_up": "1", "next_restart": None})
+            lifecycle.events.append(
+                "gave_up", name, reason=decision.reason, restarts=state.restarts
+            )
+        elif decision.action is Action.RESTART:
+            if state.next_restart_at is None:
+                due = now + decision.delay
+                lifecycle.tmux.set_marks(state.window_id, {"next_restart": f"{due:.3f}"})
+                lifecycle.events.append(
+                    "restart_scheduled",
+                    name,
+                    delay=round(decision.delay, 3),
+                    reason=decision.reason,
+                )
+            elif now >= state.next_restart_at:
+                self.actions[name] = self.pool.submit(
+                    self._restart, lifecycle, name, decision.reason
+                )
+
+    def _restart(self, lifecycle: Lifecycle, name: str, reason: str) -> None:
+        state = lifecycle.observe().tasks.get(name)
+        if state is None or state.manually_stopped or state.gave_up:
+            return
+        if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
+            task = lifecycle.project.task(name)
+            procs.stop_tree(state.pid, lifecycle.marker(name), task.stop_grace_period)
+        lifecycle.tmux.add_restart(state.window_id)
+        failures = lifecycle.launch([name], manual=False)
+        attempt = state.restarts + 1
+        if name in failures:
+            lifecycle.events.append("restart_failed", name, attempt=attempt, error=failures[name])
+        else:
+            lifecycle.events.append("restarted", name, attempt=attempt, reason=reason)
+
+
+@dataclass
+class Claim:
+    """This process's hold on the project's one supervisor slot."""
+
+    fd: int
+    info_path: Path
+
+    def release(self) -> None:
+        try:
+            self.info_path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+
+
+def claim_supervision(lock_path: Path, kind: str, **info: Any) -> Claim:
+    """Become the project's only supervisor, or raise naming the one that already is.
+
+    The lock is an flock, released by the kernel when its holder dies, so a crashed
+    supervisor never blocks the next one.
+    """
+    info_path = lock_path.with_suffix(".json")
+    fd = try_lock(lock_path)
+    if fd is None:
+        raise SupervisorRunning(
+            f"another supervisor runs for this project: {describe_holder(info_path)}"
+        )
+    record = {"pid": os.getpid(), "kind": kind, "since": time.time(), **info}
+    tmp = info_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, info_path)
+    return Claim(fd, info_path)
+
+
+def read_holder(info_path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def describe_holder(info_path: Path) -> str:
+    holder = read_holder(info_path)
+    if holder is None:
+        return "unknown process"
+    text = f"{holder.get('kind', 'supervisor')} (pid {holder.get('pid')}"
+    if holder.get("port"):
+        text += f", port {holder['port']}"
+    return text + ")"
