@@ -48,6 +48,7 @@ class StartReport:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    error_codes: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -109,7 +110,7 @@ class Lifecycle:
         return self.tmux.observe(self.session)
 
     def marker(self, task: str) -> str:
-        return f"{self.session}/{task}"
+        return f"{self.paths.root.name}/{task}"
 
     def task_env(self, task: str) -> dict[str, str]:
         """What every launch passes: tmux would otherwise use its server's old environment."""
@@ -159,11 +160,13 @@ class Lifecycle:
             self.log_command().replace("'{file}'", log_file).replace("{file}", log_file),
         )
 
-    def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> dict[str, str]:
+    def launch(
+        self, names: list[str], manual: bool = True, hooks: bool = True
+    ) -> dict[str, TaskmuxError]:
         """Start these tasks (not running ones) in one tmux round trip; return failures."""
         if not names:
             return {}
-        failures: dict[str, str] = {}
+        failures: dict[str, TaskmuxError] = {}
         prepared: list[Launch] = []
         with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
             futures = {name: pool.submit(self._prepare, name, hooks) for name in names}
@@ -171,7 +174,7 @@ class Lifecycle:
                 try:
                     prepared.append(future.result())
                 except TaskmuxError as exc:
-                    failures[name] = exc.message
+                    failures[name] = exc
         with locked(self.paths.root / "launch.lock"):
             observation = self.observe()
             fresh = [spec for spec in prepared if _may_launch(observation, spec.task, manual)]
@@ -191,9 +194,9 @@ class Lifecycle:
                         f"task '{spec.task}'",
                     )
                 except TaskmuxError as exc:
-                    failures[spec.task] = exc.message
-        for name, message in failures.items():
-            self.report(Progress(name, "failed", message))
+                    failures[spec.task] = exc
+        for name, error in failures.items():
+            self.report(Progress(name, "failed", error.message))
         return failures
 
     def start(self, names: list[str] | None = None) -> StartReport:
@@ -278,8 +281,9 @@ class Lifecycle:
                     failures = self.launch(ready)
                     for name in ready:
                         if name in failures:
-                            report.failed[name] = failures[name]
-                            broken[name] = f"failed to start: {failures[name]}"
+                            report.failed[name] = failures[name].message
+                            report.error_codes[name] = failures[name].code
+                            broken[name] = f"failed to start: {failures[name].message}"
                         else:
                             report.started.append(name)
                             if name in needed:

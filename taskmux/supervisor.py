@@ -166,7 +166,9 @@ class Supervisor:
         failures = lifecycle.launch([name], manual=False)
         attempt = state.restarts + 1
         if name in failures:
-            lifecycle.events.append("restart_failed", name, attempt=attempt, error=failures[name])
+            lifecycle.events.append(
+                "restart_failed", name, attempt=attempt, error=failures[name].message
+            )
         else:
             lifecycle.events.append("restarted", name, attempt=attempt, reason=reason)
 

@@ -39,6 +39,9 @@ def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = Tr
     problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
     started = ", ".join(report.started) or "nothing"
     error = StartFailed(f"started {started}; " + "; ".join(problems))
+    if len(report.failed) == 1 and not report.skipped:
+        ((name, message),) = report.failed.items()
+        error = StartFailed(message, code=report.error_codes.get(name))
     if exit_on_failure:
         fail(json_out, report.to_dict(), error, None)
     typer.echo(f"error[{error.code}]: {error.message}", err=True)

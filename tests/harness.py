@@ -1,0 +1,145 @@
+"""A real taskmux project on a private tmux server, driven through the installed CLI.
+
+Import the `project` fixture into a test module to use it. Teardown kills the tmux
+server (libtmux's `server` fixture reaps it) and every process that still carries one
+of this project's environment markers, even when the test failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from conftest import TASKMUX
+from libtmux import Server
+
+from taskmux.paths import ProjectPaths
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy; return its value or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class Project:
+    """A temp project folder with a taskmux.toml, and the CLI pointed at a private server."""
+
+    def __init__(self, root: Path, socket_name: str) -> None:
+        self.root = root
+        self.socket_name = socket_name
+        self.session = f"t{root.name[-12:]}".replace(".", "_")
+        self.env = {**os.environ, "TASKMUX_TMUX_SOCKET": socket_name}
+        self.children: list[subprocess.Popen[str]] = []
+
+    @property
+    def config(self) -> Path:
+        return self.root / "taskmux.toml"
+
+    @property
+    def paths(self) -> ProjectPaths:
+        return ProjectPaths.for_config(self.config)
+
+    def write(self, body: str) -> None:
+        self.config.write_text(f'name = "{self.session}"\n' + textwrap.dedent(body))
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TASKMUX, *args],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def json(self, *args: str, timeout: float = 60) -> dict[str, Any]:
+        result = self.run(*args, "--json", timeout=timeout)
+        assert "Traceback" not in result.stderr, result.stderr
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """Start a long-running CLI process (e.g. `start -m`); killed at teardown."""
+        proc = subprocess.Popen(
+            [TASKMUX, *args],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.children.append(proc)
+        return proc
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in self.json("status")["tasks"]}
+
+    def state(self, task: str) -> str:
+        return str(self.status()[task]["state"])
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket_name, *args], capture_output=True, text=True, check=False
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.json("events", "-n", "1000")["events"])
+
+    def marked_processes(self) -> list[psutil.Process]:
+        prefix = self.paths.root.name + "/"
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("TASKMUX_TASK", "").startswith(prefix):
+                    found.append(proc)
+            except psutil.Error:
+                continue
+        return found
+
+    def cleanup(self) -> None:
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+        self.tmux("kill-server")
+        for proc in self.marked_processes():
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except OSError:
+                continue
+
+
+@pytest.fixture
+def project(tmp_path: Path, server: Server) -> Iterator[Project]:
+    assert server.socket_name
+    proj = Project(tmp_path, server.socket_name)
+    try:
+        yield proj
+    finally:
+        proj.cleanup()

@@ -1,0 +1,404 @@
+"""Lifecycle end to end: the installed CLI against a real, private tmux server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from harness import Project, pid_alive, project, wait_until
+
+__all__ = ["project"]
+
+
+def test_start_status_inspect_stop(project: Project) -> None:
+    project.write(
+        """
+        [tasks.web]
+        command = "sleep 300"
+        [tasks.worker]
+        command = "sleep 301"
+        depends_on = ["web"]
+        """
+    )
+    result = project.json("start")
+    assert result["ok"] is True
+    assert sorted(result["started"]) == ["web", "worker"]
+    rows = project.status()
+    assert rows["web"]["state"] == "running" and rows["worker"]["state"] == "running"
+    assert rows["worker"]["depends_on"] == ["web"]
+
+    info = project.json("inspect", "web")
+    assert info["running"] is True and info["healthy"] is True
+    assert psutil.Process(info["pid"]).name() == "sleep"  # the real process, not `sh -c`
+    assert info["exit_code"] is None and info["manually_stopped"] is False
+    assert info["started_at"] > 0 and info["window_id"].startswith("@")
+
+    again = project.json("start")
+    assert again["already_running"] == ["web", "worker"] and again["started"] == []
+    assert project.json("inspect", "web")["pid"] == info["pid"]
+
+    stopped = project.json("stop", "web")
+    assert stopped["stopped"] == {"web": "SIGINT"}
+    assert not pid_alive(info["pid"])
+    rows = project.status()
+    assert rows["web"]["state"] == "stopped" and rows["web"]["manually_stopped"] is True
+    assert project.tmux("list-windows", "-t", f"={project.session}", "-F", "#W").stdout.split() == [
+        "web",
+        "worker",
+    ]  # the window stays, showing the last output
+
+    final = project.json("stop")
+    assert final["session_ended"] is True
+    assert project.tmux("has-session", "-t", f"={project.session}").returncode != 0
+    assert project.marked_processes() == []
+
+
+def test_stop_escalates_sigint_sigterm_sigkill(project: Project) -> None:
+    project.write(
+        """
+        [tasks.polite]
+        command = "sleep 300"
+        [tasks.stubborn]
+        command = "trap '' INT; sleep 300"
+        stop_grace_period = 0.5
+        [tasks.deaf]
+        command = "trap '' INT TERM; while true; do sleep 0.1; done"
+        stop_grace_period = 0.5
+        """
+    )
+    assert project.run("start").returncode == 0
+    began = time.monotonic()
+    polite = project.json("stop", "polite")
+    assert polite["stopped"]["polite"] == "SIGINT"
+    assert time.monotonic() - began < 5  # generous; the benchmark measures the real figure
+    assert project.json("stop", "stubborn")["stopped"]["stubborn"] == "SIGTERM"
+    assert project.json("stop", "deaf")["stopped"]["deaf"] == "SIGKILL"
+    assert project.marked_processes() == []
+
+
+def test_setsid_grandchild_dies_on_stop_and_kill(project: Project) -> None:
+    script = "setsid sh -c 'echo $$ > {name}.pid; exec sleep 300' & sleep 300"
+    project.write(
+        f"""
+        [tasks.a]
+        command = "{script.format(name="a")}"
+        [tasks.b]
+        command = "{script.format(name="b")}"
+        """
+    )
+    assert project.run("start").returncode == 0
+    pid_a = int(wait_until(lambda: _read(project.root / "a.pid")))
+    pid_b = int(wait_until(lambda: _read(project.root / "b.pid")))
+    assert pid_alive(pid_a) and os.getsid(pid_a) == pid_a  # it escaped the pane's session
+    assert project.run("stop", "a").returncode == 0
+    assert not pid_alive(pid_a)
+    assert pid_alive(pid_b)
+    assert project.json("kill", "b")["was_running"] is True
+    assert not pid_alive(pid_b)
+    assert project.state("b") == "killed"
+    assert project.marked_processes() == []
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def test_exit_codes_and_signals_over_many_quick_exits(project: Project) -> None:
+    tasks = "".join(
+        f'[tasks.e{i}]\ncommand = "exit {i}"\nrestart_policy = "no"\n' for i in range(1, 16)
+    )
+    project.write(tasks + '[tasks.k]\ncommand = "kill -9 $$"\n')
+    assert project.run("start").returncode == 0
+
+    def settled() -> dict[str, dict[str, object]] | None:
+        rows = project.status()
+        return rows if not any(r["running"] for r in rows.values()) else None
+
+    rows = wait_until(settled)
+    for i in range(1, 16):
+        assert rows[f"e{i}"]["state"] == f"exited {i}"
+        assert rows[f"e{i}"]["exit_code"] == i
+    assert rows["k"]["state"] == "killed by SIGKILL"
+    info = project.json("inspect", "e3")
+    assert info["exit_code"] == 3 and info["running"] is False
+    assert project.json("inspect", "k")["signal"] == "SIGKILL"
+
+
+def test_dependency_order_and_parallel_start(project: Project) -> None:
+    project.write(
+        """
+        [tasks.db]
+        command = "sleep 1; date +%s.%N > db.ready; sleep 300"
+        health_check = "test -f db.ready"
+        health_interval = 1
+        health_retries = 10
+        [tasks.api]
+        command = "date +%s.%N > api.started; sleep 300"
+        depends_on = ["db"]
+        [tasks.i1]
+        command = "sleep 300"
+        [tasks.i2]
+        command = "sleep 300"
+        [tasks.i3]
+        command = "sleep 300"
+        """
+    )
+    result = project.json("start")
+    assert result["ok"] is True
+    assert float(_read(project.root / "api.started")) >= float(_read(project.root / "db.ready"))
+    rows = project.status()
+    starts = [rows[n]["started_at"] for n in ("db", "i1", "i2", "i3")]
+    assert max(starts) - min(starts) < 1.0  # independent tasks launched together
+    assert rows["api"]["started_at"] > rows["db"]["started_at"]
+
+
+def test_never_healthy_dependency_skips_dependents(project: Project) -> None:
+    project.write(
+        """
+        [tasks.db]
+        command = "sleep 300"
+        health_check = "false"
+        health_interval = 0.2
+        health_retries = 2
+        [tasks.api]
+        command = "sleep 300"
+        depends_on = ["db"]
+        [tasks.web]
+        command = "sleep 300"
+        depends_on = ["api"]
+        [tasks.other]
+        command = "sleep 300"
+        """
+    )
+    result = project.run("start", "--json")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    import json
+
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["error"]["code"] == "E402"
+    assert set(data["skipped"]) == {"api", "web"}
+    assert "db" in data["skipped"]["api"]
+    assert sorted(data["started"]) == ["db", "other"]
+    assert project.status()["api"]["running"] is False
+
+
+def test_named_start_warns_about_missing_dependency(project: Project) -> None:
+    project.write(
+        """
+        [tasks.db]
+        command = "sleep 300"
+        [tasks.api]
+        command = "sleep 300"
+        depends_on = ["db"]
+        """
+    )
+    result = project.run("start", "api")
+    assert result.returncode == 0
+    assert "dependency 'db' is not running" in result.stderr
+    rows = project.status()
+    assert rows["api"]["running"] is True and rows["db"]["running"] is False
+
+
+def test_hook_order_and_failing_before_start(project: Project) -> None:
+    log = project.root / "hooks.log"
+    project.write(
+        f"""
+        [hooks]
+        before_start = "echo global-before-start >> {log}"
+        after_start = "echo global-after-start >> {log}"
+        before_stop = "echo global-before-stop >> {log}"
+        after_stop = "echo global-after-stop >> {log}"
+        [tasks.a]
+        command = "echo command >> {log}; sleep 300"
+        [tasks.a.hooks]
+        before_start = "echo task-before-start >> {log}"
+        after_start = "sleep 0.3; echo task-after-start >> {log}"
+        before_stop = "echo task-before-stop >> {log}"
+        after_stop = "echo task-after-stop >> {log}"
+        [tasks.bad]
+        command = "sleep 300"
+        auto_start = false
+        [tasks.bad.hooks]
+        before_start = "echo broken; exit 7"
+        """
+    )
+    assert project.run("start").returncode == 0
+    assert project.run("stop", "a").returncode == 0
+    lines = log.read_text().split()
+    assert lines == [
+        "global-before-start",
+        "task-before-start",
+        "command",
+        "task-after-start",
+        "global-after-start",
+        "global-before-stop",
+        "task-before-stop",
+        "task-after-stop",
+        "global-after-stop",
+    ]
+    failed = project.run("start", "bad")
+    assert failed.returncode == 1
+    assert "exit 7" in failed.stderr and "broken" in failed.stderr
+    assert project.status()["bad"]["running"] is False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+LISTENER = (
+    "import socket,sys,time; s=socket.socket(); "
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+    "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); "
+    "c=s.accept() if len(sys.argv) > 2 else None; time.sleep(300)"
+)
+CLIENT = (
+    "import socket,sys,time; c=socket.create_connection(('127.0.0.1', int(sys.argv[1]))); "
+    "print('connected', flush=True); time.sleep(300)"
+)
+
+
+def test_port_cleanup_kills_listener_not_client(project: Project) -> None:
+    port = _free_port()
+    foreign = subprocess.Popen([sys.executable, "-c", LISTENER, str(port)])
+    try:
+        wait_until(
+            lambda: any(
+                c.laddr.port == port for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+            )
+        )
+        project.write(
+            f"""
+            [tasks.srv]
+            command = "{sys.executable} -c \\"{LISTENER}\\" {port} accept"
+            port = {port}
+            """
+        )
+        assert project.run("start").returncode == 0
+        assert foreign.wait(timeout=10) is not None  # the foreign listener was removed
+    finally:
+        if foreign.poll() is None:
+            foreign.kill()
+        foreign.wait()
+    wait_until(
+        lambda: any(
+            c.laddr.port == port for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+        )
+    )
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "connected"
+        pid_before = project.json("inspect", "srv")["pid"]
+        assert project.json("start", "srv")["already_running"] == ["srv"]
+        assert project.json("inspect", "srv")["pid"] == pid_before  # start left it alone
+        assert project.run("restart", "srv").returncode == 0
+        assert client.poll() is None  # a client of the port is not a listener
+        assert project.json("inspect", "srv")["pid"] != pid_before
+    finally:
+        client.kill()
+        client.communicate()
+
+
+def test_hostile_tmux_config_does_not_change_tasks(project: Project, isolated_home: Path) -> None:
+    (isolated_home / ".tmux.conf").write_text(
+        "set -g default-shell /usr/bin/false\nset -g base-index 1\nset -g default-command /usr/bin/false\n"
+    )
+    project.write(
+        """
+        [tasks.a]
+        command = "echo ran > a.out; sleep 300"
+        [tasks.b]
+        command = "exit 5"
+        restart_policy = "no"
+        """
+    )
+    assert project.run("start").returncode == 0
+    assert wait_until(lambda: _read(project.root / "a.out")) == "ran"
+    assert wait_until(lambda: project.state("b") == "exited 5")
+    assert project.state("a") == "running"
+
+
+def test_commands_run_verbatim(project: Project) -> None:
+    project.write(
+        """
+        [tasks.v]
+        command = '''X=hello; echo "$X 'quoted' world" | tr a-z A-Z > out.txt && echo 'semi;' >> out.txt; exit 0;'''
+        restart_policy = "no"
+        """
+    )
+    assert project.run("start").returncode == 0
+    wait_until(lambda: project.state("v") == "completed")
+    assert (project.root / "out.txt").read_text() == "HELLO 'QUOTED' WORLD\nsemi;\n"
+
+
+def test_restart_keeps_window_and_clears_manual_stop(project: Project) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\n')
+    assert project.run("start").returncode == 0
+    before = project.json("inspect", "a")
+    assert project.run("stop", "a").returncode == 0
+    assert project.json("inspect", "a")["manually_stopped"] is True
+    assert project.run("restart", "a").returncode == 0
+    after = project.json("inspect", "a")
+    assert after["running"] is True and after["manually_stopped"] is False
+    assert (after["window_id"], after["pane_id"]) == (before["window_id"], before["pane_id"])
+    assert after["pid"] != before["pid"]
+
+
+def test_health_reports_each_task(project: Project) -> None:
+    project.write(
+        """
+        [tasks.good]
+        command = "sleep 300"
+        health_check = "true"
+        [tasks.bad]
+        command = "sleep 300"
+        health_check = "echo nope; exit 1"
+        [tasks.slow]
+        command = "sleep 300"
+        health_check = "sleep 30"
+        health_timeout = 0.5
+        [tasks.plain]
+        command = "sleep 300"
+        """
+    )
+    assert project.run("start").returncode == 0
+    result = project.run("health", "--json")
+    assert result.returncode == 1
+    import json
+
+    data = json.loads(result.stdout)["tasks"]
+    assert data["good"]["healthy"] is True and data["plain"]["healthy"] is True
+    assert data["bad"]["healthy"] is False and "nope" in data["bad"]["output"]
+    assert data["slow"]["timed_out"] is True
+    assert project.status()["bad"]["healthy"] is False  # the verdict is shared
+
+
+def test_missing_cwd_and_unknown_task_are_clear_errors(project: Project) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\ncwd = "nowhere"\n')
+    result = project.run("start")
+    assert result.returncode == 1
+    assert "E303" in result.stderr and "nowhere" in result.stderr, result.stderr
+    unknown = project.run("stop", "ghost")
+    assert unknown.returncode == 2 and "E201" in unknown.stderr
+    assert "Traceback" not in result.stderr + unknown.stderr
+
+
+@pytest.mark.parametrize("command", ["stop", "restart"])
+def test_stop_and_restart_without_session(project: Project, command: str) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\nauto_start = false\n')
+    result = project.run(command, "a")
+    assert result.returncode == 0, result.stderr
