@@ -360,6 +360,9 @@ class Lifecycle:
     # Stopping ------------------------------------------------------------------------
 
     def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
+        if state.dead:  # nothing to signal; the mark still blocks a pending restart
+            self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+            return None
         task = self.config.tasks.get(name)
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:

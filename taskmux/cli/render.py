@@ -74,8 +74,10 @@ def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]
         "running" if session_running else "[dim]not running[/]"
     )
     table = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
-    for column in ("", "TASK", "STATE", "PID", "PORT", "UPTIME", "COMMAND", "NOTES"):
-        table.add_column(column, overflow="fold")
+    for column in ("", "TASK", "STATE", "PID", "PORT", "UPTIME"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", max_width=48)
+    table.add_column("NOTES", overflow="fold")
     for row in rows:
         table.add_row(
             mark(row),
