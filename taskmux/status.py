@@ -36,8 +36,6 @@ def task_row(project: Project, name: str, observation: Observation, now: float) 
         }
     else:
         row |= state.to_dict()
-        if state.is_alive and task is not None and task.health_check and state.health is None:
-            row["state"] = "starting"  # alive, but no health check has passed yet
         alive_for = now - state.started_at if state.is_alive and state.started_at else None
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
     row["log_file"] = str(project.paths.log_file(name))
