@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from taskmux.config import Project
+from taskmux.schema import TaskConfig
+from taskmux.state import TaskState
 from taskmux.tmux_manager import Observation
 
 
@@ -36,10 +38,21 @@ def task_row(project: Project, name: str, observation: Observation, now: float) 
         }
     else:
         row |= state.to_dict()
+        if _is_starting(task, state, now):
+            row["state"] = "starting"
         alive_for = now - state.started_at if state.is_alive and state.started_at else None
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
     row["log_file"] = str(project.paths.log_file(name))
     return row
+
+
+def _is_starting(task: TaskConfig | None, state: TaskState, now: float) -> bool:
+    """Alive, health-checked, no check passed yet, and still inside its start-up window."""
+    if task is None or not task.health_check or not state.is_alive or state.started_at is None:
+        return False
+    if state.health is not None and state.health.healthy:
+        return False
+    return now - state.started_at < task.health_retries * task.health_interval
 
 
 def status_rows(project: Project, observation: Observation) -> list[dict[str, Any]]:
