@@ -62,6 +62,8 @@ def add(
         import tomlkit
 
         tasks = document.setdefault("tasks", tomlkit.table(is_super_table=True))
+        if not isinstance(tasks, dict):
+            return  # `tasks` is not a table: leave it, validation reports it (E112)
         if task in tasks and not force:
             raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
         table = tomlkit.table()
@@ -69,6 +71,8 @@ def add(
         tasks[task] = table
 
     project = edit_config(find_config(state.config), mutate)
+    for problem in project.warnings:
+        warn(problem.render(), problem.code)
     _refresh_agent_blocks(project)
     emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
 
@@ -102,6 +106,10 @@ def remove(
 
 
 def _kill_if_running(project: Project, task: str) -> bool:
+    import shutil
+
+    if shutil.which("tmux") is None:
+        return False  # without tmux nothing can be running; editing the file needs no tmux
     from taskmux.lifecycle import Lifecycle
 
     return Lifecycle.for_project(project).kill_if_present(task)
@@ -126,7 +134,7 @@ def init(
     root = Path.cwd()
     session = session_name_for(root)
     detected = agents.detect(root)
-    interactive = not defaults and not json_out and sys.stdin.isatty()
+    interactive = not defaults and not json_out and bool(sys.stdin and sys.stdin.isatty())
     if interactive:
         session = typer.prompt("Session name", default=session)
     path = create_config(root, session, force=force)

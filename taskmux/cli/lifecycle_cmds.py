@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,10 +19,16 @@ TasksArg = Annotated[
 ]
 
 
-def _lifecycle(json_out: bool) -> Lifecycle:
+@contextmanager
+def lifecycle_for(json_out: bool) -> Iterator[Lifecycle]:
+    """A Lifecycle whose progress is shown while the block runs."""
     from taskmux.lifecycle import Lifecycle
 
-    return Lifecycle.for_project(load(json_out), ProgressPrinter(json_out))
+    printer = ProgressPrinter(json_out)
+    try:
+        yield Lifecycle.for_project(load(json_out), printer)
+    finally:
+        printer.close()
 
 
 def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = True) -> None:
@@ -29,9 +37,6 @@ def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = Tr
 
     for message in report.warnings:
         warn(message, "W401")
-    for name in report.already_running:
-        if not json_out:
-            typer.echo(f"{name}: already running")
     if report.ok:
         emit(json_out, report.to_dict(), None)
         return
@@ -56,13 +61,14 @@ def start(
     json_out: JsonOpt = False,
 ) -> None:
     """Start tasks in dependency order (no names: every auto_start task)."""
-    lifecycle = _lifecycle(json_out)
     if monitor:
         from taskmux.cli.supervise_cmds import run_monitor
 
-        run_monitor(lifecycle, tasks or None, json_out)
+        run_monitor(tasks or None, json_out)
         return
-    report_start(json_out, lifecycle.start(tasks or None))
+    with lifecycle_for(json_out) as lifecycle:
+        report = lifecycle.start(tasks or None)
+    report_start(json_out, report)
 
 
 @app.command()
@@ -70,7 +76,8 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
     """Stop tasks gracefully and mark them stopped (no names: all, then end the session)."""
     from taskmux.errors import TaskmuxError
 
-    report = _lifecycle(json_out).stop(tasks or None)
+    with lifecycle_for(json_out) as lifecycle:
+        report = lifecycle.stop(tasks or None)
     for name in report.not_running:
         if not json_out:
             typer.echo(f"{name}: not running")
@@ -82,7 +89,9 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
 @app.command()
 def restart(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    report_start(json_out, _lifecycle(json_out).restart(tasks or None))
+    with lifecycle_for(json_out) as lifecycle:
+        report = lifecycle.restart(tasks or None)
+    report_start(json_out, report)
 
 
 @app.command()
@@ -90,7 +99,8 @@ def kill(
     task: Annotated[str, typer.Argument(help="Task to kill.")], json_out: JsonOpt = False
 ) -> None:
     """SIGKILL a task's whole process tree and close its window."""
-    was_running = _lifecycle(json_out).kill(task)
+    with lifecycle_for(json_out) as lifecycle:
+        was_running = lifecycle.kill(task)
     human = f"{task}: killed" if was_running else f"{task}: was not running; window closed"
     emit(json_out, {"task": task, "was_running": was_running}, human)
 
@@ -122,7 +132,8 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 @app.command()
 def health(json_out: JsonOpt = False) -> None:
     """Run every task's health check concurrently; exit 1 if any task is unhealthy."""
-    results = _lifecycle(json_out).health()
+    with lifecycle_for(json_out) as lifecycle:
+        results = lifecycle.health()
     data = {name: r.to_dict() for name, r in results.items()}
     unhealthy = [n for n, r in results.items() if not r.healthy]
 

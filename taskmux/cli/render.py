@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from taskmux.cli.app import console
 
 if TYPE_CHECKING:
+    from rich.live import Live
+
     from taskmux.lifecycle import Progress
 
 _PHASE_STYLE = {
@@ -93,24 +96,49 @@ def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]
 
 
 class ProgressPrinter:
-    """Prints lifecycle progress: one plain line per step (stderr when --json)."""
+    """Shows lifecycle progress: a live table on a terminal, plain lines otherwise.
+
+    Called from worker threads; `close()` ends the live table. Silent with --json.
+    """
 
     def __init__(self, json_mode: bool) -> None:
         self.quiet = json_mode
         self.tty = sys.stdout.isatty() and not json_mode
-        self._last: dict[str, str] = {}
+        self._last: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self._live: Live | None = None
 
     def __call__(self, progress: Progress) -> None:
         if self.quiet:
             return
-        line = f"{progress.phase}{': ' + progress.detail if progress.detail else ''}"
-        if self._last.get(progress.task) == line:
-            return
-        self._last[progress.task] = line
-        if self.tty:
-            style = _PHASE_STYLE.get(progress.phase, "")
-            detail = f" [dim]{progress.detail}[/]" if progress.detail else ""
-            console().print(f"  [{style}]{progress.phase:>8}[/] {progress.task}{detail}")
+        with self._lock:
+            step = (progress.phase, progress.detail)
+            if self._last.get(progress.task) == step:
+                return
+            self._last[progress.task] = step
+            if self.tty:
+                self._refresh()
+            else:
+                detail = f": {progress.detail}" if progress.detail else ""
+                sys.stdout.write(f"{progress.task}: {progress.phase}{detail}\n")
+                sys.stdout.flush()
+
+    def _refresh(self) -> None:
+        from rich.live import Live
+        from rich.table import Table
+
+        table = Table(box=None, show_header=False, pad_edge=False)
+        for task, (phase, detail) in self._last.items():
+            style = _PHASE_STYLE.get(phase, "")
+            table.add_row(f"[{style}]{phase:>8}[/]", task, f"[dim]{detail}[/]")
+        if self._live is None:
+            self._live = Live(table, console=console(), refresh_per_second=10, transient=False)
+            self._live.start()
         else:
-            sys.stdout.write(f"{progress.task}: {line}\n")
-            sys.stdout.flush()
+            self._live.update(table, refresh=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None

@@ -49,14 +49,22 @@ def _print_events(lifecycle: Lifecycle, stop: threading.Event, json_out: bool) -
         sys.stdout.flush()
 
 
-def run_monitor(lifecycle: Lifecycle, names: list[str] | None, json_out: bool) -> None:
+def run_monitor(names: list[str] | None, json_out: bool) -> None:
     """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM."""
-    from taskmux.cli.lifecycle_cmds import report_start
+    from taskmux.cli.lifecycle_cmds import lifecycle_for, report_start
+    from taskmux.lifecycle import Lifecycle
     from taskmux.supervisor import Supervisor, claim_supervision
 
-    claim = claim_supervision(lifecycle.paths.supervisor_lock, "start -m")
+    with lifecycle_for(json_out) as starter:
+        claim = claim_supervision(starter.paths.supervisor_lock, "start -m")
+        try:
+            report = starter.start(names)
+        except BaseException:
+            claim.release()
+            raise
+    lifecycle = Lifecycle.for_project(starter.project)
     try:
-        report_start(json_out, lifecycle.start(names), exit_on_failure=False)
+        report_start(json_out, report, exit_on_failure=False)
         stop = threading.Event()
         _stop_on_signals(stop)
         supervisor = Supervisor(lifecycle)

@@ -1,0 +1,158 @@
+"""`taskmux logs`: show, follow, grep and clear the persistent task logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from taskmux.cli.app import app, emit, load
+
+if TYPE_CHECKING:
+    import re
+
+    from taskmux.logs import Item, LogLine, TaskLog
+
+_PALETTE = (
+    "cyan", "magenta", "green", "yellow", "blue", "red",
+    "bright_cyan", "bright_magenta", "bright_green", "bright_yellow", "bright_blue", "bright_red",
+)  # fmt: skip
+
+
+@app.command()
+def logs(
+    task: Annotated[
+        str | None, typer.Argument(help="One task (default: every task, merged by time).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new lines; Ctrl+C stops.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", min=0, help="Last N lines (with -g: last N matches).")
+    ] = 100,
+    grep: Annotated[
+        str | None, typer.Option("-g", "--grep", help="Only lines matching this Python regex.")
+    ] = None,
+    context: Annotated[
+        int, typer.Option("-C", "--context", min=0, help="Lines of context around matches.")
+    ] = 3,
+    since: Annotated[
+        str | None, typer.Option(help="Only lines since 30s, 5m, 2h, 1d or an ISO-8601 time.")
+    ] = None,
+    timestamps: Annotated[bool, typer.Option(help="Show each line's stored timestamp.")] = False,
+    raw: Annotated[
+        bool, typer.Option(help="Keep escape codes and \\r redraws as written.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line: task, ts, line.")
+    ] = False,
+    clear: Annotated[bool, typer.Option(help="Delete the logs (of TASK, or of all).")] = False,
+) -> None:
+    """Show task logs (every line kept, timestamped, across restarts and rotation).
+
+    With --json the output is one JSON object per log line ({"task", "ts", "line"}, and
+    "match" with -g), not a single document, so it can be streamed with -f.
+    """
+    from taskmux import logs as core
+
+    project = load(json_out)
+    names = [task] if task is not None else list(project.config.tasks)
+    project.check_names(names)
+    task_logs = [core.TaskLog(name, project.paths.log_file(name)) for name in names]
+    if clear:
+        _clear(task_logs, json_out)
+        return
+    pattern = core.compile_pattern(grep) if grep is not None else None
+    start = core.parse_since(since) if since is not None else None
+    printer = _Printer(
+        list(project.config.tasks), prefixed=task is None, timestamps=timestamps,
+        raw=raw, json_out=json_out, pattern=pattern,
+    )  # fmt: skip
+    if not follow:
+        if not json_out and not any(log.files() for log in task_logs):
+            typer.echo(f"no logs yet ({', '.join(str(log.path) for log in task_logs)})", err=True)
+        printer.run(core.query(task_logs, lines, pattern, context, start))
+        return
+    printer.run(core.follow_query(task_logs, lines, pattern, context, start), flush_each=True)
+
+
+def _clear(task_logs: list[TaskLog], json_out: bool) -> None:
+    from taskmux.logs import clear
+
+    cleared = [str(path) for log in task_logs for path in clear(log)]
+    human = "\n".join([f"cleared {path}" for path in cleared] or ["no log files to clear"])
+    emit(json_out, {"cleared": cleared}, human)
+
+
+class _Printer:
+    """Writes log items to stdout as text, raw bytes or JSON lines; never wraps a line."""
+
+    def __init__(
+        self,
+        all_tasks: list[str],
+        *,
+        prefixed: bool,
+        timestamps: bool,
+        raw: bool,
+        json_out: bool,
+        pattern: re.Pattern[str] | None,
+    ) -> None:
+        self.timestamps, self.raw, self.json_out, self.pattern = timestamps, raw, json_out, pattern
+        self.out = sys.stdout.buffer
+        self.prefixes: dict[str, bytes] = {}
+        if prefixed and not json_out:
+            self.prefixes = _prefixes(all_tasks, colour=self.out.isatty())
+
+    def run(self, items: Iterable[Item], flush_each: bool = False) -> None:
+        try:
+            for item in items:
+                self.out.write(self.render(item))
+                if flush_each:
+                    self.out.flush()
+            self.out.flush()
+        except KeyboardInterrupt:  # Ctrl+C ends -f: a normal way to stop, exit 0
+            self.out.flush()
+        except BrokenPipeError:  # `taskmux logs | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def render(self, item: Item) -> bytes:
+        if item is None:
+            return b"" if self.json_out else b"--\n"
+        if self.json_out:
+            return self._json(item)
+        head = self.prefixes.get(item.task, b"")
+        if self.timestamps:
+            head = item.stamp.encode() + b" " + head
+        body = item.raw if self.raw else item.text.encode("utf-8", "replace")
+        return head + body + b"\n"
+
+    def _json(self, line: LogLine) -> bytes:
+        text = line.raw.decode("utf-8", "replace") if self.raw else line.text
+        record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
+        if self.pattern is not None:
+            record["match"] = self.pattern.search(line.text) is not None
+        return json.dumps(record).encode() + b"\n"
+
+
+def _prefixes(tasks: list[str], colour: bool) -> dict[str, bytes]:
+    """`task │ ` padded to equal width; coloured (a stable colour per task) on a terminal."""
+    width = max((len(name) for name in tasks), default=0)
+    plain = {name: name.ljust(width) for name in tasks}
+    if not colour:
+        return {name: f"{padded} │ ".encode() for name, padded in plain.items()}
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(force_terminal=True, highlight=False)
+    if console.no_color or console.color_system is None:
+        return {name: f"{padded} │ ".encode() for name, padded in plain.items()}
+    coloured: dict[str, bytes] = {}
+    for index, name in enumerate(tasks):
+        with console.capture() as captured:
+            console.print(Text(plain[name], style=_PALETTE[index % len(_PALETTE)]), end="")
+        coloured[name] = (captured.get() + " │ ").encode()
+    return coloured
