@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -18,17 +20,30 @@ def run(argv: list[str] | None = None) -> None:
     except TaskmuxError as error:
         _report(error, json_mode)
         sys.exit(error.exit_code)
-    except _usage_error() as exc:
-        message = exc.format_message().replace("\n", " ")
-        if exc.ctx is not None and exc.ctx.command_path:
-            message = f"{message} (see '{exc.ctx.command_path} --help')"
-        _report(UsageError(message), json_mode)
+    except _usage_errors() as exc:
+        _report(UsageError(_usage_message(exc)), json_mode)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's UsageError: typer >= 0.26 vendors click as `typer._click`, older ones use click."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).UsageError)
+        except ImportError:
+            continue
+    return tuple(found)
+
+
+def _usage_message(exc: Any) -> str:
+    message = str(exc.format_message()).replace("\n", " ")
+    if exc.ctx is not None and exc.ctx.command_path:
+        message = f"{message} (see '{exc.ctx.command_path} --help')"
+    return message
 
 
 def _report(error: object, json_mode: bool) -> None:
@@ -39,12 +54,3 @@ def _report(error: object, json_mode: bool) -> None:
     if json_mode:
         print_json({"ok": False, "error": error.to_dict()})
     sys.stderr.write(f"error[{error.code}]: {error.message}\n")
-
-
-def _usage_error() -> type[Exception]:
-    """Click's UsageError: typer vendors click in recent releases, older ones use click."""
-    try:
-        from typer._click.exceptions import UsageError
-    except ImportError:  # typer < 0.22 depends on click itself
-        from click.exceptions import UsageError  # type: ignore[no-redef]
-    return UsageError
