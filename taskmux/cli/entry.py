@@ -21,7 +21,8 @@ def run(argv: list[str] | None = None) -> None:
         _report(error, json_mode)
         sys.exit(error.exit_code)
     except _usage_errors() as exc:
-        _report(UsageError(_usage_message(exc)), json_mode)
+        if type(exc).__name__ != "NoArgsIsHelpError":  # the help it printed says it all
+            _report(UsageError(_usage_message(exc)), json_mode)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
