@@ -1,0 +1,66 @@
+"""Shared test plumbing: an isolated home for every test, and a way to run the real CLI.
+
+Keep this file small and generic; feature-specific fixtures live next to their tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+
+def _taskmux_script() -> str:
+    """The installed `taskmux` console script of the interpreter running the tests."""
+    script = Path(sys.executable).parent / "taskmux"
+    if script.is_file():
+        return str(script)
+    found = shutil.which("taskmux")
+    if found is None:
+        raise RuntimeError("the taskmux console script is not installed (pip install -e .)")
+    return found
+
+
+TASKMUX = _taskmux_script()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point HOME and XDG_STATE_HOME at a fresh temp dir (outside `tmp_path`, which stays
+    empty for the test's project) so no dotfile or state leaks in or out."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    # TMUX would point tmux clients at the server the tests happen to run inside.
+    for name in ("TASKMUX_CONFIG", "TASKMUX_TMUX_SOCKET", "TMUX", "TMUX_PANE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | str,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `taskmux` in a fresh process; stdin is /dev/null unless `input`."""
+    return subprocess.run(
+        [TASKMUX, *args],
+        cwd=cwd,
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

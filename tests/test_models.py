@@ -1,0 +1,334 @@
+"""`validate_config`: every default, every range, every rule, all problems at once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, get_args, get_type_hints
+
+import pytest
+
+from taskmux.errors import Problem
+from taskmux.models import ProjectConfig, TaskConfig, validate_config
+from taskmux.schema import Bounds
+
+
+def _valid(raw: dict[str, Any]) -> ProjectConfig:
+    config, problems = validate_config(raw)
+    errors = [p for p in problems if p.severity == "error"]
+    assert config is not None, errors
+    assert errors == []
+    return config
+
+
+def _errors(raw: dict[str, Any]) -> list[Problem]:
+    config, problems = validate_config(raw)
+    assert config is None
+    errors = [p for p in problems if p.severity == "error"]
+    assert errors
+    return errors
+
+
+def _task(**body: Any) -> dict[str, Any]:
+    return {"tasks": {"t": {"command": "true", **body}}}
+
+
+def test_defaults_of_an_empty_file() -> None:
+    config = _valid({})
+    assert config.name == "taskmux"
+    assert config.auto_start is True
+    assert config.log_max_size_mb == 10.0
+    assert config.log_backups == 3
+    assert config.tasks == {}
+    assert (config.hooks.before_start, config.hooks.after_start) == (None, None)
+    assert (config.hooks.before_stop, config.hooks.after_stop) == (None, None)
+
+
+def test_task_defaults() -> None:
+    task = _valid(_task()).tasks["t"]
+    assert task.command == "true"
+    assert task.auto_start is True
+    assert task.cwd is None
+    assert task.port is None
+    assert task.health_check is None
+    assert task.health_interval == 10.0
+    assert task.health_timeout == 5.0
+    assert task.health_retries == 3
+    assert task.stop_grace_period == 5.0
+    assert task.restart_policy == "on-failure"
+    assert task.max_restarts == 5
+    assert task.restart_backoff == 2.0
+    assert task.depends_on == []
+    assert task.hooks.before_start is None
+    assert task.hooks.after_stop is None
+
+
+def test_every_task_key_is_read() -> None:
+    body = {
+        "command": "npm run dev",
+        "auto_start": False,
+        "cwd": "web",
+        "port": 3000,
+        "health_check": "curl -sf localhost:3000",
+        "health_interval": 2.5,
+        "health_timeout": 1,
+        "health_retries": 7,
+        "stop_grace_period": 0,
+        "restart_policy": "always",
+        "max_restarts": 0,
+        "restart_backoff": 1,
+        "depends_on": ["db"],
+        "hooks": {"before_start": "make", "after_stop": "echo bye"},
+    }
+    raw = {
+        "name": "proj",
+        "auto_start": False,
+        "log_max_size_mb": 0.5,
+        "log_backups": 0,
+        "hooks": {"before_start": "echo hi"},
+        "tasks": {"db": {"command": "postgres"}, "web": body},
+    }
+    config = _valid(raw)
+    assert (config.name, config.auto_start) == ("proj", False)
+    assert (config.log_max_size_mb, config.log_backups) == (0.5, 0)
+    assert config.hooks.before_start == "echo hi"
+    web = config.tasks["web"]
+    for key, value in body.items():
+        if key != "hooks":
+            assert getattr(web, key) == value, key
+    assert web.hooks.before_start == "make"
+    assert web.hooks.after_stop == "echo bye"
+    assert config.graph() == {"db": [], "web": ["db"]}
+
+
+def test_tasks_keep_the_file_order() -> None:
+    names = ["zeta", "alpha", "mid", "beta"]
+    config = _valid({"tasks": {n: {"command": "true"} for n in names}})
+    assert list(config.tasks) == names
+
+
+# (key, lowest valid, highest valid or None, invalid values)
+TASK_RANGES = [
+    ("port", 1, 65535, [0, -1, 65536, 70000]),
+    ("health_interval", 0.001, None, [0, -1, -0.5]),
+    ("health_timeout", 0.001, None, [0, -2]),
+    ("health_retries", 1, None, [0, -1]),
+    ("stop_grace_period", 0, None, [-0.1, -5]),
+    ("max_restarts", 0, None, [-1]),
+    ("restart_backoff", 1, None, [0.99, 0, -2.0]),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "low", "high", "bad"), TASK_RANGES, ids=[r[0] for r in TASK_RANGES]
+)
+def test_task_ranges(key: str, low: float, high: float | None, bad: list[float]) -> None:
+    assert getattr(_valid(_task(**{key: low})).tasks["t"], key) == low
+    if high is not None:
+        assert getattr(_valid(_task(**{key: high})).tasks["t"], key) == high
+    for value in bad:
+        errors = _errors(_task(**{key: value}))
+        assert [(p.code, p.task, p.key) for p in errors] == [("E113", "t", key)], value
+        assert repr(value) in errors[0].message
+
+
+TOP_RANGES = [
+    ("log_max_size_mb", 0.01, [0, -1]),
+    ("log_backups", 0, [-1]),
+]
+
+
+@pytest.mark.parametrize(("key", "low", "bad"), TOP_RANGES, ids=[r[0] for r in TOP_RANGES])
+def test_top_level_ranges(key: str, low: float, bad: list[float]) -> None:
+    assert getattr(_valid({key: low}), key) == low
+    for value in bad:
+        errors = _errors({key: value})
+        assert [(p.code, p.task, p.key) for p in errors] == [("E113", None, key)]
+
+
+def _ranged_fields(cls: type) -> set[str]:
+    def has_bounds(hint: Any) -> bool:
+        return any(isinstance(m, Bounds) for m in getattr(hint, "__metadata__", ())) or any(
+            has_bounds(arg) for arg in get_args(hint)
+        )
+
+    hints = get_type_hints(cls, include_extras=True)
+    return {f.name for f in dataclasses.fields(cls) if has_bounds(hints[f.name])}
+
+
+def test_ranged_keys_are_exactly_the_documented_ones() -> None:
+    """A new ranged field must get a row in TASK_RANGES/TOP_RANGES (and in the README)."""
+    assert _ranged_fields(TaskConfig) == {row[0] for row in TASK_RANGES} | {"command"}
+    assert _ranged_fields(ProjectConfig) == {row[0] for row in TOP_RANGES}
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        pytest.param({"port": "8000"}, "port", id="port-string"),
+        pytest.param({"port": 80.0}, "port", id="port-float"),
+        pytest.param({"port": True}, "port", id="port-bool"),
+        pytest.param({"auto_start": "yes"}, "auto_start", id="auto_start-string"),
+        pytest.param({"auto_start": 1}, "auto_start", id="auto_start-int"),
+        pytest.param({"health_interval": "10"}, "health_interval", id="interval-string"),
+        pytest.param({"health_retries": 2.5}, "health_retries", id="retries-float"),
+        pytest.param({"restart_policy": "sometimes"}, "restart_policy", id="policy-value"),
+        pytest.param({"restart_policy": "on_failure"}, "restart_policy", id="policy-underscore"),
+        pytest.param({"depends_on": "db"}, "depends_on", id="deps-string"),
+        pytest.param({"cwd": 3}, "cwd", id="cwd-int"),
+        pytest.param({"command": ["ls", "-l"]}, "command", id="command-list"),
+        pytest.param({"hooks": "make"}, "hooks", id="hooks-string"),
+        pytest.param({"hooks": {"before_start": 1}}, "hooks.before_start", id="hook-int"),
+    ],
+)
+def test_wrong_types(body: dict[str, Any], key: str) -> None:
+    errors = _errors(_task(**body))
+    assert [(p.code, p.task) for p in errors] == [("E112", "t")]
+    assert errors[0].key is not None
+    assert errors[0].key.startswith(key)
+
+
+def test_ints_are_accepted_for_float_keys() -> None:
+    task = _valid(_task(health_interval=3, restart_backoff=2)).tasks["t"]
+    assert task.health_interval == 3
+    assert task.restart_backoff == 2
+
+
+@pytest.mark.parametrize("policy", ["no", "on-failure", "always"])
+def test_restart_policies(policy: str) -> None:
+    assert _valid(_task(restart_policy=policy)).tasks["t"].restart_policy == policy
+
+
+def test_missing_command() -> None:
+    errors = _errors({"tasks": {"web": {"port": 80}}})
+    assert [(p.code, p.task, p.key, p.message) for p in errors] == [
+        ("E111", "web", "command", "is required")
+    ]
+
+
+def test_empty_command_is_refused() -> None:
+    errors = _errors(_task(command=""))
+    assert [(p.task, p.key) for p in errors] == [("t", "command")]
+
+
+@pytest.mark.parametrize(
+    "name", ["web", "api-v2", "worker_1", "_private", "A", "x1-2_3", "CamelCase"]
+)
+def test_good_task_names(name: str) -> None:
+    assert name in _valid({"tasks": {name: {"command": "true"}}}).tasks
+
+
+@pytest.mark.parametrize(
+    "name", ["a b", "1st", "-web", "a.b", "a:b", "web!", "", "é", "a/b", "a$b", "x;y"]
+)
+def test_bad_task_names(name: str) -> None:
+    errors = _errors({"tasks": {name: {"command": "true"}}})
+    assert [(p.code, p.task) for p in errors] == [("E116", name)]
+    assert "letters, digits" in errors[0].message
+
+
+@pytest.mark.parametrize("name", ["my app", "a.b", "x:y", ""])
+def test_bad_session_names(name: str) -> None:
+    errors = _errors({"name": name})
+    assert [(p.code, p.key) for p in errors] == [("E118", "name")]
+
+
+def test_tasks_must_be_a_table() -> None:
+    errors = _errors({"tasks": 3})
+    assert [(p.code, p.key) for p in errors] == [("E112", "tasks")]
+    errors = _errors({"tasks": {"web": "npm start"}})
+    assert [(p.code, p.task) for p in errors] == [("E112", "web")]
+
+
+def test_unknown_dependency() -> None:
+    errors = _errors({"tasks": {"web": {"command": "x", "depends_on": ["db", "ghost"]}}})
+    assert [(p.code, p.task, p.key) for p in errors] == [
+        ("E114", "web", "depends_on"),
+        ("E114", "web", "depends_on"),
+    ]
+    assert "'db'" in errors[0].message
+    assert "'ghost'" in errors[1].message
+
+
+def test_dependency_on_an_invalid_task_is_not_called_unknown() -> None:
+    raw = {
+        "tasks": {"db": {"command": "x", "port": 0}, "web": {"command": "x", "depends_on": ["db"]}}
+    }
+    errors = _errors(raw)
+    assert [(p.code, p.task) for p in errors] == [("E113", "db")]
+
+
+@pytest.mark.parametrize(
+    ("deps", "cycle"),
+    [
+        pytest.param({"a": ["b"], "b": ["a"]}, "a → b → a", id="two"),
+        pytest.param({"a": ["b"], "b": ["c"], "c": ["a"]}, "a → b → c → a", id="three"),
+        pytest.param({"x": [], "b": ["c"], "c": ["b"]}, "b → c → b", id="beside-acyclic"),
+    ],
+)
+def test_cycles_are_named(deps: dict[str, list[str]], cycle: str) -> None:
+    raw = {"tasks": {n: {"command": "x", "depends_on": d} for n, d in deps.items()}}
+    errors = _errors(raw)
+    assert [(p.code, p.key) for p in errors] == [("E115", "depends_on")]
+    assert errors[0].message == f"dependency cycle: {cycle}"
+    assert errors[0].task == cycle.split(" ")[0]
+
+
+def test_self_dependency() -> None:
+    errors = _errors({"tasks": {"a": {"command": "x", "depends_on": ["a"]}}})
+    assert [(p.code, p.task, p.message) for p in errors] == [
+        ("E115", "a", "a task cannot depend on itself")
+    ]
+
+
+def test_unknown_keys_are_warnings_everywhere() -> None:
+    raw = {
+        "nmae": "x",
+        "hooks": {"before_strat": "x"},
+        "tasks": {"web": {"command": "x", "prot": 80, "hooks": {"after_stpo": "y"}}},
+    }
+    config, problems = validate_config(raw)
+    assert config is not None
+    assert {(p.code, p.severity, p.task, p.key) for p in problems} == {
+        ("W117", "warning", None, "nmae"),
+        ("W117", "warning", None, "hooks.before_strat"),
+        ("W117", "warning", "web", "prot"),
+        ("W117", "warning", "web", "hooks.after_stpo"),
+    }
+    assert config.tasks["web"].port is None
+
+
+def test_unknown_key_is_reported_beside_the_error_it_explains() -> None:
+    _, problems = validate_config({"tasks": {"web": {"comand": "npm start"}}})
+    assert {(p.code, p.key) for p in problems} == {("W117", "comand"), ("E111", "command")}
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    raw = {
+        "log_backups": -1,
+        "tasks": {
+            "a": {"command": "x", "port": 0, "health_retries": 0},
+            "b b": {"command": "x"},
+            "c": {"port": 1},
+            "d": {"command": "x", "depends_on": ["zzz"]},
+        },
+    }
+    config, problems = validate_config(raw)
+    assert config is None
+    codes = {(p.code, p.task, p.key) for p in problems}
+    assert len(problems) == len(codes)
+    assert codes == (
+        {
+            ("E113", None, "log_backups"),
+            ("E113", "a", "port"),
+            ("E113", "a", "health_retries"),
+            ("E116", "b b", None),
+            ("E111", "c", "command"),
+            ("E114", "d", "depends_on"),
+        }
+    )
+
+
+def test_models_are_frozen() -> None:
+    task = _valid(_task()).tasks["t"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.command = "other"  # type: ignore[misc]
