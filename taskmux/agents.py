@@ -88,7 +88,8 @@ def render_block(session: str, tasks: Iterable[tuple[str, str]]) -> str:
 def write_block(path: Path, block: str, create: bool = True) -> bool:
     """Put `block` into `path`, replacing an existing block; return whether the file changed."""
     if path.exists():
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as handle:  # keep CRLF bytes as they are
+            text = handle.read()
     elif create:
         text = ""
     else:
@@ -103,7 +104,8 @@ def write_block(path: Path, block: str, create: bool = True) -> bool:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.taskmux-tmp")
-    tmp.write_text(new_text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(new_text)
     os.replace(tmp, path)
     return True
 
