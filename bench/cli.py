@@ -1,0 +1,160 @@
+"""`python -m bench`: run the scenarios, print the table, write the figures as JSON.
+
+    python -m bench                     # every scenario, 5 runs each
+    python -m bench --quick             # each once, smaller sizes (a smoke test)
+    python -m bench --only cli,start    # selected scenarios
+    python -m bench --against /tmp/upstream-venv/bin/taskmux   # side by side
+
+Exit status: 0 when every scenario of this repo's taskmux produced its figures (missed
+goals included), 1 when one failed to measure, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.core import Context, Figure, Tool, Unsupported
+from bench.scenarios import SCENARIOS, load
+
+DEFAULT_JSON = Path(__file__).with_name("results.json")
+
+
+def _default_tool() -> str | None:
+    beside = Path(sys.executable).parent / "taskmux"
+    return str(beside) if beside.is_file() else shutil.which("taskmux")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure taskmux's speed figures (SPEC §7) on private tmux servers.",
+    )
+    parser.add_argument("--runs", type=int, help="runs per figure (default 5; 1 with --quick)")
+    parser.add_argument(
+        "--quick", action="store_true", help="each scenario once, with smaller sizes"
+    )
+    parser.add_argument(
+        "--json", dest="json_path", type=Path, default=DEFAULT_JSON, help="where to write figures"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="run only these scenarios: " + ", ".join(SCENARIOS),
+    )
+    parser.add_argument(
+        "--against", metavar="PATH", help="also run another taskmux-compatible executable"
+    )
+    parser.add_argument("--tool", metavar="PATH", help="the taskmux to measure (default: ours)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress details")
+    args = parser.parse_args(argv)
+    selected = [name for item in args.only for name in item.split(",") if name]
+    unknown = [name for name in selected if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
+    args.selected = selected or list(SCENARIOS)
+    if args.runs is not None and args.runs < 1:
+        parser.error("--runs must be at least 1")
+    args.runs = args.runs or (1 if args.quick else 5)
+    return args
+
+
+def run_scenario(name: str, ctx: Context) -> list[Figure]:
+    """Every figure of one scenario; a scenario that breaks becomes one failed row."""
+    try:
+        return load(name)(ctx)
+    except Unsupported as exc:
+        return [Figure(name, SCENARIOS[name][2], "", status="unsupported", reason=str(exc))]
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the suite
+        if ctx.verbose:
+            traceback.print_exc()
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return [Figure(name, SCENARIOS[name][2], "", status="failed", reason=reason)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for name, (_module, _function, what) in SCENARIOS.items():
+            report.out(f"{name:<12} {what}")
+        return 0
+    path = args.tool or _default_tool()
+    if not path or not os.access(path, os.X_OK):
+        sys.stderr.write("error: no taskmux executable found (pass --tool PATH)\n")
+        return 2
+    tools = [Tool(path, "taskmux")]
+    if args.against:
+        if not os.access(args.against, os.X_OK):
+            sys.stderr.write(f"error: {args.against} is not an executable\n")
+            return 2
+        tools.append(Tool(args.against, "other"))
+    info = report.machine()
+    meta: dict[str, Any] = {
+        "machine": info,
+        "runs": args.runs,
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_before": os.getloadavg(),
+        "tools": {t.label: {"path": t.path, "version": t.version()} for t in tools},
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    results: dict[str, list[Figure]] = {t.label: [] for t in tools}
+    began = time.monotonic()
+    for index, name in enumerate(args.selected, start=1):
+        for tool in tools:
+            sys.stderr.write(f"[{index}/{len(args.selected)}] {name} ({tool.label}: {tool.path})\n")
+            sys.stderr.flush()
+            started = time.monotonic()
+            ctx = Context(tool, args.runs, args.quick, args.verbose)
+            figures = run_scenario(name, ctx)
+            results[tool.label].extend(figures)
+            for figure in figures:
+                if figure.status == "failed":
+                    sys.stderr.write(f"    failed: {figure.name}: {figure.reason}\n")
+            sys.stderr.write(f"    {time.monotonic() - started:.1f} s\n")
+    meta["seconds"] = round(time.monotonic() - began, 1)
+    meta["load_after"] = os.getloadavg()
+    _print(tools, results, meta)
+    report.write_json(args.json_path, meta, results)
+    report.out(f"\nfigures written to {args.json_path}")
+    return 1 if any(f.status == "failed" for f in results["taskmux"]) else 0
+
+
+def _print(tools: list[Tool], results: dict[str, list[Figure]], meta: dict[str, Any]) -> None:
+    versions = meta["tools"]
+    report.out()
+    report.out(f"taskmux: {tools[0].path} ({versions['taskmux']['version']})")
+    report.out(f"machine: {report.describe_machine(meta['machine'])}")
+    report.out(
+        f"runs per figure: {meta['runs']}{' (quick)' if meta['quick'] else ''}; "
+        f"load average before/after: {_load(meta['load_before'])} / {_load(meta['load_after'])}"
+    )
+    report.out()
+    report.out(report.figures_table(results["taskmux"]))
+    notes = report.footnotes(results["taskmux"])
+    if notes:
+        report.out("\n" + notes)
+    if len(tools) > 1:
+        report.out(f"\nagainst: {tools[1].path} ({versions['other']['version']})\n")
+        report.out(
+            report.comparison_table(results["taskmux"], results["other"], "taskmux", "other")
+        )
+        notes = report.footnotes(results["other"])
+        if notes:
+            report.out("\nother:\n" + notes)
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)

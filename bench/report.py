@@ -1,0 +1,150 @@
+"""Render figures as Markdown tables (for the terminal and the README) and as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.core import Figure
+
+
+def number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit in {"calls", "lines"}:
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    if unit == "ms":
+        return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "%":
+        return f"{value:.2f} %"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:g} {unit}"
+
+
+def _met(figure: Figure) -> str:
+    met = figure.met
+    return "—" if met is None else ("yes" if met else "**no**")
+
+
+def _median_cell(figure: Figure) -> str:
+    if figure.status == "unsupported":
+        return "not supported"
+    if figure.status == "failed":
+        return "FAILED"
+    return number(figure.median, figure.unit)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def figures_table(figures: list[Figure]) -> str:
+    header = ["scenario", "figure", "median", "min", "max", "goal", "met?"]
+    rows = []
+    for f in figures:
+        spread = f.status == "ok" and f.values
+        rows.append(
+            [
+                f.scenario,
+                f.name,
+                _median_cell(f),
+                number(min(f.values), f.unit) if spread else "—",
+                number(max(f.values), f.unit) if spread else "—",
+                f.goal,
+                _met(f),
+            ]
+        )
+    return _table(header, rows)
+
+
+def footnotes(figures: list[Figure]) -> str:
+    """Why a figure is missing, and what else was seen, one line each."""
+    lines = []
+    for f in figures:
+        if f.status != "ok":
+            lines.append(f"- {f.scenario} / {f.name}: {f.status}: {f.reason}")
+        elif f.note:
+            lines.append(f"- {f.scenario} / {f.name}: {f.note}")
+    return "\n".join(lines)
+
+
+def comparison_table(ours: list[Figure], other: list[Figure], ours_label: str, label: str) -> str:
+    """Side by side, with other/ours for each figure both measured (> 1: ours is better)."""
+    theirs = {(f.scenario, f.name): f for f in other}
+    header = ["scenario", "figure", ours_label, label, f"{label} / {ours_label}"]
+    rows = []
+    for f in ours:
+        g = theirs.get((f.scenario, f.name))
+        ratio = "—"
+        if g is not None and f.status == g.status == "ok" and f.median and g.median is not None:
+            ratio = f"{g.median / f.median:.1f}x"
+        rows.append(
+            [f.scenario, f.name, _median_cell(f), _median_cell(g) if g else "not run", ratio]
+        )
+    return _table(header, rows)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: cores, memory, Python, tmux, load."""
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        kib = int(
+            next(line for line in meminfo.splitlines() if line.startswith("MemTotal")).split()[1]
+        )
+        info["memory_gib"] = round(kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next((line for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+        info["cpu"] = model.partition(":")[2].strip()
+    except OSError:
+        pass
+    try:
+        info["tmux"] = subprocess.run(
+            ["tmux", "-V"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        info["tmux"] = "?"
+    return info
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    return (
+        f"{info.get('cores')} cores ({info.get('cpu') or 'unknown CPU'}), "
+        f"{info.get('memory_gib', '?')} GiB RAM, Python {info.get('python')}, "
+        f"{info.get('tmux')}, {info.get('platform')}"
+    )
+
+
+def write_json(path: Path, meta: dict[str, Any], results: dict[str, list[Figure]]) -> None:
+    data = {
+        "meta": meta,
+        "results": {label: [f.to_dict() for f in figures] for label, figures in results.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
