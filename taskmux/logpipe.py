@@ -2,7 +2,9 @@
 
 Invoked as `python -I -S logpipe.py FILE MAX_BYTES BACKUPS`; it imports only the
 standard library so it starts in a few milliseconds. Bytes are written as they arrive
-(nothing is held back); each line is prefixed with a UTC timestamp in milliseconds.
+(nothing is held back); each line is prefixed with a UTC timestamp in milliseconds
+(`YYYY-MM-DDTHH:MM:SS.mmmZ `). When FILE reaches MAX_BYTES at a line boundary it is
+rotated: FILE → FILE.1 → … → FILE.BACKUPS (with 0 backups it is truncated instead).
 """
 
 from __future__ import annotations
@@ -11,49 +13,135 @@ import os
 import sys
 import time
 
-_last_second = -1
-_second_text = b""
+# A line that never ends (a `\r` progress bar) is cut once the file is this much over.
+_OVERSHOOT = 4
 
 
-def stamp() -> bytes:
-    global _last_second, _second_text
-    now = time.time()
-    second = int(now)
-    if second != _last_second:
-        _last_second = second
-        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-    return _second_text + b".%03dZ " % (int(now * 1000) % 1000)
+class Writer:
+    """Appends stamped chunks to the log file, reopening it if it is rotated or removed."""
 
+    def __init__(self, path: str, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max(max_bytes, 1)
+        self.backups = backups
+        self.fd = -1
+        self.inode = -1
+        self.size = 0
+        self.at_line_start = True
+        self.second = -1
+        self.second_text = b""
+        self.open()
+        if self.fd >= 0 and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
+            self.put(b"\n")  # a previous writer died mid-line: start ours on a fresh one
 
-def open_log(path: str) -> int:
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    def open(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            return  # retried on the next second; meanwhile output is dropped, not blocked
+        info = os.fstat(self.fd)
+        self.inode, self.size = info.st_ino, info.st_size
 
+    def stamp(self) -> bytes:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+            self.check_file()
+        return self.second_text + b".%03dZ " % (int(now * 1000) % 1000)
 
-def ends_mid_line(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return False
-    return os.pread(fd, 1, size - 1) != b"\n"
+    def check_file(self) -> None:
+        """Once a second: reopen if the file was deleted or replaced (e.g. `logs --clear`)."""
+        try:
+            moved = os.stat(self.path).st_ino != self.inode
+        except OSError:
+            moved = True
+        if moved or self.fd < 0:
+            self.open()
+            self.at_line_start = True
+
+    def put(self, data: bytes) -> None:
+        if self.fd < 0:
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # disk full or similar: drop this chunk, keep draining the pane
+            view = view[written:]
+        self.size += len(data)
+
+    def write_chunk(self, chunk: bytes) -> None:
+        prefix = self.stamp()
+        starts_line = self.at_line_start
+        body = chunk.replace(b"\n", b"\n" + prefix)
+        if starts_line:
+            body = prefix + body
+        self.at_line_start = chunk.endswith(b"\n")
+        if self.at_line_start:
+            body = body[: -len(prefix)]
+        while self.fd >= 0 and self.size + len(body) >= self.max_bytes and self.is_full(body):
+            cut = self.split_point(body, starts_line)
+            if cut is None:
+                break
+            if cut < 0:  # an endless line (a `\r` progress bar): end it here
+                self.put(b"\n")
+                body = prefix + body
+            else:
+                self.put(body[:cut])
+                body = body[cut:]
+            rotate(self.path, self.backups)
+            self.open()
+            starts_line = True
+        self.put(body)
+
+    def is_full(self, body: bytes) -> bool:
+        self.size = os.fstat(self.fd).st_size  # someone may have truncated the file
+        return self.size + len(body) >= self.max_bytes
+
+    def split_point(self, body: bytes, starts_line: bool) -> int | None:
+        """How much of `body` still goes to the current file before it rotates, so that
+        files hold whole lines; -1: cut an endless line; None: do not rotate yet."""
+        room = self.max_bytes - self.size
+        cut = body.rfind(b"\n", 0, max(room, 0)) + 1
+        if cut:
+            return cut
+        if starts_line and self.size > 0:
+            return 0  # rotate before this chunk
+        cut = body.find(b"\n") + 1
+        if cut:
+            return cut  # the line under way alone overflows the file: it ends the file
+        if not starts_line and self.size + len(body) >= self.max_bytes * _OVERSHOOT:
+            return -1
+        return None
 
 
 def rotate(path: str, backups: int) -> None:
-    if backups <= 0:
-        os.truncate(path, 0)
-        return
-    for index in range(backups - 1, 0, -1):
-        older = f"{path}.{index}"
-        if os.path.exists(older):
-            os.replace(older, f"{path}.{index + 1}")
-    os.replace(path, f"{path}.1")
+    """FILE → FILE.1 → … → FILE.backups; tolerant of files removed meanwhile."""
+    try:
+        if backups <= 0:
+            os.truncate(path, 0)
+            return
+        for index in range(backups - 1, 0, -1):
+            older = f"{path}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{path}.{index + 1}")
+        os.replace(path, f"{path}.1")
+    except FileNotFoundError:
+        pass
 
 
 def main(argv: list[str]) -> int:
-    path, max_bytes, backups = argv[1], int(argv[2]), int(argv[3])
-    fd = open_log(path)
-    size = os.fstat(fd).st_size
-    at_line_start = True
-    if ends_mid_line(fd):
-        os.write(fd, b"\n")
+    path, max_bytes, backups = argv[1], int(float(argv[2])), int(argv[3])
+    writer = Writer(path, max_bytes, backups)
     while True:
         try:
             chunk = os.read(0, 1 << 16)
@@ -61,23 +149,9 @@ def main(argv: list[str]) -> int:
             continue
         if not chunk:
             break
-        prefix = stamp()
-        body = chunk.replace(b"\n", b"\n" + prefix)
-        if at_line_start:
-            body = prefix + body
-        if chunk.endswith(b"\n"):
-            body = body[: -len(prefix)]
-            at_line_start = True
-        else:
-            at_line_start = False
-        os.write(fd, body)
-        size += len(body)
-        if size >= max_bytes and at_line_start:
-            os.close(fd)
-            rotate(path, backups)
-            fd = open_log(path)
-            size = 0
-    os.close(fd)
+        writer.write_chunk(chunk)
+    if writer.fd >= 0:
+        os.close(writer.fd)
     return 0
 
 

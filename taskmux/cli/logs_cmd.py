@@ -43,19 +43,22 @@ def logs(
     since: Annotated[
         str | None, typer.Option(help="Only lines since 30s, 5m, 2h, 1d or an ISO-8601 time.")
     ] = None,
-    timestamps: Annotated[bool, typer.Option(help="Show each line's stored timestamp.")] = False,
+    timestamps: Annotated[
+        bool, typer.Option("--timestamps", help="Show each line's stored timestamp.")
+    ] = False,
     raw: Annotated[
-        bool, typer.Option(help="Keep escape codes and \\r redraws as written.")
+        bool, typer.Option("--raw", help="Keep escape codes and \\r redraws as written.")
     ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per line: task, ts, line.")
     ] = False,
-    clear: Annotated[bool, typer.Option(help="Delete the logs (of TASK, or of all).")] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Delete the logs (of TASK, or of every task).")
+    ] = False,
 ) -> None:
     """Show task logs (every line kept, timestamped, across restarts and rotation).
 
-    With --json the output is one JSON object per log line ({"task", "ts", "line"}, and
-    "match" with -g), not a single document, so it can be streamed with -f.
+    --json prints one JSON object per log line, not one document (so that -f can stream).
     """
     from taskmux import logs as core
 

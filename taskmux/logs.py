@@ -1,0 +1,771 @@
+"""Reading the persistent per-task log files: tail, read, merge, grep, follow, clear.
+
+The files are written by `logpipe.py` (run by tmux `pipe-pane`): each line is
+`YYYY-MM-DDTHH:MM:SS.mmmZ ` (UTC) followed by the pane's raw bytes and `\\n`. A file
+rotates by renaming `FILE` → `FILE.1` → … → `FILE.N`; readers span the rotated files,
+oldest first. Nothing here prints; every reader returns `LogLine`s.
+"""
+
+from __future__ import annotations
+
+import calendar
+import heapq
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from taskmux.errors import InvalidPattern, UsageError
+
+STAMP_LEN = 24  # len("2024-01-31T12:00:00.000Z")
+_PREFIX_LEN = STAMP_LEN + 1  # the stamp and one space
+_BLOCK = 1 << 16
+
+# Removed for display: CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL
+# or ST), DCS/PM/APC strings, charset selects (ESC ( B), the other two-byte escapes
+# (ESC =, ESC 7), and control characters a terminal does not show (tab is kept).
+_ANSI_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[()*+\-./][ -~]"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f]"
+)
+_ERASE_LINE_RE = re.compile(r"\x1b\[[02]?K")
+_COLUMN_ONE_RE = re.compile(r"\x1b\[1?G")  # cursor to column 1: a redraw, like \r
+_SINCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One logged line: its task, its timestamp (epoch seconds), the cleaned text, the raw bytes."""
+
+    task: str
+    ts: float
+    text: str
+    raw: bytes = field(repr=False)
+
+    @property
+    def stamp(self) -> str:
+        """The timestamp as stored: ISO-8601 UTC with milliseconds."""
+        return format_stamp(self.ts)
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    """Where one task's log lives: the current file, and its rotated siblings `FILE.N`."""
+
+    task: str
+    path: Path
+
+    def files(self) -> list[Path]:
+        """The existing files of this log, oldest first (`FILE.N` … `FILE.1`, `FILE`)."""
+        pattern = re.compile(re.escape(self.path.name) + r"\.(\d+)")
+        try:
+            names = os.listdir(self.path.parent)
+        except FileNotFoundError:
+            return []
+        rotated = sorted(
+            (int(m.group(1)), name) for name in names if (m := pattern.fullmatch(name))
+        )
+        found = [self.path.parent / name for _, name in reversed(rotated)]
+        if self.path.name in names:
+            found.append(self.path)
+        return found
+
+
+@dataclass(frozen=True)
+class Group:
+    """A run of adjacent lines around grep matches; `matched[i]` tells whether line i matched."""
+
+    lines: tuple[LogLine, ...]
+    matched: tuple[bool, ...]
+
+
+# Timestamps --------------------------------------------------------------------------
+
+
+def format_stamp(ts: float) -> str:
+    millis = round(ts * 1000)
+    seconds, ms = divmod(millis, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+_second_cache: dict[bytes, int] = {}
+
+
+def _parse_stamp(line: bytes) -> float | None:
+    """Epoch seconds of the line's stamp prefix, or None if the line has none."""
+    if len(line) < _PREFIX_LEN or line[23:25] != b"Z " or line[19:20] != b".":
+        return None
+    second = line[:19]
+    epoch = _second_cache.get(second)
+    if epoch is None:
+        try:
+            parts = (line[0:4], line[5:7], line[8:10], line[11:13], line[14:16], line[17:19])
+            epoch = calendar.timegm((*(int(p) for p in parts), 0, 0, 0))
+        except ValueError:
+            return None
+        if len(_second_cache) > 4096:
+            _second_cache.clear()
+        _second_cache[second] = epoch
+    try:
+        return epoch + int(line[20:23]) / 1000
+    except ValueError:
+        return None
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """`30s`, `5m`, `2h`, `1d`, `1w` ago, or an ISO-8601 date/time (local time if naive)."""
+    match = _SINCE_RE.match(value)
+    if match:
+        amount = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        return (time.time() if now is None else now) - amount
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"invalid --since '{value}': use a duration like 30s, 5m, 2h, 1d or an ISO-8601 time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # naive means the user's local time
+    return moment.timestamp()
+
+
+# Cleaning ----------------------------------------------------------------------------
+
+
+def clean(raw: bytes) -> str:
+    """What a terminal would show for one raw line: no escape codes, `\\r` redraws applied."""
+    if raw.endswith(b"\r"):
+        raw = raw.rstrip(b"\r")
+    text = raw.decode("utf-8", "replace")
+    if text.isprintable():
+        return text
+    if "\r" not in text and not ("G" in text and _COLUMN_ONE_RE.search(text)):
+        return _ANSI_RE.sub("", text)
+    shown = ""
+    for segment in _COLUMN_ONE_RE.sub("\r", text).split("\r"):
+        erased = _ERASE_LINE_RE.search(segment) is not None
+        visible = _ANSI_RE.sub("", segment)
+        # A carriage return moves to column 0 and overwrites; an erase-line clears the rest.
+        shown = visible if erased else visible + shown[len(visible) :]
+    return shown
+
+
+def _to_line(task: str, line: bytes, last_ts: float) -> LogLine:
+    ts = _parse_stamp(line)
+    if ts is None:  # a line without a stamp (e.g. a foreign writer): keep it, in place
+        return LogLine(task, last_ts, clean(line), line)
+    raw = line[_PREFIX_LEN:]
+    return LogLine(task, ts, clean(raw), raw)
+
+
+# Opening a consistent set of files ---------------------------------------------------
+
+
+def _open_all(log: TaskLog) -> list[BinaryIO]:
+    """Open every file of the log, oldest first, consistent even while it rotates.
+
+    The current file is opened first, then `FILE.1`, `FILE.2`, … upwards. A rotation only
+    moves files to higher numbers, so this walk cannot miss a file that existed when it
+    began; a file met twice is dropped by inode, and files met before the current one
+    (rotated meanwhile) are newer than it and dropped too.
+    """
+    current = _open_or_none(log.path)
+    current_inode = os.fstat(current.fileno()).st_ino if current is not None else -1
+    walked: list[tuple[BinaryIO, int]] = []
+    inodes: set[int] = set()
+    number, top = 1, _top_rotation(log)
+    while True:
+        if number > top:
+            top = _top_rotation(log)  # rotations during the walk push files upwards
+            if number > top:
+                break
+        handle = _open_or_none(Path(f"{log.path}.{number}"))
+        number += 1
+        if handle is None:
+            continue
+        inode = os.fstat(handle.fileno()).st_ino
+        if inode in inodes:
+            handle.close()
+        else:
+            inodes.add(inode)
+            walked.append((handle, inode))
+    if current_inode in inodes:
+        position = [inode for _, inode in walked].index(current_inode)
+        for handle, _ in walked[: position + 1]:
+            handle.close()
+        walked = walked[position + 1 :]
+    handles = [handle for handle, _ in reversed(walked)]
+    return [*handles, current] if current is not None else handles
+
+
+def _open_or_none(path: Path) -> BinaryIO | None:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        return None
+
+
+def _top_rotation(log: TaskLog) -> int:
+    """The highest N for which `FILE.N` exists (0 if none)."""
+    pattern = re.compile(re.escape(log.path.name) + r"\.(\d+)")
+    try:
+        names = os.listdir(log.path.parent)
+    except FileNotFoundError:
+        return 0
+    return max((int(m.group(1)) for name in names if (m := pattern.fullmatch(name))), default=0)
+
+
+# Tail --------------------------------------------------------------------------------
+
+
+def _tail_region(fd: int, end: int, n: int) -> tuple[list[bytes], int]:
+    """The last n lines of the file's bytes [0, end) read backwards in blocks; and where they start.
+
+    The last line may be unterminated; the returned lines carry no `\\n`.
+    """
+    if n <= 0 or end <= 0:
+        return [], end
+    chunks: list[bytes] = []
+    pos = end
+    newlines = 0
+    terminated = False
+    while pos > 0:
+        size = min(_BLOCK, pos)
+        pos -= size
+        chunk = os.pread(fd, size, pos)
+        if not chunks:
+            terminated = chunk.endswith(b"\n")
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+        # Lines fully inside the region = all but the (possibly cut) first one.
+        if newlines + (0 if terminated else 1) > n:
+            break
+    data = b"".join(reversed(chunks))
+    stop = len(data) - 1 if terminated else len(data)
+    cut = stop
+    for _ in range(n):
+        cut = data.rfind(b"\n", 0, cut)
+        if cut < 0:
+            break
+    start = cut + 1 if cut >= 0 else 0
+    return data[start:stop].split(b"\n"), pos + start
+
+
+def _tail_handles(task: str, handles: list[tuple[BinaryIO, int]], n: int) -> list[LogLine]:
+    """The last n lines across (handle, end offset) pairs given oldest first."""
+    picked: list[list[bytes]] = []
+    wanted = n
+    for handle, end in reversed(handles):
+        if wanted <= 0:
+            break
+        lines, _ = _tail_region(handle.fileno(), end, wanted)
+        picked.append(lines)
+        wanted -= len(lines)
+    result: list[LogLine] = []
+    last_ts = 0.0
+    for lines in reversed(picked):
+        for line in lines:
+            parsed = _to_line(task, line, last_ts)
+            last_ts = parsed.ts
+            result.append(parsed)
+    return result
+
+
+def tail(log: TaskLog, n: int) -> list[LogLine]:
+    """The last n lines of a task's log (reading from the end, spanning rotated files)."""
+    handles = _open_all(log)
+    try:
+        return _tail_handles(log.task, [(h, os.fstat(h.fileno()).st_size) for h in handles], n)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+# Reading everything ------------------------------------------------------------------
+
+
+def _since_key(since: float | None) -> bytes:
+    return format_stamp(since).encode() if since is not None else b""
+
+
+def _iter_handle(
+    task: str, handle: BinaryIO, key: bytes, end: int | None = None
+) -> Iterator[LogLine]:
+    """Lines of an open file from its current position (up to `end`), stamped at/after `key`."""
+    last_ts = 0.0
+    remaining = end - handle.tell() if end is not None else -1
+    for line in handle:
+        if end is not None:
+            if remaining <= 0:
+                break
+            if len(line) > remaining:
+                line = line[:remaining]
+            remaining -= len(line)
+        line = line.removesuffix(b"\n")
+        stamped = len(line) >= _PREFIX_LEN and line[23:25] == b"Z "
+        if key and (line[:STAMP_LEN] < key if stamped else last_ts == 0.0):
+            continue
+        parsed = _to_line(task, line, last_ts)
+        last_ts = parsed.ts
+        yield parsed
+
+
+def _last_stamp(handle: BinaryIO) -> bytes:
+    lines, _ = _tail_region(handle.fileno(), os.fstat(handle.fileno()).st_size, 1)
+    return lines[0][:STAMP_LEN] if lines else b""
+
+
+def read_lines(log: TaskLog, since: float | None = None) -> Iterator[LogLine]:
+    """Every line of a task's log, oldest first across rotated files; only those >= `since`."""
+    handles = _open_all(log)
+    key = _since_key(since)
+    try:
+        for handle in handles:
+            if key and _last_stamp(handle) < key:
+                continue  # the whole file is older than `since`
+            yield from _iter_handle(log.task, handle, key)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def merge(streams: Iterable[Iterable[LogLine]]) -> Iterator[LogLine]:
+    """Lines of several tasks in timestamp order (stable: equal stamps keep stream order)."""
+    return heapq.merge(*streams, key=lambda line: line.ts)
+
+
+def last(lines: Iterable[LogLine], n: int) -> list[LogLine]:
+    return list(deque(lines, maxlen=n)) if n > 0 else []
+
+
+# Grep --------------------------------------------------------------------------------
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a Python regex or raise InvalidPattern with a one-line reason."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InvalidPattern(f"invalid regex {pattern!r}: {exc}") from None
+
+
+def grep_stream(
+    lines: Iterable[LogLine], pattern: re.Pattern[str], context: int = 0
+) -> Iterator[tuple[LogLine, bool] | None]:
+    """Matching lines with `context` lines around them, as (line, matched); None between groups.
+
+    Lines are yielded as soon as they are known to belong to the output (suits `follow`).
+    """
+    context = max(context, 0)
+    before: deque[LogLine] = deque(maxlen=context)
+    after = 0  # context lines still owed after the last match
+    skipped = False  # a line was left out since the last line yielded
+    started = False
+    for line in lines:
+        if pattern.search(line.text):
+            if started and skipped:
+                yield None
+            for previous in before:
+                yield previous, False
+            before.clear()
+            yield line, True
+            started, skipped, after = True, False, context
+        elif after > 0:
+            after -= 1
+            yield line, False
+        else:
+            if len(before) == context:
+                skipped = True  # the oldest pending line (or this one) falls out
+            if context:
+                before.append(line)
+
+
+def grep(
+    lines: Iterable[LogLine],
+    pattern: re.Pattern[str],
+    context: int = 0,
+    last_matches: int | None = None,
+) -> list[Group]:
+    """Groups of matches with context, like `grep -C`; with `last_matches`, only the last N.
+
+    Memory stays bounded by N groups even on a huge log where every line matches.
+    """
+    if last_matches is not None and last_matches <= 0:
+        return []
+    groups: deque[Group] = deque()
+    matches = 0  # in `groups`
+    current: list[tuple[LogLine, bool]] = []
+    current_matches = 0
+
+    def oldest_unneeded() -> bool:
+        """Whether the last N matches lie entirely after the oldest group."""
+        if last_matches is None or not groups:
+            return False
+        return matches - sum(groups[0].matched) >= last_matches
+
+    for item in grep_stream(lines, pattern, context):
+        if item is not None:
+            current.append(item)
+            current_matches += item[1]
+            if last_matches is not None and current_matches > 2 * last_matches:
+                group = _trim_front(_group(current), current_matches - last_matches, context)
+                current = list(zip(group.lines, group.matched, strict=True))
+                current_matches, groups, matches = last_matches, deque(), 0
+            continue
+        groups.append(_group(current))
+        matches += current_matches
+        current, current_matches = [], 0
+        while oldest_unneeded():
+            matches -= sum(groups.popleft().matched)
+    if current:
+        groups.append(_group(current))
+        matches += current_matches
+    while oldest_unneeded():
+        matches -= sum(groups.popleft().matched)
+    if last_matches is not None and groups and matches > last_matches:
+        groups[0] = _trim_front(groups[0], matches - last_matches, context)
+    return list(groups)
+
+
+def _group(items: list[tuple[LogLine, bool]]) -> Group:
+    return Group(tuple(line for line, _ in items), tuple(matched for _, matched in items))
+
+
+def _trim_front(group: Group, drop: int, context: int) -> Group:
+    """The group without its first `drop` matches (and the context only they needed)."""
+    hits = [i for i, matched in enumerate(group.matched) if matched]
+    last_dropped, first_kept = hits[drop - 1], hits[drop]
+    start = max(last_dropped + 1, first_kept - context)
+    return Group(group.lines[start:], group.matched[start:])
+
+
+# Follow ------------------------------------------------------------------------------
+
+
+class _Tracked:
+    """One task's current log file as followed: open handle, inode, read offset."""
+
+    def __init__(self, log: TaskLog) -> None:
+        self.log = log
+        self.handle: BinaryIO | None = None
+        self.inode = -1
+        self.offset = 0
+        self.pending = b""
+        self.last_ts = 0.0
+        self.seen: set[int] = set()  # inodes whose lines are already accounted for
+
+    def attach(self, handle: BinaryIO, offset: int) -> None:
+        self.handle = handle
+        self.inode = os.fstat(handle.fileno()).st_ino
+        self.seen.add(self.inode)
+        self.offset = offset
+        self.pending = b""
+
+    def _lines(self, data: bytes, final: bool) -> list[LogLine]:
+        data = self.pending + data
+        parts = data.split(b"\n")
+        self.pending = parts.pop()
+        if final and self.pending:
+            parts.append(self.pending)
+            self.pending = b""
+        out = []
+        for part in parts:
+            parsed = _to_line(self.log.task, part, self.last_ts)
+            self.last_ts = parsed.ts
+            out.append(parsed)
+        return out
+
+    def _drain(self, final: bool = False) -> list[LogLine]:
+        assert self.handle is not None
+        out: list[LogLine] = []
+        fd = self.handle.fileno()
+        if self._was_truncated(fd):
+            self.offset, self.pending = 0, b""
+        while True:
+            data = os.pread(fd, 1 << 20, self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            out += self._lines(data, final=False)
+        if final:
+            out += self._lines(b"", final=True)
+        return out
+
+    def _was_truncated(self, fd: int) -> bool:
+        """Emptied in place (`logs --clear`, a writer without backups), maybe refilled since."""
+        if self.offset == 0:
+            return False
+        if os.fstat(fd).st_size < self.offset:
+            return True
+        # Refilled past our offset: the byte before it is no longer the one we read last.
+        expected = self.pending[-1:] or b"\n"
+        return os.pread(fd, 1, self.offset - 1) != expected
+
+    def poll(self) -> list[LogLine]:
+        """Lines appended since the last poll, following rotation and late creation."""
+        out: list[LogLine] = []
+        if self.handle is not None:
+            out += self._drain()
+        try:
+            current = self.log.path.stat().st_ino
+        except FileNotFoundError:
+            current = None
+        if current is not None and current == self.inode:
+            return out
+        # Rotated, deleted or (re)created: finish the old file, then catch up on the new ones.
+        if self.handle is not None:
+            out += self._drain(final=True)
+            self.handle.close()
+            self.handle, self.inode = None, -1
+        if current is None:
+            return out
+        try:
+            handle = self.log.path.open("rb")
+        except FileNotFoundError:
+            return out
+        self.attach(handle, 0)
+        out += self._unseen_rotated()
+        out += self._drain()
+        return out
+
+    def _unseen_rotated(self) -> list[LogLine]:
+        """Whole files created and rotated away between two polls: those older than the
+        file just opened that we never read, oldest first."""
+        out: list[LogLine] = []
+        handles = _open_all(self.log)
+        try:
+            inodes = [os.fstat(h.fileno()).st_ino for h in handles]
+            if self.inode in inodes:
+                older = inodes.index(self.inode)
+            else:  # ours is gone already: everything but a newer current file
+                older = len(inodes) - (
+                    1 if handles and handles[-1].name == str(self.log.path) else 0
+                )
+            for handle, inode in zip(handles[:older], inodes[:older], strict=True):
+                if inode not in self.seen:
+                    out += _iter_handle(self.log.task, handle, b"")
+            # Forget files that are gone, so a reused inode number is not mistaken for one.
+            self.seen = {*inodes[:older], self.inode}
+        finally:
+            for handle in handles:
+                handle.close()
+        return out
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class Follower:
+    """Follow several tasks' logs from a snapshot taken at construction time.
+
+    `backlog(n)` / `history()` give the lines before the snapshot, iterating gives every
+    line appended after it; nothing is lost or repeated between the two.
+    """
+
+    def __init__(
+        self, logs: Iterable[TaskLog], poll: float = 0.05, stop: threading.Event | None = None
+    ) -> None:
+        self.poll_interval = poll
+        self.stop = stop or threading.Event()
+        self._tracked: list[_Tracked] = []
+        self._snapshot: list[tuple[str, list[tuple[BinaryIO, int]]]] = []
+        for log in logs:
+            tracked = _Tracked(log)
+            handles = _open_all(log)
+            ends = [(h, os.fstat(h.fileno()).st_size) for h in handles]
+            tracked.seen = {os.fstat(h.fileno()).st_ino for h in handles}
+            if handles and handles[-1].name == str(log.path):
+                current, size = ends[-1]
+                complete = _complete_end(current.fileno(), size)
+                ends[-1] = (current, complete)
+                # Our own descriptor of the same inode, so the snapshot can be closed.
+                tracked.attach(os.fdopen(os.dup(current.fileno()), "rb"), complete)
+            self._tracked.append(tracked)
+            self._snapshot.append((log.task, ends))
+
+    def backlog(self, n: int) -> list[LogLine]:
+        """The last n lines before the snapshot, all tasks merged by time."""
+        per_task = [_tail_handles(task, ends, n) for task, ends in self._snapshot]
+        self._close_snapshot()
+        return last(merge(per_task), n)
+
+    def history(self, since: float | None = None) -> Iterator[LogLine]:
+        """Every line before the snapshot (optionally only those >= since), merged by time."""
+        key = _since_key(since)
+        streams = [_chain_handles(task, ends, key) for task, ends in self._snapshot]
+        try:
+            yield from merge(streams)
+        finally:
+            self._close_snapshot()
+
+    def _close_snapshot(self) -> None:
+        for _, ends in self._snapshot:
+            for handle, _ in ends:
+                handle.close()
+        self._snapshot = []
+
+    def __iter__(self) -> Iterator[LogLine]:
+        self._close_snapshot()
+        try:
+            while not self.stop.is_set():
+                batch: list[LogLine] = []
+                for tracked in self._tracked:
+                    batch += tracked.poll()
+                if batch:
+                    batch.sort(key=lambda line: line.ts)  # stable: per-task order kept
+                    yield from batch
+                else:
+                    self.stop.wait(self.poll_interval)
+        finally:
+            for tracked in self._tracked:
+                tracked.close()
+
+    def close(self) -> None:
+        self._close_snapshot()
+        for tracked in self._tracked:
+            tracked.close()
+
+
+def _complete_end(fd: int, size: int) -> int:
+    """The offset just after the file's last complete line (a partial one is still growing)."""
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    _, start = _tail_region(fd, size, 1)
+    return start
+
+
+def _chain_handles(task: str, ends: list[tuple[BinaryIO, int]], key: bytes) -> Iterator[LogLine]:
+    for handle, end in ends:
+        if key and _last_stamp(handle) < key:
+            continue
+        handle.seek(0)
+        yield from _iter_handle(task, handle, key, end)
+
+
+def follow(
+    logs: Iterable[TaskLog],
+    from_end_lines: int = 100,
+    poll: float = 0.05,
+    stop: threading.Event | None = None,
+) -> Iterator[LogLine]:
+    """The last n lines (merged), then every new line as it is written, until `stop` is set.
+
+    The snapshot that separates the two is taken by this call, not by the first `next()`.
+    """
+    follower = Follower(logs, poll=poll, stop=stop)
+    return _backlog_then_live(follower, from_end_lines)
+
+
+def _backlog_then_live(follower: Follower, n: int) -> Iterator[LogLine]:
+    try:
+        yield from follower.backlog(n)
+        yield from follower
+    finally:
+        follower.close()
+
+
+# Clear -------------------------------------------------------------------------------
+
+
+def clear(log: TaskLog) -> list[Path]:
+    """Empty a task's log: truncate the current file (a running writer keeps appending to
+    it) and delete the rotated ones. Returns the files cleared."""
+    cleared: list[Path] = []
+    for path in log.files():
+        try:
+            if path == log.path:
+                os.truncate(path, 0)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        cleared.append(path)
+    return cleared
+
+
+# What `taskmux logs` shows -----------------------------------------------------------
+
+Item = LogLine | None  # None separates non-adjacent grep groups (`--`)
+
+
+def _flatten(groups: list[Group]) -> Iterator[Item]:
+    for index, group in enumerate(groups):
+        if index:
+            yield None
+        yield from group.lines
+
+
+def query(
+    logs: list[TaskLog],
+    n: int,
+    pattern: re.Pattern[str] | None = None,
+    context: int = 0,
+    since: float | None = None,
+) -> Iterator[Item]:
+    """The last n lines of the tasks merged by time; with a pattern, the last n matches
+    with their context, groups separated by None."""
+    if pattern is None:
+        per_task = [tail(log, n) for log in logs]
+        if since is not None:
+            per_task = [[line for line in lines if line.ts >= since] for lines in per_task]
+        return iter(last(merge(per_task), n))
+    lines = merge([read_lines(log, since) for log in logs])
+    return _flatten(grep(lines, pattern, context, last_matches=n))
+
+
+def follow_query(
+    logs: list[TaskLog],
+    n: int,
+    pattern: re.Pattern[str] | None = None,
+    context: int = 0,
+    since: float | None = None,
+    poll: float = 0.05,
+    stop: threading.Event | None = None,
+) -> Iterator[Item]:
+    """`query`, then every line written afterwards (filtered by the pattern) until stopped.
+
+    Like `follow`, the snapshot between the two is taken by this call.
+    """
+    follower = Follower(logs, poll=poll, stop=stop)
+    if pattern is None:
+        return _recent_then_live(follower, n, since)
+    return _grep_then_live(follower, n, pattern, context, since)
+
+
+def _recent_then_live(follower: Follower, n: int, since: float | None) -> Iterator[Item]:
+    try:
+        backlog = follower.backlog(n)
+        yield from (line for line in backlog if since is None or line.ts >= since)
+        yield from follower
+    finally:
+        follower.close()
+
+
+def _grep_then_live(
+    follower: Follower, n: int, pattern: re.Pattern[str], context: int, since: float | None
+) -> Iterator[Item]:
+    try:
+        groups = grep(follower.history(since), pattern, context, last_matches=n)
+        yield from _flatten(groups)
+        separate = bool(groups)
+        for item in grep_stream(follower, pattern, context):
+            if separate and item is not None:
+                yield None
+            separate = False
+            yield item[0] if item is not None else None
+    finally:
+        follower.close()
