@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,27 +63,54 @@ def detect(project_root: Path) -> list[Agent]:
 
 def render_block(session: str, tasks: Iterable[tuple[str, str]]) -> str:
     """The instructions an agent needs to work in a taskmux project, with its task list."""
-    task_lines = [f"- `{name}`: `{command}`" for name, command in tasks] or ["- (none yet)"]
+    task_lines = [f"- `{name}`: {_code(command)}" for name, command in tasks] or ["- (none yet)"]
     body = [
         BEGIN,
-        "## Running this project's processes: taskmux",
+        "## Dev processes: use taskmux",
         "",
-        f"Long-running processes run as taskmux tasks in the tmux session `{session}`.",
-        "Tasks:",
+        f"This project's long-running processes run as taskmux tasks (tmux session `{session}`,",
+        "defined in `taskmux.toml`):",
         *task_lines,
         "",
-        "- Never start a server, worker or watcher directly (no `&`, `nohup`, or a blocking",
-        "  command): use `taskmux start TASK` / `taskmux restart TASK`;",
-        '  new ones: `taskmux add NAME "COMMAND"`.',
+        "- Never start a server, worker or watcher yourself (no `&`, `nohup`, or a command",
+        "  that blocks): `taskmux start TASK`; `taskmux restart TASK` after changing its code",
+        '  or config; a new one: `taskmux add NAME "COMMAND"`.',
         "- State: `taskmux status --json`; one task in depth: `taskmux inspect TASK`.",
-        "- Wait for readiness instead of sleeping: `taskmux wait TASK --timeout 60`.",
-        "- Errors: `taskmux logs TASK -g error -n 50` (`--since 5m` for recent lines only).",
-        "- When the taskmux MCP tools are loaded, use them instead of the shell commands.",
-        "- Exit codes: 0 ok, 1 the operation failed, 2 usage or config mistake; every",
-        "  command takes `--json`.",
+        "- Wait for readiness, never sleep: `taskmux wait TASK` (on failure it shows the exit",
+        "  code, the health check output and the last log lines).",
+        "- Errors: `taskmux logs TASK -g error -n 50` (add `--since 5m` for recent ones).",
+        "- When the taskmux MCP tools are loaded (status, start, restart, logs, wait, ...),",
+        "  use them instead of the shell commands.",
+        "- Every command takes `--json`; exit code 0 ok, 1 failed, 2 usage or config mistake.",
         END,
     ]
     return "\n".join(body) + "\n"
+
+
+def _code(command: str, limit: int = 120) -> str:
+    """A command as inline code: shortened if long, fenced so its own backticks survive."""
+    text = " ".join(command.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if "`" not in text:
+        return f"`{text}`"
+    return f"`` {text} ``"
+
+
+_MDC_HEADER = (
+    "---\n"
+    "description: How to run, watch and debug this project's dev processes (taskmux)\n"
+    "alwaysApply: true\n"
+    "---\n\n"
+)
+
+
+def has_block(path: Path) -> bool:
+    """Whether the file exists and holds a taskmux block."""
+    try:
+        return _BLOCK_RE.search(path.read_text(encoding="utf-8")) is not None
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_block(path: Path, block: str, create: bool = True) -> bool:
@@ -92,6 +120,8 @@ def write_block(path: Path, block: str, create: bool = True) -> bool:
             text = handle.read()
     elif create:
         text = ""
+        if path.suffix == ".mdc":  # a Cursor rule applies only with its front matter
+            block = _MDC_HEADER + block
     else:
         return False
     if _BLOCK_RE.search(text):
@@ -103,10 +133,16 @@ def write_block(path: Path, block: str, create: bool = True) -> bool:
     if new_text == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.taskmux-tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(new_text)
-    os.replace(tmp, path)
+    # A temp name of its own: parallel `add`s refresh the same file at the same time.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".taskmux-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(new_text)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return True
 
 
@@ -127,7 +163,6 @@ def refresh_existing(
     changed = []
     for rel in context_files(AGENTS):
         path = project_root / rel
-        has_block = path.exists() and _BLOCK_RE.search(path.read_text(encoding="utf-8"))
-        if has_block and write_block(path, block, create=False):
+        if has_block(path) and write_block(path, block, create=False):
             changed.append(rel)
     return changed

@@ -1,0 +1,193 @@
+"""Commands for AI coding agents: `wait`, `mcp` (the server, and `mcp install`), `inject`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, state, warn
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from taskmux.waiting import TaskWait, WaitResult
+
+
+@app.command()
+def wait(
+    tasks: Annotated[list[str], typer.Argument(help="Tasks that must all meet the condition.")],
+    healthy: Annotated[
+        bool, typer.Option("--healthy", help="Health check passes, or alive without one (default).")
+    ] = False,
+    running: Annotated[bool, typer.Option("--running", help="The process is alive.")] = False,
+    exited: Annotated[
+        bool, typer.Option("--exited", help="The process has ended (and stays down).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", "-t", min=0, help="Give up after this many seconds.")
+    ] = 60.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Block until every task meets the condition; exit 1 saying why if one cannot."""
+    from taskmux.errors import UsageError, WaitFailed
+    from taskmux.lifecycle import Lifecycle
+    from taskmux.waiting import Condition, wait_for
+
+    flags: list[tuple[Condition, bool]] = [
+        ("healthy", healthy),
+        ("running", running),
+        ("exited", exited),
+    ]
+    chosen = [name for name, on in flags if on]
+    if len(chosen) > 1:
+        raise UsageError("choose one of --healthy, --running, --exited")
+    condition = chosen[0] if chosen else "healthy"
+    result = wait_for(Lifecycle.for_project(load(json_out)), tasks, condition, timeout)
+    if result.ok:
+        emit(json_out, result.to_dict(), result.summary())
+        return
+    fail(json_out, result.to_dict(), WaitFailed(result.summary()), lambda: _explain(result))
+
+
+def _explain(result: WaitResult) -> None:
+    """Each task's outcome; for an unmet one, the facts that say why."""
+    out = console()
+    for task in result.tasks:
+        if task.met:
+            out.print(f"[green]✓[/] {task.task}: {task.state}", markup=True)
+            continue
+        out.print(f"[red]✗[/] {task.task}: {task.reason}", markup=True)
+        for line in _facts(task):
+            out.print(f"    {line}", markup=False)
+
+
+def _facts(task: TaskWait) -> list[str]:
+    lines = [] if task.reason.startswith(task.state) else [f"state: {task.state}"]
+    if task.exit_code is not None:
+        lines.append(f"exit code: {task.exit_code}")
+    if task.signal is not None:
+        lines.append(f"signal: {task.signal}")
+    if task.health is not None:
+        verdict = "passed" if task.health.healthy else "failed"
+        code = "timed out" if task.health.timed_out else f"exit {task.health.exit_code}"
+        lines.append(f"last health check: {verdict} ({code})")
+        lines += [f"  {line}" for line in task.health.output.splitlines()[-5:]]
+    if task.logs:
+        lines.append(f"last {len(task.logs)} log lines:")
+        lines += [f"  | {line}" for line in task.logs]
+    else:
+        lines.append("no log lines")
+    return lines
+
+
+mcp_app = typer.Typer(
+    name="mcp",
+    invoke_without_command=True,
+    help="Serve taskmux to AI agents over MCP (stdio); 'mcp install' registers it.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(mcp_app)
+
+
+@mcp_app.callback()
+def mcp(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Run the MCP server on stdin/stdout (MCP clients start this; it is not interactive)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from taskmux.mcp_server import serve
+
+    serve(state.config)
+
+
+@mcp_app.command("install")
+def mcp_install(
+    clients: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="claude, cursor, gemini, vscode, opencode, codex (default: the detected "
+            "agents' project configs, else claude).",
+            show_default=False,
+        ),
+    ] = None,
+    absolute: Annotated[
+        bool, typer.Option("--absolute", help="Write the full path of this taskmux.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register `taskmux mcp` in MCP client configs, keeping their other servers."""
+    from taskmux.config import find_config
+    from taskmux.mcp_install import client_spec, install
+
+    root = find_config(state.config).parent
+    names = [client_spec(c).name for c in clients] if clients else _default_clients(root)
+    command = _taskmux_command(absolute)
+    results = [install(name, root, command) for name in dict.fromkeys(names)]
+
+    def human() -> None:
+        for result in results:
+            what = "added taskmux to" if result.changed else "already registered in"
+            typer.echo(f"{result.client}: {what} {result.path}")
+
+    emit(json_out, {"installed": [r.to_dict() for r in results]}, human)
+
+
+def _default_clients(root: Path) -> list[str]:
+    """Project-level configs of the detected agents; Codex (user-wide) only when named."""
+    from taskmux.agents import detect
+    from taskmux.mcp_install import CLIENTS
+
+    found = [a.name for a in detect(root) if a.name in CLIENTS and a.name != "codex"]
+    return found or ["claude"]
+
+
+def _taskmux_command(absolute: bool) -> str:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    found = shutil.which("taskmux")
+    if absolute:
+        return found or str(Path(sys.argv[0]).resolve())
+    if found is None:
+        warn("taskmux is not on PATH; the client may not find it (use --absolute)", "W701")
+    return "taskmux"
+
+
+@app.command()
+def inject(
+    agents: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="claude, codex, opencode, cursor, gemini (default: detected agents and "
+            "files that already have the block).",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write or refresh the taskmux instructions in AI agents' context files."""
+    from taskmux import agents as core
+    from taskmux.errors import UsageError
+
+    project = load(json_out)
+    by_name = {agent.name: agent for agent in core.AGENTS}
+    unknown = [name for name in agents or [] if name not in by_name]
+    if unknown:
+        raise UsageError(f"unknown agent '{unknown[0]}' (known: {', '.join(by_name)})")
+    chosen = [by_name[n] for n in agents] if agents else core.detect(project.root)
+    files = core.context_files(chosen)
+    if not agents:
+        present = [f for f in core.context_files(core.AGENTS) if core.has_block(project.root / f)]
+        files += [f for f in present if f not in files]
+    files = files or ["AGENTS.md"]  # read by most agents when none is detected
+    tasks = [(name, task.command) for name, task in project.config.tasks.items()]
+    block = core.render_block(project.session, tasks)
+    changed = [f for f in files if core.write_block(project.root / f, block)]
+
+    def human() -> None:
+        for rel in files:
+            typer.echo(f"{'wrote' if rel in changed else 'up to date'}: {rel}")
+
+    data = {"agents": [a.name for a in chosen], "files": files, "changed": changed}
+    emit(json_out, data, human)

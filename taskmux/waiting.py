@@ -1,0 +1,336 @@
+"""`taskmux wait`: block until tasks are healthy, running or exited; otherwise say why.
+
+One tmux observation per round, health checks (with their own timeouts) only for tasks
+that are alive and not yet healthy, a short pause between rounds. Deciding what a
+round's facts mean is pure (`judge`); the loop only gathers facts. A dead task fails
+the wait at once unless something will bring it back: a restart already scheduled, or
+a running supervisor whose restart decision says it will.
+
+Health verdicts found here are not written to the task's window: the supervisor counts
+consecutive failures there, and a fast poll during startup must not look like a task
+that keeps failing its checks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from taskmux.health import CheckResult, run_check
+from taskmux.lifecycle import Lifecycle
+from taskmux.logs import TaskLog, tail
+from taskmux.restart import Action, History, Observed, Policy, decide
+from taskmux.schema import TaskConfig
+from taskmux.state import TaskState, signal_name
+from taskmux.tmux_manager import Observation
+
+Condition = Literal["healthy", "running", "exited"]
+CONDITIONS: tuple[Condition, ...] = ("healthy", "running", "exited")
+POLL_INTERVAL = 0.25
+LOG_LINES = 20
+MAX_LINE = 500  # characters kept of one log line in a report
+Status = Literal["met", "pending", "failed", "check"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one round's facts say about one task: met, not yet, never, or run its check."""
+
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskWait:
+    """How one task ended up: whether it met the condition, and the facts that say why."""
+
+    task: str
+    met: bool
+    state: str
+    reason: str
+    running: bool
+    pid: int | None
+    exit_code: int | None
+    signal: str | None
+    health: CheckResult | None = None
+    logs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "met": self.met,
+            "state": self.state,
+            "reason": self.reason,
+            "running": self.running,
+            "pid": self.pid,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "health": None if self.health is None else self.health.to_dict(),
+            "logs": list(self.logs),
+        }
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """The outcome of a wait: every task's facts, in the order they were named."""
+
+    condition: Condition
+    timeout: float
+    elapsed: float
+    timed_out: bool
+    tasks: tuple[TaskWait, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.met for t in self.tasks)
+
+    @property
+    def unmet(self) -> list[TaskWait]:
+        return [t for t in self.tasks if not t.met]
+
+    def summary(self) -> str:
+        """One line: what held, or why each unmet task did not make it."""
+        if self.ok:
+            names = ", ".join(t.task for t in self.tasks)
+            return f"{names}: {self.condition} after {self.elapsed:.1f}s"
+        return "; ".join(f"{t.task}: {t.reason}" for t in self.unmet)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "condition": self.condition,
+            "timeout": self.timeout,
+            "elapsed": round(self.elapsed, 3),
+            "timed_out": self.timed_out,
+            "tasks": {t.task: t.to_dict() for t in self.tasks},
+        }
+
+
+# The decision: pure --------------------------------------------------------------------
+
+
+def comes_back(task: TaskConfig, state: TaskState, supervised: bool, now: float) -> bool:
+    """Whether a dead task will be started again without anyone asking."""
+    if state.manually_stopped or state.gave_up:
+        return False
+    if state.next_restart_at is not None:
+        return True
+    if not supervised:
+        return False
+    policy = Policy(
+        task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries
+    )
+    observed = Observed(False, state.exit_status, state.exit_signal)
+    history = History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)
+    return decide(policy, observed, history, now).action is Action.RESTART
+
+
+def judge(
+    condition: Condition,
+    name: str,
+    task: TaskConfig,
+    state: TaskState | None,
+    killed: bool,
+    supervised: bool,
+    now: float,
+) -> Verdict:
+    """What the observed facts mean for one task; `check` asks for its health check."""
+    if state is None:
+        if condition == "exited" and killed:
+            return Verdict("met", "killed")
+        if supervised:  # a supervising daemon may still (re)start it
+            return Verdict("pending", "killed" if killed else "not started")
+        return Verdict(
+            "failed", f"{'killed' if killed else 'not started'}; run 'taskmux start {name}'"
+        )
+    if state.dead:
+        if comes_back(task, state, supervised, now):
+            return Verdict("pending", f"{state.exit_text()}; a restart is pending")
+        if condition == "exited":
+            return Verdict("met", state.describe())
+        hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
+        return Verdict("failed", state.describe() + hint)
+    if condition == "exited":
+        return Verdict("pending", "still running")
+    if condition == "healthy" and task.health_check is not None:
+        return Verdict("check", "health check not passed yet")
+    return Verdict("met", state.describe())
+
+
+# Gathering facts -----------------------------------------------------------------------
+
+
+def supervisor_alive(lifecycle: Lifecycle) -> bool:
+    """Whether `start -m` or the daemon supervises this project right now."""
+    from taskmux.supervisor import read_holder
+
+    holder = read_holder(lifecycle.paths.supervisor_lock.with_suffix(".json"))
+    pid = holder.get("pid") if holder else None
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def last_log_lines(lifecycle: Lifecycle, task: str, n: int = LOG_LINES) -> tuple[str, ...]:
+    """The task's last n log lines, escape codes removed, each cut to a sane length."""
+    log = TaskLog(task, lifecycle.paths.log_file(task))
+    return tuple(line.text[:MAX_LINE] for line in tail(log, n))
+
+
+def _run_identity(state: TaskState | None) -> str:
+    return f"{state.pid}:{state.started_at}" if state else ""
+
+
+def wait_for(
+    lifecycle: Lifecycle,
+    names: Iterable[str],
+    condition: Condition = "healthy",
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+    poll: float = POLL_INTERVAL,
+) -> WaitResult:
+    """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
+
+    Raises TaskNotFound for a name that is not in the config, before waiting at all.
+    Setting `stop` ends the wait early; the result then reports the tasks as unmet.
+    """
+    wanted = list(dict.fromkeys(names))
+    lifecycle.project.check_names(wanted)
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    deadline = started + max(0.0, timeout)
+    checks: dict[str, CheckResult] = {}
+    healthy_run: dict[str, str] = {}  # task -> the run whose health check passed
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(wanted)))) as pool:
+        while True:
+            observation = lifecycle.observe()
+            verdicts = _judge_all(lifecycle, condition, wanted, observation)
+            to_check = []
+            for name, verdict in verdicts.items():
+                if verdict.status != "check":
+                    continue
+                if healthy_run.get(name) == _run_identity(observation.tasks[name]):
+                    verdicts[name] = Verdict("met", "healthy")
+                else:
+                    to_check.append(name)
+            remaining = max(0.05, deadline - time.monotonic())
+            futures = {name: pool.submit(_check, lifecycle, name, remaining) for name in to_check}
+            for name, future in futures.items():
+                checks[name] = result = future.result()
+                if result.healthy:
+                    healthy_run[name] = _run_identity(observation.tasks[name])
+                    verdicts[name] = Verdict("met", "healthy")
+                else:
+                    verdicts[name] = Verdict("pending", _unhealthy_reason(result))
+            statuses = {v.status for v in verdicts.values()}
+            finished = statuses == {"met"} or "failed" in statuses
+            timed_out = not finished and time.monotonic() >= deadline
+            if finished or timed_out or stop.is_set():
+                return WaitResult(
+                    condition,
+                    timeout,
+                    time.monotonic() - started,
+                    timed_out,
+                    _reports(lifecycle, timeout, timed_out, observation, verdicts, checks),
+                )
+            stop.wait(max(0.0, min(poll, deadline - time.monotonic())))
+
+
+def _judge_all(
+    lifecycle: Lifecycle, condition: Condition, names: list[str], observation: Observation
+) -> dict[str, Verdict]:
+    now = time.time()
+    supervised: bool | None = None  # asked only when a task is missing or dead
+    verdicts = {}
+    for name in names:
+        state = observation.tasks.get(name)
+        if supervised is None and (state is None or state.dead):
+            supervised = supervisor_alive(lifecycle)
+        task = lifecycle.project.task(name)
+        killed = name in observation.killed
+        verdicts[name] = judge(condition, name, task, state, killed, bool(supervised), now)
+    return verdicts
+
+
+def _check(lifecycle: Lifecycle, name: str, remaining: float) -> CheckResult:
+    task = lifecycle.project.task(name)
+    assert task.health_check is not None
+    timeout = min(task.health_timeout, remaining)
+    return run_check(task.health_check, lifecycle.project.task_cwd(name), timeout)
+
+
+def _unhealthy_reason(result: CheckResult) -> str:
+    lines = result.output.splitlines()
+    if result.timed_out:
+        return f"not healthy: {lines[-1]}"  # "health check timed out after Ns"
+    detail = f": {lines[-1][:MAX_LINE]}" if lines else ""
+    return f"not healthy: health check exited {result.exit_code}{detail}"
+
+
+def _reports(
+    lifecycle: Lifecycle,
+    timeout: float,
+    timed_out: bool,
+    observation: Observation,
+    verdicts: dict[str, Verdict],
+    checks: dict[str, CheckResult],
+) -> tuple[TaskWait, ...]:
+    failed = [name for name, v in verdicts.items() if v.status == "failed"]
+    if timed_out:
+        ending = f"timed out after {timeout:g}s"
+    elif failed:
+        ending = f"stopped waiting: {', '.join(failed)} failed"
+    else:
+        ending = "wait cancelled"
+    reports = []
+    for name, verdict in verdicts.items():
+        state = observation.tasks.get(name)
+        text = _state_text(observation, name, state)
+        met = verdict.status == "met"
+        reason = ""
+        if verdict.status == "failed":
+            reason = verdict.reason
+        elif not met:
+            reason = f"{ending}: {verdict.reason}"
+        reports.append(
+            TaskWait(
+                task=name,
+                met=met,
+                state="running" if met and verdict.reason == "healthy" else text,
+                reason=reason,
+                running=bool(state and state.is_alive),
+                pid=state.pid if state and state.is_alive else None,
+                exit_code=_exit_code(state),
+                signal=_signal(state),
+                health=checks.get(name),
+                logs=() if met else last_log_lines(lifecycle, name),
+            )
+        )
+    return tuple(reports)
+
+
+def _state_text(observation: Observation, name: str, state: TaskState | None) -> str:
+    if state is None:
+        return "killed" if name in observation.killed else "not started"
+    return state.describe()
+
+
+def _exit_code(state: TaskState | None) -> int | None:
+    if state is None or not state.dead or state.exit_signal is not None:
+        return None
+    return state.exit_status
+
+
+def _signal(state: TaskState | None) -> str | None:
+    if state is None or not state.dead or state.exit_signal is None:
+        return None
+    return signal_name(state.exit_signal)

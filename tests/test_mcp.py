@@ -1,0 +1,214 @@
+"""`taskmux mcp` (an SDK client over stdio against a real tmux server) and
+`taskmux mcp install` (client configs edited without clobbering them)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from conftest import TASKMUX, run_cli
+from harness import Project, project, wait_until
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult, TextContent
+
+from taskmux.mcp_server import MAX_LOG_BYTES, _fit
+
+__all__ = ["project"]
+
+TOOLS = {"status", "start", "stop", "restart", "logs", "inspect", "health", "events", "wait"}
+
+
+def _with_client(project: Project, session: Callable[[Client], Awaitable[None]]) -> None:
+    """Spawn `taskmux mcp` in the project, as an MCP client would, and run `session`."""
+    params = StdioServerParameters(
+        command=TASKMUX, args=["mcp"], env=dict(project.env), cwd=str(project.root)
+    )
+
+    async def main() -> None:
+        async with Client(params, read_timeout_seconds=60) as client:
+            await session(client)
+
+    anyio.run(main)
+
+
+def _text(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+def _data(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, _text(result)
+    data: dict[str, Any] = json.loads(_text(result))
+    return data
+
+
+def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
+    project.write(
+        """
+        [tasks.web]
+        command = "echo hello-from-web; printf '\\\\033[32mcoloured\\\\033[0m\\\\n'; sleep 300"
+        [tasks.worker]
+        command = "sleep 300"
+        """
+    )
+    assert project.run("start", "web").returncode == 0
+    seen: dict[str, Any] = {}
+
+    async def session(client: Client) -> None:
+        listed = await client.list_tools()
+        seen["tools"] = {tool.name for tool in listed.tools}
+        seen["status"] = _data(await client.call_tool("status", {}))
+        before = seen["status"]["tasks"][0]["pid"]
+        seen["restart"] = _data(await client.call_tool("restart", {"tasks": ["web"]}))
+        seen["wait"] = _data(await client.call_tool("wait", {"tasks": ["web"], "timeout": 20}))
+        seen["inspect"] = _data(await client.call_tool("inspect", {"task": "web"}))
+        seen["pid_changed"] = seen["inspect"]["pane_pid"] != before
+
+        async def logged() -> list[str]:
+            result = await client.call_tool("logs", {"task": "web", "lines": 50})
+            lines: list[str] = _data(result)["lines"]
+            return lines
+
+        with anyio.fail_after(20):
+            while (await logged()).count("hello-from-web") < 2:  # both runs, in one file
+                await anyio.sleep(0.1)
+        seen["logs"] = await logged()
+        seen["grep"] = _data(await client.call_tool("logs", {"grep": "colou?red", "context": 0}))
+        seen["events"] = _data(await client.call_tool("events", {"task": "web"}))
+        seen["bad"] = await client.call_tool("inspect", {"task": "nope"})
+        seen["bad_wait"] = await client.call_tool("wait", {"tasks": ["worker"], "timeout": 5})
+
+    _with_client(project, session)
+
+    assert seen["tools"] == TOOLS
+    rows = {row["name"]: row for row in seen["status"]["tasks"]}
+    assert rows["web"]["state"] == "running" and rows["worker"]["running"] is False
+    assert seen["restart"]["started"] == ["web"]
+    assert seen["wait"]["ok"] is True and seen["pid_changed"]
+    assert seen["logs"].count("hello-from-web") == 2 and "coloured" in seen["logs"]
+    assert not any("\x1b" in line for line in seen["logs"])
+    assert [line for line in seen["grep"]["lines"] if line != "--"] == ["web | coloured"] * 2
+    assert {"started", "stopped"} <= {e["event"] for e in seen["events"]["events"]}
+
+    bad = seen["bad"]
+    assert bad.is_error and _text(bad) == "E201: task 'nope' not found in taskmux.toml"
+    bad_wait = seen["bad_wait"]
+    assert bad_wait.is_error and _text(bad_wait).startswith("E403: worker: not started")
+    details = bad_wait.content[1]
+    assert isinstance(details, TextContent)
+    assert json.loads(details.text)["tasks"]["worker"]["met"] is False
+
+
+def test_errors_and_hook_output_leave_the_session_intact(project: Project) -> None:
+    project.write(
+        """
+        [tasks.noisy]
+        command = "sleep 300"
+        [hooks]
+        before_start = "echo hook output on stdout"
+        """
+    )
+
+    async def session(client: Client) -> None:
+        started = _data(await client.call_tool("start", {"tasks": ["noisy"]}))
+        assert started["started"] == ["noisy"]
+        since = await client.call_tool("logs", {"task": "noisy", "since": "yesterday-ish"})
+        assert since.is_error and _text(since).startswith("E100: ")
+        pattern = await client.call_tool("logs", {"grep": "("})
+        assert pattern.is_error and _text(pattern).startswith("E601: ")
+        health = _data(await client.call_tool("health", {}))
+        assert health["all_healthy"] is True
+        stopped = _data(await client.call_tool("stop", {}))
+        assert stopped["session_ended"] is True
+
+    _with_client(project, session)  # a stray line on stdout would break the session
+    wait_until(lambda: project.marked_processes() == [])
+
+
+def test_fit_keeps_the_newest_lines_within_the_budget() -> None:
+    lines = [f"{n:04d} " + "x" * 95 for n in range(1000)]  # 101 bytes with the newline
+    kept = _fit(lines, MAX_LOG_BYTES)
+    assert kept == lines[-len(kept) :]
+    assert (
+        sum(len(line) + 1 for line in kept)
+        <= MAX_LOG_BYTES
+        < sum(len(line) + 1 for line in lines[-len(kept) - 1 :])
+    )
+
+
+# mcp install -------------------------------------------------------------------------
+
+
+def _project_dir(tmp_path: Path) -> Path:
+    (tmp_path / "taskmux.toml").write_text('name = "proj"\n')
+    return tmp_path
+
+
+def test_install_twice_keeps_one_entry_and_other_servers(tmp_path: Path) -> None:
+    root = _project_dir(tmp_path)
+    other = {"command": "npx", "args": ["-y", "some-server"], "env": {"TOKEN": "x"}}
+    (root / ".mcp.json").write_text(json.dumps({"mcpServers": {"other": other}, "keep": [1, 2]}))
+    for attempt in range(2):
+        result = run_cli("mcp", "install", "claude", "--json", cwd=root)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["installed"][0]["changed"] is (attempt == 0)
+    document = json.loads((root / ".mcp.json").read_text())
+    assert document["keep"] == [1, 2]
+    assert document["mcpServers"] == {
+        "other": other,
+        "taskmux": {"command": "taskmux", "args": ["mcp"]},
+    }
+
+
+def test_install_writes_each_clients_shape(tmp_path: Path, isolated_home: Path) -> None:
+    root = _project_dir(tmp_path)
+    codex = isolated_home / ".codex" / "config.toml"
+    codex.parent.mkdir()
+    codex.write_text('# my codex settings\nmodel = "o3"\n\n[mcp_servers.docs]\ncommand = "d"\n')
+    clients = ["cursor", "gemini", "vscode", "opencode", "codex"]
+    for _ in range(2):
+        assert run_cli("mcp", "install", *clients, cwd=root).returncode == 0
+    stdio = {"command": "taskmux", "args": ["mcp"]}
+    assert json.loads((root / ".cursor/mcp.json").read_text())["mcpServers"]["taskmux"] == stdio
+    gemini = json.loads((root / ".gemini/settings.json").read_text())
+    assert gemini["mcpServers"]["taskmux"] == stdio
+    vscode = json.loads((root / ".vscode/mcp.json").read_text())
+    assert vscode["servers"]["taskmux"] == {"type": "stdio", **stdio}
+    opencode = json.loads((root / "opencode.json").read_text())
+    assert opencode["mcp"]["taskmux"]["command"] == ["taskmux", "mcp"]
+    text = codex.read_text()
+    assert text.startswith("# my codex settings\n") and text.count("[mcp_servers.taskmux]") == 1
+    parsed = tomllib.loads(text)
+    assert parsed["model"] == "o3" and parsed["mcp_servers"]["docs"] == {"command": "d"}
+    assert parsed["mcp_servers"]["taskmux"] == stdio
+
+
+def test_install_refuses_invalid_json_and_leaves_it(tmp_path: Path) -> None:
+    root = _project_dir(tmp_path)
+    broken = b'{"mcpServers": {"other": {"command": "x"},}\n'
+    (root / ".mcp.json").write_bytes(broken)
+    result = run_cli("mcp", "install", "claude", "--json", cwd=root)
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "E701" and ".mcp.json is not valid JSON" in error["message"]
+    assert (root / ".mcp.json").read_bytes() == broken
+    not_servers = run_cli("mcp", "install", "cursor", cwd=root)
+    assert not_servers.returncode == 0  # a fresh file is fine
+    (root / ".cursor/mcp.json").write_text('{"mcpServers": []}')
+    wrong = run_cli("mcp", "install", "cursor", cwd=root)
+    assert wrong.returncode == 2 and "E701" in wrong.stderr
+    assert (root / ".cursor/mcp.json").read_text() == '{"mcpServers": []}'
+    unknown = run_cli("mcp", "install", "emacs", cwd=root)
+    assert unknown.returncode == 2 and "unknown MCP client 'emacs'" in unknown.stderr
+
+
+def test_install_needs_a_project(tmp_path: Path) -> None:
+    result = run_cli("mcp", "install", "claude", cwd=tmp_path)
+    assert result.returncode == 2 and "E101" in result.stderr
+    assert not (tmp_path / ".mcp.json").exists()
