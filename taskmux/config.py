@@ -221,8 +221,14 @@ def atomic_write(path: Path, text: str) -> None:
 Mutation = Callable[["tomlkit.toml_document.TOMLDocument"], None]
 
 
-def edit_config(path: Path, mutate: Mutation) -> Project:
-    """Apply `mutate` to the TOML document under the project lock; save only if valid."""
+def edit_config(
+    path: Path, mutate: Mutation, after_write: Callable[[Project], None] | None = None
+) -> Project:
+    """Apply `mutate` to the TOML document under the project lock; save only if valid.
+
+    `after_write` runs while the lock is still held, so files derived from the config
+    (the agent context block) are written in the same order as the config itself.
+    """
     import tomlkit
 
     from taskmux.models import validate_config
@@ -238,4 +244,7 @@ def edit_config(path: Path, mutate: Mutation) -> Project:
         if config is None:
             raise ConfigError.from_problems(problems)
         atomic_write(path, new_text)
-    return Project(path, config, [p for p in problems if p.severity == "warning"])
+        project = Project(path, config, [p for p in problems if p.severity == "warning"])
+        if after_write is not None:
+            after_write(project)
+    return project

@@ -335,8 +335,13 @@ class Lifecycle:
 
     # Health --------------------------------------------------------------------------
 
-    def check(self, name: str, state: TaskState | None) -> CheckResult:
-        """Run a task's health check (or liveness) and share the verdict on its window."""
+    def check(self, name: str, state: TaskState | None, count: bool = False) -> CheckResult:
+        """Run a task's health check (or liveness) and share the verdict on its window.
+
+        Only the supervisor, checking on the task's own `health_interval`, passes
+        `count=True` to extend the failure streak that triggers a restart; a burst of
+        `taskmux health` calls from an agent must not restart a slow starter.
+        """
         task = self.project.task(name)
         if state is None or state.dead:
             what = "not running" if state is None else state.exit_text()
@@ -345,7 +350,7 @@ class Lifecycle:
             return CheckResult(True, None, "process alive", 0.0)
         result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
         previous = state.health.failures if state.health else 0
-        failures = 0 if result.healthy else previous + 1
+        failures = 0 if result.healthy else previous + (1 if count else 0)
         self.tmux.set_health(state.window_id, Health(result.healthy, time.time(), failures))
         return result
 

@@ -45,6 +45,11 @@ class ProjectPaths:
         return self.root / "supervisor.lock"
 
     @property
+    def supervisor_info(self) -> Path:
+        """Who holds the supervisor lock (pid, kind, port); stale once the lock is free."""
+        return self.root / "supervisor.json"
+
+    @property
     def events(self) -> Path:
         return self.root / "events.jsonl"
 

@@ -53,9 +53,9 @@ class Supervisor:
         self.lifecycle = lifecycle
         self.clock = clock
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-supervisor")
-        self.checks: dict[str, Future[CheckResult]] = {}
+        self.checks: dict[str, tuple[Future[CheckResult], bool | None]] = {}
         self.next_check: dict[str, float] = {}
-        self.actions: dict[str, Future[None]] = {}
+        self.actions: dict[str, Future[object]] = {}
         self.snapshot = Observation(session_exists=False)
         self._lock = threading.Lock()
 
@@ -111,19 +111,21 @@ class Supervisor:
             return
         running = self.checks.get(name)
         if running is not None:
-            if not running.done():
+            future, was_healthy = running
+            if not future.done():
                 return
             del self.checks[name]
-            self._report_health(lifecycle, name, state, running.result())
+            self._report_health(lifecycle, name, was_healthy, future.result())
         due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
         if now >= due:
             self.next_check[name] = now + task.health_interval
-            self.checks[name] = self.pool.submit(lifecycle.check, name, state)
+            was_healthy = state.health.healthy if state.health else None
+            self.checks[name] = (self.pool.submit(lifecycle.check, name, state, True), was_healthy)
 
     def _report_health(
-        self, lifecycle: Lifecycle, name: str, state: TaskState, result: CheckResult
+        self, lifecycle: Lifecycle, name: str, was_healthy: bool | None, result: CheckResult
     ) -> None:
-        was_healthy = state.health.healthy if state.health else None
+        """One event per change of verdict, not one per check."""
         if result.healthy and was_healthy is False:
             lifecycle.events.append("health_recovered", name)
         elif not result.healthy and was_healthy is not False:
@@ -140,6 +142,12 @@ class Supervisor:
             lifecycle.events.append(
                 "gave_up", name, reason=decision.reason, restarts=state.restarts
             )
+            if state.is_alive:  # still running but unhealthy: "gave up" leaves it stopped
+                task = lifecycle.project.task(name)
+                marker = lifecycle.marker(name)
+                self.actions[name] = self.pool.submit(
+                    procs.stop_tree, state.pid, marker, task.stop_grace_period
+                )
         elif decision.action is Action.RESTART:
             if state.next_restart_at is None:
                 due = now + decision.delay
@@ -193,7 +201,7 @@ def claim_supervision(lock_path: Path, kind: str, **info: Any) -> Claim:
     The lock is an flock, released by the kernel when its holder dies, so a crashed
     supervisor never blocks the next one.
     """
-    info_path = lock_path.with_suffix(".json")
+    info_path = lock_path.with_suffix(".json")  # ProjectPaths.supervisor_info
     fd = try_lock(lock_path)
     if fd is None:
         raise SupervisorRunning(

@@ -167,7 +167,7 @@ def supervisor_alive(lifecycle: Lifecycle) -> bool:
     """Whether `start -m` or the daemon supervises this project right now."""
     from taskmux.supervisor import read_holder
 
-    holder = read_holder(lifecycle.paths.supervisor_lock.with_suffix(".json"))
+    holder = read_holder(lifecycle.paths.supervisor_info)
     pid = holder.get("pid") if holder else None
     if not isinstance(pid, int) or pid <= 0:
         return False

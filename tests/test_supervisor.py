@@ -144,3 +144,28 @@ def test_sigterm_ends_monitor_and_tasks_keep_running(project: Project) -> None:
     assert "tasks keep running" in output
     assert project.status()["a"]["running"] is True
     assert json.loads(project.run("events", "--json").stdout)["ok"] is True
+
+
+def test_failing_health_checks_restart_the_task(project: Project) -> None:
+    project.write(
+        """
+        [tasks.sick]
+        command = "sleep 300"
+        health_check = "echo not ready; exit 1"
+        health_interval = 0.2
+        health_retries = 2
+        restart_backoff = 1.0
+        max_restarts = 1
+        """
+    )
+    project.spawn("start", "-m")
+    first_pid = wait_until(lambda: project.json("inspect", "sick")["pid"], timeout=15)
+    for _ in range(5):  # manual checks never extend the streak on their own
+        project.run("health")
+    restarted = wait_until(lambda: _events(project, "sick", "restarted"), timeout=15)[0]
+    assert "health" in str(restarted["reason"])
+    assert _events(project, "sick", "health_failed")
+    wait_until(lambda: project.json("inspect", "sick")["pid"] not in (None, first_pid), timeout=15)
+    wait_until(lambda: project.status()["sick"]["gave_up"], timeout=15)
+    row = wait_until(lambda: (r := project.status()["sick"]) and not r["running"] and r, timeout=15)
+    assert row["state"].startswith("gave up")

@@ -70,7 +70,7 @@ def add(
         table.update(values)
         tasks[task] = table
 
-    project = edit_config(find_config(state.config), mutate)
+    project = edit_config(find_config(state.config), mutate, _refresh_agent_blocks)
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     _refresh_agent_blocks(project)
@@ -99,8 +99,7 @@ def remove(
     def mutate(document: Any) -> None:
         del document["tasks"][task]
 
-    project = edit_config(project.path, mutate)
-    _refresh_agent_blocks(project)
+    project = edit_config(project.path, mutate, _refresh_agent_blocks)
     note = " (was running: killed)" if killed else ""
     emit(json_out, {"task": task, "killed": killed}, f"removed task '{task}'{note}")
 
