@@ -1,0 +1,603 @@
+"""`taskmux daemon`: supervision, config watching and a WebSocket API in one process.
+
+One lifecycle, as uvicorn has it: start up (claim the project's supervisor slot, write
+the token and the state file, start supervision, the config watcher, the event tail and
+the API), wait for the stop event (set by SIGTERM/SIGINT), shut down in reverse order.
+Tasks keep running in tmux throughout; everything the supervisor must remember lives
+there too, so a daemon killed with -9 is replaced without losing anything.
+
+Every blocking call (tmux, files, health checks, stops) runs in a worker thread; the
+event loop only moves messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import http
+import json
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskmux.api import Api, Request, error_reply, ok_reply, parse_request, request_id
+from taskmux.config import Project
+from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError
+from taskmux.lifecycle import Lifecycle, Progress
+from taskmux.paths import ProjectPaths
+from taskmux.supervisor import Claim, Supervisor, claim_supervision
+from taskmux.watcher import ConfigWatcher, Reloader
+
+if TYPE_CHECKING:
+    import psutil
+    from websockets.asyncio.server import Server, ServerConnection
+    from websockets.http11 import Request as HttpRequest
+    from websockets.http11 import Response
+
+    from taskmux.tmux_manager import Tmux
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+MAX_FRAME = 1024 * 1024
+LOG_MAX_BYTES = 1024 * 1024
+LOG_BACKUPS = 2
+EVENT_POLL = 0.2
+SUBSCRIBER_QUEUE = 1000
+WORKER_THREADS = 32
+STOP_TIMEOUT = 10.0
+
+log = logging.getLogger("taskmux.daemon")
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = DEFAULT_PORT
+    allow_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """What the state file says about a running daemon: enough for a script to connect."""
+
+    pid: int
+    port: int
+    token_file: str
+    log_file: str
+    config: str
+    started: float
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "port": self.port,
+            "url": self.url,
+            "token_file": self.token_file,
+            "log_file": self.log_file,
+            "config": self.config,
+            "started": self.started,
+        }
+
+
+# Files ---------------------------------------------------------------------------------
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: a fresh inode created 0600, renamed into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_state(paths: ProjectPaths) -> DaemonInfo | None:
+    """The state file's record, whether or not its daemon still runs."""
+    try:
+        data = json.loads(paths.daemon_state.read_text(encoding="utf-8"))
+        return DaemonInfo(
+            int(data["pid"]),
+            int(data["port"]),
+            str(data["token_file"]),
+            str(data.get("log_file", "")),
+            str(data.get("config", "")),
+            float(data["started"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_alive(info: DaemonInfo) -> bool:
+    """The recorded pid runs and is the same process (not a later one given the same pid)."""
+    import psutil
+
+    try:
+        process = psutil.Process(info.pid)
+        same = process.create_time() <= info.started + 1.0
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def running_daemon(paths: ProjectPaths) -> DaemonInfo:
+    """The project's live daemon, or DaemonNotRunning (also for a stale state file)."""
+    info = read_state(paths)
+    if info is None:
+        raise DaemonNotRunning("no daemon is running for this project")
+    if not is_alive(info):
+        raise DaemonNotRunning(
+            f"no daemon is running for this project (stale state file of pid {info.pid})"
+        )
+    return info
+
+
+def stop_daemon(paths: ProjectPaths, timeout: float = STOP_TIMEOUT) -> tuple[DaemonInfo, bool]:
+    """SIGTERM the daemon, wait up to `timeout`, then SIGKILL; return (info, was forced)."""
+    import psutil
+
+    info = running_daemon(paths)
+    try:
+        process = psutil.Process(info.pid)
+        process.terminate()
+        if _wait_gone(process, timeout):
+            return info, False
+        process.kill()
+        _wait_gone(process, 5.0)
+    except psutil.NoSuchProcess:
+        return info, False
+    for leftover in (paths.daemon_state, paths.daemon_token):  # it could not clean up
+        leftover.unlink(missing_ok=True)
+    return info, True
+
+
+def _wait_gone(process: psutil.Process, timeout: float) -> bool:
+    """Whether the process ended within `timeout` (a zombie has ended: only its parent
+    can reap it, and that parent need not be us)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+# Logging -------------------------------------------------------------------------------
+
+
+class _Redact(logging.Filter):
+    """Belt and braces: the token never reaches the log file, whoever logs it."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "[token]"), None
+        return True
+
+
+def _open_log(path: Path, secret: str) -> logging.Handler:
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(_Redact(secret))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger("taskmux.daemon.websockets").setLevel(logging.WARNING)
+    return handler
+
+
+def _close_log(handler: logging.Handler) -> None:
+    log.removeHandler(handler)
+    handler.close()
+
+
+# The event tail ------------------------------------------------------------------------
+
+
+class EventTail:
+    """Follows the shared events file (every taskmux process appends to it) in a thread."""
+
+    def __init__(self, path: Path, on_event: Callable[[dict[str, Any]], object]) -> None:
+        self.path = path
+        self.on_event = on_event
+        self.stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="taskmux-events", daemon=True)
+        self._handle: Any = None
+        self._inode = -1
+        self._pending = b""
+
+    def start(self) -> None:
+        self._open(from_end=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._thread.join(timeout=5)
+        if self._handle is not None:
+            self._handle.close()
+
+    def _open(self, from_end: bool) -> None:
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        self._handle, self._inode, self._pending = handle, os.fstat(handle.fileno()).st_ino, b""
+        if from_end:
+            handle.seek(0, os.SEEK_END)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(EVENT_POLL):
+            self.poll()
+
+    def poll(self) -> None:
+        """Hand over every complete new line; reopen the file after a rotation."""
+        if self._handle is not None:
+            self._drain()
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current is not None and current != self._inode:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+            self._open(from_end=False)
+            if self._handle is not None:
+                self._drain()
+
+    def _drain(self) -> None:
+        data = self._pending + self._handle.read()
+        *lines, self._pending = data.split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    self.on_event(record)
+
+
+# The daemon ----------------------------------------------------------------------------
+
+
+@dataclass
+class Subscription:
+    queue: asyncio.Queue[dict[str, Any]]
+    task: str | None
+    pusher: asyncio.Task[None] | None = None
+
+
+class Daemon:
+    """One project's daemon. `run()` blocks until SIGTERM/SIGINT or `request_stop()`."""
+
+    def __init__(
+        self,
+        project: Project,
+        settings: Settings,
+        on_ready: Callable[[DaemonInfo], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.settings = settings
+        self.on_ready = on_ready
+        self.paths = project.paths.ensure()
+        self.token = secrets.token_urlsafe(32)
+        self.reloader: Reloader | None = None
+        self.supervisor: Supervisor | None = None
+        self.api = Api(self.lifecycle)
+        self.subscribers: dict[ServerConnection, Subscription] = {}
+        self._stop: asyncio.Event | None = None
+        self._config_dirty: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def lifecycle(self) -> Lifecycle:
+        assert self.reloader is not None
+        return self.reloader.lifecycle
+
+    def run(self) -> None:
+        asyncio.run(self.main())
+
+    def request_stop(self) -> None:
+        """Thread-safe: begin the shutdown."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._config_dirty = asyncio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            info = await self._startup(stack)
+            log.info("daemon ready on %s (pid %d, config %s)", info.url, info.pid, info.config)
+            if self.on_ready is not None:
+                self.on_ready(info)
+            await self._stop.wait()
+            log.info("shutting down; tasks keep running in tmux")
+        log.info("daemon stopped")
+
+    # Startup: each step registers its own undo, so a failed startup unwinds cleanly ----
+
+    async def _startup(self, stack: contextlib.AsyncExitStack) -> DaemonInfo:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="taskmux-api")
+        )
+        stack.callback(_close_log, _open_log(self.paths.daemon_log, self.token))
+        claim = claim_supervision(self.paths.supervisor_lock, "daemon", port=self.settings.port)
+        stack.callback(claim.release)
+        self._handle_signals(loop, stack)
+        write_private(self.paths.daemon_token, self.token + "\n")
+        stack.callback(self.paths.daemon_token.unlink, missing_ok=True)
+        server = await self._bind(stack)
+        port = int(server.sockets[0].getsockname()[1])
+        if self.settings.port == 0:
+            _record_port(claim, port)
+        self._start_supervision(stack)
+        self._start_reloads(loop, stack)
+        self._start_event_tail(loop, stack)
+        await server.start_serving()
+        stack.push_async_callback(self._close_server, server)
+        info = DaemonInfo(
+            os.getpid(),
+            port,
+            str(self.paths.daemon_token),
+            str(self.paths.daemon_log),
+            str(self.project.path),
+            time.time(),
+        )
+        write_private(self.paths.daemon_state, json.dumps(info.to_dict()))  # last: "ready"
+        stack.callback(self.paths.daemon_state.unlink, missing_ok=True)
+        return info
+
+    def _handle_signals(
+        self, loop: asyncio.AbstractEventLoop, stack: contextlib.AsyncExitStack
+    ) -> None:
+        assert self._stop is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+            stack.callback(loop.remove_signal_handler, signum)
+
+    async def _bind(self, stack: contextlib.AsyncExitStack) -> Server:
+        from websockets.asyncio.server import serve
+
+        try:
+            server = await serve(
+                self._connection,
+                HOST,
+                self.settings.port,
+                process_request=self._admit,
+                max_size=MAX_FRAME,
+                compression=None,
+                logger=logging.getLogger("taskmux.daemon.websockets"),
+                start_serving=False,
+                backlog=512,
+            )
+        except OSError as exc:
+            raise PortBusy(
+                f"cannot listen on {HOST}:{self.settings.port}: {exc.strerror} "
+                "(another project's daemon? choose one with --port, or --port 0)"
+            ) from None
+        stack.push_async_callback(self._close_server, server)
+        return server
+
+    async def _close_server(self, server: Server) -> None:
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout=5)
+        except TimeoutError:
+            log.warning("some API connections did not close in time")
+
+    def _start_supervision(self, stack: contextlib.AsyncExitStack) -> None:
+        lifecycle = Lifecycle(self.project, _tmux(), _log_progress)
+        self.reloader = Reloader(lifecycle)
+        self.supervisor = Supervisor(lifecycle)
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._supervise,
+            args=(self.supervisor, stop),
+            name="taskmux-supervisor",
+            daemon=True,
+        )
+        thread.start()
+
+        async def stop_supervision() -> None:
+            stop.set()
+            await asyncio.to_thread(thread.join, 10)
+
+        stack.push_async_callback(stop_supervision)
+
+    def _supervise(self, supervisor: Supervisor, stop: threading.Event) -> None:
+        try:
+            supervisor.run(stop)
+        except Exception:  # a daemon that no longer supervises must not look healthy
+            log.exception("supervision failed; stopping the daemon")
+            self.request_stop()
+
+    def _start_reloads(
+        self, loop: asyncio.AbstractEventLoop, stack: contextlib.AsyncExitStack
+    ) -> None:
+        assert self._config_dirty is not None
+        dirty = self._config_dirty
+        watcher = ConfigWatcher(self.project.path, lambda: loop.call_soon_threadsafe(dirty.set))
+        watcher.start()
+        stack.push_async_callback(asyncio.to_thread, watcher.stop)
+        reloads = asyncio.create_task(self._reload_forever(), name="taskmux-reloads")
+        stack.push_async_callback(_cancel, reloads)
+
+    def _start_event_tail(
+        self, loop: asyncio.AbstractEventLoop, stack: contextlib.AsyncExitStack
+    ) -> None:
+        tail = EventTail(self.paths.events, lambda r: loop.call_soon_threadsafe(self._publish, r))
+        tail.start()
+        stack.push_async_callback(asyncio.to_thread, tail.stop)
+
+    # Config reloads ----------------------------------------------------------------------
+
+    async def _reload_forever(self) -> None:
+        assert self._config_dirty is not None and self.reloader is not None
+        while True:
+            await self._config_dirty.wait()
+            self._config_dirty.clear()
+            try:
+                outcome = await asyncio.to_thread(self.reloader.reload)
+            except Exception:  # a bug in a reload must not end config watching
+                log.exception("config reload failed")
+                continue
+            for line in outcome.errors:
+                log.error("%s", line)
+            for line in outcome.warnings:
+                log.warning("%s", line)
+            log.log(logging.INFO if outcome.ok else logging.ERROR, "%s", outcome.describe())
+            if outcome.applied and self.supervisor is not None:
+                self.supervisor.replace_lifecycle(self.reloader.lifecycle)
+
+    # The API -----------------------------------------------------------------------------
+
+    def _admit(self, connection: ServerConnection, request: HttpRequest) -> Response | None:
+        """Handshake gate: a foreign Origin gets 403, a missing or wrong token 401."""
+        origins = request.headers.get_all("Origin")
+        if origins and any(o not in self.settings.allow_origins for o in origins):
+            log.info("refused a connection from origin %r", origins[0][:200])
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
+        if not self._has_token(request.headers.get_all("Authorization")):
+            log.info("refused a connection without a valid token")
+            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "Bearer token required\n")
+        return None
+
+    def _has_token(self, values: list[str]) -> bool:
+        if len(values) != 1:
+            return False
+        scheme, _, presented = values[0].partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(presented.strip().encode(), self.token.encode())
+
+    async def _connection(self, websocket: ServerConnection) -> None:
+        """Serve one client: requests are answered in order; events are pushed alongside."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in websocket:
+                reply, request = await self._answer(websocket, message)
+                await websocket.send(json.dumps(reply, default=str))
+                if request is not None and reply["ok"]:
+                    self._after(websocket, request)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._unsubscribe(websocket)
+
+    async def _answer(
+        self, websocket: ServerConnection, message: str | bytes
+    ) -> tuple[dict[str, Any], Request | None]:
+        try:
+            request = parse_request(message)
+        except TaskmuxError as exc:
+            return error_reply(request_id(message), exc), None
+        try:
+            result = await self.api.call(request)
+        except TaskmuxError as exc:
+            return error_reply(request.id, exc), request
+        except Exception as exc:  # a bug must cost one reply, not the connection or the daemon
+            log.exception("command %s failed", request.command)
+            internal = TaskmuxError(f"internal error: {type(exc).__name__}: {exc}", code="E000")
+            return error_reply(request.id, internal), request
+        if request.command in {"subscribe", "unsubscribe"}:
+            result = {"subscribed": request.command == "subscribe", **request.params}
+        return ok_reply(request.id, result), request
+
+    def _after(self, websocket: ServerConnection, request: Request) -> None:
+        """Effects that follow the reply: start or end pushing events to this client."""
+        if request.command == "subscribe":
+            self._unsubscribe(websocket)
+            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+            subscription = Subscription(queue, request.params.get("task"))
+            subscription.pusher = asyncio.create_task(self._push(websocket, queue))
+            self.subscribers[websocket] = subscription
+        elif request.command == "unsubscribe":
+            self._unsubscribe(websocket)
+
+    def _unsubscribe(self, websocket: ServerConnection) -> None:
+        subscription = self.subscribers.pop(websocket, None)
+        if subscription is not None and subscription.pusher is not None:
+            subscription.pusher.cancel()
+
+    async def _push(
+        self, websocket: ServerConnection, queue: asyncio.Queue[dict[str, Any]]
+    ) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                record = await queue.get()
+                await websocket.send(json.dumps({"event": record}, default=str))
+
+    def _publish(self, record: dict[str, Any]) -> None:
+        """On the loop: queue an event for every subscriber that wants it."""
+        for websocket, subscription in list(self.subscribers.items()):
+            if subscription.task is not None and record.get("task") != subscription.task:
+                continue
+            try:
+                subscription.queue.put_nowait(record)
+            except asyncio.QueueFull:
+                log.warning(
+                    "a subscriber fell %d events behind; disconnecting it", SUBSCRIBER_QUEUE
+                )
+                self._unsubscribe(websocket)
+                closing = asyncio.create_task(websocket.close(1008, "too slow to read events"))
+                self._background.add(closing)
+                closing.add_done_callback(self._background.discard)
+
+
+def _tmux() -> Tmux:
+    from taskmux.tmux_manager import Tmux
+
+    return Tmux.from_env()
+
+
+def _log_progress(progress: Progress) -> None:
+    detail = f": {progress.detail}" if progress.detail else ""
+    log.info("%s %s%s", progress.task, progress.phase, detail)
+
+
+def _record_port(claim: Claim, port: int) -> None:
+    """With --port 0, tell the supervisor record which port was picked."""
+    from taskmux.supervisor import read_holder
+
+    holder = read_holder(claim.info_path) or {"pid": os.getpid(), "kind": "daemon"}
+    tmp = claim.info_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**holder, "port": port}))
+    os.replace(tmp, claim.info_path)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,192 @@
+"""Plumbing for daemon and watch tests: a private tmux server, a project folder, a real
+daemon process, a websockets client, and polling with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from conftest import TASKMUX, run_cli
+
+from taskmux.paths import ProjectPaths
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll until `predicate()` is truthy and return it; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private tmux server for this test (by socket name), killed afterwards."""
+    name = f"tmx-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", name)
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, check=False)
+
+
+def write_config(root: Path, text: str) -> Path:
+    """Replace the config the way editors do: a new file renamed over the old one."""
+    path = root / "taskmux.toml"
+    tmp = root / ".taskmux.toml.swp"
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def status(root: Path) -> dict[str, dict[str, Any]]:
+    """`taskmux status --json`, by task name."""
+    result = run_cli("status", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)["tasks"]}
+
+
+def pids(root: Path) -> dict[str, int | None]:
+    return {name: row["pid"] for name, row in status(root).items()}
+
+
+def start_tasks(root: Path, *names: str) -> None:
+    """`taskmux start NAMES`, then wait until every task it started runs."""
+    result = run_cli("start", "--json", *names, cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    wanted = [*report["started"], *report["already_running"]]
+    wait_for(lambda: all(status(root)[name]["running"] for name in wanted))
+
+
+@dataclass
+class DaemonProcess:
+    """A `taskmux daemon` run as a real process, found through its state file."""
+
+    process: subprocess.Popen[bytes]
+    paths: ProjectPaths
+    output: Path
+    info: dict[str, Any]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return str(self.info["url"])
+
+    @property
+    def token(self) -> str:
+        return Path(self.info["token_file"]).read_text().strip()
+
+    @property
+    def log_text(self) -> str:
+        return self.paths.daemon_log.read_text() if self.paths.daemon_log.exists() else ""
+
+    def stop(self) -> None:
+        """Terminate (then kill) the process; always safe to call again."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def spawn_daemon(root: Path, output: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Run `taskmux daemon --port 0 ARGS` in the project, its output going to a file."""
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [TASKMUX, "daemon", "--port", "0", *args],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
+
+
+def start_daemon(root: Path, *args: str) -> DaemonProcess:
+    """Start a daemon and wait until its state file names it; fail if it exits first."""
+    paths = ProjectPaths.for_config(root / "taskmux.toml")
+    output = root.parent / f"daemon-{uuid.uuid4().hex[:8]}.out"
+    process = spawn_daemon(root, output, *args)
+
+    def ready() -> dict[str, Any] | None:
+        if process.poll() is not None:
+            raise AssertionError(f"daemon exited with {process.returncode}: {output.read_text()}")
+        try:
+            info = json.loads(paths.daemon_state.read_text())
+        except (OSError, ValueError):
+            return None
+        return info if info.get("pid") == process.pid else None
+
+    try:
+        info = wait_for(ready, timeout=20)
+    except BaseException:
+        DaemonProcess(process, paths, output, {}).stop()
+        raise
+    return DaemonProcess(process, paths, output, info)
+
+
+@contextlib.contextmanager
+def running_daemon(root: Path, *args: str) -> Iterator[DaemonProcess]:
+    daemon = start_daemon(root, *args)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+# A websockets client -----------------------------------------------------------------
+
+
+def headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token is not None else {}
+
+
+@contextlib.asynccontextmanager
+async def client(daemon: DaemonProcess, **kwargs: Any) -> Any:
+    from websockets.asyncio.client import connect
+
+    kwargs.setdefault("additional_headers", headers(daemon.token))
+    kwargs.setdefault("max_size", None)
+    kwargs.setdefault("open_timeout", 20)
+    async with connect(daemon.url, **kwargs) as websocket:
+        yield websocket
+
+
+async def request(websocket: Any, command: str, params: dict[str, Any] | None = None) -> Any:
+    """Send one request and return its reply (skipping pushed events)."""
+    ident = uuid.uuid4().hex
+    await websocket.send(json.dumps({"id": ident, "command": command, "params": params or {}}))
+    while True:
+        reply = json.loads(await asyncio.wait_for(websocket.recv(), 30))
+        if reply.get("id") == ident:
+            return reply
+
+
+def call(daemon: DaemonProcess, command: str, params: dict[str, Any] | None = None) -> Any:
+    """One request on a fresh connection, from synchronous test code."""
+
+    async def go() -> Any:
+        async with client(daemon) as websocket:
+            return await request(websocket, command, params)
+
+    return asyncio.run(go())
