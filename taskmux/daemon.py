@@ -334,13 +334,16 @@ class Daemon:
         self._stop = asyncio.Event()
         self._config_dirty = asyncio.Event()
         async with contextlib.AsyncExitStack() as stack:
-            info = await self._startup(stack)
+            try:
+                info = await self._startup(stack)
+            except TaskmuxError as exc:
+                log.error("could not start: %s", exc.message)  # if the log is open yet
+                raise
             log.info("daemon ready on %s (pid %d, config %s)", info.url, info.pid, info.config)
             if self.on_ready is not None:
                 self.on_ready(info)
             await self._stop.wait()
             log.info("shutting down; tasks keep running in tmux")
-        log.info("daemon stopped")
 
     # Startup: each step registers its own undo, so a failed startup unwinds cleanly ----
 
@@ -349,9 +352,11 @@ class Daemon:
         loop.set_default_executor(
             ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="taskmux-api")
         )
-        stack.callback(_close_log, _open_log(self.paths.daemon_log, self.token))
         claim = claim_supervision(self.paths.supervisor_lock, "daemon", port=self.settings.port)
         stack.callback(claim.release)
+        # The log only after the claim: the daemon that holds it owns (and rotates) the file.
+        stack.callback(_close_log, _open_log(self.paths.daemon_log, self.token))
+        stack.callback(log.info, "daemon stopped")  # the last line, whatever stopped it
         self._handle_signals(loop, stack)
         write_private(self.paths.daemon_token, self.token + "\n")
         stack.callback(self.paths.daemon_token.unlink, missing_ok=True)

@@ -389,6 +389,7 @@ def test_one_supervisor_per_project(project: Path) -> None:
         assert monitor.returncode == 1 and str(daemon.pid) in monitor.stderr
         assert daemon.process.poll() is None
         assert call(daemon, "status")["ok"]
+        assert "stopped" not in daemon.log_text  # the refused ones left its log alone
 
 
 def test_a_busy_port_is_a_clear_error(project: Path) -> None:
