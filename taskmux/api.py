@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -204,17 +203,9 @@ def cmd_kill(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_inspect(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
     """The same record as `taskmux inspect --json`."""
-    from taskmux import procs
-    from taskmux.status import task_row
+    from taskmux.status import inspect_row
 
-    task = params["task"]
-    lifecycle.project.task(task)
-    observation = lifecycle.observe()
-    row = task_row(lifecycle.project, task, observation, time.time())
-    row["pid"] = procs.real_pid(row.get("pid"))
-    row["pane_pid"] = observation.tasks[task].pid if task in observation.tasks else None
-    row["healthy"] = row.get("healthy") if row.get("health_check") else row.get("running")
-    return row
+    return inspect_row(lifecycle.project, params["task"], lifecycle.observe())
 
 
 def cmd_health(lifecycle: Lifecycle, _params: dict[str, Any]) -> dict[str, Any]:

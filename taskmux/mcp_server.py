@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -138,19 +137,12 @@ class TaskmuxTools:
         return data
 
     def inspect(self, task: str) -> dict[str, Any]:
-        from taskmux import procs
-        from taskmux.status import task_row
+        from taskmux.status import inspect_row
         from taskmux.tmux_manager import Tmux
 
         project = self.project()
         project.task(task)
-        observation = Tmux.from_env().observe(project.session)
-        row = task_row(project, task, observation, time.time())
-        row["pid"] = procs.real_pid(row.get("pid"))
-        state = observation.tasks.get(task)
-        row["pane_pid"] = state.pid if state else None
-        row["healthy"] = row.get("healthy") if row.get("health_check") else row.get("running")
-        return row
+        return inspect_row(project, task, Tmux.from_env().observe(project.session))
 
     def health(self) -> dict[str, Any]:
         results = self.lifecycle().health()

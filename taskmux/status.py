@@ -62,3 +62,17 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
         t for t in observation.tasks if t not in project.config.tasks
     ]
     return [task_row(project, name, observation, now) for name in names]
+
+
+def inspect_row(project: Project, name: str, observation: Observation) -> dict[str, Any]:
+    """The `inspect` record: a status row plus the task's real pid (not its `sh -c`)."""
+    from taskmux import procs
+
+    project.task(name)
+    row = task_row(project, name, observation, time.time())
+    state = observation.tasks.get(name)
+    row["pane_pid"] = state.pid if state else None
+    row["pid"] = procs.real_pid(row.get("pid"))
+    if not row.get("health_check"):
+        row["healthy"] = row.get("running")  # without a check, healthy means alive
+    return row

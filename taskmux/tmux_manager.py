@@ -130,7 +130,15 @@ class Tmux:
             if index:
                 argv.append(";")
             argv.extend(escape_arg(a) for a in command)
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False)
+        for attempt in range(3):
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, errors="replace", check=False
+            )
+            # A server whose last session just ended exits; a client that connected in
+            # that moment is told so. The next call starts a fresh server.
+            if "server exited unexpectedly" not in proc.stderr or attempt == 2:
+                break
+            time.sleep(0.05)
         return Result(proc.returncode, proc.stdout.splitlines(), proc.stderr.strip())
 
     def run_checked(self, *commands: Sequence[str]) -> Result:
@@ -154,7 +162,7 @@ class Tmux:
 
     def _observe_once(self, session: str) -> Observation:
         result = self.run(
-            ["list-panes", "-s", "-t", f"={session}", "-F", _FORMAT],
+            ["list-panes", "-s", "-t", f"={session}:", "-F", _FORMAT],
             ["show-options", "-t", f"={session}:"],
         )
         if result.returncode != 0 and not any(

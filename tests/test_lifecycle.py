@@ -402,3 +402,16 @@ def test_stop_and_restart_without_session(project: Project, command: str) -> Non
     project.write('[tasks.a]\ncommand = "sleep 300"\nauto_start = false\n')
     result = project.run(command, "a")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_longer_session_name_is_not_mistaken_for_ours(project: Project) -> None:
+    """tmux resolves `-t =api` to a session `api-v2` when `api` does not exist."""
+    other = f"{project.session}-v2"
+    project.tmux("new-session", "-d", "-s", other, "-n", "a", "sleep 300")
+    project.tmux("set-option", "-w", "-t", f"={other}:=a", "@taskmux_task", "a")
+    project.write('[tasks.a]\ncommand = "sleep 300"\n')
+    data = project.json("status")
+    assert data["session_running"] is False
+    assert data["tasks"][0]["state"] == "not started"
+    assert project.json("stop")["stopped"] == {}
+    assert project.tmux("has-session", "-t", f"={other}").returncode == 0

@@ -154,18 +154,11 @@ def inspect(
     task: Annotated[str, typer.Argument(help="Task to inspect.")], json_out: JsonOpt = False
 ) -> None:
     """Everything taskmux knows about one task, as JSON."""
-    from taskmux import procs
     from taskmux.cli.app import print_json
-    from taskmux.status import task_row
+    from taskmux.status import inspect_row
     from taskmux.tmux_manager import Tmux
 
     project = load(json_out)
     project.task(task)
-    observation = Tmux.from_env().observe(project.session)
-    import time
-
-    row = task_row(project, task, observation, time.time())
-    row["pid"] = procs.real_pid(row.get("pid"))
-    row["pane_pid"] = observation.tasks[task].pid if task in observation.tasks else None
-    row["healthy"] = row.get("healthy") if row.get("health_check") else row.get("running")
+    row = inspect_row(project, task, Tmux.from_env().observe(project.session))
     print_json({"ok": True, **row} if json_out else row)
