@@ -121,6 +121,13 @@ class NoSession(TaskmuxError):
     code = "E302"
 
 
+class SessionConflict(TaskmuxError):
+    """The tmux session of this name was created by another project."""
+
+    code = "E305"
+    exit_code = 2
+
+
 class CwdMissing(TaskmuxError):
     code = "E303"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -19,6 +19,15 @@ def locked(path: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+@contextmanager
+def locked_all(paths: list[Path]) -> Iterator[None]:
+    """Hold several locks; taken in sorted order so two holders never deadlock."""
+    with ExitStack() as stack:
+        for path in sorted(set(paths)):
+            stack.enter_context(locked(path))
+        yield
 
 
 def try_lock(path: Path) -> int | None:

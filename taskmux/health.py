@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from taskmux.shell import run_shell
 
 
 @dataclass(frozen=True)
@@ -32,30 +29,10 @@ class CheckResult:
 def run_check(
     command: str, cwd: Path, timeout: float, env: dict[str, str] | None = None
 ) -> CheckResult:
-    """Run `command` with /bin/sh; exit 0 means healthy; the whole check group dies at timeout."""
-    started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return CheckResult(False, None, str(exc), 0.0)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        timed_out = True
-    text = out.decode(errors="replace").strip()[-2000:]
-    if timed_out:
-        text = (text + "\n" if text else "") + f"health check timed out after {timeout:g}s"
-    code = None if timed_out else proc.returncode
-    return CheckResult(code == 0, code, text, time.monotonic() - started, timed_out)
+    """Exit 0 means healthy; the whole check (its process group) dies at the timeout."""
+    result = run_shell(command, cwd, timeout, env)
+    output = result.output[-2000:]
+    if result.timed_out:
+        output = (output + "\n" if output else "") + f"health check timed out after {timeout:g}s"
+    healthy = result.exit_code == 0
+    return CheckResult(healthy, result.exit_code, output, result.duration, result.timed_out)

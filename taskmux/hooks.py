@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from taskmux.errors import HookFailed
+from taskmux.shell import run_shell
 
 HOOK_TIMEOUT = 120.0
 
 
-def run_hook(stage: str, command: str | None, cwd: Path, env: dict[str, str] | None = None,
-             owner: str = "global", timeout: float = HOOK_TIMEOUT) -> None:  # fmt: skip
+def run_hook(
+    stage: str,
+    command: str | None,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    owner: str = "global",
+    timeout: float = HOOK_TIMEOUT,
+) -> None:
     """Run one hook; raise HookFailed with its exit code and last output lines if it fails."""
     if not command:
         return
-    try:
-        proc = subprocess.run(
-            ["/bin/sh", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise HookFailed(f"{owner} {stage} hook timed out after {timeout:g}s: {command}") from None
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()[-5:]
-        tail = f": {' | '.join(output)}" if output else ""
-        raise HookFailed(f"{owner} {stage} hook failed (exit {proc.returncode}){tail}")
+    result = run_shell(command, cwd, timeout, env)
+    if result.timed_out:
+        raise HookFailed(f"{owner} {stage} hook timed out after {timeout:g}s: {command}")
+    if result.exit_code != 0:
+        lines = result.output.splitlines()[-5:]
+        tail = f": {' | '.join(lines)}" if lines else ""
+        status = f"exit {result.exit_code}" if result.exit_code is not None else "did not run"
+        raise HookFailed(f"{owner} {stage} hook failed ({status}){tail}")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,13 @@ from typing import Any
 from taskmux import procs
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
-from taskmux.errors import CwdMissing, NoSession, PortBusy, TaskmuxError
+from taskmux.errors import CwdMissing, NoSession, PortBusy, TaskmuxError, TmuxError
 from taskmux.events import EventLog
-from taskmux.filelock import locked
+from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
 from taskmux.hooks import run_hook
 from taskmux.state import Health, TaskState
+from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
 
 LOGPIPE = Path(__file__).with_name("logpipe.py")
@@ -62,6 +65,15 @@ class StartReport:
             "failed": self.failed,
             "warnings": self.warnings,
         }
+
+
+@dataclass
+class Launched:
+    """What one launch call did: started, refused (running, stopped by hand), failed."""
+
+    started: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    failures: dict[str, TaskmuxError] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,7 +119,11 @@ class Lifecycle:
     # Facts ---------------------------------------------------------------------------
 
     def observe(self) -> Observation:
-        return self.tmux.observe(self.session)
+        """One tmux round trip, plus the kill marks; refuses another project's session."""
+        return observe_project(self.tmux, self.project)
+
+    def task_locks(self, names: Iterable[str]) -> AbstractContextManager[None]:
+        return locked_all([self.paths.task_lock(n) for n in names])
 
     def marker(self, task: str) -> str:
         return f"{self.paths.root.name}/{task}"
@@ -160,25 +176,34 @@ class Lifecycle:
             self.log_command().replace("'{file}'", log_file).replace("{file}", log_file),
         )
 
-    def launch(
-        self, names: list[str], manual: bool = True, hooks: bool = True
-    ) -> dict[str, TaskmuxError]:
-        """Start these tasks (not running ones) in one tmux round trip; return failures."""
+    def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
+        """Start those of `names` that may start, in one tmux round trip.
+
+        Each task's lock is held from the liveness check through port cleanup and hook to
+        the launch, so two processes starting one task, or an automatic restart racing a
+        manual stop, cannot both act on it.
+        """
+        result = Launched()
         if not names:
-            return {}
-        failures: dict[str, TaskmuxError] = {}
-        prepared: list[Launch] = []
-        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
-            futures = {name: pool.submit(self._prepare, name, hooks) for name in names}
-            for name, future in futures.items():
-                try:
-                    prepared.append(future.result())
-                except TaskmuxError as exc:
-                    failures[name] = exc
-        with locked(self.paths.root / "launch.lock"):
+            return result
+        with self.task_locks(names):
             observation = self.observe()
-            fresh = [spec for spec in prepared if _may_launch(observation, spec.task, manual)]
-            self.tmux.launch(self.session, fresh, observation, reset_counts=manual)
+            eligible = [n for n in names if _may_launch(observation, n, manual)]
+            result.refused = [n for n in names if n not in eligible]
+            prepared: list[Launch] = []
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(eligible)))) as pool:
+                futures = {name: pool.submit(self._prepare, name, hooks) for name in eligible}
+                for name, future in futures.items():
+                    try:
+                        prepared.append(future.result())
+                    except TaskmuxError as exc:
+                        result.failures[name] = exc
+            self._launch_in_tmux(prepared, observation, manual)
+            for spec in prepared:
+                self.paths.killed_mark(spec.task).unlink(missing_ok=True)
+        fresh = prepared
+        result.started = [spec.task for spec in fresh]
+        failures = result.failures
         for spec in fresh:
             self.events.append("started", spec.task, manual=manual)
             self.report(Progress(spec.task, "started"))
@@ -197,7 +222,17 @@ class Lifecycle:
                     failures[spec.task] = exc
         for name, error in failures.items():
             self.report(Progress(name, "failed", error.message))
-        return failures
+        return result
+
+    def _launch_in_tmux(self, specs: list[Launch], observation: Observation, manual: bool) -> None:
+        owner = self.paths.root.name
+        try:
+            self.tmux.launch(self.session, specs, observation, manual, owner)
+        except TmuxError as exc:
+            if "duplicate session" not in exc.message:
+                raise
+            # Another process created the session a moment ago: add windows to it instead.
+            self.tmux.launch(self.session, specs, self.observe(), manual, owner)
 
     def start(self, names: list[str] | None = None) -> StartReport:
         """Start tasks in dependency order; independent ones together. See SPEC §3."""
@@ -254,59 +289,80 @@ class Lifecycle:
         report: StartReport,
     ) -> None:
         pending = list(to_launch)
+        needed = {dep for name in to_launch for dep in graph[name] if dep in in_scope}
+        cancel = threading.Event()
+        with ThreadPoolExecutor(max_workers=max(4, len(needed))) as pool:
+            try:
+                self._schedule(pending, graph, in_scope, report, needed, pool, cancel)
+            finally:
+                cancel.set()  # let waits still running end now (Ctrl+C, or nothing left)
+
+    def _schedule(
+        self,
+        pending: list[str],
+        graph: dict[str, list[str]],
+        in_scope: set[str],
+        report: StartReport,
+        needed: set[str],
+        pool: ThreadPoolExecutor,
+        cancel: threading.Event,
+    ) -> None:
+        """Launch each task once its dependencies are healthy; skip those whose cannot be."""
         healthy: set[str] = set()
         broken: dict[str, str] = {}
         checking: dict[Future[str | None], str] = {}
-        needed = {dep for name in to_launch for dep in graph[name] if dep in in_scope}
-        with ThreadPoolExecutor(max_workers=max(4, len(needed))) as pool:
-            for dep in needed - set(to_launch):  # already running dependencies
-                checking[pool.submit(self.wait_dependency, dep)] = dep
-            while pending or checking:
-                ready, blocked = [], []
-                for name in pending:
-                    deps = [d for d in graph[name] if d in in_scope]
-                    bad = [d for d in deps if d in broken]
-                    if bad:
-                        reason = f"dependency '{bad[0]}' {broken[bad[0]]}"
-                        report.skipped[name] = reason
-                        broken[name] = "was skipped"
-                        self.report(Progress(name, "skipped", reason))
-                    elif all(d in healthy for d in deps):
-                        ready.append(name)
+        for dep in needed - set(pending):  # already running dependencies
+            checking[pool.submit(self.wait_dependency, dep, cancel)] = dep
+        while pending or checking:
+            ready, blocked = [], []
+            for name in pending:
+                deps = [d for d in graph[name] if d in in_scope]
+                bad = [d for d in deps if d in broken]
+                if bad:
+                    reason = f"dependency '{bad[0]}' {broken[bad[0]]}"
+                    report.skipped[name] = reason
+                    broken[name] = "was skipped"
+                    self.report(Progress(name, "skipped", reason))
+                elif all(d in healthy for d in deps):
+                    ready.append(name)
+                else:
+                    blocked.append(name)
+                    waiting = [d for d in deps if d not in healthy]
+                    self.report(Progress(name, "waiting", "waiting for " + ", ".join(waiting)))
+            if ready:
+                launched = self.launch(ready)
+                failures = launched.failures
+                for name in ready:
+                    if name in failures:
+                        report.failed[name] = failures[name].message
+                        report.error_codes[name] = failures[name].code
+                        broken[name] = f"failed to start: {failures[name].message}"
                     else:
-                        blocked.append(name)
-                        waiting = [d for d in deps if d not in healthy]
-                        self.report(Progress(name, "waiting", "waiting for " + ", ".join(waiting)))
-                if ready:
-                    failures = self.launch(ready)
-                    for name in ready:
-                        if name in failures:
-                            report.failed[name] = failures[name].message
-                            report.error_codes[name] = failures[name].code
-                            broken[name] = f"failed to start: {failures[name].message}"
-                        else:
-                            report.started.append(name)
-                            if name in needed:
-                                checking[pool.submit(self.wait_dependency, name)] = name
-                pending = blocked
-                if pending and any(n not in report.skipped for n in pending) and not ready:
-                    if not checking:
-                        break
-                    done, _ = wait(list(checking), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        dep = checking.pop(future)
-                        problem = future.result()
-                        if problem is None:
-                            healthy.add(dep)
-                            self.report(Progress(dep, "healthy"))
-                        else:
-                            broken[dep] = problem
-                elif not pending:
+                        started_elsewhere = name in launched.refused  # a racing `start`
+                        (report.already_running if started_elsewhere else report.started).append(
+                            name
+                        )
+                        if name in needed:
+                            checking[pool.submit(self.wait_dependency, name, cancel)] = name
+            pending = blocked
+            if pending and any(n not in report.skipped for n in pending) and not ready:
+                if not checking:
                     break
-            for future in checking:
-                future.cancel()
+                done, _ = wait(list(checking), return_when=FIRST_COMPLETED)
+                for future in done:
+                    dep = checking.pop(future)
+                    problem = future.result()
+                    if problem is None:
+                        healthy.add(dep)
+                        self.report(Progress(dep, "healthy"))
+                    else:
+                        broken[dep] = problem
+            elif not pending:
+                break
+        for future in checking:
+            future.cancel()
 
-    def wait_dependency(self, name: str) -> str | None:
+    def wait_dependency(self, name: str, cancel: threading.Event | None = None) -> str | None:
         """Wait until a dependency is healthy; None when it is, else why not.
 
         Deadline: health_retries * health_interval. A dependency without a health check is
@@ -331,7 +387,11 @@ class Lifecycle:
             last = f"is unhealthy: {result.output.splitlines()[-1] if result.output else 'check failed'}"
             if time.monotonic() >= deadline:
                 return f"{last} (gave up after {task.health_retries * task.health_interval:g}s)"
-            time.sleep(min(DEPENDENCY_POLL, max(0.0, deadline - time.monotonic())))
+            pause = min(DEPENDENCY_POLL, max(0.0, deadline - time.monotonic()))
+            if cancel is not None and cancel.wait(pause):
+                return "was not waited for (start interrupted)"
+            if cancel is None:
+                time.sleep(pause)
 
     # Health --------------------------------------------------------------------------
 
@@ -351,7 +411,8 @@ class Lifecycle:
         result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
         previous = state.health.failures if state.health else 0
         failures = 0 if result.healthy else previous + (1 if count else 0)
-        self.tmux.set_health(state.window_id, Health(result.healthy, time.time(), failures))
+        verdict = Health(result.healthy, time.time(), failures, state.started_at)
+        self.tmux.set_health(state.window_id, verdict)
         return result
 
     def health(self) -> dict[str, CheckResult]:
@@ -364,18 +425,25 @@ class Lifecycle:
 
     # Stopping ------------------------------------------------------------------------
 
-    def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
-        if state.dead:  # nothing to signal; the mark still blocks a pending restart
+    def mark_stopped(self, name: str, state: TaskState) -> None:
+        """Under the task's lock: an automatic restart either happened before or sees it."""
+        with self.task_locks([name]):
             self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
-            return None
+
+    def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
         task = self.config.tasks.get(name)
+        if state.dead:  # the mark blocks a pending restart; orphans of the tree still go
+            self.mark_stopped(name, state)
+            grace = task.stop_grace_period if task else 5.0
+            procs.stop_tree(None, self.marker(name), grace)
+            return None
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
             run_hook(
                 "before_stop", task.hooks.before_stop, cwd, self.hook_env(name), f"task '{name}'"
             )
         self.report(Progress(name, "stopping"))
-        self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+        self.mark_stopped(name, state)
         grace = task.stop_grace_period if task else 5.0
         used = procs.stop_tree(state.pid if state.is_alive else None, self.marker(name), grace)
         self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
@@ -459,8 +527,11 @@ class Lifecycle:
         state = observation.tasks.get(name)
         if state is None:
             return False
-        self.tmux.mark_killed(self.session, name)
-        self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+        with self.task_locks([name]):
+            mark = self.paths.killed_mark(name)
+            mark.parent.mkdir(exist_ok=True)
+            mark.touch()
+            self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
         procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
         if self.tmux.window_count(self.session) <= 1:
             self.tmux.kill_session(self.session)

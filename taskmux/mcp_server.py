@@ -90,11 +90,11 @@ class TaskmuxTools:
         return Lifecycle.for_project(self.project())  # no progress callback: nothing printed
 
     def status(self) -> dict[str, Any]:
-        from taskmux.status import status_rows
+        from taskmux.status import observe_project, status_rows
         from taskmux.tmux_manager import Tmux
 
         project = self.project()
-        observation = Tmux.from_env().observe(project.session)
+        observation = observe_project(Tmux.from_env(), project)
         data: dict[str, Any] = {
             "session": project.session,
             "session_running": observation.session_exists,
@@ -137,12 +137,12 @@ class TaskmuxTools:
         return data
 
     def inspect(self, task: str) -> dict[str, Any]:
-        from taskmux.status import inspect_row
+        from taskmux.status import inspect_row, observe_project
         from taskmux.tmux_manager import Tmux
 
         project = self.project()
         project.task(task)
-        return inspect_row(project, task, Tmux.from_env().observe(project.session))
+        return inspect_row(project, task, observe_project(Tmux.from_env(), project))
 
     def health(self) -> dict[str, Any]:
         results = self.lifecycle().health()

@@ -67,3 +67,17 @@ class ProjectPaths:
 
     def log_file(self, task: str) -> Path:
         return self.root / "logs" / f"{task}.log"
+
+    def task_lock(self, task: str) -> Path:
+        """Held from a task's liveness check to its launch, and while marking it stopped."""
+        return self.root / "locks" / f"{task}.lock"
+
+    def killed_mark(self, task: str) -> Path:
+        """Present while a task stays killed; outlives its window and even its session."""
+        return self.root / "killed" / task
+
+    def killed_tasks(self) -> frozenset[str]:
+        try:
+            return frozenset(os.listdir(self.root / "killed"))
+        except FileNotFoundError:
+            return frozenset()

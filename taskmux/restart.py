@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from taskmux.schema import TaskConfig
+    from taskmux.state import TaskState
 
 MAX_DELAY = 60.0
 HEALTHY_RESET_AFTER = 60.0
@@ -100,3 +105,16 @@ def _restart_or_give_up(policy: Policy, history: History, reason: str) -> Decisi
     if history.restarts >= policy.max_restarts:
         return Decision(Action.GIVE_UP, reason=f"{reason}; {history.restarts} restarts already")
     return Decision(Action.RESTART, backoff_delay(policy.restart_backoff, history.restarts), reason)
+
+
+def policy_of(task: TaskConfig) -> Policy:
+    return Policy(task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries)
+
+
+def observed_of(state: TaskState) -> Observed:
+    failures = state.health.failures if state.health else 0
+    return Observed(state.is_alive, state.exit_status, state.exit_signal, failures)
+
+
+def history_of(state: TaskState) -> History:
+    return History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)

@@ -24,19 +24,26 @@ class Health:
     healthy: bool
     checked_at: float
     failures: int
+    run: float | None = None  # started_at of the run that was checked
 
     def encode(self) -> str:
-        return f"{'ok' if self.healthy else 'fail'} {self.checked_at:.3f} {self.failures}"
+        run = f"{self.run:.3f}" if self.run is not None else "-"
+        return f"{'ok' if self.healthy else 'fail'} {self.checked_at:.3f} {self.failures} {run}"
 
     @classmethod
-    def decode(cls, text: str) -> Health | None:
+    def decode(cls, text: str, current_run: float | None = None) -> Health | None:
+        """The stored verdict, or None if it belongs to an earlier run of the task."""
         parts = text.split()
-        if len(parts) != 3:
+        if len(parts) != 4:
             return None
         try:
-            return cls(parts[0] == "ok", float(parts[1]), int(parts[2]))
+            run = None if parts[3] == "-" else float(parts[3])
+            health = cls(parts[0] == "ok", float(parts[1]), int(parts[2]), run)
         except ValueError:
             return None
+        if run is not None and current_run is not None and abs(run - current_run) > 0.0005:
+            return None  # a slow check of the previous run finished after a restart
+        return health
 
 
 @dataclass(frozen=True)

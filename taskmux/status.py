@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from taskmux.config import Project
+from taskmux.errors import SessionConflict
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState
-from taskmux.tmux_manager import Observation
+
+if TYPE_CHECKING:
+    from taskmux.tmux_manager import Observation, Tmux
+
+
+def observe_project(tmux: Tmux, project: Project) -> Observation:
+    """Observe the project's session (one round trip) and add the kill marks.
+
+    Two projects with the same session name would otherwise act on each other's tasks,
+    so a session created by another project is refused.
+    """
+    observation = tmux.observe(project.session)
+    owner = project.paths.root.name
+    if observation.owner and observation.owner != owner:
+        raise SessionConflict(
+            f"tmux session '{project.session}' belongs to another project "
+            f"({observation.owner}); give this one its own `name` in {project.path}"
+        )
+    return replace(observation, killed=project.paths.killed_tasks())
 
 
 def task_row(project: Project, name: str, observation: Observation, now: float) -> dict[str, Any]:

@@ -25,25 +25,12 @@ from taskmux.errors import SupervisorRunning
 from taskmux.filelock import try_lock
 from taskmux.health import CheckResult
 from taskmux.lifecycle import Lifecycle
-from taskmux.restart import Action, Decision, History, Observed, Policy, decide
+from taskmux.restart import Action, Decision, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState
 from taskmux.tmux_manager import Observation
 
 POLL_INTERVAL = 0.5
-
-
-def policy_of(task: TaskConfig) -> Policy:
-    return Policy(task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries)
-
-
-def observed_of(state: TaskState) -> Observed:
-    failures = state.health.failures if state.health else 0
-    return Observed(state.is_alive, state.exit_status, state.exit_signal, failures)
-
-
-def history_of(state: TaskState) -> History:
-    return History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)
 
 
 class Supervisor:
@@ -52,8 +39,11 @@ class Supervisor:
     def __init__(self, lifecycle: Lifecycle, clock: Callable[[], float] = time.time) -> None:
         self.lifecycle = lifecycle
         self.clock = clock
-        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-supervisor")
-        self.checks: dict[str, tuple[Future[CheckResult], bool | None]] = {}
+        # Separate pools: sixteen hanging health checks must not hold up a restart.
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-check")
+        self.action_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="taskmux-act")
+        self.checks: dict[str, tuple[Future[CheckResult], float | None]] = {}
+        self.verdicts: dict[str, tuple[float | None, bool]] = {}  # task -> (run, healthy)
         self.next_check: dict[str, float] = {}
         self.actions: dict[str, Future[object]] = {}
         self.snapshot = Observation(session_exists=False)
@@ -71,6 +61,7 @@ class Supervisor:
                 stop.wait(POLL_INTERVAL)
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
+            self.action_pool.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> None:
         with self._lock:
@@ -111,21 +102,24 @@ class Supervisor:
             return
         running = self.checks.get(name)
         if running is not None:
-            future, was_healthy = running
+            future, run = running
             if not future.done():
                 return
             del self.checks[name]
-            self._report_health(lifecycle, name, was_healthy, future.result())
+            self._report_health(lifecycle, name, run, future.result())
         due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
         if now >= due:
             self.next_check[name] = now + task.health_interval
-            was_healthy = state.health.healthy if state.health else None
-            self.checks[name] = (self.pool.submit(lifecycle.check, name, state, True), was_healthy)
+            future = self.pool.submit(lifecycle.check, name, state, True)
+            self.checks[name] = (future, state.started_at)
 
     def _report_health(
-        self, lifecycle: Lifecycle, name: str, was_healthy: bool | None, result: CheckResult
+        self, lifecycle: Lifecycle, name: str, run: float | None, result: CheckResult
     ) -> None:
-        """One event per change of verdict, not one per check."""
+        """One event per change of this supervisor's verdict within a run, not one per check."""
+        previous = self.verdicts.get(name)
+        was_healthy = previous[1] if previous is not None and previous[0] == run else None
+        self.verdicts[name] = (run, result.healthy)
         if result.healthy and was_healthy is False:
             lifecycle.events.append("health_recovered", name)
         elif not result.healthy and was_healthy is not False:
@@ -145,8 +139,8 @@ class Supervisor:
             if state.is_alive:  # still running but unhealthy: "gave up" leaves it stopped
                 task = lifecycle.project.task(name)
                 marker = lifecycle.marker(name)
-                self.actions[name] = self.pool.submit(
-                    procs.stop_tree, state.pid, marker, task.stop_grace_period
+                self._act(
+                    lifecycle, name, procs.stop_tree, state.pid, marker, task.stop_grace_period
                 )
         elif decision.action is Action.RESTART:
             if state.next_restart_at is None:
@@ -159,9 +153,24 @@ class Supervisor:
                     reason=decision.reason,
                 )
             elif now >= state.next_restart_at:
-                self.actions[name] = self.pool.submit(
-                    self._restart, lifecycle, name, decision.reason
-                )
+                self._act(lifecycle, name, self._restart, lifecycle, name, decision.reason)
+        elif state.is_alive and state.next_restart_at is not None:
+            # A restart was due for failing checks, but the task recovered: forget it.
+            lifecycle.tmux.set_marks(state.window_id, {"next_restart": None})
+
+    def _act(
+        self, lifecycle: Lifecycle, name: str, action: Callable[..., object], *args: object
+    ) -> None:
+        """Run an action in the background; a failure becomes an event, never silence."""
+        future = self.action_pool.submit(action, *args)
+
+        def report(done: Future[object]) -> None:
+            error = done.exception() if not done.cancelled() else None
+            if error is not None:
+                lifecycle.events.append("supervisor_error", name, error=str(error))
+
+        future.add_done_callback(report)
+        self.actions[name] = future
 
     def _restart(self, lifecycle: Lifecycle, name: str, reason: str) -> None:
         state = lifecycle.observe().tasks.get(name)
@@ -170,15 +179,27 @@ class Supervisor:
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
             task = lifecycle.project.task(name)
             procs.stop_tree(state.pid, lifecycle.marker(name), task.stop_grace_period)
+            _wait_for_death(lifecycle, name)
+        launched = lifecycle.launch([name], manual=False)
+        if name in launched.refused:
+            return  # stopped by hand meanwhile, or running again: nothing was restarted
         lifecycle.tmux.add_restart(state.window_id)
-        failures = lifecycle.launch([name], manual=False)
         attempt = state.restarts + 1
-        if name in failures:
-            lifecycle.events.append(
-                "restart_failed", name, attempt=attempt, error=failures[name].message
-            )
+        if name in launched.failures:
+            error = launched.failures[name].message
+            lifecycle.events.append("restart_failed", name, attempt=attempt, error=error)
         else:
             lifecycle.events.append("restarted", name, attempt=attempt, reason=reason)
+
+
+def _wait_for_death(lifecycle: Lifecycle, name: str, timeout: float = 3.0) -> None:
+    """tmux marks a pane dead a moment after its process dies; wait for that moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = lifecycle.observe().tasks.get(name)
+        if state is None or state.dead:
+            return
+        time.sleep(0.02)
 
 
 @dataclass
@@ -212,6 +233,15 @@ def claim_supervision(lock_path: Path, kind: str, **info: Any) -> Claim:
     tmp.write_text(json.dumps(record))
     os.replace(tmp, info_path)
     return Claim(fd, info_path)
+
+
+def supervisor_running(lock_path: Path) -> bool:
+    """Whether a live process holds the supervisor lock (a dead one's lock is free)."""
+    fd = try_lock(lock_path)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
 
 
 def read_holder(info_path: Path) -> dict[str, Any] | None:

@@ -44,7 +44,7 @@ _FIELDS = (
     "@taskmux_seen",
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
-_KILLED_PREFIX = "@taskmux_killed_"
+_OWNER_OPTION = "@taskmux_project"
 # tmux refuses a command list longer than its message size (16 KiB); stay well below.
 _MAX_BATCH_BYTES = 12_000
 
@@ -81,7 +81,8 @@ class Observation:
 
     session_exists: bool
     tasks: dict[str, TaskState] = field(default_factory=dict)
-    killed: frozenset[str] = frozenset()
+    killed: frozenset[str] = frozenset()  # filled in from the project's state folder
+    owner: str = ""  # the project that created the session (empty: unknown)
 
 
 @dataclass(frozen=True)
@@ -170,19 +171,17 @@ class Tmux:
         ):
             return Observation(session_exists=False)
         tasks: dict[str, TaskState] = {}
-        killed: set[str] = set()
+        owner = ""
         for line in result.stdout:
-            if line.startswith(_KILLED_PREFIX):
-                name, _, value = line.partition(" ")
-                if value.strip() in {"1", '"1"'}:
-                    killed.add(name[len(_KILLED_PREFIX) :])
+            if line.startswith(_OWNER_OPTION + " "):
+                owner = line.partition(" ")[2].strip().strip('"')
                 continue
             if not line.startswith("pane" + SEP):
                 continue
             state = _parse_pane(line.split(SEP)[1:])
             if state is not None and state.task not in tasks:
                 tasks[state.task] = state
-        return Observation(True, tasks, frozenset(killed))
+        return Observation(True, tasks, owner=owner)
 
     # Launching -----------------------------------------------------------------------
 
@@ -192,6 +191,7 @@ class Tmux:
         launches: Iterable[Launch],
         existing: Observation,
         reset_counts: bool = True,
+        owner: str = "",
     ) -> None:
         """Start each task: respawn its window in place, or create the window (and session)."""
         batches: list[list[list[str]]] = []
@@ -202,6 +202,8 @@ class Tmux:
         for spec in launches:
             state = existing.tasks.get(spec.task)
             commands = self._launch_commands(session, spec, state, session_exists, now)
+            if not session_exists and owner:
+                commands.append(["set-option", "-t", f"={session}:", _OWNER_OPTION, owner])
             if reset_counts:
                 window = state.window_id if state else f"={session}:={spec.task}"
                 commands += [
@@ -247,7 +249,6 @@ class Tmux:
             ["set-option", "-w", "-u", "-t", window, "@taskmux_stopped"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_health"],
-            ["set-option", "-u", "-t", f"={session}:", _KILLED_PREFIX + spec.task],
         ]
         if spec.log_command and (state is None or not state.piped):
             commands.append(["pipe-pane", "-t", target, spec.log_command.replace("#", "##")])
@@ -277,9 +278,6 @@ class Tmux:
 
     def set_health(self, window_id: str, health: Health) -> None:
         self.set_marks(window_id, {"health": health.encode()})
-
-    def mark_killed(self, session: str, task: str) -> None:
-        self.run(["set-option", "-t", f"={session}:", _KILLED_PREFIX + task, "1"])
 
     # Destroying ----------------------------------------------------------------------
 
@@ -322,6 +320,6 @@ def _parse_pane(values: list[str]) -> TaskState | None:
         started_at=_float(row["@taskmux_started"]),
         gave_up=row["@taskmux_gave_up"] == "1",
         next_restart_at=next_restart,
-        health=Health.decode(row["@taskmux_health"]),
+        health=Health.decode(row["@taskmux_health"], _float(row["@taskmux_started"])),
         seen_exit=row["@taskmux_seen"],
     )

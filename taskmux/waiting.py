@@ -13,7 +13,6 @@ that keeps failing its checks.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from typing import Literal
 from taskmux.health import CheckResult, run_check
 from taskmux.lifecycle import Lifecycle
 from taskmux.logs import TaskLog, tail
-from taskmux.restart import Action, History, Observed, Policy, decide
+from taskmux.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState, signal_name
 from taskmux.tmux_manager import Observation
@@ -120,12 +119,8 @@ def comes_back(task: TaskConfig, state: TaskState, supervised: bool, now: float)
         return True
     if not supervised:
         return False
-    policy = Policy(
-        task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries
-    )
-    observed = Observed(False, state.exit_status, state.exit_signal)
-    history = History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)
-    return decide(policy, observed, history, now).action is Action.RESTART
+    decision = decide(policy_of(task), observed_of(state), history_of(state), now)
+    return decision.action is Action.RESTART
 
 
 def judge(
@@ -138,11 +133,9 @@ def judge(
     now: float,
 ) -> Verdict:
     """What the observed facts mean for one task; `check` asks for its health check."""
-    if state is None:
+    if state is None:  # no window: supervisors restart tasks, they never start them
         if condition == "exited" and killed:
             return Verdict("met", "killed")
-        if supervised:  # a supervising daemon may still (re)start it
-            return Verdict("pending", "killed" if killed else "not started")
         return Verdict(
             "failed", f"{'killed' if killed else 'not started'}; run 'taskmux start {name}'"
         )
@@ -165,19 +158,9 @@ def judge(
 
 def supervisor_alive(lifecycle: Lifecycle) -> bool:
     """Whether `start -m` or the daemon supervises this project right now."""
-    from taskmux.supervisor import read_holder
+    from taskmux.supervisor import supervisor_running
 
-    holder = read_holder(lifecycle.paths.supervisor_info)
-    pid = holder.get("pid") if holder else None
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    return supervisor_running(lifecycle.paths.supervisor_lock)
 
 
 def last_log_lines(lifecycle: Lifecycle, task: str, n: int = LOG_LINES) -> tuple[str, ...]:

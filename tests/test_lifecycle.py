@@ -415,3 +415,57 @@ def test_a_longer_session_name_is_not_mistaken_for_ours(project: Project) -> Non
     assert data["tasks"][0]["state"] == "not started"
     assert project.json("stop")["stopped"] == {}
     assert project.tmux("has-session", "-t", f"={other}").returncode == 0
+
+
+def test_two_projects_cannot_share_one_session(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    project.write('[tasks.web]\ncommand = "sleep 300"\n')
+    assert project.run("start").returncode == 0
+    other = Project(tmp_path_factory.mktemp("worktree"), project.socket_name)
+    other.session = project.session  # same `name`, another folder: a second worktree
+    other.write('[tasks.web]\ncommand = "sleep 301"\n')
+    for command in (["status"], ["stop"], ["start"]):
+        result = other.run(*command)
+        assert result.returncode == 2 and "E305" in result.stderr, result.stderr
+    assert project.status()["web"]["running"] is True
+
+
+def test_stop_of_an_exited_task_removes_its_orphans(project: Project) -> None:
+    project.write(
+        """
+        [tasks.t]
+        command = "setsid sh -c 'echo $$ > orphan.pid; exec sleep 300' & sleep 0.2; exit 0"
+        restart_policy = "no"
+        """
+    )
+    assert project.run("start").returncode == 0
+    orphan = int(wait_until(lambda: _read(project.root / "orphan.pid")))
+    wait_until(lambda: project.state("t") == "completed")
+    assert pid_alive(orphan)
+    assert project.run("stop", "t").returncode == 0
+    assert not pid_alive(orphan)
+
+
+def test_kill_mark_outlives_the_session(project: Project) -> None:
+    project.write('[tasks.only]\ncommand = "sleep 300"\n')
+    assert project.run("start").returncode == 0
+    assert project.json("kill", "only")["was_running"] is True
+    assert project.tmux("has-session", "-t", f"={project.session}").returncode != 0
+    row = project.status()["only"]
+    assert row["state"] == "killed" and row["manually_stopped"] is True
+    assert project.run("start").returncode == 0
+    assert project.status()["only"]["state"] == "running"
+
+
+def test_concurrent_starts_of_one_task_launch_it_once(project: Project) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
+    starters = [project.spawn("start", "a", "b") for _ in range(4)]
+    for proc in starters:
+        proc.communicate(timeout=60)
+        assert proc.returncode == 0
+    windows = project.tmux("list-windows", "-t", f"={project.session}", "-F", "#W").stdout.split()
+    assert sorted(windows) == ["a", "b"]
+    assert (
+        sorted(p.name() for p in project.marked_processes() if p.name() == "sleep") == ["sleep"] * 2
+    )

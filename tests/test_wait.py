@@ -218,7 +218,7 @@ DEAD_3 = {"dead": True, "exit_status": 3}
         ("exited", PLAIN, _state(**DEAD_3, next_restart_at=5.0), False, "pending"),
         ("exited", PLAIN, _state(**DEAD_3, manually_stopped=True), True, "met"),
         ("healthy", PLAIN, None, False, "failed"),
-        ("healthy", PLAIN, None, True, "pending"),
+        ("healthy", PLAIN, None, True, "failed"),  # supervisors never start tasks
     ],
 )
 def test_judge(

@@ -73,7 +73,6 @@ def add(
     project = edit_config(find_config(state.config), mutate, _refresh_agent_blocks)
     for problem in project.warnings:
         warn(problem.render(), problem.code)
-    _refresh_agent_blocks(project)
     emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
 
 
@@ -85,7 +84,7 @@ def remove(
     """Remove a task from taskmux.toml, killing it first if it runs."""
     from taskmux.config import edit_config
     from taskmux.deps import dependents
-    from taskmux.errors import TaskHasDependents
+    from taskmux.errors import TaskHasDependents, TaskNotFound
 
     project = app_load(json_out)
     project.task(task)
@@ -97,7 +96,10 @@ def remove(
     killed = _kill_if_running(project, task)
 
     def mutate(document: Any) -> None:
-        del document["tasks"][task]
+        tasks = document.get("tasks")
+        if not isinstance(tasks, dict) or task not in tasks:  # a concurrent remove won
+            raise TaskNotFound(f"task '{task}' not found in {project.path.name}")
+        del tasks[task]
 
     project = edit_config(project.path, mutate, _refresh_agent_blocks)
     note = " (was running: killed)" if killed else ""

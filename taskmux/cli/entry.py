@@ -26,6 +26,12 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except OSError as exc:  # the machine said no (disk full, permission): one line, not a trace
+        _report(
+            TaskmuxError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), code="E002"),
+            json_mode,
+        )
+        sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
 
 

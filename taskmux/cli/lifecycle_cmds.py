@@ -108,11 +108,11 @@ def kill(
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Show the session and every task: state, pid, port, uptime, notes."""
-    from taskmux.status import status_rows
+    from taskmux.status import observe_project, status_rows
     from taskmux.tmux_manager import Tmux
 
     project = load(json_out)
-    observation = Tmux.from_env().observe(project.session)
+    observation = observe_project(Tmux.from_env(), project)
     rows = status_rows(project, observation)
     data: dict[str, Any] = {
         "session": project.session,
@@ -155,10 +155,10 @@ def inspect(
 ) -> None:
     """Everything taskmux knows about one task, as JSON."""
     from taskmux.cli.app import print_json
-    from taskmux.status import inspect_row
+    from taskmux.status import inspect_row, observe_project
     from taskmux.tmux_manager import Tmux
 
     project = load(json_out)
     project.task(task)
-    row = inspect_row(project, task, Tmux.from_env().observe(project.session))
+    row = inspect_row(project, task, observe_project(Tmux.from_env(), project))
     print_json({"ok": True, **row} if json_out else row)

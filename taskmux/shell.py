@@ -1,0 +1,61 @@
+"""Run one shell command with a timeout; the one place hooks and health checks share.
+
+The command gets its own process group, so a timeout kills everything it started, and
+output is read with a bound, so a child that keeps the pipe open cannot hang us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+OUTPUT_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    exit_code: int | None  # None: it timed out or could not start
+    output: str  # stdout and stderr together, the last OUTPUT_LIMIT characters
+    duration: float
+    timed_out: bool = False
+
+
+def run_shell(
+    command: str, cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> ShellResult:
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:  # a missing cwd, mostly
+        return ShellResult(None, f"cannot run: {exc.strerror or exc}", 0.0)
+    timed_out = False
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            out, _ = proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:  # a setsid child holds the pipe open
+            proc.kill()
+            out = b""
+            if proc.stdout is not None:
+                proc.stdout.close()
+            proc.wait()
+    text = out.decode(errors="replace").strip()[-OUTPUT_LIMIT:]
+    code = None if timed_out else proc.returncode
+    return ShellResult(code, text, time.monotonic() - started, timed_out)
