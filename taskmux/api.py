@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from taskmux.errors import StartFailed, TaskmuxError
+from taskmux.errors import TaskmuxError
 from taskmux.lifecycle import Lifecycle, StartReport
 
 MAX_LOG_LINES = 10_000
@@ -161,11 +161,8 @@ def _names(params: dict[str, Any]) -> list[str] | None:
 
 
 def _start_result(report: StartReport) -> dict[str, Any]:
-    if not report.ok:
-        problems = [f"{n} skipped ({why})" for n, why in report.skipped.items()]
-        problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
-        started = ", ".join(report.started) or "nothing"
-        error = StartFailed(f"started {started}; " + "; ".join(problems))
+    error = report.error()
+    if error is not None:
         raise ActionFailed(error, report.to_dict())
     return report.to_dict()
 
@@ -249,13 +246,7 @@ def cmd_events(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
     if task is not None:
         lifecycle.project.task(task)
     since = parse_since(params["since"]) if "since" in params else None
-    count = params.get("lines", 50)
-    records = [
-        r
-        for r in lifecycle.events.read()
-        if (task is None or r.get("task") == task) and (since is None or r.get("ts", 0) >= since)
-    ]
-    return {"events": records[-count:] if count else []}
+    return {"events": lifecycle.events.select(task, since, params.get("lines", 50))}
 
 
 def check_task(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:

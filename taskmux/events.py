@@ -51,6 +51,20 @@ class EventLog:
             records.extend(_parse_lines(path))
         return records
 
+    def select(
+        self, task: str | None = None, since: float | None = None, last: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The events of one task (or all) newer than `since`, the last `last` of them."""
+        records = [
+            r
+            for r in self.read()
+            if (task is None or r.get("task") == task)
+            and (since is None or r.get("ts", 0) >= since)
+        ]
+        if last is None:
+            return records
+        return records[-last:] if last > 0 else []
+
     def follow(self, poll: float = 0.2) -> Iterator[dict[str, Any]]:
         """Yield events appended from now on, across rotation; runs until interrupted."""
         handle = None

@@ -22,7 +22,14 @@ from typing import Any
 from taskmux import procs
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
-from taskmux.errors import CwdMissing, NoSession, PortBusy, TaskmuxError, TmuxError
+from taskmux.errors import (
+    CwdMissing,
+    NoSession,
+    PortBusy,
+    StartFailed,
+    TaskmuxError,
+    TmuxError,
+)
 from taskmux.events import EventLog
 from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
@@ -56,6 +63,18 @@ class StartReport:
     @property
     def ok(self) -> bool:
         return not self.skipped and not self.failed
+
+    def error(self) -> StartFailed | None:
+        """The one error that sums up what did not start (None when all did)."""
+        if self.ok:
+            return None
+        if len(self.failed) == 1 and not self.skipped:  # keep the cause's own code
+            ((name, message),) = self.failed.items()
+            return StartFailed(message, code=self.error_codes.get(name))
+        problems = [f"{n} skipped ({why})" for n, why in self.skipped.items()]
+        problems += [f"{n} failed ({why})" for n, why in self.failed.items()]
+        started = ", ".join(self.started) or "nothing"
+        return StartFailed(f"started {started}; " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return {

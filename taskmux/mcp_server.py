@@ -161,13 +161,8 @@ class TaskmuxTools:
         if task:
             project.task(task)
         cutoff = parse_since(since) if since else None
-        records = [
-            r
-            for r in EventLog(project.paths.events).read()
-            if (not task or r.get("task") == task) and (cutoff is None or r.get("ts", 0) >= cutoff)
-        ]
         wanted = max(0, min(lines, MAX_EVENTS))
-        return {"events": records[-wanted:] if wanted else []}
+        return {"events": EventLog(project.paths.events).select(task or None, cutoff, wanted)}
 
     def wait(self, tasks: list[str], condition: str, timeout: float) -> dict[str, Any]:
         from taskmux.waiting import CONDITIONS, wait_for
@@ -188,18 +183,10 @@ class TaskmuxTools:
 
 
 def _start_result(report: StartReport) -> dict[str, Any]:
-    from taskmux.errors import StartFailed
-
-    data = report.to_dict()
-    if report.ok:
-        return data
-    if len(report.failed) == 1 and not report.skipped:
-        ((name, message),) = report.failed.items()
-        raise ToolFailure(StartFailed(message, code=report.error_codes.get(name)), data)
-    problems = [f"{n} skipped ({why})" for n, why in report.skipped.items()]
-    problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
-    started = ", ".join(report.started) or "nothing"
-    raise ToolFailure(StartFailed(f"started {started}; " + "; ".join(problems)), data)
+    error = report.error()
+    if error is not None:
+        raise ToolFailure(error, report.to_dict())
+    return report.to_dict()
 
 
 _STATUS_KEYS = (

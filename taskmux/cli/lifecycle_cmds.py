@@ -33,20 +33,12 @@ def lifecycle_for(json_out: bool) -> Iterator[Lifecycle]:
 
 def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = True) -> None:
     """Print a start summary; on failure exit 1 unless supervision should go on."""
-    from taskmux.errors import StartFailed
-
     for message in report.warnings:
         warn(message, "W401")
-    if report.ok:
+    error = report.error()
+    if error is None:
         emit(json_out, report.to_dict(), None)
         return
-    problems = [f"{n} skipped ({why})" for n, why in report.skipped.items()]
-    problems += [f"{n} failed ({why})" for n, why in report.failed.items()]
-    started = ", ".join(report.started) or "nothing"
-    error = StartFailed(f"started {started}; " + "; ".join(problems))
-    if len(report.failed) == 1 and not report.skipped:
-        ((name, message),) = report.failed.items()
-        error = StartFailed(message, code=report.error_codes.get(name))
     if exit_on_failure:
         fail(json_out, report.to_dict(), error, None)
     typer.echo(f"error[{error.code}]: {error.message}", err=True)

@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -114,16 +113,6 @@ def _live_view(supervisor: Supervisor, stop: threading.Event) -> None:
             live.update(render())
 
 
-def _select(
-    records: Iterable[dict[str, Any]], task: str | None, since: float | None
-) -> list[dict[str, Any]]:
-    return [
-        r
-        for r in records
-        if (task is None or r.get("task") == task) and (since is None or r.get("ts", 0) >= since)
-    ]
-
-
 @app.command()
 def events(
     task: Annotated[
@@ -147,7 +136,7 @@ def events(
         project.task(task)
     log = EventLog(project.paths.events)
     cutoff = parse_since(since) if since else None
-    records = _select(log.read(), task, cutoff)[-lines:] if lines > 0 else []
+    records = log.select(task, cutoff, max(lines, 0))
     if json_out and not follow:
         print_json({"ok": True, "events": records})
         return
@@ -156,7 +145,9 @@ def events(
     if follow:
         try:
             for record in log.follow():
-                if _select([record], task, cutoff):
+                if (task is None or record.get("task") == task) and record.get("ts", 0) >= (
+                    cutoff or 0
+                ):
                     typer.echo(json.dumps(record) if json_out else describe_event(record))
         except KeyboardInterrupt:
             return
