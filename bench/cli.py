@@ -111,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     results: dict[str, list[Figure]] = {t.label: [] for t in tools}
+    loads: dict[str, float] = {}
+    meta["load_by_scenario"] = loads
     began = time.monotonic()
     for index, name in enumerate(args.selected, start=1):
         for tool in tools:
             sys.stderr.write(f"[{index}/{len(args.selected)}] {name} ({tool.label}: {tool.path})\n")
             sys.stderr.flush()
             started = time.monotonic()
+            loads[f"{name} ({tool.label})"] = round(os.getloadavg()[0], 2)
             ctx = Context(tool, args.runs, args.quick, args.verbose)
             figures = run_scenario(name, ctx)
             results[tool.label].extend(figures)
@@ -141,6 +144,9 @@ def _print(tools: list[Tool], results: dict[str, list[Figure]], meta: dict[str, 
         f"runs per figure: {meta['runs']}{' (quick)' if meta['quick'] else ''}; "
         f"load average before/after: {_load(meta['load_before'])} / {_load(meta['load_after'])}"
     )
+    loads = list(meta["load_by_scenario"].values())
+    if loads:
+        report.out(f"1-minute load at each scenario's start: {min(loads):.1f} to {max(loads):.1f}")
     report.out()
     report.out(report.figures_table(results["taskmux"]))
     notes = report.footnotes(results["taskmux"])

@@ -189,6 +189,9 @@ def _scrubbed_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("TMUX", "TMUX_PANE", "TASKMUX_CONFIG", "TASKMUX_TMUX_SOCKET", COUNT_VAR):
         env.pop(name, None)
+    # Measure the CLI as an installed package runs: with its bytecode cache. Without it,
+    # every call compiles taskmux's modules again (tens of ms).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

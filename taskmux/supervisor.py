@@ -55,9 +55,17 @@ class Supervisor:
             self.lifecycle = lifecycle
 
     def run(self, stop: threading.Event) -> None:
+        last_error = ""
         try:
             while not stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                    last_error = ""
+                except Exception as exc:  # noqa: BLE001 - one bad tick (tmux restarting, a
+                    # config mid-reload) must not end supervision; it is recorded, once.
+                    if str(exc) != last_error:
+                        last_error = str(exc)
+                        self.lifecycle.events.append("supervisor_error", None, error=last_error)
                 stop.wait(POLL_INTERVAL)
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)

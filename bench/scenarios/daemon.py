@@ -39,7 +39,7 @@ WARMUP_REQUESTS = 20
 def daemon(ctx: Context) -> list[Figure]:
     window = 5.0 if ctx.quick else 30.0
     requests = 100 if ctx.quick else 1000
-    budget = 20.0 if ctx.quick else 120.0
+    budget = 20.0 if ctx.quick else 60.0
     cpu = Figure(
         "daemon", f"idle CPU over {window:g} s, {TASKS} tasks", "%", goal="< 1 %", limit=CPU_GOAL
     )
@@ -57,7 +57,7 @@ def daemon(ctx: Context) -> list[Figure]:
             extra[key].append(sample[key])
         return float(sample["cpu"])
 
-    measure(cpu, ctx, once, slow_after=window + 90)
+    measure(cpu, ctx, once, slow_after=window + 30)
     for figure in (rss, p50, p99):
         figure.status, figure.reason = cpu.status, cpu.reason
         if cpu.status == "ok" and len(figure.values) != len(cpu.values):
