@@ -64,3 +64,11 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def kill_tmux_server(socket_name: str) -> None:
+    """End a private tmux server and remove its socket file (tmux leaves it behind)."""
+    if shutil.which("tmux"):
+        subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False)
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    Path(base, f"tmux-{os.getuid()}", socket_name).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import TASKMUX, run_cli
+from conftest import TASKMUX, kill_tmux_server, run_cli
 
 from taskmux.paths import ProjectPaths
 
@@ -41,7 +41,7 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"tmx-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", name)
     yield name
-    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, check=False)
+    kill_tmux_server(name)
 
 
 def write_config(root: Path, text: str) -> Path:

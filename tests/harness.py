@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TASKMUX
+from conftest import TASKMUX, kill_tmux_server
 from libtmux import Server
 
 from taskmux.paths import ProjectPaths
@@ -127,7 +127,7 @@ class Project:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate(timeout=10)
-        self.tmux("kill-server")
+        kill_tmux_server(self.socket_name)
         for proc in self.marked_processes():
             try:
                 os.kill(proc.pid, signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -13,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from conftest import TASKMUX, run_cli
+from conftest import TASKMUX, kill_tmux_server, run_cli
 
 from taskmux.agents import BEGIN, END
 
@@ -63,8 +62,7 @@ def tmux_socket() -> Iterator[str]:
     """A unique tmux socket name with no server behind it (killed again if one appeared)."""
     name = f"taskmux-test-{uuid.uuid4().hex[:12]}"
     yield name
-    if shutil.which("tmux"):
-        subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, check=False)
+    kill_tmux_server(name)
 
 
 # ---- one case per validation rule -----------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import kill_tmux_server
 
 from taskmux import logs
 
@@ -195,3 +196,4 @@ def test_pipe_pane_with_new_window_captures_all_of_a_fast_task(tmp_path: Path) -
         assert [x.text for x in logs.read_lines(log)] == [str(i) for i in range(1, 50_001)]
     finally:
         subprocess.run([*tmux, "kill-server"], env=env, check=False, capture_output=True)
+        kill_tmux_server(socket)
