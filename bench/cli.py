@@ -4,6 +4,7 @@
     python -m bench --quick             # each once, smaller sizes (a smoke test)
     python -m bench --only cli,start    # selected scenarios
     python -m bench --against /tmp/upstream-venv/bin/taskmux   # side by side
+    python -m bench --quiet-wait 120    # on a shared machine: start scenarios when idle
 
 Exit status: 0 when every scenario of this repo's taskmux produced its figures (missed
 goals included), 1 when one failed to measure, 2 for a usage error.
@@ -55,6 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--against", metavar="PATH", help="also run another taskmux-compatible executable"
     )
     parser.add_argument("--tool", metavar="PATH", help="the taskmux to measure (default: ours)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine: before each scenario, wait up to this long for a moment "
+        "when the CPUs are mostly idle (default 0: do not wait)",
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress details")
     args = parser.parse_args(argv)
@@ -94,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path or not os.access(path, os.X_OK):
         sys.stderr.write("error: no taskmux executable found (pass --tool PATH)\n")
         return 2
-    tools = [Tool(path, "taskmux")]
+    tools = [Tool(path, "taskmux", trusted=args.tool is None)]
     if args.against:
         if not os.access(args.against, os.X_OK):
             sys.stderr.write(f"error: {args.against} is not an executable\n")
@@ -112,16 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, list[Figure]] = {t.label: [] for t in tools}
     loads: dict[str, float] = {}
+    busy: dict[str, float] = {}
     meta["load_by_scenario"] = loads
+    meta["cpu_busy_percent_by_scenario"] = busy  # all processes, the bench's own included
     began = time.monotonic()
     for index, name in enumerate(args.selected, start=1):
         for tool in tools:
             sys.stderr.write(f"[{index}/{len(args.selected)}] {name} ({tool.label}: {tool.path})\n")
             sys.stderr.flush()
+            if args.quiet_wait > 0:
+                waited = _wait_quiet(args.quiet_wait)
+                if waited >= 1:
+                    sys.stderr.write(f"    waited {waited:.0f} s for a quiet machine\n")
             started = time.monotonic()
             loads[f"{name} ({tool.label})"] = round(os.getloadavg()[0], 2)
             ctx = Context(tool, args.runs, args.quick, args.verbose)
+            cpu_before = _cpu_times()
             figures = run_scenario(name, ctx)
+            busy[f"{name} ({tool.label})"] = _busy(cpu_before, _cpu_times())
             results[tool.label].extend(figures)
             for figure in figures:
                 if figure.status == "failed":
@@ -147,6 +164,12 @@ def _print(tools: list[Tool], results: dict[str, list[Figure]], meta: dict[str, 
     loads = list(meta["load_by_scenario"].values())
     if loads:
         report.out(f"1-minute load at each scenario's start: {min(loads):.1f} to {max(loads):.1f}")
+    busy = meta["cpu_busy_percent_by_scenario"]
+    if busy:
+        report.out(
+            "machine CPU busy during each scenario (all processes, the bench's included): "
+            + ", ".join(f"{name} {value:.0f} %" for name, value in busy.items())
+        )
     report.out()
     report.out(report.figures_table(results["taskmux"]))
     notes = report.footnotes(results["taskmux"])
@@ -160,6 +183,35 @@ def _print(tools: list[Tool], results: dict[str, list[Figure]], meta: dict[str, 
         notes = report.footnotes(results["other"])
         if notes:
             report.out("\nother:\n" + notes)
+
+
+def _cpu_times() -> tuple[float, float]:
+    """(idle, total) CPU seconds of the whole machine, from /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [float(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+QUIET_BUSY_PERCENT = 30.0
+
+
+def _wait_quiet(limit: float) -> float:
+    """Wait (at most `limit` s) until a 2 s window shows the CPUs mostly idle."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        before = _cpu_times()
+        time.sleep(2.0)
+        if _busy(before, _cpu_times()) < QUIET_BUSY_PERCENT:
+            break
+    return time.monotonic() - began
+
+
+def _busy(before: tuple[float, float], after: tuple[float, float]) -> float:
+    total = after[1] - before[1]
+    return round(100 * (1 - (after[0] - before[0]) / total), 1) if total > 0 else 0.0
 
 
 def _load(values: tuple[float, float, float]) -> str:

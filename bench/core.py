@@ -98,9 +98,12 @@ class Context:
 class Tool:
     """A taskmux-compatible executable and what it can do (probed from its --help)."""
 
-    def __init__(self, path: str, label: str) -> None:
+    def __init__(self, path: str, label: str, trusted: bool = False) -> None:
         self.path = path
         self.label = label
+        # This repo's CLI is known to honour TASKMUX_TMUX_SOCKET, so a scenario may run it
+        # without the socket-forcing tmux wrapper; any other tool always goes through it.
+        self.trusted = trusted
         self._help: dict[tuple[str, ...], str] = {}
         self.checked_isolation = False
 
@@ -212,7 +215,7 @@ exec {tmux} -S {socket} "$@"
 class Sandbox:
     """A temp folder with its own HOME, project and private tmux server; cleans up on exit."""
 
-    def __init__(self, tool: Tool, label: str = "bench") -> None:
+    def __init__(self, tool: Tool, label: str = "bench", wrap_tmux: bool = True) -> None:
         self.tool = tool
         self.label = label
         self.children: list[subprocess.Popen[bytes]] = []
@@ -230,12 +233,15 @@ class Sandbox:
         for folder in (self.home, self.project, self.ready, self.bin, self.socket_path.parent):
             folder.mkdir(parents=True, mode=0o700)
         wrapper = self.bin / "tmux"
-        wrapper.write_text(
-            WRAPPER.replace("{COUNT_VAR}", COUNT_VAR)
-            .replace("{tmux}", self.tmux_binary)
-            .replace("{socket}", str(self.socket_path))
-        )
-        wrapper.chmod(0o755)
+        if wrap_tmux:
+            wrapper.write_text(
+                WRAPPER.replace("{COUNT_VAR}", COUNT_VAR)
+                .replace("{tmux}", self.tmux_binary)
+                .replace("{socket}", str(self.socket_path))
+            )
+            wrapper.chmod(0o755)
+        else:  # no per-call cost; isolation then rests on TMUX_TMPDIR and the socket name
+            wrapper.symlink_to(self.tmux_binary)
         env = _scrubbed_env()
         env |= {
             "HOME": str(self.home),
