@@ -171,43 +171,93 @@ def _to_line(task: str, line: bytes, last_ts: float) -> LogLine:
 
 
 # Opening a consistent set of files ---------------------------------------------------
+#
+# A rotation renames FILE.N-1 → FILE.N, …, FILE.1 → FILE.2, then FILE → FILE.1, one
+# rename at a time, and the writer then creates a new FILE. At any single instant the
+# names are therefore ordered by age (a higher number is older; a name may be missing
+# mid-rotation), but a walk over the names takes time, and a walk outrun by two or more
+# rotations (a loaded machine, a writer rotating every few KB) sees a newer file at a
+# higher number than an older one: files come out swapped, twice, or not at all.
+#
+# So a walk is checked: every name is opened (the open handles keep the inode numbers
+# from being reused), then every name is looked at again, and the walk is accepted only
+# if each name still holds the file (or the absence) it held when opened. A file only
+# ever moves to a higher number, so a file found at the same name twice stayed there in
+# between; and as every name's interval contains the moment between the two passes, the
+# accepted walk is exactly the state of the directory at that moment, hence in order.
+# Otherwise the walk is retried; `_snapshot` gives up (None) if rotations keep beating it.
+
+_SNAPSHOT_TRIES = 200  # for one-off reads (tail, read_lines, the follow snapshot)
+_POLL_TRIES = 5  # per poll when following: the next poll simply tries again
 
 
-def _open_all(log: TaskLog) -> list[BinaryIO]:
-    """Open every file of the log, oldest first, consistent even while it rotates.
+def _rotated(log: TaskLog, number: int) -> Path:
+    return log.path if number == 0 else Path(f"{log.path}.{number}")
 
-    The current file is opened first, then `FILE.1`, `FILE.2`, … upwards. A rotation only
-    moves files to higher numbers, so this walk cannot miss a file that existed when it
-    began; a file met twice is dropped by inode, and files met before the current one
-    (rotated meanwhile) are newer than it and dropped too.
-    """
-    current = _open_or_none(log.path)
-    current_inode = os.fstat(current.fileno()).st_ino if current is not None else -1
-    walked: list[tuple[BinaryIO, int]] = []
-    inodes: set[int] = set()
-    number, top = 1, _top_rotation(log)
+
+def _walk(log: TaskLog, stop_inode: int) -> tuple[list[tuple[int, BinaryIO | None, int]], bool]:
+    """Open FILE, FILE.1, FILE.2, … upwards (up to the file `stop_inode` if met), then
+    check each name again. Returns (number, handle or None, inode or -1) for every name
+    walked, and whether the second look matched the first."""
+    walked: list[tuple[int, BinaryIO | None, int]] = []
+    number, top = 0, _top_rotation(log)
     while True:
         if number > top:
             top = _top_rotation(log)  # rotations during the walk push files upwards
             if number > top:
                 break
-        handle = _open_or_none(Path(f"{log.path}.{number}"))
+        handle = _open_or_none(_rotated(log, number))
+        inode = os.fstat(handle.fileno()).st_ino if handle is not None else -1
+        walked.append((number, handle, inode))
         number += 1
+        if handle is not None and inode == stop_inode:
+            break
+    for number, _, inode in walked:
+        try:
+            now = os.stat(_rotated(log, number)).st_ino
+        except FileNotFoundError:
+            now = -1
+        if now != inode:
+            return walked, False
+    return walked, True
+
+
+def _snapshot(log: TaskLog, tries: int, stop_inode: int = -1) -> list[BinaryIO] | None:
+    """The log's files open, oldest first, as they all were at one moment; the walk stops
+    at (and includes) the file `stop_inode` when met. None if no walk in `tries` was
+    consistent (the files rotate faster than they can be walked)."""
+    for attempt in range(tries):
+        walked, consistent = _walk(log, stop_inode)
+        if consistent:
+            return [handle for _, handle, _ in reversed(walked) if handle is not None]
+        for _, handle, _ in walked:
+            if handle is not None:
+                handle.close()
+        time.sleep(min(0.0005 * attempt, 0.01))  # let the writer get ahead, then look again
+    return None
+
+
+def _open_all(log: TaskLog) -> list[BinaryIO]:
+    """Open every file of the log, oldest first, as they were at one moment.
+
+    If rotations keep outrunning the walk for a while, falls back to a last unchecked
+    walk (only possible while the writer rotates continuously, faster than a walk).
+    """
+    handles = _snapshot(log, _SNAPSHOT_TRIES)
+    if handles is not None:
+        return handles
+    walked, _ = _walk(log, -1)
+    result: list[BinaryIO] = []
+    inodes: set[int] = set()
+    for _, handle, inode in reversed(walked):
         if handle is None:
             continue
-        inode = os.fstat(handle.fileno()).st_ino
         if inode in inodes:
             handle.close()
         else:
             inodes.add(inode)
-            walked.append((handle, inode))
-    if current_inode in inodes:
-        position = [inode for _, inode in walked].index(current_inode)
-        for handle, _ in walked[: position + 1]:
-            handle.close()
-        walked = walked[position + 1 :]
-    handles = [handle for handle, _ in reversed(walked)]
-    return [*handles, current] if current is not None else handles
+            result.append(handle)
+    return result
 
 
 def _open_or_none(path: Path) -> BinaryIO | None:
@@ -455,7 +505,10 @@ def _trim_front(group: Group, drop: int, context: int) -> Group:
 
 
 class _Tracked:
-    """One task's current log file as followed: open handle, inode, read offset."""
+    """One task's log as followed: the newest file read so far (normally the current one;
+    a rotated one while no current file exists), held open, and the read offset in it."""
+
+    _SEEN_CAP = 1024
 
     def __init__(self, log: TaskLog) -> None:
         self.log = log
@@ -464,14 +517,20 @@ class _Tracked:
         self.offset = 0
         self.pending = b""
         self.last_ts = 0.0
-        self.seen: set[int] = set()  # inodes whose lines are already accounted for
+        # Files read whole, inode → first bytes: only used when the file we hold vanished
+        # (deleted rather than rotated), to tell the files already read from new ones.
+        self.seen: dict[int, bytes] = {}
 
     def attach(self, handle: BinaryIO, offset: int) -> None:
         self.handle = handle
         self.inode = os.fstat(handle.fileno()).st_ino
-        self.seen.add(self.inode)
         self.offset = offset
         self.pending = b""
+
+    def remember(self, handle: BinaryIO) -> None:
+        self.seen[os.fstat(handle.fileno()).st_ino] = _fingerprint(handle)
+        while len(self.seen) > self._SEEN_CAP:
+            del self.seen[next(iter(self.seen))]
 
     def _lines(self, data: bytes, final: bool) -> list[LogLine]:
         data = self.pending + data
@@ -521,52 +580,58 @@ class _Tracked:
         try:
             current = self.log.path.stat().st_ino
         except FileNotFoundError:
-            current = None
-        if current is not None and current == self.inode:
+            current = -1
+        if current == self.inode or (self.handle is None and current == -1):
             return out
-        # Rotated, deleted or (re)created: finish the old file, then catch up on the new ones.
-        if self.handle is not None:
-            out += self._drain(final=True)
-            self.handle.close()
-            self.handle, self.inode = None, -1
-        if current is None:
-            return out
-        try:
-            handle = self.log.path.open("rb")
-        except FileNotFoundError:
-            return out
-        self.attach(handle, 0)
-        out += self._unseen_rotated()
-        out += self._drain()
+        # Rotated, deleted or (re)created: read what came after the file we hold, in order.
+        newer = self._newer_files()
+        if newer is None:
+            return out  # rotating faster than we can walk the files: next poll
+        for handle in newer:
+            if self.handle is not None:
+                out += self._drain(final=True)  # finished: a newer file exists
+                self.remember(self.handle)
+                self.handle.close()
+            self.attach(handle, 0)
+            out += self._drain()
         return out
 
-    def _unseen_rotated(self) -> list[LogLine]:
-        """Whole files created and rotated away between two polls: those older than the
-        file just opened that we never read, oldest first."""
-        out: list[LogLine] = []
-        handles = _open_all(self.log)
-        try:
-            inodes = [os.fstat(h.fileno()).st_ino for h in handles]
-            if self.inode in inodes:
-                older = inodes.index(self.inode)
-            else:  # ours is gone already: everything but a newer current file
-                older = len(inodes) - (
-                    1 if handles and handles[-1].name == str(self.log.path) else 0
-                )
-            for handle, inode in zip(handles[:older], inodes[:older], strict=True):
-                if inode not in self.seen:
-                    out += _iter_handle(self.log.task, handle, b"")
-            # Forget files that are gone, so a reused inode number is not mistaken for one.
-            self.seen = {*inodes[:older], self.inode}
-        finally:
-            for handle in handles:
+    def _newer_files(self) -> list[BinaryIO] | None:
+        """The files newer than the one we hold, oldest first, opened from one consistent
+        view of the names (None if none could be had this time).
+
+        Normally the file we hold is found by walking down from the current file, and
+        everything walked before it is newer. If it is gone (deleted, or rotated past the
+        last backup), every file still there that we have not read is new."""
+        handles = _snapshot(self.log, _POLL_TRIES, self.inode)
+        if handles is None:
+            return None
+        inodes = [os.fstat(h.fileno()).st_ino for h in handles]
+        if self.handle is not None and self.inode in inodes:
+            newer = handles[inodes.index(self.inode) + 1 :]
+        else:
+            newer = [
+                h
+                for h, inode in zip(handles, inodes, strict=True)
+                if self.seen.get(inode) != _fingerprint(h)
+            ]
+            if newer:
+                self.seen = {inode: self.seen[inode] for inode in inodes if inode in self.seen}
+        for handle in handles:
+            if handle not in newer:
                 handle.close()
-        return out
+        return newer
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+
+
+def _fingerprint(handle: BinaryIO) -> bytes:
+    """A file's first bytes (stamped to the millisecond): with its inode, names the file
+    even if the inode number is later reused by another."""
+    return os.pread(handle.fileno(), 64, 0)
 
 
 class Follower:
@@ -587,13 +652,16 @@ class Follower:
             tracked = _Tracked(log)
             handles = _open_all(log)
             ends = [(h, os.fstat(h.fileno()).st_size) for h in handles]
-            tracked.seen = {os.fstat(h.fileno()).st_ino for h in handles}
-            if handles and handles[-1].name == str(log.path):
-                current, size = ends[-1]
-                complete = _complete_end(current.fileno(), size)
-                ends[-1] = (current, complete)
+            if handles:
+                # Followed from the newest file (the current one, or the newest rotated one
+                # if there is no current file), after its last complete line.
+                for handle in handles[:-1]:
+                    tracked.remember(handle)
+                newest, size = ends[-1]
+                complete = _complete_end(newest.fileno(), size)
+                ends[-1] = (newest, complete)
                 # Our own descriptor of the same inode, so the snapshot can be closed.
-                tracked.attach(os.fdopen(os.dup(current.fileno()), "rb"), complete)
+                tracked.attach(os.fdopen(os.dup(newest.fileno()), "rb"), complete)
             self._tracked.append(tracked)
             self._snapshot.append((log.task, ends))
 
@@ -622,12 +690,10 @@ class Follower:
         self._close_snapshot()
         try:
             while not self.stop.is_set():
-                batch: list[LogLine] = []
-                for tracked in self._tracked:
-                    batch += tracked.poll()
-                if batch:
-                    batch.sort(key=lambda line: line.ts)  # stable: per-task order kept
-                    yield from batch
+                batches = [tracked.poll() for tracked in self._tracked]
+                if any(batches):
+                    # Each task's lines stay in file order (even if its clock went back).
+                    yield from merge(batches)
                 else:
                     self.stop.wait(self.poll_interval)
         finally:

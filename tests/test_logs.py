@@ -404,6 +404,108 @@ def test_follow_with_a_real_writer_rotating_fast(log: logs.TaskLog) -> None:
     assert seen.texts() == [f"n{i}" for i in range(total)]
 
 
+def _rotate_during_walks(
+    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch, rotations: int, times: int
+) -> list[int]:
+    """Makes the reader's walk over the files slow: each of the next `times` times it
+    opens FILE.1, the writer appends a line and rotates `rotations` times meanwhile."""
+    written = [0]
+    left = [times]
+    real_open = logs._open_or_none
+
+    def add_line() -> None:
+        append(log.path, [(BASE + written[0] / 1000, f"n{written[0]}")])
+        written[0] += 1
+
+    def slow_open(path: Path) -> object:
+        handle = real_open(path)
+        if path.name.endswith(".1") and left[0] > 0:
+            left[0] -= 1
+            for _ in range(rotations):
+                add_line()
+                rotate(str(log.path), backups=50)
+            add_line()
+        return handle
+
+    for _ in range(5):
+        add_line()
+        rotate(str(log.path), backups=50)
+    add_line()
+    monkeypatch.setattr(logs, "_open_or_none", slow_open)
+    return written
+
+
+def test_reading_is_in_order_when_rotations_outrun_the_walk(
+    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = _rotate_during_walks(log, monkeypatch, rotations=2, times=3)
+    assert texts(logs.read_lines(log)) == [f"n{i}" for i in range(written[0])]
+    assert texts(logs.tail(log, 100)) == [f"n{i}" for i in range(written[0])]
+
+
+def test_follow_is_in_order_when_rotations_outrun_the_walk(
+    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rotations while a poll walks the files (the CI failure: a later file's lines
+    came before an earlier one's)."""
+    append(log.path, [(BASE, "before")])
+    follower = logs.Follower([log])
+    follower.close()  # only to release the snapshot; polled by hand below
+    tracked = logs._Tracked(log)
+    tracked.attach(log.path.open("rb"), log.path.stat().st_size)
+    rotate(str(log.path), backups=50)
+    written = _rotate_during_walks(log, monkeypatch, rotations=2, times=4)
+    seen: list[str] = []
+    for _ in range(10):
+        seen += texts(tracked.poll())
+    tracked.close()
+    assert seen == [f"n{i}" for i in range(written[0])]
+
+
+def test_follow_with_few_backups_never_repeats_or_reorders(log: logs.TaskLog) -> None:
+    """Rotating faster than polls with 2 backups loses lines; what is read stays in order."""
+    total = 3000
+    with Collector([log], n=0) as seen:
+        writer = _start_writer(log.path, max_bytes=500, backups=2)
+        try:
+            assert writer.stdin is not None
+            for first in range(0, total, 50):
+                writer.stdin.write(b"".join(b"n%d\n" % i for i in range(first, first + 50)))
+                writer.stdin.flush()
+            writer.stdin.close()
+            assert writer.wait(timeout=30) == 0
+        finally:
+            writer.kill()
+            writer.wait()
+        assert wait_until(lambda: seen.texts()[-1:] == [f"n{total - 1}"])
+    numbers = [int(text[1:]) for text in seen.texts()]
+    assert numbers == sorted(set(numbers))
+
+
+def test_follow_starting_without_a_current_file(log: logs.TaskLog) -> None:
+    append(log.path, numbered(1, 3))
+    rotate(str(log.path), backups=5)  # only FILE.1 exists
+    with Collector([log], n=10) as seen:
+        assert wait_until(lambda: len(seen.items) == 3)
+        append(log.path, numbered(4, 5))
+        rotate(str(log.path), backups=5)
+        append(log.path, numbered(6, 6))
+        assert wait_until(lambda: len(seen.items) == 6)
+    assert seen.texts() == [f"line {i}" for i in range(1, 7)]
+
+
+def test_follow_after_the_current_file_is_deleted_and_recreated(log: logs.TaskLog) -> None:
+    append(log.path, numbered(1, 3))
+    rotate(str(log.path), backups=5)
+    append(log.path, numbered(4, 5))
+    with Collector([log], n=0) as seen:
+        log.path.unlink()  # FILE.1 stays: read already, not repeated
+        append(log.path, numbered(6, 7))
+        assert wait_until(lambda: len(seen.items) == 2)
+        time.sleep(0.1)
+    assert seen.texts() == ["line 6", "line 7"]
+
+
 def test_follow_keeps_going_after_clear(log: logs.TaskLog) -> None:
     append(log.path, numbered(1, 100))
     with Collector([log], n=0) as seen:
