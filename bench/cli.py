@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             if args.quiet_wait > 0:
                 waited = _wait_quiet(args.quiet_wait)
-                if waited >= 1:
+                if waited > 2.5:  # one 2 s sample is the minimum
                     sys.stderr.write(f"    waited {waited:.0f} s for a quiet machine\n")
             started = time.monotonic()
             loads[f"{name} ({tool.label})"] = round(os.getloadavg()[0], 2)
