@@ -37,6 +37,14 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
 
 
+def holds_for(predicate: Callable[[], Any], seconds: float, interval: float = 0.1) -> None:
+    """Assert that `predicate()` stays truthy for the whole window (polled to a deadline)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), f"condition stopped holding: {predicate}"
+        time.sleep(interval)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

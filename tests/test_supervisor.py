@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
-from harness import Project, project, wait_until
+from harness import Project, holds_for, project, wait_until
 
 __all__ = ["project"]
 
@@ -73,11 +72,12 @@ def test_manual_stop_and_kill_from_another_process_are_respected(project: Projec
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
     assert project.run("stop", "x").returncode == 0
     assert project.run("kill", "y").returncode == 0
-    deadline = time.monotonic() + 2.0  # ten health intervals of x
-    while time.monotonic() < deadline:
+
+    def still_stopped() -> bool:
         rows = project.status()
-        assert rows["x"]["state"] == "stopped" and rows["y"]["state"] == "killed"
-        time.sleep(0.1)
+        return bool(rows["x"]["state"] == "stopped" and rows["y"]["state"] == "killed")
+
+    holds_for(still_stopped, 2.0)  # ten health intervals of x
     assert _events(project, "x", "restarted") == [] and _events(project, "y", "restarted") == []
 
     assert project.run("start", "x").returncode == 0
