@@ -77,12 +77,8 @@ def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]
         "running" if session_running else "[dim]not running[/]"
     )
     table = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
-    for column in ("", "TASK", "STATE", "PID", "PORT", "UPTIME"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", max_width=48)
-    table.add_column("NOTES", overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        [
             mark(row),
             row["name"],
             row["state"],
@@ -91,8 +87,29 @@ def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]
             duration(row.get("uptime")),
             row.get("command", "-"),
             notes(row),
-        )
+        ]
+        for row in rows
+    ]
+    # The facts keep their full width; only the command is shortened to fit.
+    used = 0
+    for index, column in enumerate(("", "TASK", "STATE", "PID", "PORT", "UPTIME")):
+        widest = max([len(column), *(len(_plain(c[index])) for c in cells)])
+        table.add_column(column, no_wrap=True, min_width=widest)
+        used += widest + 1
+    notes_width = min(max([len("NOTES"), *(len(c[7]) for c in cells)]), 28)
+    command_width = max(12, min(48, out.width - used - notes_width - 2))
+    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", width=command_width)
+    table.add_column("NOTES", overflow="fold", min_width=notes_width)
+    for row_cells in cells:
+        table.add_row(*row_cells)
     out.print(table)
+
+
+def _plain(text: str) -> str:
+    """Text without rich markup, for measuring."""
+    from rich.text import Text
+
+    return Text.from_markup(text).plain
 
 
 class ProgressPrinter:
