@@ -91,6 +91,11 @@ class ConfigError(TaskmuxError):
         return {**super().to_dict(), "problems": [p.to_dict() for p in self.problems]}
 
 
+class ConfigExists(TaskmuxError):
+    code = "E104"
+    exit_code = 2
+
+
 class ConfigNotFound(TaskmuxError):
     code = "E101"
     exit_code = 2
@@ -115,10 +120,6 @@ class TmuxError(TaskmuxError):
     """tmux is missing, or a tmux command failed."""
 
     code = "E301"
-
-
-class NoSession(TaskmuxError):
-    code = "E302"
 
 
 class SessionConflict(TaskmuxError):

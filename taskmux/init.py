@@ -6,12 +6,7 @@ import re
 from pathlib import Path
 
 from taskmux.config import CONFIG_NAME, atomic_write
-from taskmux.errors import TaskmuxError
-
-
-class ConfigExists(TaskmuxError):
-    code = "E104"
-    exit_code = 2
+from taskmux.errors import ConfigExists
 
 
 def session_name_for(folder: Path) -> str:

@@ -24,7 +24,6 @@ from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
 from taskmux.errors import (
     CwdMissing,
-    NoSession,
     PortBusy,
     StartFailed,
     TaskmuxError,
@@ -162,10 +161,12 @@ class Lifecycle:
             env["TASKMUX_TASK_NAME"] = task
         return env
 
-    def log_command(self) -> str:
+    def log_command(self, task: str) -> str:
+        """The shell command tmux pipes the pane into: the stdlib-only log writer."""
         max_bytes = int(self.config.log_max_size_mb * 1024 * 1024)
-        argv = [sys.executable, "-I", "-S", str(LOGPIPE)]
-        return "exec " + shlex.join([*argv, "{file}", str(max_bytes), str(self.config.log_backups)])
+        log_file = str(self.paths.log_file(task))
+        argv = [sys.executable, "-I", "-S", str(LOGPIPE), log_file, str(max_bytes)]
+        return "exec " + shlex.join([*argv, str(self.config.log_backups)])
 
     # Launching -----------------------------------------------------------------------
 
@@ -186,14 +187,7 @@ class Lifecycle:
                 raise PortBusy(
                     f"task '{name}': port {task.port} is held by {who} and cannot be freed"
                 )
-        log_file = shlex.quote(str(self.paths.log_file(name)))
-        return Launch(
-            name,
-            task.command,
-            cwd,
-            self.task_env(name),
-            self.log_command().replace("'{file}'", log_file).replace("{file}", log_file),
-        )
+        return Launch(name, task.command, cwd, self.task_env(name), self.log_command(name))
 
     def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
@@ -558,14 +552,6 @@ class Lifecycle:
             self.tmux.kill_window(state.window_id)
         self.events.append("killed", name, manual=True)
         return state.is_alive
-
-    def require_session(self) -> Observation:
-        observation = self.observe()
-        if not observation.session_exists:
-            raise NoSession(
-                f"session '{self.session}' is not running (start it with 'taskmux start')"
-            )
-        return observation
 
 
 def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[str]]:

@@ -24,7 +24,7 @@ TASK_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 # Stable codes for config problems.
-E_TOML = "E110"
+E_TOML = "E110"  # raised by config.py, which must not import this module to parse
 E_MISSING = "E111"
 E_TYPE = "E112"
 E_RANGE = "E113"

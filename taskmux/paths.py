@@ -47,7 +47,7 @@ class ProjectPaths:
     @property
     def supervisor_info(self) -> Path:
         """Who holds the supervisor lock (pid, kind, port); stale once the lock is free."""
-        return self.root / "supervisor.json"
+        return self.supervisor_lock.with_suffix(".json")  # written by claim_supervision
 
     @property
     def events(self) -> Path:

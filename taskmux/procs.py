@@ -120,13 +120,14 @@ def stop_tree(root_pid: int | None, marker: str | None, grace: float) -> str | N
 def kill_tree(root_pid: int | None, marker: str | None) -> bool:
     """SIGKILL every process of the task; return whether anything was running."""
     procs = task_processes(root_pid, marker)
+    found = bool(procs)
     for _ in range(3):
         if not procs:
             break
         send(procs, signal.SIGKILL)
         wait_gone(procs, 2.0)
         procs = task_processes(None, marker)
-    return True
+    return found
 
 
 def real_pid(pid: int | None) -> int | None:

@@ -230,7 +230,7 @@ def claim_supervision(lock_path: Path, kind: str, **info: Any) -> Claim:
     The lock is an flock, released by the kernel when its holder dies, so a crashed
     supervisor never blocks the next one.
     """
-    info_path = lock_path.with_suffix(".json")  # ProjectPaths.supervisor_info
+    info_path = lock_path.with_suffix(".json")
     fd = try_lock(lock_path)
     if fd is None:
         raise SupervisorRunning(

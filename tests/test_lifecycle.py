@@ -12,6 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 from harness import Project, pid_alive, project, wait_until
+from libtmux import Server
+
+from taskmux.tmux_manager import Tmux
 
 __all__ = ["project"]
 
@@ -469,3 +472,13 @@ def test_concurrent_starts_of_one_task_launch_it_once(project: Project) -> None:
     assert (
         sorted(p.name() for p in project.marked_processes() if p.name() == "sleep") == ["sleep"] * 2
     )
+
+
+def test_tmux_seam_accepts_a_libtmux_server(project: Project, server: Server) -> None:
+    """One observation through `Tmux.from_server` sees what the CLI started."""
+    project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "exit 4"\n')
+    assert project.run("start").returncode == 0
+    wait_until(lambda: project.state("b") == "exited 4")
+    observation = Tmux.from_server(server).observe(project.session)
+    assert observation.session_exists and observation.owner == project.paths.root.name
+    assert observation.tasks["a"].is_alive and observation.tasks["b"].exit_status == 4

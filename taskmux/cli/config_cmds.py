@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, state, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, load, state, warn
 
 if TYPE_CHECKING:
     from taskmux.config import Project
@@ -86,7 +86,7 @@ def remove(
     from taskmux.deps import dependents
     from taskmux.errors import TaskHasDependents, TaskNotFound
 
-    project = app_load(json_out)
+    project = load(json_out)
     project.task(task)
     users = dependents(project.config.graph(), task)
     if users:
@@ -114,12 +114,6 @@ def _kill_if_running(project: Project, task: str) -> bool:
     from taskmux.lifecycle import Lifecycle
 
     return Lifecycle.for_project(project).kill_if_present(task)
-
-
-def app_load(json_out: bool) -> Project:
-    from taskmux.cli.app import load
-
-    return load(json_out)
 
 
 @app.command()
@@ -191,6 +185,3 @@ def check(json_out: JsonOpt = False) -> None:
         typer.echo(summary if errors else f"{summary}; {tasks} task(s) OK")
     if errors:
         raise typer.Exit(2)
-
-
-_ = warn  # re-exported helper used by sibling modules
