@@ -33,6 +33,7 @@ from taskmux.events import EventLog
 from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
 from taskmux.hooks import run_hook
+from taskmux.shell import exec_form
 from taskmux.state import Health, TaskState
 from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
@@ -187,7 +188,8 @@ class Lifecycle:
                 raise PortBusy(
                     f"task '{name}': port {task.port} is held by {who} and cannot be freed"
                 )
-        return Launch(name, task.command, cwd, self.task_env(name), self.log_command(name))
+        command = exec_form(task.command)
+        return Launch(name, command, cwd, self.task_env(name), self.log_command(name))
 
     def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.

@@ -16,6 +16,32 @@ from pathlib import Path
 
 OUTPUT_LIMIT = 4000
 
+# Anything that makes a command line more than "program and arguments" for sh.
+_SHELL_SYNTAX = set(";&|<>()$`\\*?[]{}~#!\n\"'")
+# Words sh must run itself: `exec` of one of them would fail or change meaning.
+_SH_OWN_WORDS = {
+    ".", ":", "alias", "bg", "break", "cd", "case", "command", "continue", "do", "done",
+    "elif", "else", "esac", "eval", "exec", "exit", "export", "fg", "fi", "for", "getopts",
+    "hash", "if", "jobs", "local", "read", "readonly", "return", "set", "shift", "source",
+    "then", "times", "trap", "type", "ulimit", "umask", "unalias", "unset", "until", "wait",
+    "while",
+}  # fmt: skip
+
+
+def exec_form(command: str) -> str:
+    """`exec COMMAND` when the line is a plain program call, else the line unchanged.
+
+    sh then replaces itself with the program, so the pane's process *is* the task: its
+    pid is the real one and a death by signal is reported as such (not as sh's 128+N).
+    """
+    words = command.split()
+    if not words or any(ch in _SHELL_SYNTAX for ch in command):
+        return command
+    first = words[0]
+    if "=" in first or first in _SH_OWN_WORDS:
+        return command
+    return f"exec {command}"
+
 
 @dataclass(frozen=True)
 class ShellResult:

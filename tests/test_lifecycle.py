@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -482,3 +483,13 @@ def test_tmux_seam_accepts_a_libtmux_server(project: Project, server: Server) ->
     observation = Tmux.from_server(server).observe(project.session)
     assert observation.session_exists and observation.owner == project.paths.root.name
     assert observation.tasks["a"].is_alive and observation.tasks["b"].exit_status == 4
+
+
+def test_a_plain_command_is_the_pane_process(project: Project) -> None:
+    """`sleep 300` runs as the pane's own process, so SIGKILL reads as SIGKILL."""
+    project.write('[tasks.a]\ncommand = "sleep 300"\nrestart_policy = "no"\n')
+    assert project.run("start").returncode == 0
+    info = project.json("inspect", "a")
+    assert info["pid"] == info["pane_pid"]
+    os.kill(info["pid"], signal.SIGKILL)
+    assert wait_until(lambda: project.state("a") == "killed by SIGKILL")
