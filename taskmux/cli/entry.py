@@ -13,7 +13,7 @@ def run(argv: list[str] | None = None) -> None:
     from taskmux.cli.commands import app
     from taskmux.errors import TaskmuxError, UsageError
 
-    args = sys.argv[1:] if argv is None else argv
+    args = json_after_command(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
     try:
         result = app(args=args, prog_name="taskmux", standalone_mode=False)
@@ -33,6 +33,39 @@ def run(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+_ROOT_OPTIONS_WITH_VALUE = frozenset({"-c", "--config"})
+
+
+def json_after_command(args: list[str]) -> list[str]:
+    """Let `--json` stand anywhere: one given before the command moves behind it.
+
+    Click only knows `--json` as an option of each command, so `taskmux --json status`
+    would be a usage error; here it becomes `taskmux status --json`.
+    """
+    before: list[str] = []
+    index = 0
+    moved = False
+    while index < len(args):
+        arg = args[index]
+        if arg == "--json":
+            moved = True
+        elif arg in _ROOT_OPTIONS_WITH_VALUE:
+            before += args[index : index + 2]
+            index += 1
+        elif arg.startswith("-") and arg != "-":
+            before.append(arg)
+        else:
+            break
+        index += 1
+    if not moved:
+        return list(args)
+    rest = args[index:]
+    if "--" in rest:
+        cut = rest.index("--")
+        return [*before, *rest[:cut], "--json", *rest[cut:]]
+    return [*before, *rest, "--json"]
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
