@@ -343,6 +343,11 @@ class Tmux:
             self.run(*[["kill-window", "-t", r[0]] for r in rows])
         return others
 
+    def server_pid(self) -> int | None:
+        """The running server's pid (None: no server on this socket)."""
+        result = self.run(["display-message", "-p", "#{pid}"])
+        return _int(result.stdout[0]) if result.returncode == 0 and result.stdout else None
+
     def has_session(self, session: str) -> bool:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0
 
