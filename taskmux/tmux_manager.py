@@ -26,7 +26,6 @@ SEP = "\x1f"
 _FIELDS = (
     "pid",  # the tmux server's: tells a server that died from a session that was ended
     "window_id",
-    "window_name",
     "pane_id",
     "pane_pid",
     "pane_dead",
@@ -91,7 +90,6 @@ class Observation:
     tasks: dict[str, TaskState] = field(default_factory=dict)
     killed: frozenset[str] = frozenset()  # filled in from the project's state folder
     owner: str = ""  # the project that created the session (empty: unknown)
-    other_windows: tuple[str, ...] = ()  # names of windows that are not tasks' (a person's)
     server_pid: int | None = None
 
 
@@ -184,7 +182,6 @@ class Tmux:
         ):
             return Observation(session_exists=False)
         tasks: dict[str, TaskState] = {}
-        others: dict[str, str] = {}  # window id -> name
         owner = ""
         server_pid = None
         for line in result.stdout:
@@ -194,22 +191,11 @@ class Tmux:
             if not line.startswith("pane" + SEP):
                 continue
             values = line.split(SEP)[1:]
-            if len(values) != len(_FIELDS):
-                continue
-            row = dict(zip(_FIELDS, values, strict=True))
-            server_pid = _int(row["pid"])
-            state = _parse_pane(row)
-            if state is None:
-                others[row["window_id"]] = row["window_name"]
-            elif state.task not in tasks:
+            server_pid = _int(values[0]) or server_pid  # "pid" comes first
+            state = _parse_pane(values)
+            if state is not None and state.task not in tasks:
                 tasks[state.task] = state
-        return Observation(
-            True,
-            tasks,
-            owner=owner,
-            other_windows=tuple(others.values()),
-            server_pid=server_pid,
-        )
+        return Observation(True, tasks, owner=owner, server_pid=server_pid)
 
     # Launching -----------------------------------------------------------------------
 
@@ -337,7 +323,7 @@ class Tmux:
             return ()
         rows = [line.split(SEP, 2) for line in result.stdout if line.count(SEP) >= 2]
         others = tuple(name for _, task, name in rows if not task)
-        if not others:
+        if rows and not others:
             # Window by window rather than kill-session: a window a person opens at this
             # moment keeps the session (and itself) alive.
             self.run(*[["kill-window", "-t", r[0]] for r in rows])
@@ -352,7 +338,10 @@ class Tmux:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0
 
 
-def _parse_pane(row: dict[str, str]) -> TaskState | None:
+def _parse_pane(values: list[str]) -> TaskState | None:
+    if len(values) != len(_FIELDS):
+        return None
+    row = dict(zip(_FIELDS, values, strict=True))
     task = row["@taskmux_task"]
     if not task:
         return None  # a window that taskmux did not create
