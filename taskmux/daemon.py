@@ -422,7 +422,7 @@ class Daemon:
     def _start_supervision(self, stack: contextlib.AsyncExitStack) -> None:
         lifecycle = Lifecycle(self.project, _tmux(), _log_progress)
         self.reloader = Reloader(lifecycle)
-        self.supervisor = Supervisor(lifecycle)
+        self.supervisor = Supervisor(lifecycle, notify=log.warning)
         stop = threading.Event()
         thread = threading.Thread(
             target=self._supervise,

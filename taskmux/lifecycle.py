@@ -101,6 +101,7 @@ class StopReport:
     not_running: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     session_ended: bool = False
+    session_kept: str | None = None  # why `stop` (all) left the session in place
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,7 @@ class StopReport:
             "not_running": self.not_running,
             "failed": self.failed,
             "session_ended": self.session_ended,
+            "session_kept": self.session_kept,
         }
 
 
@@ -246,8 +248,38 @@ class Lifecycle:
         except TmuxError as exc:
             if "duplicate session" not in exc.message:
                 raise
-            # Another process created the session a moment ago: add windows to it instead.
+            # A session of this name appeared a moment ago. Add windows to it only if it
+            # is ours (another taskmux process of this project, which tags it in the same
+            # command list that creates it); `observe` refuses anyone else's (E305).
             self.tmux.launch(self.session, specs, self.observe(), manual, owner)
+        if specs:
+            self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
+
+    def end_session(self) -> tuple[str, ...]:
+        """End the session on purpose: close the task windows unless a person's are there.
+
+        The mark tells a supervisor that this end was meant (not a lost tmux server).
+        Returns the names of the windows that kept the session.
+        """
+        mark = self.paths.stop_all_mark
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, self.session.encode())
+        finally:
+            os.close(fd)
+        return self.tmux.end_session(self.session)
+
+    def ended_on_purpose(self) -> bool:
+        """Whether the session's end was a `stop` (all), not a loss (see `end_session`)."""
+        try:
+            fd = os.open(self.paths.stop_all_mark, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            return os.read(fd, 4096).decode(errors="replace") == self.session
+        finally:
+            os.close(fd)
 
     def start(self, names: list[str] | None = None) -> StartReport:
         """Start tasks in dependency order; independent ones together. See SPEC §3."""
@@ -505,8 +537,14 @@ class Lifecycle:
                     if name not in report.not_running:
                         report.stopped[name] = used
         if names is None and not report.failed:
-            self.tmux.kill_session(self.session)
-            report.session_ended = True
+            kept = self.end_session()
+            report.session_ended = not self.tmux.has_session(self.session)
+            if kept:
+                windows = ", ".join(f"'{w}'" for w in kept)
+                report.session_kept = (
+                    f"session '{self.session}' kept: window(s) {windows} in it are not "
+                    "taskmux's (close them, then stop again, to end it)"
+                )
         if hooks:
             run_hook(
                 "after_stop", self.config.hooks.after_stop, self.project.root, self.hook_env(None)
@@ -548,10 +586,9 @@ class Lifecycle:
             mark.touch()
             self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
         procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
-        if self.tmux.window_count(self.session) <= 1:
-            self.tmux.kill_session(self.session)
-        else:
-            self.tmux.kill_window(state.window_id)
+        # Only this window: the session ends with it if nothing else (a person's window,
+        # another task's) is left in it.
+        self.tmux.kill_window(state.window_id)
         self.events.append("killed", name, manual=True)
         return state.is_alive
 

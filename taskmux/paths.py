@@ -72,6 +72,12 @@ class ProjectPaths:
         """Held from a task's liveness check to its launch, and while marking it stopped."""
         return self.root / "locks" / f"{task}.lock"
 
+    @property
+    def stop_all_mark(self) -> Path:
+        """Written by `stop` (all) before it ends the session, removed by the next launch:
+        a supervisor that sees the session gone tells a stop from a loss by it."""
+        return self.root / "session-ended"
+
     def killed_mark(self, task: str) -> Path:
         """Present while a task stays killed; outlives its window and even its session."""
         return self.root / "killed" / task

@@ -18,15 +18,22 @@ if TYPE_CHECKING:
 def observe_project(tmux: Tmux, project: Project) -> Observation:
     """Observe the project's session (one round trip) and add the kill marks.
 
-    Two projects with the same session name would otherwise act on each other's tasks,
-    so a session created by another project is refused.
+    Only a session that taskmux created for this project (tagged `@taskmux_project`) is
+    ours. Any other session of that name, a person's own or another project's, is refused,
+    for reading too: its windows would be mistaken for tasks, added to, or ended.
     """
     observation = tmux.observe(project.session)
     owner = project.paths.root.name
-    if observation.owner and observation.owner != owner:
+    if observation.session_exists and observation.owner != owner:
+        whose = (
+            f"belongs to another project ({observation.owner})"
+            if observation.owner
+            else "was not created by taskmux for this project"
+        )
         raise SessionConflict(
-            f"tmux session '{project.session}' belongs to another project "
-            f"({observation.owner}); give this one its own `name` in {project.path}"
+            f"tmux session '{project.session}' {whose}; taskmux leaves it alone. "
+            f'Give this project another session name (name = "..." in {project.path}), '
+            "or rename that session (tmux rename-session)"
         )
     return replace(observation, killed=project.paths.killed_tasks())
 

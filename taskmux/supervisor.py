@@ -25,10 +25,11 @@ from taskmux.errors import SupervisorRunning
 from taskmux.filelock import try_lock
 from taskmux.health import CheckResult
 from taskmux.lifecycle import Lifecycle
+from taskmux.recovery import RecoveryPlan, recovery_plan, relaunch_waves, session_lost
 from taskmux.restart import Action, Decision, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState
-from taskmux.tmux_manager import Observation
+from taskmux.tmux_manager import Observation, Tmux
 
 POLL_INTERVAL = 0.5
 
@@ -36,9 +37,16 @@ POLL_INTERVAL = 0.5
 class Supervisor:
     """Applies restart policies to every task of one project until told to stop."""
 
-    def __init__(self, lifecycle: Lifecycle, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        clock: Callable[[], float] = time.time,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.lifecycle = lifecycle
         self.clock = clock
+        self.notify = notify  # a line for a person (the daemon's log, start -m's screen)
+        self.notice = ""  # the last such line
         # Separate pools: sixteen hanging health checks must not hold up a restart.
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-check")
         self.action_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="taskmux-act")
@@ -47,6 +55,8 @@ class Supervisor:
         self.next_check: dict[str, float] = {}
         self.actions: dict[str, Future[object]] = {}
         self.snapshot = Observation(session_exists=False)
+        self._seen: tuple[str, Observation] | None = None  # last sight of the session
+        self._recovery: Future[object] | None = None
         self._lock = threading.Lock()
 
     def replace_lifecycle(self, lifecycle: Lifecycle) -> None:
@@ -77,6 +87,7 @@ class Supervisor:
         now = self.clock()
         observation = lifecycle.observe()
         self.snapshot = observation
+        self._watch_session(lifecycle, observation, now)
         for name, state in observation.tasks.items():
             task = lifecycle.config.tasks.get(name)
             if task is None:
@@ -198,6 +209,154 @@ class Supervisor:
             lifecycle.events.append("restart_failed", name, attempt=attempt, error=error)
         else:
             lifecycle.events.append("restarted", name, attempt=attempt, reason=reason)
+
+    # A lost session -----------------------------------------------------------------
+
+    def _watch_session(self, lifecycle: Lifecycle, observation: Observation, now: float) -> None:
+        """Notice the session vanishing (the tmux server died) and start a recovery.
+
+        Seen a tick ago, gone now, not ended by `stop`/`kill` (see `recovery.session_lost`).
+        While a recovery runs, a second loss waits for it to finish.
+        """
+        if observation.session_exists:
+            self._seen = (lifecycle.session, observation)
+            return
+        if self._recovery is not None and not self._recovery.done():
+            return
+        seen, self._seen = self._seen, None
+        if seen is None or seen[0] != lifecycle.session:
+            return  # never seen, or the config renamed the session meanwhile
+        previous = seen[1]
+        if not session_lost(previous.tasks, observation.killed, lifecycle.ended_on_purpose()):
+            return
+        policies = {name: policy_of(task) for name, task in lifecycle.config.tasks.items()}
+        graph = lifecycle.config.graph()
+        plan = recovery_plan(previous.tasks, policies, observation.killed, now, graph)
+        cause = _loss_cause(lifecycle.tmux, previous.server_pid)
+        lifecycle.events.append(
+            "session_lost",
+            None,
+            session=lifecycle.session,
+            cause=cause,
+            tasks=sorted(previous.tasks),
+            relaunch=list(plan.relaunch),
+            left=plan.left,
+        )
+        relaunching = ", ".join(plan.relaunch) or "nothing"
+        self._notify(
+            f"tmux session '{lifecycle.session}' lost ({cause}); relaunching {relaunching}"
+        )
+        for name in previous.tasks:
+            self.next_check.pop(name, None)
+        recover: Callable[..., object] = self._recover
+        future = self.action_pool.submit(recover, lifecycle, previous, plan)
+
+        def report(done: Future[object]) -> None:
+            error = done.exception() if not done.cancelled() else None
+            if error is not None:
+                lifecycle.events.append("supervisor_error", None, error=str(error))
+                self._notify(f"recovery of session '{lifecycle.session}' failed: {error}")
+
+        future.add_done_callback(report)
+        self._recovery = future
+        for name in previous.tasks:  # the tick leaves these tasks to the recovery
+            self.actions[name] = future
+
+    def _recover(self, lifecycle: Lifecycle, previous: Observation, plan: RecoveryPlan) -> None:
+        """Stop what the lost tasks left running, then relaunch the plan's tasks in order."""
+        leftovers: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(previous.tasks)))) as pool:
+            stops = {
+                name: pool.submit(
+                    procs.stop_tree, None, lifecycle.marker(name), _grace(lifecycle, name)
+                )
+                for name in previous.tasks
+            }
+            for name, stop in stops.items():
+                try:
+                    used = stop.result()
+                except Exception as exc:  # noqa: BLE001 - one task's failure must not stop the rest
+                    failed[name] = f"could not stop what it left running: {exc}"
+                    continue
+                if used:
+                    leftovers[name] = used
+        relaunched = self._relaunch(lifecycle, previous, plan, failed)
+        lifecycle.events.append(
+            "session_recovered",
+            None,
+            session=lifecycle.session,
+            leftovers_stopped=leftovers,
+            relaunched=relaunched,
+            failed=failed,
+        )
+        text = f"session '{lifecycle.session}' recreated; relaunched {', '.join(relaunched) or 'nothing'}"
+        if leftovers:
+            text += f"; stopped what {', '.join(leftovers)} left running"
+        if failed:
+            text += "; not relaunched: " + "; ".join(f"{n} ({why})" for n, why in failed.items())
+        self._notify(text)
+
+    def _relaunch(
+        self,
+        lifecycle: Lifecycle,
+        previous: Observation,
+        plan: RecoveryPlan,
+        failed: dict[str, str],
+    ) -> list[str]:
+        """Launch wave by wave; a wave's dependents wait for it to be healthy, as `start` does."""
+        graph = lifecycle.config.graph()
+        relaunched: list[str] = []
+        for wave in relaunch_waves(graph, [n for n in plan.relaunch if n not in failed]):
+            ready = []
+            for name in wave:
+                bad = [d for d in graph.get(name, ()) if d in failed]
+                if bad:
+                    failed[name] = f"dependency '{bad[0]}' did not come back"
+                else:
+                    ready.append(name)
+            launched = lifecycle.launch(ready, manual=False)
+            for name, error in launched.failures.items():
+                failed[name] = error.message
+            relaunched += launched.started
+            self._carry_restart_counts(lifecycle, previous, launched.started)
+            needed = {d for n in plan.relaunch for d in graph.get(n, ()) if d in ready}
+            for dep in needed - set(failed):
+                problem = lifecycle.wait_dependency(dep)
+                if problem is not None:
+                    failed[dep] = problem
+        return relaunched
+
+    def _carry_restart_counts(
+        self, lifecycle: Lifecycle, previous: Observation, names: list[str]
+    ) -> None:
+        """A relaunch counts as an automatic restart, so a server that keeps dying ends in
+        "gave up" rather than a loop."""
+        if not names:
+            return
+        now = lifecycle.observe()
+        for name in names:
+            state = now.tasks.get(name)
+            if state is not None:
+                count = previous.tasks[name].restarts + 1
+                lifecycle.tmux.set_marks(state.window_id, {"restarts": str(count)})
+
+    def _notify(self, text: str) -> None:
+        self.notice = text
+        if self.notify is not None:
+            self.notify(text)
+
+
+def _grace(lifecycle: Lifecycle, name: str) -> float:
+    task = lifecycle.config.tasks.get(name)
+    return task.stop_grace_period if task is not None else 5.0
+
+
+def _loss_cause(tmux: Tmux, server_pid: int | None) -> str:
+    """Whether the whole tmux server went, or just this session (for the event and log)."""
+    if server_pid is not None and tmux.server_pid() != server_pid:
+        return f"the tmux server (pid {server_pid}) died"
+    return "the session was ended outside taskmux"
 
 
 def _wait_for_death(lifecycle: Lifecycle, name: str, timeout: float = 3.0) -> None:

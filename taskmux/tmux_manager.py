@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 SEP = "\x1f"
 _FIELDS = (
+    "pid",  # the tmux server's: tells a server that died from a session that was ended
     "window_id",
     "pane_id",
     "pane_pid",
@@ -45,6 +46,12 @@ _FIELDS = (
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
+# Variables that belong to one task's process tree only: never in the tmux server's (or a
+# session's) environment, where every window a person opens would inherit them.
+_TASK_VARS = frozenset({"TASKMUX_TASK", "TASKMUX_SESSION", "TASKMUX_PROJECT", "TASKMUX_TASK_NAME"})
+# What a new session's first pane runs for the moment before it is respawned with the
+# task's command and environment, in the same command list (see `_launch_commands`).
+_PLACEHOLDER = ["--", "/bin/sh", "-c", "exec cat"]
 # tmux refuses a command list longer than its message size (16 KiB); stay well below.
 _MAX_BATCH_BYTES = 12_000
 
@@ -83,6 +90,7 @@ class Observation:
     tasks: dict[str, TaskState] = field(default_factory=dict)
     killed: frozenset[str] = frozenset()  # filled in from the project's state folder
     owner: str = ""  # the project that created the session (empty: unknown)
+    server_pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,9 @@ class Tmux:
             self._base += ["-L", socket_name]
         self.socket_name = socket_name
         self.socket_path = socket_path
+        # A tmux server started by this client copies its environment for every pane.
+        leaked = _TASK_VARS.intersection(os.environ)
+        self._env = {k: v for k, v in os.environ.items() if k not in leaked} if leaked else None
 
     @classmethod
     def from_env(cls) -> Tmux:
@@ -133,7 +144,7 @@ class Tmux:
             argv.extend(escape_arg(a) for a in command)
         for attempt in range(3):
             proc = subprocess.run(
-                argv, capture_output=True, text=True, errors="replace", check=False
+                argv, capture_output=True, text=True, errors="replace", check=False, env=self._env
             )
             # A server whose last session just ended exits; a client that connected in
             # that moment is told so. The next call starts a fresh server.
@@ -172,16 +183,19 @@ class Tmux:
             return Observation(session_exists=False)
         tasks: dict[str, TaskState] = {}
         owner = ""
+        server_pid = None
         for line in result.stdout:
             if line.startswith(_OWNER_OPTION + " "):
                 owner = line.partition(" ")[2].strip().strip('"')
                 continue
             if not line.startswith("pane" + SEP):
                 continue
-            state = _parse_pane(line.split(SEP)[1:])
+            values = line.split(SEP)[1:]
+            server_pid = _int(values[0]) or server_pid  # "pid" comes first
+            state = _parse_pane(values)
             if state is not None and state.task not in tasks:
                 tasks[state.task] = state
-        return Observation(True, tasks, owner=owner)
+        return Observation(True, tasks, owner=owner, server_pid=server_pid)
 
     # Launching -----------------------------------------------------------------------
 
@@ -232,17 +246,28 @@ class Tmux:
             target = state.pane_id
             window = state.window_id
             commands = [["respawn-pane", "-k", "-t", target, *cwd, *env_args, *argv]]
-        else:
+        elif session_exists:
             window = f"={session}:={spec.task}"
             target = window
-            if session_exists:
-                create = ["new-window", "-d", "-t", f"={session}:", "-n", spec.task]
-            else:
-                create = ["new-session", "-d", "-s", session, "-n", spec.task]
+            create = ["new-window", "-d", "-t", f"={session}:", "-n", spec.task]
             commands = [
-                [*create, *cwd, *env_args, *argv],
+                [*create, *cwd, *env_args, *argv],  # new-window -e: this window's process only
                 ["set-option", "-w", "-t", window, "remain-on-exit", "on"],
                 ["set-option", "-w", "-t", window, "@taskmux_task", spec.task],
+            ]
+        else:
+            # `new-session -e` would write the task's marker into the *session's*
+            # environment, inherited by every window a person opens in it later (and then
+            # stopped along with the task). So the session starts with a placeholder that
+            # is replaced, in this same command list, by the task with its environment.
+            window = f"={session}:={spec.task}"
+            target = window
+            create = ["new-session", "-d", "-s", session, "-n", spec.task]
+            commands = [
+                [*create, *cwd, *_PLACEHOLDER],
+                ["set-option", "-w", "-t", window, "remain-on-exit", "on"],
+                ["set-option", "-w", "-t", window, "@taskmux_task", spec.task],
+                ["respawn-pane", "-k", "-t", window, *cwd, *env_args, *argv],
             ]
         commands += [
             ["set-option", "-w", "-t", window, "@taskmux_started", now],
@@ -282,14 +307,35 @@ class Tmux:
     # Destroying ----------------------------------------------------------------------
 
     def kill_window(self, window_id: str) -> None:
+        """Close one task window; tmux ends the session with its last window, not before."""
         self.run(["kill-window", "-t", window_id])
 
-    def kill_session(self, session: str) -> None:
-        self.run(["kill-session", "-t", f"={session}"])
+    def end_session(self, session: str) -> tuple[str, ...]:
+        """End the session by closing its task windows, unless other windows are in it.
 
-    def window_count(self, session: str) -> int:
-        result = self.run(["list-windows", "-t", f"={session}", "-F", "x"])
-        return len(result.stdout) if result.returncode == 0 else 0
+        A window without `@taskmux_task` is a person's (an editor, a shell): it is never
+        closed, and while one is there the session, and every task window, stays.
+        Returns the names of those windows (empty: the session was ended).
+        """
+        fields = SEP.join(("#{window_id}", "#{@taskmux_task}", "#{window_name}"))
+        result = self.run(["list-windows", "-t", f"={session}", "-F", fields])
+        if result.returncode != 0:
+            return ()
+        rows = [line.split(SEP, 2) for line in result.stdout if line.count(SEP) >= 2]
+        others = tuple(name for _, task, name in rows if not task)
+        if rows and not others:
+            # Window by window rather than kill-session: a window a person opens at this
+            # moment keeps the session (and itself) alive.
+            self.run(*[["kill-window", "-t", r[0]] for r in rows])
+        return others
+
+    def server_pid(self) -> int | None:
+        """The running server's pid (None: no server on this socket)."""
+        result = self.run(["display-message", "-p", "#{pid}"])
+        return _int(result.stdout[0]) if result.returncode == 0 and result.stdout else None
+
+    def has_session(self, session: str) -> bool:
+        return self.run(["has-session", "-t", f"={session}"]).returncode == 0
 
 
 def _parse_pane(values: list[str]) -> TaskState | None:

@@ -200,7 +200,7 @@ def _apply(old: Lifecycle, new: Lifecycle, decided: ReloadPlan) -> dict[str, Any
     started = _started(new.start, decided.start, failures)
     if decided.end_old_session and not failures:
         # Only now: a tmux server left without sessions exits, under the next command.
-        old.tmux.kill_session(old.session)
+        old.end_session()
     return {
         "stopped": tuple(stopped),
         "started": tuple(started),

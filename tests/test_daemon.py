@@ -440,3 +440,31 @@ def test_stale_state_file_reads_as_not_running(project: Path) -> None:
     assert result.returncode == 1 and "stale" in result.stderr
     with running_daemon(project) as daemon:  # and it does not block a new daemon
         assert call(daemon, "status")["ok"]
+
+
+def test_a_lost_tmux_server_is_logged_and_its_tasks_come_back(
+    project: Path,
+    tmux_socket: str,  # noqa: F811
+) -> None:
+    write_config(
+        project,
+        'name = "dproj"\n[tasks.alpha]\ncommand = "sleep 300"\nrestart_policy = "always"\n'
+        '[tasks.blip]\ncommand = "exit 0"\n',
+    )
+    start_tasks(project, "alpha")
+    events = ProjectPaths.for_config(project / "taskmux.toml").events
+    with running_daemon(project) as daemon:
+        run_cli("start", "blip", cwd=project)
+        # Only a supervisor records exits: once blip's is there, the daemon has seen the session.
+        wait_for(lambda: '"exited"' in events.read_text())
+        before = pids(project)["alpha"]
+        server = subprocess.run(
+            ["tmux", "-L", tmux_socket, "display", "-p", "#{pid}"], capture_output=True, text=True
+        )
+        os.kill(int(server.stdout), signal.SIGKILL)
+        wait_for(lambda: "tmux session 'dproj' lost" in daemon.log_text)
+        assert "relaunching alpha" in daemon.log_text
+        wait_for(lambda: "recreated; relaunched alpha" in daemon.log_text)
+        after = status(project)["alpha"]
+        assert after["running"] and after["pid"] != before
+        assert not status(project)["blip"]["running"]  # completed: it stays down

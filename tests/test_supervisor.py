@@ -6,7 +6,7 @@ import json
 import os
 import signal
 
-from harness import Project, holds_for, project, wait_until
+from harness import Project, holds_for, pid_alive, project, wait_until
 
 __all__ = ["project"]
 
@@ -169,3 +169,90 @@ def test_failing_health_checks_restart_the_task(project: Project) -> None:
     wait_until(lambda: project.status()["sick"]["gave_up"], timeout=15)
     row = wait_until(lambda: (r := project.status()["sick"]) and not r["running"] and r, timeout=15)
     assert row["state"].startswith("gave up")
+
+
+def _server_pid(project: Project) -> int:
+    result = project.tmux("display", "-p", "#{pid}")
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.strip())
+
+
+def _global_events(project: Project, kind: str) -> list[dict[str, object]]:
+    return [e for e in project.events() if e["event"] == kind]
+
+
+def test_a_killed_tmux_server_is_noticed_and_the_session_recreated(project: Project) -> None:
+    project.write(
+        """
+        [tasks.keeper]
+        command = "trap '' HUP; exec sleep 300"
+        restart_policy = "always"
+        stop_grace_period = 0.5
+        [tasks.held]
+        command = "sleep 300"
+        restart_policy = "always"
+        [tasks.never]
+        command = "sleep 300"
+        restart_policy = "no"
+        """
+    )
+    monitor = project.spawn("start", "-m")
+    wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
+    assert project.run("stop", "held").returncode == 0
+    holds_for(lambda: project.state("held") == "stopped", 1.0)  # the supervisor sees it
+    keeper = project.status()["keeper"]["pid"]
+
+    os.kill(_server_pid(project), signal.SIGKILL)
+    lost = wait_until(lambda: _global_events(project, "session_lost"), timeout=10)[0]
+    assert "tmux server" in str(lost["cause"]) and "died" in str(lost["cause"])
+    assert lost["relaunch"] == ["keeper"]
+    assert lost["left"] == {"held": "stopped by hand", "never": 'restart_policy = "no"'}
+
+    # The SIGHUP-deaf keeper outlived the server; it is stopped, then launched again.
+    recovered = wait_until(lambda: _global_events(project, "session_recovered"), timeout=15)[0]
+    assert recovered["relaunched"] == ["keeper"] and recovered["failed"] == {}
+    assert recovered["leftovers_stopped"] == {"keeper": "SIGINT"}
+    assert not pid_alive(keeper)
+    rows = project.status()
+    assert rows["keeper"]["running"] is True and rows["keeper"]["pid"] != keeper
+    assert rows["keeper"]["restart_count"] == 1
+    assert rows["held"]["running"] is False and rows["never"]["running"] is False
+    env = project.tmux("show-environment", "-t", f"={project.session}").stdout
+    assert "TASKMUX" not in env
+
+    # And it is still supervised: an exit of the relaunched task is restarted as usual.
+    os.kill(rows["keeper"]["pid"], signal.SIGKILL)
+    wait_until(lambda: _events(project, "keeper", "restarted"), timeout=15)
+    monitor.send_signal(signal.SIGTERM)
+    output, _ = monitor.communicate(timeout=15)
+    assert "session_lost" in output and "session_recovered" in output
+
+
+def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -> None:
+    project.write(
+        """
+        [tasks.a]
+        command = "sleep 300"
+        restart_policy = "always"
+        [tasks.b]
+        command = "sleep 300"
+        restart_policy = "always"
+        """
+    )
+    project.spawn("start", "-m")
+    wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
+    assert project.json("stop")["session_ended"] is True
+
+    def still_gone() -> bool:
+        return bool(project.tmux("has-session", "-t", f"={project.session}").returncode != 0)
+
+    holds_for(still_gone, 1.5)
+    assert _global_events(project, "session_lost") == []
+    # A later start clears the mark: a loss after it is a loss again.
+    assert project.run("start").returncode == 0
+    wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
+    holds_for(lambda: project.status()["a"]["running"], 1.0)
+    os.kill(_server_pid(project), signal.SIGKILL)
+    lost = wait_until(lambda: _global_events(project, "session_lost"), timeout=10)[0]
+    assert lost["relaunch"] == ["a", "b"]
+    wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)

@@ -75,7 +75,8 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
             typer.echo(f"{name}: not running")
     if report.failed:
         fail(json_out, report.to_dict(), TaskmuxError("; ".join(report.failed.values())), None)
-    emit(json_out, report.to_dict(), "session ended" if report.session_ended else None)
+    human = report.session_kept or ("session ended" if report.session_ended else None)
+    emit(json_out, report.to_dict(), human)
 
 
 @app.command()

@@ -106,6 +106,8 @@ def _live_view(supervisor: Supervisor, stop: threading.Event) -> None:
                 f"in {max(0.0, state.next_restart_at - now):.0f}s" if state.next_restart_at else "-"
             )
             table.add_row(name, state.describe(), str(state.restarts), due)
+        if supervisor.notice:  # e.g. the tmux session was lost and is being recreated
+            table.caption = supervisor.notice
         return table
 
     with Live(render(), console=console(), refresh_per_second=4, transient=False) as live:
