@@ -230,6 +230,21 @@ async def _bad_input(daemon: DaemonProcess) -> None:
             assert closed.rcvd is not None and closed.rcvd.code == 1009
 
 
+def test_a_backtracking_grep_is_an_error_reply_not_a_hang(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKMUX_GREP_BUDGET", "0.3")  # the daemon inherits it
+    log = ProjectPaths.for_config(project / "taskmux.toml").ensure().log_file("alpha")
+    log.write_text("2023-11-14T22:13:20.000Z " + "a" * 5000 + "b\n")
+    with running_daemon(project) as daemon:
+        started = time.monotonic()
+        reply = call(daemon, "logs", {"task": "alpha", "grep": "(a+)+$"})
+        assert time.monotonic() - started < 10
+        assert reply["ok"] is False and reply["error"]["code"] == "E602", reply
+        assert "took longer than 0.3s" in reply["error"]["message"]
+        assert call(daemon, "status")["ok"]  # and it keeps serving
+
+
 def test_a_hundred_concurrent_clients_get_status(project: Path) -> None:
     start_tasks(project)
     with running_daemon(project) as daemon:
