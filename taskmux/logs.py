@@ -134,16 +134,20 @@ def parse_since(value: str, now: float | None = None) -> float:
     match = _SINCE_RE.match(value)
     if match:
         amount = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        return (time.time() if now is None else now) - amount
+        # Longer ago than 1970 is everything (and a time the clock functions can take).
+        return max(0.0, (time.time() if now is None else now) - amount)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise UsageError(
             f"invalid --since '{value}': use a duration like 30s, 5m, 2h, 1d or an ISO-8601 time"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # naive means the user's local time
-    return moment.timestamp()
+    try:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # naive means the user's local time
+        return max(0.0, moment.timestamp())
+    except (ValueError, OverflowError, OSError):  # year 1 in a zone east of UTC, …
+        raise UsageError(f"--since '{value}' is out of range") from None
 
 
 # Cleaning ----------------------------------------------------------------------------

@@ -212,6 +212,17 @@ def test_parse_since_iso() -> None:
         logs.parse_since("yesterday")
 
 
+def test_parse_since_before_1970_means_everything(log: logs.TaskLog) -> None:
+    assert logs.parse_since("99999999999999999999999d", now=BASE) == 0.0
+    assert logs.parse_since("1900-01-01T00:00:00+00:00") == 0.0
+    with pytest.raises(UsageError, match="out of range"):
+        logs.parse_since("0001-01-01")  # no local time that early
+    append(log.path, [(BASE, "kept")])
+    pattern = logs.compile_pattern("kept")
+    since = logs.parse_since("99999999999999999999999d")
+    assert _render(logs.query([log], 10, pattern, since=since)) == ["kept"]
+
+
 def test_since_filters_lines_across_files(log: logs.TaskLog) -> None:
     _rotated_log(log)  # line i at BASE + i ms
     since = BASE + 0.0095
