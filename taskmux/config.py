@@ -32,12 +32,21 @@ _LINE_RE = re.compile(r"at line (\d+)")
 
 
 def find_config(explicit: str | Path | None = None, start: Path | None = None) -> Path:
-    """The config named by `-c`/`TASKMUX_CONFIG`, else the nearest `taskmux.toml` upwards."""
+    """The config named by `-c`/`TASKMUX_CONFIG` (a file, or a folder holding taskmux.toml),
+    else the nearest `taskmux.toml` upwards."""
     named = explicit or os.environ.get("TASKMUX_CONFIG")
     if named:
         path = Path(named).expanduser()
-        if not path.is_file():
-            raise ConfigNotFound(f"config file {path} does not exist")
+        if path.is_dir():  # `-c ../other-project`: the folder's own taskmux.toml
+            if not (path / CONFIG_NAME).is_file():
+                raise ConfigNotFound(
+                    f"{path} is a folder without a {CONFIG_NAME} "
+                    "(-c takes a config file, or a folder that holds one)"
+                )
+            path = path / CONFIG_NAME
+        elif not path.is_file():
+            what = "is not a regular file" if path.exists() else "does not exist"
+            raise ConfigNotFound(f"config file {path} {what}")
         return path.absolute()
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from taskmux.tmux_manager import Tmux
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+DEFAULT_PORT = 28765  # clear of common dev ports (3000, 5173, 8000, 8080, 8765, …)
 MAX_FRAME = 1024 * 1024
 LOG_MAX_BYTES = 1024 * 1024
 LOG_BACKUPS = 2

@@ -164,3 +164,10 @@ class DaemonNotRunning(TaskmuxError):
 class InvalidPattern(TaskmuxError):
     code = "E601"
     exit_code = 2
+
+
+class PatternTooSlow(TaskmuxError):
+    """A `-g` regex ran out of its time budget: it backtracks too much to finish."""
+
+    code = "E602"
+    exit_code = 2

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import calendar
 import heapq
+import math
 import os
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -19,9 +21,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from taskmux.errors import InvalidPattern, UsageError
+from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
+
+if TYPE_CHECKING:
+    import regex
 
 STAMP_LEN = 24  # len("2024-01-31T12:00:00.000Z")
 _PREFIX_LEN = STAMP_LEN + 1  # the stamp and one space
@@ -129,16 +134,20 @@ def parse_since(value: str, now: float | None = None) -> float:
     match = _SINCE_RE.match(value)
     if match:
         amount = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        return (time.time() if now is None else now) - amount
+        # Longer ago than 1970 is everything (and a time the clock functions can take).
+        return max(0.0, (time.time() if now is None else now) - amount)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise UsageError(
             f"invalid --since '{value}': use a duration like 30s, 5m, 2h, 1d or an ISO-8601 time"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # naive means the user's local time
-    return moment.timestamp()
+    try:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # naive means the user's local time
+        return max(0.0, moment.timestamp())
+    except (ValueError, OverflowError, OSError):  # year 1 in a zone east of UTC, …
+        raise UsageError(f"--since '{value}' is out of range") from None
 
 
 # Cleaning ----------------------------------------------------------------------------
@@ -397,28 +406,107 @@ def merge(streams: Iterable[Iterable[LogLine]]) -> Iterator[LogLine]:
 
 
 def last(lines: Iterable[LogLine], n: int) -> list[LogLine]:
-    return list(deque(lines, maxlen=n)) if n > 0 else []
+    return list(deque(lines, maxlen=_count(n))) if n > 0 else []
+
+
+def _count(n: int) -> int:
+    """A line count as a deque takes it: more lines than memory can hold means all of them
+    (`-n 99999999999999999999` shows the whole log, as `tail` does)."""
+    return max(0, min(n, sys.maxsize))
 
 
 # Grep --------------------------------------------------------------------------------
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a Python regex or raise InvalidPattern with a one-line reason."""
+SEARCH_BUDGET = 10.0  # seconds of matching one query may spend (TASKMUX_GREP_BUDGET)
+_LITERAL_RE = re.compile(r"[^.^$*+?{}\[\]\\()]*")  # no metacharacter but `|`
+
+
+class Searcher(Protocol):
+    """What grep needs of a pattern: a compiled `re` pattern or a `Pattern`."""
+
+    def search(self, string: str, /) -> object: ...
+
+
+class Pattern:
+    """A `-g` regex whose searches share one time budget.
+
+    Python's `re` cannot be interrupted, so a pattern that backtracks without end (`(a+)+$`
+    against a long line of a's) would hang the CLI, a daemon worker or an MCP call. The
+    third-party `regex` engine takes a timeout per search: each search gets what is left of
+    the budget, and running out raises PatternTooSlow. Words and `|` alternatives of words
+    cannot backtrack, so they use `re` without the bookkeeping (a search costs a fifth).
+    """
+
+    def __init__(self, source: str, budget: float = SEARCH_BUDGET) -> None:
+        self.source = source
+        self.budget = budget
+        self.spent = 0.0
+        self._plain: re.Pattern[str] | None = None
+        self._bounded: regex.Pattern[str] | None = None
+        if _LITERAL_RE.fullmatch(source):
+            self._plain = re.compile(source)
+            return
+        import regex
+
+        try:
+            self._bounded = regex.compile(source)
+        except regex.error as exc:
+            raise InvalidPattern(f"invalid regex {source!r}: {exc}") from None
+
+    def search(self, string: str, /) -> object:
+        """The match (truthy) or None; PatternTooSlow once the budget is spent."""
+        if self._bounded is None:
+            assert self._plain is not None
+            return self._plain.search(string)
+        left = self.budget - self.spent
+        if left <= 0:
+            raise self._too_slow()
+        started = time.monotonic()
+        try:
+            return self._bounded.search(string, timeout=left)
+        except TimeoutError:
+            raise self._too_slow() from None
+        finally:
+            self.spent += time.monotonic() - started
+
+    def renew(self) -> None:
+        """A fresh budget: `-f` gives each new line its own, or a long follow would run out."""
+        self.spent = 0.0
+
+    def _too_slow(self) -> PatternTooSlow:
+        self.spent = self.budget
+        return PatternTooSlow(
+            f"pattern {self.source!r} took longer than {self.budget:g}s to search the logs; "
+            "simplify it (nested repeats such as (a+)+ backtrack without end)"
+        )
+
+
+def search_budget() -> float:
+    """The search budget in seconds: TASKMUX_GREP_BUDGET if set to a positive number."""
     try:
-        return re.compile(pattern)
+        value = float(os.environ.get("TASKMUX_GREP_BUDGET", ""))
+    except ValueError:
+        return SEARCH_BUDGET
+    return value if 0 < value < math.inf else SEARCH_BUDGET
+
+
+def compile_pattern(pattern: str, budget: float | None = None) -> Pattern:
+    """Compile a `-g` regex (with a time budget) or raise InvalidPattern with a one-line reason."""
+    try:
+        return Pattern(pattern, search_budget() if budget is None else budget)
     except re.error as exc:
         raise InvalidPattern(f"invalid regex {pattern!r}: {exc}") from None
 
 
 def grep_stream(
-    lines: Iterable[LogLine], pattern: re.Pattern[str], context: int = 0
+    lines: Iterable[LogLine], pattern: Searcher, context: int = 0
 ) -> Iterator[tuple[LogLine, bool] | None]:
     """Matching lines with `context` lines around them, as (line, matched); None between groups.
 
     Lines are yielded as soon as they are known to belong to the output (suits `follow`).
     """
-    context = max(context, 0)
+    context = _count(context)
     before: deque[LogLine] = deque(maxlen=context)
     after = 0  # context lines still owed after the last match
     skipped = False  # a line was left out since the last line yielded
@@ -444,7 +532,7 @@ def grep_stream(
 
 def grep(
     lines: Iterable[LogLine],
-    pattern: re.Pattern[str],
+    pattern: Searcher,
     context: int = 0,
     last_matches: int | None = None,
 ) -> list[Group]:
@@ -778,7 +866,7 @@ def _flatten(groups: list[Group]) -> Iterator[Item]:
 def query(
     logs: list[TaskLog],
     n: int,
-    pattern: re.Pattern[str] | None = None,
+    pattern: Searcher | None = None,
     context: int = 0,
     since: float | None = None,
 ) -> Iterator[Item]:
@@ -796,7 +884,7 @@ def query(
 def follow_query(
     logs: list[TaskLog],
     n: int,
-    pattern: re.Pattern[str] | None = None,
+    pattern: Searcher | None = None,
     context: int = 0,
     since: float | None = None,
     poll: float = 0.05,
@@ -822,16 +910,24 @@ def _recent_then_live(follower: Follower, n: int, since: float | None) -> Iterat
 
 
 def _grep_then_live(
-    follower: Follower, n: int, pattern: re.Pattern[str], context: int, since: float | None
+    follower: Follower, n: int, pattern: Searcher, context: int, since: float | None
 ) -> Iterator[Item]:
     try:
         groups = grep(follower.history(since), pattern, context, last_matches=n)
         yield from _flatten(groups)
         separate = bool(groups)
-        for item in grep_stream(follower, pattern, context):
+        for item in grep_stream(_budget_per_line(follower, pattern), pattern, context):
             if separate and item is not None:
                 yield None
             separate = False
             yield item[0] if item is not None else None
     finally:
         follower.close()
+
+
+def _budget_per_line(lines: Iterable[LogLine], pattern: Searcher) -> Iterator[LogLine]:
+    """Live lines, each searched with a fresh budget (a follow may run for days)."""
+    for line in lines:
+        if isinstance(pattern, Pattern):
+            pattern.renew()
+        yield line

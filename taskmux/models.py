@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -33,6 +34,14 @@ E_CYCLE = "E115"
 E_TASK_NAME = "E116"
 W_UNKNOWN_KEY = "W117"
 E_SESSION_NAME = "E118"
+W_DUPLICATE_DEP = "W119"
+
+# tmux takes names of thousands of characters, but a task's name also names its log and
+# lock files (255 bytes at most on common file systems) and fills a column of `status`.
+MAX_NAME_LENGTH = 64
+# tmux refuses a command message over 16 KiB ("command too long"); a task's launch also
+# carries its folder, environment and log pipe, so its command gets at most this much.
+MAX_COMMAND_BYTES = 10_000
 
 _RANGE_ERRORS = {
     "greater_than",
@@ -113,6 +122,9 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
     if project is not None and not SESSION_NAME_RE.match(project.name):
         message = f"session name {project.name!r} may only hold letters, digits, '-' and '_'"
         problems.append(Problem(E_SESSION_NAME, message, key="name"))
+    elif project is not None and len(project.name) > MAX_NAME_LENGTH:
+        message = f"session name is {len(project.name)} characters long; at most {MAX_NAME_LENGTH}"
+        problems.append(Problem(E_SESSION_NAME, message, key="name"))
 
     if not isinstance(raw_tasks, dict):
         problems.append(Problem(E_TYPE, "must be a table of [tasks.NAME] tables", key="tasks"))
@@ -130,6 +142,12 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
                     task=name,
                 )
             )
+        elif len(name) > MAX_NAME_LENGTH:
+            message = (
+                f"task name is {len(name)} characters long; at most {MAX_NAME_LENGTH} "
+                "(it names the task's window, log and lock files)"
+            )
+            problems.append(Problem(E_TASK_NAME, message, task=name))
         if not isinstance(body, dict):
             problems.append(Problem(E_TYPE, "must be a table", task=name))
             continue
@@ -137,12 +155,44 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
         task, found = _validate(task_adapter, _strip_unknown(body, TaskConfig), name)
         problems += found
         if task is not None:
-            tasks[name] = task
+            problems += _command_problems(name, task.command)
+            problems += _duplicate_problems(name, task.depends_on)
+            unique = list(dict.fromkeys(task.depends_on))
+            tasks[name] = dataclasses.replace(task, depends_on=unique)
 
     problems += _dependency_problems(tasks, raw_tasks)
     if project is None or any(p.severity == "error" for p in problems):
         return None, problems
     return dataclasses.replace(project, tasks=tasks), problems
+
+
+def _command_problems(task: str, command: str) -> list[Problem]:
+    """A command that cannot run: blank (the window would open and close at once), or too
+    long for tmux to launch."""
+    if not command.strip():
+        return [Problem(E_RANGE, "must not be blank", task=task, key="command")]
+    size = len(command.encode())
+    if size > MAX_COMMAND_BYTES:
+        message = (
+            f"is {size} bytes long; tmux launches at most {MAX_COMMAND_BYTES} "
+            "(put a long command in a script and run that)"
+        )
+        return [Problem(E_RANGE, message, task=task, key="command")]
+    return []
+
+
+def _duplicate_problems(task: str, depends_on: list[str]) -> list[Problem]:
+    repeated = [dep for dep, count in Counter(depends_on).items() if count > 1]
+    return [
+        Problem(
+            W_DUPLICATE_DEP,
+            f"lists '{dep}' more than once (taskmux uses it once)",
+            "warning",
+            task=task,
+            key="depends_on",
+        )
+        for dep in repeated
+    ]
 
 
 def _dependency_problems(tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]) -> list[Problem]:

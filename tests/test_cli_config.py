@@ -326,7 +326,17 @@ def test_no_config_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_bad_usage_exits_2_in_one_line(tmp_path: Path) -> None:
     _write(tmp_path, COMMENTED)
-    for args in (["add"], ["add", "x", "y", "--port", "abc"], ["no-such-command"]):
+    for args in (
+        ["add"],
+        ["add", "x", "y", "--port", "abc"],
+        ["no-such-command"],
+        ["events", "-n", "-5"],
+        ["logs", "-n", "-1"],
+        ["logs", "-C", "-1"],
+        ["wait", "db", "--timeout", "-1"],
+        ["wait", "db", "--timeout", "nan"],
+        ["wait", "db", "--timeout", "inf"],
+    ):
         result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, args
         _no_traceback(result)
@@ -399,6 +409,8 @@ def test_add_existing_name_is_refused_and_force_replaces(tmp_path: Path) -> None
         pytest.param(["w", "x", "--restart-policy", "sometimes"], "E112", id="policy"),
         pytest.param(["w", "x", "--depends-on", "ghost"], "E114", id="dep"),
         pytest.param(["w", ""], "E113", id="empty-command"),
+        pytest.param(["w", "   "], "E113", id="blank-command"),
+        pytest.param(["w" * 65, "x"], "E116", id="name-too-long"),
     ],
 )
 def test_add_validates_before_writing(tmp_path: Path, args: list[str], code: str) -> None:
@@ -410,6 +422,35 @@ def test_add_validates_before_writing(tmp_path: Path, args: list[str], code: str
     assert result.stderr.startswith(f"error[{code}]: "), result.stderr
     assert path.read_bytes() == before
     _only_config(tmp_path)
+
+
+def test_add_writes_a_repeated_dependency_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, COMMENTED)
+    result = run_cli("add", "api", "true", "--depends-on", "db", "--depends-on", "web",
+                     "--depends-on", "db", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert _tasks(path)["api"]["depends_on"] == ["db", "web"]
+
+
+def test_check_warns_about_a_repeated_dependency(tmp_path: Path) -> None:
+    _write(tmp_path, COMMENTED.replace('depends_on = ["db"]', 'depends_on = ["db", "db"]'))
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("warning[W119]: ")
+    assert (
+        "taskmux.toml:12: task 'web': key 'depends_on': lists 'db' more than once" in result.stderr
+    )
+
+
+def test_a_long_task_name_fails_check_not_start(tmp_path: Path) -> None:
+    _write(tmp_path, f'[tasks.{"t" * 300}]\ncommand = "sleep 1"\n')
+    for args in (["check"], ["start"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        _no_traceback(result)
+        assert "error[E116]: " in result.stderr
+        assert "task name is 300 characters long; at most 64" in result.stderr
 
 
 def test_add_refreshes_an_existing_agent_block(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import tomlkit
+from conftest import run_cli
 
 from taskmux.config import (
     atomic_write,
@@ -84,6 +85,32 @@ def test_find_config_missing(tmp_path: Path) -> None:
     assert info.value.exit_code == 2
     with pytest.raises(ConfigNotFound, match="does not exist"):
         find_config(tmp_path / "nope.toml")
+
+
+def test_find_config_accepts_a_folder_that_holds_one(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    with pytest.raises(ConfigNotFound, match="is a folder without a taskmux") as info:
+        find_config(project)
+    assert info.value.code == "E101"
+    config = _write(project, 'name = "p"\n')
+    assert find_config(project) == config
+    assert find_config(str(project) + "/") == config
+
+
+def test_cli_config_flag_names_a_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("-c", str(empty), "status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error[E101]: {empty} is a folder without a taskmux.toml "
+        "(-c takes a config file, or a folder that holds one)\n"
+    )
+    _write(empty, 'name = "p"\n[tasks.web]\ncommand = "sleep 1"\n')
+    result = run_cli("-c", str(empty), "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{empty / 'taskmux.toml'}: 0 error(s)")
 
 
 # ---- loading ---------------------------------------------------------------------------

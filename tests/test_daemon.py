@@ -4,6 +4,7 @@ client, a private tmux server per test."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -11,12 +12,13 @@ import socket
 import stat
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from conftest import run_cli
+from conftest import TASKMUX, run_cli
 from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     DaemonProcess,
     call,
@@ -230,6 +232,21 @@ async def _bad_input(daemon: DaemonProcess) -> None:
             assert closed.rcvd is not None and closed.rcvd.code == 1009
 
 
+def test_a_backtracking_grep_is_an_error_reply_not_a_hang(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKMUX_GREP_BUDGET", "0.3")  # the daemon inherits it
+    log = ProjectPaths.for_config(project / "taskmux.toml").ensure().log_file("alpha")
+    log.write_text("2023-11-14T22:13:20.000Z " + "a" * 5000 + "b\n")
+    with running_daemon(project) as daemon:
+        started = time.monotonic()
+        reply = call(daemon, "logs", {"task": "alpha", "grep": "(a+)+$"})
+        assert time.monotonic() - started < 10
+        assert reply["ok"] is False and reply["error"]["code"] == "E602", reply
+        assert "took longer than 0.3s" in reply["error"]["message"]
+        assert call(daemon, "status")["ok"]  # and it keeps serving
+
+
 def test_a_hundred_concurrent_clients_get_status(project: Path) -> None:
     start_tasks(project)
     with running_daemon(project) as daemon:
@@ -401,6 +418,48 @@ def test_a_busy_port_is_a_clear_error(project: Path) -> None:
     paths = ProjectPaths.for_config(project / "taskmux.toml")
     assert not paths.daemon_state.exists() and not paths.daemon_token.exists()
     with running_daemon(project) as daemon:  # the failed start left no claim behind
+        assert call(daemon, "status")["ok"]
+
+
+def test_the_default_port_is_clear_of_the_demo(project: Path) -> None:
+    """A newcomer runs the demo, then `taskmux daemon` as the README shows: no E304."""
+    from taskmux.daemon import DEFAULT_PORT
+
+    demo = Path(__file__).parents[1] / "examples" / "demo"
+    tasks = tomllib.loads((demo / "taskmux.toml").read_text())["tasks"].values()
+    demo_ports = {task["port"] for task in tasks if "port" in task}
+    common = {3000, 3001, 4200, 5000, 5173, 5432, 6379, 8000, 8080, 8443, 8765, 8888, 9000}
+    assert demo_ports and DEFAULT_PORT not in demo_ports | common
+    assert str(DEFAULT_PORT) not in (demo / "worker.py").read_text()
+    help_text = run_cli("daemon", "--help", cwd=project, env={"COLUMNS": "200"}).stdout
+    assert f"[default: {DEFAULT_PORT}]" in help_text
+
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # the demo's web server, if its port is free here
+            stack.enter_context(socket.create_server(("127.0.0.1", min(demo_ports))))
+        try:
+            socket.create_server(("127.0.0.1", DEFAULT_PORT)).close()
+        except OSError:
+            pytest.skip(f"port {DEFAULT_PORT} is in use on this machine")
+        paths = ProjectPaths.for_config(project / "taskmux.toml")
+        output = project.parent / "daemon-default.out"
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [TASKMUX, "daemon"], cwd=project, stdin=subprocess.DEVNULL,
+                stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        daemon = DaemonProcess(process, paths, output, {})
+        stack.callback(daemon.stop)
+
+        def ready() -> dict[str, Any] | None:
+            assert process.poll() is None, output.read_text()
+            with contextlib.suppress(OSError, ValueError):
+                info: dict[str, Any] = json.loads(paths.daemon_state.read_text())
+                return info if info.get("pid") == process.pid else None
+            return None
+
+        daemon.info = wait_for(ready, timeout=20)
+        assert daemon.info["port"] == DEFAULT_PORT
         assert call(daemon, "status")["ok"]
 
 

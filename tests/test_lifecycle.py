@@ -196,6 +196,31 @@ def test_never_healthy_dependency_skips_dependents(project: Project) -> None:
     assert project.status()["api"]["running"] is False
 
 
+def test_start_with_nothing_to_start_says_why(project: Project) -> None:
+    project.write("")
+    result = project.run("start")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'no tasks in taskmux.toml (add one with `taskmux add NAME "COMMAND"`)\n'
+    doc = project.json("start")
+    assert doc["ok"] is True and doc["started"] == []
+    assert doc["note"].startswith("no tasks in taskmux.toml")
+
+    project.write(
+        """
+        [tasks.web]
+        command = "sleep 300"
+        auto_start = false
+        """
+    )
+    result = project.run("start")
+    assert result.returncode == 0, result.stderr
+    assert "no task in taskmux.toml has auto_start = true" in result.stdout
+    assert "`taskmux start web`" in result.stdout
+    assert project.state("web") != "running"
+    assert "note" not in project.json("start", "web")  # named: it just starts
+    assert project.run("stop").returncode == 0
+
+
 def test_named_start_warns_about_missing_dependency(project: Project) -> None:
     project.write(
         """

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from taskmux import logs
-from taskmux.errors import InvalidPattern, UsageError
+from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
 from taskmux.logpipe import rotate
 from taskmux.paths import ProjectPaths
 
@@ -212,6 +212,17 @@ def test_parse_since_iso() -> None:
         logs.parse_since("yesterday")
 
 
+def test_parse_since_before_1970_means_everything(log: logs.TaskLog) -> None:
+    assert logs.parse_since("99999999999999999999999d", now=BASE) == 0.0
+    assert logs.parse_since("1900-01-01T00:00:00+00:00") == 0.0
+    with pytest.raises(UsageError, match="out of range"):
+        logs.parse_since("0001-01-01")  # no local time that early
+    append(log.path, [(BASE, "kept")])
+    pattern = logs.compile_pattern("kept")
+    since = logs.parse_since("99999999999999999999999d")
+    assert _render(logs.query([log], 10, pattern, since=since)) == ["kept"]
+
+
 def test_since_filters_lines_across_files(log: logs.TaskLog) -> None:
     _rotated_log(log)  # line i at BASE + i ms
     since = BASE + 0.0095
@@ -314,6 +325,68 @@ def test_grep_invalid_regex_raises_invalid_pattern() -> None:
     assert caught.value.exit_code == 2
     assert caught.value.code == "E601"
     assert "\n" not in caught.value.message
+
+
+BACKTRACKS = "(a+)+$"  # against a long run of a's then b: the engine tries every split
+BAIT = "a" * 5000 + "b"
+
+
+def test_a_backtracking_pattern_runs_out_of_its_budget(log: logs.TaskLog) -> None:
+    append(log.path, [(BASE, "fine"), (BASE + 1, BAIT)])
+    pattern = logs.compile_pattern(BACKTRACKS, budget=0.3)
+    started = time.monotonic()
+    with pytest.raises(PatternTooSlow) as caught:
+        list(logs.query([log], 100, pattern))
+    assert time.monotonic() - started < 3  # the budget, plus the engine's check interval
+    assert (caught.value.code, caught.value.exit_code) == ("E602", 2)
+    assert "took longer than 0.3s" in caught.value.message and BACKTRACKS in caught.value.message
+    with pytest.raises(PatternTooSlow):  # spent: later searches refuse at once
+        pattern.search("a")
+
+
+def test_the_budget_is_shared_by_every_search_of_a_query() -> None:
+    pattern = logs.compile_pattern("x+y", budget=0.05)
+    assert pattern.search("xxy") and pattern.spent > 0
+    pattern.spent = 0.05
+    with pytest.raises(PatternTooSlow):
+        pattern.search("xxy")
+    pattern.renew()
+    assert pattern.search("xxy")
+
+
+def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKMUX_GREP_BUDGET", "2.5")
+    assert logs.compile_pattern("a.b").budget == 2.5
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("TASKMUX_GREP_BUDGET", bad)
+        assert logs.compile_pattern("a.b").budget == logs.SEARCH_BUDGET
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "found"),
+    [
+        ("ERROR|WARN", "a WARN here", True),
+        ("ERROR|WARN", "all good", False),
+        ("GET /api", "GET /api/items", True),
+        (r"\d{3} ms", "took 120 ms", True),
+        (r"(?i)error", "ERROR", True),
+        (r"^x", "yx", False),
+    ],
+)
+def test_patterns_match_as_python_regexes(source: str, text: str, found: bool) -> None:
+    import re
+
+    assert bool(logs.compile_pattern(source).search(text)) is found
+    assert bool(re.search(source, text)) is found
+
+
+def test_absurd_counts_mean_everything(log: logs.TaskLog) -> None:
+    append(log.path, numbered(1, 5))
+    huge = 99999999999999999999
+    assert _render(logs.query([log], huge)) == [f"line {i}" for i in range(1, 6)]
+    pattern = logs.compile_pattern("line [24]")
+    assert _render(logs.query([log], huge, pattern, context=huge)) == texts(logs.read_lines(log))
+    assert logs.last(logs.read_lines(log), huge)[-1].text == "line 5"
 
 
 # Follow ---------------------------------------------------------------------------------
@@ -547,6 +620,17 @@ def test_follow_merges_tasks_and_greps(tmp_path: Path) -> None:
     assert [x.task for x in seen.items if x] == ["api", "web", "api"]
 
 
+def test_follow_gives_each_live_line_a_fresh_budget(log: logs.TaskLog) -> None:
+    append(log.path, [(BASE, "old x1")])
+    pattern = logs.compile_pattern("x[0-9]", budget=0.5)
+    with Collector([log], n=10, pattern=pattern, context=0) as seen:
+        assert wait_until(lambda: len(seen.items) == 1)
+        pattern.spent = pattern.budget  # as if the backlog had used it all up
+        append(log.path, [(BASE + 1, "new x2")])
+        assert wait_until(lambda: len(seen.items) == 3)
+    assert seen.texts() == ["old x1", "--", "new x2"]
+
+
 # Clear ----------------------------------------------------------------------------------
 
 
@@ -647,6 +731,42 @@ def test_cli_invalid_regex_exits_2(project: Path) -> None:
     assert result.stderr.startswith("error[E601]: invalid regex")
     assert len(result.stderr.splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_cli_backtracking_regex_fails_within_its_budget(project: Path) -> None:
+    append(task_log(project, "api"), [(BASE, "ok"), (BASE + 1, BAIT)])
+    started = time.monotonic()
+    result = subprocess.run(
+        [TASKMUX, "logs", "-g", BACKTRACKS],
+        cwd=project,
+        env={**os.environ, "TASKMUX_GREP_BUDGET": "0.3"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert time.monotonic() - started < 10
+    assert result.returncode == 2
+    assert result.stderr.startswith("error[E602]: pattern '(a+)+$' took longer than 0.3s")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_cli_counts_are_checked(project: Path) -> None:
+    append(task_log(project, "api"), numbered(1, 3))
+    for args in (["-n", "-5"], ["-C", "-1", "-g", "x"]):
+        result = cli(project, "logs", *args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("error[E100]: Invalid value for"), result.stderr
+    huge = "99999999999999999999"
+    result = cli(project, "logs", "api", "-n", huge)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["line 1", "line 2", "line 3"]
+    result = cli(project, "logs", "api", "-n", huge, "-g", "line 2", "-C", huge)
+    assert result.stdout.splitlines() == ["line 1", "line 2", "line 3"]
+    result = cli(project, "events", "-n", "-5")
+    assert (result.returncode, result.stderr.split(":")[0]) == (2, "error[E100]")
+    assert cli(project, "events", "-n", huge, "--json").returncode == 0
 
 
 def test_cli_unknown_task_and_bad_since_exit_2(project: Path) -> None:

@@ -8,7 +8,13 @@ from typing import Any, get_args, get_type_hints
 import pytest
 
 from taskmux.errors import Problem
-from taskmux.models import ProjectConfig, TaskConfig, validate_config
+from taskmux.models import (
+    MAX_COMMAND_BYTES,
+    MAX_NAME_LENGTH,
+    ProjectConfig,
+    TaskConfig,
+    validate_config,
+)
 from taskmux.schema import Bounds
 
 
@@ -208,6 +214,47 @@ def test_missing_command() -> None:
 def test_empty_command_is_refused() -> None:
     errors = _errors(_task(command=""))
     assert [(p.task, p.key) for p in errors] == [("t", "command")]
+
+
+@pytest.mark.parametrize("command", [" ", "   ", "\t\n", " \n "])
+def test_blank_command_is_refused(command: str) -> None:
+    errors = _errors(_task(command=command))
+    assert [(p.code, p.task, p.key, p.message) for p in errors] == [
+        ("E113", "t", "command", "must not be blank")
+    ]
+
+
+def test_a_command_too_long_for_tmux_is_refused() -> None:
+    assert _valid(_task(command="x" * MAX_COMMAND_BYTES))
+    errors = _errors(_task(command="é" * (MAX_COMMAND_BYTES // 2 + 1)))  # bytes, not chars
+    assert [(p.code, p.key) for p in errors] == [("E113", "command")]
+    assert f"is {MAX_COMMAND_BYTES + 2} bytes long; tmux launches at most" in errors[0].message
+
+
+def test_names_are_bounded() -> None:
+    longest = "t" * MAX_NAME_LENGTH
+    assert (
+        longest
+        in _valid({"name": "s" * MAX_NAME_LENGTH, "tasks": {longest: {"command": "x"}}}).tasks
+    )
+    errors = _errors({"tasks": {"t" * 300: {"command": "true"}}})
+    assert [(p.code, p.task) for p in errors] == [("E116", "t" * 300)]
+    assert errors[0].message.startswith(
+        f"task name is 300 characters long; at most {MAX_NAME_LENGTH}"
+    )
+    errors = _errors({"name": "s" * (MAX_NAME_LENGTH + 1)})
+    assert [(p.code, p.key) for p in errors] == [("E118", "name")]
+    assert f"at most {MAX_NAME_LENGTH}" in errors[0].message
+
+
+def test_a_repeated_dependency_is_a_warning_and_counts_once() -> None:
+    raw = {"tasks": {"a": {"command": "x"}, "b": {"command": "y", "depends_on": ["a", "a"]}}}
+    config, problems = validate_config(raw)
+    assert config is not None and config.tasks["b"].depends_on == ["a"]
+    assert [(p.code, p.severity, p.task, p.key) for p in problems] == [
+        ("W119", "warning", "b", "depends_on")
+    ]
+    assert "'a' more than once" in problems[0].message
 
 
 @pytest.mark.parametrize(

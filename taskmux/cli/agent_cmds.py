@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,6 +13,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from taskmux.waiting import TaskWait, WaitResult
+
+
+def _finite(seconds: float) -> float:
+    """`--timeout nan` or `inf` would wait forever or not at all: refuse them."""
+    if not math.isfinite(seconds):
+        raise typer.BadParameter(f"{seconds} is not a finite number of seconds")
+    return seconds
 
 
 @app.command()
@@ -25,7 +33,10 @@ def wait(
         bool, typer.Option("--exited", help="The process has ended (and stays down).")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", "-t", min=0, help="Give up after this many seconds.")
+        float,
+        typer.Option(
+            "--timeout", "-t", min=0, callback=_finite, help="Give up after this many seconds."
+        ),
     ] = 60.0,
     json_out: JsonOpt = False,
 ) -> None:

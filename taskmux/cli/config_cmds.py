@@ -56,7 +56,7 @@ def add(
     if no_auto_start:
         values["auto_start"] = False
     if depends_on:
-        values["depends_on"] = list(depends_on)
+        values["depends_on"] = list(dict.fromkeys(depends_on))  # `--depends-on a` twice: once
 
     def mutate(document: Any) -> None:
         import tomlkit

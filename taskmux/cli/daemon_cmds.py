@@ -29,7 +29,7 @@ def daemon(
     ctx: typer.Context,
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1 (0: pick a free one).")
-    ] = 8765,
+    ] = 28765,  # taskmux.daemon.DEFAULT_PORT (not imported: it pulls in websockets)
     allow_origin: Annotated[
         list[str] | None,
         typer.Option("--allow-origin", help="Accept this browser Origin (repeatable)."),

@@ -60,7 +60,24 @@ def start(
         return
     with lifecycle_for(json_out) as lifecycle:
         report = lifecycle.start(tasks or None)
+    note = None if tasks else nothing_to_start(lifecycle, report)
+    if note is not None:
+        emit(json_out, {**report.to_dict(), "note": note}, note)
+        return
     report_start(json_out, report)
+
+
+def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:
+    """Why a bare `start` had nothing to do (it prints nothing else), or None."""
+    if report.started or report.already_running or report.skipped or report.failed:
+        return None
+    config, file = lifecycle.config, lifecycle.project.path.name
+    if not config.tasks:
+        return f'no tasks in {file} (add one with `taskmux add NAME "COMMAND"`)'
+    first = next(iter(config.tasks))
+    if not config.auto_start:
+        return f"auto_start = false in {file}: no task started (name one: `taskmux start {first}`)"
+    return f"no task in {file} has auto_start = true (name one: `taskmux start {first}`)"
 
 
 @app.command()

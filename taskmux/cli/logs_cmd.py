@@ -13,9 +13,7 @@ import typer
 from taskmux.cli.app import app, emit, load
 
 if TYPE_CHECKING:
-    import re
-
-    from taskmux.logs import Item, LogLine, TaskLog
+    from taskmux.logs import Item, LogLine, Searcher, TaskLog
 
 _PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "red",
@@ -102,7 +100,7 @@ class _Printer:
         timestamps: bool,
         raw: bool,
         json_out: bool,
-        pattern: re.Pattern[str] | None,
+        pattern: Searcher | None,
     ) -> None:
         self.timestamps, self.raw, self.json_out, self.pattern = timestamps, raw, json_out, pattern
         self.out = sys.stdout.buffer

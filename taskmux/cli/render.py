@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from taskmux.cli.app import console
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.live import Live
 
     from taskmux.lifecycle import Progress
@@ -69,10 +70,20 @@ def notes(row: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+_GAP = 2  # rich's padding between two columns (none at the table's outer edges)
+_MIN_COMMAND = 8
+_MIN_NOTES = 10
 
-    out = console()
+
+def status_table(
+    session: str, session_running: bool, rows: list[dict[str, Any]], out: Console | None = None
+) -> None:
+    """Every line fits the terminal: the task, state, pid, port and uptime are shown whole,
+    the command is cut with an ellipsis and the notes wrap within what is left."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = out or console()
     title = f"session [bold]{session}[/]: " + (
         "running" if session_running else "[dim]not running[/]"
     )
@@ -90,19 +101,51 @@ def status_table(session: str, session_running: bool, rows: list[dict[str, Any]]
         ]
         for row in rows
     ]
-    # The facts keep their full width; only the command is shortened to fit.
-    used = 0
-    for index, column in enumerate(("", "TASK", "STATE", "PID", "PORT", "UPTIME")):
-        widest = max([len(column), *(len(_plain(c[index])) for c in cells)])
-        table.add_column(column, no_wrap=True, min_width=widest)
-        used += widest + 1
-    notes_width = min(max([len("NOTES"), *(len(c[7]) for c in cells)]), 28)
-    command_width = max(12, min(48, out.width - used - notes_width - 2))
-    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", width=command_width)
-    table.add_column("NOTES", overflow="fold", min_width=notes_width)
-    for row_cells in cells:
-        table.add_row(*row_cells)
+    headers = ("", "TASK", "STATE", "PID", "PORT", "UPTIME")
+    fixed = [len(_plain(c[0])) for c in cells[:1]] or [1]
+    fixed += [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers) if i]
+    command, notes_width = _flexible_widths(
+        out.width - sum(fixed) - _GAP * len(fixed),
+        max([len("COMMAND"), *(len(c[6]) for c in cells)]),
+        max([0, *(len(c[7]) for c in cells)]),
+        max([0, *(len(word) for c in cells for word in c[7].split())]),
+    )
+    # Too narrow for the facts on one line (a long name and a long state in 80 columns):
+    # the name and the state wrap, so that they are still shown whole.
+    squeezed = sum(fixed) + _GAP * (len(fixed) - 1) > out.width
+    for header, width in zip(headers, fixed, strict=True):
+        if squeezed and header in ("TASK", "STATE"):
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, no_wrap=True, width=width)
+    shown = [0, 1, 2, 3, 4, 5]
+    if command:
+        table.add_column("COMMAND", no_wrap=True, overflow="ellipsis", width=command)
+        shown.append(6)
+    if notes_width:
+        table.add_column("NOTES", overflow="fold", width=notes_width)
+        shown.append(7)
+    for row_cells in cells:  # as plain text: a command's `[red]` is not markup
+        table.add_row(row_cells[0], *(Text(row_cells[i]) for i in shown[1:]))
     out.print(table)
+
+
+def _flexible_widths(space: int, command: int, notes: int, word: int) -> tuple[int, int]:
+    """Widths of the command and notes columns in `space` columns (0: not shown).
+
+    The notes (short facts; `word` is their longest word) wrap in up to half the space, or
+    more if a word needs it and the command keeps its minimum; the command takes the rest
+    and is cut. Too narrow for both: the notes alone (restarts and the next restart are
+    news; the command is in the file), else the command; too narrow for any: neither.
+    """
+    if notes and space >= _MIN_COMMAND + _GAP + _MIN_NOTES:
+        fair = max(_MIN_NOTES, (space - _GAP) // 2, min(word, space - _GAP - _MIN_COMMAND))
+        notes_width = min(notes, fair)
+        command_width = min(command, space - _GAP - notes_width)
+        return command_width, min(notes, space - _GAP - command_width)
+    if notes and space >= _MIN_NOTES:
+        return 0, min(notes, space)
+    return (min(command, space), 0) if space >= 4 else (0, 0)
 
 
 def _plain(text: str) -> str:

@@ -123,7 +123,9 @@ def events(
     since: Annotated[
         str | None, typer.Option(help="Only events newer than 10m, 2h, or ISO-8601.")
     ] = None,
-    lines: Annotated[int, typer.Option("-n", "--lines", help="Show the last N events.")] = 50,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", min=0, help="Show the last N events.")
+    ] = 50,
     follow: Annotated[
         bool, typer.Option("-f", "--follow", help="Keep printing new events.")
     ] = False,
@@ -138,7 +140,7 @@ def events(
         project.task(task)
     log = EventLog(project.paths.events)
     cutoff = parse_since(since) if since else None
-    records = log.select(task, cutoff, max(lines, 0))
+    records = log.select(task, cutoff, lines)
     if json_out and not follow:
         print_json({"ok": True, "events": records})
         return
