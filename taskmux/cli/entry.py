@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from typing import Any
 
@@ -13,6 +15,7 @@ def run(argv: list[str] | None = None) -> None:
     from taskmux.cli.commands import app
     from taskmux.errors import TaskmuxError, UsageError
 
+    _kill_commands_on_signals()
     args = sys.argv[1:] if argv is None else argv
     json_mode = "--json" in args
     try:
@@ -33,6 +36,28 @@ def run(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _kill_commands_on_signals() -> None:
+    """Ctrl+C and SIGTERM also end the hooks and checks we wait for, then act as usual.
+
+    Those run in their own process groups (out of the terminal's reach), so without this
+    an interrupted `start` would leave its hook running. Commands that supervise install
+    their own handlers later, for their own orderly shutdown. An ignored signal (a
+    background job of a script) stays ignored.
+    """
+    from taskmux.shell import interrupt
+
+    def handler(signum: int, _frame: object) -> None:
+        interrupt()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)  # SIGTERM: end as it always did
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
