@@ -61,6 +61,7 @@ def _main(
     ] = False,
 ) -> None:
     state.config = config
+    state.config_error = None
 
 
 def console(stderr: bool = False) -> Console:
