@@ -162,7 +162,7 @@ class Lifecycle:
             env["TASKMUX_TASK_NAME"] = task
         return env
 
-    def run_hook(self, stage: str, task: str | None = None, cwd: Path | None = None) -> None:
+    def hook(self, stage: str, task: str | None = None, cwd: Path | None = None) -> None:
         """Run a task's hook (or, without a task, the global one), saying so while it runs.
 
         Two steps are reported: "hook" when it starts and "hook done" when it is over
@@ -201,7 +201,7 @@ class Lifecycle:
         if not cwd.is_dir():
             raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
         if hooks:
-            self.run_hook("before_start", name, cwd)
+            self.hook("before_start", name, cwd)
         if task.port is not None:
             stubborn = procs.free_port(task.port)
             if stubborn:
@@ -246,7 +246,7 @@ class Lifecycle:
         if hooks:
             for spec in fresh:
                 try:
-                    self.run_hook("after_start", spec.task, spec.cwd)
+                    self.hook("after_start", spec.task, spec.cwd)
                 except TaskmuxError as exc:
                     failures[spec.task] = exc
         for name, error in failures.items():
@@ -294,11 +294,11 @@ class Lifecycle:
                     )
         if not to_launch:
             return report
-        self.run_hook("before_start")
+        self.hook("before_start")
         self._start_in_order(to_launch, graph, in_scope, report)
         if report.started:
             try:
-                self.run_hook("after_start")
+                self.hook("after_start")
             except TaskmuxError as exc:
                 report.warnings.append(exc.message)
         return report
@@ -461,7 +461,7 @@ class Lifecycle:
             return None
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
-            self.run_hook("before_stop", name, cwd)
+            self.hook("before_stop", name, cwd)
         self.report(Progress(name, "stopping"))
         self.mark_stopped(name, state)
         grace = task.stop_grace_period if task else 5.0
@@ -470,7 +470,7 @@ class Lifecycle:
         self.events.append("stopped", name, manual=True, signal=used)
         self.report(Progress(name, "stopped", used or "not running"))
         if hooks and task:
-            self.run_hook("after_stop", name, cwd)
+            self.hook("after_stop", name, cwd)
         return used
 
     def stop(self, names: list[str] | None = None, hooks: bool = True) -> StopReport:
@@ -486,7 +486,7 @@ class Lifecycle:
             return report
         targets = list(names) if names is not None else list(observation.tasks)
         if hooks:
-            self.run_hook("before_stop")
+            self.hook("before_stop")
         graph = self.config.graph()
         waves = _stop_waves(graph, [t for t in targets if t in observation.tasks])
         report.not_running = [
@@ -509,7 +509,7 @@ class Lifecycle:
             self.tmux.kill_session(self.session)
             report.session_ended = True
         if hooks:
-            self.run_hook("after_stop")
+            self.hook("after_stop")
         return report
 
     def restart(self, names: list[str] | None = None) -> StartReport:

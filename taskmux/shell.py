@@ -11,6 +11,7 @@ commands that other threads wait for.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -20,9 +21,12 @@ from pathlib import Path
 
 OUTPUT_LIMIT = 4000
 
-# Process groups of the commands being waited for right now (one per command), and
-# whether the process is going down (then no new command starts).
+# Process groups of the commands being waited for right now (one per command), tickets
+# of the commands being started (not registered yet), and whether the process is going
+# down (then no new command starts, and one that was starting kills itself).
 _running: set[int] = set()
+_starting: set[int] = set()
+_tickets = itertools.count()
 _interrupted = False
 
 # Anything that makes a command line more than "program and arguments" for sh.
@@ -60,25 +64,31 @@ class ShellResult:
     timed_out: bool = False
 
 
-def interrupt() -> None:
+def interrupt() -> bool:
     """SIGKILL the group of every command still running, and start no new one.
 
+    Returns whether any command was running or starting: the caller must then let
+    the threads waiting for them unwind (one that was starting kills its own command).
     Safe in a signal handler: no locks, and `list()` of a set is one atomic step.
     """
     global _interrupted
     _interrupted = True
+    busy = bool(_running or _starting)
     for group in list(_running):
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
+    return busy
 
 
 def run_shell(
     command: str, cwd: Path, timeout: float, env: dict[str, str] | None = None
 ) -> ShellResult:
     started = time.monotonic()
-    if _interrupted:
-        return ShellResult(None, "not run: taskmux was interrupted", 0.0)
+    ticket = next(_tickets)
+    _starting.add(ticket)
     try:
+        if _interrupted:
+            return ShellResult(None, "not run: taskmux was interrupted", 0.0)
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=cwd,
@@ -88,10 +98,15 @@ def run_shell(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _running.add(proc.pid)
     except OSError as exc:  # a missing cwd, mostly
         return ShellResult(None, f"cannot run: {exc.strerror or exc}", 0.0)
+    finally:
+        _starting.discard(ticket)
     try:
-        _running.add(proc.pid)
+        if _interrupted:  # interrupt() came while it started and may have missed it
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
         out, timed_out = _wait(proc, timeout)
     except BaseException:  # Ctrl+C, or an exit: the command must not outlive the wait
         _kill_group(proc)

@@ -49,10 +49,12 @@ def _kill_commands_on_signals() -> None:
     from taskmux.shell import interrupt
 
     def handler(signum: int, _frame: object) -> None:
-        interrupt()
+        busy = interrupt()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        signal.signal(signum, signal.SIG_DFL)  # SIGTERM: end as it always did
+        if busy:  # unwind, so that a hook that was just starting is killed on the way
+            raise SystemExit(128 + signum)
+        signal.signal(signum, signal.SIG_DFL)  # otherwise end as SIGTERM always did
         os.kill(os.getpid(), signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
