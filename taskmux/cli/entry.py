@@ -46,10 +46,10 @@ def _kill_commands_on_signals() -> None:
     their own handlers later, for their own orderly shutdown. An ignored signal (a
     background job of a script) stays ignored.
     """
-    from taskmux.shell import interrupt
 
     def handler(signum: int, _frame: object) -> None:
-        busy = interrupt()
+        shell = sys.modules.get("taskmux.shell")  # not imported: no command was ever run
+        busy = shell is not None and shell.interrupt()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         if busy:  # unwind, so that a hook that was just starting is killed on the way
