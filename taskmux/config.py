@@ -2,7 +2,9 @@
 
 Loading uses the standard library's tomllib (fast, for every command); editing uses
 tomlkit on the document itself, so the user's comments and layout survive, under an
-exclusive lock so that concurrent `add`s from parallel agents all land.
+exclusive lock so that concurrent `add`s from parallel agents all land. The cache of
+the last validated config also lets the commands that only look or stop work while a
+later edit has broken the file.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Project:
-    """A loaded, valid config and where it came from."""
+    """A loaded, valid config and where it came from (or, with `fallback`, a stand-in)."""
 
     path: Path
     config: ProjectConfig
