@@ -2,7 +2,9 @@
 
 Loading uses the standard library's tomllib (fast, for every command); editing uses
 tomlkit on the document itself, so the user's comments and layout survive, under an
-exclusive lock so that concurrent `add`s from parallel agents all land.
+exclusive lock so that concurrent `add`s from parallel agents all land. The cache of
+the last validated config also lets the commands that only look or stop work while a
+later edit has broken the file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 
 CONFIG_NAME = "taskmux.toml"
 _LINE_RE = re.compile(r"at line (\d+)")
+_BOM = b"\xef\xbb\xbf"
+_DEFAULT_SESSION = "taskmux"
+_NAME_RE = re.compile(r"""^\s*name\s*=\s*["']([^"'\n]*)["']""", re.MULTILINE)
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # as models.SESSION_NAME_RE
 
 
 def find_config(explicit: str | Path | None = None, start: Path | None = None) -> Path:
@@ -59,12 +66,39 @@ def find_config(explicit: str | Path | None = None, start: Path | None = None) -
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """The config file is invalid and something else stands in for it (see load_project)."""
+
+    error: ConfigError
+    last_valid: bool  # the last valid config stands in; False: tmux's windows (none was seen)
+    last_valid_at: float | None = None  # when that config was last validated
+
+    def describe(self, path: Path) -> str:
+        """The one warning line: the file's error, and what is used instead."""
+        if self.last_valid:
+            when = ""
+            if self.last_valid_at is not None:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_valid_at))
+                when = f" (validated {stamp})"
+            using = f"using the last valid config{when}"
+        else:
+            using = "no valid config was ever loaded: using the task windows tmux reports"
+        error = self.error.message.replace(str(path), path.name)
+        return f"{path.name} is invalid (error[{self.error.code}]: {error}); {using}"
+
+    def to_dict(self) -> dict[str, object]:
+        using = "last_valid_config" if self.last_valid else "tmux_windows"
+        return {**self.error.to_dict(), "using": using, "last_valid_at": self.last_valid_at}
+
+
+@dataclass(frozen=True)
 class Project:
-    """A loaded, valid config and where it came from."""
+    """A loaded, valid config and where it came from (or, with `fallback`, a stand-in)."""
 
     path: Path
     config: ProjectConfig
     warnings: list[Problem] = field(default_factory=list)
+    fallback: Fallback | None = None  # set: the file is invalid, `config` stands in for it
 
     @property
     def root(self) -> Path:
@@ -134,43 +168,112 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
         raise ConfigError.from_problems([problem]) from None
 
 
-def _read(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigNotFound(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text. A UTF-8 BOM (Windows editors write one) is accepted and dropped;
+    anything that is not UTF-8 is E110 at the line of its first bad byte."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        message = "the file is UTF-16; save it as UTF-8"
+        raise ConfigError.from_problems([Problem("E110", message, line=1, path=str(path))])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        message = (
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}; save the file as UTF-8"
+        )
+        problem = Problem("E110", message, line=line, path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+
+
+def _read(path: Path) -> str:
+    return _decode(path, _read_bytes(path))
+
+
 def check_file(path: Path) -> tuple[ProjectConfig | None, list[Problem]]:
-    """Every problem in the file, errors and warnings, located; never raises for content."""
+    """Every problem in the file, errors and warnings, located; never raises for content.
+
+    A valid config is remembered in the state folder (the cache), so commands that only
+    look or stop can still work from it after a later edit breaks the file.
+    """
     from taskmux.models import validate_config
 
-    text = _read(path)
     try:
+        key: list[object] | None = _cache_key(path)
+    except OSError:
+        key = None  # gone or unreadable: _read says so
+    try:
+        text = _read(path)
         raw = _parse(path, text)
     except ConfigError as exc:
         return None, exc.problems
     config, problems = validate_config(raw)
-    return config, _locate_all(text, path, problems)
+    problems = _locate_all(text, path, problems)
+    if config is not None and key is not None:
+        _cache_write(Project(path, config, _warnings(problems)), key)
+    return config, problems
 
 
-def load_project(explicit: str | Path | None = None) -> Project:
+def _warnings(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
+def load_project(explicit: str | Path | None = None, fallback: bool = False) -> Project:
     """Find and load the config; raise ConfigError naming the first problem if invalid.
 
     A config that validated before and has not changed since (same inode, size and
     mtime) is read back from a cache in the state folder: no pydantic on that path.
+    With `fallback` (the commands that only look or stop), an invalid file does not
+    lock the user out: the last valid config stands in for it, or, when there never was
+    one, a config of just the session name (the CLI then adds the windows tmux reports);
+    `Project.fallback` says which, and why.
     """
     path = find_config(explicit)
-    key = _cache_key(path)
-    cached = _cache_read(path, key)
+    cached = _cache_read(path, _cache_key(path))
     if cached is not None:
         return cached
     config, problems = check_file(path)
-    if config is None:
-        raise ConfigError.from_problems(problems)
-    project = Project(path, config, [p for p in problems if p.severity == "warning"])
-    _cache_write(project, key)
-    return project
+    if config is not None:
+        return Project(path, config, _warnings(problems))
+    error = ConfigError.from_problems(problems)
+    if not fallback:
+        raise error
+    last = _cache_read(path, None)
+    if last is not None:
+        return Project(path, last.config, [], Fallback(error, True, _cache_time(path)))
+    from taskmux.schema import ProjectConfig
+
+    return Project(path, ProjectConfig(name=_session_guess(path)), [], Fallback(error, False))
+
+
+def _cache_time(path: Path) -> float | None:
+    try:
+        return _cache_file(path).stat().st_mtime
+    except OSError:
+        return None
+
+
+def _session_guess(path: Path) -> str:
+    """The session `name` an invalid file most likely means (for display and lookup)."""
+    try:
+        text = _read_bytes(path).decode("utf-8", "replace").lstrip("\ufeff")
+    except ConfigNotFound:
+        return _DEFAULT_SESSION
+    try:
+        name = tomllib.loads(text).get("name")
+    except tomllib.TOMLDecodeError:
+        match = _NAME_RE.search(text.split("\n[", 1)[0])
+        name = match.group(1) if match else None
+    return name if isinstance(name, str) and _SESSION_RE.match(name) else _DEFAULT_SESSION
 
 
 def _cache_key(path: Path) -> list[object]:
@@ -184,12 +287,14 @@ def _cache_file(path: Path) -> Path:
     return ProjectPaths.for_config(path).root / "config-cache.json"
 
 
-def _cache_read(path: Path, key: list[object]) -> Project | None:
+def _cache_read(path: Path, key: list[object] | None) -> Project | None:
+    """The cached config if it was validated under `key` (None: under any key, i.e. the
+    last valid config, whatever the file holds now)."""
     from taskmux.schema import ProjectConfig
 
     try:
         data = json.loads(_cache_file(path).read_text(encoding="utf-8"))
-        if data["key"] != key:
+        if key is not None and data["key"] != key:
             return None
         warnings = [Problem(**p) for p in data["warnings"]]
         return Project(path, ProjectConfig.from_plain(data["config"]), warnings)
@@ -243,7 +348,8 @@ def edit_config(
     from taskmux.models import validate_config
 
     with locked(ProjectPaths.for_config(path).config_lock):
-        text = _read(path)
+        data = _read_bytes(path)
+        text = _decode(path, data)
         _parse(path, text)
         document = tomlkit.parse(text)
         mutate(document)
@@ -252,8 +358,9 @@ def edit_config(
         problems = _locate_all(new_text, path, problems)
         if config is None:
             raise ConfigError.from_problems(problems)
-        atomic_write(path, new_text)
-        project = Project(path, config, [p for p in problems if p.severity == "warning"])
+        bom = "\ufeff" if data.startswith(_BOM) else ""  # the file keeps its BOM
+        atomic_write(path, bom + new_text)
+        project = Project(path, config, _warnings(problems))
         if after_write is not None:
             after_write(project)
     return project

@@ -164,6 +164,29 @@ class Lifecycle:
             env["TASKMUX_TASK_NAME"] = task
         return env
 
+    def hook(self, stage: str, task: str | None = None, cwd: Path | None = None) -> None:
+        """Run a task's hook (or, without a task, the global one), saying so while it runs.
+
+        Two steps are reported: "hook" when it starts and "hook done" when it is over
+        (a display can then show what it showed before); a global hook's task is "".
+        """
+        settings = self.project.task(task) if task else None
+        command = getattr(settings.hooks if settings else self.config.hooks, stage)
+        if not command:
+            return
+        timeout = self.config.hook_timeout
+        if settings is not None and settings.hook_timeout is not None:
+            timeout = settings.hook_timeout
+        owner = f"task '{task}'" if task else "global"
+        env = self.hook_env(task)
+        self.report(Progress(task or "", "hook", f"running {stage} hook…"))
+        outcome = "failed"
+        try:
+            run_hook(stage, command, cwd or self.project.root, env, owner, timeout=timeout)
+            outcome = "ok"
+        finally:
+            self.report(Progress(task or "", "hook done", f"{stage} hook {outcome}"))
+
     def log_command(self, task: str) -> str:
         """The shell command tmux pipes the pane into: the stdlib-only log writer."""
         max_bytes = int(self.config.log_max_size_mb * 1024 * 1024)
@@ -180,9 +203,7 @@ class Lifecycle:
         if not cwd.is_dir():
             raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
         if hooks:
-            run_hook(
-                "before_start", task.hooks.before_start, cwd, self.hook_env(name), f"task '{name}'"
-            )
+            self.hook("before_start", name, cwd)
         if task.port is not None:
             stubborn = procs.free_port(task.port)
             if stubborn:
@@ -226,15 +247,8 @@ class Lifecycle:
             self.report(Progress(spec.task, "started"))
         if hooks:
             for spec in fresh:
-                after = self.project.task(spec.task).hooks.after_start
                 try:
-                    run_hook(
-                        "after_start",
-                        after,
-                        spec.cwd,
-                        self.hook_env(spec.task),
-                        f"task '{spec.task}'",
-                    )
+                    self.hook("after_start", spec.task, spec.cwd)
                 except TaskmuxError as exc:
                     failures[spec.task] = exc
         for name, error in failures.items():
@@ -312,18 +326,11 @@ class Lifecycle:
                     )
         if not to_launch:
             return report
-        run_hook(
-            "before_start", self.config.hooks.before_start, self.project.root, self.hook_env(None)
-        )
+        self.hook("before_start")
         self._start_in_order(to_launch, graph, in_scope, report)
         if report.started:
             try:
-                run_hook(
-                    "after_start",
-                    self.config.hooks.after_start,
-                    self.project.root,
-                    self.hook_env(None),
-                )
+                self.hook("after_start")
             except TaskmuxError as exc:
                 report.warnings.append(exc.message)
         return report
@@ -486,9 +493,7 @@ class Lifecycle:
             return None
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
-            run_hook(
-                "before_stop", task.hooks.before_stop, cwd, self.hook_env(name), f"task '{name}'"
-            )
+            self.hook("before_stop", name, cwd)
         self.report(Progress(name, "stopping"))
         self.mark_stopped(name, state)
         grace = task.stop_grace_period if task else 5.0
@@ -497,9 +502,7 @@ class Lifecycle:
         self.events.append("stopped", name, manual=True, signal=used)
         self.report(Progress(name, "stopped", used or "not running"))
         if hooks and task:
-            run_hook(
-                "after_stop", task.hooks.after_stop, cwd, self.hook_env(name), f"task '{name}'"
-            )
+            self.hook("after_stop", name, cwd)
         return used
 
     def stop(self, names: list[str] | None = None, hooks: bool = True) -> StopReport:
@@ -515,9 +518,7 @@ class Lifecycle:
             return report
         targets = list(names) if names is not None else list(observation.tasks)
         if hooks:
-            run_hook(
-                "before_stop", self.config.hooks.before_stop, self.project.root, self.hook_env(None)
-            )
+            self.hook("before_stop")
         graph = self.config.graph()
         waves = _stop_waves(graph, [t for t in targets if t in observation.tasks])
         report.not_running = [
@@ -546,9 +547,7 @@ class Lifecycle:
                     "taskmux's (close them, then stop again, to end it)"
                 )
         if hooks:
-            run_hook(
-                "after_stop", self.config.hooks.after_stop, self.project.root, self.hook_env(None)
-            )
+            self.hook("after_stop")
         return report
 
     def restart(self, names: list[str] | None = None) -> StartReport:

@@ -63,6 +63,7 @@ class TaskConfig:
     max_restarts: Annotated[int, Bounds(ge=0)] = 5
     restart_backoff: Annotated[float, Bounds(ge=1)] = 2.0
     depends_on: list[str] = field(default_factory=list)
+    hook_timeout: Annotated[float, Bounds(gt=0)] | None = None  # None: the top-level one
     hooks: Hooks = field(default_factory=Hooks)
 
 
@@ -76,6 +77,7 @@ class ProjectConfig:
     auto_start: bool = True
     log_max_size_mb: Annotated[float, Bounds(gt=0)] = 10.0
     log_backups: Annotated[int, Bounds(ge=0)] = 3
+    hook_timeout: Annotated[float, Bounds(gt=0)] = 120.0  # seconds before a hook is killed
     hooks: Hooks = field(default_factory=Hooks)
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
 

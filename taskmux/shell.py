@@ -1,12 +1,17 @@
 """Run one shell command with a timeout; the one place hooks and health checks share.
 
 The command gets its own process group, so a timeout kills everything it started, and
-output is read with a bound, so a child that keeps the pipe open cannot hang us.
+output is read with a bound, so a child that keeps the pipe open cannot hang us. Being
+in its own group also keeps it out of reach of the terminal's Ctrl+C, so whoever
+interrupts the waiting must kill it: `run_shell` does when the interrupt lands in its
+own thread, and `interrupt()` (called by the CLI's SIGINT/SIGTERM handler) does for
+commands that other threads wait for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -15,6 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OUTPUT_LIMIT = 4000
+
+# Process groups of the commands being waited for right now (one per command), tickets
+# of the commands being started (not registered yet), and whether the process is going
+# down (then no new command starts, and one that was starting kills itself).
+_running: set[int] = set()
+_starting: set[int] = set()
+_tickets = itertools.count()
+_interrupted = False
 
 # Anything that makes a command line more than "program and arguments" for sh.
 _SHELL_SYNTAX = set(";&|<>()$`\\*?[]{}~#!\n\"'")
@@ -51,11 +64,31 @@ class ShellResult:
     timed_out: bool = False
 
 
+def interrupt() -> bool:
+    """SIGKILL the group of every command still running, and start no new one.
+
+    Returns whether any command was running or starting: the caller must then let
+    the threads waiting for them unwind (one that was starting kills its own command).
+    Safe in a signal handler: no locks, and `list()` of a set is one atomic step.
+    """
+    global _interrupted
+    _interrupted = True
+    busy = bool(_running or _starting)
+    for group in list(_running):
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+    return busy
+
+
 def run_shell(
     command: str, cwd: Path, timeout: float, env: dict[str, str] | None = None
 ) -> ShellResult:
     started = time.monotonic()
+    ticket = next(_tickets)
+    _starting.add(ticket)
     try:
+        if _interrupted:
+            return ShellResult(None, "not run: taskmux was interrupted", 0.0)
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=cwd,
@@ -65,23 +98,50 @@ def run_shell(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _running.add(proc.pid)
     except OSError as exc:  # a missing cwd, mostly
         return ShellResult(None, f"cannot run: {exc.strerror or exc}", 0.0)
-    timed_out = False
+    finally:
+        _starting.discard(ticket)
+    try:
+        if _interrupted:  # interrupt() came while it started and may have missed it
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        out, timed_out = _wait(proc, timeout)
+    except BaseException:  # Ctrl+C, or an exit: the command must not outlive the wait
+        _kill_group(proc)
+        raise
+    finally:
+        _running.discard(proc.pid)
+    text = out.decode(errors="replace").strip()[-OUTPUT_LIMIT:]
+    code = None if timed_out else proc.returncode
+    return ShellResult(code, text, time.monotonic() - started, timed_out)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bool]:
+    """The command's output, and whether it had to be killed at the timeout."""
     try:
         out, _ = proc.communicate(timeout=timeout)
+        return out, False
     except subprocess.TimeoutExpired:
-        timed_out = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         try:
             out, _ = proc.communicate(timeout=2)
         except subprocess.TimeoutExpired:  # a setsid child holds the pipe open
-            proc.kill()
+            _kill_group(proc)
             out = b""
-            if proc.stdout is not None:
-                proc.stdout.close()
-            proc.wait()
-    text = out.decode(errors="replace").strip()[-OUTPUT_LIMIT:]
-    code = None if timed_out else proc.returncode
-    return ShellResult(code, text, time.monotonic() - started, timed_out)
+        return out, True
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the command's whole group, close our end of its pipe and reap it."""
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        proc.kill()
+    if proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=2)

@@ -197,6 +197,14 @@ class Tmux:
                 tasks[state.task] = state
         return Observation(True, tasks, owner=owner, server_pid=server_pid)
 
+    def sessions_owned_by(self, owner: str) -> list[str]:
+        """Names of the sessions that taskmux created for the project `owner` (its marker)."""
+        result = self.run(["list-sessions", "-F", f"#{{session_name}}{SEP}#{{{_OWNER_OPTION}}}"])
+        if result.returncode != 0:
+            return []  # no server: no sessions
+        pairs = (line.split(SEP) for line in result.stdout if SEP in line)
+        return [name for name, mark in pairs if mark == owner]
+
     # Launching -----------------------------------------------------------------------
 
     def launch(

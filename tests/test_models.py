@@ -44,6 +44,7 @@ def test_defaults_of_an_empty_file() -> None:
     assert config.auto_start is True
     assert config.log_max_size_mb == 10.0
     assert config.log_backups == 3
+    assert config.hook_timeout == 120.0
     assert config.tasks == {}
     assert (config.hooks.before_start, config.hooks.after_start) == (None, None)
     assert (config.hooks.before_stop, config.hooks.after_stop) == (None, None)
@@ -64,6 +65,7 @@ def test_task_defaults() -> None:
     assert task.max_restarts == 5
     assert task.restart_backoff == 2.0
     assert task.depends_on == []
+    assert task.hook_timeout is None  # the top-level one applies
     assert task.hooks.before_start is None
     assert task.hooks.after_stop is None
 
@@ -83,6 +85,7 @@ def test_every_task_key_is_read() -> None:
         "max_restarts": 0,
         "restart_backoff": 1,
         "depends_on": ["db"],
+        "hook_timeout": 30,
         "hooks": {"before_start": "make", "after_stop": "echo bye"},
     }
     raw = {
@@ -90,12 +93,14 @@ def test_every_task_key_is_read() -> None:
         "auto_start": False,
         "log_max_size_mb": 0.5,
         "log_backups": 0,
+        "hook_timeout": 2.5,
         "hooks": {"before_start": "echo hi"},
         "tasks": {"db": {"command": "postgres"}, "web": body},
     }
     config = _valid(raw)
     assert (config.name, config.auto_start) == ("proj", False)
     assert (config.log_max_size_mb, config.log_backups) == (0.5, 0)
+    assert config.hook_timeout == 2.5
     assert config.hooks.before_start == "echo hi"
     web = config.tasks["web"]
     for key, value in body.items():
@@ -121,6 +126,7 @@ TASK_RANGES = [
     ("stop_grace_period", 0, None, [-0.1, -5]),
     ("max_restarts", 0, None, [-1]),
     ("restart_backoff", 1, None, [0.99, 0, -2.0]),
+    ("hook_timeout", 0.001, None, [0, -1]),
 ]
 
 
@@ -140,6 +146,7 @@ def test_task_ranges(key: str, low: float, high: float | None, bad: list[float])
 TOP_RANGES = [
     ("log_max_size_mb", 0.01, [0, -1]),
     ("log_backups", 0, [-1]),
+    ("hook_timeout", 0.001, [0, -3]),
 ]
 
 

@@ -35,6 +35,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 @dataclass
 class _GlobalState:
     config: str | None = None
+    config_error: dict[str, Any] | None = None  # set while running on a stand-in config
 
 
 state = _GlobalState()
@@ -60,6 +61,7 @@ def _main(
     ] = False,
 ) -> None:
     state.config = config
+    state.config_error = None
 
 
 def console(stderr: bool = False) -> Console:
@@ -73,14 +75,39 @@ def warn(message: str, code: str = "W000") -> None:
     typer.echo(f"warning[{code}]: {message}", err=True)
 
 
-def load(json_mode: bool = False) -> Project:
-    """Load the project named by `-c` (or found upwards), printing its warnings to stderr."""
+def load(json_mode: bool = False, fallback: bool = False) -> Project:
+    """Load the project named by `-c` (or found upwards), printing its warnings to stderr.
+
+    `fallback` is for the commands that only look or stop (status, logs, events, stop,
+    kill, daemon stop/status, inspect): an invalid file must not lock the user out of
+    them. They run on the last valid config, or on the windows tmux reports, with one
+    W102 warning naming the error; every JSON document then carries `config_error`.
+    """
     from taskmux.config import load_project
 
-    project = load_project(state.config)
+    project = load_project(state.config, fallback=fallback)
+    if project.fallback is not None:
+        project = _with_windows(project)
+        assert project.fallback is not None
+        state.config_error = project.fallback.to_dict()
+        warn(project.fallback.describe(project.path), "W102")
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     return project
+
+
+def _with_windows(project: Project) -> Project:
+    """No valid config was ever seen: take the session's task windows from tmux."""
+    if project.fallback is None or project.fallback.last_valid:
+        return project
+    from taskmux.errors import TmuxError
+    from taskmux.standin import windows_as_tasks
+    from taskmux.tmux_manager import Tmux
+
+    try:
+        return windows_as_tasks(project, Tmux.from_env())
+    except TmuxError:  # no tmux: nothing can be running, the bare stand-in is the truth
+        return project
 
 
 def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] | None) -> None:
@@ -94,6 +121,9 @@ def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] 
 
 
 def print_json(data: Any) -> None:
+    """One JSON document on stdout (with `config_error` when a stand-in config is in use)."""
+    if state.config_error is not None and isinstance(data, dict):
+        data = {**data, "config_error": state.config_error}
     sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
 

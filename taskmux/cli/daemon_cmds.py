@@ -59,7 +59,7 @@ def daemon_status(json_out: JsonOpt = False) -> None:
     """Show whether the project's daemon runs, and where (exit 1 if it does not)."""
     from taskmux.daemon import running_daemon
 
-    info = running_daemon(load(json_out).paths)
+    info = running_daemon(load(json_out, fallback=True).paths)
     emit(
         json_out,
         {"running": True, **info.to_dict()},
@@ -72,7 +72,7 @@ def daemon_stop(json_out: JsonOpt = False) -> None:
     """Stop the daemon (SIGTERM, then SIGKILL after 10 s); tasks keep running."""
     from taskmux.daemon import stop_daemon
 
-    info, forced = stop_daemon(load(json_out).paths)
+    info, forced = stop_daemon(load(json_out, fallback=True).paths)
     how = " (did not exit in time: killed)" if forced else ""
     emit(json_out, {"pid": info.pid, "forced": forced}, f"daemon (pid {info.pid}) stopped{how}")
 

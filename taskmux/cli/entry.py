@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from typing import Any
 
@@ -13,6 +15,7 @@ def run(argv: list[str] | None = None) -> None:
     from taskmux.cli.commands import app
     from taskmux.errors import TaskmuxError, UsageError
 
+    _kill_commands_on_signals()
     args = json_after_command(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
     try:
@@ -66,6 +69,30 @@ def json_after_command(args: list[str]) -> list[str]:
         cut = rest.index("--")
         return [*before, *rest[:cut], "--json", *rest[cut:]]
     return [*before, *rest, "--json"]
+
+
+def _kill_commands_on_signals() -> None:
+    """Ctrl+C and SIGTERM also end the hooks and checks we wait for, then act as usual.
+
+    Those run in their own process groups (out of the terminal's reach), so without this
+    an interrupted `start` would leave its hook running. Commands that supervise install
+    their own handlers later, for their own orderly shutdown. An ignored signal (a
+    background job of a script) stays ignored.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        shell = sys.modules.get("taskmux.shell")  # not imported: no command was ever run
+        busy = shell is not None and shell.interrupt()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if busy:  # unwind, so that a hook that was just starting is killed on the way
+            raise SystemExit(128 + signum)
+        signal.signal(signum, signal.SIG_DFL)  # otherwise end as SIGTERM always did
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

@@ -20,13 +20,13 @@ TasksArg = Annotated[
 
 
 @contextmanager
-def lifecycle_for(json_out: bool) -> Iterator[Lifecycle]:
-    """A Lifecycle whose progress is shown while the block runs."""
+def lifecycle_for(json_out: bool, fallback: bool = False) -> Iterator[Lifecycle]:
+    """A Lifecycle whose progress is shown while the block runs (`fallback`: see `load`)."""
     from taskmux.lifecycle import Lifecycle
 
     printer = ProgressPrinter(json_out)
     try:
-        yield Lifecycle.for_project(load(json_out), printer)
+        yield Lifecycle.for_project(load(json_out, fallback), printer)
     finally:
         printer.close()
 
@@ -85,7 +85,7 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
     """Stop tasks gracefully and mark them stopped (no names: all, then end the session)."""
     from taskmux.errors import TaskmuxError
 
-    with lifecycle_for(json_out) as lifecycle:
+    with lifecycle_for(json_out, fallback=True) as lifecycle:
         report = lifecycle.stop(tasks or None)
     for name in report.not_running:
         if not json_out:
@@ -109,7 +109,7 @@ def kill(
     task: Annotated[str, typer.Argument(help="Task to kill.")], json_out: JsonOpt = False
 ) -> None:
     """SIGKILL a task's whole process tree and close its window."""
-    with lifecycle_for(json_out) as lifecycle:
+    with lifecycle_for(json_out, fallback=True) as lifecycle:
         was_running = lifecycle.kill(task)
     human = f"{task}: killed" if was_running else f"{task}: was not running; window closed"
     emit(json_out, {"task": task, "was_running": was_running}, human)
@@ -121,7 +121,7 @@ def status(json_out: JsonOpt = False) -> None:
     from taskmux.status import observe_project, status_rows
     from taskmux.tmux_manager import Tmux
 
-    project = load(json_out)
+    project = load(json_out, fallback=True)
     observation = observe_project(Tmux.from_env(), project)
     rows = status_rows(project, observation)
     data: dict[str, Any] = {
@@ -168,7 +168,7 @@ def inspect(
     from taskmux.status import inspect_row, observe_project
     from taskmux.tmux_manager import Tmux
 
-    project = load(json_out)
+    project = load(json_out, fallback=True)
     project.task(task)
     row = inspect_row(project, task, observe_project(Tmux.from_env(), project))
     print_json({"ok": True, **row} if json_out else row)

@@ -60,7 +60,7 @@ def logs(
     """
     from taskmux import logs as core
 
-    project = load(json_out)
+    project = load(json_out, fallback=True)
     names = [task] if task is not None else list(project.config.tasks)
     project.check_names(names)
     task_logs = [core.TaskLog(name, project.paths.log_file(name)) for name in names]

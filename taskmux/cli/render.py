@@ -24,6 +24,7 @@ _PHASE_STYLE = {
     "failed": "red",
     "stopping": "yellow",
     "stopped": "dim",
+    "hook": "yellow",
 }
 
 
@@ -165,6 +166,7 @@ class ProgressPrinter:
         self.quiet = json_mode
         self.tty = sys.stdout.isatty() and not json_mode
         self._last: dict[str, tuple[str, str]] = {}
+        self._before_hook: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
 
@@ -172,6 +174,9 @@ class ProgressPrinter:
         if self.quiet:
             return
         with self._lock:
+            if progress.phase in ("hook", "hook done"):
+                self._hook(progress)
+                return
             step = (progress.phase, progress.detail)
             if self._last.get(progress.task) == step:
                 return
@@ -183,6 +188,25 @@ class ProgressPrinter:
                 sys.stdout.write(f"{progress.task}: {progress.phase}{detail}\n")
                 sys.stdout.flush()
 
+    def _hook(self, progress: Progress) -> None:
+        """A running hook shows on its task's line (or a "global" one) until it is over."""
+        task = progress.task
+        if progress.phase == "hook":
+            if task in self._last:
+                self._before_hook[task] = self._last[task]
+            self._last[task] = ("hook", progress.detail)
+            if not self.tty:
+                sys.stdout.write(f"{task or 'global'}: {progress.detail}\n")
+                sys.stdout.flush()
+        else:  # over: the line shows what it showed before
+            previous = self._before_hook.pop(task, None)
+            if previous is not None:
+                self._last[task] = previous
+            else:
+                self._last.pop(task, None)
+        if self.tty:
+            self._refresh()
+
     def _refresh(self) -> None:
         from rich.live import Live
         from rich.table import Table
@@ -190,7 +214,7 @@ class ProgressPrinter:
         table = Table(box=None, show_header=False, pad_edge=False)
         for task, (phase, detail) in self._last.items():
             style = _PHASE_STYLE.get(phase, "")
-            table.add_row(f"[{style}]{phase:>8}[/]", task, f"[dim]{detail}[/]")
+            table.add_row(f"[{style}]{phase:>8}[/]", task or "global", f"[dim]{detail}[/]")
         if self._live is None:
             self._live = Live(table, console=console(), refresh_per_second=10, transient=False)
             self._live.start()

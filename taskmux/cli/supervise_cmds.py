@@ -135,7 +135,7 @@ def events(
     from taskmux.events import EventLog
     from taskmux.logs import parse_since
 
-    project = load(json_out)
+    project = load(json_out, fallback=True)
     if task is not None:
         project.task(task)
     log = EventLog(project.paths.events)
