@@ -45,7 +45,7 @@ def mark(row: dict[str, Any]) -> str:
         return "[red]✗[/]" if row.get("healthy") is False else "[green]●[/]"
     if state.startswith(("exited", "killed by", "gave up")):
         return "[red]✗[/]"
-    if state.startswith("restarting"):
+    if state.startswith(("restarting", "daemonized")):
         return "[yellow]◐[/]"
     return "[dim]○[/]"
 
@@ -66,6 +66,9 @@ def notes(row: dict[str, Any]) -> str:
         parts.append(f"next restart in {max(0.0, row['next_restart_at'] - time.time()):.0f}s")
     if row.get("auto_start") is False:
         parts.append("manual start")
+    if row.get("daemonized"):
+        pids = ",".join(str(pid) for pid in row["daemonized"]["pids"])
+        parts.append(f"in background (pid {pids}): {row['daemonized']['fix']}")
     return " ".join(parts)
 
 
