@@ -24,7 +24,7 @@ class Holder:
 
     pid: int | None
     uid: int | None
-    user: str
+    user: str | None  # None when not even the owner is known
     command: str = ""
     cwd: str | None = None
     marker: str | None = None  # its TASKMUX_TASK, "<state folder>/<task>"
@@ -33,7 +33,8 @@ class Holder:
     def describe(self) -> str:
         """`pid 812 (user postgres: postgres -D /var/lib/pg)`, or the unknown-pid form."""
         if self.pid is None:
-            return f"a process of another user, {self.user} (pid unknown)"
+            whose = f"another user, {self.user}" if self.user else "another user"
+            return f"a process of {whose} (pid unknown)"
         command = self.command or "?"
         if len(command) > COMMAND_SHOWN:
             command = command[: COMMAND_SHOWN - 1] + "…"
@@ -72,12 +73,13 @@ def judge(holder: Holder, scope: Scope, force: bool = False) -> Verdict:
     if holder.pid in scope.protected:
         return no("is taskmux itself or the process that runs it")
     mine = holder.uid == scope.uid
+    other = f"another user ({holder.user})" if holder.user else "another user"
     if force:
         if mine or scope.uid == 0:
             return Verdict(holder, True, "freed on request (--kill-port)")
-        return no(f"belongs to another user ({holder.user}) and cannot be signalled")
+        return no(f"belongs to {other} and cannot be signalled")
     if not mine:
-        return no(f"belongs to another user ({holder.user})")
+        return no(f"belongs to {other}")
     if holder.marker is not None:
         if holder.marker.startswith(scope.marker_prefix):
             task = holder.marker[len(scope.marker_prefix) :]

@@ -12,6 +12,8 @@ import contextlib
 import os
 import pwd
 import signal
+import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,17 +164,71 @@ def real_pid(pid: int | None) -> int | None:
 
 # Ports ---------------------------------------------------------------------------------
 #
-# Who listens on a port: on Linux, /proc/net/tcp{,6} names the listening sockets (inode and
-# owner uid) at the cost of one small read, so a free port costs no process scan; only a
-# held port needs the scan of /proc/*/fd that maps a socket to its processes. Elsewhere,
-# psutil's whole-machine net_connections.
+# Who listens on a port: on Linux the kernel's socket-diagnostics netlink lists the
+# listening sockets (inode and owner uid) in well under a millisecond, so a free port
+# costs no process scan (/proc/net/tcp walks the whole connection table: milliseconds);
+# only a held port needs the scan of /proc/*/fd that maps a socket to its processes.
+# Elsewhere, psutil's whole-machine net_connections.
 
 _PROC_TCP = ("/proc/net/tcp", "/proc/net/tcp6")
 _LISTEN = b"0A"
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x301
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+_NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, seq, pid
+_SOCKID_SIZE = 48  # sport, dport, src[16], dst[16], interface, cookie[8]
 
 
 def _listening_sockets(port: int) -> dict[int, int] | None:
-    """inode -> owner uid of every socket listening on `port`; None without /proc/net."""
+    """inode -> owner uid of every socket listening on `port`; None if nothing can say."""
+    try:
+        return _sock_diag_listeners(port)
+    except (OSError, AttributeError, struct.error):  # no netlink (not Linux, no tcp_diag)
+        return _proc_net_listeners(port)
+
+
+def _sock_diag_listeners(port: int) -> dict[int, int]:
+    found: dict[int, int] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as link:
+        link.settimeout(2.0)
+        for family in (socket.AF_INET, socket.AF_INET6):
+            request = struct.pack(
+                "=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN
+            ) + bytes(_SOCKID_SIZE)
+            header = _NLMSG_HEADER.pack(
+                _NLMSG_HEADER.size + len(request),
+                _SOCK_DIAG_BY_FAMILY,
+                _NLM_F_REQUEST_DUMP,
+                family,
+                0,
+            )
+            link.send(header + request)
+            while not _read_diag_reply(link.recv(65536), port, found):
+                pass
+    return found
+
+
+def _read_diag_reply(data: bytes, port: int, found: dict[int, int]) -> bool:
+    """Add the listeners on `port` of one netlink datagram; True once the dump is done."""
+    offset = 0
+    while offset + _NLMSG_HEADER.size <= len(data):
+        length, kind, _flags, _seq, _pid = _NLMSG_HEADER.unpack_from(data, offset)
+        if kind == _NLMSG_DONE:
+            return True
+        if kind == _NLMSG_ERROR or length < _NLMSG_HEADER.size:
+            raise OSError("sock_diag refused the request")
+        body = offset + _NLMSG_HEADER.size  # inet_diag_msg: family, state, timer, retrans, id
+        (sport,) = struct.unpack_from(">H", data, body + 4)
+        if sport == port:  # then expires, rqueue, wqueue, uid, inode
+            uid, inode = struct.unpack_from("=II", data, body + 4 + _SOCKID_SIZE + 12)
+            found[inode] = uid
+        offset += (length + 3) & ~3
+    return False
+
+
+def _proc_net_listeners(port: int) -> dict[int, int] | None:
     found: dict[int, int] = {}
     readable = False
     for table in _PROC_TCP:
@@ -216,9 +272,9 @@ def _pids_of_sockets(inodes: Iterable[int], only_uid: int | None = None) -> dict
     return holders
 
 
-def _user_name(uid: int | None) -> str:
+def _user_name(uid: int | None) -> str | None:
     if uid is None:
-        return "?"
+        return None
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -275,7 +331,7 @@ def _port_holders_psutil(port: int) -> list[Holder]:
         else:
             pids.add(conn.pid)
     holders = [h for h in map(_facts, sorted(pids)) if h is not None]
-    return holders + ([Holder(None, None, "?")] if unseen else [])
+    return holders + ([Holder(None, None, None)] if unseen else [])
 
 
 @dataclass(frozen=True)

@@ -43,16 +43,31 @@ def holder(**facts: object) -> Holder:
     ("facts", "force", "allowed", "why"),
     [
         # this project's leftovers: marker or folder
-        ({"marker": "shop-1a2b3c4d5e/api"}, False, True, "left over from this project's task 'api'"),
+        (
+            {"marker": "shop-1a2b3c4d5e/api"},
+            False,
+            True,
+            "left over from this project's task 'api'",
+        ),
         ({"marker": "shop-1a2b3c4d5e/old"}, False, True, "task 'old'"),
         ({"cwd": "/home/ann/shop"}, False, True, "inside the project folder"),
         ({"cwd": "/home/ann/shop/backend/src"}, False, True, "inside the project folder"),
         # a sibling folder whose name merely starts like the project's is not inside it
-        ({"cwd": "/home/ann/shop-old"}, False, False, "not this project's (it runs from /home/ann/shop-old)"),
+        (
+            {"cwd": "/home/ann/shop-old"},
+            False,
+            False,
+            "not this project's (it runs from /home/ann/shop-old)",
+        ),
         ({}, False, False, "not this project's (it runs from /home/ann/elsewhere)"),
         ({"cwd": None}, False, False, "working directory is unreadable"),
         # a running task of this project is not a leftover
-        ({"marker": "shop-1a2b3c4d5e/web"}, False, False, "this project's task 'web', which is running"),
+        (
+            {"marker": "shop-1a2b3c4d5e/web"},
+            False,
+            False,
+            "this project's task 'web', which is running",
+        ),
         # another taskmux project's task, even when it runs from our folder
         (
             {"marker": "blog-99/web", "project": "blog", "cwd": "/home/ann/shop"},
@@ -62,8 +77,18 @@ def holder(**facts: object) -> Holder:
         ),
         ({"marker": "blog-99/web"}, False, False, "('blog-99')"),
         # another user, even inside our folder or with our marker
-        ({"uid": 26, "user": "postgres", "cwd": "/home/ann/shop"}, False, False, "another user (postgres)"),
-        ({"uid": 26, "user": "postgres", "marker": "shop-1a2b3c4d5e/api"}, False, False, "another user"),
+        (
+            {"uid": 26, "user": "postgres", "cwd": "/home/ann/shop"},
+            False,
+            False,
+            "another user (postgres)",
+        ),
+        (
+            {"uid": 26, "user": "postgres", "marker": "shop-1a2b3c4d5e/api"},
+            False,
+            False,
+            "another user",
+        ),
         # invisible, init, ourselves: never, not even with --kill-port
         ({"pid": None, "uid": 26, "user": "postgres"}, False, False, "cannot be seen"),
         ({"pid": None, "uid": 26, "user": "postgres"}, True, False, "cannot be seen"),
@@ -72,7 +97,12 @@ def holder(**facts: object) -> Holder:
         # --kill-port: anything of ours; another user's only for root
         ({}, True, True, "--kill-port"),
         ({"marker": "blog-99/web"}, True, True, "--kill-port"),
-        ({"uid": 26, "user": "postgres"}, True, False, "another user (postgres) and cannot be signalled"),
+        (
+            {"uid": 26, "user": "postgres"},
+            True,
+            False,
+            "another user (postgres) and cannot be signalled",
+        ),
     ],
 )
 def test_judge(facts: dict[str, object], force: bool, allowed: bool, why: str) -> None:
@@ -98,7 +128,9 @@ def test_all_or_nothing() -> None:
 def test_refusal_names_pid_user_command_and_the_way_out() -> None:
     verdicts = judge_all([holder(pid=812, command="python3 -m http.server 8000")], SCOPE)
     text = refusal("api", 8000, verdicts, forced_would_work=True)
-    assert text.startswith("task 'api': port 8000 is held by pid 812 (user ann: python3 -m http.server")
+    assert text.startswith(
+        "task 'api': port 8000 is held by pid 812 (user ann: python3 -m http.server"
+    )
     assert "taskmux start api --kill-port" in text
     assert "?" not in text
 
@@ -109,6 +141,8 @@ def test_refusal_for_an_invisible_holder_has_no_question_marks() -> None:
     assert "held by a process of another user, postgres (pid unknown)" in text
     assert "pid ?" not in text and "(?)" not in text
     assert "--kill-port" not in text  # it would not help
+    unknown = refusal("db", 5432, judge_all([Holder(None, None, None)], SCOPE), False)
+    assert "held by a process of another user (pid unknown)" in unknown
 
 
 def test_long_commands_are_shortened() -> None:

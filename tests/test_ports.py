@@ -220,9 +220,7 @@ def _prefork_pids(pidfile: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("mode", ["graceful", "stubborn"])
-def test_a_prefork_server_of_this_project_is_freed_completely(
-    project: Project, mode: str
-) -> None:
+def test_a_prefork_server_of_this_project_is_freed_completely(project: Project, mode: str) -> None:
     port = free_tcp_port()
     serve_task(project, port)
     (project.root / "prefork.py").write_text(PREFORK)
@@ -422,3 +420,20 @@ def test_a_holder_this_user_cannot_see_is_described_without_question_marks(
     assert holder["pid"] is None and holder["user"] == "root"
     assert "held by a process of another user, root (pid unknown)" in seen["message"]
     assert "?" not in seen["message"]
+
+
+def test_both_linux_listener_sources_agree_and_ignore_clients() -> None:
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("Linux only")
+    with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6:
+        v4.bind(("127.0.0.1", 0))
+        port = v4.getsockname()[1]
+        v4.listen()
+        v6.bind(("::1", port))
+        v6.listen()
+        with socket.create_connection(("127.0.0.1", port)):
+            expected = {os.fstat(v4.fileno()).st_ino, os.fstat(v6.fileno()).st_ino}
+            assert set(procs._sock_diag_listeners(port)) == expected
+            assert set(procs._proc_net_listeners(port) or {}) == expected
+            assert listener_pids(port) == {os.getpid()}
+    assert not procs.port_is_held(port)
