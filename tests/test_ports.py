@@ -429,7 +429,10 @@ def test_both_linux_listener_sources_agree_and_ignore_clients() -> None:
         v4.bind(("127.0.0.1", 0))
         port = v4.getsockname()[1]
         v4.listen()
-        v6.bind(("::1", port))
+        try:
+            v6.bind(("::1", port))
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback here: {exc}")
         v6.listen()
         with socket.create_connection(("127.0.0.1", port)):
             expected = {os.fstat(v4.fileno()).st_ino, os.fstat(v6.fileno()).st_ino}
