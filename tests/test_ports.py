@@ -266,6 +266,8 @@ def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project) -> 
     assert row["running"] is False
     table = project.run("status")
     assert "daemonized" in table.stdout and str(daemon_pid) in table.stdout
+    inspected = project.json("inspect", "cache")
+    assert inspected["state"] == "daemonized" and inspected["daemonized"]["pids"] == [daemon_pid]
     project.status()  # seen again: still one event for this exit
     (event,) = events_of(project, "daemonized")
     assert event["task"] == "cache" and event["port"] == port

@@ -69,7 +69,7 @@ def notes(row: dict[str, Any]) -> str:
         parts.append("manual start")
     if row.get("daemonized"):
         pids = ",".join(str(pid) for pid in row["daemonized"]["pids"])
-        parts.append(f"in background (pid {pids}): {row['daemonized']['fix']}")
+        parts.append(f"in background, pid {pids}: run it in the foreground (see inspect)")
     return " ".join(parts)
 
 
