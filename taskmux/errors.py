@@ -139,6 +139,12 @@ class PortBusy(TaskmuxError):
     code = "E304"
 
 
+class StopFailed(TaskmuxError):
+    """A task's process (or one it left running) survived the stop escalation."""
+
+    code = "E306"
+
+
 class HookFailed(TaskmuxError):
     code = "E401"
 

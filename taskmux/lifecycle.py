@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskmux import procs
+from taskmux import daemonized, procs
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
 from taskmux.errors import (
     CwdMissing,
     PortBusy,
     StartFailed,
+    StopFailed,
     TaskmuxError,
     TmuxError,
 )
@@ -33,6 +34,7 @@ from taskmux.events import EventLog
 from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
 from taskmux.hooks import run_hook
+from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
 from taskmux.shell import exec_form
 from taskmux.state import Health, TaskState
 from taskmux.status import observe_project
@@ -130,6 +132,9 @@ class Lifecycle:
         self.paths = project.paths.ensure()
         self.events = EventLog(self.paths.events)
         self.report = on_progress or _no_progress
+        # `--kill-port`: this object's starts free a task's port from whatever holds it
+        # (that we may signal), not just from this project's orphans.
+        self.kill_port = False
 
     @classmethod
     def for_project(
@@ -205,14 +210,57 @@ class Lifecycle:
         if hooks:
             self.hook("before_start", name, cwd)
         if task.port is not None:
-            stubborn = procs.free_port(task.port)
-            if stubborn:
-                who = ", ".join(f"pid {s.pid or '?'} ({s.name})" for s in stubborn)
-                raise PortBusy(
-                    f"task '{name}': port {task.port} is held by {who} and cannot be freed"
-                )
+            self._free_port(name, task.port)
         command = exec_form(task.command)
         return Launch(name, command, cwd, self.task_env(name), self.log_command(name))
+
+    def _free_port(self, name: str, port: int) -> None:
+        """Free the task's port from this project's orphans (from anything we may signal
+        with `kill_port`), recording each kill; raise PortBusy naming what stays."""
+        force = self.kill_port
+        scopes: list[Scope] = []
+
+        def decide(holders: list[Holder]) -> list[Verdict]:
+            scopes.append(self._port_scope(name, holders))
+            return judge_all(holders, scopes[-1], force)
+
+        cleanup = procs.free_port(port, decide)
+        if cleanup.killed:
+            killed = cleanup.killed
+            self.events.append(
+                "port_freed",
+                name,
+                port=port,
+                pids=[h.pid for h in killed],
+                users=[h.user for h in killed],
+                commands=[h.command for h in killed],
+                forced=force,
+            )
+            pids = ", ".join(str(h.pid) for h in killed)
+            self.report(Progress(name, "starting", f"freed port {port} (ended pid {pids})"))
+        if cleanup.refused:
+            forceable = not force and may_free_all(
+                judge_all([v.holder for v in cleanup.refused], scopes[-1], force=True)
+            )
+            raise PortBusy(refusal(name, port, cleanup.refused, forceable))
+        if cleanup.remaining:
+            who = ", ".join(h.describe() for h in cleanup.remaining)
+            raise PortBusy(f"task '{name}': port {port} is still held by {who} after ending it")
+
+    def _port_scope(self, name: str, holders: list[Holder]) -> Scope:
+        """Who we are, for the port decision; running tasks are looked up only if needed."""
+        prefix = self.marker("")
+        running: frozenset[str] = frozenset()
+        if any(h.marker and h.marker.startswith(prefix) for h in holders):
+            running = frozenset(n for n, s in self.observe().tasks.items() if s.is_alive)
+        return Scope(
+            uid=os.getuid(),
+            root=os.path.realpath(self.project.root),
+            marker_prefix=prefix,
+            task=name,
+            running_tasks=running,
+            protected=procs.own_lineage(),
+        )
 
     def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
@@ -486,11 +534,9 @@ class Lifecycle:
 
     def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
         task = self.config.tasks.get(name)
-        if state.dead:  # the mark blocks a pending restart; orphans of the tree still go
+        if state.dead:  # the mark blocks a pending restart; what it left running still goes
             self.mark_stopped(name, state)
-            grace = task.stop_grace_period if task else 5.0
-            procs.stop_tree(None, self.marker(name), grace)
-            return None
+            return self._stop_leftovers(name, state)
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
             self.hook("before_stop", name, cwd)
@@ -504,6 +550,50 @@ class Lifecycle:
         if hooks and task:
             self.hook("after_stop", name, cwd)
         return used
+
+    def _stop_leftovers(self, name: str, state: TaskState) -> str | None:
+        """Stop what a dead task left running (a server that daemonized, an orphan).
+
+        Returns the signal that ended them, None if nothing was left; raises StopFailed
+        naming what survived.
+        """
+        marker = self.marker(name)
+        leftovers = procs.task_processes(None, marker)
+        if not leftovers:
+            return None
+        task = self.config.tasks.get(name)
+        daemons = self.note_daemonized(name, state)
+        what = procs.describe(leftovers)
+        self.report(Progress(name, "stopping", f"{what}, left running after the task exited"))
+        used = procs.stop_tree(None, marker, task.stop_grace_period if task else 5.0)
+        survivors = procs.task_processes(None, marker)
+        if survivors:
+            raise StopFailed(
+                f"task '{name}': could not stop {procs.describe(survivors)} (SIGKILL failed)"
+            )
+        self.events.append(
+            "stopped",
+            name,
+            manual=True,
+            signal=used,
+            leftovers=[p.pid for p in leftovers],
+            daemonized=bool(daemons),
+        )
+        detail = f"{used}: ended {what}, left running after the task exited"
+        if daemons:
+            detail += f" (it daemonized: {daemonized.advice(daemons)})"
+        if task is not None and task.port is not None and procs.port_is_held(task.port):
+            who = ", ".join(h.describe() for h in procs.port_holders(task.port))
+            detail += f"; port {task.port} is still held by {who}, not this task's: left alone"
+        self.report(Progress(name, "stopped", detail))
+        return used
+
+    def note_daemonized(self, name: str, state: TaskState, wait: float = 0.0) -> list[Holder]:
+        """The task's processes on its port if it daemonized (recorded once as an event).
+
+        `wait`: how long to give the background child to bind after its parent exited.
+        """
+        return daemonized.note(self.project, name, state, wait)
 
     def stop(self, names: list[str] | None = None, hooks: bool = True) -> StopReport:
         """Stop tasks (all, then end the session, when no names are given)."""
@@ -535,6 +625,8 @@ class Lifecycle:
                     except TaskmuxError as exc:
                         report.failed[name] = exc.message
                         continue
+                    if used is not None and name in report.not_running:
+                        report.not_running.remove(name)  # it had left processes running
                     if name not in report.not_running:
                         report.stopped[name] = used
         if names is None and not report.failed:

@@ -1,20 +1,26 @@
-"""Process trees and port owners, through psutil, in one place.
+"""Process trees and port owners, through psutil and /proc, in one place.
 
 A task's processes are its pane process, everything in that process group, their
 descendants, and anything carrying the task's environment marker (children that called
-setsid or double-forked escape the first three).
+setsid or double-forked escape the first three). Whether a port's holder may be ended is
+decided in `port_guard.py`; this module gathers the facts and sends the signals.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
+import socket
+import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psutil
+
+from taskmux.port_guard import Holder, Verdict, may_free_all
 
 MARKER_VAR = "TASKMUX_TASK"
 
@@ -130,6 +136,18 @@ def kill_tree(root_pid: int | None, marker: str | None) -> bool:
     return found
 
 
+def describe(found: list[psutil.Process], limit: int = 5) -> str:
+    """`pid 12 (redis-server), pid 13 (redis-server)`, for a report line."""
+    parts = []
+    for proc in found[:limit]:
+        try:
+            parts.append(f"pid {proc.pid} ({proc.name()})")
+        except psutil.Error:
+            parts.append(f"pid {proc.pid}")
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return ", ".join(parts) + more
+
+
 def real_pid(pid: int | None) -> int | None:
     """The task's own process: the pane's `sh -c` wrapper's only child if it has one."""
     if pid is None:
@@ -144,47 +162,299 @@ def real_pid(pid: int | None) -> int | None:
     return pid
 
 
-@dataclass(frozen=True)
-class Listener:
-    pid: int | None
-    name: str
+# Ports ---------------------------------------------------------------------------------
+#
+# Who listens on a port: on Linux the kernel's socket-diagnostics netlink lists the
+# listening sockets (inode and owner uid) in well under a millisecond, so a free port
+# costs no process scan (/proc/net/tcp walks the whole connection table: milliseconds);
+# only a held port needs the scan of /proc/*/fd that maps a socket to its processes.
+# Elsewhere, psutil's whole-machine net_connections.
+
+_PROC_TCP = ("/proc/net/tcp", "/proc/net/tcp6")
+_LISTEN = b"0A"
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x301
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+_NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, seq, pid
+_SOCKID_SIZE = 48  # sport, dport, src[16], dst[16], interface, cookie[8]
 
 
-def listeners(port: int) -> list[Listener]:
-    """Processes with a TCP socket listening on `port` (client connections do not count)."""
-    found: dict[int | None, Listener] = {}
+def _listening_sockets(port: int) -> dict[int, int] | None:
+    """inode -> owner uid of every socket listening on `port`; None if nothing can say."""
+    try:
+        return _sock_diag_listeners(port)
+    except (OSError, AttributeError, struct.error):  # no netlink (not Linux, no tcp_diag)
+        return _proc_net_listeners(port)
+
+
+def _sock_diag_listeners(port: int) -> dict[int, int]:
+    found: dict[int, int] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as link:
+        link.settimeout(2.0)
+        for family in (socket.AF_INET, socket.AF_INET6):
+            request = struct.pack(
+                "=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN
+            ) + bytes(_SOCKID_SIZE)
+            header = _NLMSG_HEADER.pack(
+                _NLMSG_HEADER.size + len(request),
+                _SOCK_DIAG_BY_FAMILY,
+                _NLM_F_REQUEST_DUMP,
+                family,
+                0,
+            )
+            link.send(header + request)
+            while not _read_diag_reply(link.recv(65536), port, found):
+                pass
+    return found
+
+
+def _read_diag_reply(data: bytes, port: int, found: dict[int, int]) -> bool:
+    """Add the listeners on `port` of one netlink datagram; True once the dump is done."""
+    offset = 0
+    while offset + _NLMSG_HEADER.size <= len(data):
+        length, kind, _flags, _seq, _pid = _NLMSG_HEADER.unpack_from(data, offset)
+        if kind == _NLMSG_DONE:
+            return True
+        if kind == _NLMSG_ERROR or length < _NLMSG_HEADER.size:
+            raise OSError("sock_diag refused the request")
+        body = offset + _NLMSG_HEADER.size  # inet_diag_msg: family, state, timer, retrans, id
+        (sport,) = struct.unpack_from(">H", data, body + 4)
+        if sport == port:  # then expires, rqueue, wqueue, uid, inode
+            uid, inode = struct.unpack_from("=II", data, body + 4 + _SOCKID_SIZE + 12)
+            found[inode] = uid
+        offset += (length + 3) & ~3
+    return False
+
+
+def _proc_net_listeners(port: int) -> dict[int, int] | None:
+    found: dict[int, int] = {}
+    readable = False
+    for table in _PROC_TCP:
+        try:
+            with open(table, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        readable = True
+        for line in data.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != _LISTEN:
+                continue
+            if int(fields[1].rpartition(b":")[2], 16) == port:
+                found[int(fields[9])] = int(fields[7])
+    return found if readable else None
+
+
+def _pids_of_sockets(inodes: Iterable[int], only_uid: int | None = None) -> dict[int, set[int]]:
+    """inode -> pids holding it, from /proc/*/fd (processes this user may not read are
+    skipped: without root, another user's socket has no known pid)."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    holders: dict[int, set[int]] = {inode: set() for inode in wanted.values()}
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                if only_uid is not None and entry.stat().st_uid != only_uid:
+                    continue
+                fds = os.listdir(f"/proc/{entry.name}/fd")
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    inode = wanted.get(os.readlink(f"/proc/{entry.name}/fd/{fd}"))
+                except OSError:
+                    continue
+                if inode is not None:
+                    holders[inode].add(int(entry.name))
+    return holders
+
+
+def _user_name(uid: int | None) -> str | None:
+    if uid is None:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _facts(pid: int) -> Holder | None:
+    """What a port decision needs to know about one process (None once it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        uid = proc.uids().real
+    except psutil.Error:
+        return None
+    command, cwd, env = "", None, None
+    with contextlib.suppress(psutil.Error):
+        command = " ".join(proc.cmdline()) or proc.name()
+    with contextlib.suppress(psutil.Error):
+        cwd = proc.cwd()
+    with contextlib.suppress(psutil.Error):
+        env = proc.environ()
+    marker = env.get(MARKER_VAR) if env else None
+    project = (env.get("TASKMUX_PROJECT") or env.get("TASKMUX_SESSION")) if env else None
+    return Holder(pid, uid, _user_name(uid), command, cwd, marker or None, project or None)
+
+
+def port_holders(port: int, only_uid: int | None = None) -> list[Holder]:
+    """Every process listening on TCP `port` (client connections do not count).
+
+    A socket whose process this user cannot see is one Holder with pid None per owner.
+    `only_uid` looks only at that user's processes (cheaper; for finding our own).
+    """
+    sockets = _listening_sockets(port)
+    if sockets is None:
+        return _port_holders_psutil(port)
+    if not sockets:
+        return []
+    by_socket = _pids_of_sockets(sockets, only_uid)
+    pids = sorted({pid for found in by_socket.values() for pid in found})
+    holders = [h for h in map(_facts, pids) if h is not None]
+    if only_uid is None:
+        unseen = sorted({sockets[i] for i, found in by_socket.items() if not found})
+        holders += [Holder(None, uid, _user_name(uid)) for uid in unseen]
+    return holders
+
+
+def _port_holders_psutil(port: int) -> list[Holder]:
+    pids: set[int] = set()
+    unseen = False
     for conn in psutil.net_connections(kind="tcp"):
         if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
             continue
-        name = "?"
-        if conn.pid is not None:
-            with contextlib.suppress(psutil.Error):
-                name = psutil.Process(conn.pid).name()
-        found[conn.pid] = Listener(conn.pid, name)
-    return list(found.values())
+        if conn.pid is None:
+            unseen = True
+        else:
+            pids.add(conn.pid)
+    holders = [h for h in map(_facts, sorted(pids)) if h is not None]
+    return holders + ([Holder(None, None, None)] if unseen else [])
 
 
-def free_port(port: int) -> list[Listener]:
-    """Terminate whatever listens on `port`; return what could not be removed."""
-    stubborn = []
-    procs = []
-    for listener in listeners(port):
-        if listener.pid is None:
-            stubborn.append(listener)
-            continue
+@dataclass(frozen=True)
+class PortCleanup:
+    """What freeing a port did: who was signalled, and what (if anything) still holds it."""
+
+    killed: list[Holder]  # every process signalled: the listeners and their descendants
+    refused: list[Verdict]  # the verdicts that kept the port held (nothing was signalled)
+    remaining: list[Holder]  # still listening when the deadline passed
+
+    @property
+    def is_free(self) -> bool:
+        return not self.refused and not self.remaining
+
+
+PORT_DEADLINE = 10.0
+ROUNDS = 4
+
+
+def free_port(
+    port: int, decide: Callable[[list[Holder]], list[Verdict]], timeout: float = PORT_DEADLINE
+) -> PortCleanup:
+    """End every listener on `port` when `decide` allows all of them; wait until it is free.
+
+    A pre-fork server (a master and workers sharing the listening socket) goes as a whole:
+    the master first, so it cannot replace the workers, then everything left of the trees.
+    Whatever holds the port after a round (a worker spawned meanwhile) is judged again.
+    """
+    deadline = time.monotonic() + timeout
+    killed: dict[int, Holder] = {}
+    for _ in range(ROUNDS):
+        found = port_holders(port)
+        if not found:
+            return PortCleanup(list(killed.values()), [], [])
+        verdicts = decide(found)
+        if not may_free_all(verdicts):
+            return PortCleanup(
+                list(killed.values()), [v for v in verdicts if not v.may_free], found
+            )
+        killed |= _end_trees([h.pid for h in found if h.pid is not None], deadline)
+        _wait_port_free(port, deadline)
+        if time.monotonic() >= deadline:
+            break
+    return PortCleanup(list(killed.values()), [], port_holders(port))
+
+
+def _end_trees(pids: list[int], deadline: float) -> dict[int, Holder]:
+    """SIGTERM the roots, then the rest of their trees, then SIGKILL what is left.
+
+    Returns the facts of every process signalled, read before it was.
+    """
+    tree: dict[int, psutil.Process] = {}
+    facts: dict[int, Holder] = {}
+
+    def gather(roots: Iterable[int]) -> list[psutil.Process]:
+        for pid, proc in _with_descendants(roots).items():
+            if pid not in tree and (holder := _facts(pid)) is not None:
+                tree[pid], facts[pid] = proc, holder
+        return [p for p in tree.values() if _alive(p)]
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    alive = gather(pids)
+    top = {p.pid for p in alive if _parent_pid(p) not in tree}
+    masters = [p for p in alive if p.pid in top]
+    _signal_each(masters, signal.SIGTERM)
+    wait_gone(masters, min(1.0, left()))
+    alive = gather(list(tree))  # workers a master replaced meanwhile come along
+    _signal_each(alive, signal.SIGTERM)
+    survivors = wait_gone(alive, min(STOP_TERM_WAIT, left()))
+    if survivors:
+        alive = gather([p.pid for p in survivors])
+        alive.sort(key=lambda p: p.pid not in top)  # masters first
+        _signal_each(alive, signal.SIGKILL)
+        wait_gone(alive, min(2.0, left()))
+    return facts
+
+
+def _with_descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
+    """The live processes `pids` and all their descendants (never this process)."""
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
         try:
-            proc = psutil.Process(listener.pid)
-            proc.terminate()
-            procs.append(proc)
-        except psutil.NoSuchProcess:
-            continue
-        except psutil.AccessDenied:
-            stubborn.append(listener)
-    survivors = wait_gone(procs, 3.0)
-    for proc in survivors:
-        try:
-            proc.kill()
+            proc = psutil.Process(pid)
+            family = [proc, *proc.children(recursive=True)]
         except psutil.Error:
             continue
-    wait_gone(survivors, 2.0)
-    return stubborn + [item for item in listeners(port) if item not in stubborn]
+        for member in family:
+            if member.pid != os.getpid() and _alive(member):
+                found.setdefault(member.pid, member)
+    return found
+
+
+def _parent_pid(proc: psutil.Process) -> int | None:
+    try:
+        return proc.ppid()
+    except psutil.Error:
+        return None
+
+
+def _signal_each(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def _wait_port_free(port: int, deadline: float) -> None:
+    delay = 0.01
+    while port_is_held(port) and time.monotonic() < deadline:
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.1)
+
+
+def port_is_held(port: int) -> bool:
+    """Whether anything listens on `port` (cheap on Linux: no process scan)."""
+    sockets = _listening_sockets(port)
+    return bool(sockets) if sockets is not None else bool(_port_holders_psutil(port))
+
+
+def own_lineage() -> frozenset[int]:
+    """This process and its ancestors: never signalled to free a port."""
+    pids = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        pids |= {p.pid for p in psutil.Process().parents()}
+    return frozenset(pids)

@@ -6,12 +6,14 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from taskmux import daemonized
 from taskmux.config import Project
 from taskmux.errors import SessionConflict
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState
 
 if TYPE_CHECKING:
+    from taskmux.port_guard import Holder
     from taskmux.tmux_manager import Observation, Tmux
 
 
@@ -38,8 +40,17 @@ def observe_project(tmux: Tmux, project: Project) -> Observation:
     return replace(observation, killed=project.paths.killed_tasks())
 
 
-def task_row(project: Project, name: str, observation: Observation, now: float) -> dict[str, Any]:
-    """Everything status shows about one task, as plain data (JSON-ready)."""
+def task_row(
+    project: Project,
+    name: str,
+    observation: Observation,
+    now: float,
+    daemons: dict[str, list[Holder]] | None = None,
+) -> dict[str, Any]:
+    """Everything status shows about one task, as plain data (JSON-ready).
+
+    `daemons`: the tasks found running in the background after their pane exited 0.
+    """
     task = project.config.tasks.get(name)
     state = observation.tasks.get(name)
     row: dict[str, Any] = {"name": name, "in_config": task is not None}
@@ -67,6 +78,9 @@ def task_row(project: Project, name: str, observation: Observation, now: float) 
         row |= state.to_dict()
         if _is_starting(task, state, now):
             row["state"] = "starting"
+        if daemons and name in daemons:
+            row["state"] = "daemonized"
+            row["daemonized"] = daemonized.summary(daemons[name])
         alive_for = now - state.started_at if state.is_alive and state.started_at else None
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
     row["log_file"] = str(project.paths.log_file(name))
@@ -88,7 +102,8 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
     names = list(project.config.tasks) + [
         t for t in observation.tasks if t not in project.config.tasks
     ]
-    return [task_row(project, name, observation, now) for name in names]
+    daemons = daemonized.note_all(project, observation)
+    return [task_row(project, name, observation, now, daemons) for name in names]
 
 
 def inspect_row(project: Project, name: str, observation: Observation) -> dict[str, Any]:
@@ -96,8 +111,9 @@ def inspect_row(project: Project, name: str, observation: Observation) -> dict[s
     from taskmux import procs
 
     project.task(name)
-    row = task_row(project, name, observation, time.time())
     state = observation.tasks.get(name)
+    found = daemonized.note(project, name, state) if state is not None else []
+    row = task_row(project, name, observation, time.time(), {name: found} if found else None)
     row["pane_pid"] = state.pid if state else None
     row["pid"] = procs.real_pid(row.get("pid"))
     if not row.get("health_check"):

@@ -32,6 +32,7 @@ from taskmux.state import TaskState
 from taskmux.tmux_manager import Observation, Tmux
 
 POLL_INTERVAL = 0.5
+DAEMON_WAIT = 2.0  # how long a task that exited 0 is watched for a child binding its port
 
 
 class Supervisor:
@@ -112,6 +113,8 @@ class Supervisor:
                 signal=state.exit_signal,
                 description=state.exit_text(),
             )
+            if state.exit_status == 0 and state.exit_signal is None:  # forked away?
+                self._act(lifecycle, name, lifecycle.note_daemonized, name, state, DAEMON_WAIT)
 
     def _run_health(
         self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float

@@ -19,14 +19,28 @@ TasksArg = Annotated[
 ]
 
 
+KillPortOpt = Annotated[
+    bool,
+    typer.Option(
+        "--kill-port",
+        help="Free each task's port from whatever holds it (that may be signalled), "
+        "not only from this project's leftovers.",
+    ),
+]
+
+
 @contextmanager
-def lifecycle_for(json_out: bool, fallback: bool = False) -> Iterator[Lifecycle]:
+def lifecycle_for(
+    json_out: bool, fallback: bool = False, kill_port: bool = False
+) -> Iterator[Lifecycle]:
     """A Lifecycle whose progress is shown while the block runs (`fallback`: see `load`)."""
     from taskmux.lifecycle import Lifecycle
 
     printer = ProgressPrinter(json_out)
     try:
-        yield Lifecycle.for_project(load(json_out, fallback), printer)
+        lifecycle = Lifecycle.for_project(load(json_out, fallback), printer)
+        lifecycle.kill_port = kill_port
+        yield lifecycle
     finally:
         printer.close()
 
@@ -50,15 +64,16 @@ def start(
     monitor: Annotated[
         bool, typer.Option("-m", "--monitor", help="Then supervise in the foreground.")
     ] = False,
+    kill_port: KillPortOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Start tasks in dependency order (no names: every auto_start task)."""
     if monitor:
         from taskmux.cli.supervise_cmds import run_monitor
 
-        run_monitor(tasks or None, json_out)
+        run_monitor(tasks or None, json_out, kill_port)
         return
-    with lifecycle_for(json_out) as lifecycle:
+    with lifecycle_for(json_out, kill_port) as lifecycle:
         report = lifecycle.start(tasks or None)
     note = None if tasks else nothing_to_start(lifecycle, report)
     if note is not None:
@@ -97,9 +112,11 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
 
 
 @app.command()
-def restart(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
+def restart(
+    tasks: TasksArg = None, kill_port: KillPortOpt = False, json_out: JsonOpt = False
+) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    with lifecycle_for(json_out) as lifecycle:
+    with lifecycle_for(json_out, kill_port) as lifecycle:
         report = lifecycle.restart(tasks or None)
     report_start(json_out, report)
 

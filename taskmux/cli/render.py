@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from taskmux.lifecycle import Progress
 
 _PHASE_STYLE = {
+    "starting": "cyan",
     "started": "green",
     "running": "cyan",
     "healthy": "green",
@@ -47,7 +48,7 @@ def mark(row: dict[str, Any]) -> str:
         return "[red]✗[/]" if row.get("healthy") is False else "[green]●[/]"
     if state.startswith(("exited", "killed by", "gave up")):
         return "[red]✗[/]"
-    if state.startswith("restarting"):
+    if state.startswith(("restarting", "daemonized")):
         return "[yellow]◐[/]"
     return "[dim]○[/]"
 
@@ -68,6 +69,9 @@ def notes(row: dict[str, Any]) -> str:
         parts.append(f"next restart in {max(0.0, row['next_restart_at'] - time.time()):.0f}s")
     if row.get("auto_start") is False:
         parts.append("manual start")
+    if row.get("daemonized"):
+        pids = ",".join(str(pid) for pid in row["daemonized"]["pids"])
+        parts.append(f"in background, pid {pids}: run it in the foreground (see inspect)")
     return " ".join(parts)
 
 
@@ -209,12 +213,13 @@ class ProgressPrinter:
 
     def _refresh(self) -> None:
         from rich.live import Live
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, show_header=False, pad_edge=False)
         for task, (phase, detail) in self._last.items():
-            style = _PHASE_STYLE.get(phase, "")
-            table.add_row(f"[{style}]{phase:>8}[/]", task or "global", f"[dim]{detail}[/]")
+            style = _PHASE_STYLE.get(phase, "default")
+            table.add_row(f"[{style}]{phase:>8}[/]", task or "global", f"[dim]{escape(detail)}[/]")
         if self._live is None:
             self._live = Live(table, console=console(), refresh_per_second=10, transient=False)
             self._live.start()

@@ -48,13 +48,13 @@ def _print_events(lifecycle: Lifecycle, stop: threading.Event, json_out: bool) -
         sys.stdout.flush()
 
 
-def run_monitor(names: list[str] | None, json_out: bool) -> None:
+def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False) -> None:
     """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM."""
     from taskmux.cli.lifecycle_cmds import lifecycle_for, report_start
     from taskmux.lifecycle import Lifecycle
     from taskmux.supervisor import Supervisor, claim_supervision
 
-    with lifecycle_for(json_out) as starter:
+    with lifecycle_for(json_out, kill_port) as starter:
         claim = claim_supervision(starter.paths.supervisor_lock, "start -m")
         try:
             report = starter.start(names)
