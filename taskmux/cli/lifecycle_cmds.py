@@ -73,7 +73,7 @@ def start(
 
         run_monitor(tasks or None, json_out, kill_port)
         return
-    with lifecycle_for(json_out, kill_port) as lifecycle:
+    with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
         report = lifecycle.start(tasks or None)
     note = None if tasks else nothing_to_start(lifecycle, report)
     if note is not None:
@@ -116,7 +116,7 @@ def restart(
     tasks: TasksArg = None, kill_port: KillPortOpt = False, json_out: JsonOpt = False
 ) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    with lifecycle_for(json_out, kill_port) as lifecycle:
+    with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
         report = lifecycle.restart(tasks or None)
     report_start(json_out, report)
 

@@ -54,7 +54,7 @@ def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False
     from taskmux.lifecycle import Lifecycle
     from taskmux.supervisor import Supervisor, claim_supervision
 
-    with lifecycle_for(json_out, kill_port) as starter:
+    with lifecycle_for(json_out, kill_port=kill_port) as starter:
         claim = claim_supervision(starter.paths.supervisor_lock, "start -m")
         try:
             report = starter.start(names)
