@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from taskmux.errors import InvalidPattern, UsageError
+from taskmux.statefiles import truncate_private
 
 STAMP_LEN = 24  # len("2024-01-31T12:00:00.000Z")
 _PREFIX_LEN = STAMP_LEN + 1  # the stamp and one space
@@ -754,7 +755,7 @@ def clear(log: TaskLog) -> list[Path]:
     for path in log.files():
         try:
             if path == log.path:
-                os.truncate(path, 0)
+                truncate_private(path)  # never through a symlink planted at its name
             else:
                 path.unlink()
         except FileNotFoundError:
