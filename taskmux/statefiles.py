@@ -32,14 +32,20 @@ _OPEN = os.O_NOFOLLOW | os.O_CLOEXEC
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 
-def user_name(uid: int) -> str:
-    """`alice (uid 1000)`, or just the uid when it has no passwd entry."""
+def login(uid: int) -> str:
+    """The user's login name, or the uid as text when it has no passwd entry."""
     import pwd
 
     try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid {uid}"
+        return str(uid)
+
+
+def user_name(uid: int) -> str:
+    """`alice (uid 1000)`, or `uid 1000` when it has no passwd entry."""
+    name = login(uid)
+    return f"{name} (uid {uid})" if name != str(uid) else f"uid {uid}"
 
 
 # Folders -------------------------------------------------------------------------------
@@ -66,7 +72,7 @@ def check_dir(path: Path) -> None:
         raise UnsafeStateFolder(
             f"state folder {path} is owned by {user_name(info.st_uid)}, not by you "
             f"({user_name(me)}): remove it (taskmux creates its own) or run "
-            f"'chown -R {me} {path}'"
+            f"'chown -R {login(me)} {path}'"
         )
     if info.st_mode & _OTHERS_WRITE:
         raise UnsafeStateFolder(
