@@ -12,7 +12,9 @@ symlink the log writer follows, or forge a cache. So, as ssh treats `~/.ssh`:
   only narrow mkdir's mode, and a umask of 077x would lock us out of our own folder);
 - files are opened with O_NOFOLLOW, written as fresh 0600 inodes renamed into place, and
   read back only when they are regular files owned by us that nobody else can write
-  (otherwise they count as absent and are rebuilt).
+  (otherwise they count as absent and are rebuilt); where only taskmux writes a file
+  (logs, events, kill marks), a symlink or foreign file at its name is removed, never
+  its target, and a fresh file made; a lock file that is not ours refuses (E801).
 
 Each check is one `lstat`/`fstat`, so it runs on every use, `status` included.
 """
