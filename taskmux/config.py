@@ -9,6 +9,7 @@ later edit has broken the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
 from taskmux.filelock import locked
 from taskmux.paths import ProjectPaths
+from taskmux.statefiles import read_trusted, write_private
 
 if TYPE_CHECKING:
     import tomlkit.toml_document
@@ -284,16 +286,21 @@ def _cache_key(path: Path) -> list[object]:
 
 
 def _cache_file(path: Path) -> Path:
-    return ProjectPaths.for_config(path).root / "config-cache.json"
+    """The cache's path, in a state folder checked to be ours alone (E801 otherwise)."""
+    return ProjectPaths.for_config(path).ensure().root / "config-cache.json"
 
 
 def _cache_read(path: Path, key: list[object] | None) -> Project | None:
     """The cached config if it was validated under `key` (None: under any key, i.e. the
-    last valid config, whatever the file holds now)."""
+    last valid config, whatever the file holds now). A cache someone else owns or could
+    have written (it names the commands taskmux runs) is ignored and rebuilt."""
     from taskmux.schema import ProjectConfig
 
+    raw = read_trusted(_cache_file(path))
+    if raw is None:
+        return None
     try:
-        data = json.loads(_cache_file(path).read_text(encoding="utf-8"))
+        data = json.loads(raw)
         if key is not None and data["key"] != key:
             return None
         warnings = [Problem(**p) for p in data["warnings"]]
@@ -308,12 +315,8 @@ def _cache_write(project: Project, key: list[object]) -> None:
         "config": project.config.to_plain(),
         "warnings": [p.to_dict() for p in project.warnings],
     }
-    try:
-        target = _cache_file(project.path)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(target, json.dumps(data))
-    except OSError:
-        pass  # a cache that cannot be written only costs speed
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
+        write_private(_cache_file(project.path), json.dumps(data))
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -347,7 +350,7 @@ def edit_config(
 
     from taskmux.models import validate_config
 
-    with locked(ProjectPaths.for_config(path).config_lock):
+    with locked(ProjectPaths.for_config(path).ensure().config_lock):
         data = _read_bytes(path)
         text = _decode(path, data)
         _parse(path, text)

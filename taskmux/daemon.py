@@ -22,6 +22,7 @@ import logging.handlers
 import os
 import secrets
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -32,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from taskmux.api import Api, Request, error_reply, ok_reply, parse_request, request_id
 from taskmux.config import Project
-from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError
+from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
 from taskmux.lifecycle import Lifecycle, Progress
 from taskmux.paths import ProjectPaths
+from taskmux.statefiles import file_problem, open_private, open_read, read_trusted, write_private
 from taskmux.supervisor import Claim, Supervisor, claim_supervision
 from taskmux.watcher import ConfigWatcher, Reloader
 
@@ -95,24 +97,17 @@ class DaemonInfo:
 # Files ---------------------------------------------------------------------------------
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read: a fresh inode created 0600, renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def read_state(paths: ProjectPaths) -> DaemonInfo | None:
-    """The state file's record, whether or not its daemon still runs."""
+    """The state file's record, whether or not its daemon still runs.
+
+    `daemon stop` signals the pid it names, so a file that is not ours alone (a symlink,
+    another user's, group/other-writable) is ignored, as if absent.
+    """
+    raw = read_trusted(paths.daemon_state)
+    if raw is None:
+        return None
     try:
-        data = json.loads(paths.daemon_state.read_text(encoding="utf-8"))
+        data = json.loads(raw)
         return DaemonInfo(
             int(data["pid"]),
             int(data["port"]),
@@ -121,24 +116,31 @@ def read_state(paths: ProjectPaths) -> DaemonInfo | None:
             str(data.get("config", "")),
             float(data["started"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
 def is_alive(info: DaemonInfo) -> bool:
-    """The recorded pid runs and is the same process (not a later one given the same pid)."""
+    """The recorded pid runs, is ours, and is the same process (not a later one given the
+    same pid)."""
     import psutil
 
     try:
         process = psutil.Process(info.pid)
         same = process.create_time() <= info.started + 1.0
-        return same and process.status() != psutil.STATUS_ZOMBIE
+        ours = process.uids().effective == os.geteuid()
+        return same and ours and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
 
-def running_daemon(paths: ProjectPaths) -> DaemonInfo:
-    """The project's live daemon, or DaemonNotRunning (also for a stale state file)."""
+def running_daemon(paths: ProjectPaths, check_token: bool = True) -> DaemonInfo:
+    """The project's live daemon, or DaemonNotRunning (also for a stale state file).
+
+    With `check_token`, a token file that is not ours alone (0600, a regular file, no
+    symlink) is refused (E801): a client must not send, or trust, a token others can
+    read or write. Stopping the daemon does not need the token.
+    """
     info = read_state(paths)
     if info is None:
         raise DaemonNotRunning("no daemon is running for this project")
@@ -146,14 +148,39 @@ def running_daemon(paths: ProjectPaths) -> DaemonInfo:
         raise DaemonNotRunning(
             f"no daemon is running for this project (stale state file of pid {info.pid})"
         )
+    if check_token:
+        check_token_file(paths.daemon_token)
     return info
+
+
+def check_token_file(path: Path) -> None:
+    """Refuse (E801) a token file that is not a private (0600) regular file of ours."""
+    try:
+        fd = open_read(path)
+    except OSError as exc:
+        raise UnsafeStateFolder(
+            f"the daemon's token file {path} cannot be opened safely ({exc.strerror}): "
+            "stop the daemon and start it again (it writes a new token)"
+        ) from None
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    problem = file_problem(info)
+    if problem is None and stat.S_IMODE(info.st_mode) & 0o077:
+        problem = f"is readable by others (mode {stat.S_IMODE(info.st_mode):04o})"
+    if problem is not None:
+        raise UnsafeStateFolder(
+            f"the daemon's token file {path} {problem}: stop the daemon, remove the "
+            "file and start the daemon again (it writes a new token)"
+        )
 
 
 def stop_daemon(paths: ProjectPaths, timeout: float = STOP_TIMEOUT) -> tuple[DaemonInfo, bool]:
     """SIGTERM the daemon, wait up to `timeout`, then SIGKILL; return (info, was forced)."""
     import psutil
 
-    info = running_daemon(paths)
+    info = running_daemon(paths, check_token=False)
     try:
         process = psutil.Process(info.pid)
         process.terminate()
@@ -202,10 +229,17 @@ class _Redact(logging.Filter):
         return True
 
 
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log that never opens its file through a symlink, and makes it 0600."""
+
+    def _open(self) -> Any:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        fd = open_private(Path(self.baseFilename), flags, replace=True)
+        return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def _open_log(path: Path, secret: str) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    handler = _PrivateLog(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.addFilter(_Redact(secret))
     log.addHandler(handler)
@@ -247,8 +281,8 @@ class EventTail:
 
     def _open(self, from_end: bool) -> None:
         try:
-            handle = self.path.open("rb")
-        except FileNotFoundError:
+            handle = os.fdopen(open_read(self.path), "rb")  # never through a symlink
+        except OSError:
             return
         self._handle, self._inode, self._pending = handle, os.fstat(handle.fileno()).st_ino, b""
         if from_end:
@@ -263,7 +297,7 @@ class EventTail:
         if self._handle is not None:
             self._drain()
         try:
-            current = os.stat(self.path).st_ino
+            current = os.lstat(self.path).st_ino
         except FileNotFoundError:
             current = None
         if current is not None and current != self._inode:
@@ -357,6 +391,8 @@ class Daemon:
         # The log only after the claim: the daemon that holds it owns (and rotates) the file.
         stack.callback(_close_log, _open_log(self.paths.daemon_log, self.token))
         stack.callback(log.info, "daemon stopped")  # the last line, whatever stopped it
+        if claim.warning:
+            log.warning("%s", claim.warning)
         self._handle_signals(loop, stack)
         write_private(self.paths.daemon_token, self.token + "\n")
         stack.callback(self.paths.daemon_token.unlink, missing_ok=True)
@@ -594,12 +630,10 @@ def _log_progress(progress: Progress) -> None:
 
 def _record_port(claim: Claim, port: int) -> None:
     """With --port 0, tell the supervisor record which port was picked."""
-    from taskmux.supervisor import read_holder
+    from taskmux.claim import read_holder
 
     holder = read_holder(claim.info_path) or {"pid": os.getpid(), "kind": "daemon"}
-    tmp = claim.info_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**holder, "port": port}))
-    os.replace(tmp, claim.info_path)
+    write_private(claim.info_path, json.dumps({**holder, "port": port}))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -177,3 +177,11 @@ class PatternTooSlow(TaskmuxError):
 
     code = "E602"
     exit_code = 2
+
+
+class UnsafeStateFolder(TaskmuxError):
+    """The state folder (or a file in it) is not ours alone: another user could plant or
+    forge what taskmux would then follow or trust, so it is refused, as ssh refuses ~/.ssh."""
+
+    code = "E801"
+    exit_code = 2

@@ -1,7 +1,8 @@
 """The lifecycle event log: one JSON line per event, shared by every taskmux process.
 
 Each event is written with a single O_APPEND write, so concurrent writers never
-interleave; the file is rotated (one backup) when it passes its size bound.
+interleave; the file is rotated (one backup) when it passes its size bound. It is opened
+without following symlinks, in a state folder checked to be ours (statefiles.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from taskmux.filelock import locked
+from taskmux.statefiles import ensure_private_dir, open_private, open_read
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -28,8 +30,8 @@ class EventLog:
     def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
         record = {"ts": round(time.time(), 3), "event": event, "task": task, **data}
         line = (json.dumps(record, default=str) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        ensure_private_dir(self.path.parent, levels=2)  # recreated if removed meanwhile
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, replace=True)
         try:
             os.write(fd, line)
             size = os.fstat(fd).st_size
@@ -41,7 +43,7 @@ class EventLog:
 
     def _rotate(self) -> None:
         with locked(self.path.with_suffix(".lock")):
-            if self.path.exists() and self.path.stat().st_size > self.max_bytes:
+            if self.path.is_file() and self.path.lstat().st_size > self.max_bytes:
                 os.replace(self.path, self.path.with_suffix(".jsonl.1"))
 
     def read(self) -> list[dict[str, Any]]:
@@ -72,10 +74,10 @@ class EventLog:
         while True:
             if handle is None:
                 try:
-                    handle = self.path.open("rb")
+                    handle = _open(self.path)
                     inode = os.fstat(handle.fileno()).st_ino
                     handle.seek(0, os.SEEK_END)
-                except FileNotFoundError:
+                except OSError:
                     time.sleep(poll)
                     continue
             line = handle.readline()
@@ -86,7 +88,7 @@ class EventLog:
             if line:
                 handle.seek(-len(line), os.SEEK_CUR)
             try:
-                rotated = os.stat(self.path).st_ino != inode
+                rotated = os.lstat(self.path).st_ino != inode
             except FileNotFoundError:
                 rotated = True
             if rotated:
@@ -96,18 +98,24 @@ class EventLog:
                 handle.close()
                 handle = None
                 try:
-                    handle = self.path.open("rb")
+                    handle = _open(self.path)
                     inode = os.fstat(handle.fileno()).st_ino
-                except FileNotFoundError:
+                except OSError:
                     handle = None
                 continue
             time.sleep(poll)
 
 
+def _open(path: Path) -> BinaryIO:
+    """Open for reading, never through a symlink (ELOOP is an OSError like absence)."""
+    return os.fdopen(open_read(path), "rb")
+
+
 def _parse_lines(path: Path) -> list[dict[str, Any]]:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        with _open(path) as handle:
+            raw = handle.read()
+    except OSError:
         return []
     records = []
     for line in raw.splitlines():

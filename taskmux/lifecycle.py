@@ -672,9 +672,7 @@ class Lifecycle:
         if state is None:
             return False
         with self.task_locks([name]):
-            mark = self.paths.killed_mark(name)
-            mark.parent.mkdir(exist_ok=True)
-            mark.touch()
+            self.paths.mark_killed(name)
             self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
         procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
         # Only this window: the session ends with it if nothing else (a person's window,

@@ -5,11 +5,20 @@ standard library so it starts in a few milliseconds. Bytes are written as they a
 (nothing is held back); each line is prefixed with a UTC timestamp in milliseconds
 (`YYYY-MM-DDTHH:MM:SS.mmmZ `). When FILE reaches MAX_BYTES at a line boundary it is
 rotated: FILE → FILE.1 → … → FILE.BACKUPS (with 0 backups it is truncated instead).
+
+FILE lives in the state folder, so the writer trusts nothing there it did not make (the
+rules of statefiles.py, restated because this script imports only the standard
+library): missing folders are made 0700; FILE is opened through a handle on its folder,
+which must be ours and not writable by others (else nothing is written); FILE itself is
+never followed if it is a symlink, and a symlink or a file that is not ours at its name is
+removed (never its target) and replaced by a fresh 0600 file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 import time
 
@@ -39,8 +48,7 @@ class Writer:
             os.close(self.fd)
             self.fd = -1
         try:
-            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            self.fd = open_log(self.path)
         except OSError:
             return  # retried on the next second; meanwhile output is dropped, not blocked
         info = os.fstat(self.fd)
@@ -58,7 +66,7 @@ class Writer:
     def check_file(self) -> None:
         """Once a second: reopen if the file was deleted or replaced (e.g. `logs --clear`)."""
         try:
-            moved = os.stat(self.path).st_ino != self.inode
+            moved = os.lstat(self.path).st_ino != self.inode
         except OSError:
             moved = True
         if moved or self.fd < 0:
@@ -98,7 +106,10 @@ class Writer:
             else:
                 self.put(body[:cut])
                 body = body[cut:]
-            rotate(self.path, self.backups)
+            if self.backups <= 0:
+                os.ftruncate(self.fd, 0)  # the file we hold, not whatever the name holds now
+            else:
+                rotate(self.path, self.backups)
             self.open()
             starts_line = True
         self.put(body)
@@ -124,15 +135,61 @@ class Writer:
         return None
 
 
-def rotate(path: str, backups: int) -> None:
-    """FILE → FILE.1 → … → FILE.backups; tolerant of files removed meanwhile."""
+def _private(info: os.stat_result) -> bool:
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def make_folders(folder: str) -> None:
+    """Create `folder` and its missing parents, each 0700 whatever the umask."""
+    missing = []
+    while folder and not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o700)
+
+
+def open_log(path: str) -> int:
+    """The log file, opened for appending (created 0600) without trusting its name."""
+    folder, name = os.path.split(os.path.abspath(path))
+    make_folders(folder)
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        if backups <= 0:
-            os.truncate(path, 0)
-            return
+        if not _private(os.fstat(dir_fd)):
+            raise PermissionError(errno.EACCES, "log folder is not ours alone", folder)
+        for _attempt in range(3):
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                os.unlink(name, dir_fd=dir_fd)  # a planted symlink: the link goes, not its target
+                continue
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and _private(info) and info.st_nlink == 1:
+                return fd
+            os.close(fd)
+            os.unlink(name, dir_fd=dir_fd)  # not a file of ours alone: replaced by a fresh one
+        raise PermissionError(errno.EACCES, "cannot make a private log file", path)
+    finally:
+        os.close(dir_fd)
+
+
+def rotate(path: str, backups: int) -> None:
+    """FILE → FILE.1 → … → FILE.backups (names are renamed, never followed); tolerant of
+    files removed meanwhile."""
+    try:
         for index in range(backups - 1, 0, -1):
             older = f"{path}.{index}"
-            if os.path.exists(older):
+            if os.path.lexists(older):
                 os.replace(older, f"{path}.{index + 1}")
         os.replace(path, f"{path}.1")
     except FileNotFoundError:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
+from taskmux.statefiles import truncate_private
 
 if TYPE_CHECKING:
     import regex
@@ -842,7 +843,7 @@ def clear(log: TaskLog) -> list[Path]:
     for path in log.files():
         try:
             if path == log.path:
-                os.truncate(path, 0)
+                truncate_private(path)  # never through a symlink planted at its name
             else:
                 path.unlink()
         except FileNotFoundError:

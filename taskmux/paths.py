@@ -1,7 +1,9 @@
 """Where taskmux keeps per-project state: logs, events, locks, the daemon's files.
 
 Everything lives outside the project tree, under `$XDG_STATE_HOME/taskmux/` (default
-`~/.local/state/taskmux/`), in one folder per config file.
+`~/.local/state/taskmux/`), in one folder per config file. The state root and the
+project's folder are created 0700 and refused (E801) unless they are ours alone; see
+`statefiles.py` for why and how.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from taskmux.statefiles import ensure_private_dir, open_private
 
 
 def state_root() -> Path:
@@ -32,8 +36,9 @@ class ProjectPaths:
         return cls(state_root() / f"{folder}-{digest}")
 
     def ensure(self) -> ProjectPaths:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.root / "logs").mkdir(exist_ok=True, mode=0o700)
+        """Create the state root and this folder (0700) if missing, and refuse (E801) either
+        unless it is ours and private: two lstats on every use once they exist."""
+        ensure_private_dir(self.root, levels=2)
         return self
 
     @property
@@ -81,6 +86,11 @@ class ProjectPaths:
     def killed_mark(self, task: str) -> Path:
         """Present while a task stays killed; outlives its window and even its session."""
         return self.root / "killed" / task
+
+    def mark_killed(self, task: str) -> None:
+        mark = self.killed_mark(task)
+        ensure_private_dir(mark.parent)
+        os.close(open_private(mark, os.O_WRONLY | os.O_CREAT, replace=True))
 
     def killed_tasks(self) -> frozenset[str]:
         try:

@@ -10,19 +10,17 @@ last one stopped.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from taskmux import procs
-from taskmux.errors import SupervisorRunning
-from taskmux.filelock import try_lock
+from taskmux.claim import Claim as Claim
+from taskmux.claim import claim_supervision as claim_supervision
+from taskmux.claim import describe_holder as describe_holder
+from taskmux.claim import read_holder as read_holder
+from taskmux.claim import supervisor_running as supervisor_running
 from taskmux.health import CheckResult
 from taskmux.lifecycle import Lifecycle
 from taskmux.recovery import RecoveryPlan, recovery_plan, relaunch_waves, session_lost
@@ -370,63 +368,3 @@ def _wait_for_death(lifecycle: Lifecycle, name: str, timeout: float = 3.0) -> No
         if state is None or state.dead:
             return
         time.sleep(0.02)
-
-
-@dataclass
-class Claim:
-    """This process's hold on the project's one supervisor slot."""
-
-    fd: int
-    info_path: Path
-
-    def release(self) -> None:
-        try:
-            self.info_path.unlink(missing_ok=True)
-        finally:
-            os.close(self.fd)
-
-
-def claim_supervision(lock_path: Path, kind: str, **info: Any) -> Claim:
-    """Become the project's only supervisor, or raise naming the one that already is.
-
-    The lock is an flock, released by the kernel when its holder dies, so a crashed
-    supervisor never blocks the next one.
-    """
-    info_path = lock_path.with_suffix(".json")
-    fd = try_lock(lock_path)
-    if fd is None:
-        raise SupervisorRunning(
-            f"another supervisor runs for this project: {describe_holder(info_path)}"
-        )
-    record = {"pid": os.getpid(), "kind": kind, "since": time.time(), **info}
-    tmp = info_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, info_path)
-    return Claim(fd, info_path)
-
-
-def supervisor_running(lock_path: Path) -> bool:
-    """Whether a live process holds the supervisor lock (a dead one's lock is free)."""
-    fd = try_lock(lock_path)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
-
-
-def read_holder(info_path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def describe_holder(info_path: Path) -> str:
-    holder = read_holder(info_path)
-    if holder is None:
-        return "unknown process"
-    text = f"{holder.get('kind', 'supervisor')} (pid {holder.get('pid')}"
-    if holder.get("port"):
-        text += f", port {holder['port']}"
-    return text + ")"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, load, print_json
+from taskmux.cli.app import JsonOpt, app, load, print_json, warn
 
 if TYPE_CHECKING:
     from taskmux.lifecycle import Lifecycle
@@ -56,6 +56,8 @@ def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False
 
     with lifecycle_for(json_out, kill_port=kill_port) as starter:
         claim = claim_supervision(starter.paths.supervisor_lock, "start -m")
+        if claim.warning:
+            warn(claim.warning)
         try:
             report = starter.start(names)
         except BaseException:
