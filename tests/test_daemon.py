@@ -237,6 +237,7 @@ def test_a_backtracking_grep_is_an_error_reply_not_a_hang(
 ) -> None:
     monkeypatch.setenv("TASKMUX_GREP_BUDGET", "0.3")  # the daemon inherits it
     log = ProjectPaths.for_config(project / "taskmux.toml").ensure().log_file("alpha")
+    log.parent.mkdir(mode=0o700, exist_ok=True)
     log.write_text("2023-11-14T22:13:20.000Z " + "a" * 5000 + "b\n")
     with running_daemon(project) as daemon:
         started = time.monotonic()
