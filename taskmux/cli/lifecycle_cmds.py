@@ -123,22 +123,24 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 
 @app.command()
 def health(json_out: JsonOpt = False) -> None:
-    """Run every task's health check concurrently; exit 1 if any task is unhealthy."""
+    """Check every running task concurrently; exit 1 if one that should run is down or
+    unhealthy (tasks never started, or stopped by hand, show as not running)."""
     with lifecycle_for(json_out) as lifecycle:
-        results = lifecycle.health()
-    data = {name: r.to_dict() for name, r in results.items()}
-    unhealthy = [n for n, r in results.items() if not r.healthy]
+        report = lifecycle.health()
 
     def human() -> None:
         out = console()
-        for name, result in results.items():
-            sign = "[green]✓[/]" if result.healthy else "[red]✗[/]"
-            detail = result.output.splitlines()[-1] if result.output else ""
-            out.print(f"{sign} {name:<20} {detail}")
+        for name, entry in report.tasks.items():
+            if entry.healthy is None:
+                sign = "[dim]○[/]"
+            else:
+                sign = "[green]✓[/]" if entry.healthy else "[red]✗[/]"
+            out.print(f"{sign} {name:<20} {entry.state:<12} {entry.summary}".rstrip())
 
-    emit(json_out, {"ok": not unhealthy, "tasks": data}, human)
-    if unhealthy:
-        raise typer.Exit(1)
+    error = report.error()
+    if error is not None:
+        fail(json_out, report.to_dict(), error, human)
+    emit(json_out, report.to_dict(), human)
 
 
 @app.command()
