@@ -73,9 +73,10 @@ class Death:
     exit_code: int | None
     signal: str | None
     logs: tuple[str, ...]
+    window: float = SETTLE_WINDOW
 
     def message(self, task: str) -> str:
-        text = f"task '{task}' {self.state} within {SETTLE_WINDOW:g}s of its start"
+        text = f"task '{task}' {self.state} within {self.window:g}s of its start"
         if self.logs:
             text += "; last output: " + " | ".join(self.logs)
         return text
@@ -335,7 +336,7 @@ class Lifecycle:
         dead = {n: s for n, s in ended.items() if n not in result.completed}
         output = self.last_output({n: s.started_at if s else None for n, s in dead.items()})
         for name, state in dead.items():
-            result.died[name] = _death(state, output.get(name, ()))
+            result.died[name] = _death(state, output.get(name, ()), window)
 
     def last_output(self, since: dict[str, float | None]) -> dict[str, tuple[str, ...]]:
         """Each task's last lines of output since its start, once its log has them.
@@ -746,9 +747,9 @@ def _clean_exit(state: TaskState) -> bool:
     return state.exit_signal is None and state.exit_status == 0
 
 
-def _death(state: TaskState | None, logs: tuple[str, ...]) -> Death:
+def _death(state: TaskState | None, logs: tuple[str, ...], window: float) -> Death:
     if state is None:
-        return Death("was killed (its window closed)", None, None, logs)
+        return Death("was killed (its window closed)", None, None, logs, window)
     code = state.exit_status if state.exit_signal is None else None
     sig = signal_name(state.exit_signal) if state.exit_signal is not None else None
-    return Death(state.exit_text(), code, sig, logs)
+    return Death(state.exit_text(), code, sig, logs, window)
