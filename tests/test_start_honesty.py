@@ -141,7 +141,7 @@ def test_health_ignores_tasks_nobody_meant_to_run(
         """
         [tasks.up]
         command = "sleep 300"
-        health_check = "true"
+        health_check = "echo '[/x] fine'"
         [tasks.manual]
         command = "sleep 300"
         auto_start = false
@@ -166,13 +166,14 @@ def test_health_ignores_tasks_nobody_meant_to_run(
     data = json.loads(quiet.stdout)
     assert data["ok"] is True and data["healthy"] is True and "error" not in data
     states = {name: (t["state"], t["healthy"], t["output"]) for name, t in data["tasks"].items()}
-    assert states["up"] == ("running", True, "")
+    assert states["up"] == ("running", True, "[/x] fine")
     assert states["manual"] == ("not running", None, "not started")
     assert states["stopped"] == ("not running", None, "stopped by hand")
     assert states["gone"] == ("not running", None, "killed")
     assert states["once"] == ("completed", None, "completed")
     human = project.run("health")
-    assert human.returncode == 0 and "not running" in human.stdout
+    assert human.returncode == 0 and "Traceback" not in human.stderr
+    assert "not running" in human.stdout and "[/x] fine" in human.stdout  # not markup
 
     assert project.run("start", "late").returncode == 0  # it lives through the window...
     wait_until(lambda: project.state("late") == "exited 3", timeout=15)  # ...then dies

@@ -129,13 +129,16 @@ def health(json_out: JsonOpt = False) -> None:
         report = lifecycle.health()
 
     def human() -> None:
+        from rich.markup import escape
+
         out = console()
         for name, entry in report.tasks.items():
             if entry.healthy is None:
                 sign = "[dim]○[/]"
             else:
                 sign = "[green]✓[/]" if entry.healthy else "[red]✗[/]"
-            out.print(f"{sign} {name:<20} {entry.state:<12} {entry.summary}".rstrip())
+            line = f"{sign} {name:<20} {escape(entry.state):<12} {escape(entry.summary)}"
+            out.print(line.rstrip())
 
     error = report.error()
     if error is not None:
