@@ -206,11 +206,12 @@ def cmd_inspect(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_health(lifecycle: Lifecycle, _params: dict[str, Any]) -> dict[str, Any]:
-    results = lifecycle.health()
-    return {
-        "healthy": all(r.healthy for r in results.values()),
-        "tasks": {name: r.to_dict() for name, r in results.items()},
-    }
+    """Like `taskmux health --json`: a failing task makes it error E404 with the report."""
+    report = lifecycle.health()
+    error = report.error()
+    if error is not None:
+        raise ActionFailed(error, report.to_dict())
+    return report.to_dict()
 
 
 def cmd_logs(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:

@@ -150,13 +150,19 @@ class HookFailed(TaskmuxError):
 
 
 class StartFailed(TaskmuxError):
-    """Some tasks did not start (an unhealthy dependency, a failed hook)."""
+    """Some tasks did not start (an unhealthy dependency, a failed hook, a quick death)."""
 
     code = "E402"
 
 
 class WaitFailed(TaskmuxError):
     code = "E403"
+
+
+class HealthFailed(TaskmuxError):
+    """`health`: a task that should be running is down or fails its check."""
+
+    code = "E404"
 
 
 class SupervisorRunning(TaskmuxError):

@@ -33,15 +33,28 @@ from taskmux.errors import (
 from taskmux.events import EventLog
 from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
+from taskmux.health_report import HealthReport, expectation, task_health
 from taskmux.hooks import run_hook
+from taskmux.logs import TaskLog, tail
 from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
 from taskmux.shell import exec_form
-from taskmux.state import Health, TaskState
+from taskmux.state import Health, TaskState, next_health, same_run, signal_name
 from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
 
 LOGPIPE = Path(__file__).with_name("logpipe.py")
 DEPENDENCY_POLL = 0.25
+# A task `start` launched counts as up only once it has lived this long: a typo (exit
+# 127) dies in milliseconds, a program that cannot import, parse its config or bind its
+# port within a few hundred. Every task of a wave settles in the same window, so it costs
+# one window per wave, not per task; later deaths are the health checks' and the
+# supervisor's to find.
+SETTLE_WINDOW = 0.4
+SETTLE_POLL = 0.1
+# How long a failed start waits for the dead task's last output to reach its log file
+# (the log writer is a process of its own, and may still be starting).
+LOG_WAIT = 1.0
+LAST_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -49,16 +62,44 @@ class Progress:
     """One step of a lifecycle action, for a live display or a log line."""
 
     task: str
-    phase: str  # waiting, starting, started, running, healthy, skipped, failed, stopping, stopped
+    # waiting, starting, started, completed, running, healthy, skipped, failed, stopping, stopped
+    phase: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Death:
+    """How a task that died within the settle window ended, and what it printed last."""
+
+    state: str  # "exited 127", "killed by SIGSEGV"
+    exit_code: int | None
+    signal: str | None
+    logs: tuple[str, ...]
+    window: float = SETTLE_WINDOW
+
+    def message(self, task: str) -> str:
+        text = f"task '{task}' {self.state} within {self.window:g}s of its start"
+        if self.logs:
+            text += "; last output: " + " | ".join(self.logs)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "logs": list(self.logs),
+        }
 
 
 @dataclass
 class StartReport:
     started: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)  # one-shots that exited 0 at once
     already_running: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    died: dict[str, Death] = field(default_factory=dict)  # failed: dead within the window
     warnings: list[str] = field(default_factory=list)
     error_codes: dict[str, str] = field(default_factory=dict)
 
@@ -81,20 +122,38 @@ class StartReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "started": self.started,
+            "completed": self.completed,
             "already_running": self.already_running,
             "skipped": self.skipped,
             "failed": self.failed,
+            "died": {name: death.to_dict() for name, death in self.died.items()},
             "warnings": self.warnings,
         }
 
 
 @dataclass
 class Launched:
-    """What one launch call did: started, refused (running, stopped by hand), failed."""
+    """What one launch call did: started, refused (running, stopped by hand), failed.
+
+    With a settle window, `started` holds only the tasks still alive at its end;
+    `completed` those that exited 0 within it; a death with any other status is a
+    failure, described in `died`.
+    """
 
     started: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     failures: dict[str, TaskmuxError] = field(default_factory=dict)
+    completed: list[str] = field(default_factory=list)
+    died: dict[str, Death] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A health check's result and the verdict it left on the task's window (if any)."""
+
+    result: CheckResult
+    before: Health | None = None
+    after: Health | None = None
 
 
 @dataclass
@@ -262,12 +321,16 @@ class Lifecycle:
             protected=procs.own_lineage(),
         )
 
-    def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
+    def launch(
+        self, names: list[str], manual: bool = True, hooks: bool = True, settle: float = 0.0
+    ) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
 
         Each task's lock is held from the liveness check through port cleanup and hook to
         the launch, so two processes starting one task, or an automatic restart racing a
-        manual stop, cannot both act on it.
+        manual stop, cannot both act on it. With `settle`, the launched tasks are watched
+        together for that many seconds and only the survivors are reported started (the
+        supervisor's restarts pass none: its policy deals with deaths).
         """
         result = Launched()
         if not names:
@@ -287,21 +350,87 @@ class Lifecycle:
             self._launch_in_tmux(prepared, observation, manual)
             for spec in prepared:
                 self.paths.killed_mark(spec.task).unlink(missing_ok=True)
-        fresh = prepared
-        result.started = [spec.task for spec in fresh]
+        fresh = {spec.task: spec for spec in prepared}
+        if settle > 0 and fresh:
+            self._settle(list(fresh), settle, result)
+        else:
+            result.started = list(fresh)
         failures = result.failures
-        for spec in fresh:
-            self.events.append("started", spec.task, manual=manual)
-            self.report(Progress(spec.task, "started"))
+        for name in result.started:
+            self.events.append("started", name, manual=manual)
+            self.report(Progress(name, "started"))
+        for name in result.completed:
+            self.events.append("started", name, manual=manual, completed=True)
+            self.report(Progress(name, "completed", "exited 0"))
+        for name, death in result.died.items():
+            self.events.append("start_failed", name, manual=manual, **death.to_dict())
+            failures[name] = StartFailed(death.message(name))
         if hooks:
-            for spec in fresh:
+            for name in [*result.started, *result.completed]:
                 try:
-                    self.hook("after_start", spec.task, spec.cwd)
+                    self.hook("after_start", name, fresh[name].cwd)
                 except TaskmuxError as exc:
-                    failures[spec.task] = exc
+                    failures[name] = exc
         for name, error in failures.items():
             self.report(Progress(name, "failed", error.message))
         return result
+
+    def _settle(self, names: list[str], window: float, result: Launched) -> None:
+        """Watch freshly launched tasks for `window` seconds from their launch (one tmux
+        round trip per poll) and sort them into started, completed (exit 0) and died."""
+        for name in names:
+            self.report(Progress(name, "starting"))
+        ended: dict[str, TaskState | None] = {}
+        deadline: float | None = None
+        while True:
+            observation = self.observe()
+            for name in names:
+                state = observation.tasks.get(name)
+                if name not in ended and (state is None or state.dead):
+                    ended[name] = state
+            if deadline is None:  # counted from the launch itself, which tmux stamped
+                starts = [s.started_at for s in observation.tasks.values() if s.task in names]
+                deadline = max([s for s in starts if s is not None], default=time.time()) + window
+            remaining = min(window, deadline - time.time())
+            if len(ended) == len(names) or remaining <= 0:
+                break
+            time.sleep(min(SETTLE_POLL, remaining))
+        result.started = [n for n in names if n not in ended]
+        result.completed = [n for n, s in ended.items() if s is not None and _clean_exit(s)]
+        dead = {n: s for n, s in ended.items() if n not in result.completed}
+        output = self.last_output({n: s.started_at if s else None for n, s in dead.items()})
+        for name, state in dead.items():
+            result.died[name] = _death(state, output.get(name, ()), window)
+
+    def last_output(self, since: dict[str, float | None]) -> dict[str, tuple[str, ...]]:
+        """Each task's last lines of output since its start, once its log has them.
+
+        The log writer is a process of its own that may still be starting when a task
+        dies at once: wait (up to LOG_WAIT) until each task's tail stops changing.
+        """
+        if not since:
+            return {}
+        deadline = time.monotonic() + LOG_WAIT
+        found: dict[str, tuple[str, ...]] = {}
+        pending = set(since)
+        while True:
+            for name in list(pending):
+                lines = self._tail_since(name, since[name])
+                if lines and lines == found.get(name):
+                    pending.discard(name)
+                found[name] = lines
+            if not pending or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+
+    def _tail_since(self, name: str, since: float | None) -> tuple[str, ...]:
+        log = TaskLog(name, self.paths.log_file(name))
+        texts = [
+            line.text.strip()[:300]
+            for line in tail(log, LAST_LINES * 4)
+            if since is None or line.ts >= since - 0.001
+        ]
+        return tuple([t for t in texts if t][-LAST_LINES:])
 
     def _launch_in_tmux(self, specs: list[Launch], observation: Observation, manual: bool) -> None:
         owner = self.paths.root.name
@@ -376,7 +505,7 @@ class Lifecycle:
             return report
         self.hook("before_start")
         self._start_in_order(to_launch, graph, in_scope, report)
-        if report.started:
+        if report.started or report.completed:
             try:
                 self.hook("after_start")
             except TaskmuxError as exc:
@@ -409,7 +538,11 @@ class Lifecycle:
         pool: ThreadPoolExecutor,
         cancel: threading.Event,
     ) -> None:
-        """Launch each task once its dependencies are healthy; skip those whose cannot be."""
+        """Launch each task once its dependencies are healthy; skip those whose cannot be.
+
+        Each wave of ready tasks is launched together and settles together: a task that
+        dies within the settle window failed to start, and its dependents are skipped.
+        """
         healthy: set[str] = set()
         broken: dict[str, str] = {}
         checking: dict[Future[str | None], str] = {}
@@ -432,20 +565,25 @@ class Lifecycle:
                     waiting = [d for d in deps if d not in healthy]
                     self.report(Progress(name, "waiting", "waiting for " + ", ".join(waiting)))
             if ready:
-                launched = self.launch(ready)
+                launched = self.launch(ready, settle=SETTLE_WINDOW)
                 failures = launched.failures
+                report.died |= launched.died
                 for name in ready:
                     if name in failures:
                         report.failed[name] = failures[name].message
                         report.error_codes[name] = failures[name].code
-                        broken[name] = f"failed to start: {failures[name].message}"
+                        death = launched.died.get(name)
+                        why = f"({death.state})" if death else f": {failures[name].message}"
+                        broken[name] = f"failed to start {why}"
+                        continue
+                    if name in launched.completed:
+                        report.completed.append(name)
+                    elif name in launched.refused:  # a racing `start` launched it
+                        report.already_running.append(name)
                     else:
-                        started_elsewhere = name in launched.refused  # a racing `start`
-                        (report.already_running if started_elsewhere else report.started).append(
-                            name
-                        )
-                        if name in needed:
-                            checking[pool.submit(self.wait_dependency, name, cancel)] = name
+                        report.started.append(name)
+                    if name in needed:
+                        checking[pool.submit(self.wait_dependency, name, cancel)] = name
             pending = blocked
             if pending and any(n not in report.skipped for n in pending) and not ready:
                 if not checking:
@@ -456,7 +594,8 @@ class Lifecycle:
                     problem = future.result()
                     if problem is None:
                         healthy.add(dep)
-                        self.report(Progress(dep, "healthy"))
+                        if dep not in report.completed:
+                            self.report(Progress(dep, "healthy"))
                     else:
                         broken[dep] = problem
             elif not pending:
@@ -498,32 +637,53 @@ class Lifecycle:
     # Health --------------------------------------------------------------------------
 
     def check(self, name: str, state: TaskState | None, count: bool = False) -> CheckResult:
-        """Run a task's health check (or liveness) and share the verdict on its window.
+        """Run a task's health check (or liveness) and share the verdict on its window."""
+        return self.checked(name, state, count).result
+
+    def checked(self, name: str, state: TaskState | None, count: bool = False) -> Checked:
+        """Run a task's health check and store the verdict; say what it was before and after.
 
         Only the supervisor, checking on the task's own `health_interval`, passes
-        `count=True` to extend the failure streak that triggers a restart; a burst of
-        `taskmux health` calls from an agent must not restart a slow starter.
+        `count=True`: its checks make the failure streak that marks a task unhealthy
+        (at `health_retries`) and triggers a restart. Any other check records its result
+        and keeps the streak as it finds it on the window just before writing, so a burst
+        of `taskmux health` calls from an agent neither restarts a slow starter nor hides
+        a failing one.
         """
         task = self.project.task(name)
         if state is None or state.dead:
             what = "not running" if state is None else state.exit_text()
-            return CheckResult(False, None, what, 0.0)
+            return Checked(CheckResult(False, None, what, 0.0))
         if task.health_check is None:
-            return CheckResult(True, None, "process alive", 0.0)
+            return Checked(CheckResult(True, None, "process alive", 0.0))
         result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
-        previous = state.health.failures if state.health else 0
-        failures = 0 if result.healthy else previous + (1 if count else 0)
-        verdict = Health(result.healthy, time.time(), failures, state.started_at)
-        self.tmux.set_health(state.window_id, verdict)
-        return result
+        run = state.started_at
+        # The supervisor is the only writer of the streak, so what it saw is still
+        # current; any other check reads the window again, after its check ran.
+        current = state if count else self.observe().tasks.get(name)
+        if current is None or current.dead or not same_run(current.started_at, run):
+            return Checked(result)  # the run that was checked is over: its verdict is moot
+        before = current.health
+        after = next_health(before, result.healthy, count, task.health_retries, time.time(), run)
+        self.tmux.set_health(current.window_id, after)
+        return Checked(result, before, after)
 
-    def health(self) -> dict[str, CheckResult]:
-        """Every task's health, checks run concurrently, each with its own timeout."""
+    def health(self) -> HealthReport:
+        """Every task's health; checks of the running ones run concurrently, each with its
+        own timeout. Tasks nobody meant to run are reported, not checked."""
         observation = self.observe()
         names = list(self.config.tasks)
-        with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as pool:
-            futures = {n: pool.submit(self.check, n, observation.tasks.get(n)) for n in names}
-            return {n: f.result() for n, f in futures.items()}
+        expected = {
+            n: expectation(self.config.tasks[n], observation.tasks.get(n), n in observation.killed)
+            for n in names
+        }
+        alive = [n for n in names if expected[n][0] == "check"]
+        results: dict[str, CheckResult] = {}
+        if alive:
+            with ThreadPoolExecutor(max_workers=min(32, len(alive))) as pool:
+                futures = {n: pool.submit(self.check, n, observation.tasks[n]) for n in alive}
+                results = {n: f.result() for n, f in futures.items()}
+        return HealthReport({n: task_health(n, *expected[n], results.get(n)) for n in names})
 
     # Stopping ------------------------------------------------------------------------
 
@@ -707,3 +867,15 @@ def _may_launch(observation: Observation, task: str, manual: bool) -> bool:
     if state.is_alive:
         return False
     return manual or not (state.manually_stopped or state.gave_up)
+
+
+def _clean_exit(state: TaskState) -> bool:
+    return state.exit_signal is None and state.exit_status == 0
+
+
+def _death(state: TaskState | None, logs: tuple[str, ...], window: float) -> Death:
+    if state is None:
+        return Death("was killed (its window closed)", None, None, logs, window)
+    code = state.exit_status if state.exit_signal is None else None
+    sig = signal_name(state.exit_signal) if state.exit_signal is not None else None
+    return Death(state.exit_text(), code, sig, logs, window)

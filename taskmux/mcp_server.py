@@ -145,13 +145,13 @@ class TaskmuxTools:
         return inspect_row(project, task, observe_project(Tmux.from_env(), project))
 
     def health(self) -> dict[str, Any]:
-        results = self.lifecycle().health()
-        tasks = {}
-        for name, result in results.items():
-            entry = result.to_dict()
-            entry["output"] = str(entry["output"])[-2_000:]
-            tasks[name] = entry
-        return {"all_healthy": all(r.healthy for r in results.values()), "tasks": tasks}
+        """The same report and verdict as `taskmux health --json` and the daemon's API."""
+        report = self.lifecycle().health()
+        data = report.to_dict()
+        error = report.error()
+        if error is not None:
+            raise ToolFailure(error, data)
+        return data
 
     def events(self, task: str | None, since: str | None, lines: int) -> dict[str, Any]:
         from taskmux.events import EventLog
@@ -190,9 +190,9 @@ def _start_result(report: StartReport) -> dict[str, Any]:
 
 
 _STATUS_KEYS = (
-    "name", "state", "running", "healthy", "pid", "port", "uptime", "exit_code", "signal",
-    "restart_count", "gave_up", "manually_stopped", "next_restart_at", "auto_start",
-    "depends_on", "command",
+    "name", "state", "running", "healthy", "health_failures", "pid", "port", "uptime",
+    "exit_code", "signal", "restart_count", "gave_up", "manually_stopped", "next_restart_at",
+    "auto_start", "depends_on", "command",
 )  # fmt: skip
 
 
@@ -287,7 +287,9 @@ def build_server(config: str | None = None) -> MCPServer[Any]:
         return await call(partial(tools.inspect, task))
 
     async def health() -> Reply:
-        """Run every task's health check now (concurrently) and report each result."""
+        """Check every running task now (concurrently); an error (E404) if a task that
+        should run is down or fails its check. Tasks never started or stopped by hand
+        show as "not running" and do not fail it."""
         return await call(tools.health)
 
     async def events(

@@ -19,31 +19,79 @@ def signal_name(number: int) -> str:
 
 @dataclass(frozen=True)
 class Health:
-    """The last health verdict stored on the task's window, shared by every process."""
+    """The last health verdict stored on the task's window, shared by every process.
+
+    `healthy` is the last check's result, whoever ran it. `failures` is the streak of
+    consecutive failed checks that count (the supervisor's, on the task's own interval);
+    the task is unhealthy once that streak reaches `retries` (its `health_retries` when
+    the verdict was written), not at the first failed check.
+    """
 
     healthy: bool
     checked_at: float
     failures: int
     run: float | None = None  # started_at of the run that was checked
+    retries: int = 0  # 0: unknown (a verdict written before the streak was recorded)
+
+    @property
+    def unhealthy(self) -> bool:
+        return self.retries > 0 and self.failures >= self.retries
 
     def encode(self) -> str:
         run = f"{self.run:.3f}" if self.run is not None else "-"
-        return f"{'ok' if self.healthy else 'fail'} {self.checked_at:.3f} {self.failures} {run}"
+        verdict = "ok" if self.healthy else "fail"
+        return f"{verdict} {self.checked_at:.3f} {self.failures} {run} {self.retries}"
 
     @classmethod
     def decode(cls, text: str, current_run: float | None = None) -> Health | None:
         """The stored verdict, or None if it belongs to an earlier run of the task."""
         parts = text.split()
-        if len(parts) != 4:
+        if len(parts) not in (4, 5):
             return None
         try:
             run = None if parts[3] == "-" else float(parts[3])
-            health = cls(parts[0] == "ok", float(parts[1]), int(parts[2]), run)
+            retries = int(parts[4]) if len(parts) == 5 else 0
+            health = cls(parts[0] == "ok", float(parts[1]), int(parts[2]), run, retries)
         except ValueError:
             return None
-        if run is not None and current_run is not None and abs(run - current_run) > 0.0005:
+        if not same_run(run, current_run):
             return None  # a slow check of the previous run finished after a restart
         return health
+
+
+def same_run(a: float | None, b: float | None) -> bool:
+    """Whether two start times (stored with millisecond precision) name the same run."""
+    return a is None or b is None or abs(a - b) <= 0.0005
+
+
+def next_health(
+    previous: Health | None,
+    passed: bool,
+    counted: bool,
+    retries: int,
+    now: float,
+    run: float | None,
+) -> Health:
+    """The verdict to store after one check of the run `run`.
+
+    A counted check (the supervisor's) extends the failure streak or ends it; any other
+    check (`taskmux health`, a dependency wait) only records its result and leaves the
+    streak as it was, so a burst of manual checks can neither inflate nor reset it.
+    """
+    streak = previous.failures if previous is not None and same_run(previous.run, run) else 0
+    if counted:
+        streak = 0 if passed else streak + 1
+    return Health(passed, now, streak, run, max(1, retries))
+
+
+def health_change(before: Health | None, after: Health) -> str | None:
+    """The event a new verdict is worth: the streak reaching its limit, or ending after it."""
+    was_unhealthy = before is not None and before.unhealthy and same_run(before.run, after.run)
+    if after.unhealthy and not was_unhealthy:
+        return "health_failed"
+    if was_unhealthy and not after.unhealthy:
+        return "health_recovered"
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,7 +134,7 @@ class TaskState:
     def describe(self) -> str:
         """The state word(s) a person reads in `status`."""
         if self.is_alive:
-            if self.health is not None and not self.health.healthy:
+            if self.health is not None and self.health.unhealthy:
                 return "unhealthy"
             return "running"
         if self.gave_up:
@@ -96,6 +144,15 @@ class TaskState:
         if self.next_restart_at is not None:
             return f"restarting ({self.exit_text()})"
         return self.exit_text()
+
+    def health_verdict(self) -> bool | None:
+        """False once unhealthy (the failure streak reached its limit), True if the last
+        check passed, None when not known yet (no check, or failing below the limit)."""
+        if self.health is None:
+            return None
+        if self.health.unhealthy:
+            return False
+        return True if self.health.healthy else None
 
     def exit_text(self) -> str:
         if self.exit_signal is not None:
@@ -121,6 +178,7 @@ class TaskState:
             "started_at": self.started_at,
             "exited_at": self.dead_time if self.dead else None,
             "next_restart_at": self.next_restart_at,
-            "healthy": None if self.health is None else self.health.healthy,
+            "healthy": self.health_verdict(),
+            "health_failures": self.health.failures if self.health else 0,
             "health_checked_at": None if self.health is None else self.health.checked_at,
         }

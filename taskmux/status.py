@@ -73,6 +73,7 @@ def task_row(
             "manually_stopped": killed,
             "restart_count": 0,
             "healthy": None,
+            "health_failures": 0,
         }
     else:
         row |= state.to_dict()
@@ -88,10 +89,14 @@ def task_row(
 
 
 def _is_starting(task: TaskConfig | None, state: TaskState, now: float) -> bool:
-    """Alive, health-checked, no check passed yet, and still inside its start-up window."""
+    """Alive, health-checked, not yet passed nor unhealthy, inside its start-up window.
+
+    Failed checks of a task that is still coming up show as `health_failures`; the state
+    turns "unhealthy" only once `health_retries` of them fail in a row.
+    """
     if task is None or not task.health_check or not state.is_alive or state.started_at is None:
         return False
-    if state.health is not None and state.health.healthy:
+    if state.health is not None and (state.health.healthy or state.health.unhealthy):
         return False
     return now - state.started_at < task.health_retries * task.health_interval
 

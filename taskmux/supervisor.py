@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from taskmux import procs
 from taskmux.claim import Claim as Claim
@@ -21,12 +22,11 @@ from taskmux.claim import claim_supervision as claim_supervision
 from taskmux.claim import describe_holder as describe_holder
 from taskmux.claim import read_holder as read_holder
 from taskmux.claim import supervisor_running as supervisor_running
-from taskmux.health import CheckResult
-from taskmux.lifecycle import Lifecycle
+from taskmux.lifecycle import Checked, Lifecycle
 from taskmux.recovery import RecoveryPlan, recovery_plan, relaunch_waves, session_lost
 from taskmux.restart import Action, Decision, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
-from taskmux.state import TaskState
+from taskmux.state import TaskState, health_change, same_run
 from taskmux.tmux_manager import Observation, Tmux
 
 POLL_INTERVAL = 0.5
@@ -49,8 +49,7 @@ class Supervisor:
         # Separate pools: sixteen hanging health checks must not hold up a restart.
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="taskmux-check")
         self.action_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="taskmux-act")
-        self.checks: dict[str, tuple[Future[CheckResult], float | None]] = {}
-        self.verdicts: dict[str, tuple[float | None, bool]] = {}  # task -> (run, healthy)
+        self.checks: dict[str, Future[Checked]] = {}
         self.next_check: dict[str, float] = {}
         self.actions: dict[str, Future[object]] = {}
         self.snapshot = Observation(session_exists=False)
@@ -120,30 +119,32 @@ class Supervisor:
         if task.health_check is None or state.dead or state.manually_stopped:
             self.next_check.pop(name, None)
             return
-        running = self.checks.get(name)
-        if running is not None:
-            future, run = running
+        future = self.checks.get(name)
+        if future is not None:
             if not future.done():
                 return
             del self.checks[name]
-            self._report_health(lifecycle, name, run, future.result())
+            checked = future.result()
+            self._report_health(lifecycle, name, checked)
+            if checked.after is not None and same_run(checked.after.run, state.started_at):
+                # This tick's observation may predate that verdict; the next check counts on.
+                state = replace(state, health=checked.after)
         due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
         if now >= due:
             self.next_check[name] = now + task.health_interval
-            future = self.pool.submit(lifecycle.check, name, state, True)
-            self.checks[name] = (future, state.started_at)
+            self.checks[name] = self.pool.submit(lifecycle.checked, name, state, True)
 
-    def _report_health(
-        self, lifecycle: Lifecycle, name: str, run: float | None, result: CheckResult
-    ) -> None:
-        """One event per change of this supervisor's verdict within a run, not one per check."""
-        previous = self.verdicts.get(name)
-        was_healthy = previous[1] if previous is not None and previous[0] == run else None
-        self.verdicts[name] = (run, result.healthy)
-        if result.healthy and was_healthy is False:
-            lifecycle.events.append("health_recovered", name)
-        elif not result.healthy and was_healthy is not False:
-            lifecycle.events.append("health_failed", name, output=result.output[-500:])
+    def _report_health(self, lifecycle: Lifecycle, name: str, checked: Checked) -> None:
+        """An event when the failure streak reaches `health_retries`, and when it ends after
+        that; single failures of a task still coming up are only counted on its window."""
+        if checked.after is None:
+            return
+        change = health_change(checked.before, checked.after)
+        if change == "health_failed":
+            output = checked.result.output[-500:]
+            lifecycle.events.append(change, name, failures=checked.after.failures, output=output)
+        elif change == "health_recovered":
+            lifecycle.events.append(change, name)
 
     def _apply(
         self, lifecycle: Lifecycle, name: str, state: TaskState, decision: Decision, now: float

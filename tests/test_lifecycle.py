@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -121,7 +122,13 @@ def test_exit_codes_and_signals_over_many_quick_exits(project: Project) -> None:
         f'[tasks.e{i}]\ncommand = "exit {i}"\nrestart_policy = "no"\n' for i in range(1, 16)
     )
     project.write(tasks + '[tasks.k]\ncommand = "kill -9 $$"\n')
-    assert project.run("start").returncode == 0
+    started = project.run("start", "--json")
+    assert started.returncode == 1  # each died at once: a failed start, with how it ended
+    died = json.loads(started.stdout)["died"]
+    assert {name: d["exit_code"] for name, d in died.items() if name != "k"} == {
+        f"e{i}": i for i in range(1, 16)
+    }
+    assert died["k"]["signal"] == "SIGKILL" and died["k"]["exit_code"] is None
 
     def settled() -> dict[str, dict[str, object]] | None:
         rows = project.status()
@@ -186,8 +193,6 @@ def test_never_healthy_dependency_skips_dependents(project: Project) -> None:
     result = project.run("start", "--json")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    import json
-
     data = json.loads(result.stdout)
     assert data["ok"] is False and data["error"]["code"] == "E402"
     assert set(data["skipped"]) == {"api", "web"}
@@ -356,7 +361,7 @@ def test_hostile_tmux_config_does_not_change_tasks(project: Project, isolated_ho
         restart_policy = "no"
         """
     )
-    assert project.run("start").returncode == 0
+    assert project.run("start").returncode == 1  # b's exit 5 is a failed start
     assert wait_until(lambda: _read(project.root / "a.out")) == "ran"
     assert wait_until(lambda: project.state("b") == "exited 5")
     assert project.state("a") == "running"
@@ -408,13 +413,21 @@ def test_health_reports_each_task(project: Project) -> None:
     assert project.run("start").returncode == 0
     result = project.run("health", "--json")
     assert result.returncode == 1
-    import json
-
-    data = json.loads(result.stdout)["tasks"]
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["healthy"] is False
+    assert report["error"]["code"] == "E404"
+    assert "bad (health check exited 1: nope)" in report["error"]["message"]
+    assert "slow (health check timed out after 0.5s)" in report["error"]["message"]
+    data = report["tasks"]
     assert data["good"]["healthy"] is True and data["plain"]["healthy"] is True
     assert data["bad"]["healthy"] is False and "nope" in data["bad"]["output"]
     assert data["slow"]["timed_out"] is True
-    assert project.status()["bad"]["healthy"] is False  # the verdict is shared
+    assert all(t["state"] == "running" for t in data.values())
+    bad = project.status()["bad"]
+    assert bad["health_checked_at"] is not None  # the verdict is shared...
+    # ...but one failed check by hand is neither a streak nor "unhealthy"
+    assert bad["state"] in ("starting", "running") and bad["healthy"] is None
+    assert bad["health_failures"] == 0
 
 
 def test_missing_cwd_and_unknown_task_are_clear_errors(project: Project) -> None:
@@ -504,7 +517,7 @@ def test_concurrent_starts_of_one_task_launch_it_once(project: Project) -> None:
 def test_tmux_seam_accepts_a_libtmux_server(project: Project, server: Server) -> None:
     """One observation through `Tmux.from_server` sees what the CLI started."""
     project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "exit 4"\n')
-    assert project.run("start").returncode == 0
+    assert project.run("start").returncode == 1  # b's exit 4 is a failed start
     wait_until(lambda: project.state("b") == "exited 4")
     observation = Tmux.from_server(server).observe(project.session)
     assert observation.session_exists and observation.owner == project.paths.root.name

@@ -14,7 +14,8 @@ from conftest import TASKMUX
 from harness import Project, project
 from rich.console import Console
 
-from taskmux.cli.render import status_table
+from taskmux.cli.render import ProgressPrinter, status_table
+from taskmux.lifecycle import Progress
 
 __all__ = ["project"]
 
@@ -151,3 +152,17 @@ def test_status_in_an_80_column_terminal(project: Project) -> None:
     started = time.monotonic()
     assert project.run("stop").returncode == 0
     assert time.monotonic() - started < 20
+
+
+def test_live_progress_shows_output_with_brackets_verbatim(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    printer = ProgressPrinter(json_mode=False)
+    printer.tty = True  # the live table, as on a terminal
+    try:
+        for phase in ("waiting", "starting", "started", "completed", "failed", "unknown"):
+            printer(Progress(phase, phase, "last output: [ERROR] boom [/x] done"))
+    finally:
+        printer.close()
+    shown = capsys.readouterr().out
+    assert "[ERROR] boom [/x] done" in shown and "completed" in shown

@@ -158,22 +158,27 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 
 @app.command()
 def health(json_out: JsonOpt = False) -> None:
-    """Run every task's health check concurrently; exit 1 if any task is unhealthy."""
+    """Check every running task concurrently; exit 1 if one that should run is down or
+    unhealthy (tasks never started, or stopped by hand, show as not running)."""
     with lifecycle_for(json_out) as lifecycle:
-        results = lifecycle.health()
-    data = {name: r.to_dict() for name, r in results.items()}
-    unhealthy = [n for n, r in results.items() if not r.healthy]
+        report = lifecycle.health()
 
     def human() -> None:
-        out = console()
-        for name, result in results.items():
-            sign = "[green]✓[/]" if result.healthy else "[red]✗[/]"
-            detail = result.output.splitlines()[-1] if result.output else ""
-            out.print(f"{sign} {name:<20} {detail}")
+        from rich.markup import escape
 
-    emit(json_out, {"ok": not unhealthy, "tasks": data}, human)
-    if unhealthy:
-        raise typer.Exit(1)
+        out = console()
+        for name, entry in report.tasks.items():
+            if entry.healthy is None:
+                sign = "[dim]○[/]"
+            else:
+                sign = "[green]✓[/]" if entry.healthy else "[red]✗[/]"
+            line = f"{sign} {name:<20} {escape(entry.state):<12} {escape(entry.summary)}"
+            out.print(line.rstrip())
+
+    error = report.error()
+    if error is not None:
+        fail(json_out, report.to_dict(), error, human)
+    emit(json_out, report.to_dict(), human)
 
 
 @app.command()

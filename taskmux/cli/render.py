@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from taskmux.lifecycle import Progress
 
 _PHASE_STYLE = {
-    "starting": "cyan",
+    "starting": "yellow",
     "started": "green",
+    "completed": "green",
     "running": "cyan",
     "healthy": "green",
     "waiting": "yellow",
@@ -219,6 +220,7 @@ class ProgressPrinter:
         table = Table(box=None, show_header=False, pad_edge=False)
         for task, (phase, detail) in self._last.items():
             style = _PHASE_STYLE.get(phase, "default")
+            # The detail may quote a task's output, whose brackets are not markup.
             table.add_row(f"[{style}]{phase:>8}[/]", task or "global", f"[dim]{escape(detail)}[/]")
         if self._live is None:
             self._live = Live(table, console=console(), refresh_per_second=10, transient=False)
