@@ -140,6 +140,7 @@ def test_a_backtracking_grep_is_a_tool_error_not_a_hang(project: Project) -> Non
         """
     )
     log = project.paths.ensure().log_file("web")
+    log.parent.mkdir(mode=0o700, exist_ok=True)
     log.write_text("2023-11-14T22:13:20.000Z " + "a" * 5000 + "b\n")
     project.env["TASKMUX_GREP_BUDGET"] = "0.3"
 
