@@ -55,6 +55,7 @@ SETTLE_POLL = 0.1
 # (the log writer is a process of its own, and may still be starting).
 LOG_WAIT = 1.0
 LAST_LINES = 5
+DAEMON_SETTLE = 1.0  # how long a task that exited 0 at start is given to show a forked server
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Launched:
     failures: dict[str, TaskmuxError] = field(default_factory=dict)
     completed: list[str] = field(default_factory=list)
     died: dict[str, Death] = field(default_factory=dict)
+    daemonized: dict[str, str] = field(default_factory=dict)  # completed, but left a server
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,8 @@ class Lifecycle:
         for name in result.completed:
             self.events.append("started", name, manual=manual, completed=True)
             self.report(Progress(name, "completed", "exited 0"))
+        if settle > 0:
+            self._find_daemonized(result)
         for name, death in result.died.items():
             self.events.append("start_failed", name, manual=manual, **death.to_dict())
             failures[name] = StartFailed(death.message(name))
@@ -401,6 +405,25 @@ class Lifecycle:
         output = self.last_output({n: s.started_at if s else None for n, s in dead.items()})
         for name, state in dead.items():
             result.died[name] = _death(state, output.get(name, ()), window)
+
+    def _find_daemonized(self, result: Launched) -> None:
+        """A task with a port that exited 0 at once may have forked a server into the
+        background (`--daemonize yes`): say so, since taskmux cannot supervise that."""
+        candidates = [n for n in result.completed if self.project.task(n).port is not None]
+        if not candidates:
+            return
+        observation = self.observe()
+        for name in candidates:
+            state = observation.tasks.get(name)
+            holders = self.note_daemonized(name, state, DAEMON_SETTLE) if state else []
+            if holders:
+                pids = ", ".join(str(h.pid) for h in holders)
+                message = (
+                    f"task '{name}' exited 0 and left pid {pids} holding its port: it daemonized "
+                    f"itself, so taskmux cannot supervise it ({daemonized.advice(holders)})"
+                )
+                result.daemonized[name] = message
+                self.report(Progress(name, "daemonized", message))
 
     def last_output(self, since: dict[str, float | None]) -> dict[str, tuple[str, ...]]:
         """Each task's last lines of output since its start, once its log has them.
@@ -576,6 +599,8 @@ class Lifecycle:
                         why = f"({death.state})" if death else f": {failures[name].message}"
                         broken[name] = f"failed to start {why}"
                         continue
+                    if name in launched.daemonized:
+                        report.warnings.append(launched.daemonized[name])
                     if name in launched.completed:
                         report.completed.append(name)
                     elif name in launched.refused:  # a racing `start` launched it

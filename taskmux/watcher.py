@@ -221,4 +221,4 @@ def _started(
         failures["start"] = exc.message
         return []
     failures |= report.failed | report.skipped
-    return [*report.started, *report.already_running]
+    return [*report.started, *report.completed, *report.already_running]

@@ -258,7 +258,10 @@ def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project) -> 
         """
     )
     (project.root / "daemonize.py").write_text(DAEMONIZE)
-    assert project.run("start").returncode == 0
+    started = project.run("start", "--json")
+    assert started.returncode == 0, started.stderr
+    assert "daemonized itself" in started.stderr and "foreground" in started.stderr
+    assert json.loads(started.stdout)["completed"] == ["cache"]
     row = wait_until(lambda: (r := project.status()["cache"])["state"] == "daemonized" and r)
     (daemon_pid,) = row["daemonized"]["pids"]
     assert listener_pids(port) == {daemon_pid}

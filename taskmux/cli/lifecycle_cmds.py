@@ -84,7 +84,13 @@ def start(
 
 def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:
     """Why a bare `start` had nothing to do (it prints nothing else), or None."""
-    if report.started or report.already_running or report.skipped or report.failed:
+    if (
+        report.started
+        or report.completed
+        or report.already_running
+        or report.skipped
+        or report.failed
+    ):
         return None
     config, file = lifecycle.config, lifecycle.project.path.name
     if not config.tasks:

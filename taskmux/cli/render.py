@@ -27,6 +27,7 @@ _PHASE_STYLE = {
     "stopping": "yellow",
     "stopped": "dim",
     "hook": "yellow",
+    "daemonized": "red",
 }
 
 
