@@ -851,7 +851,8 @@ class Lifecycle:
         return self.kill_if_present(name)
 
     def kill_if_present(self, name: str) -> bool:
-        """Kill the task if it has a window; return whether its process was alive."""
+        """Kill the task if it has a window; return whether any of its processes was alive
+        (its pane's, or one it left running, such as a server it daemonized)."""
         observation = self.observe()
         state = observation.tasks.get(name)
         if state is None:
@@ -859,12 +860,12 @@ class Lifecycle:
         with self.task_locks([name]):
             self.paths.mark_killed(name)
             self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
-        procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
+        found = procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
         # Only this window: the session ends with it if nothing else (a person's window,
         # another task's) is left in it.
         self.tmux.kill_window(state.window_id)
         self.events.append("killed", name, manual=True)
-        return state.is_alive
+        return state.is_alive or found
 
 
 def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[str]]:
