@@ -1,9 +1,10 @@
-"""The daemon's request protocol: parse a message, check its params, run the command.
+"""The daemon's request protocol: parse a message, check it, make one service call.
 
 A request is `{"id": ..., "command": ..., "params": {...}}`; the reply echoes the id with
-`"ok": true, "result": ...` or `"ok": false, "error": {"code", "message"}`. Each command
-is a plain blocking function of (lifecycle, params); `Api.call` runs it in a worker
-thread so the event loop never waits on tmux, a health check or a slow stop.
+`"ok": true, "result": ...` or `"ok": false, "error": {"code", "message"}` (plus
+`"details"` when the operation partly failed). The commands and their params are the
+operations of `operations.py` offered on the API, checked against their declaration;
+`subscribe`/`unsubscribe` (the API's `follow_events`) are the protocol's own.
 """
 
 from __future__ import annotations
@@ -12,39 +13,25 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskmux.errors import TaskmuxError
-from taskmux.lifecycle import Lifecycle, StartReport
+from taskmux.errors import BadParams, BadRequest, TaskmuxError, UnknownCommand
+from taskmux.operations import OPERATIONS, Operation, Param, offered
 
-MAX_LOG_LINES = 10_000
+if TYPE_CHECKING:
+    from taskmux.service import Service
 
-
-class BadRequest(TaskmuxError):
-    """The message is not JSON, or not a JSON object with a string `command`."""
-
-    code = "E503"
-
-
-class UnknownCommand(TaskmuxError):
-    code = "E504"
-
-
-class BadParams(TaskmuxError):
-    """A param is missing, unknown, or of the wrong type."""
-
-    code = "E505"
-
-
-class ActionFailed(TaskmuxError):
-    """A lifecycle action partly failed; `details` is its report, sent with the error."""
-
-    def __init__(self, error: TaskmuxError, details: dict[str, Any]) -> None:
-        super().__init__(error.message, code=error.code)
-        self.details = details
-
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "details": self.details}
+# `follow_events` on the API: the daemon pushes events to a subscribed connection.
+STREAMS: dict[str, Operation] = {
+    "subscribe": Operation("subscribe", OPERATIONS["follow_events"].summary, (
+        Param("task", "str", "Only this task's events."),
+    )),
+    "unsubscribe": Operation("unsubscribe", "Stop pushing events to this connection."),
+}  # fmt: skip
+COMMANDS: dict[str, Operation] = {
+    **{op.name: op for op in offered("api") if op.name != "follow_events"},
+    **STREAMS,
+}
 
 
 @dataclass(frozen=True)
@@ -54,58 +41,14 @@ class Request:
     params: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Param:
-    """One accepted param: its JSON type and whether it must be present."""
-
-    kind: type
-    required: bool = False
-
-    def accepts(self, value: Any) -> bool:
-        if self.kind is int:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        if self.kind is list:
-            return isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return isinstance(value, self.kind)
-
-    def describe(self) -> str:
-        return {int: "a non-negative integer", list: "a list of strings", str: "a string"}.get(
-            self.kind, self.kind.__name__
-        )
-
-
-TASKS = {"tasks": Param(list)}
-ONE_TASK = {"task": Param(str, required=True)}
-SIGNATURES: dict[str, dict[str, Param]] = {
-    "status": {},
-    "start": TASKS,
-    "stop": TASKS,
-    "restart": TASKS,
-    "kill": ONE_TASK,
-    "inspect": ONE_TASK,
-    "health": {},
-    "logs": {
-        "task": Param(str),
-        "lines": Param(int),
-        "since": Param(str),
-        "grep": Param(str),
-        "context": Param(int),
-    },
-    "events": {"task": Param(str), "since": Param(str), "lines": Param(int)},
-    "subscribe": {"task": Param(str)},
-    "unsubscribe": {},
-}
-
-
 def parse_request(message: str | bytes) -> Request:
-    """Decode and shape-check one message; raise BadRequest/UnknownCommand/BadParams."""
+    """Decode and check one message; raise BadRequest/UnknownCommand/BadParams."""
     try:
         data = json.loads(message)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"a request must be a JSON object, not {type(data).__name__}")
-    request_id = data.get("id")
     command = data.get("command")
     params = data.get("params", {})
     if not isinstance(command, str):
@@ -115,7 +58,7 @@ def parse_request(message: str | bytes) -> Request:
     if not isinstance(params, dict):
         raise BadParams("'params' must be a JSON object")
     check_params(command, params)
-    return Request(request_id, command, params)
+    return Request(data.get("id"), command, params)
 
 
 def request_id(message: str | bytes) -> Any:
@@ -128,20 +71,14 @@ def request_id(message: str | bytes) -> Any:
 
 
 def check_params(command: str, params: dict[str, Any]) -> None:
-    signature = SIGNATURES.get(command)
-    if signature is None:
-        known = ", ".join(sorted(SIGNATURES))
+    operation = COMMANDS.get(command)
+    if operation is None:
+        known = ", ".join(sorted(COMMANDS))
         raise UnknownCommand(f"unknown command '{command}' (known: {known})")
-    unknown = sorted(set(params) - set(signature))
-    if unknown:
-        raise BadParams(f"{command}: unknown param(s) {', '.join(unknown)}")
-    for name, param in signature.items():
-        if name not in params:
-            if param.required:
-                raise BadParams(f"{command}: missing param '{name}' ({param.describe()})")
-            continue
-        if not param.accepts(params[name]):
-            raise BadParams(f"{command}: param '{name}' must be {param.describe()}")
+    try:
+        operation.bind(params)
+    except ValueError as exc:
+        raise BadParams(str(exc)) from None
 
 
 def ok_reply(request_id: Any, result: Any) -> dict[str, Any]:
@@ -152,133 +89,24 @@ def error_reply(request_id: Any, error: TaskmuxError) -> dict[str, Any]:
     return {"id": request_id, "ok": False, "error": error.to_dict()}
 
 
-# Commands: blocking functions of (lifecycle, params), run in a worker thread ----------
-
-
-def _names(params: dict[str, Any]) -> list[str] | None:
-    tasks = params.get("tasks")
-    return list(tasks) if tasks else None
-
-
-def _start_result(report: StartReport) -> dict[str, Any]:
-    error = report.error()
-    if error is not None:
-        raise ActionFailed(error, report.to_dict())
-    return report.to_dict()
-
-
-def cmd_status(lifecycle: Lifecycle, _params: dict[str, Any]) -> dict[str, Any]:
-    from taskmux.status import status_rows
-
-    observation = lifecycle.observe()
-    return {
-        "session": lifecycle.session,
-        "session_running": observation.session_exists,
-        "tasks": status_rows(lifecycle.project, observation),
-    }
-
-
-def cmd_start(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    return _start_result(lifecycle.start(_names(params)))
-
-
-def cmd_restart(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    return _start_result(lifecycle.restart(_names(params)))
-
-
-def cmd_stop(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    report = lifecycle.stop(_names(params))
-    if report.failed:
-        raise ActionFailed(TaskmuxError("; ".join(report.failed.values())), report.to_dict())
-    return report.to_dict()
-
-
-def cmd_kill(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    task = params["task"]
-    return {"task": task, "was_running": lifecycle.kill(task)}
-
-
-def cmd_inspect(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    """The same record as `taskmux inspect --json`."""
-    from taskmux.status import inspect_row
-
-    return inspect_row(lifecycle.project, params["task"], lifecycle.observe())
-
-
-def cmd_health(lifecycle: Lifecycle, _params: dict[str, Any]) -> dict[str, Any]:
-    """Like `taskmux health --json`: a failing task makes it error E404 with the report."""
-    report = lifecycle.health()
-    error = report.error()
-    if error is not None:
-        raise ActionFailed(error, report.to_dict())
-    return report.to_dict()
-
-
-def cmd_logs(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    """Like `taskmux logs --json`: the last `lines` lines (or matches, with `grep`)."""
-    from taskmux import logs
-
-    project = lifecycle.project
-    names = [params["task"]] if "task" in params else list(project.config.tasks)
-    project.check_names(names)
-    count = params.get("lines", 100)
-    if count > MAX_LOG_LINES:
-        raise BadParams(f"logs: at most {MAX_LOG_LINES} lines per request")
-    pattern = logs.compile_pattern(params["grep"]) if "grep" in params else None
-    since = logs.parse_since(params["since"]) if "since" in params else None
-    task_logs = [logs.TaskLog(name, project.paths.log_file(name)) for name in names]
-    items = logs.query(task_logs, count, pattern, params.get("context", 0), since)
-    lines = []
-    for item in items:
-        if item is None:
-            continue  # the gap between grep groups
-        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": item.text}
-        if pattern is not None:
-            record["match"] = pattern.search(item.text) is not None
-        lines.append(record)
-    return {"lines": lines}
-
-
-def cmd_events(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    """Like `taskmux events --json`: the last `lines` events, optionally of one task."""
-    from taskmux.logs import parse_since
-
-    task = params.get("task")
-    if task is not None:
-        lifecycle.project.task(task)
-    since = parse_since(params["since"]) if "since" in params else None
-    return {"events": lifecycle.events.select(task, since, params.get("lines", 50))}
-
-
-def check_task(lifecycle: Lifecycle, params: dict[str, Any]) -> dict[str, Any]:
-    """For `subscribe`: only validate the task filter (the daemon does the rest)."""
-    if "task" in params:
-        lifecycle.project.task(params["task"])
-    return {}
-
-
-COMMANDS: dict[str, Callable[[Lifecycle, dict[str, Any]], dict[str, Any]]] = {
-    "status": cmd_status,
-    "start": cmd_start,
-    "stop": cmd_stop,
-    "restart": cmd_restart,
-    "kill": cmd_kill,
-    "inspect": cmd_inspect,
-    "health": cmd_health,
-    "logs": cmd_logs,
-    "events": cmd_events,
-    "subscribe": check_task,
-    "unsubscribe": check_task,
-}
-
-
 class Api:
-    """Runs commands against the lifecycle of the config currently in use."""
+    """Runs requests against the service of the config currently in use."""
 
-    def __init__(self, current: Callable[[], Lifecycle]) -> None:
-        self.current = current
+    def __init__(self, service: Callable[[], Service]) -> None:
+        self.service = service
 
     async def call(self, request: Request) -> dict[str, Any]:
-        """The command's result; raises TaskmuxError for the error reply."""
-        handler = COMMANDS[request.command]
-        return await asyncio.to_thread(handler, self.current(), request.params)
+        """The command's result as plain data; raises TaskmuxError for the error reply."""
+        service = self.service()
+        if request.command in STREAMS:
+            return await asyncio.to_thread(_check_stream, service, request.params)
+        result = await asyncio.to_thread(service.call, request.command, request.params)
+        data: dict[str, Any] = result.to_dict()
+        return data
+
+
+def _check_stream(service: Service, params: dict[str, Any]) -> dict[str, Any]:
+    """`subscribe`: only validate the task filter (the daemon does the rest)."""
+    if params.get("task") is not None:
+        service.project.task(params["task"])
+    return {}

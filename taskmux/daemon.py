@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 from taskmux.api import Api, Request, error_reply, ok_reply, parse_request, request_id
 from taskmux.config import Project
 from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
-from taskmux.lifecycle import Lifecycle, Progress
+from taskmux.lifecycle import Progress
 from taskmux.paths import ProjectPaths
+from taskmux.service import ConfigInUse, Service
 from taskmux.statefiles import file_problem, open_private, open_read, read_trusted, write_private
 from taskmux.supervisor import Claim, Supervisor, claim_supervision
 from taskmux.watcher import ConfigWatcher, Reloader
@@ -257,67 +258,6 @@ def _close_log(handler: logging.Handler) -> None:
 # The event tail ------------------------------------------------------------------------
 
 
-class EventTail:
-    """Follows the shared events file (every taskmux process appends to it) in a thread."""
-
-    def __init__(self, path: Path, on_event: Callable[[dict[str, Any]], object]) -> None:
-        self.path = path
-        self.on_event = on_event
-        self.stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="taskmux-events", daemon=True)
-        self._handle: Any = None
-        self._inode = -1
-        self._pending = b""
-
-    def start(self) -> None:
-        self._open(from_end=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self._thread.join(timeout=5)
-        if self._handle is not None:
-            self._handle.close()
-
-    def _open(self, from_end: bool) -> None:
-        try:
-            handle = os.fdopen(open_read(self.path), "rb")  # never through a symlink
-        except OSError:
-            return
-        self._handle, self._inode, self._pending = handle, os.fstat(handle.fileno()).st_ino, b""
-        if from_end:
-            handle.seek(0, os.SEEK_END)
-
-    def _run(self) -> None:
-        while not self.stopped.wait(EVENT_POLL):
-            self.poll()
-
-    def poll(self) -> None:
-        """Hand over every complete new line; reopen the file after a rotation."""
-        if self._handle is not None:
-            self._drain()
-        try:
-            current = os.lstat(self.path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current is not None and current != self._inode:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
-            self._open(from_end=False)
-            if self._handle is not None:
-                self._drain()
-
-    def _drain(self) -> None:
-        data = self._pending + self._handle.read()
-        *lines, self._pending = data.split(b"\n")
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    self.on_event(record)
-
-
 # The daemon ----------------------------------------------------------------------------
 
 
@@ -342,18 +282,15 @@ class Daemon:
         self.on_ready = on_ready
         self.paths = project.paths.ensure()
         self.token = secrets.token_urlsafe(32)
-        self.reloader: Reloader | None = None
+        self.service = Service(ConfigInUse(project), _tmux(), _log_progress)
+        self.reloader = Reloader(self.service)
         self.supervisor: Supervisor | None = None
-        self.api = Api(self.lifecycle)
+        self.api = Api(lambda: self.service)
         self.subscribers: dict[ServerConnection, Subscription] = {}
         self._stop: asyncio.Event | None = None
         self._config_dirty: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
-
-    def lifecycle(self) -> Lifecycle:
-        assert self.reloader is not None
-        return self.reloader.lifecycle
 
     def run(self) -> None:
         asyncio.run(self.main())
@@ -456,9 +393,7 @@ class Daemon:
             log.warning("some API connections did not close in time")
 
     def _start_supervision(self, stack: contextlib.AsyncExitStack) -> None:
-        lifecycle = Lifecycle(self.project, _tmux(), _log_progress)
-        self.reloader = Reloader(lifecycle)
-        self.supervisor = Supervisor(lifecycle, notify=log.warning)
+        self.supervisor = Supervisor(self.service, notify=log.warning)
         stop = threading.Event()
         thread = threading.Thread(
             target=self._supervise,
@@ -495,14 +430,27 @@ class Daemon:
     def _start_event_tail(
         self, loop: asyncio.AbstractEventLoop, stack: contextlib.AsyncExitStack
     ) -> None:
-        tail = EventTail(self.paths.events, lambda r: loop.call_soon_threadsafe(self._publish, r))
-        tail.start()
-        stack.push_async_callback(asyncio.to_thread, tail.stop)
+        stop = threading.Event()
+        # Positioned at the end before startup goes on: no event after "ready" is missed.
+        events = self.service.follow_events(stop=stop)
+
+        def forward() -> None:
+            for record in events:
+                loop.call_soon_threadsafe(self._publish, record)
+
+        thread = threading.Thread(target=forward, name="taskmux-events", daemon=True)
+        thread.start()
+
+        def stop_tail() -> None:
+            stop.set()
+            thread.join(timeout=5)
+
+        stack.push_async_callback(asyncio.to_thread, stop_tail)
 
     # Config reloads ----------------------------------------------------------------------
 
     async def _reload_forever(self) -> None:
-        assert self._config_dirty is not None and self.reloader is not None
+        assert self._config_dirty is not None
         while True:
             await self._config_dirty.wait()
             self._config_dirty.clear()
@@ -516,8 +464,6 @@ class Daemon:
             for line in outcome.warnings:
                 log.warning("%s", line)
             log.log(logging.INFO if outcome.ok else logging.ERROR, "%s", outcome.describe())
-            if outcome.applied and self.supervisor is not None:
-                self.supervisor.replace_lifecycle(self.reloader.lifecycle)
 
     # The API -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Exit codes: 1 means the operation failed, 2 means a usage or configuration mista
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class TaskmuxError(Exception):
@@ -190,4 +191,52 @@ class UnsafeStateFolder(TaskmuxError):
     forge what taskmux would then follow or trust, so it is refused, as ssh refuses ~/.ssh."""
 
     code = "E801"
+    exit_code = 2
+
+
+class PartialFailure(TaskmuxError):
+    """An operation that partly failed: the error that sums it up, and the result that
+    explains it (what started and what did not, each task of a wait, a health report).
+
+    Every face says "partly failed" through this one class: the CLI prints the result and
+    the error line, the API and MCP send the error with the result as `details`.
+    """
+
+    def __init__(self, error: TaskmuxError, result: Any) -> None:
+        super().__init__(error.message, code=error.code)
+        self.exit_code = error.exit_code
+        self.error = error
+        self.result = result
+
+    @property
+    def details(self) -> dict[str, Any]:
+        data = self.result.to_dict() if hasattr(self.result, "to_dict") else self.result
+        return dict(data)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.error.to_dict(), "details": self.details}
+
+
+class BadRequest(TaskmuxError):
+    """Daemon API: the message is not JSON, or not a JSON object with a string `command`."""
+
+    code = "E503"
+
+
+class UnknownCommand(TaskmuxError):
+    """Daemon API: no such command."""
+
+    code = "E504"
+
+
+class BadParams(TaskmuxError):
+    """A param is missing, unknown, of the wrong type or out of range."""
+
+    code = "E505"
+
+
+class ClientConfigInvalid(TaskmuxError):
+    """An MCP client's existing config file cannot be read as what it should be."""
+
+    code = "E701"
     exit_code = 2

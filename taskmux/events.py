@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,43 +68,62 @@ class EventLog:
             return records
         return records[-last:] if last > 0 else []
 
-    def follow(self, poll: float = 0.2) -> Iterator[dict[str, Any]]:
-        """Yield events appended from now on, across rotation; runs until interrupted."""
-        handle = None
+    def follow(
+        self, poll: float = 0.2, stop: threading.Event | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield events appended from now on, across rotation, until `stop` is set.
+
+        The one follower of the event log: `events -f`, `start -m`'s event lines and the
+        daemon's push to subscribers all read through it. A file that does not exist yet
+        is read from its first line once it appears.
+        """
+        handle: BinaryIO | None = None
         inode = None
-        while True:
-            if handle is None:
-                try:
-                    handle = _open(self.path)
-                    inode = os.fstat(handle.fileno()).st_ino
-                    handle.seek(0, os.SEEK_END)
-                except OSError:
-                    time.sleep(poll)
-                    continue
-            line = handle.readline()
-            if line.endswith(b"\n"):
-                with contextlib.suppress(ValueError):
-                    yield json.loads(line)
-                continue
-            if line:
-                handle.seek(-len(line), os.SEEK_CUR)
+        try:  # now, not at the first next(): nothing appended after this call is missed
+            handle = _open(self.path)
+            inode = os.fstat(handle.fileno()).st_ino
+            handle.seek(0, os.SEEK_END)
+        except OSError:
+            handle = None
+        return self._follow(handle, inode, poll, stop or threading.Event())
+
+    def _follow(
+        self, handle: BinaryIO | None, inode: int | None, poll: float, stop: threading.Event
+    ) -> Iterator[dict[str, Any]]:
+        pending = b""
+        while not stop.is_set():
+            if handle is not None:
+                records, pending = _complete_lines(pending + handle.read())
+                yield from records
             try:
-                rotated = os.lstat(self.path).st_ino != inode
+                current = os.lstat(self.path).st_ino
             except FileNotFoundError:
-                rotated = True
-            if rotated:
-                for rest in handle.readlines():
-                    with contextlib.suppress(ValueError):
-                        yield json.loads(rest)
-                handle.close()
-                handle = None
+                current = None
+            if current is not None and current != inode:  # rotated, or created at last
+                if handle is not None:  # what was written before the rename
+                    yield from _complete_lines(pending + handle.read() + b"\n")[0]
+                    handle.close()
                 try:
                     handle = _open(self.path)
-                    inode = os.fstat(handle.fileno()).st_ino
+                    inode, pending = os.fstat(handle.fileno()).st_ino, b""
                 except OSError:
                     handle = None
                 continue
-            time.sleep(poll)
+            stop.wait(poll)
+        if handle is not None:
+            handle.close()
+
+
+def _complete_lines(data: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """The records of the complete lines in `data`, and the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    records = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                records.append(record)
+    return records, rest
 
 
 def _open(path: Path) -> BinaryIO:

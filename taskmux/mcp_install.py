@@ -26,19 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from taskmux.config import atomic_write
-from taskmux.errors import TaskmuxError, UsageError
+from taskmux.errors import ClientConfigInvalid, UsageError
 from taskmux.filelock import locked
 from taskmux.paths import state_root
 
 SERVER_NAME = "taskmux"
 SERVER_ARGS = ["mcp"]
-
-
-class ClientConfigInvalid(TaskmuxError):
-    """An MCP client's existing config file cannot be read as what it should be."""
-
-    code = "E701"
-    exit_code = 2
 
 
 @dataclass(frozen=True)

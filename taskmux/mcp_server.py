@@ -1,37 +1,36 @@
-"""`taskmux mcp`: the project's tasks as Model Context Protocol tools, served over stdio.
+"""`taskmux mcp`: the project's operations as Model Context Protocol tools, over stdio.
 
-Each tool loads the project afresh (a cached, validated config costs little), does one
-core operation in a worker thread so the event loop keeps serving, and returns compact
-JSON. A `TaskmuxError` becomes an MCP tool error whose text starts with the error code
-(`E201: task 'x' not found in taskmux.toml`). Nothing here writes to stdout: the SDK's
-stdio transport owns it and points fd 1 at stderr while it serves.
+One tool per operation that `operations.py` offers on MCP: its name, description,
+parameters, defaults and read-only/destructive hints all come from that declaration.
+Each call loads the project afresh (a cached, validated config costs little), makes one
+service call in a worker thread so the event loop keeps serving, and returns compact
+JSON shaped for an agent's context (see `SHAPES`). A `TaskmuxError` becomes a tool error
+whose text starts with its code (`E201: task 'x' not found in taskmux.toml`); a partial
+failure adds its result as JSON. Nothing here writes to stdout: the SDK's stdio
+transport owns it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from taskmux.errors import TaskmuxError, WaitFailed
-
-if TYPE_CHECKING:
-    from taskmux.config import Project
-    from taskmux.lifecycle import Lifecycle, StartReport
+from taskmux.errors import PartialFailure, TaskmuxError
+from taskmux.operations import Operation, Param, offered
 
 MAX_LOG_LINES = 200
 MAX_LOG_BYTES = 20_000
 MAX_LINE_CHARS = 1_000
 MAX_EVENTS = 200
-MAX_WAIT = 600.0
 
 INSTRUCTIONS = (
     "taskmux runs this project's long-running processes (servers, workers, watchers) as "
@@ -41,25 +40,11 @@ INSTRUCTIONS = (
 )
 
 Reply = str | CallToolResult
-TaskNames = Annotated[list[str] | None, Field(description="Task names; omit for all tasks.")]
-
-_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-_CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
-_STOPS = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 
 def compact(data: Any) -> str:
     """JSON without spaces: the fewest tokens for the same facts."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-class ToolFailure(Exception):
-    """A taskmux error plus the result data that explains it (a partial start, a wait)."""
-
-    def __init__(self, error: TaskmuxError, details: dict[str, Any] | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.details = details
 
 
 def error_result(error: TaskmuxError, details: dict[str, Any] | None = None) -> CallToolResult:
@@ -72,122 +57,7 @@ def error_result(error: TaskmuxError, details: dict[str, Any] | None = None) -> 
     return CallToolResult(content=[TextContent(type="text", text=t) for t in texts], is_error=True)
 
 
-class TaskmuxTools:
-    """The operations behind the tools; every method is blocking and returns plain data."""
-
-    def __init__(self, config: str | None, cancel: threading.Event) -> None:
-        self.config = config
-        self.cancel = cancel
-
-    def project(self) -> Project:
-        from taskmux.config import load_project
-
-        return load_project(self.config)
-
-    def lifecycle(self) -> Lifecycle:
-        from taskmux.lifecycle import Lifecycle
-
-        return Lifecycle.for_project(self.project())  # no progress callback: nothing printed
-
-    def status(self) -> dict[str, Any]:
-        from taskmux.status import observe_project, status_rows
-        from taskmux.tmux_manager import Tmux
-
-        project = self.project()
-        observation = observe_project(Tmux.from_env(), project)
-        data: dict[str, Any] = {
-            "session": project.session,
-            "session_running": observation.session_exists,
-            "tasks": [_status_row(row) for row in status_rows(project, observation)],
-        }
-        if project.warnings:
-            data["config_warnings"] = [p.render() for p in project.warnings]
-        return data
-
-    def start(self, tasks: list[str] | None) -> dict[str, Any]:
-        return _start_result(self.lifecycle().start(tasks or None))
-
-    def restart(self, tasks: list[str] | None) -> dict[str, Any]:
-        return _start_result(self.lifecycle().restart(tasks or None))
-
-    def stop(self, tasks: list[str] | None) -> dict[str, Any]:
-        report = self.lifecycle().stop(tasks or None)
-        if report.failed:
-            raise ToolFailure(TaskmuxError("; ".join(report.failed.values())), report.to_dict())
-        return report.to_dict()
-
-    def logs(
-        self, task: str | None, lines: int, grep: str | None, since: str | None, context: int
-    ) -> dict[str, Any]:
-        from taskmux import logs as core
-
-        project = self.project()
-        names = [task] if task else list(project.config.tasks)
-        project.check_names(names)
-        task_logs = [core.TaskLog(name, project.paths.log_file(name)) for name in names]
-        pattern = core.compile_pattern(grep) if grep else None
-        start = core.parse_since(since) if since else None
-        wanted = max(0, min(lines, MAX_LOG_LINES))
-        items = core.query(task_logs, wanted, pattern, max(0, context), start)
-        text = ["--" if item is None else _log_text(item, prefixed=task is None) for item in items]
-        kept = _fit(text, MAX_LOG_BYTES)
-        data: dict[str, Any] = {"task": task, "lines": kept}
-        if len(kept) < len(text):
-            data["truncated"] = f"only the last {len(kept)} of {len(text)} lines fit in 20 kB"
-        return data
-
-    def inspect(self, task: str) -> dict[str, Any]:
-        from taskmux.status import inspect_row, observe_project
-        from taskmux.tmux_manager import Tmux
-
-        project = self.project()
-        project.task(task)
-        return inspect_row(project, task, observe_project(Tmux.from_env(), project))
-
-    def health(self) -> dict[str, Any]:
-        """The same report and verdict as `taskmux health --json` and the daemon's API."""
-        report = self.lifecycle().health()
-        data = report.to_dict()
-        error = report.error()
-        if error is not None:
-            raise ToolFailure(error, data)
-        return data
-
-    def events(self, task: str | None, since: str | None, lines: int) -> dict[str, Any]:
-        from taskmux.events import EventLog
-        from taskmux.logs import parse_since
-
-        project = self.project()
-        if task:
-            project.task(task)
-        cutoff = parse_since(since) if since else None
-        wanted = max(0, min(lines, MAX_EVENTS))
-        return {"events": EventLog(project.paths.events).select(task or None, cutoff, wanted)}
-
-    def wait(self, tasks: list[str], condition: str, timeout: float) -> dict[str, Any]:
-        from taskmux.waiting import CONDITIONS, wait_for
-
-        if condition not in CONDITIONS:
-            from taskmux.errors import UsageError
-
-            raise UsageError(f"condition must be one of {', '.join(CONDITIONS)}")
-        if not tasks:
-            from taskmux.errors import UsageError
-
-            raise UsageError("name at least one task to wait for")
-        limit = max(0.0, min(timeout, MAX_WAIT))
-        result = wait_for(self.lifecycle(), tasks, condition, limit, stop=self.cancel)
-        if not result.ok:
-            raise ToolFailure(WaitFailed(result.summary()), result.to_dict())
-        return {"ok": True, **result.to_dict()}
-
-
-def _start_result(report: StartReport) -> dict[str, Any]:
-    error = report.error()
-    if error is not None:
-        raise ToolFailure(error, report.to_dict())
-    return report.to_dict()
-
+# Shaping results for an agent's context ------------------------------------------------
 
 _STATUS_KEYS = (
     "name", "state", "running", "healthy", "health_failures", "pid", "port", "uptime",
@@ -203,6 +73,12 @@ def _status_row(row: dict[str, Any]) -> dict[str, Any]:
         for k in _STATUS_KEYS
         if row.get(k) not in (None, [], "") and (row[k] is not False or k in ("running", "healthy"))
     }
+
+
+def _shape_status(result: Any, _params: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = result.to_dict()
+    data["tasks"] = [_status_row(row) for row in data["tasks"]]
+    return data
 
 
 def _log_text(line: Any, prefixed: bool) -> str:
@@ -225,19 +101,107 @@ def _fit(lines: list[str], budget: int) -> list[str]:
     return kept
 
 
+def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Plain text lines (`task | line` when all tasks are merged), within 20 kB."""
+    prefixed = params.get("task") is None
+    text = ["--" if i is None else _log_text(i, prefixed) for i in result.items]
+    kept = _fit(text, MAX_LOG_BYTES)
+    data: dict[str, Any] = {"task": params.get("task"), "lines": kept}
+    if len(kept) < len(text):
+        data["truncated"] = f"only the last {len(kept)} of {len(text)} lines fit in 20 kB"
+    return data
+
+
+def _shape_events(result: Any, _params: dict[str, Any]) -> dict[str, Any]:
+    return {"events": list(result.events)[-MAX_EVENTS:]}
+
+
+def _shape_wait(result: Any, _params: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, **result.to_dict()}
+
+
+SHAPES: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
+    "status": _shape_status,
+    "logs": _shape_logs,
+    "events": _shape_events,
+    "wait": _shape_wait,
+}
+# Tighter bounds than the declaration's, for an agent's context window.
+LIMITS: dict[tuple[str, str], float] = {("logs", "lines"): MAX_LOG_LINES}
+
+
+# Tools from declarations ---------------------------------------------------------------
+
+_PYTHON_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _annotation(param: Param) -> Any:
+    """The parameter's type for the tool's schema, with its description."""
+    kind: Any = list[str] if param.kind == "names" else _PYTHON_TYPES[param.kind]
+    if param.choices:
+        kind = Literal[param.choices]
+    if not param.required and param.default is None:
+        kind = kind | None
+    return Annotated[kind, Field(description=param.help)]
+
+
+def signature_of(operation: Operation) -> inspect.Signature:
+    """The tool function's signature, built from the declaration (the SDK reads it)."""
+    parameters = [
+        inspect.Parameter(
+            p.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=_annotation(p),
+            **({} if p.required else {"default": p.default}),
+        )
+        for p in operation.params
+    ]
+    return inspect.Signature(parameters, return_annotation=Reply)
+
+
+def hints_of(operation: Operation) -> ToolAnnotations:
+    if operation.read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return ToolAnnotations(
+        read_only_hint=False, destructive_hint=operation.destructive, open_world_hint=False
+    )
+
+
+class Tools:
+    """Runs the operations for the tools: blocking, in worker threads."""
+
+    def __init__(self, config: str | None, cancel: threading.Event) -> None:
+        self.config = config
+        self.cancel = cancel  # set when the server shuts down: ends waits still running
+
+    def run(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        from taskmux.operations import OPERATIONS
+        from taskmux.service import Service, open_project
+
+        operation = OPERATIONS[name]
+        project = open_project(self.config, fallback=operation.fallback)
+        for (op, key), limit in LIMITS.items():
+            if op == name and isinstance(params.get(key), int | float):
+                params = {**params, key: min(params[key], limit)}
+        extra = {"stop": self.cancel} if name == "wait" else {}
+        result = Service.for_project(project).call(name, params, **extra)
+        shape = SHAPES.get(name)
+        return shape(result, params) if shape is not None else dict(result.to_dict())
+
+
 def build_server(config: str | None = None) -> MCPServer[Any]:
-    """The MCP server with every taskmux tool registered (not yet running)."""
+    """The MCP server with one tool per operation offered on MCP (not yet running)."""
     from importlib.metadata import version
 
     stop = threading.Event()
-    tools = TaskmuxTools(config, stop)
+    tools = Tools(config, stop)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
         try:
             yield {}
         finally:
-            stop.set()  # ends waits still running in worker threads
+            stop.set()
 
     server: MCPServer[Any] = MCPServer(
         "taskmux",
@@ -246,86 +210,33 @@ def build_server(config: str | None = None) -> MCPServer[Any]:
         log_level="WARNING",
         lifespan=lifespan,
     )
+    for operation in offered("mcp"):
+        server.add_tool(
+            _tool(tools, operation),
+            name=operation.name,
+            description=operation.summary,
+            annotations=hints_of(operation),
+            structured_output=False,
+        )
+    return server
 
-    async def call(fn: Callable[[], dict[str, Any]]) -> Reply:
+
+def _tool(tools: Tools, operation: Operation) -> Callable[..., Any]:
+    async def tool(**params: Any) -> Reply:
         try:
-            data = await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+            data = await anyio.to_thread.run_sync(
+                tools.run, operation.name, params, abandon_on_cancel=True
+            )
+        except PartialFailure as failure:
+            return error_result(failure.error, failure.details)
         except TaskmuxError as error:
             return error_result(error)
-        except ToolFailure as failure:
-            return error_result(failure.error, failure.details)
         return compact(data)
 
-    async def status() -> Reply:
-        """Session and every task: state, pid, port, health, exit code, restarts, command."""
-        return await call(tools.status)
-
-    async def start(tasks: TaskNames = None) -> Reply:
-        """Start tasks in dependency order (none named: every auto_start task). Idempotent."""
-        return await call(partial(tools.start, tasks))
-
-    async def stop_(tasks: TaskNames = None) -> Reply:
-        """Stop tasks gracefully and mark them stopped (none named: all, and end the session)."""
-        return await call(partial(tools.stop, tasks))
-
-    async def restart(tasks: TaskNames = None) -> Reply:
-        """Stop, free ports and start again; use after changing a task's code or config."""
-        return await call(partial(tools.restart, tasks))
-
-    async def logs(
-        task: Annotated[str | None, Field(description="One task; omit for all, merged.")] = None,
-        lines: Annotated[int, Field(description="Last N lines (with grep: N matches).")] = 100,
-        grep: Annotated[str | None, Field(description="Python regex filter, e.g. 'error'.")] = None,
-        since: Annotated[str | None, Field(description="e.g. 30s, 5m, 2h, or ISO-8601.")] = None,
-        context: Annotated[int, Field(description="Lines of context around matches.")] = 3,
-    ) -> Reply:
-        """A task's logs, ANSI-free, newest last; at most 200 lines / 20 kB."""
-        return await call(partial(tools.logs, task, lines, grep, since, context))
-
-    async def inspect(task: Annotated[str, Field(description="Task name.")]) -> Reply:
-        """Everything taskmux knows about one task: config, pid, exit code, restarts, health."""
-        return await call(partial(tools.inspect, task))
-
-    async def health() -> Reply:
-        """Check every running task now (concurrently); an error (E404) if a task that
-        should run is down or fails its check. Tasks never started or stopped by hand
-        show as "not running" and do not fail it."""
-        return await call(tools.health)
-
-    async def events(
-        task: Annotated[str | None, Field(description="Only this task's events.")] = None,
-        since: Annotated[str | None, Field(description="e.g. 10m, 2h, or ISO-8601.")] = None,
-        lines: Annotated[int, Field(description="The last N events (max 200).")] = 50,
-    ) -> Reply:
-        """Lifecycle history: started, exited (code/signal), restarts, health changes, stops."""
-        return await call(partial(tools.events, task, since, lines))
-
-    async def wait(
-        tasks: Annotated[list[str], Field(description="Tasks that must all meet the condition.")],
-        condition: Annotated[
-            Literal["healthy", "running", "exited"],
-            Field(description="healthy: check passes (or alive without one)."),
-        ] = "healthy",
-        timeout: Annotated[float, Field(description="Seconds before giving up (max 600).")] = 60,
-    ) -> Reply:
-        """Block until the tasks meet the condition; on failure the error says why per task:
-        state, exit code or signal, last health check output, last 20 log lines."""
-        return await call(partial(tools.wait, tasks, condition, timeout))
-
-    registry: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
-        (status, "status", _READ_ONLY),
-        (start, "start", _CHANGES),
-        (stop_, "stop", _STOPS),
-        (restart, "restart", _CHANGES),
-        (logs, "logs", _READ_ONLY),
-        (inspect, "inspect", _READ_ONLY),
-        (health, "health", _READ_ONLY),
-        (events, "events", _READ_ONLY),
-        (wait, "wait", _READ_ONLY),
-    ]
-    for fn, name, hints in registry:
-        server.add_tool(fn, name=name, annotations=hints, structured_output=False)
-    return server
+    tool.__name__ = operation.name
+    tool.__doc__ = operation.summary
+    tool.__signature__ = signature_of(operation)  # type: ignore[attr-defined]
+    return tool
 
 
 def serve(config: str | None = None) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from taskmux import procs
 from taskmux.claim import Claim as Claim
@@ -29,6 +30,9 @@ from taskmux.schema import TaskConfig
 from taskmux.state import TaskState, health_change, same_run
 from taskmux.tmux_manager import Observation, Tmux
 
+if TYPE_CHECKING:
+    from taskmux.service import Service
+
 POLL_INTERVAL = 0.5
 DAEMON_WAIT = 2.0  # how long a task that exited 0 is watched for a child binding its port
 
@@ -38,11 +42,11 @@ class Supervisor:
 
     def __init__(
         self,
-        lifecycle: Lifecycle,
+        service: Service,
         clock: Callable[[], float] = time.time,
         notify: Callable[[str], None] | None = None,
     ) -> None:
-        self.lifecycle = lifecycle
+        self.service = service  # its config in use is read afresh on every tick
         self.clock = clock
         self.notify = notify  # a line for a person (the daemon's log, start -m's screen)
         self.notice = ""  # the last such line
@@ -57,10 +61,10 @@ class Supervisor:
         self._recovery: Future[object] | None = None
         self._lock = threading.Lock()
 
-    def replace_lifecycle(self, lifecycle: Lifecycle) -> None:
-        """Use a reloaded config from the next tick on."""
-        with self._lock:
-            self.lifecycle = lifecycle
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The lifecycle of the config in use: a reload that replaced it applies at once."""
+        return self.service.lifecycle()
 
     def run(self, stop: threading.Event) -> None:
         last_error = ""
@@ -80,8 +84,7 @@ class Supervisor:
             self.action_pool.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> None:
-        with self._lock:
-            lifecycle = self.lifecycle
+        lifecycle = self.lifecycle
         now = self.clock()
         observation = lifecycle.observe()
         self.snapshot = observation

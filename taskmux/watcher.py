@@ -24,6 +24,8 @@ from taskmux.reload import ConfigDiff, ReloadPlan, diff, plan
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
+    from taskmux.service import Service
+
 DEBOUNCE = 0.3
 # Opening or reading the file (as the reload itself does) must not count as an edit.
 _EDIT_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
@@ -160,16 +162,21 @@ def read_project(path: Path) -> Project | list[str]:
 
 
 class Reloader:
-    """Holds the config in use and moves the running tasks to each new valid version."""
+    """Moves the running tasks to each new valid version of the file, then makes it the
+    service's config in use (which the supervisor reads on its next tick)."""
 
-    def __init__(self, lifecycle: Lifecycle) -> None:
-        self.lifecycle = lifecycle
+    def __init__(self, service: Service) -> None:
+        self.service = service
         self._lock = threading.Lock()
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.service.lifecycle()
 
     def reload(self) -> ReloadOutcome:
         """Read the file again and apply the difference; blocking, one reload at a time."""
         with self._lock:
-            old = self.lifecycle
+            old = self.service.lifecycle()
             found = read_project(old.project.path)
             if not isinstance(found, Project):
                 return ReloadOutcome(errors=tuple(found))
@@ -181,7 +188,7 @@ class Reloader:
             running = {name for name, s in old.observe().tasks.items() if s.is_alive}
             decided = plan(change, found.config, running)
             outcome = _apply(old, new, decided)
-            self.lifecycle = new
+            self.service.config.replace(found)
             return ReloadOutcome(warnings=warnings, change=change, plan=decided, **outcome)
 
 

@@ -21,7 +21,18 @@ from taskmux.mcp_server import MAX_LOG_BYTES, _fit
 
 __all__ = ["project"]
 
-TOOLS = {"status", "start", "stop", "restart", "logs", "inspect", "health", "events", "wait"}
+TOOLS = {
+    "status",
+    "start",
+    "stop",
+    "restart",
+    "kill",
+    "logs",
+    "inspect",
+    "health",
+    "events",
+    "wait",
+}
 
 
 def _with_client(project: Project, session: Callable[[Client], Awaitable[None]]) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.api import ActionFailed, cmd_health
 from taskmux.config import load_project
-from taskmux.lifecycle import SETTLE_WINDOW, Lifecycle
+from taskmux.errors import PartialFailure
+from taskmux.lifecycle import SETTLE_WINDOW
+from taskmux.service import Service
 
 __all__ = ["project"]
 
@@ -185,18 +186,18 @@ def test_health_ignores_tasks_nobody_meant_to_run(
     assert report["tasks"]["late"]["state"] == "exited 3"
 
     # The daemon's API and MCP give the same report and the same verdict.
-    from taskmux.mcp_server import TaskmuxTools, ToolFailure
+    from taskmux.mcp_server import Tools
 
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
     expected = _timeless({k: v for k, v in report.items() if k not in ("ok", "error")})
-    with pytest.raises(ActionFailed) as api:
-        cmd_health(Lifecycle.for_project(load_project(str(project.config))), {})
+    with pytest.raises(PartialFailure) as api:
+        Service.for_project(load_project(str(project.config))).call("health", {})
     assert api.value.to_dict()["code"] == "E404"
     assert _timeless(api.value.details) == expected
-    with pytest.raises(ToolFailure) as mcp:
-        TaskmuxTools(str(project.config), threading.Event()).health()
+    with pytest.raises(PartialFailure) as mcp:
+        Tools(str(project.config), threading.Event()).run("health", {})
     assert mcp.value.error.message == report["error"]["message"]
-    assert mcp.value.details is not None and _timeless(mcp.value.details) == expected
+    assert _timeless(mcp.value.details) == expected
 
 
 def _timeless(report: dict[str, Any]) -> dict[str, Any]:

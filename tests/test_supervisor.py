@@ -266,3 +266,37 @@ def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -
     lost = wait_until(lambda: _global_events(project, "session_lost"), timeout=10)[0]
     assert lost["relaunch"] == ["a", "b"]
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
+
+
+def test_start_m_follows_edits_of_the_config(project: Project) -> None:
+    project.write(
+        """
+        [tasks.a]
+        command = "sleep 300"
+        """
+    )
+    monitor = project.spawn("start", "-m")
+    wait_until(lambda: project.status()["a"]["running"], timeout=15)
+    project.write(
+        """
+        [tasks.a]
+        command = "sleep 300"
+        [tasks.b]
+        command = "sleep 301"
+        restart_policy = "always"
+        """
+    )
+    # The added task is started by the reload and supervised with its own policy.
+    wait_until(lambda: _events(project, "b", "started"), timeout=15)  # it lived to be started
+    row = project.status()["b"]
+    os.kill(int(row["pid"]), signal.SIGKILL)
+    wait_until(lambda: _events(project, "b", "restarted"), timeout=15)
+    again = wait_until(lambda: (r := project.status()["b"]) and r["running"] and r, timeout=15)
+    assert again["pid"] != row["pid"]
+    # An invalid edit changes nothing: both keep running, and supervision goes on.
+    project.config.write_text(project.config.read_text() + "\n[tasks.c\n")
+    holds_for(lambda: all(r["running"] for r in project.status().values()), 1.0)
+    monitor.send_signal(signal.SIGTERM)
+    output, _ = monitor.communicate(timeout=15)
+    assert "config reloaded: started b" in output
+    assert "config not reloaded (invalid)" in output

@@ -21,7 +21,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
 )
 
 from taskmux.config import load_project
-from taskmux.lifecycle import Lifecycle
+from taskmux.service import ConfigInUse, Service
 from taskmux.supervisor import claim_supervision
 from taskmux.tmux_manager import Tmux
 from taskmux.watcher import ConfigWatcher, Reloader
@@ -116,7 +116,8 @@ def project(tmp_path: Path, tmux_socket: str) -> Path:  # noqa: F811
 
 
 def reloader_for(root: Path) -> Reloader:
-    return Reloader(Lifecycle(load_project(root / "taskmux.toml"), Tmux.from_env()))
+    project = load_project(root / "taskmux.toml")
+    return Reloader(Service(ConfigInUse(project), Tmux.from_env()))
 
 
 def test_a_changed_task_that_was_stopped_stays_stopped(project: Path) -> None:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, state, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, load, state, warn
+from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from taskmux.waiting import TaskWait, WaitResult
@@ -37,13 +39,13 @@ def wait(
         typer.Option(
             "--timeout", "-t", min=0, callback=_finite, help="Give up after this many seconds."
         ),
-    ] = 60.0,
+    ] = OPERATIONS["wait"].default("timeout"),
     json_out: JsonOpt = False,
 ) -> None:
     """Block until every task meets the condition; exit 1 saying why if one cannot."""
-    from taskmux.errors import UsageError, WaitFailed
-    from taskmux.lifecycle import Lifecycle
-    from taskmux.waiting import Condition, wait_for
+    from taskmux.cli.lifecycle_cmds import perform
+    from taskmux.errors import UsageError
+    from taskmux.waiting import Condition
 
     flags: list[tuple[Condition, bool]] = [
         ("healthy", healthy),
@@ -54,11 +56,11 @@ def wait(
     if len(chosen) > 1:
         raise UsageError("choose one of --healthy, --running, --exited")
     condition = chosen[0] if chosen else "healthy"
-    result = wait_for(Lifecycle.for_project(load(json_out)), tasks, condition, timeout)
-    if result.ok:
-        emit(json_out, result.to_dict(), result.summary())
-        return
-    fail(json_out, result.to_dict(), WaitFailed(result.summary()), lambda: _explain(result))
+
+    def human(result: WaitResult) -> str | Callable[[], None]:
+        return result.summary() if result.ok else lambda: _explain(result)
+
+    perform(json_out, "wait", lambda s: s.wait(tasks, condition, timeout), human)
 
 
 def _explain(result: WaitResult) -> None:

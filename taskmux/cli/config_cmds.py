@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from taskmux.cli.app import JsonOpt, app, console, emit, load, state, warn
 
 if TYPE_CHECKING:
-    from taskmux.config import Project
-
-
-def _refresh_agent_blocks(project: Project) -> None:
-    from taskmux.agents import refresh_existing
-
-    tasks = [(name, t.command) for name, t in project.config.tasks.items()]
-    refresh_existing(project.root, project.session, tasks)
+    pass
 
 
 @app.command()
@@ -45,32 +38,21 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Add a task to taskmux.toml (validated before the file is written)."""
-    from taskmux.config import edit_config, find_config
-    from taskmux.errors import TaskExists
+    from taskmux.config import find_config
+    from taskmux.editing import add_task
 
-    values: dict[str, Any] = {"command": command}
-    optional = {"cwd": cwd, "port": port, "health_check": health_check}
-    values |= {k: v for k, v in optional.items() if v is not None}
-    if restart_policy is not None:
-        values["restart_policy"] = restart_policy
-    if no_auto_start:
-        values["auto_start"] = False
-    if depends_on:
-        values["depends_on"] = list(dict.fromkeys(depends_on))  # `--depends-on a` twice: once
-
-    def mutate(document: Any) -> None:
-        import tomlkit
-
-        tasks = document.setdefault("tasks", tomlkit.table(is_super_table=True))
-        if not isinstance(tasks, dict):
-            return  # `tasks` is not a table: leave it, validation reports it (E112)
-        if task in tasks and not force:
-            raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
-        table = tomlkit.table()
-        table.update(values)
-        tasks[task] = table
-
-    project = edit_config(find_config(state.config), mutate, _refresh_agent_blocks)
+    project = add_task(
+        find_config(state.config),
+        task,
+        command,
+        cwd=cwd,
+        port=port,
+        health_check=health_check,
+        depends_on=depends_on,
+        restart_policy=restart_policy,
+        auto_start=not no_auto_start,
+        force=force,
+    )
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
@@ -82,38 +64,11 @@ def remove(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove a task from taskmux.toml, killing it first if it runs."""
-    from taskmux.config import edit_config
-    from taskmux.deps import dependents
-    from taskmux.errors import TaskHasDependents, TaskNotFound
+    from taskmux.service import Service
 
-    project = load(json_out)
-    project.task(task)
-    users = dependents(project.config.graph(), task)
-    if users:
-        raise TaskHasDependents(
-            f"cannot remove '{task}': {', '.join(repr(u) for u in users)} depend(s) on it"
-        )
-    killed = _kill_if_running(project, task)
-
-    def mutate(document: Any) -> None:
-        tasks = document.get("tasks")
-        if not isinstance(tasks, dict) or task not in tasks:  # a concurrent remove won
-            raise TaskNotFound(f"task '{task}' not found in {project.path.name}")
-        del tasks[task]
-
-    project = edit_config(project.path, mutate, _refresh_agent_blocks)
-    note = " (was running: killed)" if killed else ""
-    emit(json_out, {"task": task, "killed": killed}, f"removed task '{task}'{note}")
-
-
-def _kill_if_running(project: Project, task: str) -> bool:
-    import shutil
-
-    if shutil.which("tmux") is None:
-        return False  # without tmux nothing can be running; editing the file needs no tmux
-    from taskmux.lifecycle import Lifecycle
-
-    return Lifecycle.for_project(project).kill_if_present(task)
+    result = Service.for_project(load(json_out)).remove(task)
+    note = " (was running: killed)" if result.was_running else ""
+    emit(json_out, {"task": task, "killed": result.was_running}, f"removed task '{task}'{note}")
 
 
 @app.command()

@@ -84,11 +84,11 @@ def watch(json_out: JsonOpt = False) -> None:
     With --json, each reload prints one JSON object per line.
     """
     from taskmux.cli.render import ProgressPrinter
-    from taskmux.lifecycle import Lifecycle
+    from taskmux.service import Service
     from taskmux.watcher import ConfigWatcher, Reloader
 
     project = load(json_out)
-    reloader = Reloader(Lifecycle.for_project(project, ProgressPrinter(json_out)))
+    reloader = Reloader(Service.for_project(project, ProgressPrinter(json_out)))
     wake, stop = threading.Event(), threading.Event()
 
     def end() -> None:

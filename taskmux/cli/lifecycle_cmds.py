@@ -1,18 +1,24 @@
-"""Commands that act on running tasks: start, stop, restart, kill, status, health, inspect."""
+"""Commands that act on running tasks: start, stop, restart, kill, status, health, inspect.
+
+Each parses its arguments, makes one call into the service (`taskmux/service.py`) and
+renders what comes back; a `PartialFailure` is rendered with its result and error line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, print_json, warn
 from taskmux.cli.render import ProgressPrinter, status_table
 
 if TYPE_CHECKING:
-    from taskmux.lifecycle import Lifecycle, StartReport
+    from taskmux.errors import PartialFailure
+    from taskmux.lifecycle import StartReport
+    from taskmux.service import Service
 
 TasksArg = Annotated[
     list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
@@ -30,32 +36,61 @@ KillPortOpt = Annotated[
 
 
 @contextmanager
-def lifecycle_for(
-    json_out: bool, fallback: bool = False, kill_port: bool = False
-) -> Iterator[Lifecycle]:
-    """A Lifecycle whose progress is shown while the block runs (`fallback`: see `load`)."""
-    from taskmux.lifecycle import Lifecycle
+def service_for(json_out: bool, operation: str) -> Iterator[Service]:
+    """The service for one operation, its progress shown while the block runs; loaded
+    from the last valid config when the operation allows it and the file is invalid."""
+    from taskmux.operations import OPERATIONS
+    from taskmux.service import Service
 
     printer = ProgressPrinter(json_out)
     try:
-        lifecycle = Lifecycle.for_project(load(json_out, fallback), printer)
-        lifecycle.kill_port = kill_port
-        yield lifecycle
+        yield Service.for_project(load(json_out, OPERATIONS[operation].fallback), printer)
     finally:
         printer.close()
 
 
-def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = True) -> None:
-    """Print a start summary; on failure exit 1 unless supervision should go on."""
-    for message in report.warnings:
+def attempt(
+    json_out: bool, operation: str, act: Callable[[Service], Any]
+) -> tuple[Any, PartialFailure | None, Service]:
+    """Run one service call (progress shown meanwhile): its result, and the partial
+    failure when it partly failed (its result is then the failure's)."""
+    from taskmux.errors import PartialFailure
+
+    with service_for(json_out, operation) as service:
+        try:
+            return act(service), None, service
+        except PartialFailure as failure:
+            return failure.result, failure, service
+
+
+def render(
+    json_out: bool,
+    result: Any,
+    failure: PartialFailure | None,
+    human: Callable[[Any], str | Callable[[], None] | None] | None = None,
+    exit_on_failure: bool = True,
+) -> None:
+    """Print a result, or a partial failure with its result and error line (exit 1)."""
+    for message in getattr(result, "warnings", []):
         warn(message, "W401")
-    error = report.error()
-    if error is None:
-        emit(json_out, report.to_dict(), None)
-        return
-    if exit_on_failure:
-        fail(json_out, report.to_dict(), error, None)
-    typer.echo(f"error[{error.code}]: {error.message}", err=True)
+    rendering = human(result) if human is not None else None
+    if failure is None:
+        emit(json_out, result.to_dict(), rendering)
+    elif exit_on_failure:
+        fail(json_out, failure.details, failure.error, rendering if callable(rendering) else None)
+    else:
+        typer.echo(f"error[{failure.code}]: {failure.message}", err=True)
+
+
+def perform(
+    json_out: bool,
+    operation: str,
+    act: Callable[[Service], Any],
+    human: Callable[[Any], str | Callable[[], None] | None] | None = None,
+) -> None:
+    """One service call, rendered."""
+    result, failure, _ = attempt(json_out, operation, act)
+    render(json_out, result, failure, human)
 
 
 @app.command()
@@ -73,16 +108,15 @@ def start(
 
         run_monitor(tasks or None, json_out, kill_port)
         return
-    with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
-        report = lifecycle.start(tasks or None)
-    note = None if tasks else nothing_to_start(lifecycle, report)
+    report, failure, service = attempt(json_out, "start", lambda s: s.start(tasks, kill_port))
+    note = None if tasks or failure else nothing_to_start(service, report)
     if note is not None:
         emit(json_out, {**report.to_dict(), "note": note}, note)
         return
-    report_start(json_out, report)
+    render(json_out, report, failure)
 
 
-def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:
+def nothing_to_start(service: Service, report: StartReport) -> str | None:
     """Why a bare `start` had nothing to do (it prints nothing else), or None."""
     if (
         report.started
@@ -92,7 +126,7 @@ def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:
         or report.failed
     ):
         return None
-    config, file = lifecycle.config, lifecycle.project.path.name
+    config, file = service.project.config, service.project.path.name
     if not config.tasks:
         return f'no tasks in {file} (add one with `taskmux add NAME "COMMAND"`)'
     first = next(iter(config.tasks))
@@ -104,17 +138,14 @@ def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:
 @app.command()
 def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
     """Stop tasks gracefully and mark them stopped (no names: all, then end the session)."""
-    from taskmux.errors import TaskmuxError
 
-    with lifecycle_for(json_out, fallback=True) as lifecycle:
-        report = lifecycle.stop(tasks or None)
-    for name in report.not_running:
+    def human(report: Any) -> str | None:
         if not json_out:
-            typer.echo(f"{name}: not running")
-    if report.failed:
-        fail(json_out, report.to_dict(), TaskmuxError("; ".join(report.failed.values())), None)
-    human = report.session_kept or ("session ended" if report.session_ended else None)
-    emit(json_out, report.to_dict(), human)
+            for name in report.not_running:
+                typer.echo(f"{name}: not running")
+        return report.session_kept or ("session ended" if report.session_ended else None)
+
+    perform(json_out, "stop", lambda s: s.stop(tasks or None), human)
 
 
 @app.command()
@@ -122,9 +153,7 @@ def restart(
     tasks: TasksArg = None, kill_port: KillPortOpt = False, json_out: JsonOpt = False
 ) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
-        report = lifecycle.restart(tasks or None)
-    report_start(json_out, report)
+    perform(json_out, "restart", lambda s: s.restart(tasks or None, kill_port))
 
 
 @app.command()
@@ -132,29 +161,25 @@ def kill(
     task: Annotated[str, typer.Argument(help="Task to kill.")], json_out: JsonOpt = False
 ) -> None:
     """SIGKILL a task's whole process tree and close its window."""
-    with lifecycle_for(json_out, fallback=True) as lifecycle:
-        was_running = lifecycle.kill(task)
-    human = f"{task}: killed" if was_running else f"{task}: was not running; window closed"
-    emit(json_out, {"task": task, "was_running": was_running}, human)
+
+    def human(result: Any) -> str:
+        return (
+            f"{task}: killed" if result.was_running else f"{task}: was not running; window closed"
+        )
+
+    perform(json_out, "kill", lambda s: s.kill(task), human)
 
 
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Show the session and every task: state, pid, port, uptime, notes."""
-    from taskmux.status import observe_project, status_rows
-    from taskmux.tmux_manager import Tmux
+    from taskmux.service import Service
 
-    project = load(json_out, fallback=True)
-    observation = observe_project(Tmux.from_env(), project)
-    rows = status_rows(project, observation)
-    data: dict[str, Any] = {
-        "session": project.session,
-        "session_running": observation.session_exists,
-    }
+    result = Service.for_project(load(json_out, fallback=True)).status()
     emit(
         json_out,
-        {**data, "tasks": rows},
-        lambda: status_table(project.session, observation.session_exists, rows),
+        result.to_dict(),
+        lambda: status_table(result.session, result.session_running, list(result.tasks)),
     )
 
 
@@ -166,25 +191,24 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 def health(json_out: JsonOpt = False) -> None:
     """Check every running task concurrently; exit 1 if one that should run is down or
     unhealthy (tasks never started, or stopped by hand, show as not running)."""
-    with lifecycle_for(json_out) as lifecycle:
-        report = lifecycle.health()
 
-    def human() -> None:
-        from rich.markup import escape
+    def human(report: Any) -> Callable[[], None]:
+        return lambda: _health_lines(report)
 
-        out = console()
-        for name, entry in report.tasks.items():
-            if entry.healthy is None:
-                sign = "[dim]○[/]"
-            else:
-                sign = "[green]✓[/]" if entry.healthy else "[red]✗[/]"
-            line = f"{sign} {name:<20} {escape(entry.state):<12} {escape(entry.summary)}"
-            out.print(line.rstrip())
+    perform(json_out, "health", lambda s: s.health(), human)
 
-    error = report.error()
-    if error is not None:
-        fail(json_out, report.to_dict(), error, human)
-    emit(json_out, report.to_dict(), human)
+
+def _health_lines(report: Any) -> None:
+    from rich.markup import escape
+
+    out = console()
+    for name, entry in report.tasks.items():
+        if entry.healthy is None:
+            sign = "[dim]○[/]"
+        else:
+            sign = "[green]✓[/]" if entry.healthy else "[red]✗[/]"
+        line = f"{sign} {name:<20} {escape(entry.state):<12} {escape(entry.summary)}"
+        out.print(line.rstrip())
 
 
 @app.command()
@@ -192,11 +216,7 @@ def inspect(
     task: Annotated[str, typer.Argument(help="Task to inspect.")], json_out: JsonOpt = False
 ) -> None:
     """Everything taskmux knows about one task, as JSON."""
-    from taskmux.cli.app import print_json
-    from taskmux.status import inspect_row, observe_project
-    from taskmux.tmux_manager import Tmux
+    from taskmux.service import Service
 
-    project = load(json_out, fallback=True)
-    project.task(task)
-    row = inspect_row(project, task, observe_project(Tmux.from_env(), project))
-    print_json({"ok": True, **row} if json_out else row)
+    record = Service.for_project(load(json_out, fallback=True)).inspect(task).to_dict()
+    print_json({"ok": True, **record} if json_out else record)

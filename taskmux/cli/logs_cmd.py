@@ -6,14 +6,15 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from taskmux.cli.app import app, emit, load
+from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.logs import Item, LogLine, Searcher, TaskLog
+    from taskmux.logs import Item, LogLine, Searcher
 
 _PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "red",
@@ -31,13 +32,13 @@ def logs(
     ] = False,
     lines: Annotated[
         int, typer.Option("-n", "--lines", min=0, help="Last N lines (with -g: last N matches).")
-    ] = 100,
+    ] = OPERATIONS["logs"].default("lines"),
     grep: Annotated[
         str | None, typer.Option("-g", "--grep", help="Only lines matching this Python regex.")
     ] = None,
     context: Annotated[
         int, typer.Option("-C", "--context", min=0, help="Lines of context around matches.")
-    ] = 3,
+    ] = OPERATIONS["logs"].default("context"),
     since: Annotated[
         str | None, typer.Option(help="Only lines since 30s, 5m, 2h, 1d or an ISO-8601 time.")
     ] = None,
@@ -58,35 +59,37 @@ def logs(
 
     --json prints one JSON object per log line, not one document (so that -f can stream).
     """
-    from taskmux import logs as core
+    from taskmux.service import Service
 
-    project = load(json_out, fallback=True)
-    names = [task] if task is not None else list(project.config.tasks)
-    project.check_names(names)
-    task_logs = [core.TaskLog(name, project.paths.log_file(name)) for name in names]
+    service = Service.for_project(load(json_out, fallback=True))
     if clear:
-        _clear(task_logs, json_out)
+        cleared = service.clear_logs(task)
+        human = "\n".join([f"cleared {path}" for path in cleared.paths] or ["no log files"])
+        emit(json_out, cleared.to_dict(), human)
         return
-    pattern = core.compile_pattern(grep) if grep is not None else None
-    start = core.parse_since(since) if since is not None else None
-    printer = _Printer(
-        list(project.config.tasks), prefixed=task is None, timestamps=timestamps,
-        raw=raw, json_out=json_out, pattern=pattern,
-    )  # fmt: skip
+    tasks = list(service.project.config.tasks)
     if not follow:
-        if not json_out and not any(log.files() for log in task_logs):
-            typer.echo(f"no logs yet ({', '.join(str(log.path) for log in task_logs)})", err=True)
-        printer.run(core.query(task_logs, lines, pattern, context, start))
+        result = service.logs(task, lines, grep, context, since)
+        if not json_out and not result.items and not service.has_logs(task):
+            typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
+        _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(result.items)
         return
-    printer.run(core.follow_query(task_logs, lines, pattern, context, start), flush_each=True)
+    result, stream = service.follow_logs(task, lines, grep, context, since)
+    _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(stream, flush_each=True)
 
 
-def _clear(task_logs: list[TaskLog], json_out: bool) -> None:
-    from taskmux.logs import clear
-
-    cleared = [str(path) for log in task_logs for path in clear(log)]
-    human = "\n".join([f"cleared {path}" for path in cleared] or ["no log files to clear"])
-    emit(json_out, {"cleared": cleared}, human)
+def _printer(
+    tasks: list[str],
+    task: str | None,
+    timestamps: bool,
+    raw: bool,
+    json_out: bool,
+    pattern: Any,
+) -> _Printer:
+    return _Printer(
+        tasks, prefixed=task is None, timestamps=timestamps, raw=raw, json_out=json_out,
+        pattern=pattern,
+    )  # fmt: skip
 
 
 class _Printer:

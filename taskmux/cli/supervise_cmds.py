@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from taskmux.cli.app import JsonOpt, app, load, print_json, warn
+from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.lifecycle import Lifecycle
+    from collections.abc import Iterator
+
     from taskmux.supervisor import Supervisor
+    from taskmux.watcher import ReloadOutcome
 
 
 def describe_event(record: dict[str, Any]) -> str:
@@ -39,47 +42,68 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _print_events(lifecycle: Lifecycle, stop: threading.Event, json_out: bool) -> None:
-    for record in lifecycle.events.follow(poll=0.2):
-        if stop.is_set():
-            return
+def _print_events(events: Iterator[dict[str, Any]], json_out: bool) -> None:
+    for record in events:
         line = json.dumps(record) if json_out else describe_event(record)
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
 
-def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False) -> None:
-    """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM."""
-    from taskmux.cli.lifecycle_cmds import lifecycle_for, report_start
-    from taskmux.lifecycle import Lifecycle
-    from taskmux.supervisor import Supervisor, claim_supervision
+def _show_reload(outcome: ReloadOutcome, json_out: bool) -> None:
+    """A reload of the edited config, as one line (or one JSON record) among the events."""
+    if json_out:
+        sys.stdout.write(json.dumps({"reload": outcome.to_dict()}) + "\n")
+        sys.stdout.flush()
+        return
+    for line in (*outcome.errors, *outcome.warnings):
+        typer.echo(line, err=True)
+    typer.echo(outcome.describe(), err=True)
 
-    with lifecycle_for(json_out, kill_port=kill_port) as starter:
-        claim = claim_supervision(starter.paths.supervisor_lock, "start -m")
+
+def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False) -> None:
+    """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM,
+    following edits of taskmux.toml as the daemon does."""
+    from taskmux.cli.lifecycle_cmds import render, service_for
+    from taskmux.errors import PartialFailure
+    from taskmux.service import Service
+    from taskmux.supervisor import Supervisor, claim_supervision
+    from taskmux.watcher import ConfigWatcher, Reloader
+
+    with service_for(json_out, "start") as starter:
+        claim = claim_supervision(starter.project.paths.supervisor_lock, "start -m")
         if claim.warning:
             warn(claim.warning)
+        failure: PartialFailure | None = None
         try:
-            report = starter.start(names)
+            report: Any = starter.start(names, kill_port)
+        except PartialFailure as caught:
+            failure, report = caught, caught.result
         except BaseException:
             claim.release()
             raise
-    lifecycle = Lifecycle.for_project(starter.project)
+    service = Service(starter.config, starter.tmux)  # the same config in use, no progress
+    reloader = Reloader(service)
+    watcher = ConfigWatcher(service.project.path, lambda: _show_reload(reloader.reload(), json_out))
     try:
-        report_start(json_out, report, exit_on_failure=False)
+        render(json_out, report, failure, exit_on_failure=False)
         stop = threading.Event()
         _stop_on_signals(stop)
-        supervisor = Supervisor(lifecycle)
+        supervisor = Supervisor(service)
+        watcher.start()
+        caught_up = reloader.reload()  # edits made while the tasks were starting
+        if caught_up.errors or (caught_up.change is not None and not caught_up.change.is_empty):
+            _show_reload(caught_up, json_out)
         if sys.stdout.isatty() and not json_out:
             worker = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
             worker.start()
             _live_view(supervisor, stop)
         else:
-            printer = threading.Thread(
-                target=_print_events, args=(lifecycle, stop, json_out), daemon=True
-            )
+            events = service.follow_events(stop=stop)
+            printer = threading.Thread(target=_print_events, args=(events, json_out), daemon=True)
             printer.start()
             supervisor.run(stop)
     finally:
+        watcher.stop()
         claim.release()
     if not json_out:
         typer.echo("supervision ended; tasks keep running", err=True)
@@ -127,33 +151,25 @@ def events(
     ] = None,
     lines: Annotated[
         int, typer.Option("-n", "--lines", min=0, help="Show the last N events.")
-    ] = 50,
+    ] = OPERATIONS["events"].default("lines"),
     follow: Annotated[
         bool, typer.Option("-f", "--follow", help="Keep printing new events.")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The lifecycle event history: starts, exits, restarts, health changes, stops."""
-    from taskmux.events import EventLog
-    from taskmux.logs import parse_since
+    from taskmux.service import Service
 
-    project = load(json_out, fallback=True)
-    if task is not None:
-        project.task(task)
-    log = EventLog(project.paths.events)
-    cutoff = parse_since(since) if since else None
-    records = log.select(task, cutoff, lines)
+    service = Service.for_project(load(json_out, fallback=True))
+    records = service.events(task, since, lines).events
     if json_out and not follow:
-        print_json({"ok": True, "events": records})
+        print_json({"ok": True, "events": list(records)})
         return
+    stream = service.follow_events(task) if follow else iter(())
     for record in records:
         typer.echo(json.dumps(record) if json_out else describe_event(record))
-    if follow:
-        try:
-            for record in log.follow():
-                if (task is None or record.get("task") == task) and record.get("ts", 0) >= (
-                    cutoff or 0
-                ):
-                    typer.echo(json.dumps(record) if json_out else describe_event(record))
-        except KeyboardInterrupt:
-            return
+    try:
+        for record in stream:
+            typer.echo(json.dumps(record) if json_out else describe_event(record))
+    except KeyboardInterrupt:
+        return

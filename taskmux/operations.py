@@ -1,0 +1,275 @@
+"""Every operation taskmux offers, declared once: name, parameters, defaults, effects.
+
+The faces are built from this table: the daemon API checks a request's params against
+it, the MCP server makes one tool per operation from it (schema, defaults, read-only or
+destructive hints), and the CLI takes its option defaults from it. A parity test holds
+the faces to it, so a default or an operation cannot differ between them. Pure data:
+nothing here imports another taskmux module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["str", "int", "float", "bool", "names"]
+Face = Literal["cli", "api", "mcp"]
+FACES: tuple[Face, ...] = ("cli", "api", "mcp")
+
+MAX_LINES = 10_000  # log lines or events returned by one request
+MAX_WAIT = 600.0  # seconds a single wait may block
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: JSON kind, default, bounds; `required` ones have no default."""
+
+    name: str
+    kind: Kind
+    help: str
+    default: Any = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` is not acceptable (None when it is)."""
+        if self.kind == "bool":
+            ok = isinstance(value, bool)
+        elif self.kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind == "float":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif self.kind == "names":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return f"must be {self.describe()}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum:g}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum:g}"
+        return None
+
+    def describe(self) -> str:
+        return {
+            "bool": "true or false",
+            "int": "an integer",
+            "float": "a number",
+            "names": "a list of task names",
+            "str": "a string",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the service, and where it is offered."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    read_only: bool = True
+    destructive: bool = False
+    faces: tuple[Face, ...] = FACES
+    not_offered: str = ""  # why a face is missing, when one is
+    # Works from the last valid config while taskmux.toml is invalid: looking and stopping
+    # must never be locked out by a typo.
+    fallback: bool = False
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise KeyError(f"{self.name} has no param {name!r}")
+
+    def default(self, name: str) -> Any:
+        return self.param(name).default
+
+    def bind(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every param with the given value or its default; raise ValueError naming a bad one."""
+        known = {p.name for p in self.params}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown param(s) {', '.join(unknown)}")
+        bound: dict[str, Any] = {}
+        for param in self.params:
+            if param.name not in given or given[param.name] is None:
+                if param.required:
+                    raise ValueError(
+                        f"{self.name}: missing param '{param.name}' ({param.describe()})"
+                    )
+                bound[param.name] = param.default
+                continue
+            problem = param.check(given[param.name])
+            if problem:
+                raise ValueError(f"{self.name}: param '{param.name}' {problem}")
+            bound[param.name] = given[param.name]
+        return bound
+
+
+_TASKS = Param("tasks", "names", "Task names; none for all (start: every auto_start task).")
+_TASK = Param("task", "str", "Task name.", required=True)
+_SINCE = Param("since", "str", "Only what is newer: 30s, 5m, 2h, 1d, or an ISO-8601 time.")
+_KILL_PORT = Param(
+    "kill_port",
+    "bool",
+    "Free a task's port even when a process that is not this project's holds it.",
+    default=False,
+)
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation(
+            "status",
+            "Session and every task: state, pid, port, health, restarts.",
+            fallback=True,
+        ),
+        Operation("inspect", "Everything taskmux knows about one task.", (_TASK,), fallback=True),
+        Operation("health", "Run every task's health check now, concurrently."),
+        Operation(
+            "logs",
+            "A task's log lines (all tasks merged by time when none is named).",
+            (
+                Param("task", "str", "One task; none for all, merged by time."),
+                Param(
+                    "lines",
+                    "int",
+                    "The last N lines (with grep: N matches).",
+                    100,
+                    False,
+                    0,
+                    MAX_LINES,
+                ),
+                Param("grep", "str", "Regex filter (Python syntax), e.g. 'error'."),
+                Param("context", "int", "Lines of context around each match.", 3, False, 0, 1000),
+                _SINCE,
+            ),
+            fallback=True,
+        ),
+        Operation(
+            "events",
+            "Lifecycle history: starts, exits, restarts, health changes, stops.",
+            (
+                Param("task", "str", "Only this task's events."),
+                _SINCE,
+                Param("lines", "int", "The last N events.", 50, False, 0, MAX_LINES),
+            ),
+            fallback=True,
+        ),
+        Operation(
+            "follow_logs",
+            "The logs, then every new line as it is written, until stopped.",
+            (
+                Param("task", "str", "One task; none for all, merged by time."),
+                Param("lines", "int", "Start with the last N lines.", 100, False, 0),
+                Param("grep", "str", "Regex filter (Python syntax)."),
+                Param("context", "int", "Lines of context around each match.", 3, False, 0, 1000),
+            ),
+            faces=("cli",),
+            not_offered="a stream: the API pushes events to subscribers, and an MCP tool "
+            "returns one reply (poll `logs` with `since` instead)",
+            fallback=True,
+        ),
+        Operation(
+            "clear_logs",
+            "Delete the logs of one task, or of every task.",
+            (Param("task", "str", "One task; none for all."),),
+            read_only=False,
+            destructive=True,
+            faces=("cli",),
+            not_offered="deletes what agents and dashboards read: kept to a person at the CLI",
+            fallback=True,
+        ),
+        Operation(
+            "follow_events",
+            "Every new lifecycle event as it happens, until stopped (API: `subscribe`).",
+            (Param("task", "str", "Only this task's events."),),
+            faces=("cli", "api"),
+            not_offered="a stream: an MCP tool returns one reply (poll `events` with `since`)",
+            fallback=True,
+        ),
+        Operation(
+            "wait",
+            "Block until the tasks meet a condition; on failure say why, per task.",
+            (
+                Param("tasks", "names", "Tasks that must all meet the condition.", required=True),
+                Param(
+                    "condition",
+                    "str",
+                    "healthy (check passes, or alive without one), running, or exited.",
+                    "healthy",
+                    choices=("healthy", "running", "exited"),
+                ),
+                Param("timeout", "float", "Seconds before giving up.", 60.0, False, 0, MAX_WAIT),
+            ),
+        ),
+        Operation(
+            "start",
+            "Start tasks in dependency order; a running task is left as it is.",
+            (_TASKS, _KILL_PORT),
+            read_only=False,
+        ),
+        Operation(
+            "stop",
+            "Stop tasks gracefully and mark them stopped (none named: all, then the session).",
+            (_TASKS,),
+            read_only=False,
+            destructive=True,
+            fallback=True,
+        ),
+        Operation(
+            "restart",
+            "Stop, free ports and start again; clears manual-stop marks.",
+            (_TASKS, _KILL_PORT),
+            read_only=False,
+            destructive=True,
+        ),
+        Operation(
+            "kill",
+            "SIGKILL a task's whole process tree and close its window.",
+            (_TASK,),
+            read_only=False,
+            destructive=True,
+            fallback=True,
+        ),
+        Operation(
+            "add",
+            "Add a task to taskmux.toml (validated before it is written).",
+            (
+                Param("task", "str", "New task name.", required=True),
+                Param("command", "str", "Shell command line.", required=True),
+                Param("cwd", "str", "Working directory, relative to the config's folder."),
+                Param("port", "int", "TCP port the task listens on.", None, False, 1, 65535),
+                Param("health_check", "str", "Shell command; exit 0 means healthy."),
+                Param("depends_on", "names", "Tasks that must be healthy first."),
+            ),
+            read_only=False,
+            faces=("cli",),
+            not_offered="edits the user's file: kept to the CLI, where a person or agent "
+            "in the project runs it",
+        ),
+        Operation(
+            "remove",
+            "Remove a task from taskmux.toml; kill it first if it runs.",
+            (_TASK,),
+            read_only=False,
+            destructive=True,
+            faces=("cli",),
+            not_offered="edits the user's file: kept to the CLI",
+        ),
+    )
+}
+
+
+def operation(name: str) -> Operation:
+    return OPERATIONS[name]
+
+
+def offered(face: Face) -> list[Operation]:
+    """The operations a face must offer, in declaration order."""
+    return [op for op in OPERATIONS.values() if face in op.faces]

@@ -1,0 +1,419 @@
+"""One service under every face: each operation of `operations.py`, carried out once.
+
+The CLI, the daemon's API and the MCP server parse a request, make one call here and
+render the result they get back; none of them holds tmux or policy logic. Results have
+`to_dict()`. A result that is partly a failure (some tasks did not start, a wait that
+timed out, a task that fails its check) is raised as one `PartialFailure` carrying both
+the error and the result.
+
+`ConfigInUse` is the config a process acts on. Long-running processes (`start -m`, the
+daemon, `watch`) share one: the supervisor reads it on every tick and a reload replaces
+it, so all of them always agree on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskmux.errors import BadParams, PartialFailure, TaskmuxError
+from taskmux.operations import OPERATIONS
+
+if TYPE_CHECKING:
+    import re
+
+    from taskmux.config import Project
+    from taskmux.health_report import HealthReport
+    from taskmux.lifecycle import Lifecycle, Progress, StartReport, StopReport
+    from taskmux.logs import Item, TaskLog
+    from taskmux.tmux_manager import Observation, Tmux
+    from taskmux.waiting import WaitResult
+
+_LOGS = OPERATIONS["logs"]
+_EVENTS = OPERATIONS["events"]
+_WAIT = OPERATIONS["wait"]
+
+
+def open_project(config: str | Path | None, fallback: bool = False) -> Project:
+    """Load the project for an operation. With `fallback` (operations that only look or
+    stop), an invalid file stands in the last valid config; when there never was one,
+    the session's task windows as tmux reports them."""
+    from taskmux.config import load_project
+
+    project = load_project(config, fallback=fallback)
+    if project.fallback is None or project.fallback.last_valid:
+        return project
+    from taskmux.errors import TmuxError
+    from taskmux.standin import windows_as_tasks
+    from taskmux.tmux_manager import Tmux
+
+    try:
+        return windows_as_tasks(project, Tmux.from_env())
+    except TmuxError:  # no tmux: nothing can be running, the bare stand-in is the truth
+        return project
+
+
+class ConfigInUse:
+    """The project config a process acts on; replaced as a whole, under a lock."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+        self._lock = threading.Lock()
+
+    @property
+    def project(self) -> Project:
+        with self._lock:
+            return self._project
+
+    def replace(self, project: Project) -> None:
+        with self._lock:
+            self._project = project
+
+
+# Results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    session: str
+    session_running: bool
+    tasks: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "session": self.session,
+            "session_running": self.session_running,
+            "tasks": list(self.tasks),
+        }
+        if self.warnings:
+            data["config_warnings"] = list(self.warnings)
+        return data
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    record: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.record)
+
+
+@dataclass(frozen=True)
+class LogsResult:
+    """Log lines (None between grep groups), and the pattern they were filtered with."""
+
+    items: tuple[Item, ...]
+    pattern: re.Pattern[str] | Any | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        return [self.record(item) for item in self.items if item is not None]
+
+    def record(self, item: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": item.text}
+        if self.pattern is not None:
+            record["match"] = self.pattern.search(item.text) is not None
+        return record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": self.records()}
+
+
+@dataclass(frozen=True)
+class ClearResult:
+    paths: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cleared": list(self.paths)}
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    events: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": list(self.events)}
+
+
+@dataclass(frozen=True)
+class KillResult:
+    task: str
+    was_running: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "was_running": self.was_running}
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What `add` or `remove` changed in taskmux.toml."""
+
+    task: str
+    config: str
+    action: str
+    was_running: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"task": self.task, "config": self.config, self.action: True}
+        if self.action == "removed":
+            data["killed"] = self.was_running
+        return data
+
+
+# The service ---------------------------------------------------------------------------
+
+
+class Service:
+    """Every operation on one project, for every face."""
+
+    def __init__(
+        self,
+        config: ConfigInUse,
+        tmux: Tmux | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._tmux = tmux
+        self.on_progress = on_progress
+        self._lifecycle: Lifecycle | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_project(
+        cls, project: Project, on_progress: Callable[[Progress], None] | None = None
+    ) -> Service:
+        return cls(ConfigInUse(project), None, on_progress)
+
+    @property
+    def tmux(self) -> Tmux:
+        """The tmux server (TASKMUX_TMUX_SOCKET's, else the user's default), found on first
+        use: editing the file needs no tmux."""
+        if self._tmux is None:
+            from taskmux.tmux_manager import Tmux
+
+            self._tmux = Tmux.from_env()
+        return self._tmux
+
+    @property
+    def project(self) -> Project:
+        return self.config.project
+
+    def lifecycle(self) -> Lifecycle:
+        """The lifecycle of the config in use (made anew once the config is replaced)."""
+        from taskmux.lifecycle import Lifecycle
+
+        project = self.config.project
+        with self._lock:
+            current = self._lifecycle
+            if current is None or current.project is not project:
+                current = Lifecycle(project, self.tmux, self.on_progress)
+                self._lifecycle = current
+            return current
+
+    def call(self, name: str, params: dict[str, Any], **extra: Any) -> Any:
+        """Run an operation by name with params checked against its declaration."""
+        try:
+            bound = OPERATIONS[name].bind(params)
+        except ValueError as exc:
+            raise BadParams(str(exc)) from None
+        method: Callable[..., Any] = getattr(self, name)
+        return method(**bound, **extra)
+
+    # Queries -------------------------------------------------------------------------
+
+    def observe(self) -> Observation:
+        from taskmux.status import observe_project
+
+        return observe_project(self.tmux, self.project)
+
+    def status(self) -> StatusResult:
+        from taskmux.status import status_rows
+
+        project = self.project
+        observation = self.observe()
+        return StatusResult(
+            project.session,
+            observation.session_exists,
+            tuple(status_rows(project, observation)),
+            tuple(p.render() for p in project.warnings),
+        )
+
+    def inspect(self, task: str) -> InspectResult:
+        from taskmux.status import inspect_row
+
+        self.project.task(task)
+        return InspectResult(inspect_row(self.project, task, self.observe()))
+
+    def health(self) -> HealthReport:
+        report = self.lifecycle().health()
+        error = report.error()
+        if error is not None:
+            raise PartialFailure(error, report)
+        return report
+
+    def _sources(self, task: str | None) -> list[TaskLog]:
+        from taskmux.logs import TaskLog
+
+        project = self.project
+        names = [task] if task else list(project.config.tasks)
+        project.check_names(names)
+        return [TaskLog(name, project.paths.log_file(name)) for name in names]
+
+    def logs(
+        self,
+        task: str | None = None,
+        lines: int = _LOGS.default("lines"),
+        grep: str | None = None,
+        context: int = _LOGS.default("context"),
+        since: str | None = None,
+    ) -> LogsResult:
+        from taskmux import logs
+
+        sources = self._sources(task)
+        pattern = logs.compile_pattern(grep) if grep else None
+        start = logs.parse_since(since) if since else None
+        return LogsResult(tuple(logs.query(sources, lines, pattern, context, start)), pattern)
+
+    def follow_logs(
+        self,
+        task: str | None = None,
+        lines: int = _LOGS.default("lines"),
+        grep: str | None = None,
+        context: int = _LOGS.default("context"),
+        since: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> tuple[LogsResult, Iterator[Item]]:
+        """The pattern (for rendering) and the stream: `logs`, then every new line."""
+        from taskmux import logs
+
+        sources = self._sources(task)
+        pattern = logs.compile_pattern(grep) if grep else None
+        start = logs.parse_since(since) if since else None
+        stream = logs.follow_query(sources, lines, pattern, context, start, stop=stop)
+        return LogsResult((), pattern), stream
+
+    def has_logs(self, task: str | None = None) -> bool:
+        """Whether any log file exists yet (to tell "no logs yet" from "no match")."""
+        return any(source.files() for source in self._sources(task))
+
+    def clear_logs(self, task: str | None = None) -> ClearResult:
+        from taskmux.logs import clear
+
+        return ClearResult(tuple(str(p) for s in self._sources(task) for p in clear(s)))
+
+    def events(
+        self,
+        task: str | None = None,
+        since: str | None = None,
+        lines: int = _EVENTS.default("lines"),
+    ) -> EventsResult:
+        from taskmux.logs import parse_since
+
+        if task is not None:
+            self.project.task(task)
+        cutoff = parse_since(since) if since else None
+        return EventsResult(tuple(self.lifecycle().events.select(task, cutoff, lines)))
+
+    def follow_events(
+        self, task: str | None = None, stop: threading.Event | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events appended from now on, of one task or all, until `stop` is set."""
+        if task is not None:
+            self.project.task(task)
+        records = self.lifecycle().events.follow(stop=stop)  # positioned now
+        return (r for r in records if task is None or r.get("task") == task)
+
+    # Actions -------------------------------------------------------------------------
+
+    def start(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
+        lifecycle = self.lifecycle()
+        lifecycle.kill_port = kill_port
+        return _settled(lifecycle.start(tasks or None))
+
+    def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
+        lifecycle = self.lifecycle()
+        lifecycle.kill_port = kill_port
+        return _settled(lifecycle.restart(tasks or None))
+
+    def stop(self, tasks: list[str] | None = None) -> StopReport:
+        report = self.lifecycle().stop(tasks or None)
+        if report.failed:
+            error = TaskmuxError("; ".join(report.failed.values()))
+            raise PartialFailure(error, report)
+        return report
+
+    def kill(self, task: str) -> KillResult:
+        return KillResult(task, self.lifecycle().kill(task))
+
+    def wait(
+        self,
+        tasks: list[str],
+        condition: str = _WAIT.default("condition"),
+        timeout: float = _WAIT.default("timeout"),
+        stop: threading.Event | None = None,
+    ) -> WaitResult:
+        from taskmux.errors import UsageError, WaitFailed
+        from taskmux.waiting import CONDITIONS, wait_for
+
+        chosen = next((c for c in CONDITIONS if c == condition), None)
+        if chosen is None:
+            raise UsageError(f"condition must be one of {', '.join(CONDITIONS)}")
+        if not tasks:
+            raise UsageError("name at least one task to wait for")
+        result = wait_for(self.lifecycle(), tasks, chosen, timeout, stop=stop)
+        if not result.ok:
+            raise PartialFailure(WaitFailed(result.summary()), result)
+        return result
+
+    def add(
+        self,
+        task: str,
+        command: str,
+        cwd: str | None = None,
+        port: int | None = None,
+        health_check: str | None = None,
+        depends_on: list[str] | None = None,
+        restart_policy: str | None = None,
+        auto_start: bool = True,
+        force: bool = False,
+    ) -> EditResult:
+        """Add (or with `force` replace) a task in taskmux.toml, validated before writing."""
+        from taskmux.editing import add_task
+
+        project = add_task(
+            self.project.path,
+            task,
+            command,
+            cwd=cwd,
+            port=port,
+            health_check=health_check,
+            depends_on=depends_on or [],
+            restart_policy=restart_policy,
+            auto_start=auto_start,
+            force=force,
+        )
+        self.config.replace(project)
+        return EditResult(task, str(project.path), "added")
+
+    def remove(self, task: str) -> EditResult:
+        """Remove a task from taskmux.toml, killing it first if it runs."""
+        import shutil
+
+        from taskmux.editing import check_removable, remove_task
+
+        check_removable(self.project, task)
+        # Without tmux nothing can be running; editing the file needs no tmux.
+        was_running = shutil.which("tmux") is not None and self.lifecycle().kill_if_present(task)
+        project = remove_task(self.project.path, task)
+        self.config.replace(project)
+        return EditResult(task, str(project.path), "removed", was_running)
+
+
+def _settled(report: StartReport) -> StartReport:
+    error = report.error()
+    if error is not None:
+        raise PartialFailure(error, report)
+    return report
