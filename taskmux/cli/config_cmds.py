@@ -159,6 +159,17 @@ def init(
     )
 
 
+def env_problems(path: Path, config: Any) -> list[Any]:
+    """Missing env files, unparsable lines, undefined `${NAME}`s, located in the config."""
+    import os
+
+    from taskmux.config import Project
+    from taskmux.taskenv import all_problems
+
+    project = Project(path, config)
+    return project.located(all_problems(config, project.root, os.environ, lambda _task: 0))
+
+
 @app.command()
 def check(json_out: JsonOpt = False) -> None:
     """Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0)."""
@@ -168,6 +179,7 @@ def check(json_out: JsonOpt = False) -> None:
     path = find_config(state.config)
     config, problems = check_file(path)
     if config is not None:
+        problems += env_problems(path, config)
         problems += environment_problems(path.parent, config)
     errors = [p for p in problems if p.severity == "error"]
     if json_out:
