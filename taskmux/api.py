@@ -172,7 +172,7 @@ def cmd_status(lifecycle: Lifecycle, _params: dict[str, Any]) -> dict[str, Any]:
 
     observation = lifecycle.observe()
     return {
-        "session": lifecycle.session,
+        "session": observation.session,
         "session_running": observation.session_exists,
         "tasks": status_rows(lifecycle.project, observation),
     }

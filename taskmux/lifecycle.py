@@ -15,16 +15,18 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskmux import procs
+from taskmux import procs, taskenv
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
 from taskmux.errors import (
+    ConfigError,
     CwdMissing,
     PortBusy,
+    Problem,
     StartFailed,
     TaskmuxError,
     TmuxError,
@@ -33,6 +35,7 @@ from taskmux.events import EventLog
 from taskmux.filelock import locked_all
 from taskmux.health import CheckResult, run_check
 from taskmux.hooks import run_hook
+from taskmux.ports import PortBook
 from taskmux.shell import exec_form
 from taskmux.state import Health, TaskState
 from taskmux.status import observe_project
@@ -59,6 +62,7 @@ class StartReport:
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error_codes: dict[str, str] = field(default_factory=dict)
+    session: str = ""  # the tmux session the tasks run in (`name`, or `name-XXXX`)
 
     @property
     def ok(self) -> bool:
@@ -78,6 +82,7 @@ class StartReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "session": self.session,
             "started": self.started,
             "already_running": self.already_running,
             "skipped": self.skipped,
@@ -130,6 +135,7 @@ class Lifecycle:
         self.paths = project.paths.ensure()
         self.events = EventLog(self.paths.events)
         self.report = on_progress or _no_progress
+        self.ports = PortBook(self.paths, self.config)
 
     @classmethod
     def for_project(
@@ -140,8 +146,13 @@ class Lifecycle:
     # Facts ---------------------------------------------------------------------------
 
     def observe(self) -> Observation:
-        """One tmux round trip, plus the kill marks; refuses another project's session."""
-        return observe_project(self.tmux, self.project)
+        """One tmux round trip, plus the kill marks; refuses a session that is not ours.
+
+        Also settles which session this checkout uses (`name` or `name-XXXX`).
+        """
+        observation = observe_project(self.tmux, self.project)
+        self.session = observation.session
+        return observation
 
     def task_locks(self, names: Iterable[str]) -> AbstractContextManager[None]:
         return locked_all([self.paths.task_lock(n) for n in names])
@@ -149,20 +160,71 @@ class Lifecycle:
     def marker(self, task: str) -> str:
         return f"{self.paths.root.name}/{task}"
 
-    def task_env(self, task: str) -> dict[str, str]:
-        """What every launch passes: tmux would otherwise use its server's old environment."""
-        env = {procs.MARKER_VAR: self.marker(task), "TASKMUX_SESSION": self.session}
-        for name in ("PATH", "VIRTUAL_ENV", "LANG"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+    def port_of(self, task: str) -> int | None:
+        """The task's port; an automatic one is chosen now if it has not been yet."""
+        return self.ports.port_of(task)
+
+    def variables(self, task: str | None, strict: bool = True) -> dict[str, str]:
+        """What `env_file` and `env` give the task (or the top level), in precedence order.
+
+        Strict: a missing env file or an undefined name is a ConfigError (a start must
+        not run a task without its settings). Otherwise what could be resolved (a stop).
+        """
+        values, problems = taskenv.resolve(
+            self.config, self.project.root, task, os.environ, self.port_of
+        )
+        if problems and strict:
+            raise ConfigError.from_problems(self.project.located(problems))
+        return values
+
+    def own_variables(self, task: str | None) -> dict[str, str]:
+        """TASKMUX_PROJECT (the session in use), TASKMUX_TASK and PORT: taskmux's, always."""
+        env = {"TASKMUX_PROJECT": self.session}
+        if task is not None:
+            env["TASKMUX_TASK"] = task
+            port = self.port_of(task)
+            if port is not None:
+                env["PORT"] = str(port)
         return env
 
-    def hook_env(self, task: str | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != procs.MARKER_VAR}
-        env["TASKMUX_SESSION"] = self.session
-        if task:
-            env["TASKMUX_TASK_NAME"] = task
+    def task_env(self, task: str) -> dict[str, str]:
+        """What every launch passes: tmux would otherwise use its server's old environment."""
+        env = {
+            name: os.environ[name] for name in ("PATH", "VIRTUAL_ENV", "LANG") if name in os.environ
+        }
+        env |= self.variables(task)
+        env |= self.own_variables(task)
+        env[procs.MARKER_VAR] = self.marker(task)
         return env
+
+    def hook_env(self, task: str | None, strict: bool = True) -> dict[str, str]:
+        """Hooks and health checks: taskmux's own environment plus the task's variables."""
+        env = {k: v for k, v in os.environ.items() if k not in taskenv.TASK_VARS}
+        env |= self.variables(task, strict)
+        env |= self.own_variables(task)
+        return env
+
+    def expand(self, text: str) -> str:
+        """`${tasks.NAME.port}` in a command, health check or hook: the only expansion there."""
+        try:
+            return taskenv.expand_ports(text, self.port_of)
+        except taskenv.ExpansionError as exc:  # validation rules this out; say so if not
+            raise ConfigError.from_problems(
+                self.project.located([Problem(taskenv.E_REFERENCE, str(exc))])
+            ) from None
+
+    def hook(
+        self, stage: str, task: str | None, cwd: Path | None = None, strict: bool = True
+    ) -> None:
+        """Run a hook of the task (None: a global hook) with the task's environment."""
+        hooks = self.project.task(task).hooks if task else self.config.hooks
+        command = getattr(hooks, stage)
+        if not command:
+            return
+        owner = f"task '{task}'" if task else "global"
+        env = self.hook_env(task, strict)
+        where = cwd or (self.project.task_cwd(task) if task else self.project.root)
+        run_hook(stage, self.expand(command), where, env, owner)
 
     def log_command(self, task: str) -> str:
         """The shell command tmux pipes the pane into: the stdlib-only log writer."""
@@ -174,24 +236,50 @@ class Lifecycle:
     # Launching -----------------------------------------------------------------------
 
     def _prepare(self, name: str, hooks: bool) -> Launch:
-        """Checks and side effects before a task's process starts: cwd, hook, port."""
+        """Checks and side effects before a task's process starts: cwd, port, env, hook."""
         task = self.project.task(name)
         cwd = self.project.task_cwd(name)
         if not cwd.is_dir():
             raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
+        port = self._claim_port(name) if task.auto_port else self.port_of(name)
+        env = self.task_env(name)  # before the hook: a config error runs nothing
         if hooks:
-            run_hook(
-                "before_start", task.hooks.before_start, cwd, self.hook_env(name), f"task '{name}'"
-            )
-        if task.port is not None:
-            stubborn = procs.free_port(task.port)
-            if stubborn:
-                who = ", ".join(f"pid {s.pid or '?'} ({s.name})" for s in stubborn)
+            self.hook("before_start", name, cwd)
+        if port is not None:
+            self._free_port(name, port)
+        command = exec_form(self.expand(task.command))
+        return Launch(name, command, cwd, env, self.log_command(name))
+
+    def _claim_port(self, name: str) -> int:
+        """An automatic port, kept unless something other than this task now holds it."""
+        marker = self.marker(name)
+
+        def is_own(port: int) -> bool:
+            holders = procs.port_holders(port)
+            return bool(holders) and all(h.marker == marker for h in holders)
+
+        port, previous = self.ports.claim(name, is_own)
+        if previous is not None:
+            self.events.append("port_changed", name, port=port, previous=previous)
+            self.report(Progress(name, "starting", f"port {previous} is taken: now {port}"))
+        return port
+
+    def _free_port(self, name: str, port: int) -> None:
+        """Port cleanup; never of another taskmux project's task (that is its port now)."""
+        own_prefix = self.paths.root.name + "/"
+        for holder in procs.port_holders(port):
+            if holder.marker and not holder.marker.startswith(own_prefix):
+                where = f", in {holder.cwd}" if holder.cwd else ""
                 raise PortBusy(
-                    f"task '{name}': port {task.port} is held by {who} and cannot be freed"
+                    f"task '{name}': port {port} is held by task '{holder.task or '?'}' of "
+                    f"another taskmux project (session '{holder.project or '?'}', pid "
+                    f"{holder.pid}{where}); stop it there, or give this task another port "
+                    '(port = "auto" picks a free one)'
                 )
-        command = exec_form(task.command)
-        return Launch(name, command, cwd, self.task_env(name), self.log_command(name))
+        stubborn = procs.free_port(port)
+        if stubborn:
+            who = ", ".join(f"pid {s.pid or '?'} ({s.name})" for s in stubborn)
+            raise PortBusy(f"task '{name}': port {port} is held by {who} and cannot be freed")
 
     def launch(self, names: list[str], manual: bool = True, hooks: bool = True) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
@@ -226,15 +314,8 @@ class Lifecycle:
             self.report(Progress(spec.task, "started"))
         if hooks:
             for spec in fresh:
-                after = self.project.task(spec.task).hooks.after_start
                 try:
-                    run_hook(
-                        "after_start",
-                        after,
-                        spec.cwd,
-                        self.hook_env(spec.task),
-                        f"task '{spec.task}'",
-                    )
+                    self.hook("after_start", spec.task, spec.cwd)
                 except TaskmuxError as exc:
                     failures[spec.task] = exc
         for name, error in failures.items():
@@ -244,14 +325,17 @@ class Lifecycle:
     def _launch_in_tmux(self, specs: list[Launch], observation: Observation, manual: bool) -> None:
         owner = self.paths.root.name
         try:
-            self.tmux.launch(self.session, specs, observation, manual, owner)
+            self.tmux.launch(observation.session, specs, observation, manual, owner)
         except TmuxError as exc:
             if "duplicate session" not in exc.message:
                 raise
             # A session of this name appeared a moment ago. Add windows to it only if it
             # is ours (another taskmux process of this project, which tags it in the same
-            # command list that creates it); `observe` refuses anyone else's (E305).
-            self.tmux.launch(self.session, specs, self.observe(), manual, owner)
+            # command list that creates it); if it is another checkout's, `observe` now
+            # picks this checkout's own name; anyone else's it refuses (E305).
+            again = self.observe()
+            specs = [replace(s, env=s.env | self.own_variables(s.task)) for s in specs]
+            self.tmux.launch(again.session, specs, again, manual, owner)
         if specs:
             self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
 
@@ -265,7 +349,7 @@ class Lifecycle:
         mark.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, self.session.encode())
+            os.write(fd, self.config.name.encode())
         finally:
             os.close(fd)
         return self.tmux.end_session(self.session)
@@ -277,7 +361,7 @@ class Lifecycle:
         except OSError:
             return False
         try:
-            return os.read(fd, 4096).decode(errors="replace") == self.session
+            return os.read(fd, 4096).decode(errors="replace") == self.config.name
         finally:
             os.close(fd)
 
@@ -297,6 +381,7 @@ class Lifecycle:
         graph = self.config.graph()
         order = start_order(graph, wanted)
         observation = self.observe()
+        report.session = observation.session
         running = {n for n, s in observation.tasks.items() if s.is_alive}
         report.already_running = [n for n in order if n in running]
         for name in report.already_running:
@@ -312,18 +397,13 @@ class Lifecycle:
                     )
         if not to_launch:
             return report
-        run_hook(
-            "before_start", self.config.hooks.before_start, self.project.root, self.hook_env(None)
-        )
+        for name in to_launch:  # a config error in any task's env: nothing runs
+            self.variables(name)
+        self.hook("before_start", None)
         self._start_in_order(to_launch, graph, in_scope, report)
         if report.started:
             try:
-                run_hook(
-                    "after_start",
-                    self.config.hooks.after_start,
-                    self.project.root,
-                    self.hook_env(None),
-                )
+                self.hook("after_start", None)
             except TaskmuxError as exc:
                 report.warnings.append(exc.message)
         return report
@@ -455,7 +535,12 @@ class Lifecycle:
             return CheckResult(False, None, what, 0.0)
         if task.health_check is None:
             return CheckResult(True, None, "process alive", 0.0)
-        result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
+        try:
+            command, env = self.expand(task.health_check), self.hook_env(name)
+        except TaskmuxError as exc:  # its env file went missing: the check cannot run
+            result = CheckResult(False, None, f"health check not run: {exc.message}", 0.0)
+        else:
+            result = run_check(command, self.project.task_cwd(name), task.health_timeout, env)
         previous = state.health.failures if state.health else 0
         failures = 0 if result.healthy else previous + (1 if count else 0)
         verdict = Health(result.healthy, time.time(), failures, state.started_at)
@@ -486,9 +571,7 @@ class Lifecycle:
             return None
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
-            run_hook(
-                "before_stop", task.hooks.before_stop, cwd, self.hook_env(name), f"task '{name}'"
-            )
+            self.hook("before_stop", name, cwd, strict=False)
         self.report(Progress(name, "stopping"))
         self.mark_stopped(name, state)
         grace = task.stop_grace_period if task else 5.0
@@ -497,9 +580,7 @@ class Lifecycle:
         self.events.append("stopped", name, manual=True, signal=used)
         self.report(Progress(name, "stopped", used or "not running"))
         if hooks and task:
-            run_hook(
-                "after_stop", task.hooks.after_stop, cwd, self.hook_env(name), f"task '{name}'"
-            )
+            self.hook("after_stop", name, cwd, strict=False)
         return used
 
     def stop(self, names: list[str] | None = None, hooks: bool = True) -> StopReport:
@@ -515,9 +596,7 @@ class Lifecycle:
             return report
         targets = list(names) if names is not None else list(observation.tasks)
         if hooks:
-            run_hook(
-                "before_stop", self.config.hooks.before_stop, self.project.root, self.hook_env(None)
-            )
+            self.hook("before_stop", None, strict=False)
         graph = self.config.graph()
         waves = _stop_waves(graph, [t for t in targets if t in observation.tasks])
         report.not_running = [
@@ -546,9 +625,7 @@ class Lifecycle:
                     "taskmux's (close them, then stop again, to end it)"
                 )
         if hooks:
-            run_hook(
-                "after_stop", self.config.hooks.after_stop, self.project.root, self.hook_env(None)
-            )
+            self.hook("after_stop", None, strict=False)
         return report
 
     def restart(self, names: list[str] | None = None) -> StartReport:

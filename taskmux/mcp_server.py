@@ -96,7 +96,7 @@ class TaskmuxTools:
         project = self.project()
         observation = observe_project(Tmux.from_env(), project)
         data: dict[str, Any] = {
-            "session": project.session,
+            "session": observation.session,
             "session_running": observation.session_exists,
             "tasks": [_status_row(row) for row in status_rows(project, observation)],
         }

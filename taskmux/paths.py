@@ -31,6 +31,11 @@ class ProjectPaths:
         folder = re.sub(r"[^A-Za-z0-9_.-]", "_", resolved.parent.name) or "root"
         return cls(state_root() / f"{folder}-{digest}")
 
+    @property
+    def checkout_id(self) -> str:
+        """4 hex characters fixed by the config's path: a second checkout's session suffix."""
+        return self.root.name.rpartition("-")[2][:4]
+
     def ensure(self) -> ProjectPaths:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.root / "logs").mkdir(exist_ok=True, mode=0o700)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import psutil
 
-MARKER_VAR = "TASKMUX_TASK"
+from taskmux.taskenv import MARKER_VAR
+
+__all__ = ["MARKER_VAR"]
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -188,3 +190,40 @@ def free_port(port: int) -> list[Listener]:
             continue
     wait_gone(survivors, 2.0)
     return stubborn + [item for item in listeners(port) if item not in stubborn]
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """A process listening on a port, and the taskmux task it belongs to, if any."""
+
+    pid: int
+    name: str
+    marker: str | None  # its TASKMUX_MARKER (None: not a taskmux task, or not readable)
+    project: str | None  # its TASKMUX_PROJECT (the session of its project)
+    task: str | None  # its TASKMUX_TASK
+    cwd: str | None
+
+
+def port_holders(port: int) -> list[PortHolder]:
+    """Who listens on `port`, with their taskmux identity where their environment says it."""
+    holders = []
+    for listener in listeners(port):
+        if listener.pid is None:
+            continue
+        environ: dict[str, str] = {}
+        cwd = None
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(listener.pid)
+            environ = process.environ()
+            cwd = process.cwd()
+        holders.append(
+            PortHolder(
+                listener.pid,
+                listener.name,
+                environ.get(MARKER_VAR),
+                environ.get("TASKMUX_PROJECT"),
+                environ.get("TASKMUX_TASK"),
+                cwd,
+            )
+        )
+    return holders

@@ -37,7 +37,10 @@ def report_start(json_out: bool, report: StartReport, exit_on_failure: bool = Tr
         warn(message, "W401")
     error = report.error()
     if error is None:
-        emit(json_out, report.to_dict(), None)
+        where = None
+        if report.started and report.session:
+            where = f"session '{report.session}' (tmux attach -t {report.session})"
+        emit(json_out, report.to_dict(), where)
         return
     if exit_on_failure:
         fail(json_out, report.to_dict(), error, None)
@@ -108,13 +111,13 @@ def status(json_out: JsonOpt = False) -> None:
     observation = observe_project(Tmux.from_env(), project)
     rows = status_rows(project, observation)
     data: dict[str, Any] = {
-        "session": project.session,
+        "session": observation.session,
         "session_running": observation.session_exists,
     }
     emit(
         json_out,
         {**data, "tasks": rows},
-        lambda: status_table(project.session, observation.session_exists, rows),
+        lambda: status_table(observation.session, observation.session_exists, rows),
     )
 
 
