@@ -204,6 +204,19 @@ class Lifecycle:
         env |= self.own_variables(task)
         return env
 
+    def environment(self, task: str | None) -> tuple[dict[str, int], dict[str, str]]:
+        """For `taskmux env`: every task's port, and the task's environment as it starts.
+
+        The environment is what taskmux adds to its own: `env_file`s, `env`, TASKMUX_PROJECT,
+        TASKMUX_TASK and PORT. Automatic ports not chosen yet are chosen now.
+        """
+        if task is not None:
+            self.project.task(task)
+        self.observe()  # which session this checkout uses (TASKMUX_PROJECT)
+        ports = {name: self.port_of(name) for name in self.config.tasks}
+        env = (self.variables(task) | self.own_variables(task)) if task is not None else {}
+        return {name: port for name, port in ports.items() if port is not None}, env
+
     def expand(self, text: str) -> str:
         """`${tasks.NAME.port}` in a command, health check or hook: the only expansion there."""
         try:

@@ -8,10 +8,12 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import psutil
+from conftest import TASKMUX
 from harness import Project, project, wait_until
 
 from taskmux.taskenv import MARKER_VAR
@@ -286,3 +288,35 @@ def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_env_command_prints_what_eval_needs(project: Project) -> None:
+    _write_project(project)
+    result = project.run("env")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("export TASKMUX_API_PORT=")
+    port = int(lines[0].rpartition("=")[2])
+    assert project.status()["api"]["port"] == port  # chosen on demand, and kept
+
+    data = project.json("env", "api")
+    assert data["ports"] == {"api": port} and data["session"] == project.session
+    assert data["env"]["API_TOKEN"] == SECRET_VALUE
+    assert data["env"]["PORT"] == str(port) and data["env"]["TASKMUX_TASK"] == "api"
+    assert data["env"]["TASKMUX_API_PORT"] == str(port)
+
+    # A one-off command run as the task would see it (the secret compared by digest).
+    script = (
+        f'eval "$({TASKMUX} env api)" && printf "%s|%s|%s|" "$PORT" "$URL" "$TASKMUX_API_PORT"'
+        ' && printf %s "$API_TOKEN" | sha256sum'
+    )
+    shell = subprocess.run(
+        ["/bin/sh", "-c", script], cwd=project.root, env=project.env, capture_output=True, text=True
+    )
+    assert shell.returncode == 0, shell.stderr
+    digest = hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
+    url = f"http://127.0.0.1:{port}/hello Ada Lovelace"
+    assert shell.stdout.startswith(f"{port}|{url}|{port}|{digest}")
+
+    unknown = project.run("env", "nope")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error[E201]")

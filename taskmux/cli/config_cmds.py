@@ -28,7 +28,9 @@ def add(
     cwd: Annotated[
         str | None, typer.Option(help="Working directory, relative to the config.")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port the task listens on.")] = None,
+    port: Annotated[
+        str | None, typer.Option(help='TCP port the task listens on, or "auto" (a free one).')
+    ] = None,
     health_check: Annotated[
         str | None, typer.Option(help="Shell command; exit 0 = healthy.")
     ] = None,
@@ -41,6 +43,16 @@ def add(
     no_auto_start: Annotated[
         bool, typer.Option("--no-auto-start", help="Skip on bare start.")
     ] = False,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="KEY=VALUE set in the task's environment (repeatable)."),
+    ] = None,
+    env_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env-file", help="Dotenv file for the task, '?path' if optional (repeatable)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a task of that name.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -49,7 +61,7 @@ def add(
     from taskmux.errors import TaskExists
 
     values: dict[str, Any] = {"command": command}
-    optional = {"cwd": cwd, "port": port, "health_check": health_check}
+    optional = {"cwd": cwd, "port": _port_value(port), "health_check": health_check}
     values |= {k: v for k, v in optional.items() if v is not None}
     if restart_policy is not None:
         values["restart_policy"] = restart_policy
@@ -57,6 +69,10 @@ def add(
         values["auto_start"] = False
     if depends_on:
         values["depends_on"] = list(depends_on)
+    if env_file:
+        values["env_file"] = env_file[0] if len(env_file) == 1 else list(env_file)
+    if env:
+        values["env"] = _env_pairs(env)
 
     def mutate(document: Any) -> None:
         import tomlkit
@@ -67,13 +83,41 @@ def add(
         if task in tasks and not force:
             raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
         table = tomlkit.table()
-        table.update(values)
+        table.update({k: v for k, v in values.items() if k != "env"})
+        if "env" in values:
+            table["env"] = tomlkit.inline_table()
+            table["env"].update(values["env"])
         tasks[task] = table
 
     project = edit_config(find_config(state.config), mutate, _refresh_agent_blocks)
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
+
+
+def _port_value(text: str | None) -> int | str | None:
+    """`--port 3000` or `--port auto` (the range is left for validation to name)."""
+    from taskmux.errors import UsageError
+
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--port takes a port number or 'auto' (got {text!r})") from None
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    """`--env KEY=VALUE` options as a table, in order; a pair without `=` is a usage error."""
+    from taskmux.errors import UsageError
+
+    table: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:  # not echoed: the argument may hold a secret
+            raise UsageError("--env takes KEY=VALUE; one argument has no KEY or no '='")
+        table[name] = value
+    return table
 
 
 @app.command()
