@@ -651,6 +651,8 @@ class Lifecycle:
         else:
             self.project.check_names(names)
         observation = self.observe()
+        for name in names:  # a config error in an env: refuse before stopping anything
+            self.variables(name)
         present = [n for n in names if n in observation.tasks]
         if present:
             stop_report = self.stop(present)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 from conftest import TASKMUX
 from harness import Project, project, wait_until
 
@@ -89,7 +88,21 @@ def _log_tmux_argv(project: Project) -> Path:
 
 
 def _environ(pid: int) -> dict[str, str]:
-    return dict(psutil.Process(pid).environ())
+    """A task process's environment, once readable (empty for a moment while it execs)."""
+    found: dict[str, str] = wait_until(
+        lambda: (env := _raw_environ(pid)) and MARKER_VAR in env and env, timeout=5
+    )
+    return found
+
+
+def _raw_environ(pid: int) -> dict[str, str]:
+    """/proc/PID/environ read as bytes (psutil reads it as text, turning \r\n into \n)."""
+    try:
+        data = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode().partition("=") for item in data.split(b"\0") if b"=" in item)
+    return {name: value for name, _, value in pairs}
 
 
 def _server_env(project: Project) -> set[str]:
@@ -195,6 +208,25 @@ def test_a_missing_env_file_and_an_undefined_name_are_one_line_config_errors(
     assert f"{project.config}:6:" in lines[0]  # the line of the env table
     assert project.json("status")["session_running"] is False
 
+    # A restart refuses before it stops anything.
+    project.write('[tasks.api]\ncommand = "sleep 300"\nenv = { DB = "${DB_HOST}" }\n')
+    project.env["DB_HOST"] = "db.local"  # taskmux's own environment is the fallback
+    assert project.run("start").returncode == 0
+    pid = project.status()["api"]["pid"]
+    assert _environ(pid)["DB"] == "db.local"
+    del project.env["DB_HOST"]
+    result = project.run("restart", "api")
+    assert result.returncode == 2 and "error[E119]" in result.stderr
+    assert project.status()["api"]["pid"] == pid
+
+    project.write(
+        """
+        env_file = "missing.env"
+        [tasks.api]
+        command = "sleep 300"
+        env = { DB = "${NOPE}" }
+        """
+    )
     (project.root / "missing.env").unlink()
     check = project.json("check")
     assert check["ok"] is False
@@ -320,3 +352,27 @@ def test_env_command_prints_what_eval_needs(project: Project) -> None:
 
     unknown = project.run("env", "nope")
     assert unknown.returncode == 2 and unknown.stderr.startswith("error[E201]")
+
+
+NASTY = [
+    "it's", 'dq"x', "$HOME", "${HOME}", "~", "~/x", "#{session_name}", "#(id)", "a;b", ";",
+    "a ; b", "\\", "a\\", "\\;", "line1\nline2", "x\r\ny", "tab\tx", "{", "}", "%if 1",
+    "%hidden x=1", "  spaced  ", "", "'", "''", "\\'", "#", "# comment", "ü€", "$(id)",
+    "`id`", "##", "-e", "--", "=", "a=b=c",
+]  # fmt: skip
+
+
+def test_any_value_reaches_the_task_byte_for_byte(project: Project) -> None:
+    """The tmux configuration quoting of a launch keeps every value exactly."""
+    from taskmux.tmux_manager import Launch, Observation, Tmux
+
+    tmux = Tmux(socket_name=project.socket_name)
+    env = {f"V{i}": value for i, value in enumerate(NASTY)}
+    spec = Launch("t", "exec sleep 300", project.root, env)
+    tmux.launch("nasty", [spec], Observation(False, session="nasty"), owner="test")
+    pid = int(project.tmux("list-panes", "-t", "=nasty:", "-F", "#{pane_pid}").stdout)
+    got = wait_until(lambda: _raw_environ(pid) if "V0" in _raw_environ(pid) else None)
+    assert {k: got.get(k) for k in env} == env
+    assert (
+        project.tmux("show-options", "-v", "-t", "=nasty:", "@taskmux_project").stdout == "test\n"
+    )
