@@ -10,6 +10,7 @@ that task's own leftovers, it stays; taken by anything else, another is chosen.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -23,45 +24,53 @@ from taskmux.schema import ProjectConfig
 _CHOICES = 64  # attempts at a port the kernel offers that this project does not use yet
 
 
-def is_free(port: int) -> bool:
-    """Whether nothing listens on (or holds) `port` on any local address, IPv4 or IPv6.
+_NO_IPV6 = {errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL}
 
-    The probe binds the wildcard address with SO_REUSEADDR: a port left in TIME_WAIT by
-    the task's last run counts as free, a listener on any address does not.
+
+def _bind_wildcard(port: int, reuse: bool) -> int:
+    """Bind a TCP socket to `port` (0: any) on every local address; return the port bound.
+
+    Dual-stack IPv6 covers IPv4 too; where IPv6 is missing or disabled, IPv4 alone.
+    Raises OSError (EADDRINUSE) when something holds the port.
     """
-    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
-        try:
-            probe = socket.socket(family, socket.SOCK_STREAM)
-        except OSError:
-            continue  # no IPv6 here: the IPv4 probe decides
-        with probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                with contextlib.suppress(OSError):
-                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            try:
-                probe.bind((address, port))
-            except OSError:
-                return False
-            return True
-    return False
-
-
-def kernel_port() -> int:
-    """A port free on every local address right now, as the kernel picks one."""
     for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
         try:
             probe = socket.socket(family, socket.SOCK_STREAM)
         except OSError:
             continue
         with probe:
+            if reuse:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 with contextlib.suppress(OSError):
                     probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            probe.bind((address, 0))
-            port: int = probe.getsockname()[1]
-            return port
-    raise OSError("no TCP socket can be opened to choose a port")
+            try:
+                probe.bind((address, port))
+            except OSError as exc:
+                if family == socket.AF_INET6 and exc.errno in _NO_IPV6:
+                    continue
+                raise
+            bound: int = probe.getsockname()[1]
+            return bound
+    raise OSError(errno.EAFNOSUPPORT, "no TCP socket can be opened")
+
+
+def is_free(port: int) -> bool:
+    """Whether nothing listens on (or holds) `port` on any local address, IPv4 or IPv6.
+
+    The probe binds the wildcard address with SO_REUSEADDR: a port left in TIME_WAIT by
+    the task's last run counts as free, a listener on any address does not.
+    """
+    try:
+        _bind_wildcard(port, reuse=True)
+    except OSError:
+        return False
+    return True
+
+
+def kernel_port() -> int:
+    """A port free on every local address right now, as the kernel picks one."""
+    return _bind_wildcard(0, reuse=False)
 
 
 def choose_port(taken: set[int], offer: Callable[[], int] = kernel_port) -> int:

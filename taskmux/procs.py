@@ -18,8 +18,6 @@ import psutil
 
 from taskmux.taskenv import MARKER_VAR
 
-__all__ = ["MARKER_VAR"]
-
 
 def _alive(proc: psutil.Process) -> bool:
     try:
