@@ -194,7 +194,7 @@ class Lifecycle:
         }
         env |= self.variables(task)
         env |= self.own_variables(task)
-        env[procs.MARKER_VAR] = self.marker(task)
+        env[taskenv.MARKER_VAR] = self.marker(task)
         return env
 
     def hook_env(self, task: str | None, strict: bool = True) -> dict[str, str]:
