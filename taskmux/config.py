@@ -128,6 +128,19 @@ class Project:
         cwd = self.task(name).cwd
         return (self.root / cwd).resolve() if cwd else self.root
 
+    def located(self, problems: list[Problem]) -> list[Problem]:
+        """Problems found after loading (env files, `${...}`), with the config's line numbers."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        return [
+            p
+            if p.path
+            else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
+            for p in problems
+        ]
+
 
 def locate(text: str, task: str | None, key: str | None) -> int | None:
     """Best-effort line number of a task's key (or its table header) in the TOML text."""
@@ -149,6 +162,8 @@ def locate(text: str, task: str | None, key: str | None) -> int | None:
             continue
         if table == wanted_table and leaf and re.match(rf"^\s*{re.escape(leaf)}\s*=", line):
             return number
+    if len(key_parts) > 1:  # `env = { NAME = ... }`: an inline table, or the table's header
+        return header_line or locate(text, task, key_parts[0])
     if header_line is None and task:
         return locate(text, task, None) if key else None
     return header_line
@@ -304,15 +319,35 @@ def _cache_read(path: Path, key: list[object] | None) -> Project | None:
         if key is not None and data["key"] != key:
             return None
         warnings = [Problem(**p) for p in data["warnings"]]
-        return Project(path, ProjectConfig.from_plain(data["config"]), warnings)
-    except (OSError, ValueError, KeyError, TypeError):
+        plain = data["config"]
+        if data.get("env_tables"):
+            plain = _with_env_tables(plain, tomllib.loads(path.read_text(encoding="utf-8")))
+        return Project(path, ProjectConfig.from_plain(plain), warnings)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
+def _without_env_tables(plain: dict[str, Any]) -> dict[str, Any]:
+    """The config for the cache: `env` values may be secrets, so they stay in the TOML only."""
+    tasks = {name: {**body, "env": {}} for name, body in plain["tasks"].items()}
+    return {**plain, "env": {}, "tasks": tasks}
+
+
+def _with_env_tables(plain: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """Put the `env` tables back from the file (validated when the cache was written)."""
+    tasks = {
+        name: {**body, "env": dict(raw["tasks"][name].get("env", {}))}
+        for name, body in plain["tasks"].items()
+    }
+    return {**plain, "env": dict(raw.get("env", {})), "tasks": tasks}
+
+
 def _cache_write(project: Project, key: list[object]) -> None:
+    config = project.config
     data = {
         "key": key,
-        "config": project.config.to_plain(),
+        "config": _without_env_tables(config.to_plain()),
+        "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
         "warnings": [p.to_dict() for p in project.warnings],
     }
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed

@@ -26,7 +26,7 @@ POLL = 0.05
 
 
 def task_marker(project: Project, task: str) -> str:
-    """The task's TASKMUX_TASK value (the same string Lifecycle.marker builds)."""
+    """The task's TASKMUX_MARKER value (the same string Lifecycle.marker builds)."""
     return f"{project.paths.root.name}/{task}"
 
 
@@ -37,7 +37,11 @@ def candidate_port(project: Project, name: str, state: TaskState | None) -> int 
         return None
     if state.exit_signal is not None or state.exit_status != 0:
         return None
-    return task.port
+    if task.auto_port:  # the one chosen for it, if any (reading never chooses one)
+        from taskmux.ports import PortBook
+
+        return PortBook(project.paths, project.config).port_of(name, assign=False)
+    return int(task.port)
 
 
 def find(project: Project, name: str, state: TaskState | None, wait: float = 0.0) -> list[Holder]:

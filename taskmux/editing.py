@@ -27,11 +27,13 @@ def add_task(
     command: str,
     *,
     cwd: str | None = None,
-    port: int | None = None,
+    port: int | str | None = None,
     health_check: str | None = None,
     depends_on: list[str] | None = None,
     restart_policy: str | None = None,
     auto_start: bool = True,
+    env: dict[str, str] | None = None,
+    env_file: list[str] | None = None,
     force: bool = False,
 ) -> Project:
     """Write a new task table (or, with `force`, replace one); return the new project."""
@@ -44,6 +46,8 @@ def add_task(
         values["auto_start"] = False
     if depends_on:
         values["depends_on"] = list(dict.fromkeys(depends_on))  # `--depends-on a` twice: once
+    if env_file:
+        values["env_file"] = env_file[0] if len(env_file) == 1 else list(env_file)
 
     def mutate(document: Any) -> None:
         import tomlkit
@@ -55,6 +59,9 @@ def add_task(
             raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
         table = tomlkit.table()
         table.update(values)
+        if env:
+            table["env"] = tomlkit.inline_table()
+            table["env"].update(env)
         tasks[task] = table
 
     return edit_config(path, mutate, refresh_agent_blocks)

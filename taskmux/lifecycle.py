@@ -15,16 +15,18 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskmux import daemonized, procs
+from taskmux import daemonized, procs, taskenv
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependents
 from taskmux.errors import (
+    ConfigError,
     CwdMissing,
     PortBusy,
+    Problem,
     StartFailed,
     StopFailed,
     TaskmuxError,
@@ -37,6 +39,7 @@ from taskmux.health_report import HealthReport, expectation, task_health
 from taskmux.hooks import run_hook
 from taskmux.logs import TaskLog, tail
 from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
+from taskmux.ports import PortBook
 from taskmux.shell import exec_form
 from taskmux.state import Health, TaskState, next_health, same_run, signal_name
 from taskmux.status import observe_project
@@ -103,6 +106,7 @@ class StartReport:
     died: dict[str, Death] = field(default_factory=dict)  # failed: dead within the window
     warnings: list[str] = field(default_factory=list)
     error_codes: dict[str, str] = field(default_factory=dict)
+    session: str = ""  # the tmux session the tasks run in (`name`, or `name-XXXX`)
 
     @property
     def ok(self) -> bool:
@@ -122,6 +126,7 @@ class StartReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "session": self.session,
             "started": self.started,
             "completed": self.completed,
             "already_running": self.already_running,
@@ -196,6 +201,7 @@ class Lifecycle:
         # `--kill-port`: this object's starts free a task's port from whatever holds it
         # (that we may signal), not just from this project's orphans.
         self.kill_port = False
+        self.ports = PortBook(self.paths, self.config)
 
     @classmethod
     def for_project(
@@ -206,8 +212,13 @@ class Lifecycle:
     # Facts ---------------------------------------------------------------------------
 
     def observe(self) -> Observation:
-        """One tmux round trip, plus the kill marks; refuses another project's session."""
-        return observe_project(self.tmux, self.project)
+        """One tmux round trip, plus the kill marks; refuses a session that is not ours.
+
+        Also settles which session this checkout uses (`name` or `name-XXXX`).
+        """
+        observation = observe_project(self.tmux, self.project)
+        self.session = observation.session
+        return observation
 
     def task_locks(self, names: Iterable[str]) -> AbstractContextManager[None]:
         return locked_all([self.paths.task_lock(n) for n in names])
@@ -215,26 +226,81 @@ class Lifecycle:
     def marker(self, task: str) -> str:
         return f"{self.paths.root.name}/{task}"
 
+    def port_of(self, task: str) -> int | None:
+        """The task's port; an automatic one is chosen now if it has not been yet."""
+        return self.ports.port_of(task)
+
+    def variables(self, task: str | None, strict: bool = True) -> dict[str, str]:
+        """What `env_file` and `env` give the task (or the top level), in precedence order.
+
+        Strict: a missing env file or an undefined name is a ConfigError (a start must
+        not run a task without its settings). Otherwise what could be resolved (a stop).
+        """
+        values, problems = taskenv.resolve(
+            self.config, self.project.root, task, os.environ, self.port_of
+        )
+        if problems and strict:
+            raise ConfigError.from_problems(self.project.located(problems))
+        return values
+
+    def own_variables(self, task: str | None) -> dict[str, str]:
+        """TASKMUX_PROJECT (the session in use), TASKMUX_TASK and PORT: taskmux's, always."""
+        env = {"TASKMUX_PROJECT": self.session}
+        if task is not None:
+            env["TASKMUX_TASK"] = task
+            port = self.port_of(task)
+            if port is not None:
+                env["PORT"] = str(port)
+        return env
+
     def task_env(self, task: str) -> dict[str, str]:
         """What every launch passes: tmux would otherwise use its server's old environment."""
-        env = {procs.MARKER_VAR: self.marker(task), "TASKMUX_SESSION": self.session}
-        for name in ("PATH", "VIRTUAL_ENV", "LANG"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env = {
+            name: os.environ[name] for name in ("PATH", "VIRTUAL_ENV", "LANG") if name in os.environ
+        }
+        env |= self.variables(task)
+        env |= self.own_variables(task)
+        env[taskenv.MARKER_VAR] = self.marker(task)
         return env
 
-    def hook_env(self, task: str | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != procs.MARKER_VAR}
-        env["TASKMUX_SESSION"] = self.session
-        if task:
-            env["TASKMUX_TASK_NAME"] = task
+    def hook_env(self, task: str | None, strict: bool = True) -> dict[str, str]:
+        """Hooks and health checks: taskmux's own environment plus the task's variables."""
+        env = {k: v for k, v in os.environ.items() if k not in taskenv.TASK_VARS}
+        env |= self.variables(task, strict)
+        env |= self.own_variables(task)
         return env
 
-    def hook(self, stage: str, task: str | None = None, cwd: Path | None = None) -> None:
-        """Run a task's hook (or, without a task, the global one), saying so while it runs.
+    def environment(self, task: str | None) -> tuple[dict[str, int], dict[str, str]]:
+        """For `taskmux env`: every task's port, and the task's environment as it starts.
+
+        The environment is what taskmux adds to its own: `env_file`s, `env`, TASKMUX_PROJECT,
+        TASKMUX_TASK and PORT. Automatic ports not chosen yet are chosen now.
+        """
+        if task is not None:
+            self.project.task(task)
+        self.observe()  # which session this checkout uses (TASKMUX_PROJECT)
+        ports = {name: self.port_of(name) for name in self.config.tasks}
+        env = (self.variables(task) | self.own_variables(task)) if task is not None else {}
+        return {name: port for name, port in ports.items() if port is not None}, env
+
+    def expand(self, text: str) -> str:
+        """`${tasks.NAME.port}` in a command, health check or hook: the only expansion there."""
+        try:
+            return taskenv.expand_ports(text, self.port_of)
+        except taskenv.ExpansionError as exc:  # validation rules this out; say so if not
+            raise ConfigError.from_problems(
+                self.project.located([Problem(taskenv.E_REFERENCE, str(exc))])
+            ) from None
+
+    def hook(
+        self, stage: str, task: str | None = None, cwd: Path | None = None, strict: bool = True
+    ) -> None:
+        """Run a task's hook (or, without a task, the global one) with the task's
+        environment, saying so while it runs.
 
         Two steps are reported: "hook" when it starts and "hook done" when it is over
         (a display can then show what it showed before); a global hook's task is "".
+        `strict`: see `variables` (a stop must not be blocked by a missing env file).
         """
         settings = self.project.task(task) if task else None
         command = getattr(settings.hooks if settings else self.config.hooks, stage)
@@ -244,11 +310,12 @@ class Lifecycle:
         if settings is not None and settings.hook_timeout is not None:
             timeout = settings.hook_timeout
         owner = f"task '{task}'" if task else "global"
-        env = self.hook_env(task)
+        env = self.hook_env(task, strict)
+        where = cwd or (self.project.task_cwd(task) if task else self.project.root)
         self.report(Progress(task or "", "hook", f"running {stage} hook…"))
         outcome = "failed"
         try:
-            run_hook(stage, command, cwd or self.project.root, env, owner, timeout=timeout)
+            run_hook(stage, self.expand(command), where, env, owner, timeout=timeout)
             outcome = "ok"
         finally:
             self.report(Progress(task or "", "hook done", f"{stage} hook {outcome}"))
@@ -263,17 +330,33 @@ class Lifecycle:
     # Launching -----------------------------------------------------------------------
 
     def _prepare(self, name: str, hooks: bool) -> Launch:
-        """Checks and side effects before a task's process starts: cwd, hook, port."""
+        """Checks and side effects before a task's process starts: cwd, port, env, hook."""
         task = self.project.task(name)
         cwd = self.project.task_cwd(name)
         if not cwd.is_dir():
             raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
+        port = self._claim_port(name) if task.auto_port else self.port_of(name)
+        env = self.task_env(name)  # before the hook: a config error runs nothing
         if hooks:
             self.hook("before_start", name, cwd)
-        if task.port is not None:
-            self._free_port(name, task.port)
-        command = exec_form(task.command)
-        return Launch(name, command, cwd, self.task_env(name), self.log_command(name))
+        if port is not None:
+            self._free_port(name, port)
+        command = exec_form(self.expand(task.command))
+        return Launch(name, command, cwd, env, self.log_command(name))
+
+    def _claim_port(self, name: str) -> int:
+        """An automatic port, kept unless something other than this task now holds it."""
+        marker = self.marker(name)
+
+        def is_own(port: int) -> bool:
+            holders = procs.port_holders(port)
+            return bool(holders) and all(h.marker == marker for h in holders)
+
+        port, previous = self.ports.claim(name, is_own)
+        if previous is not None:
+            self.events.append("port_changed", name, port=port, previous=previous)
+            self.report(Progress(name, "starting", f"port {previous} is taken: now {port}"))
+        return port
 
     def _free_port(self, name: str, port: int) -> None:
         """Free the task's port from this project's orphans (from anything we may signal
@@ -458,14 +541,17 @@ class Lifecycle:
     def _launch_in_tmux(self, specs: list[Launch], observation: Observation, manual: bool) -> None:
         owner = self.paths.root.name
         try:
-            self.tmux.launch(self.session, specs, observation, manual, owner)
+            self.tmux.launch(observation.session, specs, observation, manual, owner)
         except TmuxError as exc:
             if "duplicate session" not in exc.message:
                 raise
             # A session of this name appeared a moment ago. Add windows to it only if it
             # is ours (another taskmux process of this project, which tags it in the same
-            # command list that creates it); `observe` refuses anyone else's (E305).
-            self.tmux.launch(self.session, specs, self.observe(), manual, owner)
+            # command list that creates it); if it is another checkout's, `observe` now
+            # picks this checkout's own name; anyone else's it refuses (E305).
+            again = self.observe()
+            specs = [replace(s, env=s.env | self.own_variables(s.task)) for s in specs]
+            self.tmux.launch(again.session, specs, again, manual, owner)
         if specs:
             self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
 
@@ -479,7 +565,7 @@ class Lifecycle:
         mark.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, self.session.encode())
+            os.write(fd, self.config.name.encode())
         finally:
             os.close(fd)
         return self.tmux.end_session(self.session)
@@ -491,7 +577,7 @@ class Lifecycle:
         except OSError:
             return False
         try:
-            return os.read(fd, 4096).decode(errors="replace") == self.session
+            return os.read(fd, 4096).decode(errors="replace") == self.config.name
         finally:
             os.close(fd)
 
@@ -511,6 +597,7 @@ class Lifecycle:
         graph = self.config.graph()
         order = start_order(graph, wanted)
         observation = self.observe()
+        report.session = observation.session
         running = {n for n, s in observation.tasks.items() if s.is_alive}
         report.already_running = [n for n in order if n in running]
         for name in report.already_running:
@@ -526,11 +613,13 @@ class Lifecycle:
                     )
         if not to_launch:
             return report
-        self.hook("before_start")
+        for name in to_launch:  # a config error in any task's env: nothing runs
+            self.variables(name)
+        self.hook("before_start", None)
         self._start_in_order(to_launch, graph, in_scope, report)
         if report.started or report.completed:
             try:
-                self.hook("after_start")
+                self.hook("after_start", None)
             except TaskmuxError as exc:
                 report.warnings.append(exc.message)
         return report
@@ -681,7 +770,12 @@ class Lifecycle:
             return Checked(CheckResult(False, None, what, 0.0))
         if task.health_check is None:
             return Checked(CheckResult(True, None, "process alive", 0.0))
-        result = run_check(task.health_check, self.project.task_cwd(name), task.health_timeout)
+        try:
+            command, env = self.expand(task.health_check), self.hook_env(name)
+        except TaskmuxError as exc:  # its env file went missing: the check cannot run
+            result = CheckResult(False, None, f"health check not run: {exc.message}", 0.0)
+        else:
+            result = run_check(command, self.project.task_cwd(name), task.health_timeout, env)
         run = state.started_at
         # The supervisor is the only writer of the streak, so what it saw is still
         # current; any other check reads the window again, after its check ran.
@@ -724,7 +818,7 @@ class Lifecycle:
             return self._stop_leftovers(name, state)
         cwd = self.project.task_cwd(name) if task else self.project.root
         if hooks and task:
-            self.hook("before_stop", name, cwd)
+            self.hook("before_stop", name, cwd, strict=False)
         self.report(Progress(name, "stopping"))
         self.mark_stopped(name, state)
         grace = task.stop_grace_period if task else 5.0
@@ -733,7 +827,7 @@ class Lifecycle:
         self.events.append("stopped", name, manual=True, signal=used)
         self.report(Progress(name, "stopped", used or "not running"))
         if hooks and task:
-            self.hook("after_stop", name, cwd)
+            self.hook("after_stop", name, cwd, strict=False)
         return used
 
     def _stop_leftovers(self, name: str, state: TaskState) -> str | None:
@@ -767,9 +861,10 @@ class Lifecycle:
         detail = f"{used}: ended {what}, left running after the task exited"
         if daemons:
             detail += f" (it daemonized: {daemonized.advice(daemons)})"
-        if task is not None and task.port is not None and procs.port_is_held(task.port):
-            who = ", ".join(h.describe() for h in procs.port_holders(task.port))
-            detail += f"; port {task.port} is still held by {who}, not this task's: left alone"
+        port = self.ports.port_of(name, assign=False) if task is not None else None
+        if port is not None and procs.port_is_held(port):
+            who = ", ".join(h.describe() for h in procs.port_holders(port))
+            detail += f"; port {port} is still held by {who}, not this task's: left alone"
         self.report(Progress(name, "stopped", detail))
         return used
 
@@ -793,7 +888,7 @@ class Lifecycle:
             return report
         targets = list(names) if names is not None else list(observation.tasks)
         if hooks:
-            self.hook("before_stop")
+            self.hook("before_stop", None, strict=False)
         graph = self.config.graph()
         waves = _stop_waves(graph, [t for t in targets if t in observation.tasks])
         report.not_running = [
@@ -824,7 +919,7 @@ class Lifecycle:
                     "taskmux's (close them, then stop again, to end it)"
                 )
         if hooks:
-            self.hook("after_stop")
+            self.hook("after_stop", None, strict=False)
         return report
 
     def restart(self, names: list[str] | None = None) -> StartReport:
@@ -837,6 +932,8 @@ class Lifecycle:
         else:
             self.project.check_names(names)
         observation = self.observe()
+        for name in names:  # a config error in an env: refuse before stopping anything
+            self.variables(name)
         present = [n for n in names if n in observation.tasks]
         if present:
             stop_report = self.stop(present)

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from taskmux.deps import find_cycle
 from taskmux.errors import Problem
 from taskmux.schema import Hooks, ProjectConfig, RestartPolicy, TaskConfig, field_names
+from taskmux.taskenv import E_ENV_NAME, E_REFERENCE, NAME_RE, port_references, references
 
 __all__ = ["Hooks", "ProjectConfig", "RestartPolicy", "TaskConfig", "validate_config"]
 
@@ -58,12 +59,21 @@ def _problem_code(error_type: str) -> str:
     return E_RANGE if error_type in _RANGE_ERRORS else E_TYPE
 
 
+# Keys whose type is a union: pydantic reports one error per member; we report one.
+_UNION_KEYS = {
+    "port": 'must be an integer from 1 to 65535, or "auto"',
+    "env_file": "must be a path or a list of paths",
+}
+
+
 def _describe(error: Any) -> str:
     if error["type"] == "missing":
         return "is required"
     message = str(error["msg"])
     message = message[0].lower() + message[1:]
     message = message.replace("input should be", "must be")
+    if error["loc"] and error["loc"][0] == "env":
+        return message  # an env value may be a secret: never echo it
     return f"{message} (got {error['input']!r})"
 
 
@@ -75,7 +85,12 @@ def _validate(
         return adapter.validate_json(json.dumps(raw, default=str)), []
     except ValidationError as exc:
         problems = []
+        unions: dict[str, list[Any]] = {}
         for error in exc.errors():
+            head = str(error["loc"][0]) if error["loc"] else ""
+            if head in _UNION_KEYS:
+                unions.setdefault(head, []).append(error)
+                continue
             loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
             problems.append(
                 Problem(
@@ -85,6 +100,13 @@ def _validate(
                     key=".".join(loc) or None,
                 )
             )
+        for key, errors in unions.items():
+            ranged = [e for e in errors if e["type"] in _RANGE_ERRORS]
+            text = _UNION_KEYS[key]
+            if ranged:  # the right type, out of range: say which bound
+                text = _describe({**ranged[0], "loc": ()}).rpartition(" (got")[0] + ', or "auto"'
+            message = f"{text} (got {raw.get(key)!r})"
+            problems.append(Problem(E_RANGE if ranged else E_TYPE, message, task=task, key=key))
         return None, problems
 
 
@@ -161,6 +183,7 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
             tasks[name] = dataclasses.replace(task, depends_on=unique)
 
     problems += _dependency_problems(tasks, raw_tasks)
+    problems += _env_problems(project, tasks, raw_tasks)
     if project is None or any(p.severity == "error" for p in problems):
         return None, problems
     return dataclasses.replace(project, tasks=tasks), problems
@@ -211,3 +234,49 @@ def _dependency_problems(tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]
         message = "dependency cycle: " + " → ".join(cycle)
         problems.append(Problem(E_CYCLE, message, task=cycle[0], key="depends_on"))
     return problems
+
+
+def _env_problems(
+    project: ProjectConfig | None, tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]
+) -> list[Problem]:
+    """What can be told without reading env files: names, `${...}` syntax, port references."""
+    problems: list[Problem] = []
+    scopes: list[tuple[str | None, Any]] = [(None, project)] if project else []
+    scopes += list(tasks.items())
+
+    def check_port_ref(target: str, scope: str | None, key: str) -> None:
+        if target not in raw_tasks:
+            message = f"${{tasks.{target}.port}} names a task that does not exist"
+        elif target in tasks and tasks[target].port is None:
+            message = f"${{tasks.{target}.port}}: task '{target}' has no port"
+        else:
+            return
+        problems.append(Problem(E_REFERENCE, message, task=scope, key=key))
+
+    for scope, spec in scopes:
+        for name, value in spec.env.items():
+            key = f"env.{name}"
+            if not NAME_RE.match(name):
+                message = f"{name!r} is not a variable name (letters, digits and '_')"
+                problems.append(Problem(E_ENV_NAME, message, task=scope, key=key))
+            for ref in references(value):
+                if ref.problem is not None:
+                    problems.append(Problem(E_REFERENCE, ref.problem, task=scope, key=key))
+                elif ref.port_of is not None:
+                    check_port_ref(ref.port_of, scope, key)
+        for entry in spec.env_files:
+            if entry.lstrip("?").strip() == "":
+                message = f"must name a file (got {entry!r})"
+                problems.append(Problem(E_TYPE, message, task=scope, key="env_file"))
+        for key, text in _expanded_texts(spec):
+            for target in port_references(text):
+                check_port_ref(target, scope, key)
+    return problems
+
+
+def _expanded_texts(spec: ProjectConfig | TaskConfig) -> list[tuple[str, str]]:
+    """The keys in which taskmux expands `${tasks.NAME.port}`: command, health_check, hooks."""
+    texts = [(f"hooks.{f.name}", getattr(spec.hooks, f.name)) for f in dataclasses.fields(Hooks)]
+    if isinstance(spec, TaskConfig):
+        texts += [("command", spec.command), ("health_check", spec.health_check)]
+    return [(key, text) for key, text in texts if text]

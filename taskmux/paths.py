@@ -35,6 +35,11 @@ class ProjectPaths:
         folder = re.sub(r"[^A-Za-z0-9_.-]", "_", resolved.parent.name) or "root"
         return cls(state_root() / f"{folder}-{digest}")
 
+    @property
+    def checkout_id(self) -> str:
+        """4 hex characters fixed by the config's path: a second checkout's session suffix."""
+        return self.root.name.rpartition("-")[2][:4]
+
     def ensure(self) -> ProjectPaths:
         """Create the state root and this folder (0700) if missing, and refuse (E801) either
         unless it is ours and private: two lstats on every use once they exist."""

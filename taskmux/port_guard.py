@@ -27,7 +27,7 @@ class Holder:
     user: str | None  # None when not even the owner is known
     command: str = ""
     cwd: str | None = None
-    marker: str | None = None  # its TASKMUX_TASK, "<state folder>/<task>"
+    marker: str | None = None  # its TASKMUX_MARKER, "<state folder>/<task>"
     project: str | None = None  # its taskmux session (TASKMUX_PROJECT / TASKMUX_SESSION)
 
     def describe(self) -> str:
@@ -88,7 +88,8 @@ def judge(holder: Holder, scope: Scope, force: bool = False) -> Verdict:
             return Verdict(holder, True, f"left over from this project's task '{task}'")
         other_task = holder.marker.rpartition("/")[2]
         other = holder.project or holder.marker.rpartition("/")[0]
-        return no(f"is task '{other_task}' of another taskmux project ('{other}')")
+        where = f", in {holder.cwd}" if holder.cwd else ""
+        return no(f"is task '{other_task}' of another taskmux project (session '{other}'{where})")
     if holder.cwd is None:
         return no("is not known to be this project's (its working directory is unreadable)")
     if _inside(holder.cwd, scope.root):

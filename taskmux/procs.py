@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import psutil
 
 from taskmux.port_guard import Holder, Verdict, may_free_all
-
-MARKER_VAR = "TASKMUX_TASK"
+from taskmux.taskenv import MARKER_VAR
 
 
 def _alive(proc: psutil.Process) -> bool:

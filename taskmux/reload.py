@@ -58,17 +58,25 @@ class ReloadPlan:
 
 
 def diff(old: ProjectConfig, new: ProjectConfig) -> ConfigDiff:
-    """Compare two configs task by task (dataclass equality) and key by key at the top."""
+    """Compare two configs task by task (dataclass equality) and key by key at the top.
+
+    A change of the top-level `env` or `env_file` changes every task's environment.
+    """
     added = tuple(n for n in new.tasks if n not in old.tasks)
     removed = tuple(n for n in old.tasks if n not in new.tasks)
     common = [n for n in new.tasks if n in old.tasks]
-    changed = tuple(n for n in common if old.tasks[n] != new.tasks[n])
-    unchanged = tuple(n for n in common if old.tasks[n] == new.tasks[n])
     top_level = tuple(
         f.name
         for f in dataclasses.fields(ProjectConfig)
         if f.name != "tasks" and getattr(old, f.name) != getattr(new, f.name)
     )
+    shared_env = bool({"env", "env_file"} & set(top_level))  # every task's environment
+
+    def is_changed(name: str) -> bool:
+        return shared_env or old.tasks[name] != new.tasks[name]
+
+    changed = tuple(n for n in common if is_changed(n))
+    unchanged = tuple(n for n in common if not is_changed(n))
     return ConfigDiff(added, removed, changed, unchanged, top_level)
 
 

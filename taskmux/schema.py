@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 RestartPolicy = Literal["no", "on-failure", "always"]
+AUTO_PORT = "auto"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TaskConfig:
     command: Annotated[str, Bounds(min_length=1)]
     auto_start: bool = True
     cwd: str | None = None
-    port: Annotated[int, Bounds(ge=1, le=65535)] | None = None
+    port: Annotated[int, Bounds(ge=1, le=65535)] | Literal["auto"] | None = None
     health_check: str | None = None
     health_interval: Annotated[float, Bounds(gt=0)] = 10.0
     health_timeout: Annotated[float, Bounds(gt=0)] = 5.0
@@ -65,6 +66,16 @@ class TaskConfig:
     depends_on: list[str] = field(default_factory=list)
     hook_timeout: Annotated[float, Bounds(gt=0)] | None = None  # None: the top-level one
     hooks: Hooks = field(default_factory=Hooks)
+    env: dict[str, str] = field(default_factory=dict)
+    env_file: str | list[str] | None = None
+
+    @property
+    def env_files(self) -> list[str]:
+        return env_file_list(self.env_file)
+
+    @property
+    def auto_port(self) -> bool:
+        return self.port == AUTO_PORT
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,13 @@ class ProjectConfig:
     log_backups: Annotated[int, Bounds(ge=0)] = 3
     hook_timeout: Annotated[float, Bounds(gt=0)] = 120.0  # seconds before a hook is killed
     hooks: Hooks = field(default_factory=Hooks)
+    env: dict[str, str] = field(default_factory=dict)
+    env_file: str | list[str] | None = None
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
+
+    @property
+    def env_files(self) -> list[str]:
+        return env_file_list(self.env_file)
 
     def graph(self) -> dict[str, list[str]]:
         return {name: list(task.depends_on) for name, task in self.tasks.items()}
@@ -95,6 +112,13 @@ class ProjectConfig:
             for name, body in data["tasks"].items()
         }
         return cls(**{**data, "hooks": Hooks(**data["hooks"]), "tasks": tasks})
+
+
+def env_file_list(value: str | list[str] | None) -> list[str]:
+    """`env_file` as written (one path or a list) as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def field_names(cls: type) -> set[str]:

@@ -235,7 +235,7 @@ class Service:
         project = self.project
         observation = self.observe()
         return StatusResult(
-            project.session,
+            observation.session or project.session,
             observation.session_exists,
             tuple(status_rows(project, observation)),
             tuple(p.render() for p in project.warnings),

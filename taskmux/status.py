@@ -21,23 +21,30 @@ def observe_project(tmux: Tmux, project: Project) -> Observation:
     """Observe the project's session (one round trip) and add the kill marks.
 
     Only a session that taskmux created for this project (tagged `@taskmux_project`) is
-    ours. Any other session of that name, a person's own or another project's, is refused,
-    for reading too: its windows would be mistaken for tasks, added to, or ended.
+    ours. The configured `name` if it is ours or free; else, when another project (a
+    parallel checkout) owns it, `name-XXXX` (see `sessions.py`). A session of either name
+    that taskmux did not create, or a second one in the way, is refused, for reading too:
+    its windows would be mistaken for tasks, added to, or ended.
     """
-    observation = tmux.observe(project.session)
-    owner = project.paths.root.name
-    if observation.session_exists and observation.owner != owner:
+    from taskmux.sessions import alternate_name, choose_session
+
+    name = project.session
+    alternate = alternate_name(name, project.paths.checkout_id)
+    seen = tmux.observe_sessions([name, alternate])
+    owners = {n: o.owner for n, o in seen.items() if o.session_exists}
+    choice = choose_session(name, alternate, project.paths.root.name, owners)
+    if choice.conflict is not None:
         whose = (
-            f"belongs to another project ({observation.owner})"
-            if observation.owner
+            f"belongs to another project ({choice.conflict})"
+            if choice.conflict
             else "was not created by taskmux for this project"
         )
         raise SessionConflict(
-            f"tmux session '{project.session}' {whose}; taskmux leaves it alone. "
+            f"tmux session '{choice.session}' {whose}; taskmux leaves it alone. "
             f'Give this project another session name (name = "..." in {project.path}), '
             "or rename that session (tmux rename-session)"
         )
-    return replace(observation, killed=project.paths.killed_tasks())
+    return replace(seen[choice.session], killed=project.paths.killed_tasks())
 
 
 def task_row(
@@ -46,19 +53,29 @@ def task_row(
     observation: Observation,
     now: float,
     daemons: dict[str, list[Holder]] | None = None,
+    auto_ports: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything status shows about one task, as plain data (JSON-ready).
 
     `daemons`: the tasks found running in the background after their pane exited 0.
+    `port` is the port in use: an automatic one once chosen (`port_auto` says which).
     """
     task = project.config.tasks.get(name)
     state = observation.tasks.get(name)
     row: dict[str, Any] = {"name": name, "in_config": task is not None}
     if task is not None:
+        port: int | None = None
+        if task.auto_port:
+            if auto_ports is None:
+                auto_ports = recorded_ports(project)
+            port = auto_ports.get(name)
+        elif task.port is not None:
+            port = int(task.port)
         row |= {
             "command": task.command,
             "auto_start": task.auto_start,
-            "port": task.port,
+            "port": port,
+            "port_auto": task.auto_port,
             "cwd": task.cwd,
             "restart_policy": task.restart_policy,
             "depends_on": list(task.depends_on),
@@ -101,6 +118,15 @@ def _is_starting(task: TaskConfig | None, state: TaskState, now: float) -> bool:
     return now - state.started_at < task.health_retries * task.health_interval
 
 
+def recorded_ports(project: Project) -> dict[str, int]:
+    """The automatic ports chosen so far (none chosen here: reading stays read-only)."""
+    if not any(t.auto_port for t in project.config.tasks.values()):
+        return {}
+    from taskmux.ports import PortBook
+
+    return PortBook(project.paths, project.config).recorded()
+
+
 def status_rows(project: Project, observation: Observation) -> list[dict[str, Any]]:
     """One row per task in the config, then windows of tasks no longer in it."""
     now = time.time()
@@ -108,7 +134,32 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
         t for t in observation.tasks if t not in project.config.tasks
     ]
     daemons = daemonized.note_all(project, observation)
-    return [task_row(project, name, observation, now, daemons) for name in names]
+    ports = recorded_ports(project)
+    return [task_row(project, name, observation, now, daemons, ports) for name in names]
+
+
+def env_names(project: Project, name: str, observation: Observation) -> dict[str, Any]:
+    """The names (never the values) of the variables a task gets from its config and
+    from taskmux, and the problems that would stop it from starting."""
+    import os
+
+    from taskmux.taskenv import resolve
+
+    ports = recorded_ports(project)
+    task = project.config.tasks[name]
+
+    def port_of(target: str) -> int | None:
+        spec = project.config.tasks.get(target)
+        if spec is None or spec.port is None:
+            return None
+        return ports.get(target, 0) if spec.auto_port else int(spec.port)
+
+    values, problems = resolve(project.config, project.root, name, os.environ, port_of)
+    own = ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if task.port is not None else [])
+    return {
+        "env_names": sorted(set(values) | set(own)),
+        "env_problems": [p.render() for p in project.located(problems)],
+    }
 
 
 def inspect_row(project: Project, name: str, observation: Observation) -> dict[str, Any]:
@@ -118,7 +169,12 @@ def inspect_row(project: Project, name: str, observation: Observation) -> dict[s
     project.task(name)
     state = observation.tasks.get(name)
     found = daemonized.note(project, name, state) if state is not None else []
-    row = task_row(project, name, observation, time.time(), {name: found} if found else None)
+    daemons = {name: found} if found else None
+    row = {
+        "session": observation.session,
+        **task_row(project, name, observation, time.time(), daemons),
+    }
+    row |= env_names(project, name, observation)
     row["pane_pid"] = state.pid if state else None
     row["pid"] = procs.real_pid(row.get("pid"))
     if not row.get("health_check"):

@@ -224,12 +224,12 @@ class Supervisor:
         While a recovery runs, a second loss waits for it to finish.
         """
         if observation.session_exists:
-            self._seen = (lifecycle.session, observation)
+            self._seen = (lifecycle.config.name, observation)
             return
         if self._recovery is not None and not self._recovery.done():
             return
         seen, self._seen = self._seen, None
-        if seen is None or seen[0] != lifecycle.session:
+        if seen is None or seen[0] != lifecycle.config.name:
             return  # never seen, or the config renamed the session meanwhile
         previous = seen[1]
         if not session_lost(previous.tasks, observation.killed, lifecycle.ended_on_purpose()):
@@ -241,16 +241,14 @@ class Supervisor:
         lifecycle.events.append(
             "session_lost",
             None,
-            session=lifecycle.session,
+            session=previous.session,
             cause=cause,
             tasks=sorted(previous.tasks),
             relaunch=list(plan.relaunch),
             left=plan.left,
         )
         relaunching = ", ".join(plan.relaunch) or "nothing"
-        self._notify(
-            f"tmux session '{lifecycle.session}' lost ({cause}); relaunching {relaunching}"
-        )
+        self._notify(f"tmux session '{previous.session}' lost ({cause}); relaunching {relaunching}")
         for name in previous.tasks:
             self.next_check.pop(name, None)
         recover: Callable[..., object] = self._recover

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.errors import TmuxError
 from taskmux.state import Health, TaskState
+from taskmux.taskenv import MARKER_VAR, TASK_VARS
 
 if TYPE_CHECKING:
     import libtmux
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 SEP = "\x1f"
 _FIELDS = (
     "pid",  # the tmux server's: tells a server that died from a session that was ended
+    "session_name",
+    "@taskmux_project",  # a session option: the project that created the session
     "window_id",
     "pane_id",
     "pane_pid",
@@ -46,19 +49,29 @@ _FIELDS = (
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
-# Variables that belong to one task's process tree only: never in the tmux server's (or a
-# session's) environment, where every window a person opens would inherit them.
-_TASK_VARS = frozenset({"TASKMUX_TASK", "TASKMUX_SESSION", "TASKMUX_PROJECT", "TASKMUX_TASK_NAME"})
 # What a new session's first pane runs for the moment before it is respawned with the
 # task's command and environment, in the same command list (see `_launch_commands`).
 _PLACEHOLDER = ["--", "/bin/sh", "-c", "exec cat"]
-# tmux refuses a command list longer than its message size (16 KiB); stay well below.
-_MAX_BATCH_BYTES = 12_000
 
 
 def escape_arg(arg: str) -> str:
     """Keep tmux from reading a trailing `;` of an argument as a command separator."""
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def quote_word(arg: str) -> str:
+    """One argument as a word of tmux's configuration syntax, taken exactly as it is.
+
+    Inside single quotes tmux expands nothing (no `$VAR`, `~`, `#{}`, `;`, `#` comment, and
+    a newline is kept); a `'` itself ends the quote, is escaped, and the quote reopens.
+    """
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def script_line(commands: Iterable[Sequence[str]]) -> str:
+    """A command list as one line of tmux configuration: one list, so a failing command
+    skips the rest of it, as on the command line."""
+    return " ; ".join(" ".join(quote_word(a) for a in command) for command in commands) + "\n"
 
 
 def _int(text: str) -> int | None:
@@ -91,6 +104,7 @@ class Observation:
     killed: frozenset[str] = frozenset()  # filled in from the project's state folder
     owner: str = ""  # the project that created the session (empty: unknown)
     server_pid: int | None = None
+    session: str = ""  # the session these facts are about (or would be created as)
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,9 @@ class Tmux:
         self.socket_name = socket_name
         self.socket_path = socket_path
         # A tmux server started by this client copies its environment for every pane.
-        leaked = _TASK_VARS.intersection(os.environ)
+        leaked = set(TASK_VARS.intersection(os.environ))
+        if MARKER_VAR in leaked and "PORT" in os.environ:
+            leaked.add("PORT")  # called from inside a task: its PORT is that task's own
         self._env = {k: v for k, v in os.environ.items() if k not in leaked} if leaked else None
 
     @classmethod
@@ -142,9 +158,29 @@ class Tmux:
             if index:
                 argv.append(";")
             argv.extend(escape_arg(a) for a in command)
+        return self._call(argv)
+
+    def run_script(self, *commands: Sequence[str]) -> Result:
+        """Run one command list sent on the client's stdin, not its argv.
+
+        Every local user can read a process's argv, and the tmux server keeps that of the
+        client that started it; a task's environment (secrets) must be in neither. So the
+        list goes to `source-file -` as one line of tmux configuration; `start-server`
+        first, as `source-file` alone does not start a server.
+        """
+        argv = [*self._base, "start-server", ";", "source-file", "-"]
+        return self._call(argv, script_line(commands))
+
+    def _call(self, argv: list[str], script: str | None = None) -> Result:
         for attempt in range(3):
             proc = subprocess.run(
-                argv, capture_output=True, text=True, errors="replace", check=False, env=self._env
+                argv,
+                input=script,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                check=False,
+                env=self._env,
             )
             # A server whose last session just ended exits; a client that connected in
             # that moment is told so. The next call starts a fresh server.
@@ -163,39 +199,48 @@ class Tmux:
 
     def observe(self, session: str) -> Observation:
         """All task windows of `session` in one round trip; waits out tmux 3.3a's pending exits."""
-        observation = self._observe_once(session)
+        return self.observe_sessions([session])[session]
+
+    def observe_sessions(self, sessions: Sequence[str]) -> dict[str, Observation]:
+        """Several candidate sessions in one round trip (`session_exists` says which exist)."""
+        observations = self._observe_once(sessions)
         for _ in range(25):
-            if not any(t.exit_pending for t in observation.tasks.values()):
+            if not any(t.exit_pending for o in observations.values() for t in o.tasks.values()):
                 break
             self.run(["run-shell", "-b", "true"])  # makes the server reap the dead child
             time.sleep(0.02)
-            observation = self._observe_once(session)
-        return observation
+            observations = self._observe_once(sessions)
+        return observations
 
-    def _observe_once(self, session: str) -> Observation:
-        result = self.run(
-            ["list-panes", "-s", "-t", f"={session}:", "-F", _FORMAT],
-            ["show-options", "-t", f"={session}:"],
-        )
-        if result.returncode != 0 and not any(
-            line.startswith("pane" + SEP) for line in result.stdout
-        ):
-            return Observation(session_exists=False)
-        tasks: dict[str, TaskState] = {}
-        owner = ""
+    def _observe_once(self, sessions: Sequence[str]) -> dict[str, Observation]:
+        wanted = [f"#{{==:#{{session_name}},{name}}}" for name in sessions]
+        condition = wanted[0]
+        for clause in wanted[1:]:
+            condition = f"#{{||:{condition},{clause}}}"
+        result = self.run(["list-panes", "-a", "-f", condition, "-F", _FORMAT])
+        found: dict[str, tuple[str, dict[str, TaskState]]] = {}
         server_pid = None
         for line in result.stdout:
-            if line.startswith(_OWNER_OPTION + " "):
-                owner = line.partition(" ")[2].strip().strip('"')
-                continue
             if not line.startswith("pane" + SEP):
                 continue
             values = line.split(SEP)[1:]
+            if len(values) != len(_FIELDS):
+                continue
             server_pid = _int(values[0]) or server_pid  # "pid" comes first
+            owner, tasks = found.setdefault(values[1], (values[2], {}))
             state = _parse_pane(values)
             if state is not None and state.task not in tasks:
                 tasks[state.task] = state
-        return Observation(True, tasks, owner=owner, server_pid=server_pid)
+        observations = {}
+        for name in sessions:
+            if name in found:
+                owner, tasks = found[name]
+                observations[name] = Observation(
+                    True, tasks, owner=owner, server_pid=server_pid, session=name
+                )
+            else:
+                observations[name] = Observation(False, server_pid=server_pid, session=name)
+        return observations
 
     def sessions_owned_by(self, owner: str) -> list[str]:
         """Names of the sessions that taskmux created for the project `owner` (its marker)."""
@@ -215,15 +260,16 @@ class Tmux:
         reset_counts: bool = True,
         owner: str = "",
     ) -> None:
-        """Start each task: respawn its window in place, or create the window (and session)."""
-        batches: list[list[list[str]]] = []
-        batch: list[list[str]] = []
-        size = 0
+        """Start each task: respawn its window in place, or create the window (and session).
+
+        One round trip, on stdin (`run_script`): the tasks' environments go nowhere else.
+        """
+        commands: list[list[str]] = []
         session_exists = existing.session_exists
         now = f"{time.time():.3f}"
         for spec in launches:
             state = existing.tasks.get(spec.task)
-            commands = self._launch_commands(session, spec, state, session_exists, now)
+            commands += self._launch_commands(session, spec, state, session_exists, now)
             if not session_exists and owner:
                 commands.append(["set-option", "-t", f"={session}:", _OWNER_OPTION, owner])
             if reset_counts:
@@ -233,16 +279,11 @@ class Tmux:
                     ["set-option", "-w", "-u", "-t", window, "@taskmux_gave_up"],
                 ]
             session_exists = True
-            cost = sum(len(a) + 3 for c in commands for a in c)
-            if batch and size + cost > _MAX_BATCH_BYTES:
-                batches.append(batch)
-                batch, size = [], 0
-            batch += commands
-            size += cost
-        if batch:
-            batches.append(batch)
-        for commands in batches:
-            self.run_checked(*commands)
+        if not commands:
+            return
+        result = self.run_script(*commands)
+        if result.returncode != 0:
+            raise TmuxError(f"tmux failed: {result.stderr or 'exit ' + str(result.returncode)}")
 
     def _launch_commands(
         self, session: str, spec: Launch, state: TaskState | None, session_exists: bool, now: str

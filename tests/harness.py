@@ -23,6 +23,7 @@ from conftest import TASKMUX, kill_tmux_server
 from libtmux import Server
 
 from taskmux.paths import ProjectPaths
+from taskmux.taskenv import MARKER_VAR
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -124,7 +125,7 @@ class Project:
         found = []
         for proc in psutil.process_iter():
             try:
-                if proc.environ().get("TASKMUX_TASK", "").startswith(prefix):
+                if proc.environ().get(MARKER_VAR, "").startswith(prefix):
                     found.append(proc)
             except psutil.Error:
                 continue

@@ -43,6 +43,8 @@ def test_block_says_how_to_work_here() -> None:
         "taskmux wait TASK",
         "taskmux logs TASK -g error -n 50",
         "MCP tools",
+        "`taskmux env` prints `TASKMUX_<TASK>_PORT",
+        'eval "$(taskmux env TASK)"',
         "- `web`: `npm run dev`",
         "- `q`: `` echo `date` ``",  # a backtick in the command keeps the code span intact
     ):

@@ -381,6 +381,45 @@ def test_add_every_option(tmp_path: Path) -> None:
     }
 
 
+def test_add_env_env_file_and_auto_port(tmp_path: Path) -> None:
+    path = _write(tmp_path, COMMENTED)
+    result = run_cli(
+        "add", "api", "serve --port $PORT", "--port", "auto",
+        "--env", "A=1", "--env", "URL=http://127.0.0.1:${tasks.db.port}/x=y", "--env", "EMPTY=",
+        "--env-file", ".env", "--env-file", "?.env.local",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _tasks(path)["api"] == {
+        "command": "serve --port $PORT",
+        "port": "auto",
+        "env_file": [".env", "?.env.local"],
+        "env": {"A": "1", "URL": "http://127.0.0.1:${tasks.db.port}/x=y", "EMPTY": ""},
+    }
+    assert run_cli("add", "one", "x", "--env-file", "a.env", cwd=tmp_path).returncode == 0
+    assert _tasks(path)["one"]["env_file"] == "a.env"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        pytest.param(["--env", "NOEQUALS"], "E100", id="no-equals"),
+        pytest.param(["--env", "=value"], "E100", id="no-name"),
+        pytest.param(["--env", "A-B=1"], "E124", id="bad-name"),
+        pytest.param(["--env", "A=${tasks.ghost.port}"], "E119", id="unknown-task"),
+        pytest.param(["--port", "sometimes"], "E100", id="port-word"),
+    ],
+)
+def test_add_env_errors(tmp_path: Path, args: list[str], code: str) -> None:
+    path = _write(tmp_path, COMMENTED)
+    before = path.read_bytes()
+    result = run_cli("add", "w", "x", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    _no_traceback(result)
+    assert result.stderr.startswith(f"error[{code}]: "), result.stderr
+    assert path.read_bytes() == before
+
+
 def test_add_existing_name_is_refused_and_force_replaces(tmp_path: Path) -> None:
     path = _write(tmp_path, COMMENTED)
     before = path.read_bytes()

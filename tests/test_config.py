@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -347,3 +348,24 @@ def test_edit_keeps_the_file_mode(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     edit_config(path, _add("w", command="x"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_config_cache_keeps_env_values_out(tmp_path: Path) -> None:
+    """`env` values may be secrets: the cache holds the rest, they are read from the TOML."""
+    path = tmp_path / "taskmux.toml"
+    path.write_text(
+        'name = "p"\n[env]\nTOP = "top-s3cret"\n'
+        '[tasks.t]\ncommand = "x"\nenv = { TASK = "task-s3cret", N = "1" }\n'
+    )
+    first = load_project(path)  # validates and writes the cache
+    cache = ProjectPaths.for_config(path).root / "config-cache.json"
+    assert cache.is_file()
+    assert "s3cret" not in cache.read_text()
+    data = json.loads(cache.read_text())
+    data["config"]["log_backups"] = 7  # proves the next load comes from the cache
+    cache.write_text(json.dumps(data))
+    again = load_project(path)
+    assert again.config.log_backups == 7
+    assert again.config.tasks == first.config.tasks
+    assert again.config.env == {"TOP": "top-s3cret"}
+    assert again.config.tasks["t"].env == {"TASK": "task-s3cret", "N": "1"}

@@ -460,7 +460,7 @@ def test_a_longer_session_name_is_not_mistaken_for_ours(project: Project) -> Non
     assert project.tmux("has-session", "-t", f"={other}").returncode == 0
 
 
-def test_two_projects_cannot_share_one_session(
+def test_a_second_checkout_gets_its_own_session(
     project: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     project.write('[tasks.web]\ncommand = "sleep 300"\n')
@@ -468,10 +468,15 @@ def test_two_projects_cannot_share_one_session(
     other = Project(tmp_path_factory.mktemp("worktree"), project.socket_name)
     other.session = project.session  # same `name`, another folder: a second worktree
     other.write('[tasks.web]\ncommand = "sleep 301"\n')
-    for command in (["status"], ["stop"], ["start"]):
-        result = other.run(*command)
-        assert result.returncode == 2 and "E305" in result.stderr, result.stderr
+    alternate = f"{project.session}-{other.paths.checkout_id}"
+    data = other.json("status")
+    assert (data["session"], data["session_running"]) == (alternate, False)
+    assert other.json("start")["session"] == alternate
+    assert other.json("status")["session"] == alternate
+    assert other.status()["web"]["running"] is True
+    assert other.json("stop")["session_ended"] is True
     assert project.status()["web"]["running"] is True
+    assert project.json("status")["session"] == project.session
 
 
 def test_stop_of_an_exited_task_removes_its_orphans(project: Project) -> None:

@@ -386,3 +386,77 @@ def test_models_are_frozen() -> None:
     task = _valid(_task()).tasks["t"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         task.command = "other"  # type: ignore[misc]
+
+
+def test_env_keys_and_auto_port() -> None:
+    raw = {
+        "env": {"A": "1"},
+        "env_file": ".env",
+        "tasks": {
+            "t": {"command": "x", "port": "auto", "env": {"B": "${A}"}, "env_file": ["?a", "b"]},
+        },
+    }
+    config = _valid(raw)
+    assert (config.env, config.env_files) == ({"A": "1"}, [".env"])
+    task = config.tasks["t"]
+    assert (task.port, task.auto_port, task.env_files) == ("auto", True, ["?a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "key", "fragment"),
+    [
+        pytest.param({"port": "8080"}, "E112", "port", '"auto"', id="port-other-string"),
+        pytest.param({"port": 0}, "E113", "port", "greater than", id="port-zero-auto-hint"),
+        pytest.param({"env": {"A": 1}}, "E112", "env.A", "string", id="env-int"),
+        pytest.param({"env": "A=1"}, "E112", "env", "", id="env-not-table"),
+        pytest.param({"env": {"A-B": "x"}}, "E124", "env.A-B", "variable name", id="env-name"),
+        pytest.param({"env": {"A": "${B:-c}"}}, "E119", "env.A", "cannot expand", id="env-syntax"),
+        pytest.param({"env": {"A": "${B"}}, "E119", "env.A", "closing", id="env-unclosed"),
+        pytest.param({"env_file": 3}, "E112", "env_file", "path", id="env_file-int"),
+        pytest.param({"env_file": ["a", 2]}, "E112", "env_file", "path", id="env_file-list"),
+        pytest.param({"env_file": "?"}, "E112", "env_file", "name a file", id="env_file-empty"),
+        pytest.param(
+            {"env": {"U": "${tasks.nope.port}"}}, "E119", "env.U", "does not exist", id="ref-task"
+        ),
+        pytest.param(
+            {"env": {"U": "${tasks.other.port}"}}, "E119", "env.U", "no port", id="ref-no-port"
+        ),
+        pytest.param(
+            {"command": "serve --api ${tasks.nope.port}"},
+            "E119",
+            "command",
+            "does not exist",
+            id="command-ref",
+        ),
+        pytest.param(
+            {"health_check": "curl :${tasks.other.port}"},
+            "E119",
+            "health_check",
+            "no port",
+            id="check-ref",
+        ),
+        pytest.param(
+            {"hooks": {"after_start": "open :${tasks.nope.port}"}},
+            "E119",
+            "hooks.after_start",
+            "does not exist",
+            id="hook-ref",
+        ),
+    ],
+)
+def test_env_and_port_errors(body: dict[str, Any], code: str, key: str, fragment: str) -> None:
+    raw = {"tasks": {"t": {"command": "true", **body}, "other": {"command": "true"}}}
+    errors = _errors(raw)
+    assert [(p.code, p.task, p.key) for p in errors] == [(code, "t", key)]
+    assert fragment in errors[0].message
+
+
+def test_env_values_are_never_echoed_in_errors() -> None:
+    errors = _errors({"env": {"PIN": 1234}, "tasks": {}})
+    assert [(p.code, p.key) for p in errors] == [("E112", "env.PIN")]
+    assert "1234" not in errors[0].message
+
+
+def test_shell_expansions_in_commands_are_left_alone() -> None:
+    command = "echo ${HOME} $$ ${X:-y} && serve --port ${tasks.t.port}"
+    _valid({"tasks": {"t": {"command": command, "port": "auto"}}})

@@ -12,6 +12,7 @@ from harness import Project, holds_for, pid_alive, project, wait_until
 from taskmux.config import load_project
 from taskmux.errors import SessionConflict
 from taskmux.lifecycle import Lifecycle
+from taskmux.taskenv import MARKER_VAR
 from taskmux.tmux_manager import Launch, Tmux
 
 __all__ = ["project"]
@@ -53,11 +54,14 @@ def test_the_task_marker_stays_out_of_the_session_environment(project: Project) 
     session_env = project.tmux("show-environment", "-t", f"={project.session}")
     assert session_env.returncode == 0
     assert "TASKMUX" not in session_env.stdout, session_env.stdout
-    assert "TASKMUX_TASK" not in project.tmux("show-environment", "-g").stdout
+    server_env = project.tmux("show-environment", "-g").stdout
+    assert MARKER_VAR not in server_env and "TASKMUX_TASK=" not in server_env
     # The first task, which created the session, still carries its own marker.
     web = project.status()["web"]["pid"]
-    assert _environ(web)["TASKMUX_TASK"] == f"{project.paths.root.name}/web"
-    assert "TASKMUX_TASK" not in _environ(_open_own_window(project))
+    assert _environ(web)[MARKER_VAR] == f"{project.paths.root.name}/web"
+    assert _environ(web)["TASKMUX_TASK"] == "web"
+    mine = _environ(_open_own_window(project))
+    assert MARKER_VAR not in mine and "TASKMUX_TASK" not in mine
 
 
 def test_a_persons_window_survives_stop_and_restart_of_the_first_task(project: Project) -> None:

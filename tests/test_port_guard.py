@@ -73,9 +73,9 @@ def holder(**facts: object) -> Holder:
             {"marker": "blog-99/web", "project": "blog", "cwd": "/home/ann/shop"},
             False,
             False,
-            "task 'web' of another taskmux project ('blog')",
+            "task 'web' of another taskmux project (session 'blog', in /home/ann/shop)",
         ),
-        ({"marker": "blog-99/web"}, False, False, "('blog-99')"),
+        ({"marker": "blog-99/web"}, False, False, "(session 'blog-99'"),
         # another user, even inside our folder or with our marker
         (
             {"uid": 26, "user": "postgres", "cwd": "/home/ann/shop"},

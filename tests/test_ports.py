@@ -204,14 +204,14 @@ def test_a_listener_started_elsewhere_is_left_alone_until_kill_port(
 def test_another_taskmux_projects_task_is_named_and_left_alone(project: Project) -> None:
     port = free_tcp_port()
     serve_task(project, port)
-    env = {**os.environ, "TASKMUX_TASK": "blog-0123456789/web", "TASKMUX_SESSION": "blog"}
+    env = {**os.environ, "TASKMUX_MARKER": "blog-0123456789/web", "TASKMUX_PROJECT": "blog"}
     # Even from inside this project's folder: its marker says whose it is.
     with running([sys.executable, "listener.py", str(port)], cwd=project.root, env=env) as other:
         wait_until(lambda: procs.port_is_held(port))
         result = project.run("start")
         assert result.returncode == 1 and "E304" in result.stderr
         assert f"pid {other.pid}" in result.stderr
-        assert "task 'web' of another taskmux project ('blog')" in result.stderr
+        assert "task 'web' of another taskmux project (session 'blog'" in result.stderr
         assert other.poll() is None
 
 

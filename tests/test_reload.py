@@ -77,6 +77,21 @@ BASE = config(web="serve", worker="work", db="postgres")
             ConfigDiff(added=("cache",), removed=("worker", "db"), changed=("web",)),
             id="everything at once",
         ),
+        pytest.param(
+            config(web=TaskConfig(command="serve", env={"A": "1"}), worker="work", db="postgres"),
+            ConfigDiff(changed=("web",), unchanged=("worker", "db")),
+            id="task env changed",
+        ),
+        pytest.param(
+            ProjectConfig(name="proj", env={"A": "1"}, tasks=BASE.tasks),
+            ConfigDiff(changed=("web", "worker", "db"), top_level=("env",)),
+            id="top-level env: every task",
+        ),
+        pytest.param(
+            ProjectConfig(name="proj", env_file=".env", tasks=BASE.tasks),
+            ConfigDiff(changed=("web", "worker", "db"), top_level=("env_file",)),
+            id="top-level env_file: every task",
+        ),
     ],
 )
 def test_diff(new: ProjectConfig, expected: ConfigDiff) -> None:

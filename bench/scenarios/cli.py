@@ -104,7 +104,7 @@ def _count(sandbox: Sandbox, args: list[str], counter: Path) -> tuple[int, list[
 
 
 def _summary(names: list[str]) -> str:
-    """`list-panes+show-options` or, for many calls, `list-windows x20, list-panes x20`."""
+    """`list-panes` or, for many calls, `list-windows x20, list-panes x20`."""
     counts = Counter(names)
     return ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
 

@@ -4,6 +4,7 @@ from taskmux.cli import (  # noqa: F401
     agent_cmds,
     config_cmds,
     daemon_cmds,
+    env_cmd,
     lifecycle_cmds,
     logs_cmd,
     supervise_cmds,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,7 +21,9 @@ def add(
     cwd: Annotated[
         str | None, typer.Option(help="Working directory, relative to the config.")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port the task listens on.")] = None,
+    port: Annotated[
+        str | None, typer.Option(help='TCP port the task listens on, or "auto" (a free one).')
+    ] = None,
     health_check: Annotated[
         str | None, typer.Option(help="Shell command; exit 0 = healthy.")
     ] = None,
@@ -34,6 +36,16 @@ def add(
     no_auto_start: Annotated[
         bool, typer.Option("--no-auto-start", help="Skip on bare start.")
     ] = False,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="KEY=VALUE set in the task's environment (repeatable)."),
+    ] = None,
+    env_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env-file", help="Dotenv file for the task, '?path' if optional (repeatable)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a task of that name.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -46,16 +58,43 @@ def add(
         task,
         command,
         cwd=cwd,
-        port=port,
+        port=_port_value(port),
         health_check=health_check,
         depends_on=depends_on,
         restart_policy=restart_policy,
         auto_start=not no_auto_start,
+        env=_env_pairs(env) if env else None,
+        env_file=env_file,
         force=force,
     )
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
+
+
+def _port_value(text: str | None) -> int | str | None:
+    """`--port 3000` or `--port auto` (the range is left for validation to name)."""
+    from taskmux.errors import UsageError
+
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--port takes a port number or 'auto' (got {text!r})") from None
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    """`--env KEY=VALUE` options as a table, in order; a pair without `=` is a usage error."""
+    from taskmux.errors import UsageError
+
+    table: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:  # not echoed: the argument may hold a secret
+            raise UsageError("--env takes KEY=VALUE; one argument has no KEY or no '='")
+        table[name] = value
+    return table
 
 
 @app.command()
@@ -114,6 +153,17 @@ def init(
     )
 
 
+def env_problems(path: Path, config: Any) -> list[Any]:
+    """Missing env files, unparsable lines, undefined `${NAME}`s, located in the config."""
+    import os
+
+    from taskmux.config import Project
+    from taskmux.taskenv import all_problems
+
+    project = Project(path, config)
+    return project.located(all_problems(config, project.root, os.environ, lambda _task: 0))
+
+
 @app.command()
 def check(json_out: JsonOpt = False) -> None:
     """Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0)."""
@@ -123,6 +173,7 @@ def check(json_out: JsonOpt = False) -> None:
     path = find_config(state.config)
     config, problems = check_file(path)
     if config is not None:
+        problems += env_problems(path, config)
         problems += environment_problems(path.parent, config)
     errors = [p for p in problems if p.severity == "error"]
     if json_out:

@@ -113,7 +113,14 @@ def start(
     if note is not None:
         emit(json_out, {**report.to_dict(), "note": note}, note)
         return
-    render(json_out, report, failure)
+    render(json_out, report, failure, _where)
+
+
+def _where(report: StartReport) -> str | None:
+    """Where the started tasks can be watched (a parallel checkout's session is not `name`)."""
+    if report.started and report.session:
+        return f"session '{report.session}' (tmux attach -t {report.session})"
+    return None
 
 
 def nothing_to_start(service: Service, report: StartReport) -> str | None:
@@ -153,7 +160,7 @@ def restart(
     tasks: TasksArg = None, kill_port: KillPortOpt = False, json_out: JsonOpt = False
 ) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    perform(json_out, "restart", lambda s: s.restart(tasks or None, kill_port))
+    perform(json_out, "restart", lambda s: s.restart(tasks or None, kill_port), _where)
 
 
 @app.command()

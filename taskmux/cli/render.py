@@ -101,7 +101,7 @@ def status_table(
             row["name"],
             row["state"],
             str(row.get("pid") or "-"),
-            str(row.get("port") or "-"),
+            str(row.get("port") or ("auto" if row.get("port_auto") else "-")),
             duration(row.get("uptime")),
             row.get("command", "-"),
             notes(row),
