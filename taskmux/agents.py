@@ -6,13 +6,13 @@ byte of the file as it was.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from taskmux.config import atomic_write
 
 BEGIN = "<!-- taskmux:begin (managed by taskmux; edits inside are replaced) -->"
 END = "<!-- taskmux:end -->"
@@ -136,16 +136,7 @@ def write_block(path: Path, block: str, create: bool = True) -> bool:
     if new_text == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A temp name of its own: parallel `add`s refresh the same file at the same time.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".taskmux-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(new_text)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, new_text)  # a temp name of its own: parallel `add`s refresh it too
     return True
 
 

@@ -809,7 +809,7 @@ class Lifecycle:
     def mark_stopped(self, name: str, state: TaskState) -> None:
         """Under the task's lock: an automatic restart either happened before or sees it."""
         with self.task_locks([name]):
-            self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+            self.tmux.mark_stopped(state.window_id)
 
     def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
         task = self.config.tasks.get(name)
@@ -821,14 +821,22 @@ class Lifecycle:
             self.hook("before_stop", name, cwd, strict=False)
         self.report(Progress(name, "stopping"))
         self.mark_stopped(name, state)
-        grace = task.stop_grace_period if task else 5.0
-        used = procs.stop_tree(state.pid if state.is_alive else None, self.marker(name), grace)
+        used = self.end_processes(name, state.pid if state.is_alive else None)
         self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
         self.events.append("stopped", name, manual=True, signal=used)
         self.report(Progress(name, "stopped", used or "not running"))
         if hooks and task:
             self.hook("after_stop", name, cwd, strict=False)
         return used
+
+    def end_processes(self, name: str, pid: int | None = None) -> str | None:
+        """The one way taskmux stops a task's processes (a manual stop, an automatic
+        restart, a give-up, the leftovers of a lost session): its pane process `pid`, its
+        group, its descendants and whatever carries its marker, through the SIGINT →
+        SIGTERM → SIGKILL escalation. Returns the signal that ended them (None: none ran)."""
+        task = self.config.tasks.get(name)
+        grace = task.stop_grace_period if task is not None else 5.0
+        return procs.stop_tree(pid, self.marker(name), grace)
 
     def _stop_leftovers(self, name: str, state: TaskState) -> str | None:
         """Stop what a dead task left running (a server that daemonized, an orphan).
@@ -844,7 +852,7 @@ class Lifecycle:
         daemons = self.note_daemonized(name, state)
         what = procs.describe(leftovers)
         self.report(Progress(name, "stopping", f"{what}, left running after the task exited"))
-        used = procs.stop_tree(None, marker, task.stop_grace_period if task else 5.0)
+        used = self.end_processes(name)
         survivors = procs.task_processes(None, marker)
         if survivors:
             raise StopFailed(
@@ -956,7 +964,7 @@ class Lifecycle:
             return False
         with self.task_locks([name]):
             self.paths.mark_killed(name)
-            self.tmux.set_marks(state.window_id, {"stopped": "1", "next_restart": None})
+            self.tmux.mark_stopped(state.window_id)
         found = procs.kill_tree(state.pid if state.is_alive else None, self.marker(name))
         # Only this window: the session ends with it if nothing else (a person's window,
         # another task's) is left in it.

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 from taskmux.filelock import locked
 from taskmux.paths import ProjectPaths
@@ -139,14 +137,7 @@ class PortBook:
         return fixed | {port for name, port in book.items() if name != task}
 
     def _write(self, book: dict[str, int]) -> None:
-        import tempfile
+        from taskmux.statefiles import write_private
 
         self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".ports.", suffix=".tmp", dir=self.file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(book, handle)
-            os.replace(tmp, self.file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(self.file, json.dumps(book))

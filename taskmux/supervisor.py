@@ -17,7 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from taskmux import procs
 from taskmux.claim import Claim as Claim
 from taskmux.claim import claim_supervision as claim_supervision
 from taskmux.claim import describe_holder as describe_holder
@@ -104,7 +103,7 @@ class Supervisor:
     def _note_exit(self, lifecycle: Lifecycle, name: str, state: TaskState) -> None:
         if not state.dead or state.seen_exit == state.death_id:
             return
-        lifecycle.tmux.set_marks(state.window_id, {"seen": state.death_id})
+        lifecycle.tmux.note_exit_seen(state.window_id, state.death_id)
         if not state.manually_stopped:
             lifecycle.events.append(
                 "exited",
@@ -153,23 +152,19 @@ class Supervisor:
         self, lifecycle: Lifecycle, name: str, state: TaskState, decision: Decision, now: float
     ) -> None:
         if decision.action is Action.RESET:
-            lifecycle.tmux.set_marks(state.window_id, {"restarts": None})
+            lifecycle.tmux.set_restarts(state.window_id, None)
             lifecycle.events.append("restart_count_reset", name, reason=decision.reason)
         elif decision.action is Action.GIVE_UP:
-            lifecycle.tmux.set_marks(state.window_id, {"gave_up": "1", "next_restart": None})
+            lifecycle.tmux.give_up(state.window_id)
             lifecycle.events.append(
                 "gave_up", name, reason=decision.reason, restarts=state.restarts
             )
             if state.is_alive:  # still running but unhealthy: "gave up" leaves it stopped
-                task = lifecycle.project.task(name)
-                marker = lifecycle.marker(name)
-                self._act(
-                    lifecycle, name, procs.stop_tree, state.pid, marker, task.stop_grace_period
-                )
+                self._act(lifecycle, name, lifecycle.end_processes, name, state.pid)
         elif decision.action is Action.RESTART:
             if state.next_restart_at is None:
                 due = now + decision.delay
-                lifecycle.tmux.set_marks(state.window_id, {"next_restart": f"{due:.3f}"})
+                lifecycle.tmux.schedule_restart(state.window_id, due)
                 lifecycle.events.append(
                     "restart_scheduled",
                     name,
@@ -180,7 +175,7 @@ class Supervisor:
                 self._act(lifecycle, name, self._restart, lifecycle, name, decision.reason)
         elif state.is_alive and state.next_restart_at is not None:
             # A restart was due for failing checks, but the task recovered: forget it.
-            lifecycle.tmux.set_marks(state.window_id, {"next_restart": None})
+            lifecycle.tmux.cancel_restart(state.window_id)
 
     def _act(
         self, lifecycle: Lifecycle, name: str, action: Callable[..., object], *args: object
@@ -201,13 +196,12 @@ class Supervisor:
         if state is None or state.manually_stopped or state.gave_up:
             return
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
-            task = lifecycle.project.task(name)
-            procs.stop_tree(state.pid, lifecycle.marker(name), task.stop_grace_period)
+            lifecycle.end_processes(name, state.pid)
             _wait_for_death(lifecycle, name)
         launched = lifecycle.launch([name], manual=False)
         if name in launched.refused:
             return  # stopped by hand meanwhile, or running again: nothing was restarted
-        lifecycle.tmux.add_restart(state.window_id)
+        lifecycle.tmux.count_restart(state.window_id)
         attempt = state.restarts + 1
         if name in launched.failures:
             error = launched.failures[name].message
@@ -270,12 +264,7 @@ class Supervisor:
         leftovers: dict[str, str] = {}
         failed: dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(previous.tasks)))) as pool:
-            stops = {
-                name: pool.submit(
-                    procs.stop_tree, None, lifecycle.marker(name), _grace(lifecycle, name)
-                )
-                for name in previous.tasks
-            }
+            stops = {name: pool.submit(lifecycle.end_processes, name) for name in previous.tasks}
             for name, stop in stops.items():
                 try:
                     used = stop.result()
@@ -342,17 +331,12 @@ class Supervisor:
             state = now.tasks.get(name)
             if state is not None:
                 count = previous.tasks[name].restarts + 1
-                lifecycle.tmux.set_marks(state.window_id, {"restarts": str(count)})
+                lifecycle.tmux.set_restarts(state.window_id, count)
 
     def _notify(self, text: str) -> None:
         self.notice = text
         if self.notify is not None:
             self.notify(text)
-
-
-def _grace(lifecycle: Lifecycle, name: str) -> float:
-    task = lifecycle.config.tasks.get(name)
-    return task.stop_grace_period if task is not None else 5.0
 
 
 def _loss_cause(tmux: Tmux, server_pid: int | None) -> str:

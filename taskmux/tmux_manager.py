@@ -330,7 +330,29 @@ class Tmux:
 
     # Shared marks --------------------------------------------------------------------
 
-    def set_marks(self, window_id: str, marks: dict[str, str | None]) -> None:
+    def mark_stopped(self, window_id: str) -> None:
+        """Stopped by hand: no automatic restart until a start clears it."""
+        self._set_marks(window_id, {"stopped": "1", "next_restart": None})
+
+    def schedule_restart(self, window_id: str, due: float) -> None:
+        self._set_marks(window_id, {"next_restart": f"{due:.3f}"})
+
+    def cancel_restart(self, window_id: str) -> None:
+        self._set_marks(window_id, {"next_restart": None})
+
+    def give_up(self, window_id: str) -> None:
+        """Out of restarts: left as it is until started by hand."""
+        self._set_marks(window_id, {"gave_up": "1", "next_restart": None})
+
+    def set_restarts(self, window_id: str, count: int | None) -> None:
+        """Set the count of consecutive automatic restarts (None: reset it)."""
+        self._set_marks(window_id, {"restarts": None if count is None else str(count)})
+
+    def note_exit_seen(self, window_id: str, death_id: str) -> None:
+        """This death was reported (by whichever supervisor saw it first)."""
+        self._set_marks(window_id, {"seen": death_id})
+
+    def _set_marks(self, window_id: str, marks: dict[str, str | None]) -> None:
         """Set (or, for None, unset) `@taskmux_*` options on a window in one round trip."""
         commands = [
             ["set-option", "-w", "-t", window_id, f"@taskmux_{k}", v]
@@ -341,7 +363,7 @@ class Tmux:
         if commands:
             self.run(*commands)
 
-    def add_restart(self, window_id: str) -> None:
+    def count_restart(self, window_id: str) -> None:
         """Count one automatic restart, atomically on the server side."""
         self.run(
             [
@@ -351,7 +373,7 @@ class Tmux:
         )  # fmt: skip
 
     def set_health(self, window_id: str, health: Health) -> None:
-        self.set_marks(window_id, {"health": health.encode()})
+        self._set_marks(window_id, {"health": health.encode()})
 
     # Destroying ----------------------------------------------------------------------
 
