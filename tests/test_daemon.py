@@ -431,7 +431,7 @@ def test_a_busy_port_is_a_clear_error(project: Path) -> None:
 
 def test_the_default_port_is_clear_of_the_demo(project: Path) -> None:
     """A newcomer runs the demo, then `taskmux daemon` as the README shows: no E304."""
-    from taskmux.daemon import DEFAULT_PORT
+    from taskmux.daemon.server import DEFAULT_PORT
 
     demo = Path(__file__).parents[1] / "examples" / "demo"
     tasks = tomllib.loads((demo / "taskmux.toml").read_text())["tasks"].values()

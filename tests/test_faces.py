@@ -21,9 +21,9 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import TextContent
 
-from taskmux.api import COMMANDS
 from taskmux.cli.commands import app
-from taskmux.mcp_server import build_server
+from taskmux.daemon.api import COMMANDS
+from taskmux.mcp.server import build_server
 from taskmux.operations import OPERATIONS, offered
 
 THREE = """
@@ -169,7 +169,7 @@ def test_cli_defaults_are_the_declared_ones() -> None:
 
 
 def test_the_api_checks_params_against_the_declaration() -> None:
-    from taskmux.api import parse_request
+    from taskmux.daemon.api import parse_request
     from taskmux.errors import BadParams
 
     for message in (

@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
-from taskmux.mcp_server import MAX_LOG_BYTES, _fit
+from taskmux.mcp.server import MAX_LOG_BYTES, _fit
 
 __all__ = ["project"]
 

@@ -186,7 +186,7 @@ def test_health_ignores_tasks_nobody_meant_to_run(
     assert report["tasks"]["late"]["state"] == "exited 3"
 
     # The daemon's API and MCP give the same report and the same verdict.
-    from taskmux.mcp_server import Tools
+    from taskmux.mcp.server import Tools
 
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
     expected = _timeless({k: v for k, v in report.items() if k not in ("ok", "error")})

@@ -108,7 +108,7 @@ def mcp(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Run the MCP server on stdin/stdout (MCP clients start this; it is not interactive)."""
     if ctx.invoked_subcommand is not None:
         return
-    from taskmux.mcp_server import serve
+    from taskmux.mcp.server import serve
 
     serve(state.config)
 
@@ -130,7 +130,7 @@ def mcp_install(
 ) -> None:
     """Register `taskmux mcp` in MCP client configs, keeping their other servers."""
     from taskmux.config import find_config
-    from taskmux.mcp_install import client_spec, install
+    from taskmux.mcp.install import client_spec, install
 
     root = find_config(state.config).parent
     names = [client_spec(c).name for c in clients] if clients else _default_clients(root)
@@ -148,7 +148,7 @@ def mcp_install(
 def _default_clients(root: Path) -> list[str]:
     """Project-level configs of the detected agents; Codex (user-wide) only when named."""
     from taskmux.agents import detect
-    from taskmux.mcp_install import CLIENTS
+    from taskmux.mcp.install import CLIENTS
 
     found = [a.name for a in detect(root) if a.name in CLIENTS and a.name != "codex"]
     return found or ["claude"]

@@ -13,7 +13,7 @@ import typer
 from taskmux.cli.app import JsonOpt, app, emit, load, print_json
 
 if TYPE_CHECKING:
-    from taskmux.daemon import DaemonInfo
+    from taskmux.daemon.server import DaemonInfo
     from taskmux.watcher import ReloadOutcome
 
 daemon_app = typer.Typer(
@@ -29,7 +29,7 @@ def daemon(
     ctx: typer.Context,
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1 (0: pick a free one).")
-    ] = 28765,  # taskmux.daemon.DEFAULT_PORT (not imported: it pulls in websockets)
+    ] = 28765,  # taskmux.daemon.server.DEFAULT_PORT (not imported: it pulls in websockets)
     allow_origin: Annotated[
         list[str] | None,
         typer.Option("--allow-origin", help="Accept this browser Origin (repeatable)."),
@@ -39,7 +39,7 @@ def daemon(
     """Run the daemon in the foreground until SIGTERM or Ctrl+C; tasks keep running."""
     if ctx.invoked_subcommand is not None:
         return
-    from taskmux.daemon import Daemon, Settings
+    from taskmux.daemon.server import Daemon, Settings
 
     def ready(info: DaemonInfo) -> None:
         if json_out:
@@ -57,7 +57,7 @@ def daemon(
 @daemon_app.command("status")
 def daemon_status(json_out: JsonOpt = False) -> None:
     """Show whether the project's daemon runs, and where (exit 1 if it does not)."""
-    from taskmux.daemon import running_daemon
+    from taskmux.daemon.server import running_daemon
 
     info = running_daemon(load(json_out, fallback=True).paths)
     emit(
@@ -70,7 +70,7 @@ def daemon_status(json_out: JsonOpt = False) -> None:
 @daemon_app.command("stop")
 def daemon_stop(json_out: JsonOpt = False) -> None:
     """Stop the daemon (SIGTERM, then SIGKILL after 10 s); tasks keep running."""
-    from taskmux.daemon import stop_daemon
+    from taskmux.daemon.server import stop_daemon
 
     info, forced = stop_daemon(load(json_out, fallback=True).paths)
     how = " (did not exit in time: killed)" if forced else ""

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskmux.api import Api, Request, error_reply, ok_reply, parse_request, request_id
 from taskmux.config import Project
+from taskmux.daemon.api import Api, Request, error_reply, ok_reply, parse_request, request_id
 from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
 from taskmux.lifecycle import Progress
 from taskmux.paths import ProjectPaths
