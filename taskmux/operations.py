@@ -176,6 +176,14 @@ OPERATIONS: dict[str, Operation] = {
             fallback=True,
         ),
         Operation(
+            "env",
+            "Every task's port, and with a task its whole environment, as `export` lines.",
+            (Param("task", "str", "Also this task's environment (values of env files too)."),),
+            faces=("cli",),
+            not_offered="prints the values of env files (secrets): kept to the CLI, whose "
+            "output `eval` consumes, out of logs, sockets and agents' context windows",
+        ),
+        Operation(
             "clear_logs",
             "Delete the logs of one task, or of every task.",
             (Param("task", "str", "One task; none for all."),),

@@ -139,6 +139,31 @@ class EventsResult:
 
 
 @dataclass(frozen=True)
+class EnvResult:
+    """`taskmux env`: every task's port, and a task's whole environment (secrets too)."""
+
+    session: str
+    task: str | None
+    ports: dict[str, int]
+    exported: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "task": self.task,
+            "ports": self.ports,
+            "env": self.exported,
+        }
+
+
+def port_variable(task: str) -> str:
+    """TASKMUX_<TASK>_PORT: upper case, anything but letters, digits and `_` as `_`."""
+    import re
+
+    return f"TASKMUX_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}_PORT"
+
+
+@dataclass(frozen=True)
 class KillResult:
     task: str
     was_running: bool
@@ -325,6 +350,12 @@ class Service:
             self.project.task(task)
         records = self.lifecycle().events.follow(stop=stop)  # positioned now
         return (r for r in records if task is None or r.get("task") == task)
+
+    def env(self, task: str | None = None) -> EnvResult:
+        lifecycle = self.lifecycle()
+        ports, env = lifecycle.environment(task)
+        exported = {port_variable(name): str(port) for name, port in ports.items()} | env
+        return EnvResult(lifecycle.session, task, ports, exported)
 
     # Actions -------------------------------------------------------------------------
 
