@@ -300,3 +300,44 @@ def test_start_m_follows_edits_of_the_config(project: Project) -> None:
     output, _ = monitor.communicate(timeout=15)
     assert "config reloaded: started b" in output
     assert "config not reloaded (invalid)" in output
+
+
+def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
+    """Restart timing follows the clock it is given: no restart before the backoff is
+    due however often it ticks, one once it is (ticks driven by hand, no sleeping)."""
+    from taskmux.config import load_project
+    from taskmux.service import ConfigInUse, Service
+    from taskmux.supervisor import Supervisor
+    from taskmux.tmux_manager import Tmux
+
+    project.write(
+        """
+        [tasks.flaky]
+        command = "sleep 300"
+        restart_backoff = 3.0
+        """
+    )
+    assert project.run("start").returncode == 0
+    pid = project.status()["flaky"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not project.status()["flaky"]["running"])
+    service = Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name))
+    now = [1_000_000.0]
+    supervisor = Supervisor(service, clock=lambda: now[0])
+    try:
+        supervisor.tick()  # sees the death: schedules the restart, backoff 3 ** 0 = 1 s
+        (scheduled,) = _events(project, "flaky", "restart_scheduled")
+        for later in (0.2, 0.5, 0.9):  # not yet due, whatever the wall clock says
+            now[0] = 1_000_000.0 + later
+            supervisor.tick()
+            assert not supervisor.actions
+        now[0] += 0.2  # past the due time
+        supervisor.tick()
+        supervisor.actions["flaky"].result(timeout=15)
+    finally:
+        supervisor.pool.shutdown(wait=False)
+        supervisor.action_pool.shutdown(wait=True)
+    assert scheduled["delay"] == 1.0
+    assert _events(project, "flaky", "restarted")
+    row = project.status()["flaky"]
+    assert row["running"] and row["pid"] != pid and row["restart_count"] == 1
