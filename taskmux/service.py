@@ -287,6 +287,15 @@ class Service:
         project.check_names(names)
         return [TaskLog(name, project.paths.log_file(name)) for name in names]
 
+    def _log_query(
+        self, task: str | None, grep: str | None, since: str | None
+    ) -> tuple[list[TaskLog], Any, float | None]:
+        """What a log read is over: the files, the compiled pattern, the start time."""
+        from taskmux import logs
+
+        pattern = logs.compile_pattern(grep) if grep else None
+        return self._sources(task), pattern, logs.parse_since(since) if since else None
+
     def logs(
         self,
         task: str | None = None,
@@ -295,12 +304,10 @@ class Service:
         context: int = _LOGS.default("context"),
         since: str | None = None,
     ) -> LogsResult:
-        from taskmux import logs
+        from taskmux.logs import query
 
-        sources = self._sources(task)
-        pattern = logs.compile_pattern(grep) if grep else None
-        start = logs.parse_since(since) if since else None
-        return LogsResult(tuple(logs.query(sources, lines, pattern, context, start)), pattern)
+        sources, pattern, start = self._log_query(task, grep, since)
+        return LogsResult(tuple(query(sources, lines, pattern, context, start)), pattern)
 
     def follow_logs(
         self,
@@ -312,12 +319,10 @@ class Service:
         stop: threading.Event | None = None,
     ) -> tuple[LogsResult, Iterator[Item]]:
         """The pattern (for rendering) and the stream: `logs`, then every new line."""
-        from taskmux import logs
+        from taskmux.logs import follow_query
 
-        sources = self._sources(task)
-        pattern = logs.compile_pattern(grep) if grep else None
-        start = logs.parse_since(since) if since else None
-        stream = logs.follow_query(sources, lines, pattern, context, start, stop=stop)
+        sources, pattern, start = self._log_query(task, grep, since)
+        stream = follow_query(sources, lines, pattern, context, start, stop=stop)
         return LogsResult((), pattern), stream
 
     def has_logs(self, task: str | None = None) -> bool:

@@ -83,31 +83,15 @@ def load(json_mode: bool = False, fallback: bool = False) -> Project:
     them. They run on the last valid config, or on the windows tmux reports, with one
     W102 warning naming the error; every JSON document then carries `config_error`.
     """
-    from taskmux.config import load_project
+    from taskmux.service import open_project
 
-    project = load_project(state.config, fallback=fallback)
+    project = open_project(state.config, fallback=fallback)
     if project.fallback is not None:
-        project = _with_windows(project)
-        assert project.fallback is not None
         state.config_error = project.fallback.to_dict()
         warn(project.fallback.describe(project.path), "W102")
     for problem in project.warnings:
         warn(problem.render(), problem.code)
     return project
-
-
-def _with_windows(project: Project) -> Project:
-    """No valid config was ever seen: take the session's task windows from tmux."""
-    if project.fallback is None or project.fallback.last_valid:
-        return project
-    from taskmux.errors import TmuxError
-    from taskmux.standin import windows_as_tasks
-    from taskmux.tmux_manager import Tmux
-
-    try:
-        return windows_as_tasks(project, Tmux.from_env())
-    except TmuxError:  # no tmux: nothing can be running, the bare stand-in is the truth
-        return project
 
 
 def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] | None) -> None:
