@@ -65,6 +65,12 @@ class TaskConfig:
     depends_on: list[str] = field(default_factory=list)
     hook_timeout: Annotated[float, Bounds(gt=0)] | None = None  # None: the top-level one
     hooks: Hooks = field(default_factory=Hooks)
+    # The development loop (SPEC §10): globs relative to `cwd`; a change to a matching file
+    # restarts the running task under a supervisor. `watch_ignore` adds to the built-in
+    # ignores (`filewatch.DEFAULT_IGNORE`); `watch_cmd` runs before each such restart.
+    watch: list[str] = field(default_factory=list)
+    watch_ignore: list[str] = field(default_factory=list)
+    watch_cmd: str | None = None
 
 
 @dataclass(frozen=True)
