@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taskmux.cli.app import app, emit, load
+from taskmux.cli.app import app, emit, load, print_json, warn
 
 if TYPE_CHECKING:
-    from taskmux.logs import Item, LogLine, Searcher, TaskLog
+    from taskmux.logs import Item, LogLine, Page, Searcher, TaskLog
 
 _PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "red",
@@ -47,8 +47,21 @@ def logs(
     raw: Annotated[
         bool, typer.Option("--raw", help="Keep escape codes and \\r redraws as written.")
     ] = False,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after",
+            metavar="CURSOR",
+            help="Only lines written after CURSOR (a 'cursor' or 'next_cursor' from --json; "
+            "'start': all kept, 'end': none yet). -n caps the lines (default 100).",
+        ),
+    ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line: task, ts, line.")
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per line: task, ts, line, cursor (--after: one document).",
+        ),
     ] = False,
     clear: Annotated[
         bool, typer.Option("--clear", help="Delete the logs (of TASK, or of every task).")
@@ -56,9 +69,12 @@ def logs(
 ) -> None:
     """Show task logs (every line kept, timestamped, across restarts and rotation).
 
-    --json prints one JSON object per log line, not one document (so that -f can stream).
+    --json prints one JSON object per log line, not one document (so that -f can stream);
+    each carries a `cursor`. --after CURSOR --json prints one document:
+    {"ok", "lines", "next_cursor", "more", "lost"}: poll with the next_cursor it gives.
     """
     from taskmux import logs as core
+    from taskmux.errors import UsageError
 
     project = load(json_out, fallback=True)
     names = [task] if task is not None else list(project.config.tasks)
@@ -67,18 +83,59 @@ def logs(
     if clear:
         _clear(task_logs, json_out)
         return
+    if after is not None and since is not None:
+        raise UsageError("--after and --since cannot be combined (the cursor says where to start)")
     pattern = core.compile_pattern(grep) if grep is not None else None
     start = core.parse_since(since) if since is not None else None
     printer = _Printer(
         list(project.config.tasks), prefixed=task is None, timestamps=timestamps,
         raw=raw, json_out=json_out, pattern=pattern,
     )  # fmt: skip
+    if after is not None and follow:
+        items, lost = core.follow_after(task_logs, after, pattern, context, cursors=json_out)
+        _warn_lost(lost)
+        printer.run(items, flush_each=True)
+        return
+    if after is not None:
+        page = core.read_after(task_logs, after, lines, pattern, context)
+        _print_page(page, printer, json_out)
+        return
     if not follow:
         if not json_out and not any(log.files() for log in task_logs):
             typer.echo(f"no logs yet ({', '.join(str(log.path) for log in task_logs)})", err=True)
-        printer.run(core.query(task_logs, lines, pattern, context, start))
+        printer.run(core.query(task_logs, lines, pattern, context, start, cursors=json_out))
         return
-    printer.run(core.follow_query(task_logs, lines, pattern, context, start), flush_each=True)
+    items = core.follow_query(task_logs, lines, pattern, context, start, cursors=json_out)
+    printer.run(items, flush_each=True)
+
+
+def _print_page(page: Page, printer: _Printer, json_out: bool) -> None:
+    """`--after`: one JSON document, or the lines and (on stderr) the cursor to go on with."""
+    if json_out:
+        records = [printer.record(line) for line in page.lines if line is not None]
+        print_json(
+            {
+                "ok": True,
+                "lines": records,
+                "next_cursor": page.cursor,
+                "more": page.more,
+                "lost": list(page.lost),
+            }
+        )
+        return
+    _warn_lost(page.lost)
+    printer.run(page.lines)
+    more = " (more lines are waiting: run again with it)" if page.more else ""
+    typer.echo(f"next cursor: {page.cursor}{more}", err=True)
+
+
+def _warn_lost(tasks: tuple[str, ...]) -> None:
+    if tasks:
+        warn(
+            f"{', '.join(tasks)}: the place the cursor named is gone (rotated away or "
+            "cleared): showing every line still kept; some in between may be lost",
+            "W603",
+        )
 
 
 def _clear(task_logs: list[TaskLog], json_out: bool) -> None:
@@ -131,11 +188,20 @@ class _Printer:
         body = item.raw if self.raw else item.text.encode("utf-8", "replace")
         return head + body + b"\n"
 
-    def _json(self, line: LogLine) -> bytes:
+    def record(self, line: LogLine) -> dict[str, object]:
         text = line.raw.decode("utf-8", "replace") if self.raw else line.text
         record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
         if self.pattern is not None:
             record["match"] = self.pattern.search(line.text) is not None
+        return record
+
+    def _json(self, line: LogLine) -> bytes:
+        from taskmux.logs import line_cursor
+
+        record = self.record(line)
+        cursor = line_cursor(line)
+        if cursor is not None:
+            record["cursor"] = cursor
         return json.dumps(record).encode() + b"\n"
 
 
