@@ -42,6 +42,8 @@ def test_block_says_how_to_work_here() -> None:
         "taskmux status --json",
         "taskmux wait TASK",
         "taskmux logs TASK -g error -n 50",
+        "taskmux logs TASK --after CURSOR --json",
+        "next_cursor",
         "MCP tools",
         "- `web`: `npm run dev`",
         "- `q`: `` echo `date` ``",  # a backtick in the command keeps the code span intact
