@@ -401,6 +401,7 @@ class FileWatcher:
         self._replan = False
         self._errors: list[str] = []
         self._stopped = False
+        self._planning = threading.Lock()  # one plan at a time; taken before `_lock`
 
     @property
     def specs(self) -> dict[str, WatchSpec]:
@@ -475,36 +476,55 @@ class FileWatcher:
             return errors
 
     def _apply_plan(self) -> None:
-        with self._lock:
-            plan = plan_folders(self._specs)
-            self._missing = plan.missing
-            wanted = set(plan.folders)
-            stale = [key for key in self._watches if key not in wanted]
-            fresh = [key for key in plan.folders if key not in self._watches]
+        """Watch the folders the current specs need, and no others.
+
+        watchdog calls `notice` holding its observer's lock, so the observer is never
+        called while `_lock` is held (the other order would deadlock); `_planning` keeps
+        two plans from interleaving.
+        """
+        with self._planning:
+            with self._lock:
+                if self._stopped:
+                    return
+                specs, current, observer = dict(self._specs), dict(self._watches), self._observer
+            plan = plan_folders(specs)
+            with self._lock:
+                self._missing = plan.missing
+            stale = [key for key in current if key not in set(plan.folders)]
+            fresh = [key for key in plan.folders if key not in current]
             if not fresh and not stale:
                 return
-            observer = self._observer or self._start_observer()
+            if observer is None:
+                observer = self._start_observer()
+                if observer is None:
+                    return  # stopped meanwhile
             for key in stale:
-                watch = self._watches.pop(key)
+                with self._lock:
+                    self._watches.pop(key, None)
                 # Its folder may have gone, and watchdog dropped the watch already.
                 with contextlib.suppress(KeyError, OSError):
-                    observer.unschedule(watch)
+                    observer.unschedule(current[key])
             handler = self._handler()
             for folder, recursive in fresh:
                 try:
-                    self._watches[(folder, recursive)] = observer.schedule(
-                        handler, folder, recursive=recursive
-                    )
+                    watch = observer.schedule(handler, folder, recursive=recursive)
                 except OSError as exc:  # e.g. the inotify watch limit, a folder just removed
-                    self._errors.append(f"cannot watch {folder}: {exc.strerror or exc}")
+                    with self._lock:
+                        self._errors.append(f"cannot watch {folder}: {exc.strerror or exc}")
+                    continue
+                with self._lock:
+                    self._watches[(folder, recursive)] = watch
 
-    def _start_observer(self) -> BaseObserver:
+    def _start_observer(self) -> BaseObserver | None:
         from watchdog.observers import Observer
 
         observer = Observer()
         observer.daemon = True
-        observer.start()
-        self._observer = observer
+        with self._lock:  # starting waits for no event handler: safe under the lock
+            if self._stopped:
+                return None
+            self._observer = observer
+            observer.start()
         return observer
 
     def _handler(self) -> Any:

@@ -5,6 +5,7 @@ servers."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,40 @@ def test_the_observer_reports_matching_changes_and_replans(tmp_path: Path) -> No
         (root / "main.py").write_text("y")
         holds_for(lambda: watcher.due(time.time() + 10) == [], 0.5)
     finally:
+        watcher.stop()
+
+
+def test_replans_while_events_pour_in_do_not_deadlock(tmp_path: Path) -> None:
+    """watchdog calls the handler holding its own lock; a re-plan calls watchdog: the two
+    must never wait for each other."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    watcher = FileWatcher(debounce=0.05)
+    stop = threading.Event()
+
+    def pour() -> None:
+        i = 0
+        while not stop.is_set():
+            for name in ("a", "b"):
+                (tmp_path / name / f"f{i % 50}.py").write_text(str(i))
+            i += 1
+
+    def replan() -> None:
+        for i in range(150):
+            folder = "a" if i % 2 else "b"
+            watcher.update({"t": WatchSpec(str(tmp_path), (f"{folder}/*.py", "*.py"))})
+            watcher.due()
+
+    writer = threading.Thread(target=pour, daemon=True)
+    planner = threading.Thread(target=replan, daemon=True)
+    writer.start()
+    planner.start()
+    try:
+        planner.join(timeout=60)
+        assert not planner.is_alive(), "re-planning hung while events were dispatched"
+    finally:
+        stop.set()
+        writer.join(timeout=10)
         watcher.stop()
 
 
