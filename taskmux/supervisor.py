@@ -84,7 +84,7 @@ class Supervisor:
                     return
                 self.files = FileWatcher()
             files = self.files
-        files.update(specs, [str(lifecycle.paths.root)])
+        files.update(specs, [os.path.realpath(lifecycle.paths.root)])
         watched = (tuple(sorted(specs)), files.folders)
         if watched != self._watched:
             self._watched = watched
