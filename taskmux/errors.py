@@ -186,6 +186,13 @@ class PatternTooSlow(TaskmuxError):
     exit_code = 2
 
 
+class InvalidCursor(TaskmuxError):
+    """`logs --after`: the cursor is not one `logs --json` gave (nor `start` / `end`)."""
+
+    code = "E603"
+    exit_code = 2
+
+
 class UnsafeStateFolder(TaskmuxError):
     """The state folder (or a file in it) is not ours alone: another user could plant or
     forge what taskmux would then follow or trust, so it is refused, as ssh refuses ~/.ssh."""

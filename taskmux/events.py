@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,9 +27,15 @@ MAX_BYTES = 5 * 1024 * 1024
 class EventLog:
     path: Path
     max_bytes: int = MAX_BYTES
+    tags: tuple[tuple[str, Any], ...] = ()  # added to every record, e.g. what caused it
+
+    def tagged(self, **tags: Any) -> EventLog:
+        """The same log, each record of which also says `tags` (`trigger="watch"`)."""
+        return replace(self, tags=(*self.tags, *tags.items()))
 
     def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
-        record = {"ts": round(time.time(), 3), "event": event, "task": task, **data}
+        record = {"ts": round(time.time(), 3), "event": event, "task": task}
+        record |= dict(self.tags) | data
         line = (json.dumps(record, default=str) + "\n").encode()
         ensure_private_dir(self.path.parent, levels=2)  # recreated if removed meanwhile
         fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, replace=True)

@@ -26,6 +26,7 @@ name = "{session}"
 # health_check = "python3 -c 'import urllib.request as u; u.urlopen(\\"http://127.0.0.1:8000\\")'"
 # restart_policy = "on-failure"     # "no", "on-failure" or "always"
 # depends_on = []
+# watch = ["**/*.py"]               # restart it when these change (start -m, daemon)
 '''
 
 

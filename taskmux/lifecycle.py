@@ -7,6 +7,7 @@ it never prints. The supervisor reuses `relaunch` and `observe`.
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 import sys
@@ -208,6 +209,12 @@ class Lifecycle:
         cls, project: Project, on_progress: Callable[[Progress], None] | None = None
     ) -> Lifecycle:
         return cls(project, Tmux.from_env(), on_progress)
+
+    def tagged(self, **tags: object) -> Lifecycle:
+        """This lifecycle, recording `tags` in every event it appends (what caused them)."""
+        twin = copy.copy(self)
+        twin.events = self.events.tagged(**tags)
+        return twin
 
     # Facts ---------------------------------------------------------------------------
 

@@ -8,8 +8,11 @@ oldest first. Nothing here prints; every reader returns `LogLine`s.
 
 from __future__ import annotations
 
+import base64
 import calendar
+import hashlib
 import heapq
+import itertools
 import math
 import os
 import re
@@ -17,13 +20,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 
-from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
+from taskmux.errors import InvalidCursor, InvalidPattern, PatternTooSlow, UsageError
 from taskmux.statefiles import truncate_private
 
 if TYPE_CHECKING:
@@ -53,12 +56,19 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 @dataclass(frozen=True)
 class LogLine:
-    """One logged line: its task, its timestamp (epoch seconds), the cleaned text, the raw bytes."""
+    """One logged line: its task, its timestamp (epoch seconds), the cleaned text, the raw bytes.
+
+    `pos` is where the task's log has been read up to once this line is (readers set it);
+    `cursor`, where every task's has, in a merged read that tracks them (`query` and
+    `follow_query` with `cursors=True`). `line_cursor` turns either into a cursor string.
+    """
 
     task: str
     ts: float
     text: str
     raw: bytes = field(repr=False)
+    pos: Position | None = field(default=None, repr=False, compare=False)
+    cursor: Cursor | None = field(default=None, repr=False, compare=False)
 
     @property
     def stamp(self) -> str:
@@ -172,12 +182,12 @@ def clean(raw: bytes) -> str:
     return shown
 
 
-def _to_line(task: str, line: bytes, last_ts: float) -> LogLine:
+def _to_line(task: str, line: bytes, last_ts: float, pos: Position | None = None) -> LogLine:
     ts = _parse_stamp(line)
     if ts is None:  # a line without a stamp (e.g. a foreign writer): keep it, in place
-        return LogLine(task, last_ts, clean(line), line)
+        return LogLine(task, last_ts, clean(line), line, pos)
     raw = line[_PREFIX_LEN:]
-    return LogLine(task, ts, clean(raw), raw)
+    return LogLine(task, ts, clean(raw), raw, pos)
 
 
 # Opening a consistent set of files ---------------------------------------------------
@@ -287,16 +297,98 @@ def _top_rotation(log: TaskLog) -> int:
     return max((int(m.group(1)) for name in names if (m := pattern.fullmatch(name))), default=0)
 
 
+# Positions ---------------------------------------------------------------------------
+#
+# A cursor must name a place in a task's log that survives rotation: a byte offset in a
+# file, the file named by its inode (a rename keeps it) and its first bytes (which tell it
+# from a later file given the same inode, or from itself emptied by `logs --clear`).
+
+FINGERPRINT_BYTES = 64
+
+
+class LogFile:
+    """One file of a task's log as a reader met it: its inode and its first bytes."""
+
+    __slots__ = ("head", "inode")
+
+    def __init__(self, inode: int, head: bytes) -> None:
+        self.inode = inode
+        self.head = head
+
+    @classmethod
+    def of(cls, handle: BinaryIO) -> LogFile:
+        fd = handle.fileno()
+        return cls(os.fstat(fd).st_ino, os.pread(fd, FINGERPRINT_BYTES, 0))
+
+
+class Position(NamedTuple):
+    """Just after the first `offset` bytes of `file`; `file` None: before everything."""
+
+    file: LogFile | None
+    offset: int
+
+
+START = Position(None, 0)
+
+
+@dataclass
+class _Part:
+    """One file of a snapshot of a task's log, and how many of its bytes to read."""
+
+    handle: BinaryIO
+    file: LogFile
+    end: int
+
+
+def _parts(handles: list[BinaryIO], complete_newest: bool) -> list[_Part]:
+    """Parts for handles given oldest first; with `complete_newest`, the newest file is
+    read only up to its last complete line (a partial one is still being written)."""
+    parts = []
+    for index, handle in enumerate(handles):
+        size = os.fstat(handle.fileno()).st_size
+        if complete_newest and index == len(handles) - 1:
+            size = _complete_end(handle.fileno(), size)
+        parts.append(_Part(handle, LogFile.of(handle), size))
+    return parts
+
+
+def _end_of(parts: list[_Part]) -> Position:
+    """Past the last complete line of the newest part (where a later read goes on)."""
+    if not parts:
+        return START
+    newest = parts[-1]
+    return Position(newest.file, _complete_end(newest.handle.fileno(), newest.end))
+
+
+@dataclass
+class _Source:
+    """One task's lines as a reader gives them, for a cursor that tracks what was read:
+    where the read started, where it ends, how far it got."""
+
+    task: str
+    start: Position
+    end: Position
+    parts: list[_Part] = field(default_factory=list)
+    first: Position | None = None  # just before the first line given
+    produced: int = 0
+    exhausted: bool = False
+    lost: bool = False  # the read could not start where it was asked to
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.handle.close()
+        self.parts = []
+
+
 # Tail --------------------------------------------------------------------------------
 
 
-def _tail_region(fd: int, end: int, n: int) -> tuple[list[bytes], int]:
-    """The last n lines of the file's bytes [0, end) read backwards in blocks; and where they start.
-
-    The last line may be unterminated; the returned lines carry no `\\n`.
+def _tail_region(fd: int, end: int, n: int) -> tuple[list[bytes], int, bool]:
+    """The last n lines of the file's bytes [0, end) read backwards in blocks; where they
+    start; whether the last one ends with a `\\n` (the returned lines carry none).
     """
     if n <= 0 or end <= 0:
-        return [], end
+        return [], end, True
     chunks: list[bytes] = []
     pos = end
     newlines = 0
@@ -320,34 +412,55 @@ def _tail_region(fd: int, end: int, n: int) -> tuple[list[bytes], int]:
         if cut < 0:
             break
     start = cut + 1 if cut >= 0 else 0
-    return data[start:stop].split(b"\n"), pos + start
+    return data[start:stop].split(b"\n"), pos + start, terminated
 
 
-def _tail_handles(task: str, handles: list[tuple[BinaryIO, int]], n: int) -> list[LogLine]:
-    """The last n lines across (handle, end offset) pairs given oldest first."""
-    picked: list[list[bytes]] = []
+def _tail_parts(task: str, parts: list[_Part], n: int) -> tuple[_Source, list[LogLine]]:
+    """The last n lines across the parts (oldest first), each with the position after it,
+    and the source they make (a line still being written ends at its own start)."""
+    picked: list[tuple[_Part, list[bytes], int, bool]] = []
     wanted = n
-    for handle, end in reversed(handles):
+    for part in reversed(parts):
         if wanted <= 0:
             break
-        lines, _ = _tail_region(handle.fileno(), end, wanted)
-        picked.append(lines)
+        lines, start, terminated = _tail_region(part.handle.fileno(), part.end, wanted)
+        picked.append((part, lines, start, terminated))
         wanted -= len(lines)
+    source = _Source(task, START, _end_of(parts))
     result: list[LogLine] = []
     last_ts = 0.0
-    for lines in reversed(picked):
-        for line in lines:
-            parsed = _to_line(task, line, last_ts)
+    newest = parts[-1] if parts else None
+    for part, lines, start, terminated in reversed(picked):
+        if source.first is None and lines:
+            source.first = Position(part.file, start)
+        offset = start
+        for index, line in enumerate(lines):
+            begin = offset
+            offset += len(line)
+            if index < len(lines) - 1 or terminated:
+                offset += 1
+                pos = Position(part.file, offset)
+            else:  # unterminated: still growing if newest, else finished
+                pos = Position(part.file, begin if part is newest else offset)
+            parsed = _to_line(task, line, last_ts, pos)
             last_ts = parsed.ts
             result.append(parsed)
-    return result
+    source.produced = len(result)
+    source.exhausted = True
+    if source.first is None:
+        source.start = source.end
+    return source, result
+
+
+def _tail_handles(task: str, handles: list[BinaryIO], n: int) -> tuple[_Source, list[LogLine]]:
+    return _tail_parts(task, _parts(handles, complete_newest=False), n)
 
 
 def tail(log: TaskLog, n: int) -> list[LogLine]:
     """The last n lines of a task's log (reading from the end, spanning rotated files)."""
     handles = _open_all(log)
     try:
-        return _tail_handles(log.task, [(h, os.fstat(h.fileno()).st_size) for h in handles], n)
+        return _tail_handles(log.task, handles, n)[1]
     finally:
         for handle in handles:
             handle.close()
@@ -360,45 +473,70 @@ def _since_key(since: float | None) -> bytes:
     return format_stamp(since).encode() if since is not None else b""
 
 
-def _iter_handle(
-    task: str, handle: BinaryIO, key: bytes, end: int | None = None
+def _forward(
+    source: _Source, start_index: int, offset: int, key: bytes, growing: bool
 ) -> Iterator[LogLine]:
-    """Lines of an open file from its current position (up to `end`), stamped at/after `key`."""
+    """The source's lines from `offset` in part `start_index` on, stamped at/after `key`,
+    each with the position after it (with `growing`, a partial last line of the newest
+    part ends at its own start). Marks the source exhausted at the end."""
     last_ts = 0.0
-    remaining = end - handle.tell() if end is not None else -1
-    for line in handle:
-        if end is not None:
-            if remaining <= 0:
-                break
-            if len(line) > remaining:
-                line = line[:remaining]
-            remaining -= len(line)
-        line = line.removesuffix(b"\n")
-        stamped = len(line) >= _PREFIX_LEN and line[23:25] == b"Z "
-        if key and (line[:STAMP_LEN] < key if stamped else last_ts == 0.0):
+    parts = source.parts
+    for index in range(start_index, len(parts)):
+        part = parts[index]
+        if key and _last_stamp(part.handle) < key:
+            continue  # the whole file is older than `since`
+        begin = offset if index == start_index else 0
+        if begin >= part.end:
             continue
-        parsed = _to_line(task, line, last_ts)
-        last_ts = parsed.ts
-        yield parsed
+        cut = growing and index == len(parts) - 1
+        handle = part.handle
+        handle.seek(begin)
+        position = begin
+        for chunk in handle:
+            if position >= part.end:
+                break
+            if position + len(chunk) > part.end:
+                chunk = chunk[: part.end - position]
+            line_start = position
+            position += len(chunk)
+            terminated = chunk.endswith(b"\n")
+            line = chunk[:-1] if terminated else chunk
+            stamped = len(line) >= _PREFIX_LEN and line[23:25] == b"Z "
+            if key and (line[:STAMP_LEN] < key if stamped else last_ts == 0.0):
+                continue
+            end = line_start if cut and not terminated else position
+            parsed = _to_line(source.task, line, last_ts, Position(part.file, end))
+            last_ts = parsed.ts
+            if source.first is None:
+                source.first = Position(part.file, line_start)
+            source.produced += 1
+            yield parsed
+    source.exhausted = True
 
 
 def _last_stamp(handle: BinaryIO) -> bytes:
-    lines, _ = _tail_region(handle.fileno(), os.fstat(handle.fileno()).st_size, 1)
+    lines, _, _ = _tail_region(handle.fileno(), os.fstat(handle.fileno()).st_size, 1)
     return lines[0][:STAMP_LEN] if lines else b""
+
+
+def _reader(
+    task: str, handles: list[BinaryIO], since: float | None, complete: bool
+) -> tuple[_Source, Iterator[LogLine]]:
+    """Every line of the handles (oldest first; only those >= `since`) and their source,
+    which owns the handles: the caller closes it."""
+    parts = _parts(handles, complete_newest=complete)
+    start = Position(parts[0].file, 0) if parts else START
+    source = _Source(task, start, _end_of(parts), parts)
+    return source, _forward(source, 0, 0, _since_key(since), not complete)
 
 
 def read_lines(log: TaskLog, since: float | None = None) -> Iterator[LogLine]:
     """Every line of a task's log, oldest first across rotated files; only those >= `since`."""
-    handles = _open_all(log)
-    key = _since_key(since)
+    source, lines = _reader(log.task, _open_all(log), since, complete=False)
     try:
-        for handle in handles:
-            if key and _last_stamp(handle) < key:
-                continue  # the whole file is older than `since`
-            yield from _iter_handle(log.task, handle, key)
+        yield from lines
     finally:
-        for handle in handles:
-            handle.close()
+        source.close()
 
 
 def merge(streams: Iterable[Iterable[LogLine]]) -> Iterator[LogLine]:
@@ -602,6 +740,7 @@ class _Tracked:
     def __init__(self, log: TaskLog) -> None:
         self.log = log
         self.handle: BinaryIO | None = None
+        self.file = LogFile(-1, b"")  # the held file, for the positions of its lines
         self.inode = -1
         self.offset = 0
         self.pending = b""
@@ -612,7 +751,8 @@ class _Tracked:
 
     def attach(self, handle: BinaryIO, offset: int) -> None:
         self.handle = handle
-        self.inode = os.fstat(handle.fileno()).st_ino
+        self.file = LogFile.of(handle)
+        self.inode = self.file.inode
         self.offset = offset
         self.pending = b""
 
@@ -628,9 +768,15 @@ class _Tracked:
         if final and self.pending:
             parts.append(self.pending)
             self.pending = b""
+        if parts and len(self.file.head) < min(self.offset, FINGERPRINT_BYTES):
+            assert self.handle is not None  # the head grew since it was read: read it again
+            self.file.head = os.pread(self.handle.fileno(), FINGERPRINT_BYTES, 0)
+        position = self.offset - len(data)  # where `data` starts in the file
         out = []
         for part in parts:
-            parsed = _to_line(self.log.task, part, self.last_ts)
+            position += len(part) + 1
+            end = Position(self.file, min(position, self.offset))  # a final one has no \n
+            parsed = _to_line(self.log.task, part, self.last_ts, end)
             self.last_ts = parsed.ts
             out.append(parsed)
         return out
@@ -641,6 +787,7 @@ class _Tracked:
         fd = self.handle.fileno()
         if self._was_truncated(fd):
             self.offset, self.pending = 0, b""
+            self.file = LogFile(self.inode, os.pread(fd, FINGERPRINT_BYTES, 0))
         while True:
             data = os.pread(fd, 1 << 20, self.offset)
             if not data:
@@ -727,52 +874,90 @@ class Follower:
     """Follow several tasks' logs from a snapshot taken at construction time.
 
     `backlog(n)` / `history()` give the lines before the snapshot, iterating gives every
-    line appended after it; nothing is lost or repeated between the two.
+    line appended after it; nothing is lost or repeated between the two. With `cursors`
+    (and more than one log) the lines carry cursors that cover every task.
     """
 
     def __init__(
-        self, logs: Iterable[TaskLog], poll: float = 0.05, stop: threading.Event | None = None
+        self,
+        logs: Iterable[TaskLog],
+        poll: float = 0.05,
+        stop: threading.Event | None = None,
+        cursors: bool = False,
     ) -> None:
         self.poll_interval = poll
         self.stop = stop or threading.Event()
         self._tracked: list[_Tracked] = []
-        self._snapshot: list[tuple[str, list[tuple[BinaryIO, int]]]] = []
+        self._snapshot: list[tuple[str, list[_Part]]] = []
         for log in logs:
             tracked = _Tracked(log)
-            handles = _open_all(log)
-            ends = [(h, os.fstat(h.fileno()).st_size) for h in handles]
-            if handles:
+            parts = _parts(_open_all(log), complete_newest=True)
+            if parts:
                 # Followed from the newest file (the current one, or the newest rotated one
                 # if there is no current file), after its last complete line.
-                for handle in handles[:-1]:
-                    tracked.remember(handle)
-                newest, size = ends[-1]
-                complete = _complete_end(newest.fileno(), size)
-                ends[-1] = (newest, complete)
+                for part in parts[:-1]:
+                    tracked.remember(part.handle)
+                newest = parts[-1]
                 # Our own descriptor of the same inode, so the snapshot can be closed.
-                tracked.attach(os.fdopen(os.dup(newest.fileno()), "rb"), complete)
+                tracked.attach(os.fdopen(os.dup(newest.handle.fileno()), "rb"), newest.end)
             self._tracked.append(tracked)
-            self._snapshot.append((log.task, ends))
+            self._snapshot.append((log.task, parts))
+        self._cursors = cursors and len(self._tracked) > 1
+        self._track: _Track | None = None
 
     def backlog(self, n: int) -> list[LogLine]:
         """The last n lines before the snapshot, all tasks merged by time."""
-        per_task = [_tail_handles(task, ends, n) for task, ends in self._snapshot]
+        tails = [_tail_parts(task, parts, n) for task, parts in self._snapshot]
         self._close_snapshot()
-        return last(merge(per_task), n)
+        merged = merge([lines for _, lines in tails])
+        if self._cursors:
+            self._track = _Track([source for source, _ in tails])
+            merged = self._track.follow(merged)
+        return last(merged, n)
 
     def history(self, since: float | None = None) -> Iterator[LogLine]:
         """Every line before the snapshot (optionally only those >= since), merged by time."""
         key = _since_key(since)
-        streams = [_chain_handles(task, ends, key) for task, ends in self._snapshot]
+        sources = [
+            _Source(task, Position(parts[0].file, 0) if parts else START, _end_of(parts), parts)
+            for task, parts in self._snapshot
+        ]
+        merged = merge([_forward(source, 0, 0, key, growing=False) for source in sources])
+        if self._cursors:
+            self._track = _Track(sources)
+            merged = self._track.follow(merged)
         try:
-            yield from merge(streams)
+            yield from merged
+        finally:
+            self._close_snapshot()
+
+    def after(self, marks: Mapping[str, Mark]) -> tuple[Iterator[LogLine], tuple[str, ...]]:
+        """The lines before the snapshot that follow each task's mark (all kept for a task
+        without one, or whose mark is gone), merged by time; and the tasks whose mark was."""
+        sources = []
+        streams = []
+        for task, parts in self._snapshot:
+            index, offset, lost = _locate(parts, marks.get(task), at_end=False)
+            start = Position(parts[index].file, offset) if parts else START
+            source = _Source(task, start, _end_of(parts), parts, lost=lost)
+            sources.append(source)
+            streams.append(_forward(source, index, offset, b"", growing=False))
+        merged = merge(streams)
+        if self._cursors:
+            self._track = _Track(sources, marks)
+            merged = self._track.follow(merged)
+        return self._then_close(merged), tuple(s.task for s in sources if s.lost)
+
+    def _then_close(self, lines: Iterator[LogLine]) -> Iterator[LogLine]:
+        try:
+            yield from lines
         finally:
             self._close_snapshot()
 
     def _close_snapshot(self) -> None:
-        for _, ends in self._snapshot:
-            for handle, _ in ends:
-                handle.close()
+        for _, parts in self._snapshot:
+            for part in parts:
+                part.handle.close()
         self._snapshot = []
 
     def __iter__(self) -> Iterator[LogLine]:
@@ -782,7 +967,10 @@ class Follower:
                 batches = [tracked.poll() for tracked in self._tracked]
                 if any(batches):
                     # Each task's lines stay in file order (even if its clock went back).
-                    yield from merge(batches)
+                    merged = merge(batches)
+                    if self._track is not None:
+                        merged = self._track.follow(merged)
+                    yield from merged
                 else:
                     self.stop.wait(self.poll_interval)
         finally:
@@ -799,16 +987,8 @@ def _complete_end(fd: int, size: int) -> int:
     """The offset just after the file's last complete line (a partial one is still growing)."""
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return size
-    _, start = _tail_region(fd, size, 1)
+    _, start, _ = _tail_region(fd, size, 1)
     return start
-
-
-def _chain_handles(task: str, ends: list[tuple[BinaryIO, int]], key: bytes) -> Iterator[LogLine]:
-    for handle, end in ends:
-        if key and _last_stamp(handle) < key:
-            continue
-        handle.seek(0)
-        yield from _iter_handle(task, handle, key, end)
 
 
 def follow(
@@ -870,16 +1050,37 @@ def query(
     pattern: Searcher | None = None,
     context: int = 0,
     since: float | None = None,
+    cursors: bool = False,
 ) -> Iterator[Item]:
     """The last n lines of the tasks merged by time; with a pattern, the last n matches
-    with their context, groups separated by None."""
+    with their context, groups separated by None. With `cursors`, every line of a merged
+    read carries a cursor that covers every task (`line_cursor`)."""
+    tracking = cursors and len(logs) > 1
     if pattern is None:
-        per_task = [tail(log, n) for log in logs]
+        tails = []
+        for log in logs:
+            handles = _open_all(log)
+            try:
+                tails.append(_tail_handles(log.task, handles, n))
+            finally:
+                for handle in handles:
+                    handle.close()
+        merged: Iterable[LogLine] = merge([lines for _, lines in tails])
+        if tracking:
+            merged = _Track([source for source, _ in tails]).follow(merged)
         if since is not None:
-            per_task = [[line for line in lines if line.ts >= since] for lines in per_task]
-        return iter(last(merge(per_task), n))
-    lines = merge([read_lines(log, since) for log in logs])
-    return _flatten(grep(lines, pattern, context, last_matches=n))
+            merged = (line for line in merged if line.ts >= since)
+        return iter(last(merged, n))
+    readers = [_reader(log.task, _open_all(log), since, complete=False) for log in logs]
+    try:
+        lines = merge([stream for _, stream in readers])
+        if tracking:
+            lines = _Track([source for source, _ in readers]).follow(lines)
+        groups = grep(lines, pattern, context, last_matches=n)
+    finally:
+        for source, _ in readers:
+            source.close()
+    return _flatten(groups)
 
 
 def follow_query(
@@ -890,15 +1091,54 @@ def follow_query(
     since: float | None = None,
     poll: float = 0.05,
     stop: threading.Event | None = None,
+    cursors: bool = False,
 ) -> Iterator[Item]:
     """`query`, then every line written afterwards (filtered by the pattern) until stopped.
 
     Like `follow`, the snapshot between the two is taken by this call.
     """
-    follower = Follower(logs, poll=poll, stop=stop)
+    follower = Follower(logs, poll=poll, stop=stop, cursors=cursors)
     if pattern is None:
         return _recent_then_live(follower, n, since)
     return _grep_then_live(follower, n, pattern, context, since)
+
+
+def follow_after(
+    logs: list[TaskLog],
+    after: str,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    poll: float = 0.05,
+    stop: threading.Event | None = None,
+    cursors: bool = False,
+) -> tuple[Iterator[Item], tuple[str, ...]]:
+    """The lines written after the cursor `after` (as `read_after` reads them, without a
+    limit), then every line written afterwards, until stopped; and the tasks whose place
+    in the cursor was gone (their lines since may be partly lost)."""
+    text = after.strip()
+    marks = {} if text in SPECIAL_CURSORS else decode_cursor(text)
+    follower = Follower(logs, poll=poll, stop=stop, cursors=cursors)
+    if text == "end":
+        caught_up: Iterator[LogLine] = iter(follower.backlog(0))
+        lost: tuple[str, ...] = ()
+    else:
+        caught_up, lost = follower.after(marks)
+    return _caught_up_then_live(follower, caught_up, pattern, context), lost
+
+
+def _caught_up_then_live(
+    follower: Follower, caught_up: Iterator[LogLine], pattern: Searcher | None, context: int
+) -> Iterator[Item]:
+    try:
+        if pattern is None:
+            yield from caught_up
+            yield from follower
+            return
+        lines = itertools.chain(caught_up, _budget_per_line(follower, pattern))
+        for item in grep_stream(lines, pattern, context):
+            yield item[0] if item is not None else None
+    finally:
+        follower.close()
 
 
 def _recent_then_live(follower: Follower, n: int, since: float | None) -> Iterator[Item]:
@@ -932,3 +1172,254 @@ def _budget_per_line(lines: Iterable[LogLine], pattern: Searcher) -> Iterator[Lo
         if isinstance(pattern, Pattern):
             pattern.renew()
         yield line
+
+
+# Cursors -----------------------------------------------------------------------------
+#
+# A cursor is an opaque string saying, for each task, where its log has been read up to:
+# (inode, offset, fingerprint of the file's first bytes), so it survives rotation (a
+# rename keeps the inode). `read_after` resumes there. If that file is gone (rotated past
+# the last backup, `logs --clear`) or is no longer the same (emptied and refilled), it
+# returns every line still kept and names the task in `lost`.
+
+SPECIAL_CURSORS = ("start", "end")  # everything kept / nothing yet, only a cursor
+_CURSOR_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A `Position` as a cursor carries it; inode 0 means before everything."""
+
+    inode: int = 0
+    offset: int = 0
+    fingerprint: str = ""
+
+
+def _fingerprint_of(head: bytes, offset: int) -> str:
+    return hashlib.blake2b(head[: min(offset, FINGERPRINT_BYTES)], digest_size=6).hexdigest()
+
+
+def mark_of(position: Position) -> Mark:
+    file, offset = position
+    if file is None:
+        return Mark()
+    return Mark(file.inode, offset, _fingerprint_of(file.head, offset))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where each task's log has been read up to: positions of the tasks read, and the
+    marks of tasks a cursor carried that this read did not touch (kept as they were)."""
+
+    tasks: tuple[str, ...]
+    positions: tuple[Position, ...]
+    carried: tuple[tuple[str, Mark], ...] = ()
+
+    def encode(self) -> str:
+        marks = [*zip(self.tasks, map(mark_of, self.positions), strict=True), *self.carried]
+        return encode_cursor(marks)
+
+
+def encode_cursor(marks: Iterable[tuple[str, Mark]]) -> str:
+    """The opaque text of a cursor: URL- and shell-safe (base64url of a small record)."""
+    entries = [f"{task},{m.inode:x},{m.offset:x},{m.fingerprint}" for task, m in marks]
+    body = ";".join([_CURSOR_VERSION, *entries]).encode()
+    return base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> dict[str, Mark]:
+    """The marks of a cursor text; InvalidCursor (E603) if it is not one taskmux made."""
+    try:
+        body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        version, *entries = body.split(";")
+        if version != _CURSOR_VERSION:
+            raise ValueError(version)
+        marks = {}
+        for entry in entries:
+            task, inode, offset, fingerprint = entry.split(",")
+            mark = Mark(int(inode, 16), int(offset, 16), fingerprint)
+            if not task or mark.inode < 0 or mark.offset < 0:
+                raise ValueError(entry)
+            marks[task] = mark
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise InvalidCursor(
+            f"invalid cursor {shown!r}: pass the 'cursor' or 'next_cursor' that "
+            "logs --json printed, or 'start' (everything kept) or 'end' (from now on)"
+        ) from None
+    return marks
+
+
+def line_cursor(line: LogLine) -> str | None:
+    """The cursor just after this line: every task's (a tracked merged read) or its own."""
+    if line.cursor is not None:
+        return line.cursor.encode()
+    if line.pos is not None:
+        return encode_cursor([(line.task, mark_of(line.pos))])
+    return None
+
+
+class _Track:
+    """Each task's position as merged lines are consumed, in the order they are."""
+
+    def __init__(self, sources: list[_Source], carried: Mapping[str, Mark] | None = None) -> None:
+        self.sources = sources
+        self.tasks = tuple(source.task for source in sources)
+        self._index = {task: i for i, task in enumerate(self.tasks)}
+        self.positions: list[Position] | None = None
+        self.consumed = [0] * len(sources)
+        self.carried = tuple((t, m) for t, m in (carried or {}).items() if t not in self._index)
+
+    def _initial(self) -> list[Position]:
+        """Before any line is consumed: each source's first line (a merge has asked every
+        source for one by then), else its end (it had none), else where it starts."""
+        return [
+            s.first if s.first is not None else (s.end if s.exhausted else s.start)
+            for s in self.sources
+        ]
+
+    def follow(self, lines: Iterable[LogLine], snapshots: bool = True) -> Iterator[LogLine]:
+        """The lines as they are consumed; with `snapshots`, each carrying its cursor."""
+        for line in lines:
+            if self.positions is None:
+                self.positions = self._initial()
+            index = self._index.get(line.task)
+            if index is not None:
+                self.consumed[index] += 1
+                if line.pos is not None:
+                    self.positions[index] = line.pos
+            if snapshots:
+                snapshot = Cursor(self.tasks, tuple(self.positions), self.carried)
+                line = replace(line, cursor=snapshot)
+            yield line
+
+    def _done(self, index: int) -> bool:
+        source = self.sources[index]
+        return source.exhausted and self.consumed[index] == source.produced
+
+    def cursor(self) -> Cursor:
+        """After every line consumed, and past the end of each source read to its end."""
+        current = self.positions if self.positions is not None else self._initial()
+        positions = tuple(
+            source.end if self._done(i) else current[i] for i, source in enumerate(self.sources)
+        )
+        return Cursor(self.tasks, positions, self.carried)
+
+    @property
+    def more(self) -> bool:
+        return not all(self._done(i) for i in range(len(self.sources)))
+
+
+@dataclass(frozen=True)
+class Page:
+    """What `read_after` found: the lines written after the cursor (None between grep
+    groups), the cursor to pass next time, whether more lines are waiting (the limit was
+    reached), and the tasks whose lines since the cursor may be partly gone."""
+
+    lines: tuple[Item, ...]
+    cursor: str
+    more: bool
+    lost: tuple[str, ...]
+
+
+def read_after(
+    logs: list[TaskLog],
+    after: str | None,
+    limit: int = 100,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    max_bytes: int | None = None,
+) -> Page:
+    """The lines written after the cursor `after`, oldest first, all tasks merged by time.
+
+    `after` is a cursor from `logs --json` (a line's `cursor`, or a `next_cursor`),
+    `"start"` (everything still kept) or `"end"` (no line: only a cursor to poll from).
+    A task the cursor does not cover is read from its start; tasks it covers that are not
+    read keep their place in the next cursor. At most `limit` lines are returned (with
+    `pattern`: `limit` matches, with up to `context` lines around each, never reaching
+    back before the cursor), and reading stops once the text returned reaches about
+    `max_bytes`; `more` then says so, and the next cursor resumes right there. Only
+    complete lines are returned: one still being written comes with the next call.
+    """
+    text = (after or "start").strip()
+    marks = {} if text in SPECIAL_CURSORS else decode_cursor(text)
+    sources: list[_Source] = []
+    streams: list[Iterator[LogLine]] = []
+    try:
+        for log in logs:
+            source, stream = _after(log, marks.get(log.task), at_end=text == "end")
+            sources.append(source)
+            streams.append(stream)
+        track = _Track(sources, marks)
+        lines = track.follow(merge(streams), snapshots=False)
+        taken = _take(lines, limit, pattern, context, max_bytes)
+        lost = tuple(source.task for source in sources if source.lost)
+        return Page(tuple(taken), track.cursor().encode(), track.more, lost)
+    finally:
+        for source in sources:
+            source.close()
+
+
+def _after(log: TaskLog, mark: Mark | None, at_end: bool) -> tuple[_Source, Iterator[LogLine]]:
+    """A task's complete lines after `mark` (all kept if it is None or gone; none with
+    `at_end`), from one consistent view of its files."""
+    parts = _parts(_open_all(log), complete_newest=True)
+    index, offset, lost = _locate(parts, mark, at_end)
+    start = Position(parts[index].file, offset) if parts else START
+    source = _Source(log.task, start, _end_of(parts), parts, lost=lost)
+    return source, _forward(source, index, offset, b"", growing=False)
+
+
+def _locate(parts: list[_Part], mark: Mark | None, at_end: bool) -> tuple[int, int, bool]:
+    """Where to resume reading: (part, offset in it, whether the mark's place was gone)."""
+    if not parts:
+        return 0, 0, mark is not None and mark.inode != 0
+    if at_end:
+        return len(parts) - 1, parts[-1].end, False
+    if mark is None or mark.inode == 0:
+        return 0, 0, False
+    for index, part in enumerate(parts):
+        if part.file.inode == mark.inode:
+            size = os.fstat(part.handle.fileno()).st_size
+            same = _fingerprint_of(part.file.head, mark.offset) == mark.fingerprint
+            if size >= mark.offset and same:
+                return index, mark.offset, False
+            break  # the inode now names another file, or this one was emptied
+    return 0, 0, True
+
+
+def _take(
+    lines: Iterator[LogLine],
+    limit: int,
+    pattern: Searcher | None,
+    context: int,
+    max_bytes: int | None,
+) -> list[Item]:
+    """Up to `limit` lines (or matches with context) and about `max_bytes` of text. A stop
+    comes right after a returned line, so what was read is exactly what was returned
+    (and, with a pattern, the lines that did not match)."""
+    taken: list[Item] = []
+    if limit <= 0:
+        return taken
+    size = 0
+    full = max_bytes if max_bytes is not None else math.inf
+    if pattern is None:
+        for line in lines:
+            taken.append(line)
+            size += len(line.text) + 1
+            if len(taken) >= limit or size >= full:
+                break
+        return taken
+    matches = 0
+    for item in grep_stream(lines, pattern, context):
+        if item is None:
+            taken.append(None)
+            continue
+        line, matched = item
+        taken.append(line)
+        size += len(line.text) + 1
+        if matched:
+            matches += 1
+            if matches >= limit or size >= full:
+                break
+    return taken

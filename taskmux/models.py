@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from taskmux.deps import find_cycle
 from taskmux.errors import Problem
+from taskmux.filewatch import pattern_problem
 from taskmux.schema import Hooks, ProjectConfig, RestartPolicy, TaskConfig, field_names
 from taskmux.taskenv import E_ENV_NAME, E_REFERENCE, NAME_RE, port_references, references
 
@@ -36,6 +37,7 @@ E_TASK_NAME = "E116"
 W_UNKNOWN_KEY = "W117"
 E_SESSION_NAME = "E118"
 W_DUPLICATE_DEP = "W119"
+W_WATCH_UNUSED = "W122"
 
 # tmux takes names of thousands of characters, but a task's name also names its log and
 # lock files (255 bytes at most on common file systems) and fills a column of `status`.
@@ -179,6 +181,7 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
         if task is not None:
             problems += _command_problems(name, task.command)
             problems += _duplicate_problems(name, task.depends_on)
+            problems += _watch_problems(name, task)
             unique = list(dict.fromkeys(task.depends_on))
             tasks[name] = dataclasses.replace(task, depends_on=unique)
 
@@ -202,6 +205,27 @@ def _command_problems(task: str, command: str) -> list[Problem]:
         )
         return [Problem(E_RANGE, message, task=task, key="command")]
     return []
+
+
+def _watch_problems(name: str, task: TaskConfig) -> list[Problem]:
+    """Patterns that cannot be used, and watch settings that do nothing without `watch`."""
+    problems = []
+    for key, patterns, anchored in (
+        ("watch", task.watch, False),
+        ("watch_ignore", task.watch_ignore, True),
+    ):
+        for pattern in patterns:
+            why = pattern_problem(pattern, anchored_slash=anchored)
+            if why is not None:
+                problems.append(Problem(E_RANGE, why, task=name, key=key))
+    if task.watch_cmd is not None and not task.watch_cmd.strip():
+        problems.append(Problem(E_RANGE, "must not be blank", task=name, key="watch_cmd"))
+    if not task.watch:
+        for key in ("watch_ignore", "watch_cmd"):
+            if getattr(task, key):
+                message = "has no effect without `watch` (no file is watched for this task)"
+                problems.append(Problem(W_WATCH_UNUSED, message, "warning", task=name, key=key))
+    return problems
 
 
 def _duplicate_problems(task: str, depends_on: list[str]) -> list[Problem]:

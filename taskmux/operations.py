@@ -148,6 +148,12 @@ OPERATIONS: dict[str, Operation] = {
                 Param("grep", "str", "Regex filter (Python syntax), e.g. 'error'."),
                 Param("context", "int", "Lines of context around each match.", 3, False, 0, 1000),
                 _SINCE,
+                Param(
+                    "after",
+                    "str",
+                    "Only lines written after this cursor (a line's `cursor`, a `next_cursor`, "
+                    "`start` or `end`); the reply has the next_cursor to poll with.",
+                ),
             ),
             fallback=True,
         ),

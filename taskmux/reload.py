@@ -11,7 +11,10 @@ import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from taskmux.schema import ProjectConfig
+from taskmux.schema import ProjectConfig, TaskConfig
+
+# Task keys a supervisor reads as it goes: changing only these leaves the process alone.
+IN_PLACE_KEYS = frozenset({"watch", "watch_ignore", "watch_cmd"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class ConfigDiff:
     changed: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     top_level: tuple[str, ...] = ()  # e.g. ("name", "hooks")
+    in_place: tuple[str, ...] = ()  # only IN_PLACE_KEYS changed: no restart needed
 
     @property
     def session_changed(self) -> bool:
@@ -31,7 +35,7 @@ class ConfigDiff:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.top_level)
+        return not (self.added or self.removed or self.changed or self.top_level or self.in_place)
 
     def to_dict(self) -> dict[str, list[str]]:
         return {
@@ -40,6 +44,7 @@ class ConfigDiff:
             "changed": list(self.changed),
             "unchanged": list(self.unchanged),
             "top_level": list(self.top_level),
+            "in_place": list(self.in_place),
         }
 
 
@@ -73,11 +78,21 @@ def diff(old: ProjectConfig, new: ProjectConfig) -> ConfigDiff:
     shared_env = bool({"env", "env_file"} & set(top_level))  # every task's environment
 
     def is_changed(name: str) -> bool:
-        return shared_env or old.tasks[name] != new.tasks[name]
+        return shared_env or _process(old.tasks[name]) != _process(new.tasks[name])
 
     changed = tuple(n for n in common if is_changed(n))
-    unchanged = tuple(n for n in common if not is_changed(n))
-    return ConfigDiff(added, removed, changed, unchanged, top_level)
+    unchanged = tuple(n for n in common if old.tasks[n] == new.tasks[n] and not shared_env)
+    in_place = tuple(n for n in common if n not in changed and n not in unchanged)
+    return ConfigDiff(added, removed, changed, unchanged, top_level, in_place)
+
+
+def _process(task: TaskConfig) -> dict[str, object]:
+    """What a task's process depends on: every key but those applied in place."""
+    return {
+        f.name: getattr(task, f.name)
+        for f in dataclasses.fields(task)
+        if f.name not in IN_PLACE_KEYS
+    }
 
 
 def plan(change: ConfigDiff, new: ProjectConfig, running: Collection[str]) -> ReloadPlan:

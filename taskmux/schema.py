@@ -77,6 +77,13 @@ class TaskConfig:
     def auto_port(self) -> bool:
         return self.port == AUTO_PORT
 
+    # The development loop (SPEC §10): globs relative to `cwd`; a change to a matching file
+    # restarts the running task under a supervisor. `watch_ignore` adds to the built-in
+    # ignores (`filewatch.DEFAULT_IGNORE`); `watch_cmd` runs before each such restart.
+    watch: list[str] = field(default_factory=list)
+    watch_ignore: list[str] = field(default_factory=list)
+    watch_cmd: str | None = None
+
 
 @dataclass(frozen=True)
 class ProjectConfig:

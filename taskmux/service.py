@@ -104,22 +104,40 @@ class InspectResult:
 
 @dataclass(frozen=True)
 class LogsResult:
-    """Log lines (None between grep groups), and the pattern they were filtered with."""
+    """Log lines (None between grep groups), and the pattern they were filtered with.
+
+    Read after a cursor (`after`), it is a page: `next_cursor` to poll with, `more` when
+    the limit held lines back, `lost` for tasks whose place in the cursor was gone.
+    """
 
     items: tuple[Item, ...]
     pattern: re.Pattern[str] | Any | None = None
+    next_cursor: str | None = None
+    more: bool = False
+    lost: tuple[str, ...] = ()
 
-    def records(self) -> list[dict[str, Any]]:
-        return [self.record(item) for item in self.items if item is not None]
+    def records(self, cursors: bool = True) -> list[dict[str, Any]]:
+        return [self.record(item, cursors) for item in self.items if item is not None]
 
-    def record(self, item: Any) -> dict[str, Any]:
+    def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
+        from taskmux.logs import line_cursor
+
         record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": item.text}
         if self.pattern is not None:
             record["match"] = self.pattern.search(item.text) is not None
+        if cursor and self.next_cursor is None and (mark := line_cursor(item)) is not None:
+            record["cursor"] = mark
         return record
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lines": self.records()}
+        if self.next_cursor is None:
+            return {"lines": self.records()}
+        return {
+            "lines": self.records(),
+            "next_cursor": self.next_cursor,
+            "more": self.more,
+            "lost": list(self.lost),
+        }
 
 
 @dataclass(frozen=True)
@@ -303,11 +321,22 @@ class Service:
         grep: str | None = None,
         context: int = _LOGS.default("context"),
         since: str | None = None,
+        after: str | None = None,
+        max_bytes: int | None = None,
     ) -> LogsResult:
-        from taskmux.logs import query
+        """The last lines (each with its `cursor`), or with `after` only the lines written
+        since that cursor, as a page with the next cursor to poll with."""
+        from taskmux.errors import UsageError
+        from taskmux.logs import query, read_after
 
+        if after is not None and since is not None:
+            raise UsageError("after and since cannot be combined (the cursor says where to start)")
         sources, pattern, start = self._log_query(task, grep, since)
-        return LogsResult(tuple(query(sources, lines, pattern, context, start)), pattern)
+        if after is not None:
+            page = read_after(sources, after, lines, pattern, context, max_bytes)
+            return LogsResult(page.lines, pattern, page.cursor, page.more, page.lost)
+        items = query(sources, lines, pattern, context, start, cursors=True)
+        return LogsResult(tuple(items), pattern)
 
     def follow_logs(
         self,
@@ -316,13 +345,21 @@ class Service:
         grep: str | None = None,
         context: int = _LOGS.default("context"),
         since: str | None = None,
+        after: str | None = None,
         stop: threading.Event | None = None,
     ) -> tuple[LogsResult, Iterator[Item]]:
-        """The pattern (for rendering) and the stream: `logs`, then every new line."""
-        from taskmux.logs import follow_query
+        """The pattern (for rendering), and the stream: `logs` (or the lines after the
+        cursor `after`), then every new line; `lost` names tasks whose place was gone."""
+        from taskmux.errors import UsageError
+        from taskmux.logs import follow_after, follow_query
 
+        if after is not None and since is not None:
+            raise UsageError("after and since cannot be combined (the cursor says where to start)")
         sources, pattern, start = self._log_query(task, grep, since)
-        stream = follow_query(sources, lines, pattern, context, start, stop=stop)
+        if after is not None:
+            stream, lost = follow_after(sources, after, pattern, context, stop=stop, cursors=True)
+            return LogsResult((), pattern, lost=lost), stream
+        stream = follow_query(sources, lines, pattern, context, start, stop=stop, cursors=True)
         return LogsResult((), pattern), stream
 
     def has_logs(self, task: str | None = None) -> bool:

@@ -3,6 +3,8 @@ checks on their own schedules, and carry out the restart decision of `restart.py
 
 The loop polls tmux (one round trip) every half second, so an exit is noticed within
 about a second; health checks and restarts run in worker threads and never delay it.
+Tasks with `watch` patterns are restarted when their files change (`filewatch.py`
+collects the changes; the loop wakes when one falls due).
 Everything that must survive this process (counts, marks, scheduled restarts) lives on
 the task's tmux window, so a supervisor started after a crash carries on where the
 last one stopped.
@@ -10,6 +12,7 @@ last one stopped.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +25,9 @@ from taskmux.claim import claim_supervision as claim_supervision
 from taskmux.claim import describe_holder as describe_holder
 from taskmux.claim import read_holder as read_holder
 from taskmux.claim import supervisor_running as supervisor_running
+from taskmux.errors import TaskmuxError
+from taskmux.filewatch import Change, FileWatcher, WatchSpec, should_restart
+from taskmux.hooks import run_hook
 from taskmux.lifecycle import Checked, Lifecycle
 from taskmux.recovery import RecoveryPlan, recovery_plan, relaunch_waves, session_lost
 from taskmux.restart import Action, Decision, decide, history_of, observed_of, policy_of
@@ -59,14 +65,39 @@ class Supervisor:
         self._seen: tuple[str, Observation] | None = None  # last sight of the session
         self._recovery: Future[object] | None = None
         self._lock = threading.Lock()
+        self.files: FileWatcher | None = None  # created once some task has `watch`
+        self._watching = False  # while `run` runs
+        self._watched: tuple[tuple[str, ...], tuple[tuple[str, bool], ...]] = ((), ())
+        self._watched_for: Lifecycle | None = None  # the config whose `watch` is in force
 
     @property
     def lifecycle(self) -> Lifecycle:
         """The lifecycle of the config in use: a reload that replaced it applies at once."""
         return self.service.lifecycle()
 
+    def watch_files(self, lifecycle: Lifecycle) -> None:
+        """Watch the files of `lifecycle`'s tasks that have `watch` patterns (only those,
+        replacing what was watched); no observer at all while no task has any."""
+        specs = watch_specs(lifecycle)
+        with self._lock:
+            if not self._watching:
+                return  # `run` watches the lifecycle it starts with
+            if self.files is None:
+                if not specs:
+                    return
+                self.files = FileWatcher()
+            files = self.files
+        files.update(specs, [os.path.realpath(lifecycle.paths.root)])
+        watched = (tuple(sorted(specs)), files.folders)
+        if watched != self._watched:
+            self._watched = watched
+            folders = [folder + ("/**" if deep else "") for folder, deep in watched[1]]
+            lifecycle.events.append("watching", None, tasks=list(watched[0]), folders=folders)
+
     def run(self, stop: threading.Event) -> None:
         last_error = ""
+        with self._lock:
+            self._watching = True
         try:
             while not stop.is_set():
                 try:
@@ -77,23 +108,46 @@ class Supervisor:
                     if str(exc) != last_error:
                         last_error = str(exc)
                         self.lifecycle.events.append("supervisor_error", None, error=last_error)
-                stop.wait(POLL_INTERVAL)
+                stop.wait(self._pause())
         finally:
+            with self._lock:
+                self._watching = False
+                files, self.files = self.files, None
+            if files is not None:
+                files.stop()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.action_pool.shutdown(wait=False, cancel_futures=True)
 
+    def _pause(self) -> float:
+        """Until the next tick: the poll interval, or less when a file change falls due."""
+        files = self.files
+        due = files.next_due(self._busy()) if files is not None else None
+        if due is None:
+            return POLL_INTERVAL
+        return min(POLL_INTERVAL, max(0.01, due - time.time()))
+
+    def _busy(self) -> set[str]:
+        return {name for name, action in self.actions.items() if not action.done()}
+
     def tick(self) -> None:
         lifecycle = self.lifecycle
+        if lifecycle is not self._watched_for:  # first tick, or a reload replaced the config
+            self._watched_for = lifecycle
+            self.watch_files(lifecycle)
         now = self.clock()
         observation = lifecycle.observe()
         self.snapshot = observation
         self._watch_session(lifecycle, observation, now)
+        changes = self._due_changes(lifecycle)
         for name, state in observation.tasks.items():
             task = lifecycle.config.tasks.get(name)
             if task is None:
                 continue  # no longer in the config: left alone
             action = self.actions.get(name)
             if action is not None and not action.done():
+                continue
+            change = changes.get(name)
+            if change is not None and self._restart_on_change(lifecycle, name, state, change):
                 continue
             self._note_exit(lifecycle, name, state)
             self._run_health(lifecycle, name, task, state, now)
@@ -208,6 +262,71 @@ class Supervisor:
             lifecycle.events.append("restart_failed", name, attempt=attempt, error=error)
         else:
             lifecycle.events.append("restarted", name, attempt=attempt, reason=reason)
+
+    # Restarts on file changes ---------------------------------------------------------
+
+    def _due_changes(self, lifecycle: Lifecycle) -> dict[str, Change]:
+        """The file changes whose quiet period is over, for tasks with no action under way
+        (a busy task's changes keep collecting: one restart in flight per task)."""
+        files = self.files
+        if files is None:
+            return {}
+        for error in files.take_errors():
+            lifecycle.events.append("watch_error", None, error=error)
+            self._notify(f"file watching: {error}")
+        return {change.task: change for change in files.due(busy=self._busy())}
+
+    def _restart_on_change(
+        self, lifecycle: Lifecycle, name: str, state: TaskState, change: Change
+    ) -> bool:
+        """Start a restart for a due change if the task runs and nobody stopped it (a task
+        that is down stays as it is); whether one was started."""
+        if not should_restart(
+            state.is_alive, state.manually_stopped, state.gave_up, state.started_at, change
+        ):
+            return False
+        self._act(lifecycle, name, self._restart_for_change, lifecycle, name, change)
+        return True
+
+    def _restart_for_change(self, lifecycle: Lifecycle, name: str, change: Change) -> None:
+        """Run the task's `watch_cmd` (if any; a failure leaves the task running as it is),
+        then restart it the way `taskmux restart` does: hooks, port cleanup, settle window.
+
+        Like a restart by hand, it is not counted toward `max_restarts` and clears the
+        count: the files changed, so earlier crashes say little about the new code.
+        """
+        task = lifecycle.config.tasks.get(name)
+        if task is None:
+            return
+        lifecycle = lifecycle.tagged(trigger="watch")  # its stop, start, … events say so
+        reason = change.reason()
+        details: dict[str, object] = {"files": list(change.files), "changed": change.count}
+        if task.watch_cmd:
+            error = _build(lifecycle, name, task.watch_cmd, task.hook_timeout)
+            if error is not None:
+                lifecycle.events.append(
+                    "watch_cmd_failed", name, reason=reason, error=error, **details
+                )
+                self._notify(f"{name} left as it was: {error}")
+                return
+            state = lifecycle.observe().tasks.get(name)  # the build took a while
+            if state is None or not should_restart(
+                state.is_alive, state.manually_stopped, state.gave_up, state.started_at, change
+            ):
+                return
+        try:
+            report = lifecycle.restart([name])
+        except TaskmuxError as exc:  # e.g. a failing before_stop hook
+            report = None
+            error = exc.message
+        if report is not None and (name in report.started or name in report.completed):
+            lifecycle.events.append("restarted", name, reason=reason, **details)
+            self._notify(f"{name} restarted: {reason}")
+            return
+        if report is not None:
+            error = report.failed.get(name) or report.skipped.get(name) or "it did not start"
+        lifecycle.events.append("restart_failed", name, reason=reason, error=error, **details)
+        self._notify(f"{name}: restart after a change failed: {error}")
 
     # A lost session -----------------------------------------------------------------
 
@@ -337,6 +456,38 @@ class Supervisor:
         self.notice = text
         if self.notify is not None:
             self.notify(text)
+
+
+def watch_specs(lifecycle: Lifecycle) -> dict[str, WatchSpec]:
+    """What each task with `watch` patterns watches, from its config and cwd."""
+    project = lifecycle.project
+    return {
+        name: WatchSpec(
+            os.path.realpath(project.task_cwd(name)),
+            tuple(task.watch),
+            tuple(task.watch_ignore),
+            task.watch_cmd,
+        )
+        for name, task in lifecycle.config.tasks.items()
+        if task.watch
+    }
+
+
+def _build(lifecycle: Lifecycle, name: str, command: str, timeout: float | None) -> str | None:
+    """Run a task's `watch_cmd` as its hooks run (cwd, environment, `hook_timeout`);
+    None when it succeeded, else why not (exit code and last output)."""
+    try:
+        run_hook(
+            "watch_cmd",
+            command,
+            lifecycle.project.task_cwd(name),
+            lifecycle.hook_env(name),
+            f"task '{name}'",
+            timeout=timeout or lifecycle.config.hook_timeout,
+        )
+    except TaskmuxError as exc:
+        return exc.message
+    return None
 
 
 def _loss_cause(tmux: Tmux, server_pid: int | None) -> str:

@@ -135,6 +135,8 @@ class ReloadOutcome:
         parts += [f"{name} failed ({why})" for name, why in self.failures.items()]
         if self.change.top_level:
             parts.append("changed " + ", ".join(self.change.top_level))
+        if self.change.in_place:
+            parts.append("new watch settings for " + ", ".join(self.change.in_place))
         return "config reloaded: " + ("; ".join(parts) or "nothing to do")
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,6 +42,8 @@ def test_block_says_how_to_work_here() -> None:
         "taskmux status --json",
         "taskmux wait TASK",
         "taskmux logs TASK -g error -n 50",
+        "taskmux logs TASK --after CURSOR --json",
+        "next_cursor",
         "MCP tools",
         "`taskmux env` prints `TASKMUX_<TASK>_PORT",
         'eval "$(taskmux env TASK)"',

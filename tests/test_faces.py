@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,39 @@ def test_the_api_checks_params_against_the_declaration() -> None:
         else:
             raise AssertionError(f"accepted {message}")
     assert parse_request(json.dumps({"command": "kill", "params": {"task": "a"}})).command == "kill"
+
+
+COUNTER = """
+name = "{session}"
+[tasks.count]
+command = "i=0; while true; i=$((i+1)); do echo line$i; sleep 0.05; done"
+"""
+
+
+def _numbers(lines: list[str]) -> list[int]:
+    return [int(line.rsplit("line", 1)[1]) for line in lines]
+
+
+def test_logs_after_a_cursor_through_the_api_and_mcp(
+    tmp_path: Path,
+    tmux_socket: str,  # noqa: F811
+) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_config(root, COUNTER.format(session=f"curs{tmp_path.name[-6:]}"))
+    assert run_cli("start", cwd=root).returncode == 0
+    with running_daemon(root) as daemon:
+        first = call(daemon, "logs", {"task": "count", "after": "end"})["result"]
+        assert first["lines"] == [] and first["next_cursor"]
+        cursor, seen = first["next_cursor"], []
+        deadline = time.monotonic() + 20
+        while len(seen) < 30:  # three polls at least: each returns only what is new
+            assert time.monotonic() < deadline, seen
+            page = call(daemon, "logs", {"task": "count", "after": cursor, "lines": 12})
+            cursor = page["result"]["next_cursor"]
+            seen += _numbers([r["line"] for r in page["result"]["lines"]])
+        assert seen == list(range(seen[0], seen[0] + len(seen)))  # none twice, none skipped
+    (reply,) = _mcp(root, [("logs", {"task": "count", "after": cursor})])
+    page = json.loads(reply[1])
+    more = _numbers(page["lines"])
+    assert more and more[0] == seen[-1] + 1 and page["next_cursor"] != cursor

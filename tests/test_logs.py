@@ -711,6 +711,8 @@ def test_cli_json_is_one_object_per_line(project: Path) -> None:
     result = cli(project, "logs", "--json")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
+    cursors = [record.pop("cursor") for record in records]  # tests/test_log_cursors.py
+    assert all(isinstance(cursor, str) for cursor in cursors) and cursors[0] != cursors[1]
     assert records == [
         {"task": "worker", "ts": "2023-11-14T22:13:20.000Z", "line": "one"},
         {"task": "worker", "ts": "2023-11-14T22:13:21.000Z", "line": "two"},

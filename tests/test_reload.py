@@ -63,6 +63,20 @@ BASE = config(web="serve", worker="work", db="postgres")
             id="reordered only",
         ),
         pytest.param(
+            config(web=TaskConfig(command="serve", watch=["src/**"]), worker="work", db="pg"),
+            ConfigDiff(changed=("db",), unchanged=("worker",), in_place=("web",)),
+            id="watch settings apply in place",
+        ),
+        pytest.param(
+            config(
+                web=TaskConfig(command="serve2", watch=["src/**"], watch_cmd="make"),
+                worker="work",
+                db="postgres",
+            ),
+            ConfigDiff(changed=("web",), unchanged=("worker", "db")),
+            id="watch and command changed: a restart",
+        ),
+        pytest.param(
             config(name="other", web="serve", worker="work", db="postgres"),
             ConfigDiff(unchanged=("web", "worker", "db"), top_level=("name",)),
             id="session renamed",
@@ -108,6 +122,7 @@ def test_diff_flags() -> None:
         "changed": ["web"],
         "unchanged": [],
         "top_level": [],
+        "in_place": [],
     }
 
 
@@ -123,6 +138,12 @@ MANUAL = TaskConfig(command="tool", auto_start=False)
             {"web", "db"},
             ReloadPlan(restart=("web",)),
             id="only running changed tasks restart",
+        ),
+        pytest.param(
+            config(web=TaskConfig(command="serve", watch=["*.py"]), worker="work", db="postgres"),
+            {"web", "worker", "db"},
+            ReloadPlan(),
+            id="new watch settings: the running task keeps its process",
         ),
         pytest.param(
             config(web="serve", worker="work"),

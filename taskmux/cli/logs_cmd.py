@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import app, emit, load
+from taskmux.cli.app import app, emit, load, print_json, warn
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
     from taskmux.logs import Item, LogLine, Searcher
+    from taskmux.service import LogsResult
 
 _PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "red",
@@ -48,8 +49,21 @@ def logs(
     raw: Annotated[
         bool, typer.Option("--raw", help="Keep escape codes and \\r redraws as written.")
     ] = False,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after",
+            metavar="CURSOR",
+            help="Only lines written after CURSOR (a 'cursor' or 'next_cursor' from --json; "
+            "'start': all kept, 'end': none yet). -n caps the lines (default 100).",
+        ),
+    ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line: task, ts, line.")
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per line: task, ts, line, cursor (--after: one document).",
+        ),
     ] = False,
     clear: Annotated[
         bool, typer.Option("--clear", help="Delete the logs (of TASK, or of every task).")
@@ -57,7 +71,9 @@ def logs(
 ) -> None:
     """Show task logs (every line kept, timestamped, across restarts and rotation).
 
-    --json prints one JSON object per log line, not one document (so that -f can stream).
+    --json prints one JSON object per log line, not one document (so that -f can stream);
+    each carries a `cursor`. --after CURSOR --json prints one document:
+    {"ok", "lines", "next_cursor", "more", "lost"}: poll with the next_cursor it gives.
     """
     from taskmux.service import Service
 
@@ -68,14 +84,50 @@ def logs(
         emit(json_out, cleared.to_dict(), human)
         return
     tasks = list(service.project.config.tasks)
-    if not follow:
-        result = service.logs(task, lines, grep, context, since)
-        if not json_out and not result.items and not service.has_logs(task):
-            typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
-        _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(result.items)
+    if follow:
+        result, stream = service.follow_logs(task, lines, grep, context, since, after)
+        _warn_lost(result.lost)
+        _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(
+            stream, flush_each=True
+        )
         return
-    result, stream = service.follow_logs(task, lines, grep, context, since)
-    _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(stream, flush_each=True)
+    result = service.logs(task, lines, grep, context, since, after)
+    printer = _printer(tasks, task, timestamps, raw, json_out, result.pattern)
+    if after is not None:
+        _print_page(result, printer, json_out)
+        return
+    if not json_out and not result.items and not service.has_logs(task):
+        typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
+    printer.run(result.items)
+
+
+def _print_page(page: LogsResult, printer: _Printer, json_out: bool) -> None:
+    """`--after`: one JSON document, or the lines and (on stderr) the cursor to go on with."""
+    if json_out:
+        records = [printer.record(line) for line in page.items if line is not None]
+        print_json(
+            {
+                "ok": True,
+                "lines": records,
+                "next_cursor": page.next_cursor,
+                "more": page.more,
+                "lost": list(page.lost),
+            }
+        )
+        return
+    _warn_lost(page.lost)
+    printer.run(page.items)
+    more = " (more lines are waiting: run again with it)" if page.more else ""
+    typer.echo(f"next cursor: {page.next_cursor}{more}", err=True)
+
+
+def _warn_lost(tasks: tuple[str, ...]) -> None:
+    if tasks:
+        warn(
+            f"{', '.join(tasks)}: the place the cursor named is gone (rotated away or "
+            "cleared): showing every line still kept; some in between may be lost",
+            "W603",
+        )
 
 
 def _printer(
@@ -134,11 +186,20 @@ class _Printer:
         body = item.raw if self.raw else item.text.encode("utf-8", "replace")
         return head + body + b"\n"
 
-    def _json(self, line: LogLine) -> bytes:
+    def record(self, line: LogLine) -> dict[str, object]:
         text = line.raw.decode("utf-8", "replace") if self.raw else line.text
         record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
         if self.pattern is not None:
             record["match"] = self.pattern.search(line.text) is not None
+        return record
+
+    def _json(self, line: LogLine) -> bytes:
+        from taskmux.logs import line_cursor
+
+        record = self.record(line)
+        cursor = line_cursor(line)
+        if cursor is not None:
+            record["cursor"] = cursor
         return json.dumps(record).encode() + b"\n"
 
 

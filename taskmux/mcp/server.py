@@ -102,13 +102,28 @@ def _fit(lines: list[str], budget: int) -> list[str]:
 
 
 def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Plain text lines (`task | line` when all tasks are merged), within 20 kB."""
+    """Plain text lines (`task | line` when all tasks are merged), within 20 kB, and the
+    cursor to poll for newer lines with (`after`)."""
+    from taskmux.logs import line_cursor
+
     prefixed = params.get("task") is None
     text = ["--" if i is None else _log_text(i, prefixed) for i in result.items]
+    if result.next_cursor is not None:  # a page after a cursor, already within 20 kB
+        return {
+            "task": params.get("task"),
+            "lines": text,
+            "next_cursor": result.next_cursor,
+            "more": result.more,
+            "lost": list(result.lost),
+        }
     kept = _fit(text, MAX_LOG_BYTES)
     data: dict[str, Any] = {"task": params.get("task"), "lines": kept}
     if len(kept) < len(text):
         data["truncated"] = f"only the last {len(kept)} of {len(text)} lines fit in 20 kB"
+    last = next((i for i in reversed(result.items) if i is not None), None)
+    cursor = line_cursor(last) if last is not None else None
+    if cursor is not None:
+        data["next_cursor"] = cursor  # `logs` with `after` = this: only what comes next
     return data
 
 
@@ -183,7 +198,9 @@ class Tools:
         for (op, key), limit in LIMITS.items():
             if op == name and isinstance(params.get(key), int | float):
                 params = {**params, key: min(params[key], limit)}
-        extra = {"stop": self.cancel} if name == "wait" else {}
+        extra: dict[str, Any] = {"stop": self.cancel} if name == "wait" else {}
+        if name == "logs" and params.get("after") is not None:
+            extra["max_bytes"] = MAX_LOG_BYTES
         result = Service.for_project(project).call(name, params, **extra)
         shape = SHAPES.get(name)
         return shape(result, params) if shape is not None else dict(result.to_dict())

@@ -1,0 +1,398 @@
+"""Log cursors (SPEC §10): a read that resumes where the last one stopped, across rotation,
+`--clear` and several tasks; the pure cursor text by tables, the readers against the real
+log writer (in-process and as a process), and the CLI on a private tmux server."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import Project, project, wait_until
+
+from taskmux import logs
+from taskmux.errors import InvalidCursor
+from taskmux.logpipe import Writer
+
+__all__ = ["project"]
+
+WRITER = str(Path(logs.__file__).with_name("logpipe.py"))
+
+
+def numbers(lines: tuple[logs.Item, ...] | list[logs.Item]) -> list[int]:
+    """The numbers of lines written as `TASK N ...`."""
+    return [int(line.text.split()[1]) for line in lines if line is not None]
+
+
+class Task:
+    """One task's log written by the real writer (in this process: deterministic)."""
+
+    def __init__(self, root: Path, name: str, max_bytes: int = 1 << 20, backups: int = 3) -> None:
+        self.name = name
+        self.log = logs.TaskLog(name, root / "logs" / f"{name}.log")
+        self.writer = Writer(str(self.log.path), max_bytes, backups)
+        self.count = 0
+
+    def write(self, lines: int = 1, width: int = 20) -> list[int]:
+        written = []
+        for _ in range(lines):
+            self.writer.write_chunk(f"{self.name} {self.count} {'x' * width}\n".encode())
+            written.append(self.count)
+            self.count += 1
+        return written
+
+
+# The cursor text -----------------------------------------------------------------------
+
+
+def test_a_cursor_round_trips_and_is_shell_safe() -> None:
+    marks = {"api": logs.Mark(123456, 789, "ab12cd34ef56"), "web-2": logs.Mark()}
+    text = logs.encode_cursor(marks.items())
+    assert logs.decode_cursor(text) == marks
+    assert text.replace("-", "").replace("_", "").isalnum()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nonsense!",
+        "",
+        logs.encode_cursor([]).replace("M", "N"),  # another version
+        "MjthcGksMSwy",  # "2;api,1,2"
+        "MTthcGks",  # "1;api," : too few fields
+        "MTthcGkseiwxLGFi",  # "1;api,z,1,ab": not hexadecimal
+    ],
+)
+def test_what_is_not_a_cursor_is_refused(text: str) -> None:
+    with pytest.raises(InvalidCursor) as caught:
+        logs.decode_cursor(text)
+    assert caught.value.code == "E603" and caught.value.exit_code == 2
+
+
+# Reading after a cursor ----------------------------------------------------------------
+
+
+def test_each_poll_returns_exactly_what_is_new(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api")
+    first = logs.read_after([task.log], "end")
+    assert first.lines == () and not first.more and first.lost == ()
+    task.write(3)
+    page = logs.read_after([task.log], first.cursor)
+    assert numbers(page.lines) == [0, 1, 2] and not page.more
+    again = logs.read_after([task.log], page.cursor)
+    assert again.lines == () and again.cursor == page.cursor  # nothing new: same place
+    task.write(2)
+    assert numbers(logs.read_after([task.log], page.cursor).lines) == [3, 4]
+    assert numbers(logs.read_after([task.log], "start").lines) == [0, 1, 2, 3, 4]
+    assert numbers(logs.read_after([task.log], None).lines) == [0, 1, 2, 3, 4]
+
+
+def test_a_task_without_a_log_yet_is_read_from_its_start(tmp_path: Path) -> None:
+    log = logs.TaskLog("late", tmp_path / "logs" / "late.log")
+    empty = logs.read_after([log], "start")
+    assert empty.lines == () and empty.lost == ()
+    task = Task(tmp_path, "late")
+    task.write(2)
+    assert numbers(logs.read_after([log], empty.cursor).lines) == [0, 1]
+
+
+def test_the_limit_pages_without_gaps(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api")
+    task.write(25)
+    cursor, seen, pages = "start", [], 0
+    while True:
+        page = logs.read_after([task.log], cursor, limit=10)
+        seen += numbers(page.lines)
+        cursor, pages = page.cursor, pages + 1
+        if not page.more:
+            break
+    assert seen == list(range(25)) and pages == 3
+    budget = logs.read_after([task.log], "start", limit=100, max_bytes=100)
+    assert numbers(budget.lines) == [0, 1, 2, 3] and budget.more  # 27 bytes a line: 108
+    assert logs.read_after([task.log], "start", limit=0).lines == ()
+
+
+def test_rotation_between_reads_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api", max_bytes=2000, backups=3)
+    rng = random.Random(7)
+    cursor, seen = logs.read_after([task.log], "end").cursor, []
+    rotations = 0
+    for _ in range(300):
+        before = task.log.files()[-1].stat().st_ino if task.log.files() else None
+        task.write(rng.randint(0, 40), width=rng.randint(0, 60))  # up to ~2 rotations
+        rotations += before is not None and task.log.path.stat().st_ino != before
+        page = logs.read_after([task.log], cursor, limit=rng.choice([3, 50, 1000]))
+        assert page.lost == ()
+        seen += numbers(page.lines)
+        cursor = page.cursor
+        while page.more:
+            page = logs.read_after([task.log], cursor, limit=1000)
+            seen += numbers(page.lines)
+            cursor = page.cursor
+    assert rotations > 50
+    assert seen == list(range(task.count))
+
+
+def test_a_cursor_whose_file_is_gone_gives_everything_kept_and_says_so(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api", max_bytes=500, backups=1)
+    task.write(3)
+    cursor = logs.read_after([task.log], "start").cursor
+    task.write(100)  # many rotations: the cursor's file is long gone
+    page = logs.read_after([task.log], cursor, limit=1000)
+    assert page.lost == ("api",)
+    assert numbers(page.lines) == numbers(logs.read_after([task.log], "start", 1000).lines)
+    assert numbers(page.lines)[-1] == 102 and numbers(page.lines)[0] > 3
+    assert logs.read_after([task.log], page.cursor).lost == ()  # the next cursor is good
+
+
+def test_clear_then_new_lines(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api", max_bytes=400, backups=2)
+    task.write(30)
+    cursor = logs.read_after([task.log], "start", 1000).cursor
+    logs.clear(task.log)
+    task.writer.check_file()  # the writer notices the emptied file (once a second)
+    task.write(2)
+    page = logs.read_after([task.log], cursor)
+    assert page.lost == ("api",) and numbers(page.lines) == [30, 31]
+    logs.clear(task.log)
+    task.log.path.unlink()
+    gone = logs.read_after([task.log], page.cursor)
+    assert gone.lines == () and gone.lost == ("api",)
+
+
+def test_a_line_still_being_written_comes_once_complete(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api")
+    task.write(1)
+    task.writer.write_chunk(b"prompt> ")
+    page = logs.read_after([task.log], "start")
+    assert [line.text for line in page.lines] == ["api 0 " + "x" * 20]
+    assert [line.text for line in logs.tail(task.log, 5)][-1] == "prompt> "  # shown by tail
+    task.writer.write_chunk(b"yes\n")
+    (line,) = logs.read_after([task.log], page.cursor).lines
+    assert line is not None and line.text == "prompt> yes"
+
+
+def test_with_a_pattern_non_matching_lines_are_passed_over(tmp_path: Path) -> None:
+    task = Task(tmp_path, "api")
+    for i in range(12):
+        task.writer.write_chunk(f"api {i} {'ERROR' if i % 4 == 3 else 'ok'}\n".encode())
+    pattern = logs.compile_pattern("ERROR")
+    page = logs.read_after([task.log], "start", limit=2, pattern=pattern)
+    assert numbers(page.lines) == [3, 7] and page.more
+    rest = logs.read_after([task.log], page.cursor, limit=2, pattern=pattern)
+    assert numbers(rest.lines) == [11] and not rest.more
+    task.writer.write_chunk(b"api 12 ok\napi 13 ok\n")
+    quiet = logs.read_after([task.log], rest.cursor, pattern=pattern)
+    assert quiet.lines == ()
+    task.writer.write_chunk(b"api 14 ERROR\napi 15 ok\n")
+    context = logs.read_after([task.log], quiet.cursor, pattern=pattern, context=1)
+    assert numbers(context.lines) == [14, 15]  # context never reaches before the cursor
+
+
+def test_several_tasks_share_one_cursor(tmp_path: Path) -> None:
+    api, web, db = Task(tmp_path, "api"), Task(tmp_path, "web"), Task(tmp_path, "db")
+    api.write(2)
+    web.write(1)
+    both = [api.log, web.log]
+    page = logs.read_after(both, "start")
+    assert sorted(
+        (line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)
+    ) == [
+        ("api", 0),
+        ("api", 1),
+        ("web", 0),
+    ]
+    web.write(1)
+    api.write(1)
+    page = logs.read_after(both, page.cursor)
+    assert {(line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)} == {
+        ("web", 1),
+        ("api", 2),
+    }
+    api.write(1)
+    only_api = logs.read_after([api.log], page.cursor)  # web keeps its place in the cursor
+    assert numbers(only_api.lines) == [3]
+    web.write(1)
+    db.write(1)  # a task the cursor does not cover: read from its start
+    page = logs.read_after([api.log, web.log, db.log], only_api.cursor)
+    assert sorted(
+        (line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)
+    ) == [
+        ("db", 0),
+        ("web", 2),
+    ]
+
+
+def test_per_line_cursors_resume_right_after_their_line(tmp_path: Path) -> None:
+    api, web = Task(tmp_path, "api"), Task(tmp_path, "web")
+    for _ in range(6):
+        api.write(1)
+        web.write(1)
+        time.sleep(0.002)  # distinct stamps, so the merged order is the write order
+    for pattern in (None, logs.compile_pattern("[02468] x")):
+        for logset in ([api.log], [api.log, web.log]):
+            shown = [
+                line for line in logs.query(logset, 5, pattern, 0, cursors=True) if line is not None
+            ]
+            everything = [line for line in logs.read_after(logset, "start", 1000).lines]
+            order = [(line.task, line.text) for line in everything if line is not None]
+            for line in shown:
+                cursor = logs.line_cursor(line)
+                assert cursor is not None
+                rest = logs.read_after(logset, cursor, 1000).lines
+                after = order[order.index((line.task, line.text)) + 1 :]
+                assert [(r.task, r.text) for r in rest if r is not None] == after
+
+
+def test_follow_lines_carry_cursors_and_follow_resumes_after_one(tmp_path: Path) -> None:
+    api, web = Task(tmp_path, "api"), Task(tmp_path, "web")
+    api.write(2)
+    stop = threading.Event()
+    items = logs.follow_query([api.log, web.log], 10, cursors=True, poll=0.01, stop=stop)
+    got: list[logs.LogLine] = []
+
+    def collect() -> None:
+        for item in items:
+            if item is not None:
+                got.append(item)
+
+    thread = threading.Thread(target=collect)
+    thread.start()
+    try:
+        web.write(1)
+        api.write(1)
+        assert wait_until(lambda: len(got) == 4, timeout=5)
+    finally:
+        stop.set()
+        thread.join(5)
+    web.write(1)
+    cursor = logs.line_cursor(got[2])  # the first live line
+    assert cursor is not None
+    rest = logs.read_after([api.log, web.log], cursor)
+    seen = {(line.task, n) for line, n in zip(rest.lines, numbers(rest.lines), strict=True)}
+    assert seen == {(got[3].task, numbers([got[3]])[0]), ("web", 1)}
+
+    live, lost = logs.follow_after([api.log, web.log], cursor, poll=0.01, stop=stop)
+    stop.clear()
+    resumed: list[logs.Item] = []
+    thread = threading.Thread(target=lambda: resumed.extend(live))
+    thread.start()
+    try:
+        api.write(1)
+        assert wait_until(lambda: len(resumed) == 3, timeout=5)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert lost == () and numbers(resumed)[-1] == 3
+
+
+def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
+    """The writer as a process, rotating every few lines, while a poller reads with cursors:
+    every line exactly once, in order."""
+    path = tmp_path / "logs" / "fast.log"
+    log = logs.TaskLog("fast", path)
+    total = 20_000
+    writer = subprocess.Popen(
+        [sys.executable, "-I", "-S", WRITER, str(path), "4000", "20"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        assert writer.stdin is not None
+        cursor, seen = "start", []
+        for start in range(0, total, 500):
+            writer.stdin.write(b"".join(b"fast %d\n" % i for i in range(start, start + 500)))
+            writer.stdin.flush()
+            deadline = time.monotonic() + 30
+            while len(seen) < start + 500:  # reads race the writer's rotations
+                assert time.monotonic() < deadline, f"stuck at {len(seen)}"
+                page = logs.read_after([log], cursor, limit=300)
+                assert page.lost == ()
+                seen += numbers(page.lines)
+                cursor = page.cursor
+        writer.stdin.close()
+        assert writer.wait(30) == 0
+        while True:
+            page = logs.read_after([log], cursor, limit=5000)
+            seen += numbers(page.lines)
+            cursor = page.cursor
+            if not page.more:
+                break
+        assert seen == list(range(total))
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+
+
+# Through the CLI, on a real tmux server ------------------------------------------------
+
+
+def _json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+TALKER = """
+import time
+for i in range(1_000_000):
+    print(f"talker {i} " + "y" * 40, flush=True)
+    time.sleep(0.01 if i % 40 else 0.6)
+"""
+
+
+def test_logs_after_through_the_cli_before_and_after_rotation(project: Project) -> None:
+    (project.root / "talker.py").write_text(TALKER)
+    project.write(
+        """
+        log_max_size_mb = 0.002
+        log_backups = 50
+        [tasks.talker]
+        command = "python3 talker.py"
+        [tasks.quiet]
+        command = "sleep 300"
+        """
+    )
+    assert project.run("start").returncode == 0
+    wait_until(lambda: len(_json_lines(project.run("logs", "talker", "--json", "-n", "3"))) == 3)
+
+    first = _json_lines(project.run("logs", "talker", "--json", "-n", "3"))
+    assert len(first) == 3 and all(isinstance(r["cursor"], str) for r in first)
+    cursor = first[-1]["cursor"]
+    seen = [int(r["line"].split()[1]) for r in first]
+    folder = project.paths.log_file("talker").parent
+
+    def rotations() -> int:
+        return len(list(folder.glob("talker.log.*")))
+
+    wanted = rotations() + 3
+    while rotations() < wanted or len(seen) < 150:
+        page = project.json("logs", "talker", "--after", cursor)
+        assert page["ok"] and page["lost"] == [] and set(page) >= {"lines", "next_cursor", "more"}
+        seen += [int(r["line"].split()[1]) for r in page["lines"]]
+        cursor = page["next_cursor"]
+        time.sleep(0.2)  # an agent's pace: some reads have rotations between them
+    assert seen == list(range(seen[0], seen[0] + len(seen)))
+
+    merged = project.json("logs", "--after", "end")
+    assert merged["lines"] == [] and merged["more"] is False
+
+    def matches() -> list[dict[str, Any]]:
+        page = project.json("logs", "--after", merged["next_cursor"], "-g", "talker [0-9]*5 ")
+        return list(page["lines"])
+
+    found = wait_until(matches)
+    hits = [r for r in found if r["match"]]  # and -C 3 lines of context around them
+    assert hits and all(r["task"] == "talker" and r["line"].split()[1][-1] == "5" for r in hits)
+
+    plain = project.run("logs", "talker", "--after", cursor)
+    assert plain.returncode == 0 and "next cursor: " in plain.stderr
+    bad = project.run("logs", "--after", "garbage!")
+    assert bad.returncode == 2 and "error[E603]" in bad.stderr
+    mixed = project.run("logs", "--after", "end", "--since", "5m")
+    assert mixed.returncode == 2 and "error[E100]" in mixed.stderr
