@@ -369,10 +369,15 @@ class Debouncer:
 def should_restart(
     alive: bool, stopped_by_hand: bool, gave_up: bool, started_at: float | None, change: Change
 ) -> bool:
-    """Whether a due change restarts the task: only a running task that nobody stopped,
-    and only if its current run started before the last change (a run launched after it,
-    by a crash restart or a person, already has the new files)."""
-    if not alive or stopped_by_hand or gave_up:
+    """Whether a due change restarts the task: a running task that nobody stopped, if its
+    current run started before the last change (a run launched after it, by a crash
+    restart or a person, already has the new files); and a task whose crash loop gave up,
+    since the file just saved may be the fix. A task stopped by hand stays stopped."""
+    if stopped_by_hand:
+        return False
+    if gave_up:
+        return True
+    if not alive:
         return False
     return started_at is None or change.last_at > started_at
 

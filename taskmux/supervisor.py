@@ -279,8 +279,8 @@ class Supervisor:
     def _restart_on_change(
         self, lifecycle: Lifecycle, name: str, state: TaskState, change: Change
     ) -> bool:
-        """Start a restart for a due change if the task runs and nobody stopped it (a task
-        that is down stays as it is); whether one was started."""
+        """Start a restart for a due change if the task runs (or gave up) and nobody
+        stopped it (see `should_restart`); whether one was started."""
         if not should_restart(
             state.is_alive, state.manually_stopped, state.gave_up, state.started_at, change
         ):

@@ -260,7 +260,7 @@ CHANGE = Change("api", ("a.py",), 1, 100.0, 100.2)
         (True, False, False, None, True),
         (False, False, False, 50.0, False),  # down (crashed, completed): stays as it is
         (True, True, False, 50.0, False),  # stopped by hand
-        (False, False, True, 50.0, False),  # gave up
+        (False, False, True, 50.0, True),  # gave up: the saved file may be the fix
         (True, False, False, 100.5, False),  # started after the change: has the new files
     ],
 )
