@@ -769,6 +769,11 @@ class Follower:
         finally:
             self._close_snapshot()
 
+    def poll(self) -> list[LogLine]:
+        """Lines appended after the snapshot (or the last poll), merged; never waits."""
+        self._close_snapshot()
+        return list(merge([tracked.poll() for tracked in self._tracked]))
+
     def _close_snapshot(self) -> None:
         for _, ends in self._snapshot:
             for handle, _ in ends:

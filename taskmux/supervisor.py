@@ -22,7 +22,7 @@ from taskmux.claim import claim_supervision as claim_supervision
 from taskmux.claim import describe_holder as describe_holder
 from taskmux.claim import read_holder as read_holder
 from taskmux.claim import supervisor_running as supervisor_running
-from taskmux.lifecycle import Checked, Lifecycle
+from taskmux.lifecycle import Checked, Lifecycle, stop_signal_of
 from taskmux.recovery import RecoveryPlan, recovery_plan, relaunch_waves, session_lost
 from taskmux.restart import Action, Decision, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
@@ -30,6 +30,8 @@ from taskmux.state import TaskState, health_change, same_run
 from taskmux.tmux_manager import Observation, Tmux
 
 POLL_INTERVAL = 0.5
+# How long a recovery waits for a relaunched dependency that must complete (a migration).
+RECOVERY_DEPENDENCY_WAIT = 300.0
 DAEMON_WAIT = 2.0  # how long a task that exited 0 is watched for a child binding its port
 
 
@@ -116,7 +118,7 @@ class Supervisor:
     def _run_health(
         self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float
     ) -> None:
-        if task.health_check is None or state.dead or state.manually_stopped:
+        if not task.needs_check or state.dead or state.manually_stopped:
             self.next_check.pop(name, None)
             return
         future = self.checks.get(name)
@@ -160,9 +162,9 @@ class Supervisor:
             if state.is_alive:  # still running but unhealthy: "gave up" leaves it stopped
                 task = lifecycle.project.task(name)
                 marker = lifecycle.marker(name)
-                self._act(
-                    lifecycle, name, procs.stop_tree, state.pid, marker, task.stop_grace_period
-                )
+                first = stop_signal_of(task)
+                grace = task.stop_grace_period
+                self._act(lifecycle, name, procs.stop_tree, state.pid, marker, grace, first)
         elif decision.action is Action.RESTART:
             if state.next_restart_at is None:
                 due = now + decision.delay
@@ -199,7 +201,8 @@ class Supervisor:
             return
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
             task = lifecycle.project.task(name)
-            procs.stop_tree(state.pid, lifecycle.marker(name), task.stop_grace_period)
+            first = stop_signal_of(task)
+            procs.stop_tree(state.pid, lifecycle.marker(name), task.stop_grace_period, first)
             _wait_for_death(lifecycle, name)
         launched = lifecycle.launch([name], manual=False)
         if name in launched.refused:
@@ -271,7 +274,11 @@ class Supervisor:
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(previous.tasks)))) as pool:
             stops = {
                 name: pool.submit(
-                    procs.stop_tree, None, lifecycle.marker(name), _grace(lifecycle, name)
+                    procs.stop_tree,
+                    None,
+                    lifecycle.marker(name),
+                    _grace(lifecycle, name),
+                    stop_signal_of(lifecycle.config.tasks.get(name)),
                 )
                 for name in previous.tasks
             }
@@ -322,9 +329,18 @@ class Supervisor:
                 failed[name] = error.message
             relaunched += launched.started
             self._carry_restart_counts(lifecycle, previous, launched.started)
-            needed = {d for n in plan.relaunch for d in graph.get(n, ()) if d in ready}
-            for dep in needed - set(failed):
-                problem = lifecycle.wait_dependency(dep)
+            needed = {
+                (d.task, d.condition)
+                for n in plan.relaunch
+                if n in lifecycle.config.tasks
+                for d in lifecycle.config.tasks[n].depends_on
+                if d.task in ready
+            }
+            for dep, condition in sorted(needed):
+                if dep in failed:
+                    continue
+                deadline = time.monotonic() + RECOVERY_DEPENDENCY_WAIT
+                problem = lifecycle.wait_condition(dep, condition, deadline=deadline)
                 if problem is not None:
                     failed[dep] = problem
         return relaunched

@@ -43,6 +43,7 @@ _FIELDS = (
     "@taskmux_next_restart",
     "@taskmux_health",
     "@taskmux_seen",
+    "@taskmux_ready",
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
@@ -282,6 +283,7 @@ class Tmux:
             ["set-option", "-w", "-u", "-t", window, "@taskmux_stopped"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_health"],
+            ["set-option", "-w", "-u", "-t", window, "@taskmux_ready"],
         ]
         if spec.log_command and (state is None or not state.piped):
             commands.append(["pipe-pane", "-t", target, spec.log_command.replace("#", "##")])
@@ -311,6 +313,10 @@ class Tmux:
 
     def set_health(self, window_id: str, health: Health) -> None:
         self.set_marks(window_id, {"health": health.encode()})
+
+    def set_ready(self, window_id: str, run: float) -> None:
+        """Record that the run started at `run` printed its ready line."""
+        self.set_marks(window_id, {"ready": f"{run:.3f}"})
 
     # Destroying ----------------------------------------------------------------------
 
@@ -376,4 +382,5 @@ def _parse_pane(values: list[str]) -> TaskState | None:
         next_restart_at=next_restart,
         health=Health.decode(row["@taskmux_health"], _float(row["@taskmux_started"])),
         seen_exit=row["@taskmux_seen"],
+        ready_run=_float(row["@taskmux_ready"]),
     )

@@ -187,6 +187,8 @@ def test_the_report_fails_only_for_tasks_that_should_run() -> None:
         "output": "not started",
         "duration": 0.0,
         "timed_out": False,
+        "probe": None,
+        "reason": "not started",
     }
     loud = HealthReport(
         {

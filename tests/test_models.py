@@ -104,8 +104,9 @@ def test_every_task_key_is_read() -> None:
     assert config.hooks.before_start == "echo hi"
     web = config.tasks["web"]
     for key, value in body.items():
-        if key != "hooks":
+        if key not in ("hooks", "depends_on"):
             assert getattr(web, key) == value, key
+    assert web.dependencies == ["db"] and web.depends_on[0].condition == "healthy"
     assert web.hooks.before_start == "make"
     assert web.hooks.after_stop == "echo bye"
     assert config.graph() == {"db": [], "web": ["db"]}
@@ -127,7 +128,12 @@ TASK_RANGES = [
     ("max_restarts", 0, None, [-1]),
     ("restart_backoff", 1, None, [0.99, 0, -2.0]),
     ("hook_timeout", 0.001, None, [0, -1]),
+    ("health_tcp", 1, 65535, [0, 65536]),
+    ("health_start_period", 0, None, [-0.5]),
+    ("restart_delay", 0, None, [-1]),
 ]
+# Lists whose items are ranged, tested on their own (test_list_ranges).
+LIST_RANGES = {"health_expect_status", "success_exit_codes"}
 
 
 @pytest.mark.parametrize(
@@ -170,7 +176,8 @@ def _ranged_fields(cls: type) -> set[str]:
 
 def test_ranged_keys_are_exactly_the_documented_ones() -> None:
     """A new ranged field must get a row in TASK_RANGES/TOP_RANGES (and in the README)."""
-    assert _ranged_fields(TaskConfig) == {row[0] for row in TASK_RANGES} | {"command"}
+    ranged = {row[0] for row in TASK_RANGES} | {"command"} | LIST_RANGES
+    assert _ranged_fields(TaskConfig) == ranged
     assert _ranged_fields(ProjectConfig) == {row[0] for row in TOP_RANGES}
 
 
@@ -257,7 +264,7 @@ def test_names_are_bounded() -> None:
 def test_a_repeated_dependency_is_a_warning_and_counts_once() -> None:
     raw = {"tasks": {"a": {"command": "x"}, "b": {"command": "y", "depends_on": ["a", "a"]}}}
     config, problems = validate_config(raw)
-    assert config is not None and config.tasks["b"].depends_on == ["a"]
+    assert config is not None and config.tasks["b"].dependencies == ["a"]
     assert [(p.code, p.severity, p.task, p.key) for p in problems] == [
         ("W119", "warning", "b", "depends_on")
     ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, finite, load, warn
 from taskmux.cli.render import ProgressPrinter, status_table
 
 if TYPE_CHECKING:
@@ -65,21 +65,67 @@ def start(
         bool, typer.Option("-m", "--monitor", help="Then supervise in the foreground.")
     ] = False,
     kill_port: KillPortOpt = False,
+    with_deps: Annotated[
+        bool,
+        typer.Option("--with-deps", help="Also start what the named tasks depend on."),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Return once every task started is ready (healthy; a one-shot: completed); "
+            "exit 1 saying why if one is not.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", "-t", min=0, callback=finite, help="With --wait: give up after S seconds."
+        ),
+    ] = 60.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Start tasks in dependency order (no names: every auto_start task)."""
+    if monitor and wait:
+        from taskmux.errors import UsageError
+
+        raise UsageError("--wait and -m/--monitor do not go together (wait, then start -m)")
     if monitor:
         from taskmux.cli.supervise_cmds import run_monitor
 
-        run_monitor(tasks or None, json_out, kill_port)
+        run_monitor(tasks or None, json_out, kill_port, with_deps)
+        return
+    if wait:
+        start_and_wait(tasks or None, with_deps, timeout, kill_port, json_out)
         return
     with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
-        report = lifecycle.start(tasks or None)
+        report = lifecycle.start(tasks or None, with_deps=with_deps)
     note = None if tasks else nothing_to_start(lifecycle, report)
     if note is not None:
         emit(json_out, {**report.to_dict(), "note": note}, note)
         return
     report_start(json_out, report)
+
+
+def start_and_wait(
+    tasks: list[str] | None, with_deps: bool, timeout: float, kill_port: bool, json_out: bool
+) -> None:
+    """`start --wait`: start, wait for readiness; exit 1 with each unready task's facts."""
+    from taskmux.cli.agent_cmds import explain_wait
+    from taskmux.errors import WaitFailed
+    from taskmux.waiting import start_and_wait as run
+
+    with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
+        report, result = run(lifecycle, tasks, with_deps, timeout)
+    for message in report.warnings:
+        warn(message, "W401")
+    data = {**report.to_dict(), "wait": result.to_dict()}
+    if result.ok and report.ok:
+        note = None if tasks else nothing_to_start(lifecycle, report)
+        emit(json_out, data if note is None else {**data, "note": note}, note or result.summary())
+        return
+    error = report.error() or WaitFailed(result.summary())
+    fail(json_out, data, error, lambda: explain_wait(result))
 
 
 def nothing_to_start(lifecycle: Lifecycle, report: StartReport) -> str | None:

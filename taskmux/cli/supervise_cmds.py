@@ -48,7 +48,9 @@ def _print_events(lifecycle: Lifecycle, stop: threading.Event, json_out: bool) -
         sys.stdout.flush()
 
 
-def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False) -> None:
+def run_monitor(
+    names: list[str] | None, json_out: bool, kill_port: bool = False, with_deps: bool = False
+) -> None:
     """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM."""
     from taskmux.cli.lifecycle_cmds import lifecycle_for, report_start
     from taskmux.lifecycle import Lifecycle
@@ -59,7 +61,7 @@ def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False
         if claim.warning:
             warn(claim.warning)
         try:
-            report = starter.start(names)
+            report = starter.start(names, with_deps=with_deps)
         except BaseException:
             claim.release()
             raise
