@@ -721,6 +721,9 @@ class Lifecycle:
             state = self.observe().tasks.get(name)
             verdict = dependency_verdict(condition, task, state)
             if verdict.status == "met":
+                if state is not None and state.dead:  # a one-shot finished
+                    how = state.exit_text() if state.exit_signal else f"exited {state.exit_status}"
+                    self.report(Progress(name, "completed", how))
                 return None
             if verdict.status == "failed":
                 return verdict.reason
@@ -751,9 +754,15 @@ class Lifecycle:
     def probe(
         self, name: str, state: TaskState | None, timeout: float | None = None
     ) -> CheckResult:
-        """Run a task's probe and look for its ready line, storing nothing but the fact
-        that the ready line was seen (`wait` polls fast: its failures must not count)."""
-        return self._probe(name, state, timeout)[0]
+        """Run a task's probe and look for its ready line (`wait`, which polls fast).
+
+        Only a pass is stored on the window (uncounted, as `health` does), so `status`
+        agrees with a wait that succeeded; a failure of a task still coming up is not.
+        """
+        result, passed, ready = self._probe(name, state, timeout)
+        if result.healthy and state is not None:
+            self._record(name, state, result, passed, ready, count=False)
+        return result
 
     def _probe(
         self, name: str, state: TaskState | None, timeout: float | None = None
@@ -795,9 +804,23 @@ class Lifecycle:
         failing one. A ready line not printed yet makes the task not healthy, but is not
         a failure: only the probe's failures make the streak.
         """
-        task = self.project.task(name)
         result, passed, ready = self._probe(name, state, None)
-        if state is None or state.dead or not task.needs_check:
+        if state is None:
+            return Checked(result)
+        return self._record(name, state, result, passed, ready, count)
+
+    def _record(
+        self,
+        name: str,
+        state: TaskState,
+        result: CheckResult,
+        passed: bool,
+        ready: bool,
+        count: bool,
+    ) -> Checked:
+        """Store a check's verdict on the task's window (see `checked`)."""
+        task = self.project.task(name)
+        if state.dead or not task.needs_check:
             return Checked(result)
         run = state.started_at
         # The supervisor is the only writer of the streak, so what it saw is still
@@ -1027,9 +1050,7 @@ def _blocking_reason(
             return f"dependency '{dep.task}' {broken[dep.task]}"
         problem = unmet.get((dep.task, dep.condition))
         if problem is not None:
-            return f"dependency '{dep.task}' {problem}" + (
-                "" if dep.condition == "healthy" else f" (condition: {dep.condition})"
-            )
+            return f"dependency '{dep.task}' {problem}"
     return None
 
 

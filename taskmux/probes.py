@@ -94,12 +94,13 @@ def http_probe(
         return result(False, f"bad URL: {exc}")
     try:
         connection.request("GET", path, headers={"User-Agent": "taskmux-probe", "Accept": "*/*"})
-        _shorten(connection, deadline)
+        sock = connection.sock  # the response may take it over (and the connection forget it)
+        _shorten(sock, deadline)
         response = connection.getresponse()
         status = response.status
         body = b""
         if body_pattern is not None or status not in expected:
-            body = _read_body(connection, response, deadline)
+            body = _read_body(sock, response, deadline)
     except ConnectionRefusedError:
         return result(False, "connection refused")
     except TimeoutError:
@@ -128,22 +129,23 @@ def http_probe(
     return result(True, f"status {status}")
 
 
-def _shorten(connection: object, deadline: float) -> None:
+def _shorten(sock: socket.socket | None, deadline: float) -> None:
     """Give the socket only what is left of the probe's time for its next read."""
-    sock = getattr(connection, "sock", None)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
     if sock is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
         sock.settimeout(left)
 
 
-def _read_body(connection: object, response: object, deadline: float) -> bytes:
+def _read_body(sock: socket.socket | None, response: object, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    read = getattr(response, "read")  # noqa: B009 - http.client.HTTPResponse, typed loosely
+    # read1: whatever one socket read brings (read(n) would wait for all n bytes, however
+    # slowly they come, and outlive the timeout).
+    read = getattr(response, "read1")  # noqa: B009 - http.client.HTTPResponse, typed loosely
     while size < MAX_BODY:
-        _shorten(connection, deadline)
+        _shorten(sock, deadline)
         chunk: bytes = read(min(65536, MAX_BODY - size))
         if not chunk:
             break

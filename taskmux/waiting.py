@@ -24,6 +24,7 @@ from taskmux.health import CheckResult
 from taskmux.lifecycle import Lifecycle, StartReport
 from taskmux.logs import TaskLog, tail
 from taskmux.readiness import Status, Verdict
+from taskmux.readylog import STAMP_SLACK
 from taskmux.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState, signal_name
@@ -168,10 +169,16 @@ def supervisor_alive(lifecycle: Lifecycle) -> bool:
     return supervisor_running(lifecycle.paths.supervisor_lock)
 
 
-def last_log_lines(lifecycle: Lifecycle, task: str, n: int = LOG_LINES) -> tuple[str, ...]:
-    """The task's last n log lines, escape codes removed, each cut to a sane length."""
+def last_log_lines(
+    lifecycle: Lifecycle, task: str, n: int = LOG_LINES, since: float | None = None
+) -> tuple[str, ...]:
+    """The task's last n log lines (only those since `since`, if given), escape codes
+    removed, each cut to a sane length."""
     log = TaskLog(task, lifecycle.paths.log_file(task))
-    return tuple(line.text[:MAX_LINE] for line in tail(log, n))
+    lines = tail(log, n)
+    if since is not None:
+        lines = [line for line in lines if line.ts >= since - STAMP_SLACK]
+    return tuple(line.text[:MAX_LINE] for line in lines)
 
 
 def _run_identity(state: TaskState | None) -> str:
@@ -185,12 +192,16 @@ def wait_for(
     timeout: float = 60.0,
     stop: threading.Event | None = None,
     poll: float = POLL_INTERVAL,
+    said_timeout: float | None = None,
 ) -> WaitResult:
     """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
 
     Raises TaskNotFound for a name that is not in the config, before waiting at all.
     Setting `stop` ends the wait early; the result then reports the tasks as unmet.
+    `said_timeout`: the timeout to name in the result, when this wait is the last part
+    of a longer one (`start --wait`).
     """
+    shown = timeout if said_timeout is None else said_timeout
     wanted = list(dict.fromkeys(names))
     lifecycle.project.check_names(wanted)
     stop = stop or threading.Event()
@@ -228,10 +239,10 @@ def wait_for(
             if finished or timed_out or stop.is_set():
                 return WaitResult(
                     condition,
-                    timeout,
+                    shown,
                     time.monotonic() - started,
                     timed_out,
-                    _reports(lifecycle, timeout, timed_out, observation, verdicts, checks),
+                    _reports(lifecycle, shown, timed_out, observation, verdicts, checks),
                 )
             stop.wait(max(0.0, min(poll, deadline - time.monotonic())))
 
@@ -330,6 +341,7 @@ def wait_started(
     report: StartReport,
     timeout: float,
     stop: threading.Event | None = None,
+    said_timeout: float | None = None,
 ) -> WaitResult:
     """Wait until every task a start dealt with is ready (healthy per its probe and ready
     line; a one-shot: completed successfully), one fails for good, or `timeout` passes.
@@ -348,13 +360,20 @@ def wait_started(
     names = [n for n in lifecycle.config.tasks if n in named]
     if not names:
         return WaitResult("ready", timeout, 0.0, False, ())
-    result = wait_for(lifecycle, names, "ready", timeout, stop)
+    result = wait_for(lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout)
+    observation = lifecycle.observe() if not result.ok else None
     tasks = []
     for task in result.tasks:
-        if task.task in report.failed:
-            task = replace(task, met=False, reason=f"failed to start: {report.failed[task.task]}")
-        elif task.task in report.skipped:
-            task = replace(task, met=False, reason=f"skipped: {report.skipped[task.task]}")
+        if task.task in report.skipped:  # never launched: earlier runs' lines say nothing
+            why = f"skipped: {report.skipped[task.task]}"
+            task = replace(task, met=False, reason=why, logs=())
+        elif not task.met and observation is not None:
+            state = observation.tasks.get(task.task)
+            run = state.started_at if state is not None else None
+            task = replace(task, logs=last_log_lines(lifecycle, task.task, since=run))
+            if task.task in report.failed:
+                why = f"failed to start: {report.failed[task.task]}"
+                task = replace(task, met=False, reason=why)
         tasks.append(task)
     return replace(result, tasks=tuple(tasks))
 
@@ -374,5 +393,5 @@ def start_and_wait(
     began = time.monotonic()
     report = lifecycle.start(names, with_deps=with_deps, deadline=began + max(0.0, timeout))
     left = max(0.0, timeout - (time.monotonic() - began))
-    result = wait_started(lifecycle, report, left, stop)
+    result = wait_started(lifecycle, report, left, stop, said_timeout=timeout)
     return report, replace(result, timeout=timeout, elapsed=time.monotonic() - began)

@@ -112,7 +112,7 @@ def start_and_wait(
 ) -> None:
     """`start --wait`: start, wait for readiness; exit 1 with each unready task's facts."""
     from taskmux.cli.agent_cmds import explain_wait
-    from taskmux.errors import WaitFailed
+    from taskmux.errors import StartFailed, TaskmuxError, WaitFailed
     from taskmux.waiting import start_and_wait as run
 
     with lifecycle_for(json_out, kill_port=kill_port) as lifecycle:
@@ -124,7 +124,12 @@ def start_and_wait(
         note = None if tasks else nothing_to_start(lifecycle, report)
         emit(json_out, data if note is None else {**data, "note": note}, note or result.summary())
         return
-    error = report.error() or WaitFailed(result.summary())
+    # The wait's summary names every task that is not ready and why; a start that failed
+    # outright (a hook, a port, a quick death) keeps its own code.
+    start_error = report.error() if report.failed else None
+    error: TaskmuxError = WaitFailed(result.summary())
+    if start_error is not None:
+        error = StartFailed(result.summary(), code=start_error.code)
     fail(json_out, data, error, lambda: explain_wait(result))
 
 
