@@ -7,7 +7,6 @@ it never prints. The supervisor reuses `relaunch` and `observe`.
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 import signal
@@ -713,9 +712,11 @@ class Lifecycle:
         task = self.project.task(name)
         began = time.monotonic()
         limit = deadline
+        ending = "when the timeout ran out"
         if condition == "healthy":
             patience = task.health_start_period + task.health_retries * task.health_interval
-            limit = min(began + patience, deadline or math.inf)
+            if deadline is None or began + patience < deadline:
+                limit, ending = began + patience, f"(gave up after {patience:g}s)"
         last = "was not healthy yet"
         while True:
             state = self.observe().tasks.get(name)
@@ -733,10 +734,9 @@ class Lifecycle:
                     return None
                 last = f"is not healthy: {result.reason}" if result.reason else "is not healthy"
             elif condition != "healthy":
-                last = f"had not {condition.replace('_', ' ')} (still running)"
+                last = "was still running"
             if limit is not None and time.monotonic() >= limit:
-                waited = time.monotonic() - began
-                return f"{last} (gave up after {waited:.0f}s)"
+                return f"{last} {ending}"
             pause = DEPENDENCY_POLL
             if limit is not None:
                 pause = min(pause, max(0.0, limit - time.monotonic()))

@@ -454,3 +454,25 @@ def test_the_demo_comes_up_with_its_migration_and_its_body_probe(project: Projec
     assert "✗ migrate: exited 1" in failed.stdout
     assert "0001_create_pages failed" in failed.stdout
     assert "web: skipped: dependency 'migrate' exited 1" in failed.stdout
+
+
+def test_the_timeout_bounds_the_waits_for_dependencies_too(project: Project) -> None:
+    project.write(
+        """
+        [tasks.migrate]
+        command = "echo migrating forever; sleep 300"
+        stop_grace_period = 0.5
+
+        [tasks.web]
+        command = "sleep 300"
+        depends_on = [{ task = "migrate", condition = "completed_successfully" }]
+        """
+    )
+    began = time.monotonic()
+    doc = project.json("start", "--wait", "--timeout", "2")
+    assert 1.9 <= time.monotonic() - began < 8
+    assert doc["ok"] is False
+    assert doc["skipped"] == {
+        "web": "dependency 'migrate' was still running when the timeout ran out"
+    }
+    assert doc["wait"]["tasks"]["web"]["reason"].startswith("skipped: dependency 'migrate'")
