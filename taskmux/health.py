@@ -47,8 +47,14 @@ class CheckResult:
 
     def with_ready_line(self, pattern: str, seen: bool) -> CheckResult:
         """This result once the ready line is taken into account: not healthy until seen."""
-        if seen or not self.healthy:
+        if not self.healthy:
             return self
+        if seen:  # a probe's own reason says more; bare liveness says what it saw
+            return (
+                replace(self, reason=f"ready line /{pattern}/ seen")
+                if self.kind == "process"
+                else self
+            )
         return replace(self, healthy=False, reason=f"ready line /{pattern}/ not printed yet")
 
     def to_dict(self) -> dict[str, object]:

@@ -144,7 +144,13 @@ class Supervisor:
         change = health_change(checked.before, checked.after)
         if change == "health_failed":
             output = checked.result.output[-500:]
-            lifecycle.events.append(change, name, failures=checked.after.failures, output=output)
+            lifecycle.events.append(
+                change,
+                name,
+                failures=checked.after.failures,
+                reason=checked.result.reason,
+                output=output,
+            )
         elif change == "health_recovered":
             lifecycle.events.append(change, name)
 

@@ -309,10 +309,20 @@ def _reports(
                 exit_code=_exit_code(state),
                 signal=_signal(state),
                 health=checks.get(name),
-                logs=() if met else last_log_lines(lifecycle, name),
+                logs=() if met else _run_lines(lifecycle, name, state),
             )
         )
     return tuple(reports)
+
+
+def _run_lines(lifecycle: Lifecycle, name: str, state: TaskState | None) -> tuple[str, ...]:
+    """The last lines of the run being judged (an earlier run's ready line or error would
+    mislead); all of the log's last lines if this run printed nothing yet."""
+    if state is not None and state.started_at is not None:
+        lines = last_log_lines(lifecycle, name, since=state.started_at)
+        if lines:
+            return lines
+    return last_log_lines(lifecycle, name)
 
 
 def _state_text(observation: Observation, name: str, state: TaskState | None) -> str:
@@ -361,19 +371,14 @@ def wait_started(
     if not names:
         return WaitResult("ready", timeout, 0.0, False, ())
     result = wait_for(lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout)
-    observation = lifecycle.observe() if not result.ok else None
     tasks = []
     for task in result.tasks:
         if task.task in report.skipped:  # never launched: earlier runs' lines say nothing
             why = f"skipped: {report.skipped[task.task]}"
             task = replace(task, met=False, reason=why, logs=())
-        elif not task.met and observation is not None:
-            state = observation.tasks.get(task.task)
-            run = state.started_at if state is not None else None
-            task = replace(task, logs=last_log_lines(lifecycle, task.task, since=run))
-            if task.task in report.failed:
-                why = f"failed to start: {report.failed[task.task]}"
-                task = replace(task, met=False, reason=why)
+        elif task.task in report.failed:
+            why = f"failed to start: {report.failed[task.task]}"
+            task = replace(task, met=False, reason=why)
         tasks.append(task)
     return replace(result, tasks=tuple(tasks))
 

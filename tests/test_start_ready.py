@@ -189,6 +189,7 @@ def test_a_ready_line_printed_late(project: Project) -> None:
     early = project.json("wait", "web", "--timeout", "0.5")
     assert early["ok"] is False
     assert early["tasks"]["web"]["reason"].endswith(r"ready line /ready in \d+ms/ not printed yet")
+    assert early["tasks"]["web"]["logs"] == ["compiling"]  # this run's lines, not the last one's
     assert project.status()["web"]["ready"] is False
     assert project.json("wait", "web", "--timeout", "20")["ok"] is True
     assert project.status()["web"]["ready"] is True
