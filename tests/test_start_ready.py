@@ -171,7 +171,7 @@ def test_a_ready_line_printed_late(project: Project) -> None:
     project.write(
         """
         [tasks.web]
-        command = "echo compiling; if [ -f slow ]; then sleep 1.5; fi; echo 'ready in 42ms on :3000'; sleep 300"
+        command = "echo compiling; if [ -f slow ]; then sleep 1.5; fi; while [ -f hold ]; do sleep 0.05; done; echo 'ready in 42ms on :3000'; sleep 300"
         ready_log = "ready in \\\\d+ms"
         stop_grace_period = 0.5
         """
@@ -185,12 +185,15 @@ def test_a_ready_line_printed_late(project: Project) -> None:
     assert project.status()["web"]["ready"] is True
 
     # A restart needs a new line: the one the previous run printed does not count.
+    (project.root / "slow").unlink()
+    (project.root / "hold").touch()  # the next run prints its line once this is gone
     assert project.run("restart", "web").returncode == 0
     early = project.json("wait", "web", "--timeout", "0.5")
     assert early["ok"] is False
     assert early["tasks"]["web"]["reason"].endswith(r"ready line /ready in \d+ms/ not printed yet")
     assert early["tasks"]["web"]["logs"] == ["compiling"]  # this run's lines, not the last one's
     assert project.status()["web"]["ready"] is False
+    (project.root / "hold").unlink()
     assert project.json("wait", "web", "--timeout", "20")["ok"] is True
     assert project.status()["web"]["ready"] is True
 
@@ -229,7 +232,7 @@ def test_started_and_completed_conditions(project: Project) -> None:
         health_interval = 10
 
         [tasks.seed]
-        command = "sleep 0.6; echo partly seeded; exit 4"
+        command = "sleep 1.5; echo partly seeded; exit 4"
 
         [tasks.app]
         command = "sleep 300"
