@@ -83,3 +83,16 @@ def transitive_dependents(graph: Graph, name: str) -> list[str]:
                 found.add(task)
                 frontier.append(task)
     return [t for t in graph if t in found]
+
+
+def transitive_dependencies(graph: Graph, names: Iterable[str]) -> list[str]:
+    """`names` and everything they depend on, directly or through others, in graph order."""
+    found: set[str] = set()
+    frontier = [n for n in names if n in graph]
+    while frontier:
+        current = frontier.pop()
+        if current in found:
+            continue
+        found.add(current)
+        frontier.extend(d for d in graph.get(current, ()) if d in graph and d not in found)
+    return [t for t in graph if t in found]

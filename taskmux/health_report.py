@@ -26,8 +26,8 @@ def expectation(
     """Whether a task should be up, and the words for it when it is not.
 
     "check": alive, its health check (or liveness) decides. "not running": nobody meant
-    it to run. "completed": a one-shot that exited 0 (under restart policy "always" an
-    exit 0 is a death like any other). "down": it should run and does not.
+    it to run. "completed": a one-shot that exited with a success code (under restart
+    policy "always" that is a death like any other). "down": it should run and does not.
     """
     if state is None:
         return "not running", "killed" if killed else "not started"
@@ -35,7 +35,10 @@ def expectation(
         return "check", "running"
     if state.manually_stopped:
         return "not running", "stopped by hand"
-    clean = state.exit_signal is None and state.exit_status == 0
+    if task is not None:
+        clean = task.is_success(state.exit_status, state.exit_signal)
+    else:
+        clean = state.exit_signal is None and state.exit_status == 0
     always = task is not None and task.restart_policy == "always"
     if clean and not always and not state.gave_up:
         return "completed", "completed"
@@ -62,6 +65,10 @@ class TaskHealth:
         """The last line of the check's output, or why there was no check (if the state
         word does not say it already)."""
         if self.result is not None:
+            if self.result.kind != "command" or self.result.healthy != (
+                self.result.exit_code == 0
+            ):  # http, tcp, a ready line not printed yet: the reason is one line already
+                return self.result.reason
             lines = self.result.output.splitlines()
             return lines[-1] if lines else ""
         return "" if self.detail == self.state else self.detail
@@ -70,13 +77,15 @@ class TaskHealth:
         """Why a failing task fails, in a few words."""
         if self.result is None:
             return self.state
-        if self.result.timed_out:
-            return self.summary
-        detail = f": {self.summary}" if self.summary else ""
-        return f"health check exited {self.result.exit_code}{detail}"
+        code = self.result.exit_code
+        if self.result.kind == "command" and code not in (None, 0):
+            detail = f": {self.summary}" if self.summary else ""
+            return f"health check exited {code}{detail}"
+        return self.result.reason
 
     def to_dict(self) -> dict[str, object]:
-        """The check's own keys (healthy, exit_code, output, duration, timed_out) + state."""
+        """The check's own keys (healthy, exit_code, output, duration, timed_out, probe,
+        reason) + state."""
         if self.result is not None:
             return {"state": self.state, **self.result.to_dict()}
         return {
@@ -86,6 +95,8 @@ class TaskHealth:
             "output": self.detail,
             "duration": 0.0,
             "timed_out": False,
+            "probe": None,
+            "reason": self.detail,
         }
 
 
@@ -114,9 +125,19 @@ class HealthReport:
 
 
 def task_health(
-    name: str, expected: Expectation, words: str, result: CheckResult | None
+    name: str,
+    expected: Expectation,
+    words: str,
+    result: CheckResult | None,
+    starting: bool = False,
 ) -> TaskHealth:
-    """One task's line from `expectation`'s answer and the check run for it, if any."""
+    """One task's line from `expectation`'s answer and the check run for it, if any.
+
+    `starting`: the task is inside its `health_start_period`, where a failed check does
+    not count (it shows as "starting", and does not fail the report).
+    """
+    if result is not None and starting and not result.healthy:
+        return TaskHealth(name, "starting", False, None, result)
     if result is not None:
         return TaskHealth(name, words, True, result.healthy, result)
     if expected == "down":

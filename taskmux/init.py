@@ -23,9 +23,10 @@ name = "{session}"
 # [tasks.web]
 # command = "python3 -m http.server 8000"
 # port = 8000                       # whatever listens here is stopped before start
-# health_check = "python3 -c 'import urllib.request as u; u.urlopen(\\"http://127.0.0.1:8000\\")'"
+# health_url = "http://127.0.0.1:8000/"   # healthy when it answers 200-399
+# health_expect_body = "ok"         # ... and its body matches this regex
 # restart_policy = "on-failure"     # "no", "on-failure" or "always"
-# depends_on = []
+# depends_on = []                   # or [{{ task = "migrate", condition = "completed_successfully" }}]
 # watch = ["**/*.py"]               # restart it when these change (start -m, daemon)
 '''
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from taskmux import daemonized, procs, taskenv
 from taskmux.config import Project
-from taskmux.deps import start_order, transitive_dependents
+from taskmux.deps import start_order, transitive_dependencies, transitive_dependents
 from taskmux.errors import (
     ConfigError,
     CwdMissing,
@@ -35,14 +36,26 @@ from taskmux.errors import (
 )
 from taskmux.events import EventLog
 from taskmux.filelock import locked_all
-from taskmux.health import CheckResult, run_check
+from taskmux.health import CheckResult
 from taskmux.health_report import HealthReport, expectation, task_health
 from taskmux.hooks import run_hook
 from taskmux.logs import TaskLog, tail
 from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
 from taskmux.ports import PortBook
+from taskmux.probes import run_probe
+from taskmux.readiness import dependency_verdict, unmet_word
+from taskmux.readylog import ReadyScanner
+from taskmux.schema import Condition, Dependency, TaskConfig
 from taskmux.shell import exec_form
-from taskmux.state import Health, TaskState, next_health, same_run, signal_name
+from taskmux.state import (
+    Health,
+    TaskState,
+    in_start_period,
+    next_health,
+    parse_signal,
+    same_run,
+    signal_name,
+)
 from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
 
@@ -203,6 +216,7 @@ class Lifecycle:
         # (that we may signal), not just from this project's orphans.
         self.kill_port = False
         self.ports = PortBook(self.paths, self.config)
+        self.ready_scanner = ReadyScanner()
 
     @classmethod
     def for_project(
@@ -490,7 +504,11 @@ class Lifecycle:
                 break
             time.sleep(min(SETTLE_POLL, remaining))
         result.started = [n for n in names if n not in ended]
-        result.completed = [n for n, s in ended.items() if s is not None and _clean_exit(s)]
+        result.completed = [
+            n
+            for n, s in ended.items()
+            if s is not None and self.project.task(n).is_success(s.exit_status, s.exit_signal)
+        ]
         dead = {n: s for n, s in ended.items() if n not in result.completed}
         output = self.last_output({n: s.started_at if s else None for n, s in dead.items()})
         for name, state in dead.items():
@@ -588,10 +606,20 @@ class Lifecycle:
         finally:
             os.close(fd)
 
-    def start(self, names: list[str] | None = None) -> StartReport:
-        """Start tasks in dependency order; independent ones together. See SPEC §3."""
+    def start(
+        self,
+        names: list[str] | None = None,
+        with_deps: bool = False,
+        deadline: float | None = None,
+    ) -> StartReport:
+        """Start tasks in dependency order; independent ones together. See SPEC §3 and §9.
+
+        `with_deps`: also start everything the named tasks depend on, transitively.
+        `deadline` (a `time.monotonic()` value): waits for dependencies give up then.
+        """
         report = StartReport()
         explicit = names is not None
+        graph = self.config.graph()
         if names is None:
             wanted = (
                 [n for n, t in self.config.tasks.items() if t.auto_start]
@@ -601,7 +629,8 @@ class Lifecycle:
         else:
             self.project.check_names(names)
             wanted = list(dict.fromkeys(names))
-        graph = self.config.graph()
+        if with_deps:
+            wanted = transitive_dependencies(graph, wanted)
         order = start_order(graph, wanted)
         observation = self.observe()
         report.session = observation.session
@@ -611,19 +640,13 @@ class Lifecycle:
             self.report(Progress(name, "running", "already running"))
         to_launch = [n for n in order if n not in running]
         in_scope = set(order) | running
-        for name in order:
-            for dep in graph[name]:
-                if dep not in in_scope:
-                    why = "auto_start = false" if not explicit else "not started with it"
-                    report.warnings.append(
-                        f"task '{name}': dependency '{dep}' is not running ({why})"
-                    )
+        report.warnings += self._outside_dependencies(order, in_scope, observation, explicit)
         if not to_launch:
             return report
         for name in to_launch:  # a config error in any task's env: nothing runs
             self.variables(name)
         self.hook("before_start", None)
-        self._start_in_order(to_launch, graph, in_scope, report)
+        self._start_in_order(to_launch, in_scope, report, deadline)
         if report.started or report.completed:
             try:
                 self.hook("after_start", None)
@@ -631,125 +654,188 @@ class Lifecycle:
                 report.warnings.append(exc.message)
         return report
 
+    def _outside_dependencies(
+        self, order: list[str], in_scope: set[str], observation: Observation, explicit: bool
+    ) -> list[str]:
+        """A warning for each dependency this start leaves out and that does not meet its
+        condition already (a migration that completed earlier does)."""
+        warnings = []
+        for name in order:
+            for dep in self.project.task(name).depends_on:
+                if dep.task in in_scope:
+                    continue
+                state = observation.tasks.get(dep.task)
+                verdict = dependency_verdict(dep.condition, self.project.task(dep.task), state)
+                if verdict.status == "met":
+                    continue
+                if explicit:
+                    why = "not started with it; --with-deps starts it too"
+                else:
+                    why = "auto_start = false"
+                warnings.append(
+                    f"task '{name}': dependency '{dep.task}' {unmet_word(dep.condition)} ({why})"
+                )
+        return warnings
+
     def _start_in_order(
-        self,
-        to_launch: list[str],
-        graph: dict[str, list[str]],
-        in_scope: set[str],
-        report: StartReport,
+        self, to_launch: list[str], in_scope: set[str], report: StartReport, deadline: float | None
     ) -> None:
-        pending = list(to_launch)
-        needed = {dep for name in to_launch for dep in graph[name] if dep in in_scope}
         cancel = threading.Event()
-        with ThreadPoolExecutor(max_workers=max(4, len(needed))) as pool:
+        workers = max(4, sum(len(self.project.task(n).depends_on) for n in to_launch))
+        with ThreadPoolExecutor(max_workers=min(32, workers)) as pool:
             try:
-                self._schedule(pending, graph, in_scope, report, needed, pool, cancel)
+                self._schedule(list(to_launch), in_scope, report, pool, cancel, deadline)
             finally:
                 cancel.set()  # let waits still running end now (Ctrl+C, or nothing left)
 
     def _schedule(
         self,
         pending: list[str],
-        graph: dict[str, list[str]],
         in_scope: set[str],
         report: StartReport,
-        needed: set[str],
         pool: ThreadPoolExecutor,
         cancel: threading.Event,
+        deadline: float | None,
     ) -> None:
-        """Launch each task once its dependencies are healthy; skip those whose cannot be.
+        """Launch each task once its dependencies meet their conditions; skip those whose
+        cannot, at once, with the reason.
 
         Each wave of ready tasks is launched together and settles together: a task that
         dies within the settle window failed to start, and its dependents are skipped.
+        A dependency's condition is waited for (in a worker) once it has been launched;
+        `started` is met by the launch itself.
         """
-        healthy: set[str] = set()
-        broken: dict[str, str] = {}
-        checking: dict[Future[str | None], str] = {}
-        for dep in needed - set(pending):  # already running dependencies
-            checking[pool.submit(self.wait_dependency, dep, cancel)] = dep
-        while pending or checking:
+        up = {n for n in in_scope if n not in pending}  # running before this start
+        met: set[tuple[str, str]] = {(n, "started") for n in up}
+        unmet: dict[tuple[str, str], str] = {}
+        broken: dict[str, str] = {}  # tasks that failed to start or were skipped
+        waits: dict[Future[str | None], tuple[str, str]] = {}
+        asked: set[tuple[str, str]] = set()
+        while pending:
             ready, blocked = [], []
             for name in pending:
-                deps = [d for d in graph[name] if d in in_scope]
-                bad = [d for d in deps if d in broken]
-                if bad:
-                    reason = f"dependency '{bad[0]}' {broken[bad[0]]}"
+                deps = [d for d in self.project.task(name).depends_on if d.task in in_scope]
+                reason = _blocking_reason(deps, broken, unmet, met)
+                if reason is not None:
                     report.skipped[name] = reason
                     broken[name] = "was skipped"
                     self.report(Progress(name, "skipped", reason))
-                elif all(d in healthy for d in deps):
+                    continue
+                waiting = [d for d in deps if (d.task, d.condition) not in met]
+                if not waiting:
                     ready.append(name)
-                else:
-                    blocked.append(name)
-                    waiting = [d for d in deps if d not in healthy]
-                    self.report(Progress(name, "waiting", "waiting for " + ", ".join(waiting)))
-            if ready:
-                launched = self.launch(ready, settle=SETTLE_WINDOW)
-                failures = launched.failures
-                report.died |= launched.died
-                for name in ready:
-                    if name in failures:
-                        report.failed[name] = failures[name].message
-                        report.error_codes[name] = failures[name].code
-                        death = launched.died.get(name)
-                        why = f"({death.state})" if death else f": {failures[name].message}"
-                        broken[name] = f"failed to start {why}"
-                        continue
-                    if name in launched.daemonized:
-                        report.warnings.append(launched.daemonized[name])
-                    if name in launched.completed:
-                        report.completed.append(name)
-                    elif name in launched.refused:  # a racing `start` launched it
-                        report.already_running.append(name)
-                    else:
-                        report.started.append(name)
-                    if name in needed:
-                        checking[pool.submit(self.wait_dependency, name, cancel)] = name
+                    continue
+                blocked.append(name)
+                for dep in waiting:
+                    key = (dep.task, dep.condition)
+                    if dep.task in up and key not in asked:
+                        asked.add(key)
+                        future = pool.submit(
+                            self.wait_condition, dep.task, dep.condition, cancel, deadline
+                        )
+                        waits[future] = key
+                words = ", ".join(_condition_text(d.task, d.condition) for d in waiting)
+                self.report(Progress(name, "waiting", "waiting for " + words))
             pending = blocked
-            if pending and any(n not in report.skipped for n in pending) and not ready:
-                if not checking:
-                    break
-                done, _ = wait(list(checking), return_when=FIRST_COMPLETED)
-                for future in done:
-                    dep = checking.pop(future)
-                    problem = future.result()
-                    if problem is None:
-                        healthy.add(dep)
-                        if dep not in report.completed:
-                            self.report(Progress(dep, "healthy"))
-                    else:
-                        broken[dep] = problem
-            elif not pending:
+            if ready:
+                self._launch_wave(ready, report, broken)
+                for name in ready:
+                    if name not in broken:
+                        up.add(name)
+                        met.add((name, "started"))
+                    elif _exited(report.died.get(name)):  # it ran, and ended: "completed"
+                        met.add((name, "completed"))
+                continue  # their dependents' waits start in the next round
+            if not pending:
                 break
-        for future in checking:
+            if not waits:  # nothing left that could unblock them (never expected)
+                for name in pending:
+                    report.skipped[name] = "its dependencies were not started"
+                break
+            done, _ = wait(list(waits), return_when=FIRST_COMPLETED)
+            for future in done:
+                dep_name, condition = waits.pop(future)
+                problem = future.result()
+                if problem is None:
+                    met.add((dep_name, condition))
+                    if condition == "healthy" and dep_name not in report.completed:
+                        self.report(Progress(dep_name, "healthy"))
+                else:
+                    unmet[(dep_name, condition)] = problem
+        for future in waits:
             future.cancel()
 
-    def wait_dependency(self, name: str, cancel: threading.Event | None = None) -> str | None:
-        """Wait until a dependency is healthy; None when it is, else why not.
+    def _launch_wave(self, ready: list[str], report: StartReport, broken: dict[str, str]) -> None:
+        """Launch one wave and sort its tasks into the report; failures go to `broken`."""
+        launched = self.launch(ready, settle=SETTLE_WINDOW)
+        failures = launched.failures
+        report.died |= launched.died
+        for name in ready:
+            if name in failures:
+                report.failed[name] = failures[name].message
+                report.error_codes[name] = failures[name].code
+                death = launched.died.get(name)
+                why = f"({death.state})" if death else f": {failures[name].message}"
+                broken[name] = f"failed to start {why}"
+                continue
+            if name in launched.daemonized:
+                report.warnings.append(launched.daemonized[name])
+            if name in launched.completed:
+                report.completed.append(name)
+            elif name in launched.refused:  # a racing `start` launched it
+                report.already_running.append(name)
+            else:
+                report.started.append(name)
 
-        Deadline: health_retries * health_interval. A dependency without a health check is
-        healthy once running; one that completed with exit 0 (a migration) counts as done.
+    def wait_dependency(self, name: str, cancel: threading.Event | None = None) -> str | None:
+        """Wait until a dependency is healthy; None when it is, else why not."""
+        return self.wait_condition(name, "healthy", cancel)
+
+    def wait_condition(
+        self,
+        name: str,
+        condition: Condition,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> str | None:
+        """Wait until a started dependency meets `condition`; None when it does, else why
+        it cannot (at once, when it exits in a way that rules the condition out).
+
+        "healthy" gives up after health_start_period + health_retries * health_interval;
+        the completion conditions wait as long as the task runs. Either ends at `deadline`
+        (a `time.monotonic()` value), if given.
         """
         task = self.project.task(name)
-        deadline = time.monotonic() + task.health_retries * task.health_interval
-        last = "never became healthy"
+        began = time.monotonic()
+        limit = deadline
+        ending = "when the timeout ran out"
+        if condition == "healthy":
+            patience = task.health_start_period + task.health_retries * task.health_interval
+            if deadline is None or began + patience < deadline:
+                limit, ending = began + patience, f"(gave up after {patience:g}s)"
+        last = "was not healthy yet"
         while True:
             state = self.observe().tasks.get(name)
-            if state is None:
-                return "is not running"
-            if state.dead:
-                if task.health_check is None and state.exit_status == 0:
+            verdict = dependency_verdict(condition, task, state)
+            if verdict.status == "met":
+                if state is not None and state.dead:  # a one-shot finished
+                    how = state.exit_text() if state.exit_signal else f"exited {state.exit_status}"
+                    self.report(Progress(name, "completed", how))
+                return None
+            if verdict.status == "failed":
+                return verdict.reason
+            if verdict.status == "check":
+                result = self.check(name, state)
+                if result.healthy:
                     return None
-                return f"stopped ({state.exit_text()})"
-            if task.health_check is None:
-                return None
-            result = self.check(name, state)
-            if result.healthy:
-                return None
-            last = f"is unhealthy: {result.output.splitlines()[-1] if result.output else 'check failed'}"
-            if time.monotonic() >= deadline:
-                return f"{last} (gave up after {task.health_retries * task.health_interval:g}s)"
-            pause = min(DEPENDENCY_POLL, max(0.0, deadline - time.monotonic()))
+                last = f"is not healthy: {result.reason}" if result.reason else "is not healthy"
+            elif condition != "healthy":
+                last = "was still running"
+            if limit is not None and time.monotonic() >= limit:
+                return f"{last} {ending}"
+            pause = DEPENDENCY_POLL
+            if limit is not None:
+                pause = min(pause, max(0.0, limit - time.monotonic()))
             if cancel is not None and cancel.wait(pause):
                 return "was not waited for (start interrupted)"
             if cancel is None:
@@ -761,28 +847,94 @@ class Lifecycle:
         """Run a task's health check (or liveness) and share the verdict on its window."""
         return self.checked(name, state, count).result
 
+    def probe(
+        self, name: str, state: TaskState | None, timeout: float | None = None
+    ) -> CheckResult:
+        """Run a task's probe and look for its ready line (`wait`, which polls fast).
+
+        Only a pass is stored on the window (uncounted, as `health` does), so `status`
+        agrees with a wait that succeeded; a failure of a task still coming up is not.
+        """
+        result, passed, ready = self._probe(name, state, timeout)
+        if result.healthy and state is not None:
+            self._record(name, state, result, passed, ready, count=False)
+        return result
+
+    def _probe(
+        self, name: str, state: TaskState | None, timeout: float | None = None
+    ) -> tuple[CheckResult, bool, bool]:
+        """(the check's result, whether the probe passed, whether the ready line was seen)."""
+        task = self.project.task(name)
+        if state is None or state.dead:
+            what = "not running" if state is None else state.exit_text()
+            return CheckResult(False, None, what, 0.0, kind="process"), False, False
+        try:  # the probe sees the task's environment; `${tasks.NAME.port}` expands in it
+            probing, env = self._probe_settings(name, task), self.hook_env(name)
+        except TaskmuxError as exc:  # its env file went missing: the probe cannot run
+            return CheckResult(False, None, f"probe not run: {exc.message}", 0.0), False, False
+        probed = run_probe(probing, self.project.task_cwd(name), timeout, env)
+        result = probed or CheckResult(True, None, "process alive", 0.0, kind="process")
+        ready = True
+        if task.ready_log is not None:
+            ready = self.ready_seen(name, task, state)
+            result = result.with_ready_line(task.ready_log, ready)
+        return result, probed is None or probed.healthy, ready
+
+    def _probe_settings(self, name: str, task: TaskConfig) -> TaskConfig:
+        """The task's probe as it runs: ports expanded, `health_tcp = true` on its real port."""
+        import dataclasses
+
+        changes: dict[str, Any] = {}
+        if task.health_check is not None:
+            changes["health_check"] = self.expand(task.health_check)
+        if task.health_url is not None:
+            changes["health_url"] = self.expand(task.health_url)
+        if task.health_tcp is True and task.auto_port:
+            changes["health_tcp"] = self.port_of(name)
+        return dataclasses.replace(task, **changes) if changes else task
+
+    def ready_seen(self, name: str, task: TaskConfig, state: TaskState) -> bool:
+        """Whether the run `state` shows printed its ready line; remembered on its window."""
+        if task.ready_log is None or state.ready_seen:
+            return True
+        if state.started_at is None:
+            return False
+        log = TaskLog(name, self.paths.log_file(name))
+        if not self.ready_scanner.seen(log, task.ready_log, state.started_at, task.health_timeout):
+            return False
+        self.tmux.set_ready(state.window_id, state.started_at)
+        return True
+
     def checked(self, name: str, state: TaskState | None, count: bool = False) -> Checked:
         """Run a task's health check and store the verdict; say what it was before and after.
 
         Only the supervisor, checking on the task's own `health_interval`, passes
         `count=True`: its checks make the failure streak that marks a task unhealthy
-        (at `health_retries`) and triggers a restart. Any other check records its result
-        and keeps the streak as it finds it on the window just before writing, so a burst
-        of `taskmux health` calls from an agent neither restarts a slow starter nor hides
-        a failing one.
+        (at `health_retries`) and triggers a restart; inside `health_start_period` its
+        failed checks do not count. Any other check records its result and keeps the
+        streak as it finds it on the window just before writing, so a burst of
+        `taskmux health` calls from an agent neither restarts a slow starter nor hides a
+        failing one. A ready line not printed yet makes the task not healthy, but is not
+        a failure: only the probe's failures make the streak.
         """
+        result, passed, ready = self._probe(name, state, None)
+        if state is None:
+            return Checked(result)
+        return self._record(name, state, result, passed, ready, count)
+
+    def _record(
+        self,
+        name: str,
+        state: TaskState,
+        result: CheckResult,
+        passed: bool,
+        ready: bool,
+        count: bool,
+    ) -> Checked:
+        """Store a check's verdict on the task's window (see `checked`)."""
         task = self.project.task(name)
-        if state is None or state.dead:
-            what = "not running" if state is None else state.exit_text()
-            return Checked(CheckResult(False, None, what, 0.0))
-        if task.health_check is None:
-            return Checked(CheckResult(True, None, "process alive", 0.0))
-        try:
-            command, env = self.expand(task.health_check), self.hook_env(name)
-        except TaskmuxError as exc:  # its env file went missing: the check cannot run
-            result = CheckResult(False, None, f"health check not run: {exc.message}", 0.0)
-        else:
-            result = run_check(command, self.project.task_cwd(name), task.health_timeout, env)
+        if state.dead or not task.needs_check:
+            return Checked(result)
         run = state.started_at
         # The supervisor is the only writer of the streak, so what it saw is still
         # current; any other check reads the window again, after its check ran.
@@ -790,7 +942,11 @@ class Lifecycle:
         if current is None or current.dead or not same_run(current.started_at, run):
             return Checked(result)  # the run that was checked is over: its verdict is moot
         before = current.health
-        after = next_health(before, result.healthy, count, task.health_retries, time.time(), run)
+        now = time.time()
+        counted = count and (passed or not in_start_period(task.health_start_period, run, now))
+        after = next_health(
+            before, passed, counted, task.health_retries, now, run, result.reason, ready
+        )
         self.tmux.set_health(current.window_id, after)
         return Checked(result, before, after)
 
@@ -809,7 +965,17 @@ class Lifecycle:
             with ThreadPoolExecutor(max_workers=min(32, len(alive))) as pool:
                 futures = {n: pool.submit(self.check, n, observation.tasks[n]) for n in alive}
                 results = {n: f.result() for n, f in futures.items()}
-        return HealthReport({n: task_health(n, *expected[n], results.get(n)) for n in names})
+        now = time.time()
+        starting = {
+            n
+            for n in alive
+            if in_start_period(
+                self.config.tasks[n].health_start_period, observation.tasks[n].started_at, now
+            )
+        }
+        return HealthReport(
+            {n: task_health(n, *expected[n], results.get(n), n in starting) for n in names}
+        )
 
     # Stopping ------------------------------------------------------------------------
 
@@ -843,7 +1009,7 @@ class Lifecycle:
         SIGTERM → SIGKILL escalation. Returns the signal that ended them (None: none ran)."""
         task = self.config.tasks.get(name)
         grace = task.stop_grace_period if task is not None else 5.0
-        return procs.stop_tree(pid, self.marker(name), grace)
+        return procs.stop_tree(pid, self.marker(name), grace, stop_signal_of(task))
 
     def _stop_leftovers(self, name: str, state: TaskState) -> str | None:
         """Stop what a dead task left running (a server that daemonized, an orphan).
@@ -980,6 +1146,40 @@ class Lifecycle:
         return state.is_alive or found
 
 
+def stop_signal_of(task: TaskConfig | None) -> signal.Signals:
+    """The first signal of a task's stop (SIGINT for a task no longer in the config)."""
+    if task is None:
+        return signal.SIGINT
+    try:
+        return parse_signal(task.stop_signal)
+    except ValueError:  # validation refuses these; a stale cache must not block a stop
+        return signal.SIGINT
+
+
+def _blocking_reason(
+    deps: list[Dependency],
+    broken: dict[str, str],
+    unmet: dict[tuple[str, str], str],
+    met: set[tuple[str, str]],
+) -> str | None:
+    """Why a task cannot start: a dependency failed to start, was skipped, or can no
+    longer meet its condition (None: nothing rules it out yet). A quick failure is still
+    a completion, for a dependent that only needs one."""
+    for dep in deps:
+        if (dep.task, dep.condition) in met:
+            continue
+        if dep.task in broken:
+            return f"dependency '{dep.task}' {broken[dep.task]}"
+        problem = unmet.get((dep.task, dep.condition))
+        if problem is not None:
+            return f"dependency '{dep.task}' {problem}"
+    return None
+
+
+def _condition_text(task: str, condition: str) -> str:
+    return task if condition == "healthy" else f"{task} ({condition.replace('_', ' ')})"
+
+
 def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[str]]:
     """Dependents before their dependencies; each wave stops in parallel."""
     remaining = list(names)
@@ -1007,8 +1207,9 @@ def _may_launch(observation: Observation, task: str, manual: bool) -> bool:
     return manual or not (state.manually_stopped or state.gave_up)
 
 
-def _clean_exit(state: TaskState) -> bool:
-    return state.exit_signal is None and state.exit_status == 0
+def _exited(death: Death | None) -> bool:
+    """Whether a task that failed to start did run and end (not: its window vanished)."""
+    return death is not None and (death.exit_code is not None or death.signal is not None)
 
 
 def _death(state: TaskState | None, logs: tuple[str, ...], window: float) -> Death:

@@ -954,6 +954,11 @@ class Follower:
         finally:
             self._close_snapshot()
 
+    def poll(self) -> list[LogLine]:
+        """Lines appended after the snapshot (or the last poll), merged; never waits."""
+        self._close_snapshot()
+        return list(merge([tracked.poll() for tracked in self._tracked]))
+
     def _close_snapshot(self) -> None:
         for _, parts in self._snapshot:
             for part in parts:

@@ -12,16 +12,25 @@ import json
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
 from taskmux.deps import find_cycle
-from taskmux.errors import Problem
+from taskmux.errors import InvalidPattern, Problem
 from taskmux.filewatch import pattern_problem
-from taskmux.schema import Hooks, ProjectConfig, RestartPolicy, TaskConfig, field_names
+from taskmux.schema import (
+    Dependency,
+    Hooks,
+    ProjectConfig,
+    RestartPolicy,
+    TaskConfig,
+    field_names,
+)
+from taskmux.state import parse_signal
 from taskmux.taskenv import E_ENV_NAME, E_REFERENCE, NAME_RE, port_references, references
 
-__all__ = ["Hooks", "ProjectConfig", "RestartPolicy", "TaskConfig", "validate_config"]
+__all__ = ["Dependency", "Hooks", "ProjectConfig", "RestartPolicy", "TaskConfig", "validate_config"]
 
 TASK_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -38,6 +47,11 @@ W_UNKNOWN_KEY = "W117"
 E_SESSION_NAME = "E118"
 W_DUPLICATE_DEP = "W119"
 W_WATCH_UNUSED = "W122"
+E_PROBES = "E130"  # more than one of health_check, health_url, health_tcp
+E_REGEX = "E131"  # health_expect_body or ready_log does not compile
+E_SIGNAL = "E132"  # stop_signal is not a signal that can stop a process
+E_PROBE_TARGET = "E133"  # health_url is not http(s), health_tcp = true without a port
+W_PROBE_OPTION = "W134"  # health_expect_* without health_url: no effect
 
 # tmux takes names of thousands of characters, but a task's name also names its log and
 # lock files (255 bytes at most on common file systems) and fills a column of `status`.
@@ -52,6 +66,7 @@ _RANGE_ERRORS = {
     "less_than",
     "less_than_equal",
     "string_too_short",
+    "too_short",
 }
 
 
@@ -176,20 +191,134 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
             problems.append(Problem(E_TYPE, "must be a table", task=name))
             continue
         problems += _unknown_keys(body, TaskConfig, name)
-        task, found = _validate(task_adapter, _strip_unknown(body, TaskConfig), name)
+        clean, found = _normalize(_strip_unknown(body, TaskConfig), name)
+        problems += found
+        task, found = _validate(task_adapter, clean, name)
         problems += found
         if task is not None:
             problems += _command_problems(name, task.command)
-            problems += _duplicate_problems(name, task.depends_on)
+            problems += _duplicate_problems(name, task.dependencies)
             problems += _watch_problems(name, task)
-            unique = list(dict.fromkeys(task.depends_on))
-            tasks[name] = dataclasses.replace(task, depends_on=unique)
+            problems += _readiness_problems(name, task)
+            unique: dict[str, Dependency] = {}
+            for dep in task.depends_on:
+                unique.setdefault(dep.task, dep)  # listed twice: the first one counts
+            tasks[name] = dataclasses.replace(task, depends_on=list(unique.values()))
 
     problems += _dependency_problems(tasks, raw_tasks)
     problems += _env_problems(project, tasks, raw_tasks)
     if project is None or any(p.severity == "error" for p in problems):
         return None, problems
     return dataclasses.replace(project, tasks=tasks), problems
+
+
+def _normalize(body: dict[str, Any], task: str) -> tuple[dict[str, Any], list[Problem]]:
+    """The file's shorthands in their full form: a `depends_on` name is `{task = NAME}`
+    (condition "healthy"), a single `health_expect_status` number a list of one."""
+    body = dict(body)
+    problems: list[Problem] = []
+    status = body.get("health_expect_status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        body["health_expect_status"] = [status]
+    tcp = body.get("health_tcp")
+    if "health_tcp" in body and not isinstance(tcp, bool):
+        # One message for the two things it may be (pydantic would give one per kind).
+        if not isinstance(tcp, int):
+            message = f"must be a port number (1-65535) or true (got {tcp!r})"
+            problems.append(Problem(E_TYPE, message, task=task, key="health_tcp"))
+            del body["health_tcp"]
+        elif not 1 <= tcp <= 65535:
+            message = f"must be a port number from 1 to 65535 (got {tcp!r})"
+            problems.append(Problem(E_RANGE, message, task=task, key="health_tcp"))
+            del body["health_tcp"]
+    entries = body.get("depends_on")
+    if isinstance(entries, list):
+        normalized: list[Any] = []
+        for entry in entries:
+            if isinstance(entry, str):
+                normalized.append({"task": entry})
+            elif isinstance(entry, dict):
+                known = field_names(Dependency)
+                problems += [
+                    Problem(
+                        W_UNKNOWN_KEY,
+                        "unknown key (ignored)",
+                        "warning",
+                        task=task,
+                        key=f"depends_on.{key}",
+                    )
+                    for key in entry
+                    if key not in known
+                ]
+                normalized.append({k: v for k, v in entry.items() if k in known})
+            else:
+                message = (
+                    "entries must be a task name or a table "
+                    f'{{task = "NAME", condition = "..."}} (got {entry!r})'
+                )
+                problems.append(Problem(E_TYPE, message, task=task, key="depends_on"))
+        body["depends_on"] = normalized
+    return body, problems
+
+
+def _readiness_problems(name: str, task: TaskConfig) -> list[Problem]:
+    """What the schema cannot say about probes, ready lines and stop signals."""
+    problems: list[Problem] = []
+
+    def problem(code: str, key: str, message: str, severity: str = "error") -> None:
+        problems.append(Problem(code, message, severity, task=name, key=key))
+
+    kinds = [
+        key
+        for key, value in (
+            ("health_check", task.health_check),
+            ("health_url", task.health_url),
+            ("health_tcp", task.health_tcp),
+        )
+        if value is not None and value is not False
+    ]
+    if len(kinds) > 1:
+        problem(E_PROBES, kinds[1], f"a task has at most one probe; it also has {kinds[0]}")
+    if task.health_url is not None:
+        url = urlsplit(task.health_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problem(
+                E_PROBE_TARGET,
+                "health_url",
+                f"must be an http:// or https:// URL with a host (got {task.health_url!r})",
+            )
+    else:
+        for key in ("health_expect_status", "health_expect_body"):
+            if getattr(task, key) is not None:
+                problem(W_PROBE_OPTION, key, "has no effect without health_url", "warning")
+    if task.health_tcp is True and task.port is None:
+        problem(
+            E_PROBE_TARGET,
+            "health_tcp",
+            "true means the task's own port, but the task has no port "
+            "(set port, or give health_tcp a port number)",
+        )
+    for key in ("health_expect_body", "ready_log"):
+        source = getattr(task, key)
+        if source is not None:
+            problems += [
+                Problem(E_REGEX, message, task=name, key=key) for message in _regex_problems(source)
+            ]
+    try:
+        parse_signal(task.stop_signal)
+    except ValueError as exc:
+        problem(E_SIGNAL, "stop_signal", str(exc))
+    return problems
+
+
+def _regex_problems(source: str) -> list[str]:
+    from taskmux.logs import compile_pattern
+
+    try:
+        compile_pattern(source)
+    except InvalidPattern as exc:
+        return [exc.message]
+    return []
 
 
 def _command_problems(task: str, command: str) -> list[Problem]:
@@ -245,7 +374,7 @@ def _duplicate_problems(task: str, depends_on: list[str]) -> list[Problem]:
 def _dependency_problems(tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]) -> list[Problem]:
     problems = []
     for name, task in tasks.items():
-        for dep in task.depends_on:
+        for dep in task.dependencies:
             if dep == name:
                 problems.append(
                     Problem(E_CYCLE, "a task cannot depend on itself", task=name, key="depends_on")
@@ -253,7 +382,7 @@ def _dependency_problems(tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]
             elif dep not in raw_tasks:
                 message = f"depends on unknown task '{dep}'"
                 problems.append(Problem(E_UNKNOWN_DEP, message, task=name, key="depends_on"))
-    cycle = find_cycle({n: [d for d in t.depends_on if d != n] for n, t in tasks.items()})
+    cycle = find_cycle({n: [d for d in t.dependencies if d != n] for n, t in tasks.items()})
     if cycle:
         message = "dependency cycle: " + " → ".join(cycle)
         problems.append(Problem(E_CYCLE, message, task=cycle[0], key="depends_on"))

@@ -225,7 +225,32 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "start",
             "Start tasks in dependency order; a running task is left as it is.",
-            (_TASKS, _KILL_PORT),
+            (
+                _TASKS,
+                _KILL_PORT,
+                Param(
+                    "with_deps",
+                    "bool",
+                    "Also start what the named tasks depend on, transitively, in order.",
+                    default=False,
+                ),
+                Param(
+                    "wait",
+                    "bool",
+                    "Return once every task started is ready (healthy; a one-shot: completed "
+                    "successfully), or fail saying why for each one that is not.",
+                    default=False,
+                ),
+                Param(
+                    "timeout",
+                    "float",
+                    "With wait: give up after S seconds.",
+                    60.0,
+                    False,
+                    0,
+                    MAX_WAIT,
+                ),
+            ),
             read_only=False,
         ),
         Operation(

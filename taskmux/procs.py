@@ -103,16 +103,28 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proces
 STOP_TERM_WAIT = 3.0
 
 
-def stop_tree(root_pid: int | None, marker: str | None, grace: float) -> str | None:
-    """SIGINT → grace → SIGTERM → 3 s → SIGKILL; each wait ends when the tree is gone.
+def stop_steps(first: int, grace: float) -> list[tuple[signal.Signals, float]]:
+    """The escalation: `first` (SIGINT unless the task's `stop_signal` says otherwise) →
+    grace → SIGTERM → 3 s → SIGKILL; a signal already sent is not sent twice in a row."""
+    steps = [(signal.Signals(first), grace)]
+    if first != signal.SIGKILL:
+        if first != signal.SIGTERM:
+            steps.append((signal.SIGTERM, STOP_TERM_WAIT))
+        steps.append((signal.SIGKILL, 5.0))
+    return steps
+
+
+def stop_tree(
+    root_pid: int | None, marker: str | None, grace: float, first: int = signal.SIGINT
+) -> str | None:
+    """Stop the task's processes (see `stop_steps`); each wait ends when the tree is gone.
 
     Returns the name of the signal that finished the job, or None if nothing was running.
     """
     procs = task_processes(root_pid, marker)
     if not procs:
         return None
-    steps = ((signal.SIGINT, grace), (signal.SIGTERM, STOP_TERM_WAIT), (signal.SIGKILL, 5.0))
-    for sig, wait in steps:
+    for sig, wait in stop_steps(first, grace):
         send(procs, sig)
         survivors = wait_gone(procs, wait)
         extra = task_processes(root_pid if survivors else None, marker)

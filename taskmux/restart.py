@@ -33,6 +33,8 @@ class Policy:
     max_restarts: int = 5
     restart_backoff: float = 2.0
     health_retries: int = 3
+    restart_delay: float = 1.0
+    success_exit_codes: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,13 @@ class Decision:
 NOTHING = Decision(Action.NONE)
 
 
-def backoff_delay(backoff: float, restarts_so_far: int) -> float:
-    """Delay before the next restart: backoff ** n for the n-th (0-based), capped at 60 s."""
+def backoff_delay(backoff: float, restarts_so_far: int, first: float = 1.0) -> float:
+    """Delay before the next restart: first * backoff ** n for the n-th (0-based), capped
+    at 60 s. `first` = 0 restarts at once, every time (`max_restarts` bounds the loop)."""
+    if first <= 0:
+        return 0.0
     try:
-        return min(MAX_DELAY, backoff**restarts_so_far)
+        return min(MAX_DELAY, first * backoff**restarts_so_far)
     except OverflowError:
         return MAX_DELAY
 
@@ -95,8 +100,8 @@ def decide(policy: Policy, observed: Observed, history: History, now: float) -> 
         return NOTHING
     if policy.restart_policy == "no":
         return NOTHING
-    clean_exit = observed.exit_signal is None and observed.exit_status == 0
-    if policy.restart_policy == "on-failure" and clean_exit:
+    success = observed.exit_signal is None and observed.exit_status in policy.success_exit_codes
+    if policy.restart_policy == "on-failure" and success:
         return NOTHING  # completed
     return _restart_or_give_up(policy, history, _exit_reason(observed))
 
@@ -104,11 +109,19 @@ def decide(policy: Policy, observed: Observed, history: History, now: float) -> 
 def _restart_or_give_up(policy: Policy, history: History, reason: str) -> Decision:
     if history.restarts >= policy.max_restarts:
         return Decision(Action.GIVE_UP, reason=f"{reason}; {history.restarts} restarts already")
-    return Decision(Action.RESTART, backoff_delay(policy.restart_backoff, history.restarts), reason)
+    delay = backoff_delay(policy.restart_backoff, history.restarts, policy.restart_delay)
+    return Decision(Action.RESTART, delay, reason)
 
 
 def policy_of(task: TaskConfig) -> Policy:
-    return Policy(task.restart_policy, task.max_restarts, task.restart_backoff, task.health_retries)
+    return Policy(
+        task.restart_policy,
+        task.max_restarts,
+        task.restart_backoff,
+        task.health_retries,
+        task.restart_delay,
+        tuple(task.success_exit_codes),
+    )
 
 
 def observed_of(state: TaskState) -> Observed:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
 _WAIT = OPERATIONS["wait"]
+_START = OPERATIONS["start"]
 
 
 def open_project(config: str | Path | None, fallback: bool = False) -> Project:
@@ -179,6 +180,21 @@ def port_variable(task: str) -> str:
     import re
 
     return f"TASKMUX_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}_PORT"
+
+
+@dataclass(frozen=True)
+class StartWaitResult:
+    """`start` with `wait`: the start report, and how the wait for readiness ended."""
+
+    report: StartReport
+    wait: WaitResult
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.report.warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "wait": self.wait.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -401,10 +417,35 @@ class Service:
 
     # Actions -------------------------------------------------------------------------
 
-    def start(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
+    def start(
+        self,
+        tasks: list[str] | None = None,
+        kill_port: bool = False,
+        with_deps: bool = False,
+        wait: bool = False,
+        timeout: float = _START.default("timeout"),
+        stop: threading.Event | None = None,
+    ) -> StartReport | StartWaitResult:
+        """Start in dependency order; with `wait`, return once every task started is ready
+        (or fail with each unready task's facts), `timeout` bounding the whole call."""
+        from taskmux.errors import StartFailed, WaitFailed
+        from taskmux.waiting import start_and_wait
+
         lifecycle = self.lifecycle()
         lifecycle.kill_port = kill_port
-        return _settled(lifecycle.start(tasks or None))
+        if not wait:
+            return _settled(lifecycle.start(tasks or None, with_deps=with_deps))
+        report, result = start_and_wait(lifecycle, tasks or None, with_deps, timeout, stop)
+        both = StartWaitResult(report, result)
+        if result.ok and report.ok:
+            return both
+        # The wait's summary names every task that is not ready and why; a start that
+        # failed outright (a hook, a port, a quick death) keeps its own code.
+        start_error = report.error() if report.failed else None
+        error: TaskmuxError = WaitFailed(result.summary())
+        if start_error is not None:
+            error = StartFailed(result.summary(), code=start_error.code)
+        raise PartialFailure(error, both)
 
     def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
         lifecycle = self.lifecycle()

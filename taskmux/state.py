@@ -17,6 +17,29 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+# Job-control signals pause or resume a process instead of ending it: as the first signal
+# of a stop they would leave it paused through the grace period.
+_NOT_STOPPING = frozenset({"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT"})
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """A `stop_signal` value ("SIGTERM", "TERM", "sigquit") as a signal; ValueError if it
+    is not one of this system's signals, or one that cannot stop a process."""
+    text = name.strip().upper()
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        sig = signal.Signals[text]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a signal on this system (e.g. SIGTERM)") from None
+    if sig.name in _NOT_STOPPING:
+        raise ValueError(f"{sig.name} pauses or resumes a process instead of stopping it")
+    return sig
+
+
+MAX_REASON = 200  # characters of a check's reason kept on the task's window
+
+
 @dataclass(frozen=True)
 class Health:
     """The last health verdict stored on the task's window, shared by every process.
@@ -32,6 +55,7 @@ class Health:
     failures: int
     run: float | None = None  # started_at of the run that was checked
     retries: int = 0  # 0: unknown (a verdict written before the streak was recorded)
+    reason: str = ""  # the last check's one-line reason ("status 500", "connection refused")
 
     @property
     def unhealthy(self) -> bool:
@@ -40,18 +64,21 @@ class Health:
     def encode(self) -> str:
         run = f"{self.run:.3f}" if self.run is not None else "-"
         verdict = "ok" if self.healthy else "fail"
-        return f"{verdict} {self.checked_at:.3f} {self.failures} {run} {self.retries}"
+        text = f"{verdict} {self.checked_at:.3f} {self.failures} {run} {self.retries}"
+        reason = " ".join(self.reason.split())[:MAX_REASON]  # one line, bounded
+        return f"{text} {reason}" if reason else text
 
     @classmethod
     def decode(cls, text: str, current_run: float | None = None) -> Health | None:
         """The stored verdict, or None if it belongs to an earlier run of the task."""
-        parts = text.split()
-        if len(parts) not in (4, 5):
+        parts = text.split(maxsplit=5)
+        if len(parts) < 4:
             return None
         try:
             run = None if parts[3] == "-" else float(parts[3])
-            retries = int(parts[4]) if len(parts) == 5 else 0
-            health = cls(parts[0] == "ok", float(parts[1]), int(parts[2]), run, retries)
+            retries = int(parts[4]) if len(parts) >= 5 else 0
+            reason = parts[5] if len(parts) == 6 else ""
+            health = cls(parts[0] == "ok", float(parts[1]), int(parts[2]), run, retries, reason)
         except ValueError:
             return None
         if not same_run(run, current_run):
@@ -71,17 +98,26 @@ def next_health(
     retries: int,
     now: float,
     run: float | None,
+    reason: str = "",
+    ready: bool = True,
 ) -> Health:
     """The verdict to store after one check of the run `run`.
 
     A counted check (the supervisor's) extends the failure streak or ends it; any other
     check (`taskmux health`, a dependency wait) only records its result and leaves the
     streak as it was, so a burst of manual checks can neither inflate nor reset it.
+    `passed` is the probe's verdict (it makes the streak); the stored `healthy` also needs
+    `ready` (the task's ready line seen), which never counts as a failure.
     """
     streak = previous.failures if previous is not None and same_run(previous.run, run) else 0
     if counted:
         streak = 0 if passed else streak + 1
-    return Health(passed, now, streak, run, max(1, retries))
+    return Health(passed and ready, now, streak, run, max(1, retries), reason)
+
+
+def in_start_period(start_period: float, started_at: float | None, now: float) -> bool:
+    """Whether a run is still inside `health_start_period`, where failed checks do not count."""
+    return start_period > 0 and started_at is not None and now - started_at < start_period
 
 
 def health_change(before: Health | None, after: Health) -> str | None:
@@ -116,6 +152,16 @@ class TaskState:
     next_restart_at: float | None
     health: Health | None
     seen_exit: str = ""  # identity of the death a supervisor already reported
+    ready_run: float | None = None  # started_at of the run whose ready line was seen
+
+    @property
+    def ready_seen(self) -> bool:
+        """Whether this run printed its `ready_log` line (as far as a check has looked)."""
+        return (
+            self.ready_run is not None
+            and self.started_at is not None
+            and same_run(self.ready_run, self.started_at)
+        )
 
     @property
     def death_id(self) -> str:
@@ -181,4 +227,5 @@ class TaskState:
             "healthy": self.health_verdict(),
             "health_failures": self.health.failures if self.health else 0,
             "health_checked_at": None if self.health is None else self.health.checked_at,
+            "probe_reason": self.health.reason or None if self.health else None,
         }

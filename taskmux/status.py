@@ -78,8 +78,9 @@ def task_row(
             "port_auto": task.auto_port,
             "cwd": task.cwd,
             "restart_policy": task.restart_policy,
-            "depends_on": list(task.depends_on),
+            "depends_on": task.dependencies,
             "health_check": task.health_check,
+            "probe": task.probe,
         }
     if state is None:
         killed = name in observation.killed
@@ -91,11 +92,16 @@ def task_row(
             "restart_count": 0,
             "healthy": None,
             "health_failures": 0,
+            "probe_reason": None,
+            "ready": None,
         }
     else:
         row |= state.to_dict()
+        row["ready"] = state.ready_seen if task is not None and task.ready_log else None
         if _is_starting(task, state, now):
             row["state"] = "starting"
+        elif _completed_with(task, state):
+            row["state"] = f"completed (exit {state.exit_status})"
         if daemons and name in daemons:
             row["state"] = "daemonized"
             row["daemonized"] = daemonized.summary(daemons[name])
@@ -106,16 +112,27 @@ def task_row(
 
 
 def _is_starting(task: TaskConfig | None, state: TaskState, now: float) -> bool:
-    """Alive, health-checked, not yet passed nor unhealthy, inside its start-up window.
+    """Alive, with a probe or ready line, not yet passed nor unhealthy, inside its start-up
+    window (`health_start_period`, then `health_retries` checks' worth of time).
 
     Failed checks of a task that is still coming up show as `health_failures`; the state
     turns "unhealthy" only once `health_retries` of them fail in a row.
     """
-    if task is None or not task.health_check or not state.is_alive or state.started_at is None:
+    if task is None or not task.needs_check or not state.is_alive or state.started_at is None:
         return False
     if state.health is not None and (state.health.healthy or state.health.unhealthy):
         return False
-    return now - state.started_at < task.health_retries * task.health_interval
+    window = task.health_start_period + task.health_retries * task.health_interval
+    return now - state.started_at < window
+
+
+def _completed_with(task: TaskConfig | None, state: TaskState) -> bool:
+    """Exited by itself with a success code other than 0 (0 already reads "completed")."""
+    if task is None or not state.dead or state.manually_stopped or state.gave_up:
+        return False
+    if state.next_restart_at is not None or state.exit_status in (0, None):
+        return False
+    return task.is_success(state.exit_status, state.exit_signal)
 
 
 def recorded_ports(project: Project) -> dict[str, int]:
@@ -177,6 +194,22 @@ def inspect_row(project: Project, name: str, observation: Observation) -> dict[s
     row |= env_names(project, name, observation)
     row["pane_pid"] = state.pid if state else None
     row["pid"] = procs.real_pid(row.get("pid"))
-    if not row.get("health_check"):
+    task = project.config.tasks.get(name)
+    if task is not None:
+        row |= {
+            "dependencies": [
+                {"task": dep.task, "condition": dep.condition} for dep in task.depends_on
+            ],
+            "health_url": task.health_url,
+            "health_expect_status": task.health_expect_status,
+            "health_expect_body": task.health_expect_body,
+            "health_tcp": task.tcp_port,
+            "ready_log": task.ready_log,
+            "health_start_period": task.health_start_period,
+            "success_exit_codes": task.success_exit_codes,
+            "stop_signal": task.stop_signal,
+            "restart_delay": task.restart_delay,
+        }
+    if task is None or not task.needs_check:
         row["healthy"] = row.get("running")  # without a check, healthy means alive
     return row

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from taskmux.service import Service
 
 POLL_INTERVAL = 0.5
+# How long a recovery waits for a relaunched dependency that must complete (a migration).
+RECOVERY_DEPENDENCY_WAIT = 300.0
 DAEMON_WAIT = 2.0  # how long a task that exited 0 is watched for a child binding its port
 
 
@@ -172,7 +174,7 @@ class Supervisor:
     def _run_health(
         self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float
     ) -> None:
-        if task.health_check is None or state.dead or state.manually_stopped:
+        if not task.needs_check or state.dead or state.manually_stopped:
             self.next_check.pop(name, None)
             return
         future = self.checks.get(name)
@@ -198,7 +200,13 @@ class Supervisor:
         change = health_change(checked.before, checked.after)
         if change == "health_failed":
             output = checked.result.output[-500:]
-            lifecycle.events.append(change, name, failures=checked.after.failures, output=output)
+            lifecycle.events.append(
+                change,
+                name,
+                failures=checked.after.failures,
+                reason=checked.result.reason,
+                output=output,
+            )
         elif change == "health_recovered":
             lifecycle.events.append(change, name)
 
@@ -431,9 +439,18 @@ class Supervisor:
                 failed[name] = error.message
             relaunched += launched.started
             self._carry_restart_counts(lifecycle, previous, launched.started)
-            needed = {d for n in plan.relaunch for d in graph.get(n, ()) if d in ready}
-            for dep in needed - set(failed):
-                problem = lifecycle.wait_dependency(dep)
+            needed = {
+                (d.task, d.condition)
+                for n in plan.relaunch
+                if n in lifecycle.config.tasks
+                for d in lifecycle.config.tasks[n].depends_on
+                if d.task in ready
+            }
+            for dep, condition in sorted(needed):
+                if dep in failed:
+                    continue
+                deadline = time.monotonic() + RECOVERY_DEPENDENCY_WAIT
+                problem = lifecycle.wait_condition(dep, condition, deadline=deadline)
                 if problem is not None:
                     failed[dep] = problem
         return relaunched

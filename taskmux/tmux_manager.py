@@ -46,6 +46,7 @@ _FIELDS = (
     "@taskmux_next_restart",
     "@taskmux_health",
     "@taskmux_seen",
+    "@taskmux_ready",
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
@@ -59,13 +60,19 @@ def escape_arg(arg: str) -> str:
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
 
 
+_DOUBLE_QUOTED = str.maketrans(
+    {"\\": "\\\\", '"': '\\"', "$": "\\$", "~": "\\~", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+)
+
+
 def quote_word(arg: str) -> str:
     """One argument as a word of tmux's configuration syntax, taken exactly as it is.
 
-    Inside single quotes tmux expands nothing (no `$VAR`, `~`, `#{}`, `;`, `#` comment, and
-    a newline is kept); a `'` itself ends the quote, is escaped, and the quote reopens.
+    Double quotes with every special character escaped: a newline as `\\n` (inside
+    single quotes tmux keeps a newline but drops the indentation after it, which breaks
+    a multi-line script), `$`, `~` and `\\` escaped so nothing is expanded.
     """
-    return "'" + arg.replace("'", "'\\''") + "'"
+    return '"' + arg.translate(_DOUBLE_QUOTED) + '"'
 
 
 def script_line(commands: Iterable[Sequence[str]]) -> str:
@@ -323,6 +330,7 @@ class Tmux:
             ["set-option", "-w", "-u", "-t", window, "@taskmux_stopped"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_health"],
+            ["set-option", "-w", "-u", "-t", window, "@taskmux_ready"],
         ]
         if spec.log_command and (state is None or not state.piped):
             commands.append(["pipe-pane", "-t", target, spec.log_command.replace("#", "##")])
@@ -374,6 +382,10 @@ class Tmux:
 
     def set_health(self, window_id: str, health: Health) -> None:
         self._set_marks(window_id, {"health": health.encode()})
+
+    def set_ready(self, window_id: str, run: float) -> None:
+        """Record that the run started at `run` printed its ready line."""
+        self._set_marks(window_id, {"ready": f"{run:.3f}"})
 
     # Destroying ----------------------------------------------------------------------
 
@@ -439,4 +451,5 @@ def _parse_pane(values: list[str]) -> TaskState | None:
         next_restart_at=next_restart,
         health=Health.decode(row["@taskmux_health"], _float(row["@taskmux_started"])),
         seen_exit=row["@taskmux_seen"],
+        ready_run=_float(row["@taskmux_ready"]),
     )

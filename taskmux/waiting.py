@@ -17,31 +17,28 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from taskmux.health import CheckResult, run_check
-from taskmux.lifecycle import Lifecycle
+from taskmux.health import CheckResult
+from taskmux.lifecycle import Lifecycle, StartReport
 from taskmux.logs import TaskLog, tail
+from taskmux.readiness import Status, Verdict
+from taskmux.readylog import STAMP_SLACK
 from taskmux.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState, signal_name
 from taskmux.tmux_manager import Observation
 
-Condition = Literal["healthy", "running", "exited"]
+# "ready" is what `start --wait` waits for: healthy, or (a one-shot without a probe)
+# completed successfully. `wait` offers the other three.
+Condition = Literal["healthy", "running", "exited", "ready"]
 CONDITIONS: tuple[Condition, ...] = ("healthy", "running", "exited")
 POLL_INTERVAL = 0.25
 LOG_LINES = 20
 MAX_LINE = 500  # characters kept of one log line in a report
-Status = Literal["met", "pending", "failed", "check"]
 
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one round's facts say about one task: met, not yet, never, or run its check."""
-
-    status: Status
-    reason: str
+__all__ = ["CONDITIONS", "Condition", "Status", "TaskWait", "Verdict", "WaitResult", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -144,13 +141,22 @@ def judge(
             return Verdict("pending", f"{state.exit_text()}; a restart is pending")
         if condition == "exited":
             return Verdict("met", state.describe())
+        if condition == "ready" and _one_shot_done(task, state):
+            return Verdict("met", "completed")
         hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":
         return Verdict("pending", "still running")
-    if condition == "healthy" and task.health_check is not None:
-        return Verdict("check", "health check not passed yet")
+    if condition in ("healthy", "ready") and task.needs_check:
+        return Verdict("check", "not healthy yet")
     return Verdict("met", state.describe())
+
+
+def _one_shot_done(task: TaskConfig, state: TaskState) -> bool:
+    """A task without a probe or ready line that exited with a success code by itself."""
+    if state.manually_stopped or task.needs_check:
+        return False
+    return task.is_success(state.exit_status, state.exit_signal)
 
 
 # Gathering facts -----------------------------------------------------------------------
@@ -163,10 +169,16 @@ def supervisor_alive(lifecycle: Lifecycle) -> bool:
     return supervisor_running(lifecycle.paths.supervisor_lock)
 
 
-def last_log_lines(lifecycle: Lifecycle, task: str, n: int = LOG_LINES) -> tuple[str, ...]:
-    """The task's last n log lines, escape codes removed, each cut to a sane length."""
+def last_log_lines(
+    lifecycle: Lifecycle, task: str, n: int = LOG_LINES, since: float | None = None
+) -> tuple[str, ...]:
+    """The task's last n log lines (only those since `since`, if given), escape codes
+    removed, each cut to a sane length."""
     log = TaskLog(task, lifecycle.paths.log_file(task))
-    return tuple(line.text[:MAX_LINE] for line in tail(log, n))
+    lines = tail(log, n)
+    if since is not None:
+        lines = [line for line in lines if line.ts >= since - STAMP_SLACK]
+    return tuple(line.text[:MAX_LINE] for line in lines)
 
 
 def _run_identity(state: TaskState | None) -> str:
@@ -180,12 +192,16 @@ def wait_for(
     timeout: float = 60.0,
     stop: threading.Event | None = None,
     poll: float = POLL_INTERVAL,
+    said_timeout: float | None = None,
 ) -> WaitResult:
     """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
 
     Raises TaskNotFound for a name that is not in the config, before waiting at all.
     Setting `stop` ends the wait early; the result then reports the tasks as unmet.
+    `said_timeout`: the timeout to name in the result, when this wait is the last part
+    of a longer one (`start --wait`).
     """
+    shown = timeout if said_timeout is None else said_timeout
     wanted = list(dict.fromkeys(names))
     lifecycle.project.check_names(wanted)
     stop = stop or threading.Event()
@@ -206,7 +222,10 @@ def wait_for(
                 else:
                     to_check.append(name)
             remaining = max(0.05, deadline - time.monotonic())
-            futures = {name: pool.submit(_check, lifecycle, name, remaining) for name in to_check}
+            futures = {
+                name: pool.submit(_check, lifecycle, name, observation.tasks[name], remaining)
+                for name in to_check
+            }
             for name, future in futures.items():
                 checks[name] = result = future.result()
                 if result.healthy:
@@ -220,10 +239,10 @@ def wait_for(
             if finished or timed_out or stop.is_set():
                 return WaitResult(
                     condition,
-                    timeout,
+                    shown,
                     time.monotonic() - started,
                     timed_out,
-                    _reports(lifecycle, timeout, timed_out, observation, verdicts, checks),
+                    _reports(lifecycle, shown, timed_out, observation, verdicts, checks),
                 )
             stop.wait(max(0.0, min(poll, deadline - time.monotonic())))
 
@@ -244,19 +263,14 @@ def _judge_all(
     return verdicts
 
 
-def _check(lifecycle: Lifecycle, name: str, remaining: float) -> CheckResult:
-    task = lifecycle.project.task(name)
-    assert task.health_check is not None
-    timeout = min(task.health_timeout, remaining)
-    return run_check(task.health_check, lifecycle.project.task_cwd(name), timeout)
+def _check(lifecycle: Lifecycle, name: str, state: TaskState, remaining: float) -> CheckResult:
+    timeout = min(lifecycle.project.task(name).health_timeout, remaining)
+    return lifecycle.probe(name, state, timeout)
 
 
 def _unhealthy_reason(result: CheckResult) -> str:
-    lines = result.output.splitlines()
-    if result.timed_out:
-        return f"not healthy: {lines[-1]}"  # "health check timed out after Ns"
-    detail = f": {lines[-1][:MAX_LINE]}" if lines else ""
-    return f"not healthy: health check exited {result.exit_code}{detail}"
+    """ "not healthy: status 500", "not healthy: exited 1: not ready", "... timed out"."""
+    return f"not healthy: {result.reason[:MAX_LINE]}" if result.reason else "not healthy"
 
 
 def _reports(
@@ -295,10 +309,20 @@ def _reports(
                 exit_code=_exit_code(state),
                 signal=_signal(state),
                 health=checks.get(name),
-                logs=() if met else last_log_lines(lifecycle, name),
+                logs=() if met else _run_lines(lifecycle, name, state),
             )
         )
     return tuple(reports)
+
+
+def _run_lines(lifecycle: Lifecycle, name: str, state: TaskState | None) -> tuple[str, ...]:
+    """The last lines of the run being judged (an earlier run's ready line or error would
+    mislead); all of the log's last lines if this run printed nothing yet."""
+    if state is not None and state.started_at is not None:
+        lines = last_log_lines(lifecycle, name, since=state.started_at)
+        if lines:
+            return lines
+    return last_log_lines(lifecycle, name)
 
 
 def _state_text(observation: Observation, name: str, state: TaskState | None) -> str:
@@ -317,3 +341,62 @@ def _signal(state: TaskState | None) -> str | None:
     if state is None or not state.dead or state.exit_signal is None:
         return None
     return signal_name(state.exit_signal)
+
+
+# `start --wait` ------------------------------------------------------------------------
+
+
+def wait_started(
+    lifecycle: Lifecycle,
+    report: StartReport,
+    timeout: float,
+    stop: threading.Event | None = None,
+    said_timeout: float | None = None,
+) -> WaitResult:
+    """Wait until every task a start dealt with is ready (healthy per its probe and ready
+    line; a one-shot: completed successfully), one fails for good, or `timeout` passes.
+
+    Tasks the start could not start (failed, skipped) fail the wait at once; their reason
+    is the start's ("skipped: dependency 'migrate' exited 1; ..."), the other facts
+    (state, exit code, last log lines) are `wait`'s, as for every other task.
+    """
+    named = {
+        *report.started,
+        *report.completed,
+        *report.already_running,
+        *report.failed,
+        *report.skipped,
+    }
+    names = [n for n in lifecycle.config.tasks if n in named]
+    if not names:
+        return WaitResult("ready", timeout, 0.0, False, ())
+    result = wait_for(lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout)
+    tasks = []
+    for task in result.tasks:
+        if task.task in report.skipped:  # never launched: earlier runs' lines say nothing
+            why = f"skipped: {report.skipped[task.task]}"
+            task = replace(task, met=False, reason=why, logs=())
+        elif task.task in report.failed:
+            why = f"failed to start: {report.failed[task.task]}"
+            task = replace(task, met=False, reason=why)
+        tasks.append(task)
+    return replace(result, tasks=tuple(tasks))
+
+
+def start_and_wait(
+    lifecycle: Lifecycle,
+    names: list[str] | None = None,
+    with_deps: bool = False,
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+) -> tuple[StartReport, WaitResult]:
+    """`start [--with-deps] --wait`: start, then wait for what was started to be ready.
+
+    `timeout` bounds the whole call: waits for dependencies inside the start end with it,
+    and the wait gets what is left.
+    """
+    began = time.monotonic()
+    report = lifecycle.start(names, with_deps=with_deps, deadline=began + max(0.0, timeout))
+    left = max(0.0, timeout - (time.monotonic() - began))
+    result = wait_started(lifecycle, report, left, stop, said_timeout=timeout)
+    return report, replace(result, timeout=timeout, elapsed=time.monotonic() - began)

@@ -279,7 +279,7 @@ def test_edit_keeps_comments_and_layout(tmp_path: Path) -> None:
     assert text.startswith(COMMENTED)
     assert _comments(text) == _comments(COMMENTED)
     assert list(project.config.tasks) == ["db", "web", "worker"]
-    assert project.config.tasks["worker"].depends_on == ["db"]
+    assert project.config.tasks["worker"].dependencies == ["db"]
     edit_config(path, _remove("worker"))
     # tomlkit may leave the blank line it put before the new table; nothing else changes.
     assert path.read_text().rstrip("\n") == COMMENTED.rstrip("\n")

@@ -101,6 +101,8 @@ async def _exercise_commands(daemon: DaemonProcess) -> None:
             "output": "not started",
             "duration": 0,
             "timed_out": False,
+            "probe": None,
+            "reason": "not started",
         }, health
 
         started = await request(ws, "start", {"tasks": ["gamma"]})

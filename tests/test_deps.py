@@ -6,7 +6,13 @@ import itertools
 
 import pytest
 
-from taskmux.deps import dependents, find_cycle, start_order, transitive_dependents
+from taskmux.deps import (
+    dependents,
+    find_cycle,
+    start_order,
+    transitive_dependencies,
+    transitive_dependents,
+)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +120,28 @@ def test_transitive_dependents_survives_a_cycle() -> None:
     graph = {"a": ["b"], "b": ["a"], "c": ["a"]}
     # In a cycle a task is its own (indirect) dependent; what matters is that it ends.
     assert transitive_dependents(graph, "a") == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["web"], ["db", "migrate", "web"]),  # transitively, in graph order
+        (["migrate"], ["db", "migrate"]),
+        (["db"], ["db"]),
+        (["web", "worker"], ["db", "migrate", "web", "cache", "worker"]),
+        (["ghost"], []),
+    ],
+)
+def test_transitive_dependencies(names: list[str], expected: list[str]) -> None:
+    graph = {
+        "db": [],
+        "migrate": ["db"],
+        "web": ["migrate", "db"],
+        "cache": [],
+        "worker": ["cache"],
+    }
+    assert transitive_dependencies(graph, names) == expected
+
+
+def test_transitive_dependencies_survives_a_cycle() -> None:
+    assert transitive_dependencies({"a": ["b"], "b": ["a"]}, ["a"]) == ["a", "b"]

@@ -8,7 +8,7 @@ import pytest
 from taskmux.health import CheckResult
 from taskmux.health_report import HealthReport, expectation, task_health
 from taskmux.schema import TaskConfig
-from taskmux.state import Health, TaskState, health_change, next_health
+from taskmux.state import Health, TaskState, health_change, in_start_period, next_health
 from taskmux.status import _is_starting
 
 RUN = 1000.0
@@ -95,6 +95,10 @@ def test_health_events_mark_crossing_the_limit(
         ("fail 5.000 2 2000.000 3", None),  # of another run
         ("garbage", None),
         ("fail x 2 1000.000 3", None),
+        (  # the last check's reason, spaces and all, after the five fields
+            "fail 5.000 1 1000.000 3 status 200, body did not match /ok/",
+            Health(False, 5.0, 1, RUN, 3, "status 200, body did not match /ok/"),
+        ),
     ],
 )
 def test_health_record_round_trip(text: str, expected: Health | None) -> None:
@@ -187,6 +191,8 @@ def test_the_report_fails_only_for_tasks_that_should_run() -> None:
         "output": "not started",
         "duration": 0.0,
         "timed_out": False,
+        "probe": None,
+        "reason": "not started",
     }
     loud = HealthReport(
         {
@@ -201,3 +207,37 @@ def test_the_report_fails_only_for_tasks_that_should_run() -> None:
     assert error.message == (
         "not healthy: api (health check exited 1: connection refused); worker (exited 3)"
     )
+
+
+def test_a_reason_is_stored_on_one_bounded_line() -> None:
+    reason = "exited 1:\n" + "x" * 500
+    encoded = Health(False, 5.0, 1, RUN, 3, reason).encode()
+    assert "\n" not in encoded
+    decoded = Health.decode(encoded, RUN)
+    assert decoded is not None and decoded.reason == ("exited 1: " + "x" * 500)[:200]
+
+
+@pytest.mark.parametrize(
+    ("passed", "counted", "ready", "failures", "healthy"),
+    [
+        (True, True, True, 0, True),
+        (True, True, False, 0, False),  # probe passes, ready line not printed: not healthy
+        (False, True, True, 2, False),
+        (False, True, False, 2, False),
+        (False, False, True, 1, False),  # inside health_start_period: not counted
+    ],
+)
+def test_the_ready_line_is_needed_to_be_healthy_but_never_counts_as_a_failure(
+    passed: bool, counted: bool, ready: bool, failures: int, healthy: bool
+) -> None:
+    after = next_health(_health(False, 1), passed, counted, 3, 6.0, RUN, "why", ready)
+    assert (after.failures, after.healthy, after.reason) == (failures, healthy, "why")
+
+
+@pytest.mark.parametrize(
+    ("period", "started", "now", "inside"),
+    [(0.0, RUN, RUN + 0.1, False), (5.0, RUN, RUN + 4.9, True), (5.0, RUN, RUN + 5, False),
+     (5.0, None, RUN, False)],
+)  # fmt: skip
+def test_start_period(period: float, started: float | None, now: float, inside: bool) -> None:
+    assert in_start_period(period, started, now) is inside

@@ -104,8 +104,9 @@ def test_every_task_key_is_read() -> None:
     assert config.hooks.before_start == "echo hi"
     web = config.tasks["web"]
     for key, value in body.items():
-        if key != "hooks":
+        if key not in ("hooks", "depends_on"):
             assert getattr(web, key) == value, key
+    assert web.dependencies == ["db"] and web.depends_on[0].condition == "healthy"
     assert web.hooks.before_start == "make"
     assert web.hooks.after_stop == "echo bye"
     assert config.graph() == {"db": [], "web": ["db"]}
@@ -127,7 +128,12 @@ TASK_RANGES = [
     ("max_restarts", 0, None, [-1]),
     ("restart_backoff", 1, None, [0.99, 0, -2.0]),
     ("hook_timeout", 0.001, None, [0, -1]),
+    ("health_tcp", 1, 65535, [0, 65536]),
+    ("health_start_period", 0, None, [-0.5]),
+    ("restart_delay", 0, None, [-1]),
 ]
+# Lists whose items are ranged, tested on their own (test_list_ranges).
+LIST_RANGES = {"health_expect_status", "success_exit_codes"}
 
 
 @pytest.mark.parametrize(
@@ -170,7 +176,8 @@ def _ranged_fields(cls: type) -> set[str]:
 
 def test_ranged_keys_are_exactly_the_documented_ones() -> None:
     """A new ranged field must get a row in TASK_RANGES/TOP_RANGES (and in the README)."""
-    assert _ranged_fields(TaskConfig) == {row[0] for row in TASK_RANGES} | {"command"}
+    ranged = {row[0] for row in TASK_RANGES} | {"command"} | LIST_RANGES
+    assert _ranged_fields(TaskConfig) == ranged
     assert _ranged_fields(ProjectConfig) == {row[0] for row in TOP_RANGES}
 
 
@@ -257,7 +264,7 @@ def test_names_are_bounded() -> None:
 def test_a_repeated_dependency_is_a_warning_and_counts_once() -> None:
     raw = {"tasks": {"a": {"command": "x"}, "b": {"command": "y", "depends_on": ["a", "a"]}}}
     config, problems = validate_config(raw)
-    assert config is not None and config.tasks["b"].depends_on == ["a"]
+    assert config is not None and config.tasks["b"].dependencies == ["a"]
     assert [(p.code, p.severity, p.task, p.key) for p in problems] == [
         ("W119", "warning", "b", "depends_on")
     ]
@@ -460,3 +467,129 @@ def test_env_values_are_never_echoed_in_errors() -> None:
 def test_shell_expansions_in_commands_are_left_alone() -> None:
     command = "echo ${HOME} $$ ${X:-y} && serve --port ${tasks.t.port}"
     _valid({"tasks": {"t": {"command": command, "port": "auto"}}})
+
+
+# Readiness keys (SPEC §9) ----------------------------------------------------------------
+
+
+def test_readiness_keys_and_their_defaults() -> None:
+    task = _valid(_task()).tasks["t"]
+    assert (task.health_url, task.health_tcp, task.ready_log, task.probe) == (None,) * 4
+    assert (task.health_expect_status, task.health_expect_body) == (None, None)
+    assert task.health_start_period == 0.0 and task.restart_delay == 1.0
+    assert task.success_exit_codes == [0] and task.stop_signal == "SIGINT"
+    full = _valid(
+        _task(
+            port=8000,
+            health_url="https://localhost:8000/health?deep=1",
+            health_expect_status=204,  # one number: a list of one
+            health_expect_body=r"\bok\b",
+            ready_log="Listening on .*:8000",
+            health_start_period=30,
+            success_exit_codes=[0, 3],
+            stop_signal="term",
+            restart_delay=0,
+        )
+    ).tasks["t"]
+    assert full.probe == "http" and full.health_expect_status == [204]
+    assert (full.success_exit_codes, full.restart_delay) == ([0, 3], 0)
+    tcp = _valid(_task(port=5432, health_tcp=True)).tasks["t"]
+    assert (tcp.probe, tcp.tcp_port) == ("tcp", 5432)
+    other = _valid(_task(health_tcp=6379)).tasks["t"]
+    assert (other.probe, other.tcp_port) == ("tcp", 6379)
+    off = _valid(_task(health_tcp=False)).tasks["t"]
+    assert (off.probe, off.tcp_port) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "key"),
+    [
+        ({"health_check": "true", "health_url": "http://x/"}, "E130", "health_url"),
+        ({"health_url": "http://x/", "health_tcp": 80}, "E130", "health_tcp"),
+        ({"health_url": "localhost:8000/health"}, "E133", "health_url"),
+        ({"health_url": "ftp://host/file"}, "E133", "health_url"),
+        ({"health_tcp": True}, "E133", "health_tcp"),  # true, but no port
+        ({"health_tcp": 0}, "E113", "health_tcp"),
+        ({"health_tcp": "5432"}, "E112", "health_tcp"),
+        ({"ready_log": "ready ("}, "E131", "ready_log"),
+        ({"health_url": "http://x/", "health_expect_body": "[a-"}, "E131", "health_expect_body"),
+        ({"health_url": "http://x/", "health_expect_status": [99]}, "E113", "health_expect_status"),
+        (
+            {"health_url": "http://x/", "health_expect_status": "2xx"},
+            "E112",
+            "health_expect_status",
+        ),
+        ({"stop_signal": "SIGNOPE"}, "E132", "stop_signal"),
+        ({"stop_signal": "SIGSTOP"}, "E132", "stop_signal"),  # pauses, does not stop
+        ({"stop_signal": 15}, "E112", "stop_signal"),
+        ({"success_exit_codes": [0, 256]}, "E113", "success_exit_codes"),
+        ({"success_exit_codes": [-1]}, "E113", "success_exit_codes"),
+        ({"success_exit_codes": []}, "E113", "success_exit_codes"),
+        ({"success_exit_codes": 0}, "E112", "success_exit_codes"),
+        ({"health_start_period": -1}, "E113", "health_start_period"),
+        ({"restart_delay": -0.5}, "E113", "restart_delay"),
+    ],
+)
+def test_readiness_key_errors(body: dict[str, Any], code: str, key: str) -> None:
+    errors = _errors(_task(**body))
+    assert [(p.code, p.task, p.key) for p in errors] == [(code, "t", key)], errors
+
+
+def test_probe_options_without_their_probe_are_warnings() -> None:
+    config, problems = validate_config(_task(health_expect_body="ok", health_expect_status=200))
+    assert config is not None
+    assert [(p.code, p.severity, p.key) for p in problems] == [
+        ("W134", "warning", "health_expect_status"),
+        ("W134", "warning", "health_expect_body"),
+    ]
+
+
+def test_depends_on_entries_are_names_or_tables() -> None:
+    raw = {
+        "tasks": {
+            "db": {"command": "x"},
+            "migrate": {"command": "x", "depends_on": ["db"]},
+            "web": {
+                "command": "x",
+                "depends_on": [
+                    {"task": "migrate", "condition": "completed_successfully"},
+                    {"task": "db"},  # condition: healthy
+                ],
+            },
+        }
+    }
+    config = _valid(raw)
+    web = config.tasks["web"]
+    assert [(d.task, d.condition) for d in web.depends_on] == [
+        ("migrate", "completed_successfully"),
+        ("db", "healthy"),
+    ]
+    assert config.graph() == {"db": [], "migrate": ["db"], "web": ["migrate", "db"]}
+    # The validated config survives the cache (plain data and back).
+    assert ProjectConfig.from_plain(config.to_plain()) == config
+
+
+@pytest.mark.parametrize(
+    ("entry", "code", "key"),
+    [
+        ({"task": "db", "condition": "done"}, "E112", "depends_on.condition"),
+        ({"condition": "completed"}, "E111", "depends_on.task"),
+        ({"task": "ghost"}, "E114", "depends_on"),
+        (3, "E112", "depends_on"),
+    ],
+)
+def test_bad_depends_on_entries(entry: Any, code: str, key: str) -> None:
+    raw = {"tasks": {"db": {"command": "x"}, "web": {"command": "x", "depends_on": [entry]}}}
+    assert [(p.code, p.key) for p in _errors(raw)] == [(code, key)]
+
+
+def test_a_typo_in_a_dependency_table_is_a_warning() -> None:
+    raw = {
+        "tasks": {
+            "db": {"command": "x"},
+            "web": {"command": "x", "depends_on": [{"task": "db", "conditon": "started"}]},
+        }
+    }
+    config, problems = validate_config(raw)
+    assert config is not None and config.tasks["web"].depends_on[0].condition == "healthy"
+    assert [(p.code, p.key) for p in problems] == [("W117", "depends_on.conditon")]

@@ -135,3 +135,50 @@ def test_health_retries_threshold_is_the_policy_value() -> None:
     assert decide(policy, Observed(alive=True, health_failures=4), FRESH, NOW).action is Action.NONE
     decision = decide(policy, Observed(alive=True, health_failures=5), FRESH, NOW)
     assert decision.action is Action.RESTART and "health" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("first", "backoff", "restarts", "delay"),
+    [
+        (1.0, 2.0, 0, 1.0),  # the default: 1, 2, 4, ... as before
+        (0.5, 2.0, 0, 0.5),
+        (0.5, 2.0, 3, 4.0),
+        (0.5, 3.0, 2, 4.5),
+        (10.0, 2.0, 3, MAX_DELAY),  # 80 s, capped
+        (0.0, 2.0, 0, 0.0),  # 0: at once
+        (0.0, 2.0, 4, 0.0),  # and every time after; max_restarts bounds the loop
+    ],
+)
+def test_restart_delay_scales_the_backoff(
+    first: float, backoff: float, restarts: int, delay: float
+) -> None:
+    assert backoff_delay(backoff, restarts, first) == delay
+    policy = Policy(restart_backoff=backoff, restart_delay=first, max_restarts=restarts + 1)
+    decision = decide(policy, EXIT_3, History(restarts=restarts, started_at=NOW), NOW)
+    assert decision.action is Action.RESTART and decision.delay == delay
+
+
+def test_an_immediate_restart_loop_still_gives_up() -> None:
+    policy = Policy(restart_delay=0.0, max_restarts=2)
+    assert decide(policy, EXIT_3, History(restarts=2, started_at=NOW), NOW).action is (
+        Action.GIVE_UP
+    )
+
+
+@pytest.mark.parametrize(
+    ("codes", "observed", "expected"),
+    [
+        ((0,), EXIT_0, Action.NONE),
+        ((0,), EXIT_3, Action.RESTART),
+        ((0, 3), EXIT_3, Action.NONE),  # 3 counts as success: completed
+        ((3,), EXIT_0, Action.RESTART),  # 0 is a failure when it is not listed
+        ((0, 3), SIGNALLED, Action.RESTART),  # a signal is never a success
+    ],
+)
+def test_success_exit_codes_decide_on_failure(
+    codes: tuple[int, ...], observed: Observed, expected: Action
+) -> None:
+    policy = Policy(restart_policy="on-failure", success_exit_codes=codes)
+    assert decide(policy, observed, FRESH, NOW).action is expected
+    always = Policy(restart_policy="always", success_exit_codes=codes)
+    assert decide(always, observed, FRESH, NOW).action is Action.RESTART

@@ -240,3 +240,25 @@ def test_comes_back_only_when_something_will_restart_it() -> None:
     assert comes_back(PLAIN, _state(**DEAD_3, next_restart_at=1.0), supervised=False, now=0.0)
     exhausted = _state(**DEAD_3, restarts=5)
     assert not comes_back(PLAIN, exhausted, supervised=True, now=0.0)  # it would give up
+
+
+READY_LINE = TaskConfig(command="x", ready_log="up")
+CODE_3 = TaskConfig(command="x", success_exit_codes=[3])
+
+
+@pytest.mark.parametrize(
+    ("condition", "task", "state", "expected"),
+    [
+        ("healthy", READY_LINE, _state(), "check"),  # a ready line is checked like a probe
+        ("ready", PLAIN, _state(), "met"),
+        ("ready", CHECKED, _state(), "check"),
+        ("ready", PLAIN, _state(dead=True, exit_status=0), "met"),  # a one-shot, done
+        ("ready", CODE_3, _state(**DEAD_3), "met"),
+        ("ready", PLAIN, _state(**DEAD_3), "failed"),
+        ("ready", CHECKED, _state(dead=True, exit_status=0), "failed"),  # a server stopped
+        ("ready", PLAIN, _state(dead=True, exit_status=0, manually_stopped=True), "failed"),
+    ],
+)
+def test_judge_ready(condition: str, task: TaskConfig, state: TaskState, expected: str) -> None:
+    verdict = judge(condition, "t", task, state, False, False, 2000.0)  # type: ignore[arg-type]
+    assert verdict.status == expected, verdict

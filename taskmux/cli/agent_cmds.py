@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, load, state, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, finite, load, state, warn
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
@@ -15,13 +14,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from taskmux.waiting import TaskWait, WaitResult
-
-
-def _finite(seconds: float) -> float:
-    """`--timeout nan` or `inf` would wait forever or not at all: refuse them."""
-    if not math.isfinite(seconds):
-        raise typer.BadParameter(f"{seconds} is not a finite number of seconds")
-    return seconds
 
 
 @app.command()
@@ -37,7 +29,7 @@ def wait(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", "-t", min=0, callback=_finite, help="Give up after this many seconds."
+            "--timeout", "-t", min=0, callback=finite, help="Give up after this many seconds."
         ),
     ] = OPERATIONS["wait"].default("timeout"),
     json_out: JsonOpt = False,
@@ -58,12 +50,12 @@ def wait(
     condition = chosen[0] if chosen else "healthy"
 
     def human(result: WaitResult) -> str | Callable[[], None]:
-        return result.summary() if result.ok else lambda: _explain(result)
+        return result.summary() if result.ok else lambda: explain_wait(result)
 
     perform(json_out, "wait", lambda s: s.wait(tasks, condition, timeout), human)
 
 
-def _explain(result: WaitResult) -> None:
+def explain_wait(result: WaitResult) -> None:
     """Each task's outcome; for an unmet one, the facts that say why."""
     out = console()
     for task in result.tasks:
@@ -82,10 +74,14 @@ def _facts(task: TaskWait) -> list[str]:
     if task.signal is not None:
         lines.append(f"signal: {task.signal}")
     if task.health is not None:
-        verdict = "passed" if task.health.healthy else "failed"
-        code = "timed out" if task.health.timed_out else f"exit {task.health.exit_code}"
-        lines.append(f"last health check: {verdict} ({code})")
-        lines += [f"  {line}" for line in task.health.output.splitlines()[-5:]]
+        health = task.health
+        verdict = "passed" if health.healthy else "failed"
+        what = "health check" if health.kind == "command" else f"{health.kind} probe"
+        if health.kind == "process":
+            what = "check"
+        lines.append(f"last {what}: {verdict} ({health.reason})")
+        if health.kind == "command":
+            lines += [f"  {line}" for line in health.output.splitlines()[-5:]]
     if task.logs:
         lines.append(f"last {len(task.logs)} log lines:")
         lines += [f"  | {line}" for line in task.logs]

@@ -71,6 +71,15 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def finite(seconds: float) -> float:
+    """`--timeout nan` or `inf` would wait forever or not at all: refuse them."""
+    import math
+
+    if not math.isfinite(seconds):
+        raise typer.BadParameter(f"{seconds} is not a finite number of seconds")
+    return seconds
+
+
 def warn(message: str, code: str = "W000") -> None:
     typer.echo(f"warning[{code}]: {message}", err=True)
 

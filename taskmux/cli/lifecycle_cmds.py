@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, print_json, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, finite, load, print_json, warn
 from taskmux.cli.render import ProgressPrinter, status_table
+from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
     from taskmux.errors import PartialFailure
     from taskmux.lifecycle import StartReport
-    from taskmux.service import Service
+    from taskmux.service import Service, StartWaitResult
 
 TasksArg = Annotated[
     list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
@@ -100,20 +101,54 @@ def start(
         bool, typer.Option("-m", "--monitor", help="Then supervise in the foreground.")
     ] = False,
     kill_port: KillPortOpt = False,
+    with_deps: Annotated[
+        bool,
+        typer.Option("--with-deps", help="Also start what the named tasks depend on."),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Return once every task started is ready (healthy; a one-shot: completed); "
+            "exit 1 saying why if one is not.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", "-t", min=0, callback=finite, help="With --wait: give up after S seconds."
+        ),
+    ] = OPERATIONS["start"].default("timeout"),
     json_out: JsonOpt = False,
 ) -> None:
     """Start tasks in dependency order (no names: every auto_start task)."""
+    if monitor and wait:
+        from taskmux.errors import UsageError
+
+        raise UsageError("--wait and -m/--monitor do not go together (wait, then start -m)")
     if monitor:
         from taskmux.cli.supervise_cmds import run_monitor
 
-        run_monitor(tasks or None, json_out, kill_port)
+        run_monitor(tasks or None, json_out, kill_port, with_deps)
         return
-    report, failure, service = attempt(json_out, "start", lambda s: s.start(tasks, kill_port))
-    note = None if tasks or failure else nothing_to_start(service, report)
+    report, failure, service = attempt(
+        json_out, "start", lambda s: s.start(tasks, kill_port, with_deps, wait, timeout)
+    )
+    plain = report.report if wait else report
+    note = None if tasks or failure else nothing_to_start(service, plain)
     if note is not None:
         emit(json_out, {**report.to_dict(), "note": note}, note)
         return
-    render(json_out, report, failure, _where)
+    render(json_out, report, failure, _start_words if wait else _where)
+
+
+def _start_words(result: StartWaitResult) -> str | Callable[[], None]:
+    """`start --wait`: the wait's summary, or each unready task's facts."""
+    from taskmux.cli.agent_cmds import explain_wait
+
+    if result.wait.ok and result.report.ok:
+        return result.wait.summary()
+    return lambda: explain_wait(result.wait)
 
 
 def _where(report: StartReport) -> str | None:

@@ -65,6 +65,7 @@ def notes(row: dict[str, Any]) -> str:
         parts.append(f"restart={row['restart_policy']}")
     if row.get("depends_on"):
         parts.append("needs " + ",".join(row["depends_on"]))
+    parts += _readiness_notes(row)
     if row.get("restart_count"):
         parts.append(f"restarts={row['restart_count']}")
     if row.get("next_restart_at"):
@@ -75,6 +76,20 @@ def notes(row: dict[str, Any]) -> str:
         pids = ",".join(str(pid) for pid in row["daemonized"]["pids"])
         parts.append(f"in background, pid {pids}: run it in the foreground (see inspect)")
     return " ".join(parts)
+
+
+def _readiness_notes(row: dict[str, Any]) -> list[str]:
+    """The probe's kind, the last check's reason while it does not pass, a missing ready line."""
+    probe = row.get("probe")
+    parts = [f"{probe} probe"] if probe else []
+    if not row.get("running"):
+        return parts
+    if row.get("ready") is False:
+        return [*parts, "ready line not seen yet"]
+    reason = row.get("probe_reason")
+    if parts and reason and row.get("healthy") is not True:
+        parts[0] += f": {reason}"
+    return parts
 
 
 _GAP = 2  # rich's padding between two columns (none at the table's outer edges)

@@ -60,7 +60,9 @@ def _show_reload(outcome: ReloadOutcome, json_out: bool) -> None:
     typer.echo(outcome.describe(), err=True)
 
 
-def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False) -> None:
+def run_monitor(
+    names: list[str] | None, json_out: bool, kill_port: bool = False, with_deps: bool = False
+) -> None:
     """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM,
     following edits of taskmux.toml as the daemon does."""
     from taskmux.cli.lifecycle_cmds import render, service_for
@@ -75,7 +77,7 @@ def run_monitor(names: list[str] | None, json_out: bool, kill_port: bool = False
             warn(claim.warning)
         failure: PartialFailure | None = None
         try:
-            report: Any = starter.start(names, kill_port)
+            report: Any = starter.start(names, kill_port, with_deps)
         except PartialFailure as caught:
             failure, report = caught, caught.result
         except BaseException:
