@@ -235,6 +235,13 @@ class BadParams(TaskmuxError):
     code = "E505"
 
 
+class NotOnDashboard(TaskmuxError):
+    """Daemon API: a command the dashboard's connection does not offer (it is weaker than
+    the token: a browser session)."""
+
+    code = "E506"
+
+
 class ClientConfigInvalid(TaskmuxError):
     """An MCP client's existing config file cannot be read as what it should be."""
 

@@ -108,12 +108,21 @@ class LogsResult:
 
     items: tuple[Item, ...]
     pattern: re.Pattern[str] | Any | None = None
+    ansi: bool = False  # lines keep their colour codes
 
     def records(self) -> list[dict[str, Any]]:
         return [self.record(item) for item in self.items if item is not None]
 
+    def text(self, item: Any) -> str:
+        """The line as shown: cleaned, or with its colour codes when `ansi` was asked for."""
+        if self.ansi:
+            from taskmux.logs import coloured
+
+            return coloured(item.raw)
+        return str(item.text)
+
     def record(self, item: Any) -> dict[str, Any]:
-        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": item.text}
+        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
         if self.pattern is not None:
             record["match"] = self.pattern.search(item.text) is not None
         return record
@@ -294,13 +303,15 @@ class Service:
         grep: str | None = None,
         context: int = _LOGS.default("context"),
         since: str | None = None,
+        ansi: bool = False,
     ) -> LogsResult:
         from taskmux import logs
 
         sources = self._sources(task)
         pattern = logs.compile_pattern(grep) if grep else None
         start = logs.parse_since(since) if since else None
-        return LogsResult(tuple(logs.query(sources, lines, pattern, context, start)), pattern)
+        items = tuple(logs.query(sources, lines, pattern, context, start))
+        return LogsResult(items, pattern, ansi)
 
     def follow_logs(
         self,

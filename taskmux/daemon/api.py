@@ -89,14 +89,26 @@ def error_reply(request_id: Any, error: TaskmuxError) -> dict[str, Any]:
     return {"id": request_id, "ok": False, "error": error.to_dict()}
 
 
-class Api:
-    """Runs requests against the service of the config currently in use."""
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, service: Callable[[], Service]) -> None:
+
+class Api:
+    """Runs requests against the service of the config currently in use.
+
+    `own`: the daemon's own operations (declared for the API alone, such as `ui_login`),
+    answered by the daemon on its event loop rather than by the service.
+    """
+
+    def __init__(
+        self, service: Callable[[], Service], own: dict[str, Handler] | None = None
+    ) -> None:
         self.service = service
+        self.own = own or {}
 
     async def call(self, request: Request) -> dict[str, Any]:
         """The command's result as plain data; raises TaskmuxError for the error reply."""
+        if request.command in self.own:
+            return self.own[request.command](request.params)
         service = self.service()
         if request.command in STREAMS:
             return await asyncio.to_thread(_check_stream, service, request.params)

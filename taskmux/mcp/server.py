@@ -81,8 +81,8 @@ def _shape_status(result: Any, _params: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _log_text(line: Any, prefixed: bool) -> str:
-    text = line.text
+def _log_text(result: Any, line: Any, prefixed: bool) -> str:
+    text = result.text(line)
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + "…"
     return f"{line.task} | {text}" if prefixed else str(text)
@@ -104,7 +104,7 @@ def _fit(lines: list[str], budget: int) -> list[str]:
 def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Plain text lines (`task | line` when all tasks are merged), within 20 kB."""
     prefixed = params.get("task") is None
-    text = ["--" if i is None else _log_text(i, prefixed) for i in result.items]
+    text = ["--" if i is None else _log_text(result, i, prefixed) for i in result.items]
     kept = _fit(text, MAX_LOG_BYTES)
     data: dict[str, Any] = {"task": params.get("task"), "lines": kept}
     if len(kept) < len(text):
