@@ -235,9 +235,9 @@ class BadParams(TaskmuxError):
     code = "E505"
 
 
-class NotOnDashboard(TaskmuxError):
-    """Daemon API: a command the dashboard's connection does not offer (it is weaker than
-    the token: a browser session)."""
+class NotOffered(TaskmuxError):
+    """Daemon API: a command this connection does not offer (the dashboard's, whose
+    browser session is a weaker credential than the token)."""
 
     code = "E506"
 

@@ -354,12 +354,13 @@ class Service:
         return EventsResult(tuple(self.lifecycle().events.select(task, cutoff, lines)))
 
     def follow_events(
-        self, task: str | None = None, stop: threading.Event | None = None
+        self, task: str | None = None, stop: threading.Event | None = None, poll: float = 0.2
     ) -> Iterator[dict[str, Any]]:
-        """Events appended from now on, of one task or all, until `stop` is set."""
+        """Events appended from now on, of one task or all, until `stop` is set (looked for
+        every `poll` seconds)."""
         if task is not None:
             self.project.task(task)
-        records = self.lifecycle().events.follow(stop=stop)  # positioned now
+        records = self.lifecycle().events.follow(poll=poll, stop=stop)  # positioned now
         return (r for r in records if task is None or r.get("task") == task)
 
     def env(self, task: str | None = None) -> EnvResult:

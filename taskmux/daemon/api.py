@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskmux.errors import BadParams, BadRequest, TaskmuxError, UnknownCommand
+from taskmux.errors import BadParams, BadRequest, NotOffered, TaskmuxError, UnknownCommand
 from taskmux.operations import OPERATIONS, Operation, Param, offered
 
 if TYPE_CHECKING:
@@ -41,8 +41,11 @@ class Request:
     params: dict[str, Any]
 
 
-def parse_request(message: str | bytes) -> Request:
-    """Decode and check one message; raise BadRequest/UnknownCommand/BadParams."""
+def parse_request(message: str | bytes, offered: frozenset[str] | None = None) -> Request:
+    """Decode and check one message; raise BadRequest/UnknownCommand/NotOffered/BadParams.
+
+    `offered`: the only commands this connection may use, if it is limited.
+    """
     try:
         data = json.loads(message)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -57,6 +60,11 @@ def parse_request(message: str | bytes) -> Request:
         params = {}
     if not isinstance(params, dict):
         raise BadParams("'params' must be a JSON object")
+    if offered is not None and command not in offered:
+        raise NotOffered(
+            f"'{command}' is not offered on this connection (it offers: "
+            f"{', '.join(sorted(offered))}); use the CLI or the token-guarded API"
+        )
     check_params(command, params)
     return Request(data.get("id"), command, params)
 

@@ -98,6 +98,13 @@ def _refusal(status: int, text: str, note: str = "") -> Answer:
     return Answer(status, text.encode(), note=note)
 
 
+OTHER_USER = _refusal(
+    403,
+    "this dashboard belongs to another user\n",
+    "refused a dashboard request from another user's process",
+)
+
+
 def load_files() -> dict[str, bytes]:
     """The shipped page, read once: nothing is fetched or built at run time."""
     static = resources.files("taskmux.dashboard") / "static"
