@@ -30,6 +30,7 @@ function connect() {
     refresh();
     send("events", { since: "1h", lines: 5000 }).then((r) => {
       if (r.ok) r.result.events.forEach(addEvent);
+      renderTasks(); // the last exits of running tasks come from the events
       drawTimeline();
     });
     if (state.tasks.length) loadLog(true);
@@ -273,6 +274,9 @@ function el(name, attrs, text) {
   return node;
 }
 
+// A dependency: a task name, or {task, condition} where conditions are declared.
+const needs = (row) => (row.depends_on || []).map((d) => (typeof d === "string" ? d : d.task));
+
 function depths(rows) {
   const byName = new Map(rows.map((r) => [r.name, r]));
   const memo = new Map();
@@ -280,7 +284,7 @@ function depths(rows) {
     if (memo.has(name)) return memo.get(name);
     if (trail.has(name) || !byName.has(name)) return 0; // a cycle, or an unknown name
     trail.add(name);
-    const deps = byName.get(name).depends_on || [];
+    const deps = needs(byName.get(name));
     const d = deps.length ? 1 + Math.max(...deps.map((n) => depth(n, trail))) : 0;
     trail.delete(name);
     memo.set(name, d);
@@ -314,7 +318,7 @@ function drawGraph() {
   defs.append(marker);
   svg.append(defs);
   for (const { x, y, row } of pos.values()) {
-    for (const dep of row.depends_on || []) {
+    for (const dep of needs(row)) {
       const from = pos.get(dep);
       if (!from) continue;
       const x1 = from.x + W, y1 = from.y + H / 2, x2 = x, y2 = y + H / 2, mx = (x1 + x2) / 2;
@@ -334,18 +338,24 @@ function drawGraph() {
 function drawTimeline() {
   const svg = $("timeline");
   const rows = state.tasks;
-  const now = Date.now() / 1000, from = now - HOUR;
+  // The last hour, or less when the history is shorter: the strips use the whole width.
+  const now = Date.now() / 1000;
+  const first = [...state.events.map((e) => e.ts), ...rows.map((r) => (r.running && r.started_at) || now)]
+    .reduce((a, b) => Math.min(a, b), now);
+  const span = Math.min(HOUR, Math.max(20, (now - first) * 1.05));
+  const from = now - span;
   const width = Math.max(320, svg.parentElement.clientWidth - 24), label = 100, RH = 22;
-  const x = (t) => label + ((Math.max(t, from) - from) / HOUR) * (width - label - 8);
+  const x = (t) => label + ((Math.max(t, from) - from) / span) * (width - label - 8);
   const height = 22 + rows.length * RH;
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
-  for (let m = 60; m >= 0; m -= 15) {
-    const tx = x(now - m * 60);
+  for (let i = 4; i >= 0; i--) {
+    const back = (span * i) / 4, tx = x(now - back);
+    const text = i ? `-${back >= 120 ? `${Math.round(back / 60)}m` : `${Math.round(back)}s`}` : "now";
     svg.append(el("line", { x1: tx, x2: tx, y1: 0, y2: height - 16, class: "grid" }));
-    svg.append(el("text", { x: tx, y: height - 4, "text-anchor": "middle", class: "axis" }, m ? `-${m}m` : "now"));
+    svg.append(el("text", { x: tx, y: height - 4, "text-anchor": i ? "middle" : "end", class: "axis" }, text));
   }
   rows.forEach((row, i) => {
     const y = 4 + i * RH;
