@@ -40,8 +40,8 @@ def daemon(
             "--ui-port",
             min=0,
             max=65535,
-            help="The dashboard's port on 127.0.0.1 [default: 28766; with --port 0, a free "
-            "one]. 0: pick a free one.",
+            help="The dashboard's port on 127.0.0.1 (0: pick a free one). Default: 28766, "
+            "or a free one with --port 0.",
             show_default=False,
         ),
     ] = None,
