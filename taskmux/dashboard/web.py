@@ -135,7 +135,8 @@ class Gate:
         if method != "GET":
             return _refusal(405, "only GET here: actions go over the page's WebSocket\n")
         if headers.get_all("Host") != [f"{HOST}:{self.port}"]:
-            return _refusal(403, "wrong Host\n", "refused a dashboard request for another host")
+            text = f"open the dashboard at {self.origin}/ (the address `taskmux ui` prints)\n"
+            return _refusal(403, text, "refused a dashboard request for another host")
         path, _, query = target.partition("?")
         if path == LOGIN_PATH:
             return self._login(query)
