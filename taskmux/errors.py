@@ -242,6 +242,13 @@ class BadParams(TaskmuxError):
     code = "E505"
 
 
+class NotOffered(TaskmuxError):
+    """Daemon API: a command this connection does not offer (the dashboard's, whose
+    browser session is a weaker credential than the token)."""
+
+    code = "E506"
+
+
 class ClientConfigInvalid(TaskmuxError):
     """An MCP client's existing config file cannot be read as what it should be."""
 

@@ -182,6 +182,23 @@ def clean(raw: bytes) -> str:
     return shown
 
 
+_SGR_RE = re.compile(r"\x1b\[[0-9;:]*m")
+
+
+def coloured(raw: bytes) -> str:
+    """`clean`, but keeping the colour codes (SGR: ESC[...m) for a renderer that draws them.
+
+    A line redrawn with `\r` (a progress bar) is shown cleaned: its colours would not
+    survive the overwriting.
+    """
+    if raw.endswith(b"\r"):
+        raw = raw.rstrip(b"\r")
+    text = raw.decode("utf-8", "replace")
+    if text.isprintable() or "\r" in text or ("G" in text and _COLUMN_ONE_RE.search(text)):
+        return clean(raw)
+    return _ANSI_RE.sub(lambda m: m.group() if _SGR_RE.fullmatch(m.group()) else "", text)
+
+
 def _to_line(task: str, line: bytes, last_ts: float, pos: Position | None = None) -> LogLine:
     ts = _parse_stamp(line)
     if ts is None:  # a line without a stamp (e.g. a foreign writer): keep it, in place

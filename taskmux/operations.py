@@ -154,6 +154,12 @@ OPERATIONS: dict[str, Operation] = {
                     "Only lines written after this cursor (a line's `cursor`, a `next_cursor`, "
                     "`start` or `end`); the reply has the next_cursor to poll with.",
                 ),
+                Param(
+                    "ansi",
+                    "bool",
+                    "Keep the colour codes (SGR: ESC[...m) in each line; other escapes go.",
+                    default=False,
+                ),
             ),
             fallback=True,
         ),
@@ -275,6 +281,15 @@ OPERATIONS: dict[str, Operation] = {
             read_only=False,
             destructive=True,
             fallback=True,
+        ),
+        Operation(
+            "ui_login",
+            "A one-time login URL for the dashboard (random, single use, expires in 60 s).",
+            read_only=False,
+            faces=("api",),
+            not_offered="only the daemon that serves the dashboard can mint its logins and "
+            "keep the sessions they open: `taskmux ui` asks the running daemon for one over "
+            "the token-guarded API, and an MCP agent has no browser to log in with",
         ),
         Operation(
             "add",

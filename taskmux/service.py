@@ -116,14 +116,23 @@ class LogsResult:
     next_cursor: str | None = None
     more: bool = False
     lost: tuple[str, ...] = ()
+    ansi: bool = False  # lines keep their colour codes
 
     def records(self, cursors: bool = True) -> list[dict[str, Any]]:
         return [self.record(item, cursors) for item in self.items if item is not None]
 
+    def text(self, item: Any) -> str:
+        """The line as shown: cleaned, or with its colour codes when `ansi` was asked for."""
+        if self.ansi:
+            from taskmux.logs import coloured
+
+            return coloured(item.raw)
+        return str(item.text)
+
     def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
         from taskmux.logs import line_cursor
 
-        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": item.text}
+        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
         if self.pattern is not None:
             record["match"] = self.pattern.search(item.text) is not None
         if cursor and self.next_cursor is None and (mark := line_cursor(item)) is not None:
@@ -339,6 +348,7 @@ class Service:
         since: str | None = None,
         after: str | None = None,
         max_bytes: int | None = None,
+        ansi: bool = False,
     ) -> LogsResult:
         """The last lines (each with its `cursor`), or with `after` only the lines written
         since that cursor, as a page with the next cursor to poll with."""
@@ -350,9 +360,9 @@ class Service:
         sources, pattern, start = self._log_query(task, grep, since)
         if after is not None:
             page = read_after(sources, after, lines, pattern, context, max_bytes)
-            return LogsResult(page.lines, pattern, page.cursor, page.more, page.lost)
+            return LogsResult(page.lines, pattern, page.cursor, page.more, page.lost, ansi)
         items = query(sources, lines, pattern, context, start, cursors=True)
-        return LogsResult(tuple(items), pattern)
+        return LogsResult(tuple(items), pattern, ansi=ansi)
 
     def follow_logs(
         self,
@@ -401,12 +411,13 @@ class Service:
         return EventsResult(tuple(self.lifecycle().events.select(task, cutoff, lines)))
 
     def follow_events(
-        self, task: str | None = None, stop: threading.Event | None = None
+        self, task: str | None = None, stop: threading.Event | None = None, poll: float = 0.2
     ) -> Iterator[dict[str, Any]]:
-        """Events appended from now on, of one task or all, until `stop` is set."""
+        """Events appended from now on, of one task or all, until `stop` is set (looked for
+        every `poll` seconds)."""
         if task is not None:
             self.project.task(task)
-        records = self.lifecycle().events.follow(stop=stop)  # positioned now
+        records = self.lifecycle().events.follow(poll=poll, stop=stop)  # positioned now
         return (r for r in records if task is None or r.get("task") == task)
 
     def env(self, task: str | None = None) -> EnvResult:

@@ -177,8 +177,9 @@ def test_handshake_needs_the_token_and_refuses_foreign_origins(project: Path) ->
         listening = [
             c for c in psutil.Process(daemon.pid).net_connections("inet") if c.status == "LISTEN"
         ]
-        assert [c.laddr.ip for c in listening] == ["127.0.0.1"]
-        assert listening[0].laddr.port == daemon.info["port"]
+        assert [c.laddr.ip for c in listening] == ["127.0.0.1", "127.0.0.1"]  # API, dashboard
+        ports = {daemon.info["port"], daemon.info["ui_port"]}
+        assert {c.laddr.port for c in listening} == ports and len(ports) == 2
         token_file = Path(daemon.info["token_file"])
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert token not in daemon.log_text

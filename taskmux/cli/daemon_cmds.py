@@ -1,9 +1,12 @@
-"""`daemon` (run, status, stop) and `watch` (apply config edits in the foreground)."""
+"""`daemon` (run, status, stop), `ui` (log in to its dashboard) and `watch` (apply
+config edits in the foreground)."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +20,8 @@ if TYPE_CHECKING:
     from taskmux.watcher import ReloadOutcome
 
 daemon_app = typer.Typer(
-    help="Supervise tasks, apply config edits and serve a WebSocket API (127.0.0.1 only).",
+    help="Supervise tasks, apply config edits, serve a WebSocket API and a web dashboard "
+    "(127.0.0.1 only).",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -30,6 +34,17 @@ def daemon(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1 (0: pick a free one).")
     ] = 28765,  # taskmux.daemon.server.DEFAULT_PORT (not imported: it pulls in websockets)
+    ui_port: Annotated[
+        int | None,
+        typer.Option(
+            "--ui-port",
+            min=0,
+            max=65535,
+            help="The dashboard's port on 127.0.0.1 (0: pick a free one). Default: 28766, "
+            "or a free one with --port 0.",
+            show_default=False,
+        ),
+    ] = None,
     allow_origin: Annotated[
         list[str] | None,
         typer.Option("--allow-origin", help="Accept this browser Origin (repeatable)."),
@@ -39,16 +54,19 @@ def daemon(
     """Run the daemon in the foreground until SIGTERM or Ctrl+C; tasks keep running."""
     if ctx.invoked_subcommand is not None:
         return
-    from taskmux.daemon.server import Daemon, Settings
+    from taskmux.daemon.server import DEFAULT_UI_PORT, Daemon, Settings
 
     def ready(info: DaemonInfo) -> None:
         if json_out:
             print_json({"ok": True, **info.to_dict()})
             return
         typer.echo(f"taskmux daemon listening on {info.url} (pid {info.pid})")
+        typer.echo(f"dashboard on {info.ui_url} (log in with `taskmux ui`)")
         typer.echo(f"token file: {info.token_file}; log: {info.log_file}", err=True)
 
-    settings = Settings(port, tuple(allow_origin or ()))
+    if ui_port is None:  # a picked API port means several daemons: pick this one too
+        ui_port = 0 if port == 0 else DEFAULT_UI_PORT
+    settings = Settings(port, tuple(allow_origin or ()), ui_port, _login_ttl())
     Daemon(load(json_out), settings, ready).run()
     if not json_out:
         typer.echo("daemon stopped; tasks keep running", err=True)
@@ -60,10 +78,11 @@ def daemon_status(json_out: JsonOpt = False) -> None:
     from taskmux.daemon.server import running_daemon
 
     info = running_daemon(load(json_out, fallback=True).paths)
+    dashboard = f", dashboard {info.ui_url}" if info.ui_url else ""
     emit(
         json_out,
         {"running": True, **info.to_dict()},
-        f"daemon running: pid {info.pid}, {info.url}, token file {info.token_file}",
+        f"daemon running: pid {info.pid}, {info.url}{dashboard}, token file {info.token_file}",
     )
 
 
@@ -75,6 +94,60 @@ def daemon_stop(json_out: JsonOpt = False) -> None:
     info, forced = stop_daemon(load(json_out, fallback=True).paths)
     how = " (did not exit in time: killed)" if forced else ""
     emit(json_out, {"pid": info.pid, "forced": forced}, f"daemon (pid {info.pid}) stopped{how}")
+
+
+@app.command()
+def ui(
+    no_open: Annotated[
+        bool, typer.Option("--no-open", help="Only print the link; do not open a browser.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print (and on a desktop, open) a one-time login link to the daemon's dashboard.
+
+    The link works once, within 60 seconds; it logs the browser in with a session cookie.
+    """
+    from taskmux.daemon.client import call
+
+    _info, result = call(load(json_out, fallback=True).paths, "ui_login")
+    url = str(result["url"])
+    opened = not no_open and not json_out and _desktop() and _open_browser(url)
+    if json_out:
+        print_json({"ok": True, **result, "opened": opened})
+        return
+    typer.echo(url)
+    expires = f"works once, within {result['expires_in']:g} s"
+    typer.echo(
+        f"opened in your browser ({expires})" if opened else f"open it ({expires})", err=True
+    )
+
+
+def _desktop() -> bool:
+    """A graphical session to open a browser in, and a person at a terminal to see it."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and (
+        sys.stdout.isatty()
+    )
+
+
+def _open_browser(url: str) -> bool:
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
+def _login_ttl() -> float:
+    """The login code's lifetime: 60 s, or shorter through TASKMUX_UI_LOGIN_TTL (tests);
+    never longer."""
+    from taskmux.dashboard.logins import LOGIN_TTL
+
+    try:
+        wanted = float(os.environ.get("TASKMUX_UI_LOGIN_TTL", LOGIN_TTL))
+    except ValueError:
+        return LOGIN_TTL
+    return wanted if 0 < wanted < LOGIN_TTL else LOGIN_TTL
 
 
 @app.command()

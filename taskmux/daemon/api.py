@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskmux.errors import BadParams, BadRequest, TaskmuxError, UnknownCommand
+from taskmux.errors import BadParams, BadRequest, NotOffered, TaskmuxError, UnknownCommand
 from taskmux.operations import OPERATIONS, Operation, Param, offered
 
 if TYPE_CHECKING:
@@ -41,8 +41,11 @@ class Request:
     params: dict[str, Any]
 
 
-def parse_request(message: str | bytes) -> Request:
-    """Decode and check one message; raise BadRequest/UnknownCommand/BadParams."""
+def parse_request(message: str | bytes, offered: frozenset[str] | None = None) -> Request:
+    """Decode and check one message; raise BadRequest/UnknownCommand/NotOffered/BadParams.
+
+    `offered`: the only commands this connection may use, if it is limited.
+    """
     try:
         data = json.loads(message)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -57,6 +60,11 @@ def parse_request(message: str | bytes) -> Request:
         params = {}
     if not isinstance(params, dict):
         raise BadParams("'params' must be a JSON object")
+    if offered is not None and command not in offered:
+        raise NotOffered(
+            f"'{command}' is not offered on this connection (it offers: "
+            f"{', '.join(sorted(offered))}); use the CLI or the token-guarded API"
+        )
     check_params(command, params)
     return Request(data.get("id"), command, params)
 
@@ -89,14 +97,26 @@ def error_reply(request_id: Any, error: TaskmuxError) -> dict[str, Any]:
     return {"id": request_id, "ok": False, "error": error.to_dict()}
 
 
-class Api:
-    """Runs requests against the service of the config currently in use."""
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, service: Callable[[], Service]) -> None:
+
+class Api:
+    """Runs requests against the service of the config currently in use.
+
+    `own`: the daemon's own operations (declared for the API alone, such as `ui_login`),
+    answered by the daemon on its event loop rather than by the service.
+    """
+
+    def __init__(
+        self, service: Callable[[], Service], own: dict[str, Handler] | None = None
+    ) -> None:
         self.service = service
+        self.own = own or {}
 
     async def call(self, request: Request) -> dict[str, Any]:
         """The command's result as plain data; raises TaskmuxError for the error reply."""
+        if request.command in self.own:
+            return self.own[request.command](request.params)
         service = self.service()
         if request.command in STREAMS:
             return await asyncio.to_thread(_check_stream, service, request.params)

@@ -1,8 +1,16 @@
-"""`taskmux daemon`: supervision, config watching and a WebSocket API in one process.
+"""`taskmux daemon`: supervision, config watching, a WebSocket API and the web dashboard
+in one process.
 
 One lifecycle, as uvicorn has it: start up (claim the project's supervisor slot, write
-the token and the state file, start supervision, the config watcher, the event tail and
-the API), wait for the stop event (set by SIGTERM/SIGINT), shut down in reverse order.
+the token and the state file, start supervision, the config watcher, the event tail, the
+API and the dashboard), wait for the stop event (set by SIGTERM/SIGINT), shut down in
+reverse order.
+
+The dashboard has a listener of its own (127.0.0.1 only), served by the same
+`websockets` server as the API: its `process_request` hook answers the plain GETs of
+the page's three files and its login (see `dashboard/web.py`), and the page's WebSocket
+then talks the API's protocol, limited to what the page offers, with a session cookie
+in place of the token. One HTTP stack, one event loop, one shutdown.
 Tasks keep running in tmux throughout; everything the supervisor must remember lives
 there too, so a daemon killed with -9 is replaced without losing anything.
 
@@ -33,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskmux.config import Project
 from taskmux.daemon.api import Api, Request, error_reply, ok_reply, parse_request, request_id
+from taskmux.dashboard import peers, web
+from taskmux.dashboard.logins import LOGIN_TTL, Logins
 from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
 from taskmux.lifecycle import Progress
 from taskmux.paths import ProjectPaths
@@ -51,10 +61,11 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 28765  # clear of common dev ports (3000, 5173, 8000, 8080, 8765, …)
+DEFAULT_UI_PORT = 28766  # the dashboard's: as clear of them, and not the API's
 MAX_FRAME = 1024 * 1024
 LOG_MAX_BYTES = 1024 * 1024
 LOG_BACKUPS = 2
-EVENT_POLL = 0.2
+EVENT_POLL = 0.1  # an event reaches subscribers (the dashboard) within this, plus a push
 SUBSCRIBER_QUEUE = 1000
 WORKER_THREADS = 32
 STOP_TIMEOUT = 10.0
@@ -66,6 +77,8 @@ log = logging.getLogger("taskmux.daemon")
 class Settings:
     port: int = DEFAULT_PORT
     allow_origins: tuple[str, ...] = ()
+    ui_port: int = DEFAULT_UI_PORT
+    login_ttl: float = LOGIN_TTL
 
 
 @dataclass(frozen=True)
@@ -78,16 +91,23 @@ class DaemonInfo:
     log_file: str
     config: str
     started: float
+    ui_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"ws://{HOST}:{self.port}"
+
+    @property
+    def ui_url(self) -> str | None:
+        return f"http://{HOST}:{self.ui_port}/" if self.ui_port else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "pid": self.pid,
             "port": self.port,
             "url": self.url,
+            "ui_port": self.ui_port,
+            "ui_url": self.ui_url,
             "token_file": self.token_file,
             "log_file": self.log_file,
             "config": self.config,
@@ -116,6 +136,7 @@ def read_state(paths: ProjectPaths) -> DaemonInfo | None:
             str(data.get("log_file", "")),
             str(data.get("config", "")),
             float(data["started"]),
+            int(data["ui_port"]) if data.get("ui_port") else None,
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -285,7 +306,10 @@ class Daemon:
         self.service = Service(ConfigInUse(project), _tmux(), _log_progress)
         self.reloader = Reloader(self.service)
         self.supervisor: Supervisor | None = None
-        self.api = Api(lambda: self.service)
+        self.logins = Logins(settings.login_ttl)
+        self.gate = web.Gate(self.logins)
+        self._peer_check = peers.checkable()
+        self.api = Api(lambda: self.service, own={"ui_login": self._ui_login})
         self.subscribers: dict[ServerConnection, Subscription] = {}
         self._stop: asyncio.Event | None = None
         self._config_dirty: asyncio.Event | None = None
@@ -310,7 +334,13 @@ class Daemon:
             except TaskmuxError as exc:
                 log.error("could not start: %s", exc.message)  # if the log is open yet
                 raise
-            log.info("daemon ready on %s (pid %d, config %s)", info.url, info.pid, info.config)
+            log.info(
+                "daemon ready on %s, dashboard on %s (pid %d, config %s)",
+                info.url,
+                info.ui_url,
+                info.pid,
+                info.config,
+            )
             if self.on_ready is not None:
                 self.on_ready(info)
             await self._stop.wait()
@@ -337,11 +367,14 @@ class Daemon:
         port = int(server.sockets[0].getsockname()[1])
         if self.settings.port == 0:
             _record_port(claim, port)
+        dashboard = await self._bind_dashboard(stack)
+        self.gate.port = int(dashboard.sockets[0].getsockname()[1])
         self._start_supervision(stack)
         self._start_reloads(loop, stack)
         self._start_event_tail(loop, stack)
         await server.start_serving()
         stack.push_async_callback(self._close_server, server)
+        await dashboard.start_serving()
         info = DaemonInfo(
             os.getpid(),
             port,
@@ -349,6 +382,7 @@ class Daemon:
             str(self.paths.daemon_log),
             str(self.project.path),
             time.time(),
+            self.gate.port,
         )
         write_private(self.paths.daemon_state, json.dumps(info.to_dict()))  # last: "ready"
         stack.callback(self.paths.daemon_state.unlink, missing_ok=True)
@@ -385,12 +419,37 @@ class Daemon:
         stack.push_async_callback(self._close_server, server)
         return server
 
+    async def _bind_dashboard(self, stack: contextlib.AsyncExitStack) -> Server:
+        """The dashboard's listener: its page, its login and its WebSocket (see web.py)."""
+        from websockets.asyncio.server import serve
+
+        try:
+            server = await serve(
+                self._dashboard_connection,
+                HOST,
+                self.settings.ui_port,
+                process_request=self._admit_dashboard,
+                max_size=MAX_FRAME,
+                compression=None,
+                logger=logging.getLogger("taskmux.daemon.websockets"),
+                start_serving=False,
+                server_header=None,
+            )
+        except OSError as exc:
+            raise PortBusy(
+                f"cannot listen on {HOST}:{self.settings.ui_port} for the dashboard: "
+                f"{exc.strerror} (another project's daemon? choose one with --ui-port, "
+                "or --ui-port 0)"
+            ) from None
+        stack.push_async_callback(self._close_server, server)
+        return server
+
     async def _close_server(self, server: Server) -> None:
         server.close()
         try:
             await asyncio.wait_for(server.wait_closed(), timeout=5)
         except TimeoutError:
-            log.warning("some API connections did not close in time")
+            log.warning("some connections did not close in time")
 
     def _start_supervision(self, stack: contextlib.AsyncExitStack) -> None:
         self.supervisor = Supervisor(self.service, notify=log.warning)
@@ -432,7 +491,7 @@ class Daemon:
     ) -> None:
         stop = threading.Event()
         # Positioned at the end before startup goes on: no event after "ready" is missed.
-        events = self.service.follow_events(stop=stop)
+        events = self.service.follow_events(stop=stop, poll=EVENT_POLL)
 
         def forward() -> None:
             for record in events:
@@ -486,13 +545,18 @@ class Daemon:
             return False
         return hmac.compare_digest(presented.strip().encode(), self.token.encode())
 
-    async def _connection(self, websocket: ServerConnection) -> None:
-        """Serve one client: requests are answered in order; events are pushed alongside."""
+    async def _connection(
+        self, websocket: ServerConnection, offered: frozenset[str] | None = None
+    ) -> None:
+        """Serve one client: requests are answered in order; events are pushed alongside.
+
+        `offered`: the only commands this connection may use (the dashboard's), if limited.
+        """
         from websockets.exceptions import ConnectionClosed
 
         try:
             async for message in websocket:
-                reply, request = await self._answer(websocket, message)
+                reply, request = await self._answer(websocket, message, offered)
                 await websocket.send(json.dumps(reply, default=str))
                 if request is not None and reply["ok"]:
                     self._after(websocket, request)
@@ -502,10 +566,10 @@ class Daemon:
             self._unsubscribe(websocket)
 
     async def _answer(
-        self, websocket: ServerConnection, message: str | bytes
+        self, websocket: ServerConnection, message: str | bytes, offered: frozenset[str] | None
     ) -> tuple[dict[str, Any], Request | None]:
         try:
-            request = parse_request(message)
+            request = parse_request(message, offered)
         except TaskmuxError as exc:
             return error_reply(request_id(message), exc), None
         try:
@@ -530,6 +594,46 @@ class Daemon:
             self.subscribers[websocket] = subscription
         elif request.command == "unsubscribe":
             self._unsubscribe(websocket)
+
+    # The dashboard ----------------------------------------------------------------------
+
+    def _admit_dashboard(
+        self, connection: ServerConnection, request: HttpRequest
+    ) -> Response | None:
+        """Every request to the dashboard's port: a plain answer, or on to the WebSocket."""
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        method = getattr(request, "method", "GET")  # websockets < 14 parses GET alone
+        answer: web.Answer | None = web.OTHER_USER
+        if self._from_our_user(connection):
+            answer = self.gate.decide(method, request.path, request.headers)
+        if answer is None:
+            return None
+        if answer.note:
+            log.info("%s", answer.note)
+        phrase = http.HTTPStatus(answer.status).phrase
+        return Response(answer.status, phrase, Headers(answer.all_headers()), answer.body)
+
+    def _from_our_user(self, connection: ServerConnection) -> bool:
+        """The client's socket is our user's (see peers.py; skipped where unknowable)."""
+        if not self._peer_check:
+            return True
+        client, server = connection.remote_address, connection.local_address
+        return peers.peer_uid(client[:2], server[:2]) == os.geteuid()
+
+    async def _dashboard_connection(self, websocket: ServerConnection) -> None:
+        await self._connection(websocket, web.COMMANDS)
+
+    def _ui_login(self, _params: dict[str, Any]) -> dict[str, Any]:
+        """`ui_login` (token-guarded API only): a one-time login URL for the dashboard."""
+        code = self.logins.mint()
+        log.info("minted a dashboard login code (valid %gs, single use)", self.logins.ttl)
+        return {
+            "url": self.gate.login_url(code),
+            "expires_in": self.logins.ttl,
+            "ui_port": self.gate.port,
+        }
 
     def _unsubscribe(self, websocket: ServerConnection) -> None:
         subscription = self.subscribers.pop(websocket, None)

@@ -81,8 +81,8 @@ def _shape_status(result: Any, _params: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _log_text(line: Any, prefixed: bool) -> str:
-    text = line.text
+def _log_text(result: Any, line: Any, prefixed: bool) -> str:
+    text = result.text(line)
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + "…"
     return f"{line.task} | {text}" if prefixed else str(text)
@@ -107,7 +107,7 @@ def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
     from taskmux.logs import line_cursor
 
     prefixed = params.get("task") is None
-    text = ["--" if i is None else _log_text(i, prefixed) for i in result.items]
+    text = ["--" if i is None else _log_text(result, i, prefixed) for i in result.items]
     if result.next_cursor is not None:  # a page after a cursor, already within 20 kB
         return {
             "task": params.get("task"),
