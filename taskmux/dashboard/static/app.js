@@ -9,6 +9,8 @@ const SVG = "http://www.w3.org/2000/svg";
 const HOUR = 3600;
 const START = new Set(["started", "restarted"]);
 const END = new Set(["exited", "stopped", "killed", "start_failed", "gave_up"]);
+// An end that is not a failure: a stop by hand, a kill by hand, a one-shot that completed.
+const calm = (e) => e.event === "stopped" || e.event === "killed" || (e.event === "exited" && e.exit_code === 0 && e.signal == null);
 const MAX_LOG = 2000;
 const MAX_FEED = 200;
 
@@ -234,7 +236,7 @@ function onEvent(e) {
   if (!addEvent(e)) return;
   const tr = e.task && state.rows.get(e.task);
   if (tr && END.has(e.event)) { // at once, before the status that confirms it
-    tr.className = e.event === "stopped" || e.event === "killed" ? "off" : "bad";
+    tr.className = calm(e) ? "off" : "bad";
     cell(tr, "state", e.description || e.event);
   }
   drawTimeline();
@@ -253,7 +255,7 @@ function clock(ts) {
 
 function feed(e) {
   const li = document.createElement("li");
-  li.className = END.has(e.event) && e.event !== "stopped" ? "bad" : e.event.startsWith("health") ? "wait" : "";
+  li.className = END.has(e.event) && !calm(e) ? "bad" : e.event.startsWith("health") ? "wait" : "";
   for (const [cls, text] of [["time", clock(e.ts)], ["task", e.task || "·"], ["event", e.event], ["detail", detail(e)]]) {
     const span = document.createElement("span");
     span.className = cls;
@@ -370,7 +372,7 @@ function drawTimeline() {
     if (row.running) bar(up ?? Math.max(from, row.started_at || from), now);
     for (const e of evs) {
       if (e.ts < from) continue;
-      const kind = END.has(e.event) ? (e.event === "stopped" ? "stop" : "exit") : START.has(e.event) ? "start"
+      const kind = END.has(e.event) ? (calm(e) ? "stop" : "exit") : START.has(e.event) ? "start"
         : e.event === "health_failed" ? "sick" : e.event === "health_recovered" ? "well" : null;
       if (!kind) continue;
       const mark = el("rect", { x: x(e.ts) - 1.5, y: y + 1, width: 3, height: RH - 4, class: `mark ${kind}` });
