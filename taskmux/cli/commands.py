@@ -6,6 +6,7 @@ from taskmux.cli import (  # noqa: F401
     daemon_cmds,
     lifecycle_cmds,
     logs_cmd,
+    move_cmds,
     supervise_cmds,
 )
 from taskmux.cli.app import app
