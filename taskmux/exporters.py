@@ -432,7 +432,7 @@ def compose_file(
     notes = Notes()
     services: dict[str, Any] = {}
     mount = os.path.relpath(root.resolve(), compose_dir.resolve())
-    mount = "." if mount == "." else (mount if mount.startswith(".") else f"./{mount}")
+    mount = mount if mount == "." or mount.startswith(("./", "../", "..")) else f"./{mount}"
     if any(getattr(config.hooks, hook) for hook in _HOOKS):
         notes.add(None, "[hooks] (global): not exported; compose runs no project-wide commands")
     carries_env = False
@@ -614,4 +614,4 @@ def _reaches_others(
 
 def _relative(path: Path, folder: Path) -> str:
     text = os.path.relpath(path, folder.resolve())
-    return text if text.startswith(".") else f"./{text}"
+    return text if text.startswith(("./", "../")) else f"./{text}"

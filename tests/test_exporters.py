@@ -94,7 +94,7 @@ def _unit(text: str) -> dict[str, list[str]]:
     return found
 
 
-def systemd_unquote(word: str) -> str:
+def systemd_unquote(word: str, variables: bool = True) -> str:
     """systemd.syntax(7): one double-quoted item with C escapes; `%%` → `%` (specifiers)
     and, on command lines, `$$` → `$`. Written from the manual, to check our quoting."""
     assert word.startswith('"') and word.endswith('"'), word
@@ -112,7 +112,7 @@ def systemd_unquote(word: str) -> str:
             index += 2
             continue
         assert char != '"', "an unescaped quote ends the item early"
-        if char in "%$":
+        if char == "%" or (char == "$" and variables):
             assert body[index + 1] == char, f"a lone {char} would be expanded"
             index += 1
         out.append(char)
@@ -231,7 +231,7 @@ def test_systemd_environment(tmp_path: Path) -> None:
     export = systemd_units(_config(raw), tmp_path, tmp_path / "taskmux.toml")
     api = _unit(export.files["taskmux-shop-api.service"])
     assert api["EnvironmentFile"] == [f"-{tmp_path}/.env", f"{tmp_path}/secrets.env"]
-    values = dict(systemd_unquote(v).split("=", 1) for v in api["Environment"] if v.startswith('"'))
+    values = dict(systemd_unquote(v, variables=False).split("=", 1) for v in api["Environment"])
     assert values["DATABASE_URL"] == "postgres://127.0.0.1:5000/prod"
     assert values["GREETING"] == 'say "hi" 100%'
     assert values["APP_ENV"] == "prod" and values["TASKMUX_TASK"] == "api"
