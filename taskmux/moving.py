@@ -129,7 +129,7 @@ def import_file(source: str | Path, force: bool = False) -> ImportResult:
     from taskmux.init import session_name_for
     from taskmux.models import validate_config
 
-    path = Path(source).expanduser().absolute()
+    path = Path(source).expanduser().resolve()
     target = path.parent / CONFIG_NAME
     if target.exists() and not force:
         raise ConfigExists(f"{target} already exists (use --force to overwrite it)")
