@@ -21,7 +21,7 @@ export_app = typer.Typer(
     help="Write the project for another engine: systemd user units, or a compose file.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(export_app)
+app.add_typer(export_app, name="export")
 
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Overwrite a file that taskmux did not write.")
