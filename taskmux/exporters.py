@@ -27,6 +27,7 @@ AUTO_BASE_PORT = 5000  # an automatic port is numbered as foreman numbers Procfi
 AUTO_PORT_STEP = 100
 _PORT_REF_RE = re.compile(r"\$\{tasks\.([A-Za-z_][A-Za-z0-9_-]*)\.port\}")
 _VAR_RE = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+_AUTO_RULE = "5000 + 100 * its place in the file"
 _LOCAL_RE = re.compile(r"(?:127\.0\.0\.1|localhost):(\d{1,5})\b")
 
 
@@ -205,8 +206,6 @@ def _common_notes(
     if env.unresolved:
         names = ", ".join(f"${{{var}}}" for var in env.unresolved)
         notes.add(name, f"env: {names} (from an env file or taskmux's environment) {unresolved}")
-    if is_auto_port(task):
-        notes.add(name, 'port = "auto": a fixed port here (5000 + 100 * its place in the file)')
 
 
 # systemd -------------------------------------------------------------------------------
@@ -278,6 +277,8 @@ def systemd_units(config: ProjectConfig, root: Path, source: Path) -> Export:
         _common_notes(
             notes, config, name, env, "systemd", "is written as is: systemd does not expand it"
         )
+        if is_auto_port(task):
+            notes.add(name, f'port = "auto": PORT={ports[name]} here ({_AUTO_RULE})')
         body = _unit(config, name, task, root, env, ports, name in shots, notes)
         unit = unit_name(session, name)
         if env_table(config) or env_table(task):
@@ -526,6 +527,11 @@ def _service(
     if port is not None:
         if is_auto_port(task):
             service["expose"] = [str(port)]
+            notes.add(
+                name,
+                f'port = "auto": PORT={port} in the container ({_AUTO_RULE}), not published '
+                f'(add ports: ["{port}:{port}"] to reach it from the host)',
+            )
         else:
             service["ports"] = [f"{port}:{port}"]
     probe = probe_command(task, port, ports)
