@@ -354,9 +354,11 @@ def _cache_write(project: Project, key: list[object]) -> None:
         write_private(_cache_file(project.path), json.dumps(data))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: never a half-written file."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Write via a temp file in the same folder and rename: never a half-written file.
+    The file keeps its mode (a new one gets 0644) unless `mode` is given."""
+    if mode is None:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

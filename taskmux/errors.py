@@ -254,3 +254,18 @@ class ClientConfigInvalid(TaskmuxError):
 
     code = "E701"
     exit_code = 2
+
+
+class ImportFailed(TaskmuxError):
+    """`import`: the source file cannot be read, or is neither a Procfile nor a
+    process-compose file taskmux understands."""
+
+    code = "E901"
+    exit_code = 2
+
+
+class FileInTheWay(TaskmuxError):
+    """`export`: a file taskmux would write exists and was not written by taskmux."""
+
+    code = "E902"
+    exit_code = 2

@@ -7,6 +7,7 @@ from taskmux.cli import (  # noqa: F401
     env_cmd,
     lifecycle_cmds,
     logs_cmd,
+    move_cmds,
     supervise_cmds,
 )
 from taskmux.cli.app import app

@@ -1,0 +1,124 @@
+"""Moving in and out: `import FILE`, `export systemd`, `export compose` (SPEC §12).
+
+Kept to the CLI (no API or MCP face): they write files in the project and in the user's
+systemd folder, which is for a person or an agent working in the project to do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from taskmux.cli.app import JsonOpt, app, console, emit, load, warn
+
+if TYPE_CHECKING:
+    from taskmux.moving import ExportResult, ImportResult
+
+export_app = typer.Typer(
+    name="export",
+    no_args_is_help=True,
+    help="Write the project for another engine: systemd user units, or a compose file.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(export_app, name="export")
+
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite a file that taskmux did not write.")
+]
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[str, typer.Argument(help="A Procfile or a process-compose.yaml.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing taskmux.toml.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write taskmux.toml next to FILE from a Procfile or a process-compose.yaml."""
+    from taskmux.moving import import_file
+
+    result = import_file(file, force=force)
+    for problem in result.warnings:
+        warn(problem.render(), problem.code)
+    emit(json_out, result.to_dict(), lambda: _print_import(result))
+
+
+def _print_import(result: ImportResult) -> None:
+    out = console()
+    out.print(
+        f"wrote {result.config} from {result.source.name} ({result.source_format}): "
+        f"session '{result.session}', {len(result.tasks)} task(s)"
+    )
+    out.print("mapped:", style="bold")
+    for note in result.mapped:
+        target = note["target"] if note["target"] != "-" else "(nothing needed)"
+        out.print(f"  {note['source']} → {target}: {note['detail']}", markup=False)
+    if result.unmapped:
+        out.print("no equivalent (kept as comments in the file):", style="bold")
+        for note in result.unmapped:
+            out.print(f"  {note['source']}: {note['detail']}", markup=False)
+    out.print("next: taskmux check, then taskmux start")
+
+
+@export_app.command("systemd")
+def export_systemd_cmd(
+    directory: Annotated[
+        str | None,
+        typer.Option("--dir", help="Folder for the units (default: ~/.config/systemd/user)."),
+    ] = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write systemd user units: one per task, and a target that starts them all."""
+    from taskmux.exporters import target_name
+    from taskmux.moving import export_systemd
+
+    project = load(json_out)
+    result = export_systemd(project, directory, force)
+    target = target_name(project.session)
+    follow = [
+        "systemctl --user daemon-reload",
+        f"systemctl --user start {target}",
+        f"systemctl --user enable {target}   # start at login",
+    ]
+    emit(json_out, result.to_dict(), lambda: _print_export(result, follow))
+
+
+@export_app.command("compose")
+def export_compose_cmd(
+    image: Annotated[
+        str,
+        typer.Option("--image", help="The image every service runs in (has your toolchain)."),
+    ],
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file", help="The compose file (default: compose.yaml beside taskmux.toml)."
+        ),
+    ] = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a compose file: one service per task, the project mounted at /app."""
+    from taskmux.moving import export_compose
+
+    project = load(json_out)
+    result = export_compose(project, image, file, force)
+    follow = [f"docker compose -f {result.files[0]} up"]
+    emit(json_out, result.to_dict(), lambda: _print_export(result, follow))
+
+
+def _print_export(result: ExportResult, follow: list[str]) -> None:
+    out = console()
+    for path in result.files:
+        private = " (0600: it holds env values)" if path in result.private else ""
+        out.print(f"wrote {path}{private}", markup=False)
+    if result.notes:
+        out.print(f"{result.target} cannot carry (noted in the files too):", style="bold")
+        for note in result.notes:
+            out.print(f"  {note}", markup=False)
+    out.print("next:", style="bold")
+    for line in follow:
+        out.print(f"  {line}", markup=False)
