@@ -316,6 +316,41 @@ OPERATIONS: dict[str, Operation] = {
             faces=("cli",),
             not_offered="edits the user's file: kept to the CLI",
         ),
+        Operation(
+            "import_file",
+            "Write taskmux.toml next to a Procfile or process-compose.yaml, mapped from it.",
+            (
+                Param("file", "str", "The Procfile or process-compose.yaml.", required=True),
+                Param("force", "bool", "Overwrite an existing taskmux.toml.", False),
+            ),
+            read_only=False,
+            faces=("cli",),
+            not_offered="writes a new config into a project folder: kept to the CLI, where "
+            "a person or an agent in the project runs it",
+        ),
+        Operation(
+            "export_systemd",
+            "Write systemd user units: one per task, and a target that starts them.",
+            (
+                Param("dir", "str", "Folder for the units (default: ~/.config/systemd/user)."),
+                Param("force", "bool", "Overwrite a file that taskmux did not write.", False),
+            ),
+            read_only=False,
+            faces=("cli",),
+            not_offered="writes files into the user's systemd folder: kept to the CLI",
+        ),
+        Operation(
+            "export_compose",
+            "Write a compose file: one service per task, the project mounted at /app.",
+            (
+                Param("image", "str", "The image every service runs in.", required=True),
+                Param("file", "str", "The compose file (default: compose.yaml at the root)."),
+                Param("force", "bool", "Overwrite a file that taskmux did not write.", False),
+            ),
+            read_only=False,
+            faces=("cli",),
+            not_offered="writes a file into the project: kept to the CLI",
+        ),
     )
 }
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from taskmux.health_report import HealthReport
     from taskmux.lifecycle import Lifecycle, Progress, StartReport, StopReport
     from taskmux.logs import Item, TaskLog
+    from taskmux.moving import ExportResult, ImportResult
     from taskmux.tmux_manager import Observation, Tmux
     from taskmux.waiting import WaitResult
 
@@ -535,6 +536,28 @@ class Service:
         project = remove_task(self.project.path, task)
         self.config.replace(project)
         return EditResult(task, str(project.path), "removed", was_running)
+
+    # Moving in and out (SPEC §12) --------------------------------------------------
+
+    @staticmethod
+    def import_file(file: str, force: bool = False) -> ImportResult:
+        """Write taskmux.toml next to FILE (a Procfile or process-compose.yaml): no project
+        exists yet, so this needs no Service of one."""
+        from taskmux.moving import import_file
+
+        return import_file(file, force)
+
+    def export_systemd(self, dir: str | None = None, force: bool = False) -> ExportResult:
+        from taskmux.moving import export_systemd
+
+        return export_systemd(self.project, dir, force)
+
+    def export_compose(
+        self, image: str, file: str | None = None, force: bool = False
+    ) -> ExportResult:
+        from taskmux.moving import export_compose
+
+        return export_compose(self.project, image, file, force)
 
 
 def _settled(report: StartReport) -> StartReport:

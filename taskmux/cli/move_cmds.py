@@ -1,7 +1,7 @@
 """Moving in and out: `import FILE`, `export systemd`, `export compose` (SPEC §12).
 
-Kept to the CLI (no API or MCP face): they write files in the project and in the user's
-systemd folder, which is for a person or an agent working in the project to do.
+Kept to the CLI (no API or MCP face; `operations.py` says why): they write files in the
+project and in the user's systemd folder. Each makes one call into the service.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def import_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write taskmux.toml next to FILE from a Procfile or a process-compose.yaml."""
-    from taskmux.moving import import_file
+    from taskmux.service import Service
 
-    result = import_file(file, force=force)
+    result = Service.import_file(file, force)
     for problem in result.warnings:
         warn(problem.render(), problem.code)
     emit(json_out, result.to_dict(), lambda: _print_import(result))
@@ -73,10 +73,10 @@ def export_systemd_cmd(
 ) -> None:
     """Write systemd user units: one per task, and a target that starts them all."""
     from taskmux.exporters import target_name
-    from taskmux.moving import export_systemd
+    from taskmux.service import Service
 
     project = load(json_out)
-    result = export_systemd(project, directory, force)
+    result = Service.for_project(project).export_systemd(directory, force)
     target = target_name(project.session)
     follow = [
         "systemctl --user daemon-reload",
@@ -102,10 +102,9 @@ def export_compose_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a compose file: one service per task, the project mounted at /app."""
-    from taskmux.moving import export_compose
+    from taskmux.service import Service
 
-    project = load(json_out)
-    result = export_compose(project, image, file, force)
+    result = Service.for_project(load(json_out)).export_compose(image, file, force)
     follow = [f"docker compose -f {result.files[0]} up"]
     emit(json_out, result.to_dict(), lambda: _print_export(result, follow))
 
