@@ -6,10 +6,13 @@ Keep this file small and generic; feature-specific fixtures live next to their t
 from __future__ import annotations
 
 import os
+import pwd
+import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,30 @@ def kill_tmux_server(socket_name: str) -> None:
         subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False)
     base = os.environ.get("TMUX_TMPDIR") or "/tmp"
     Path(base, f"tmux-{os.getuid()}", socket_name).unlink(missing_ok=True)
+
+
+def _as_root(argv: list[str]) -> None:
+    """useradd/userdel fail while another test holds the passwd lock: try again."""
+    deadline = time.monotonic() + 20
+    while True:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{argv}: {done.stderr}")
+        time.sleep(0.2)  # the retry step of a deadline loop
+
+
+@pytest.fixture
+def other_user() -> Iterator[pwd.struct_passwd]:
+    """A second real user for the duration of one test (needs root and useradd)."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a second user needs root")
+    if shutil.which("useradd") is None or shutil.which("userdel") is None:
+        pytest.skip("useradd/userdel are not installed")
+    name = f"tmx{secrets.token_hex(4)}"
+    _as_root(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        _as_root(["userdel", name])

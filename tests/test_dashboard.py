@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -249,28 +246,6 @@ def test_ui_without_a_daemon_says_so(project: Path) -> None:
     assert result.returncode == 1
     assert json.loads(result.stdout)["error"]["code"] == "E502"
     assert "Traceback" not in result.stderr
-
-
-@pytest.fixture
-def other_user() -> Iterator[pwd.struct_passwd]:
-    """A second real user for the duration of one test (needs root and useradd)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a second user needs root")
-    if shutil.which("useradd") is None or shutil.which("userdel") is None:
-        pytest.skip("useradd/userdel are not installed")
-    name = f"tmx{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(
-        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if created.returncode != 0:
-        pytest.skip(f"useradd failed: {created.stderr.strip()}")
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], capture_output=True, check=False)
 
 
 GET_AS_OTHER = """

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import pwd
-import secrets
 import select
 import shutil
 import signal
@@ -306,32 +305,6 @@ def test_the_supervisor_records_a_daemonized_task(project: Project) -> None:
 
 
 # A second real user ------------------------------------------------------------------
-
-
-def _retry(argv: list[str]) -> None:
-    """useradd/userdel fail while another test holds the passwd lock: try again."""
-    deadline = time.monotonic() + 20
-    while True:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{argv}: {done.stderr}")
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def other_user() -> Iterator[pwd.struct_passwd]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create a second user with useradd")
-    if shutil.which("useradd") is None:
-        pytest.skip("useradd is not installed")
-    name = f"tmx{secrets.token_hex(4)}"
-    _retry(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        _retry(["userdel", name])
 
 
 def _python_for(user: pwd.struct_passwd) -> str:

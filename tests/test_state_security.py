@@ -14,8 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,28 +29,6 @@ SLEEPER = """
 [tasks.web]
 command = "echo web-says-hello; sleep 300"
 """
-
-
-@pytest.fixture
-def other_user() -> Iterator[pwd.struct_passwd]:
-    """A second real user for the duration of one test (needs root and useradd)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a second user needs root")
-    if shutil.which("useradd") is None or shutil.which("userdel") is None:
-        pytest.skip("useradd/userdel are not installed")
-    name = f"tmx{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(
-        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if created.returncode != 0:
-        pytest.skip(f"useradd failed: {created.stderr.strip()}")
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], capture_output=True, check=False)
 
 
 def _error(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
