@@ -10,16 +10,18 @@ from typing import Any
 
 
 def run(argv: list[str] | None = None) -> None:
-    import typer
-
-    from taskmux.cli.commands import app
+    from taskmux.cli.fast import fast_status
     from taskmux.errors import TaskmuxError, UsageError
 
     _kill_commands_on_signals()
     args = json_after_command(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
+    result: object = 0
     try:
-        result = app(args=args, prog_name="taskmux", standalone_mode=False)
+        if not fast_status(args):  # the hottest call is answered without the Typer app
+            from taskmux.cli.commands import app
+
+            result = app(args=args, prog_name="taskmux", standalone_mode=False)
     except TaskmuxError as error:
         _report(error, json_mode)
         sys.exit(error.exit_code)
@@ -27,7 +29,7 @@ def run(argv: list[str] | None = None) -> None:
         if type(exc).__name__ != "NoArgsIsHelpError":  # the help it printed says it all
             _report(UsageError(_usage_message(exc)), json_mode)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:  # the machine said no (disk full, permission): one line, not a trace
         _report(
@@ -35,6 +37,10 @@ def run(argv: list[str] | None = None) -> None:
             json_mode,
         )
         sys.exit(1)
+    except Exception as exc:  # Ctrl+C at a prompt is typer's Abort; anything else goes on up
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        raise
     sys.exit(result if isinstance(result, int) else 0)
 
 
