@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from taskmux.filelock import locked
+from taskmux.inotify import Changes
 from taskmux.statefiles import ensure_private_dir, open_private, open_read
 
+IDLE_LOOK = 1.0  # with inotify: how often a follower with nothing to read looks at `stop`
 MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -81,7 +83,9 @@ class EventLog:
 
         The one follower of the event log: `events -f`, `start -m`'s event lines and the
         daemon's push to subscribers all read through it. A file that does not exist yet
-        is read from its first line once it appears.
+        is read from its first line once it appears. Where inotify works it sleeps until
+        the file changes (looking at `stop` at least every IDLE_LOOK seconds), else it
+        looks every `poll` seconds.
         """
         handle: BinaryIO | None = None
         inode = None
@@ -97,6 +101,22 @@ class EventLog:
         self, handle: BinaryIO | None, inode: int | None, poll: float, stop: threading.Event
     ) -> Iterator[dict[str, Any]]:
         pending = b""
+        changes = Changes.open(self.path.parent, {self.path.name})
+        try:
+            yield from self._read_on(handle, inode, pending, poll, stop, changes)
+        finally:
+            if changes is not None:
+                changes.close()
+
+    def _read_on(
+        self,
+        handle: BinaryIO | None,
+        inode: int | None,
+        pending: bytes,
+        poll: float,
+        stop: threading.Event,
+        changes: Changes | None,
+    ) -> Iterator[dict[str, Any]]:
         while not stop.is_set():
             if handle is not None:
                 records, pending = _complete_lines(pending + handle.read())
@@ -115,7 +135,10 @@ class EventLog:
                 except OSError:
                     handle = None
                 continue
-            stop.wait(poll)
+            if changes is not None:
+                changes.wait(max(poll, IDLE_LOOK))
+            else:
+                stop.wait(poll)
         if handle is not None:
             handle.close()
 

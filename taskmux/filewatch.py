@@ -407,6 +407,7 @@ class FileWatcher:
         self._errors: list[str] = []
         self._stopped = False
         self._planning = threading.Lock()  # one plan at a time; taken before `_lock`
+        self.on_notice: Callable[[], None] | None = None  # wakes the supervisor's loop
 
     @property
     def specs(self) -> dict[str, WatchSpec]:
@@ -442,14 +443,18 @@ class FileWatcher:
         if dest:
             paths.append(os.fsdecode(dest))
         now = self.clock()
+        noticed = False
         with self._lock:
             if event.is_directory:
                 if kind in ("created", "moved", "deleted") and self._touches_plan(paths):
-                    self._replan = True
-                return
-            for path in paths:
-                for task, relative in self._matcher.tasks_for(path):
-                    self._debouncer.add(task, relative, now)
+                    self._replan = noticed = True
+            else:
+                for path in paths:
+                    for task, relative in self._matcher.tasks_for(path):
+                        self._debouncer.add(task, relative, now)
+                        noticed = True
+        if noticed and self.on_notice is not None:
+            self.on_notice()
 
     def _touches_plan(self, paths: list[str]) -> bool:
         for path in paths:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskmux import daemonized, procs, taskenv
+from taskmux import daemonized, procs, taskenv, wakeup
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependencies, transitive_dependents
 from taskmux.errors import (
@@ -428,7 +428,12 @@ class Lifecycle:
         )
 
     def launch(
-        self, names: list[str], manual: bool = True, hooks: bool = True, settle: float = 0.0
+        self,
+        names: list[str],
+        manual: bool = True,
+        hooks: bool = True,
+        settle: float = 0.0,
+        count_restart: bool = False,
     ) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
 
@@ -436,7 +441,8 @@ class Lifecycle:
         the launch, so two processes starting one task, or an automatic restart racing a
         manual stop, cannot both act on it. With `settle`, the launched tasks are watched
         together for that many seconds and only the survivors are reported started (the
-        supervisor's restarts pass none: its policy deals with deaths).
+        supervisor's restarts pass none: its policy deals with deaths). `count_restart`
+        counts the launch as an automatic restart on the task's window, in the same call.
         """
         result = Launched()
         if not names:
@@ -453,7 +459,7 @@ class Lifecycle:
                         prepared.append(future.result())
                     except TaskmuxError as exc:
                         result.failures[name] = exc
-            self._launch_in_tmux(prepared, observation, manual)
+            self._launch_in_tmux(prepared, observation, manual, count_restart)
             for spec in prepared:
                 self.paths.killed_mark(spec.task).unlink(missing_ok=True)
         fresh = {spec.task: spec for spec in prepared}
@@ -563,10 +569,12 @@ class Lifecycle:
         ]
         return tuple([t for t in texts if t][-LAST_LINES:])
 
-    def _launch_in_tmux(self, specs: list[Launch], observation: Observation, manual: bool) -> None:
+    def _launch_in_tmux(
+        self, specs: list[Launch], observation: Observation, manual: bool, count: bool = False
+    ) -> None:
         owner = self.paths.root.name
         try:
-            self.tmux.launch(observation.session, specs, observation, manual, owner)
+            self.tmux.launch(observation.session, specs, observation, manual, owner, count)
         except TmuxError as exc:
             if "duplicate session" not in exc.message:
                 raise
@@ -579,6 +587,7 @@ class Lifecycle:
             self.tmux.launch(again.session, specs, again, manual, owner)
         if specs:
             self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
+            wakeup.poke(self.paths.root)  # a supervisor starts watching the new processes
 
     def end_session(self) -> tuple[str, ...]:
         """End the session on purpose: close the task windows unless a person's are there.

@@ -64,6 +64,7 @@ class ConfigInUse:
     def __init__(self, project: Project) -> None:
         self._project = project
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def project(self) -> Project:
@@ -73,6 +74,14 @@ class ConfigInUse:
     def replace(self, project: Project) -> None:
         with self._lock:
             self._project = project
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def on_replace(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each replacement (a supervisor looks at the new config)."""
+        with self._lock:
+            self._listeners.append(listener)
 
 
 # Results ------------------------------------------------------------------------------

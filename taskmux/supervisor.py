@@ -1,10 +1,13 @@
 """Supervision shared by `taskmux start -m` and the daemon: notice exits, run health
 checks on their own schedules, and carry out the restart decision of `restart.py`.
 
-The loop polls tmux (one round trip) every half second, so an exit is noticed within
-about a second; health checks and restarts run in worker threads and never delay it.
-Tasks with `watch` patterns are restarted when their files change (`filewatch.py`
-collects the changes; the loop wakes when one falls due).
+The loop sleeps until something happens (`exitwatch.py`): a task's process or the tmux
+server ends (the kernel's notice, through a pidfd), another taskmux process launches a
+task (a poke, `wakeup.py`), a health check, scheduled restart or file change falls due,
+or one of its worker threads finishes. Then it reads tmux once and acts. A slow sweep
+looks at tmux anyway for what no notice reports (a window a person respawned by hand);
+without pidfds it falls back to polling twice a second.
+Health checks and restarts run in worker threads and never delay the loop.
 Everything that must survive this process (counts, marks, scheduled restarts) lives on
 the task's tmux window, so a supervisor started after a crash carries on where the
 last one stopped.
@@ -26,6 +29,7 @@ from taskmux.claim import describe_holder as describe_holder
 from taskmux.claim import read_holder as read_holder
 from taskmux.claim import supervisor_running as supervisor_running
 from taskmux.errors import TaskmuxError
+from taskmux.exitwatch import ExitWatch
 from taskmux.filewatch import Change, FileWatcher, WatchSpec, should_restart
 from taskmux.hooks import run_hook
 from taskmux.lifecycle import Checked, Lifecycle
@@ -34,11 +38,14 @@ from taskmux.restart import Action, Decision, decide, history_of, observed_of, p
 from taskmux.schema import TaskConfig
 from taskmux.state import TaskState, health_change, same_run
 from taskmux.tmux_manager import Observation, Tmux
+from taskmux.wakeup import Listener
 
 if TYPE_CHECKING:
     from taskmux.service import Service
 
-POLL_INTERVAL = 0.5
+POLL_INTERVAL = 0.5  # without pidfds: how often tmux is read
+SWEEP_INTERVAL = 15.0  # with them: a look at tmux when nothing has woken the loop
+STOP_CHECK = 1.0  # how soon a stop event ends `run` unless `wake` is called (no tmux call)
 # How long a recovery waits for a relaunched dependency that must complete (a migration).
 RECOVERY_DEPENDENCY_WAIT = 300.0
 DAEMON_WAIT = 2.0  # how long a task that exited 0 is watched for a child binding its port
@@ -71,6 +78,9 @@ class Supervisor:
         self._watching = False  # while `run` runs
         self._watched: tuple[tuple[str, ...], tuple[tuple[str, bool], ...]] = ((), ())
         self._watched_for: Lifecycle | None = None  # the config whose `watch` is in force
+        self._exits: ExitWatch | None = None  # while `run` runs
+        self._dues: list[float] = []  # clock times at which this tick wants another
+        service.config.on_replace(self.wake)  # a reload may change what is watched
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -88,6 +98,7 @@ class Supervisor:
                 if not specs:
                     return
                 self.files = FileWatcher()
+                self.files.on_notice = self.wake
             files = self.files
         files.update(specs, [os.path.realpath(lifecycle.paths.root)])
         watched = (tuple(sorted(specs)), files.folders)
@@ -98,35 +109,61 @@ class Supervisor:
 
     def run(self, stop: threading.Event) -> None:
         last_error = ""
+        exits = ExitWatch(Listener.bind(self.lifecycle.paths.root))
         with self._lock:
             self._watching = True
+            self._exits = exits
         try:
+            woken = True
+            next_tick = 0.0
             while not stop.is_set():
-                try:
-                    self.tick()
-                    last_error = ""
-                except Exception as exc:  # noqa: BLE001 - one bad tick (tmux restarting, a
-                    # config mid-reload) must not end supervision; it is recorded, once.
-                    if str(exc) != last_error:
-                        last_error = str(exc)
-                        self.lifecycle.events.append("supervisor_error", None, error=last_error)
-                stop.wait(self._pause())
+                if woken or time.monotonic() >= next_tick:
+                    try:
+                        self.tick()
+                        last_error = ""
+                    except Exception as exc:  # noqa: BLE001 - one bad tick (tmux restarting, a
+                        # config mid-reload) must not end supervision; it is recorded, once.
+                        if str(exc) != last_error:
+                            last_error = str(exc)
+                            self.lifecycle.events.append("supervisor_error", None, error=last_error)
+                    exits.follow(self._watched_pids())
+                    next_tick = time.monotonic() + self._pause(exits.available)
+                woken = bool(exits.wait(min(STOP_CHECK, next_tick - time.monotonic())))
         finally:
             with self._lock:
                 self._watching = False
+                self._exits = None
                 files, self.files = self.files, None
             if files is not None:
                 files.stop()
+            exits.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.action_pool.shutdown(wait=False, cancel_futures=True)
 
-    def _pause(self) -> float:
-        """Until the next tick: the poll interval, or less when a file change falls due."""
+    def wake(self) -> None:
+        """Look at tmux again now (from any thread): a check or an action finished."""
+        exits = self._exits
+        if exits is not None:
+            exits.wake()
+
+    def _watched_pids(self) -> set[int]:
+        """The processes whose end must wake the loop: each live task's, and tmux's."""
+        snapshot = self.snapshot
+        pids = {s.pid for s in snapshot.tasks.values() if s.is_alive and s.pid}
+        if snapshot.server_pid:
+            pids.add(snapshot.server_pid)
+        return pids
+
+    def _pause(self, notified: bool) -> float:
+        """Until the next tick nothing else wakes: the sweep (or poll), or sooner when a
+        health check, a scheduled restart or a file change falls due."""
+        pause = SWEEP_INTERVAL if notified else POLL_INTERVAL
         files = self.files
         due = files.next_due(self._busy()) if files is not None else None
-        if due is None:
-            return POLL_INTERVAL
-        return min(POLL_INTERVAL, max(0.01, due - time.time()))
+        dues = [*self._dues, due] if due is not None else self._dues
+        if dues:
+            pause = min(pause, max(0.0, min(dues) - self.clock()))
+        return pause
 
     def _busy(self) -> set[str]:
         return {name for name, action in self.actions.items() if not action.done()}
@@ -137,16 +174,18 @@ class Supervisor:
             self._watched_for = lifecycle
             self.watch_files(lifecycle)
         now = self.clock()
+        self._dues = []
+        # Before reading tmux: an action that ends after that read left it stale for its task.
+        busy = self._busy()
         observation = lifecycle.observe()
         self.snapshot = observation
         self._watch_session(lifecycle, observation, now)
-        changes = self._due_changes(lifecycle)
+        changes = self._due_changes(lifecycle, busy)
         for name, state in observation.tasks.items():
             task = lifecycle.config.tasks.get(name)
             if task is None:
                 continue  # no longer in the config: left alone
-            action = self.actions.get(name)
-            if action is not None and not action.done():
+            if name in busy:
                 continue
             change = changes.get(name)
             if change is not None and self._restart_on_change(lifecycle, name, state, change):
@@ -159,8 +198,7 @@ class Supervisor:
     def _note_exit(self, lifecycle: Lifecycle, name: str, state: TaskState) -> None:
         if not state.dead or state.seen_exit == state.death_id:
             return
-        lifecycle.tmux.note_exit_seen(state.window_id, state.death_id)
-        if not state.manually_stopped:
+        if not state.manually_stopped:  # the event first: it is what callers wait for
             lifecycle.events.append(
                 "exited",
                 name,
@@ -170,6 +208,7 @@ class Supervisor:
             )
             if state.exit_status == 0 and state.exit_signal is None:  # forked away?
                 self._act(lifecycle, name, lifecycle.note_daemonized, name, state, DAEMON_WAIT)
+        lifecycle.tmux.note_exit_seen(state.window_id, state.death_id)
 
     def _run_health(
         self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float
@@ -190,7 +229,10 @@ class Supervisor:
         due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
         if now >= due:
             self.next_check[name] = now + task.health_interval
-            self.checks[name] = self.pool.submit(lifecycle.checked, name, state, True)
+            self.checks[name] = check = self.pool.submit(lifecycle.checked, name, state, True)
+            check.add_done_callback(lambda _done: self.wake())
+        else:
+            self._dues.append(due)
 
     def _report_health(self, lifecycle: Lifecycle, name: str, checked: Checked) -> None:
         """An event when the failure streak reaches `health_retries`, and when it ends after
@@ -224,17 +266,22 @@ class Supervisor:
             if state.is_alive:  # still running but unhealthy: "gave up" leaves it stopped
                 self._act(lifecycle, name, lifecycle.end_processes, name, state.pid)
         elif decision.action is Action.RESTART:
-            if state.next_restart_at is None:
+            due = state.next_restart_at
+            if due is None:
                 due = now + decision.delay
-                lifecycle.tmux.schedule_restart(state.window_id, due)
+                if decision.delay > 0:  # on the window: a supervisor after a crash keeps it
+                    lifecycle.tmux.schedule_restart(state.window_id, due)
                 lifecycle.events.append(
                     "restart_scheduled",
                     name,
                     delay=round(decision.delay, 3),
                     reason=decision.reason,
                 )
-            elif now >= state.next_restart_at:
-                self._act(lifecycle, name, self._restart, lifecycle, name, decision.reason)
+            if now >= due:  # at once: this tick's sight of the task is still current
+                fresh = state if state.next_restart_at is None else None
+                self._act(lifecycle, name, self._restart, lifecycle, name, decision.reason, fresh)
+            else:
+                self._dues.append(due)
         elif state.is_alive and state.next_restart_at is not None:
             # A restart was due for failing checks, but the task recovered: forget it.
             lifecycle.tmux.cancel_restart(state.window_id)
@@ -251,19 +298,26 @@ class Supervisor:
                 lifecycle.events.append("supervisor_error", name, error=str(error))
 
         future.add_done_callback(report)
+        future.add_done_callback(lambda _done: self.wake())
         self.actions[name] = future
 
-    def _restart(self, lifecycle: Lifecycle, name: str, reason: str) -> None:
-        state = lifecycle.observe().tasks.get(name)
+    def _restart(
+        self, lifecycle: Lifecycle, name: str, reason: str, seen: TaskState | None = None
+    ) -> None:
+        """Restart one task; `seen` is its state as the tick saw it a moment ago (a restart
+        without delay), else it is read again (the delay may have changed things)."""
+        state = seen if seen is not None else lifecycle.observe().tasks.get(name)
         if state is None or state.manually_stopped or state.gave_up:
             return
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
             lifecycle.end_processes(name, state.pid)
             _wait_for_death(lifecycle, name)
-        launched = lifecycle.launch([name], manual=False)
+        # The launch reads tmux again under the task's lock: a stop by hand meanwhile wins.
+        launched = lifecycle.launch([name], manual=False, count_restart=True)
         if name in launched.refused:
             return  # stopped by hand meanwhile, or running again: nothing was restarted
-        lifecycle.tmux.count_restart(state.window_id)
+        if name in launched.failures:  # nothing launched, so not counted by the launch
+            lifecycle.tmux.count_restart(state.window_id)
         attempt = state.restarts + 1
         if name in launched.failures:
             error = launched.failures[name].message
@@ -273,7 +327,7 @@ class Supervisor:
 
     # Restarts on file changes ---------------------------------------------------------
 
-    def _due_changes(self, lifecycle: Lifecycle) -> dict[str, Change]:
+    def _due_changes(self, lifecycle: Lifecycle, busy: set[str]) -> dict[str, Change]:
         """The file changes whose quiet period is over, for tasks with no action under way
         (a busy task's changes keep collecting: one restart in flight per task)."""
         files = self.files
@@ -282,7 +336,7 @@ class Supervisor:
         for error in files.take_errors():
             lifecycle.events.append("watch_error", None, error=error)
             self._notify(f"file watching: {error}")
-        return {change.task: change for change in files.due(busy=self._busy())}
+        return {change.task: change for change in files.due(busy=busy)}
 
     def _restart_on_change(
         self, lifecycle: Lifecycle, name: str, state: TaskState, change: Change
@@ -382,6 +436,7 @@ class Supervisor:
                 self._notify(f"recovery of session '{lifecycle.session}' failed: {error}")
 
         future.add_done_callback(report)
+        future.add_done_callback(lambda _done: self.wake())
         self._recovery = future
         for name in previous.tasks:  # the tick leaves these tasks to the recovery
             self.actions[name] = future

@@ -23,6 +23,9 @@ from taskmux.taskenv import MARKER_VAR, TASK_VARS
 if TYPE_CHECKING:
     import libtmux
 
+# tmux 3.3a: how long a dead pane without a status is waited on, and the pause per nudge.
+PENDING_WAIT = 0.5
+PENDING_PAUSE = 0.004
 SEP = "\x1f"
 _FIELDS = (
     "pid",  # the tmux server's: tells a server that died from a session that was ended
@@ -211,11 +214,12 @@ class Tmux:
     def observe_sessions(self, sessions: Sequence[str]) -> dict[str, Observation]:
         """Several candidate sessions in one round trip (`session_exists` says which exist)."""
         observations = self._observe_once(sessions)
-        for _ in range(25):
+        deadline = time.monotonic() + PENDING_WAIT
+        while time.monotonic() < deadline:
             if not any(t.exit_pending for o in observations.values() for t in o.tasks.values()):
                 break
             self.run(["run-shell", "-b", "true"])  # makes the server reap the dead child
-            time.sleep(0.02)
+            time.sleep(PENDING_PAUSE)  # `true` ends within a few ms; tmux reaps both then
             observations = self._observe_once(sessions)
         return observations
 
@@ -266,10 +270,12 @@ class Tmux:
         existing: Observation,
         reset_counts: bool = True,
         owner: str = "",
+        count_restart: bool = False,
     ) -> None:
         """Start each task: respawn its window in place, or create the window (and session).
 
         One round trip, on stdin (`run_script`): the tasks' environments go nowhere else.
+        `count_restart` counts each as an automatic restart in the same round trip.
         """
         commands: list[list[str]] = []
         session_exists = existing.session_exists
@@ -285,6 +291,8 @@ class Tmux:
                     ["set-option", "-w", "-u", "-t", window, "@taskmux_restarts"],
                     ["set-option", "-w", "-u", "-t", window, "@taskmux_gave_up"],
                 ]
+            if count_restart and state is not None:
+                commands.append(_count_command(state.window_id))
             session_exists = True
         if not commands:
             return
@@ -373,12 +381,7 @@ class Tmux:
 
     def count_restart(self, window_id: str) -> None:
         """Count one automatic restart, atomically on the server side."""
-        self.run(
-            [
-                "set-option", "-w", "-F", "-t", window_id, "@taskmux_restarts",
-                "#{e|+:#{?@taskmux_restarts,#{@taskmux_restarts},0},1}",
-            ]
-        )  # fmt: skip
+        self.run(_count_command(window_id))
 
     def set_health(self, window_id: str, health: Health) -> None:
         self._set_marks(window_id, {"health": health.encode()})
@@ -419,6 +422,14 @@ class Tmux:
 
     def has_session(self, session: str) -> bool:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0
+
+
+def _count_command(window_id: str) -> list[str]:
+    """Add one to a window's restart count inside tmux (no lost update between processes)."""
+    return [
+        "set-option", "-w", "-F", "-t", window_id, "@taskmux_restarts",
+        "#{e|+:#{?@taskmux_restarts,#{@taskmux_restarts},0},1}",
+    ]  # fmt: skip
 
 
 def _parse_pane(values: list[str]) -> TaskState | None:

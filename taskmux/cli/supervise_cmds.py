@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,11 +33,12 @@ def describe_event(record: dict[str, Any]) -> str:
     return f"{when} {task:<16} {record.get('event', '?'):<18} {extra}".rstrip()
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """Signal handlers only set the flag; the loop notices and winds down."""
+def _stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> None:
+    """Signal handlers only set the flag (and wake the loop); the loop winds down."""
 
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
+        wake()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -89,8 +91,8 @@ def run_monitor(
     try:
         render(json_out, report, failure, exit_on_failure=False)
         stop = threading.Event()
-        _stop_on_signals(stop)
         supervisor = Supervisor(service)
+        _stop_on_signals(stop, supervisor.wake)
         watcher.start()
         caught_up = reloader.reload()  # edits made while the tasks were starting
         if caught_up.errors or (caught_up.change is not None and not caught_up.change.is_empty):

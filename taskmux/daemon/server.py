@@ -452,7 +452,7 @@ class Daemon:
             log.warning("some connections did not close in time")
 
     def _start_supervision(self, stack: contextlib.AsyncExitStack) -> None:
-        self.supervisor = Supervisor(self.service, notify=log.warning)
+        self.supervisor = supervisor = Supervisor(self.service, notify=log.warning)
         stop = threading.Event()
         thread = threading.Thread(
             target=self._supervise,
@@ -464,6 +464,7 @@ class Daemon:
 
         async def stop_supervision() -> None:
             stop.set()
+            supervisor.wake()
             await asyncio.to_thread(thread.join, 10)
 
         stack.push_async_callback(stop_supervision)
