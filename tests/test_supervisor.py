@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import time
+from pathlib import Path
 
 from harness import Project, holds_for, pid_alive, project, wait_until
 
@@ -341,3 +344,68 @@ def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     assert _events(project, "flaky", "restarted")
     row = project.status()["flaky"]
     assert row["running"] and row["pid"] != pid and row["restart_count"] == 1
+
+
+# Waking on notice, not on a timer --------------------------------------------------
+
+
+def _counting_tmux(project: Project) -> Path:
+    """Put a `tmux` first on PATH that records each call; return the record file."""
+    record = project.root / "tmux-calls"
+    folder = project.root / "bin"
+    folder.mkdir()
+    wrapper = folder / "tmux"
+    real = shutil.which("tmux")
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> {record}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    project.env["PATH"] = f"{folder}:{project.env['PATH']}"
+    return record
+
+
+def _calls(record: Path) -> int:
+    return len(record.read_text().splitlines()) if record.exists() else 0
+
+
+def test_an_idle_supervisor_does_not_poll_tmux(project: Project) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
+    record = _counting_tmux(project)
+    project.spawn("start", "-m")
+    wait_until(lambda: _events(project, "b", "started"), timeout=15)
+    wait_until(
+        lambda: (n := _calls(record)) and holds_for(lambda: _calls(record) == n, 0.3) is None
+    )
+    quiet = _calls(record)
+    holds_for(lambda: _calls(record) == quiet, 2.0)  # a 0.5 s poll would have called 4 times
+
+
+def test_restart_delay_zero_relaunches_at_once(project: Project) -> None:
+    project.write(
+        """
+        [tasks.crash]
+        command = "sleep 0.5; exit 3"
+        restart_delay = 0
+        max_restarts = 2
+        """
+    )
+    project.spawn("start", "-m")
+    exited = wait_until(lambda: _events(project, "crash", "exited"), timeout=15)[0]
+    restarted = wait_until(lambda: _events(project, "crash", "restarted"), timeout=15)[0]
+    assert restarted["ts"] - exited["ts"] < 0.5  # no scheduled delay, no poll between
+    assert wait_until(
+        lambda: project.status()["crash"]["restart_count"] >= 1
+    )  # counted in the launch's round trip
+
+
+def test_a_task_started_by_another_process_is_watched_at_once(project: Project) -> None:
+    project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
+    project.spawn("start", "-m")
+    wait_until(lambda: _events(project, "b", "started"), timeout=15)
+    assert project.run("stop", "b").returncode == 0
+    assert project.run("start", "b").returncode == 0  # its new process: only a poke tells
+    pid = wait_until(lambda: project.status()["b"]["pid"], timeout=15)
+    os.kill(pid, signal.SIGKILL)
+    began = time.time()
+    exited = wait_until(lambda: _events(project, "b", "exited"), timeout=10)[0]
+    # The sweep that would otherwise find it runs every 15 s; a notice takes milliseconds.
+    assert exited["ts"] - began < 2.0
+    assert exited["signal"] == signal.SIGKILL
