@@ -272,6 +272,7 @@ class LogWriter:
         self.size = 0
         self.at_line_start = True
         self.checked = -1.0
+        self.last_stamp = 0.0
         self.open()
 
     def open(self) -> None:
@@ -292,9 +293,10 @@ class LogWriter:
         if self.fd >= 0 and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
             self.put(b"\n")
 
-    def check_file(self, now: float) -> None:
+    def check_file(self) -> None:
         """At most once a second: reopen if the file was deleted or replaced."""
-        if self.fd >= 0 and now - self.checked < 1.0:
+        now = time.monotonic()
+        if self.fd >= 0 and 0 <= now - self.checked < 1.0:
             return
         self.checked = now
         try:
@@ -318,10 +320,12 @@ class LogWriter:
         return True
 
     def write(self, chunk: bytes, now: float) -> bool:
-        """Stamp and append `chunk`; False if it could not be written (retry it later)."""
-        self.check_file(now)
+        """Stamp and append `chunk`; False if it could not be written (retry it later).
+        Stamps never go back within a file's lines (a clock step, a catch-up)."""
+        self.check_file()
         if self.fd < 0:
             return False
+        now = self.last_stamp = max(now, self.last_stamp)
         if os.fstat(self.fd).st_size == 0:
             self.at_line_start = True  # emptied (`logs --clear`): a fresh line
         prefix = stamp_prefix(now)
@@ -440,8 +444,12 @@ class Spool:
         fcntl.fcntl(self.fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
         return False
 
-    def pending(self) -> bool:
-        return os.fstat(self.fd).st_size > self.offset
+    def current(self) -> bool:
+        """Whether the spool's name still holds the file we read."""
+        try:
+            return os.lstat(self.path).st_ino == self.inode
+        except OSError:
+            return False
 
     def close(self) -> None:
         os.close(self.fd)
@@ -496,8 +504,8 @@ class Collector:
                 spool.writer.max_bytes, spool.writer.backups = settings
         names = set(self.layout.spools())
         for name in list(self.spools):
-            if name not in names:
-                self.spools.pop(name).close()
+            if name not in names or not self.spools[name].current():
+                self.spools.pop(name).close()  # removed, or replaced by a fresh spool
         for name in names - set(self.spools):
             try:
                 self.spools[name] = Spool(self.layout, name, *self.settings)

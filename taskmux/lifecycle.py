@@ -534,7 +534,7 @@ class Lifecycle:
     def last_output(self, since: dict[str, float | None]) -> dict[str, tuple[str, ...]]:
         """Each task's last lines of output since its start, once its log has them.
 
-        The log writer is a process of its own that may still be starting when a task
+        The log collector is a process of its own that may still be starting when a task
         dies at once: wait (up to LOG_WAIT) until each task's tail stops changing.
         """
         if not since:
