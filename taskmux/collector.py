@@ -11,10 +11,11 @@ is emptied instead).
 How it stays lossless and cheap:
 - It sleeps on inotify (the spool folder: a write, a close, a touch, a new spool): no
   timer, no CPU while the tasks are quiet.
-- After writing a batch to the log, it records how far it read (`STATE/logs/TASK.read`,
-  the spool's inode and offset). A crash before that record repeats the batch on the
-  next start: some lines twice (and, if the crash cut a write, one line cut short)
-  rather than any lost. The next collector starts on a fresh line.
+- After writing a batch to the log, it records how far it read (`STATE/logs/TASK.read`:
+  the spool's inode and offset, the log's inode and size). A crash before that record
+  repeats the batch on the next start: some lines twice (and, if the crash cut a write,
+  one line cut short) rather than any lost; the next collector then starts on a fresh
+  line. Otherwise it goes on where the last one stopped, mid-line if it was.
 - The consumed part of a spool is freed with `fallocate(PUNCH_HOLE)` a megabyte at a
   time: offsets stay valid for the appending `cat`, the disk blocks go. Where the file system cannot punch holes,
   nothing is reclaimed (the spool grows; nothing is lost).
@@ -64,6 +65,8 @@ IN_CLOSE_WRITE = 0x8
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
 IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_IGNORED = 0x8000
 _WATCH = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _WAKE = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE  # a writer may come or go
 _EVENT = struct.Struct("iIII")
@@ -128,12 +131,21 @@ def punch_end(offset: int, punched: int, step: int = PUNCH_STEP) -> int:
 
 
 def parse_read_mark(data: bytes) -> tuple[int, int]:
-    """(inode, offset) from a `.read` file; (0, 0) if it holds nothing valid."""
+    """(spool inode, offset read) from a `.read` file; (0, 0) if it holds nothing valid."""
     try:
         inode, offset = data.split()[:2]
         return int(inode), int(offset)
     except ValueError:
         return 0, 0
+
+
+def parse_log_mark(data: bytes) -> tuple[int, int]:
+    """(log inode, log size) a `.read` file recorded after the batch; (0, -1) if none."""
+    try:
+        inode, size = data.split()[2:4]
+        return int(inode), int(size)
+    except ValueError:
+        return 0, -1
 
 
 def parse_settings(data: bytes) -> tuple[int, int]:
@@ -287,6 +299,11 @@ class LogWriter:
         self.inode, self.size = info.st_ino, info.st_size
         self.at_line_start = True
 
+    def resume(self) -> None:
+        """Go on as the last collector left the file (mid-line if it was)."""
+        if self.fd >= 0 and self.size:
+            self.at_line_start = os.pread(self.fd, 1, self.size - 1) == b"\n"
+
     def end_line(self) -> None:
         """Before a new collector's first write: a file left mid-line (by a collector that
         died while writing, whose batch comes again) is ended there."""
@@ -387,7 +404,8 @@ class Spool:
         self.fd = open_private(self.path, os.O_RDONLY)
         self.mark_fd = open_private(layout.read_mark(task), os.O_RDWR)
         self.inode = os.fstat(self.fd).st_ino
-        inode, offset = parse_read_mark(os.pread(self.mark_fd, 64, 0))
+        mark = os.pread(self.mark_fd, 96, 0)
+        inode, offset = parse_read_mark(mark)
         if inode != self.inode or offset > os.fstat(self.fd).st_size:
             offset = 0
         if offset == 0:
@@ -396,7 +414,10 @@ class Spool:
         self.punched = offset - offset % _BLOCK
         self.can_punch = True
         self.writer = LogWriter(layout.log(task), max_bytes, backups)
-        self.writer.end_line()
+        if parse_log_mark(mark) == (self.writer.inode, self.writer.size):
+            self.writer.resume()  # left as recorded: an unfinished line goes on
+        else:
+            self.writer.end_line()  # a batch was cut (it comes again): start on a fresh line
 
     def collect(self, now: float) -> bool:
         """Move one batch from the spool to the log; True if more is waiting."""
@@ -409,8 +430,9 @@ class Spool:
         if not self.writer.write(chunk, line_time(now, info.st_mtime)):
             return False  # the log cannot be written now: the bytes stay in the spool
         self.offset += len(chunk)
-        record = b"%d %d\n" % (self.inode, self.offset)
-        os.pwrite(self.mark_fd, record.ljust(48), 0)
+        writer = self.writer
+        record = b"%d %d %d %d\n" % (self.inode, self.offset, writer.inode, writer.size)
+        os.pwrite(self.mark_fd, record.ljust(96), 0)
         self._reclaim()
         return info.st_size > self.offset
 
@@ -591,6 +613,9 @@ def run(root: str) -> int:
     while True:
         timeout = None if check_at is None else check_at - time.monotonic()
         mask = watch.wait(timeout)
+        if mask is not None and mask & (IN_DELETE_SELF | IN_IGNORED):
+            collector.close()  # the spool folder is gone (the state folder removed)
+            return 0
         if mask is not None:
             if mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB):
                 collector.refresh()

@@ -29,6 +29,9 @@ def stop_collector(root: Path) -> None:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         return
+    deadline = time.monotonic() + 10
+    while collector_alive(root) == pid and time.monotonic() < deadline:
+        time.sleep(0.01)  # the lock goes with the process
 
 
 class Feed:

@@ -54,6 +54,8 @@ def test_reclaim_and_stamp_choices() -> None:
     assert collector.line_time(100.0, 99.9) == 100.0  # read as it came
     assert collector.line_time(100.0, 50.0) == 50.0  # waited in the spool: its write time
     assert collector.parse_read_mark(b"12 345\n  ") == (12, 345)
+    assert collector.parse_log_mark(b"12 345 67 89\n") == (67, 89)
+    assert collector.parse_log_mark(b"12 345\n") == (0, -1)
     assert collector.parse_read_mark(b"garbage") == (0, 0)
     assert collector.parse_settings(b"") == (collector.DEFAULT_MAX_BYTES, 3)
 
@@ -117,13 +119,22 @@ def test_killed_mid_stream_and_restarted_loses_no_line(tmp_path: Path) -> None:
     assert len(numbers) - len(unique) <= collector.BATCH // 6  # the batch in flight, again
 
 
-def test_a_new_collector_starts_on_a_fresh_line(tmp_path: Path) -> None:
-    (tmp_path / "logs").mkdir(mode=0o700)
-    (tmp_path / "logs" / "t.log").write_bytes(b"2023-11-14T22:13:20.000Z died mid-li")
+def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) -> None:
     with Feed(tmp_path, "t") as feed:
-        feed.send(b"restarted\n")
+        feed.send(b"prompt> ")
         feed.wait_caught_up()
-    assert _texts(_log(tmp_path)) == ["died mid-li", "restarted"]
+        stop_collector(tmp_path)  # as recorded: the next one goes on with the line
+        feed.send(b"yes\n")
+        feed.start()
+        feed.wait_caught_up()
+        assert _texts(_log(tmp_path)) == ["prompt> yes"]
+        stop_collector(tmp_path)
+        with open(tmp_path / "logs" / "t.log", "ab") as log:
+            log.write(b"2023-11-14T22:13:20.000Z half a batch, cut by a ki")  # not recorded
+        feed.send(b"again\n")
+        feed.start()
+        feed.wait_caught_up()
+    assert _texts(_log(tmp_path)) == ["prompt> yes", "half a batch, cut by a ki", "again"]
 
 
 def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
