@@ -164,34 +164,26 @@ def _private(info: os.stat_result) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def make_folders(folder: str) -> None:
-    """Create `folder` and its missing parents, each 0700 whatever the umask."""
-    missing = []
-    while folder and not os.path.lexists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(path, 0o700)
+def make_folder(folder: str) -> None:
+    """Create `folder` 0700 (whatever the umask) if missing, but never its parent: the
+    state folder removed under a running collector stays removed (FileNotFoundError)."""
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        return
+    os.chmod(folder, 0o700)
 
 
-def open_private(path: str, flags: int = os.O_RDWR | os.O_APPEND) -> int:
-    """A file of ours (created 0600) opened without trusting its name: its folder must be
-    ours alone; a symlink or foreign file at the name is removed (never its target)."""
+def open_private(path: str, flags: int = os.O_RDWR | os.O_APPEND | os.O_CREAT) -> int:
+    """A file of ours (0600 if created) opened without trusting its name: its folder must
+    be ours alone; a symlink or foreign file at the name is removed (never its target)."""
     folder, name = os.path.split(os.path.abspath(path))
-    make_folders(folder)
     dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if not _private(os.fstat(dir_fd)):
             raise PermissionError(errno.EACCES, "state folder is not ours alone", folder)
         for _attempt in range(3):
-            mode = flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+            mode = flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
             try:
                 fd = os.open(name, mode, 0o600, dir_fd=dir_fd)
             except OSError as exc:
@@ -292,6 +284,7 @@ class LogWriter:
             os.close(self.fd)
             self.fd = -1
         try:
+            make_folder(os.path.dirname(self.path))  # `logs/`, inside the state folder
             self.fd = open_private(self.path)
         except OSError:
             return  # retried on the next second; meanwhile the spool keeps the bytes
@@ -401,8 +394,9 @@ class Spool:
     def __init__(self, layout: Layout, task: str, max_bytes: int, backups: int) -> None:
         self.task = task
         self.path = layout.spool(task)
-        self.fd = open_private(self.path, os.O_RDONLY)
-        self.mark_fd = open_private(layout.read_mark(task), os.O_RDWR)
+        self.fd = open_private(self.path, os.O_RDONLY)  # made by the launch, never by us
+        make_folder(os.path.dirname(layout.read_mark(task)))
+        self.mark_fd = open_private(layout.read_mark(task), os.O_RDWR | os.O_CREAT)
         self.inode = os.fstat(self.fd).st_ino
         mark = os.pread(self.mark_fd, 96, 0)
         inode, offset = parse_read_mark(mark)
@@ -500,7 +494,7 @@ class Collector:
 
     def acquire(self) -> bool:
         """Take the collector lock (recording our pid in it); False if another has it."""
-        fd = open_private(self.layout.lock, os.O_RDWR)
+        fd = open_private(self.layout.lock, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -602,7 +596,8 @@ def run(root: str) -> int:
     layout = Layout(root)
     signal.signal(signal.SIGIO, signal.SIG_IGN)  # sent if a writer opens while we hold a lease
     _raise_file_limit()
-    make_folders(layout.spool_dir)
+    if not os.path.isdir(layout.spool_dir):
+        return 0  # nothing to collect (or the state folder was removed)
     collector = Collector(layout)
     if not collector.acquire():
         return 0  # another collector runs
@@ -661,7 +656,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: collector.py STATE_FOLDER", file=sys.stderr)
         return 2
-    return run(argv[1])
+    try:
+        return run(argv[1])
+    except FileNotFoundError:
+        return 0  # the state folder was removed: nothing left to collect into
 
 
 if __name__ == "__main__":

@@ -46,10 +46,11 @@ class Feed:
         self.layout = collector.Layout(str(root))
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(root, 0o700)
-        conf = collector.open_private(self.layout.settings, os.O_WRONLY | os.O_TRUNC)
+        conf = collector.open_private(self.layout.settings, os.O_WRONLY | os.O_TRUNC | os.O_CREAT)
         os.write(conf, f"{max_bytes} {backups}\n".encode())
         os.close(conf)
-        flags = os.O_WRONLY | os.O_APPEND
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        collector.make_folder(self.layout.spool_dir)
         self.fd = collector.open_private(self.layout.spool(task), flags)
         if start:
             self.start()
