@@ -350,3 +350,23 @@ def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
     assert project.run("kill", "a").returncode == 0  # the window goes, and its `cat`
     assert wait_until(lambda: collector_alive(root) is None, timeout=collector.GRACE + 10)
     assert _texts(logs.TaskLog("a", project.paths.log_file("a"))) == ["a"]
+
+
+def test_clear_while_the_collector_writes(project: Project) -> None:
+    project.write(
+        """
+        [tasks.ticker]
+        command = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done"
+        """
+    )
+    assert project.run("start").returncode == 0
+    log = logs.TaskLog("ticker", project.paths.log_file("ticker"))
+    assert wait_until(lambda: len(_texts(log)) >= 5)
+    cleared_at = time.time()
+    result = project.run("logs", "--clear", "ticker")
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: len(_texts(log)) >= 3)
+    lines = list(logs.read_lines(log))
+    assert all(line.ts >= cleared_at - 0.5 for line in lines)  # nothing from before
+    numbers = [int(line.text.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # whole, in order
