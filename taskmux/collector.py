@@ -36,7 +36,6 @@ whenever a launch touches a spool. State files follow the rules of `statefiles.p
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -46,6 +45,10 @@ import stat
 import struct
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 GRACE = 1.0  # seconds without writers and events before the collector exits
 BATCH = 1 << 20  # bytes read from one spool at a time
@@ -378,15 +381,31 @@ class LogWriter:
 # One spool ---------------------------------------------------------------------------
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-_libc.fallocate.restype = ctypes.c_int
+_LIBC: list[ctypes.CDLL] = []
+
+
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded on first use (readers that only compare offsets never do)."""
+    import ctypes
+
+    if not _LIBC:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        libc.fallocate.restype = ctypes.c_int
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def punch_hole(fd: int, start: int, end: int) -> bool:
     """Free the blocks of [start, end) keeping the file's size; False if unsupported."""
     mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
-    result: int = _libc.fallocate(fd, mode, start, end - start)
+    result: int = _libc().fallocate(fd, mode, start, end - start)
     return result == 0
 
 
@@ -566,11 +585,11 @@ class Inotify:
     """A watch on one folder through the C library (no third-party package)."""
 
     def __init__(self, folder: str) -> None:
-        self.fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.fd = _libc().inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
-        if _libc.inotify_add_watch(self.fd, os.fsencode(folder), _WATCH) < 0:
-            raise OSError(ctypes.get_errno(), "inotify_add_watch", folder)
+            raise OSError(_errno(), "inotify_init1")
+        if _libc().inotify_add_watch(self.fd, os.fsencode(folder), _WATCH) < 0:
+            raise OSError(_errno(), "inotify_add_watch", folder)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
 

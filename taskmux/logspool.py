@@ -13,15 +13,18 @@ from __future__ import annotations
 import fcntl
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taskmux import collector
 from taskmux.paths import ProjectPaths
 from taskmux.statefiles import ensure_private_dir, open_private, read_trusted, write_private
+
+if TYPE_CHECKING:
+    import subprocess
 
 COLLECTOR = Path(collector.__file__)
 CATCH_UP_WAIT = 1.0  # how long a reader waits for a running collector to catch up
@@ -89,6 +92,8 @@ def ensure_collector(root: Path) -> bool:
 def spawn(root: Path) -> None:
     """Start a detached collector (it exits at once if another took the lock meanwhile).
     Its errors go to `collector.err` in the state folder."""
+    import subprocess  # not on a reader's path unless it has to start one
+
     global _spawned
     _spawned = [proc for proc in _spawned if proc.poll() is None]  # reap the exited ones
     err = open_private(root / "collector.err", os.O_WRONLY | os.O_APPEND | os.O_CREAT, True)
