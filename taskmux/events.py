@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from taskmux.filelock import locked
-from taskmux.inotify import Changes
 from taskmux.statefiles import ensure_private_dir, open_private, open_read
+
+if TYPE_CHECKING:
+    from taskmux.collector import Inotify
 
 IDLE_LOOK = 1.0  # with inotify: how often a follower with nothing to read looks at `stop`
 MAX_BYTES = 5 * 1024 * 1024
@@ -101,7 +103,7 @@ class EventLog:
         self, handle: BinaryIO | None, inode: int | None, poll: float, stop: threading.Event
     ) -> Iterator[dict[str, Any]]:
         pending = b""
-        changes = Changes.open(self.path.parent, {self.path.name})
+        changes = _changes_of(self.path.parent)
         try:
             yield from self._read_on(handle, inode, pending, poll, stop, changes)
         finally:
@@ -115,7 +117,7 @@ class EventLog:
         pending: bytes,
         poll: float,
         stop: threading.Event,
-        changes: Changes | None,
+        changes: Inotify | None,
     ) -> Iterator[dict[str, Any]]:
         while not stop.is_set():
             if handle is not None:
@@ -141,6 +143,17 @@ class EventLog:
                 stop.wait(poll)
         if handle is not None:
             handle.close()
+
+
+def _changes_of(folder: Path) -> Inotify | None:
+    """An inotify watch on the event log's folder (a write there wakes a follower), or
+    None where there is none (not Linux, out of watches, no folder yet): then it polls."""
+    from taskmux.collector import Inotify  # the one inotify wrapper (standard library only)
+
+    try:
+        return Inotify(str(folder))
+    except (OSError, AttributeError):
+        return None
 
 
 def _complete_lines(data: bytes) -> tuple[list[dict[str, Any]], bytes]:

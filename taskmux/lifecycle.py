@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-import shlex
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taskmux import daemonized, procs, taskenv, wakeup
+from taskmux import daemonized, logspool, procs, taskenv, wakeup
 from taskmux.config import Project
 from taskmux.deps import start_order, transitive_dependencies, transitive_dependents
 from taskmux.errors import (
@@ -59,7 +57,6 @@ from taskmux.state import (
 from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
 
-LOGPIPE = Path(__file__).with_name("logpipe.py")
 DEPENDENCY_POLL = 0.25
 # A task `start` launched counts as up only once it has lived this long: a typo (exit
 # 127) dies in milliseconds, a program that cannot import, parse its config or bind its
@@ -69,7 +66,7 @@ DEPENDENCY_POLL = 0.25
 SETTLE_WINDOW = 0.4
 SETTLE_POLL = 0.1
 # How long a failed start waits for the dead task's last output to reach its log file
-# (the log writer is a process of its own, and may still be starting).
+# (the log collector is a process of its own, and may still be starting).
 LOG_WAIT = 1.0
 LAST_LINES = 5
 DAEMON_SETTLE = 1.0  # how long a task that exited 0 at start is given to show a forked server
@@ -342,11 +339,8 @@ class Lifecycle:
             self.report(Progress(task or "", "hook done", f"{stage} hook {outcome}"))
 
     def log_command(self, task: str) -> str:
-        """The shell command tmux pipes the pane into: the stdlib-only log writer."""
-        max_bytes = int(self.config.log_max_size_mb * 1024 * 1024)
-        log_file = str(self.paths.log_file(task))
-        argv = [sys.executable, "-I", "-S", str(LOGPIPE), log_file, str(max_bytes)]
-        return "exec " + shlex.join([*argv, str(self.config.log_backups)])
+        """The shell command tmux pipes the pane into: an appending `cat` (logspool.py)."""
+        return logspool.pipe_command(self.paths, task)
 
     # Launching -----------------------------------------------------------------------
 
@@ -363,6 +357,7 @@ class Lifecycle:
         if port is not None:
             self._free_port(name, port)
         command = exec_form(self.expand(task.command))
+        logspool.prepare(self.paths, name)
         return Launch(name, command, cwd, env, self.log_command(name))
 
     def _claim_port(self, name: str) -> int:
@@ -452,6 +447,9 @@ class Lifecycle:
             eligible = [n for n in names if _may_launch(observation, n, manual)]
             result.refused = [n for n in names if n not in eligible]
             prepared: list[Launch] = []
+            if eligible:
+                max_bytes = int(self.config.log_max_size_mb * 1024 * 1024)
+                logspool.configure(self.paths, max_bytes, self.config.log_backups)
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(eligible)))) as pool:
                 futures = {name: pool.submit(self._prepare, name, hooks) for name in eligible}
                 for name, future in futures.items():
@@ -542,7 +540,7 @@ class Lifecycle:
     def last_output(self, since: dict[str, float | None]) -> dict[str, tuple[str, ...]]:
         """Each task's last lines of output since its start, once its log has them.
 
-        The log writer is a process of its own that may still be starting when a task
+        The log collector is a process of its own that may still be starting when a task
         dies at once: wait (up to LOG_WAIT) until each task's tail stops changing.
         """
         if not since:
@@ -588,6 +586,7 @@ class Lifecycle:
         if specs:
             self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
             wakeup.poke(self.paths.root)  # a supervisor starts watching the new processes
+            logspool.ensure_collector(self.paths.root)  # after the spools were touched
 
     def end_session(self) -> tuple[str, ...]:
         """End the session on purpose: close the task windows unless a person's are there.

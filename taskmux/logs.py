@@ -1,9 +1,11 @@
 """Reading the persistent per-task log files: tail, read, merge, grep, follow, clear.
 
-The files are written by `logpipe.py` (run by tmux `pipe-pane`): each line is
-`YYYY-MM-DDTHH:MM:SS.mmmZ ` (UTC) followed by the pane's raw bytes and `\\n`. A file
-rotates by renaming `FILE` → `FILE.1` → … → `FILE.N`; readers span the rotated files,
-oldest first. Nothing here prints; every reader returns `LogLine`s.
+The files are written by the project's log collector (`collector.py`, fed by each pane's
+`pipe-pane` through a spool): each line is `YYYY-MM-DDTHH:MM:SS.mmmZ ` (UTC) followed by
+the pane's raw bytes and `\\n`. A file rotates by renaming `FILE` → `FILE.1` → … →
+`FILE.N`; readers span the rotated files, oldest first. Every read first has the spools
+caught up (`catch_up`), so a collector that is slow or not running hides no line. Nothing
+here prints; every reader returns `LogLine`s.
 """
 
 from __future__ import annotations
@@ -97,6 +99,21 @@ class TaskLog:
         if self.path.name in names:
             found.append(self.path)
         return found
+
+
+def catch_up(logs: Iterable[TaskLog], wait: float | None = None) -> None:
+    """Have what the tasks printed so far moved from their spools into the log files
+    (see `logspool.catch_up`); logs outside a state folder with spools are left as they are."""
+    roots: dict[Path, list[str]] = {}
+    for log in logs:
+        root = log.path.parent.parent
+        roots.setdefault(root, []).append(log.task)
+    for root, tasks in roots.items():
+        if not os.path.isdir(root / "spool"):
+            continue
+        from taskmux import logspool
+
+        logspool.catch_up(root, tasks, logspool.CATCH_UP_WAIT if wait is None else wait)
 
 
 @dataclass(frozen=True)
@@ -224,6 +241,7 @@ def _to_line(task: str, line: bytes, last_ts: float, pos: Position | None = None
 # accepted walk is exactly the state of the directory at that moment, hence in order.
 # Otherwise the walk is retried; `_snapshot` gives up (None) if rotations keep beating it.
 
+REVIVE_EVERY = 1.0  # seconds between a follower's checks that the collector runs
 _SNAPSHOT_TRIES = 200  # for one-off reads (tail, read_lines, the follow snapshot)
 _POLL_TRIES = 5  # per poll when following: the next poll simply tries again
 
@@ -475,6 +493,7 @@ def _tail_handles(task: str, handles: list[BinaryIO], n: int) -> tuple[_Source, 
 
 def tail(log: TaskLog, n: int) -> list[LogLine]:
     """The last n lines of a task's log (reading from the end, spanning rotated files)."""
+    catch_up([log])
     handles = _open_all(log)
     try:
         return _tail_handles(log.task, handles, n)[1]
@@ -549,6 +568,7 @@ def _reader(
 
 def read_lines(log: TaskLog, since: float | None = None) -> Iterator[LogLine]:
     """Every line of a task's log, oldest first across rotated files; only those >= `since`."""
+    catch_up([log])
     source, lines = _reader(log.task, _open_all(log), since, complete=False)
     try:
         yield from lines
@@ -904,6 +924,10 @@ class Follower:
     ) -> None:
         self.poll_interval = poll
         self.stop = stop or threading.Event()
+        logs = list(logs)
+        catch_up(logs)
+        self._logs = logs
+        self._next_revive = time.monotonic() + REVIVE_EVERY
         self._tracked: list[_Tracked] = []
         self._snapshot: list[tuple[str, list[_Part]]] = []
         for log in logs:
@@ -994,10 +1018,17 @@ class Follower:
                         merged = self._track.follow(merged)
                     yield from merged
                 else:
+                    self._revive()
                     self.stop.wait(self.poll_interval)
         finally:
             for tracked in self._tracked:
                 tracked.close()
+
+    def _revive(self) -> None:
+        """While idle, now and then: if the collector died, collect and start it again."""
+        if time.monotonic() >= self._next_revive:
+            self._next_revive = time.monotonic() + REVIVE_EVERY
+            catch_up(self._logs, wait=0)
 
     def close(self) -> None:
         self._close_snapshot()
@@ -1041,6 +1072,7 @@ def _backlog_then_live(follower: Follower, n: int) -> Iterator[LogLine]:
 def clear(log: TaskLog) -> list[Path]:
     """Empty a task's log: truncate the current file (a running writer keeps appending to
     it) and delete the rotated ones. Returns the files cleared."""
+    catch_up([log])  # what was printed before the clear goes too
     cleared: list[Path] = []
     for path in log.files():
         try:
@@ -1078,6 +1110,7 @@ def query(
     with their context, groups separated by None. With `cursors`, every line of a merged
     read carries a cursor that covers every task (`line_cursor`)."""
     tracking = cursors and len(logs) > 1
+    catch_up(logs)
     if pattern is None:
         tails = []
         for log in logs:
@@ -1365,6 +1398,7 @@ def read_after(
     """
     text = (after or "start").strip()
     marks = {} if text in SPECIAL_CURSORS else decode_cursor(text)
+    catch_up(logs)
     sources: list[_Source] = []
     streams: list[Iterator[LogLine]] = []
     try:

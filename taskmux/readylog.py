@@ -12,7 +12,7 @@ import threading
 from taskmux.errors import PatternTooSlow
 from taskmux.logs import Follower, TaskLog, compile_pattern
 
-# Log lines are stamped by the log writer to the millisecond: a line printed in the very
+# Log lines are stamped by the log collector to the millisecond: a line printed in the very
 # millisecond of the launch must still count as this run's.
 STAMP_SLACK = 0.001
 

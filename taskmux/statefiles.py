@@ -3,7 +3,7 @@
 The state folder holds what taskmux writes on its own (logs, events, locks) and what it
 later believes (the config cache names the commands it runs, `daemon.json` names the pid
 `daemon stop` signals). Another local user who can create entries in it could plant a
-symlink the log writer follows, or forge a cache. So, as ssh treats `~/.ssh`:
+symlink the log collector follows, or forge a cache. So, as ssh treats `~/.ssh`:
 
 - a folder of the state tree must be a folder (or our own symlink to one), owned by us
   and not writable by group or others; otherwise the command refuses with E801, naming

@@ -21,6 +21,7 @@ import psutil
 import pytest
 from conftest import TASKMUX, kill_tmux_server
 from libtmux import Server
+from spool_feed import stop_collector
 
 from taskmux.paths import ProjectPaths
 from taskmux.taskenv import MARKER_VAR
@@ -137,6 +138,7 @@ class Project:
                 proc.kill()
             proc.communicate(timeout=10)
         kill_tmux_server(self.socket_name)
+        stop_collector(self.paths.root)
         for proc in self.marked_processes():
             try:
                 os.kill(proc.pid, signal.SIGKILL)

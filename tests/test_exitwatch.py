@@ -1,4 +1,4 @@
-"""The supervisor's sleep: pidfds of real processes, pokes over the wake socket, inotify."""
+"""The supervisor's sleep: pidfds of real processes and pokes over the wake socket."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from taskmux.exitwatch import ExitWatch
-from taskmux.inotify import Changes
 from taskmux.wakeup import Listener, poke
 
 pytestmark = pytest.mark.skipif(not ExitWatch().available, reason="no pidfd_open here")
@@ -87,16 +86,3 @@ def test_a_poke_to_the_state_folder_reaches_its_listener(tmp_path: Path) -> None
     finally:
         watch.close()
     assert not poke(tmp_path)  # closed: the name is free again
-
-
-def test_inotify_reports_writes_to_the_watched_name_only(tmp_path: Path) -> None:
-    changes = Changes.open(tmp_path, {"events.jsonl"})
-    assert changes is not None
-    try:
-        assert not changes.wait(0.05)
-        (tmp_path / "other.txt").write_text("x")
-        assert not changes.wait(0.1)  # another file: drained, not reported
-        threading.Timer(0.05, (tmp_path / "events.jsonl").write_text, ("{}\n",)).start()
-        assert changes.wait(5.0)
-    finally:
-        changes.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,14 +14,13 @@ from typing import Any
 
 import pytest
 from harness import Project, project, wait_until
+from spool_feed import Feed
 
 from taskmux import logs
+from taskmux.collector import LogWriter
 from taskmux.errors import InvalidCursor
-from taskmux.logpipe import Writer
 
 __all__ = ["project"]
-
-WRITER = str(Path(logs.__file__).with_name("logpipe.py"))
 
 
 def numbers(lines: tuple[logs.Item, ...] | list[logs.Item]) -> list[int]:
@@ -36,13 +34,13 @@ class Task:
     def __init__(self, root: Path, name: str, max_bytes: int = 1 << 20, backups: int = 3) -> None:
         self.name = name
         self.log = logs.TaskLog(name, root / "logs" / f"{name}.log")
-        self.writer = Writer(str(self.log.path), max_bytes, backups)
+        self.writer = LogWriter(str(self.log.path), max_bytes, backups)
         self.count = 0
 
     def write(self, lines: int = 1, width: int = 20) -> list[int]:
         written = []
         for _ in range(lines):
-            self.writer.write_chunk(f"{self.name} {self.count} {'x' * width}\n".encode())
+            self.writer.write(f"{self.name} {self.count} {'x' * width}\n".encode(), time.time())
             written.append(self.count)
             self.count += 1
         return written
@@ -156,7 +154,8 @@ def test_clear_then_new_lines(tmp_path: Path) -> None:
     task.write(30)
     cursor = logs.read_after([task.log], "start", 1000).cursor
     logs.clear(task.log)
-    task.writer.check_file()  # the writer notices the emptied file (once a second)
+    task.writer.checked = -1.0  # as if a second had passed
+    task.writer.check_file()
     task.write(2)
     page = logs.read_after([task.log], cursor)
     assert page.lost == ("api",) and numbers(page.lines) == [30, 31]
@@ -169,11 +168,11 @@ def test_clear_then_new_lines(tmp_path: Path) -> None:
 def test_a_line_still_being_written_comes_once_complete(tmp_path: Path) -> None:
     task = Task(tmp_path, "api")
     task.write(1)
-    task.writer.write_chunk(b"prompt> ")
+    task.writer.write(b"prompt> ", time.time())
     page = logs.read_after([task.log], "start")
     assert [line.text for line in page.lines] == ["api 0 " + "x" * 20]
     assert [line.text for line in logs.tail(task.log, 5)][-1] == "prompt> "  # shown by tail
-    task.writer.write_chunk(b"yes\n")
+    task.writer.write(b"yes\n", time.time())
     (line,) = logs.read_after([task.log], page.cursor).lines
     assert line is not None and line.text == "prompt> yes"
 
@@ -181,16 +180,16 @@ def test_a_line_still_being_written_comes_once_complete(tmp_path: Path) -> None:
 def test_with_a_pattern_non_matching_lines_are_passed_over(tmp_path: Path) -> None:
     task = Task(tmp_path, "api")
     for i in range(12):
-        task.writer.write_chunk(f"api {i} {'ERROR' if i % 4 == 3 else 'ok'}\n".encode())
+        task.writer.write(f"api {i} {'ERROR' if i % 4 == 3 else 'ok'}\n".encode(), time.time())
     pattern = logs.compile_pattern("ERROR")
     page = logs.read_after([task.log], "start", limit=2, pattern=pattern)
     assert numbers(page.lines) == [3, 7] and page.more
     rest = logs.read_after([task.log], page.cursor, limit=2, pattern=pattern)
     assert numbers(rest.lines) == [11] and not rest.more
-    task.writer.write_chunk(b"api 12 ok\napi 13 ok\n")
+    task.writer.write(b"api 12 ok\napi 13 ok\n", time.time())
     quiet = logs.read_after([task.log], rest.cursor, pattern=pattern)
     assert quiet.lines == ()
-    task.writer.write_chunk(b"api 14 ERROR\napi 15 ok\n")
+    task.writer.write(b"api 14 ERROR\napi 15 ok\n", time.time())
     context = logs.read_after([task.log], quiet.cursor, pattern=pattern, context=1)
     assert numbers(context.lines) == [14, 15]  # context never reaches before the cursor
 
@@ -293,30 +292,22 @@ def test_follow_lines_carry_cursors_and_follow_resumes_after_one(tmp_path: Path)
 
 
 def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
-    """The writer as a process, rotating every few lines, while a poller reads with cursors:
-    every line exactly once, in order."""
-    path = tmp_path / "logs" / "fast.log"
-    log = logs.TaskLog("fast", path)
+    """The collector as a process, rotating every few lines, while a poller reads with
+    cursors: every line exactly once, in order."""
+    log = logs.TaskLog("fast", tmp_path / "logs" / "fast.log")
     total = 20_000
-    writer = subprocess.Popen(
-        [sys.executable, "-I", "-S", WRITER, str(path), "4000", "20"],
-        stdin=subprocess.PIPE,
-    )
-    try:
-        assert writer.stdin is not None
+    with Feed(tmp_path, "fast", max_bytes=4000, backups=20) as feed:
         cursor, seen = "start", []
         for start in range(0, total, 500):
-            writer.stdin.write(b"".join(b"fast %d\n" % i for i in range(start, start + 500)))
-            writer.stdin.flush()
+            feed.send(b"".join(b"fast %d\n" % i for i in range(start, start + 500)))
             deadline = time.monotonic() + 30
-            while len(seen) < start + 500:  # reads race the writer's rotations
+            while len(seen) < start + 500:  # reads race the collector's rotations
                 assert time.monotonic() < deadline, f"stuck at {len(seen)}"
                 page = logs.read_after([log], cursor, limit=300)
                 assert page.lost == ()
                 seen += numbers(page.lines)
                 cursor = page.cursor
-        writer.stdin.close()
-        assert writer.wait(30) == 0
+        feed.wait_caught_up()
         while True:
             page = logs.read_after([log], cursor, limit=5000)
             seen += numbers(page.lines)
@@ -324,10 +315,6 @@ def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
             if not page.more:
                 break
         assert seen == list(range(total))
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.wait()
 
 
 # Through the CLI, on a real tmux server ------------------------------------------------

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from spool_feed import Feed
 
 from taskmux import logs
+from taskmux.collector import rotate
 from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
-from taskmux.logpipe import rotate
 from taskmux.paths import ProjectPaths
 
 BASE = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -462,17 +463,10 @@ def test_follow_with_a_real_writer_rotating_fast(log: logs.TaskLog) -> None:
     """The writer rotates every ~2 KB while follow polls: nothing lost, nothing repeated."""
     total = 5000
     with Collector([log], n=0) as seen:
-        writer = _start_writer(log.path, max_bytes=2000, backups=400)
-        try:
-            assert writer.stdin is not None
+        with Feed(log.path.parent.parent, log.task, max_bytes=2000, backups=400) as feed:
             for first in range(0, total, 50):
-                writer.stdin.write(b"".join(b"n%d\n" % i for i in range(first, first + 50)))
-                writer.stdin.flush()
-            writer.stdin.close()
-            assert writer.wait(timeout=30) == 0
-        finally:
-            writer.kill()
-            writer.wait()
+                feed.send(b"".join(b"n%d\n" % i for i in range(first, first + 50)))
+            feed.wait_caught_up()
         assert wait_until(lambda: len(seen.items) >= total)
     assert seen.texts() == [f"n{i}" for i in range(total)]
 
@@ -539,17 +533,10 @@ def test_follow_with_few_backups_never_repeats_or_reorders(log: logs.TaskLog) ->
     """Rotating faster than polls with 2 backups loses lines; what is read stays in order."""
     total = 3000
     with Collector([log], n=0) as seen:
-        writer = _start_writer(log.path, max_bytes=500, backups=2)
-        try:
-            assert writer.stdin is not None
+        with Feed(log.path.parent.parent, log.task, max_bytes=500, backups=2) as feed:
             for first in range(0, total, 50):
-                writer.stdin.write(b"".join(b"n%d\n" % i for i in range(first, first + 50)))
-                writer.stdin.flush()
-            writer.stdin.close()
-            assert writer.wait(timeout=30) == 0
-        finally:
-            writer.kill()
-            writer.wait()
+                feed.send(b"".join(b"n%d\n" % i for i in range(first, first + 50)))
+            feed.wait_caught_up()
         assert wait_until(lambda: seen.texts()[-1:] == [f"n{total - 1}"])
     numbers = [int(text[1:]) for text in seen.texts()]
     assert numbers == sorted(set(numbers))
@@ -644,17 +631,6 @@ def test_clear_truncates_current_and_deletes_rotated(log: logs.TaskLog) -> None:
 
 
 # The CLI --------------------------------------------------------------------------------
-
-
-def _writer_script() -> str:
-    return str(Path(logs.__file__).with_name("logpipe.py"))
-
-
-def _start_writer(path: Path, max_bytes: int, backups: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-I", "-S", _writer_script(), str(path), str(max_bytes), str(backups)],
-        stdin=subprocess.PIPE,
-    )
 
 
 @pytest.fixture

@@ -301,6 +301,12 @@ def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
     supervisor = project.spawn(*first)
     ready = project.paths.daemon_state if first[0] == "daemon" else project.paths.events
     wait_until(lambda: supervisor_running(lock) and ready.exists(), timeout=20)
+    log, spool = project.paths.log_file("web"), project.paths.root / "spool" / "web"
+
+    def collected() -> bool:  # the log collector writes in the folder too: let it finish
+        return not spool.exists() or (log.exists() and b"web-says-hello" in log.read_bytes())
+
+    wait_until(collected, timeout=20)
     shutil.rmtree(project.paths.root)
     assert supervisor_running(lock)  # the probe agrees with the claim
     for second in (["start", "-m"], ["daemon", "--port", "0"]):

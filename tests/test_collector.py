@@ -1,0 +1,372 @@
+"""The log collector: spools → stamped, rotated log files; lossless, crash-safe, cheap."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from harness import Project, holds_for, project, wait_until
+from spool_feed import Feed, collector_alive, stop_collector
+
+from taskmux import collector, logs, logspool
+
+__all__ = ["project"]
+
+LINE_RE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+
+
+def _numbers(first: int, last: int) -> bytes:
+    return b"".join(b"%d\r\n" % i for i in range(first, last + 1))
+
+
+def _log(root: Path, task: str = "t") -> logs.TaskLog:
+    return logs.TaskLog(task, root / "logs" / f"{task}.log")
+
+
+def _texts(log: logs.TaskLog) -> list[str]:
+    return [line.text for line in logs.read_lines(log)]
+
+
+# Pure decisions -------------------------------------------------------------------------
+
+
+def test_stamp_chunk_prefixes_each_line_that_starts_in_it() -> None:
+    assert collector.stamp_chunk(b"a\nb\n", b"T ", True) == (b"T a\nT b\n", True)
+    assert collector.stamp_chunk(b"rest\nhal", b"T ", False) == (b"rest\nT hal", False)
+    assert collector.stamp_prefix(1700000000.5) == b"2023-11-14T22:13:20.500Z "
+
+
+def test_split_point_keeps_lines_whole() -> None:
+    assert collector.split_point(b"aaa\nbbb\n", 0, 100, True) is None  # fits
+    assert collector.split_point(b"aaa\nbbb\n", 95, 100, True) == 4  # up to the line that fits
+    assert collector.split_point(b"bbbbbbbbbb\n", 95, 100, True) == 0  # rotate first
+    assert collector.split_point(b"x" * 400, 10, 100, False) == -1  # an endless line is cut
+
+
+def test_reclaim_and_stamp_choices() -> None:
+    assert collector.punch_end(5000, 0, step=4096) == 4096
+    assert collector.punch_end(5000, 4096, step=4096) == 4096  # not worth a call yet
+    assert collector.line_time(100.0, 99.9) == 100.0  # read as it came
+    assert collector.line_time(100.0, 50.0) == 50.0  # waited in the spool: its write time
+    assert collector.parse_read_mark(b"12 345\n  ") == (12, 345)
+    assert collector.parse_log_mark(b"12 345 67 89\n") == (67, 89)
+    assert collector.parse_log_mark(b"12 345\n") == (0, -1)
+    assert collector.parse_read_mark(b"garbage") == (0, 0)
+    assert collector.parse_settings(b"") == (collector.DEFAULT_MAX_BYTES, 3)
+
+
+# The collector as a process -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("max_bytes", "backups"), [(10 << 20, 3), (64 << 10, 40)])
+def test_50000_lines_all_read_back_in_order(tmp_path: Path, max_bytes: int, backups: int) -> None:
+    with Feed(tmp_path, "t", max_bytes, backups) as feed:
+        data = _numbers(1, 50_000)
+        for start in range(0, len(data), 4096):  # as fast as possible, in pane-sized chunks
+            feed.send(data[start : start + 4096])
+        feed.wait_caught_up()
+    log = _log(tmp_path)
+    assert _texts(log) == [str(i) for i in range(1, 50_001)]
+    assert [line.text for line in logs.tail(log, 100_000)] == [str(i) for i in range(1, 50_001)]
+    if max_bytes < 1 << 20:
+        assert len(log.files()) > 10
+        for file in log.files():  # every file holds whole, stamped lines
+            content = file.read_bytes()
+            assert content.endswith(b"\n")
+            assert all(LINE_RE.match(line) for line in content.splitlines())
+            assert len(content) < max_bytes + collector.BATCH * 2
+
+
+def test_lines_are_stamped_when_written_and_split_lines_join(tmp_path: Path) -> None:
+    before = time.time()
+    with Feed(tmp_path, "t") as feed:
+        feed.send(b"half a line")
+        path = tmp_path / "logs" / "t.log"
+        # Nothing is held back: the partial line reaches the file before its end does.
+        assert wait_until(lambda: path.exists() and path.read_bytes().endswith(b"half a line"))
+        feed.send(b", the rest\nnext\n")
+        feed.wait_caught_up()
+    lines = list(logs.read_lines(_log(tmp_path)))
+    assert [line.text for line in lines] == ["half a line, the rest", "next"]
+    assert before - 0.002 <= lines[0].ts <= lines[1].ts <= time.time()
+
+
+def test_killed_mid_stream_and_restarted_loses_no_line(tmp_path: Path) -> None:
+    """SIGKILL while a fast writer streams; the next collector resumes from its read mark
+    (a batch may come twice, never go missing)."""
+    total = 200_000
+    with Feed(tmp_path, "t", max_bytes=256 << 10, backups=200) as feed:
+        for first in range(1, total + 1, 1000):
+            feed.send(_numbers(first, first + 999))
+            if first == 100_001:
+                pid = collector_alive(tmp_path)
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+                assert wait_until(lambda: collector_alive(tmp_path) is None)
+        assert not feed.caught_up()
+        feed.start()
+        feed.wait_caught_up()
+    texts = _texts(_log(tmp_path))
+    numbers = [int(text) for text in texts if text.isdigit()]
+    assert len(texts) - len(numbers) <= 1  # a line the kill cut short while it was written
+    unique = list(dict.fromkeys(numbers))
+    assert unique == list(range(1, total + 1))
+    assert len(numbers) - len(unique) <= collector.BATCH // 6  # the batch in flight, again
+
+
+def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) -> None:
+    with Feed(tmp_path, "t") as feed:
+        feed.send(b"prompt> ")
+        feed.wait_caught_up()
+        stop_collector(tmp_path)  # as recorded: the next one goes on with the line
+        feed.send(b"yes\n")
+        feed.start()
+        feed.wait_caught_up()
+        assert _texts(_log(tmp_path)) == ["prompt> yes"]
+        stop_collector(tmp_path)
+        with open(tmp_path / "logs" / "t.log", "ab") as log:
+            log.write(b"2023-11-14T22:13:20.000Z half a batch, cut by a ki")  # not recorded
+        feed.send(b"again\n")
+        feed.start()
+        feed.wait_caught_up()
+    assert _texts(_log(tmp_path)) == ["prompt> yes", "half a batch, cut by a ki", "again"]
+
+
+def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
+    with Feed(tmp_path, "t") as feed:
+        feed.send(b"one\n")
+        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.5)
+        feed.close()
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+    assert _texts(_log(tmp_path)) == ["one"]
+
+
+def test_a_touched_spool_keeps_an_exiting_collector(tmp_path: Path) -> None:
+    """No writer: the collector is about to exit; a launch's touch keeps it."""
+    feed = Feed(tmp_path, "t")
+    try:
+        feed.close()
+        pid = collector_alive(tmp_path)
+
+        def touch() -> bool:
+            os.utime(feed.layout.spool("t"))
+            return True
+
+        # touched more often than the grace: it never finds the quiet it waits for
+        deadline = time.monotonic() + collector.GRACE * 2
+        while time.monotonic() < deadline:
+            touch()
+            time.sleep(collector.GRACE / 4)
+            assert collector_alive(tmp_path) == pid
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+    finally:
+        stop_collector(tmp_path)
+
+
+def test_the_consumed_spool_is_freed(tmp_path: Path) -> None:
+    with Feed(tmp_path, "t", max_bytes=1 << 20, backups=1) as feed:
+        for first in range(1, 1_000_001, 50_000):
+            feed.send(_numbers(first, first + 49_999))
+        feed.wait_caught_up()
+        spool = Path(feed.layout.spool("t"))
+        size = spool.stat().st_size
+        assert size > 6 << 20
+        assert spool.stat().st_blocks * 512 < 2 * collector.PUNCH_STEP  # holes, not data
+
+
+def test_no_backups_truncates(tmp_path: Path) -> None:
+    with Feed(tmp_path, "t", max_bytes=1000, backups=0) as feed:
+        feed.send(_numbers(1, 500))
+        feed.wait_caught_up()
+    path = tmp_path / "logs" / "t.log"
+    assert path.stat().st_size < 1000 + 64 * 1024
+    assert not path.with_name("t.log.1").exists()
+
+
+def test_an_endless_line_is_cut_so_the_file_stays_bounded(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    with Feed(tmp_path, "t", max_bytes=1000, backups=2) as feed:
+        for count in range(20):
+            piece = b"\r progress %02d" % count * 100
+            feed.send(piece)  # one chunk at a time: wait until it is written
+            feed.wait_caught_up()
+    assert all(file.stat().st_size <= 4000 + 2 * len(piece) for file in log.files())
+    assert len(log.files()) == 3
+    assert logs.tail(log, 1)[0].text == " progress 19"
+
+
+def test_a_deleted_or_emptied_log_is_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "t.log"
+    with Feed(tmp_path, "t") as feed:
+        feed.send(b"first\n")
+        feed.wait_caught_up()
+        path.unlink()
+
+        def second_lands() -> bool:
+            feed.send(b"again\n")  # the collector checks its file once a second
+            return path.exists() and b"again" in path.read_bytes()
+
+        assert wait_until(second_lands, timeout=5)
+        feed.wait_caught_up()
+        os.truncate(path, 0)
+        feed.send(b"third\n")
+        feed.wait_caught_up()
+    assert _texts(_log(tmp_path)) == ["third"]
+
+
+def test_a_reader_collects_when_no_collector_runs(tmp_path: Path) -> None:
+    """Bytes in a spool with no collector: a read has them stamped and shows them, and
+    starts a collector for the writer still there."""
+    with Feed(tmp_path, "t", start=False) as feed:
+        feed.send(b"waiting\n")
+        assert collector_alive(tmp_path) is None
+        assert [line.text for line in logs.tail(_log(tmp_path), 5)] == ["waiting"]
+        assert wait_until(lambda: collector_alive(tmp_path) is not None)
+        feed.send(b"live\n")
+        assert wait_until(lambda: _texts(_log(tmp_path)) == ["waiting", "live"])
+
+
+def test_spool_and_read_mark_are_private_and_never_followed(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    root.mkdir(mode=0o700)
+    target = tmp_path / "victim"
+    target.write_bytes(b"keep")
+    (root / "spool").mkdir(mode=0o700)
+    os.symlink(target, root / "spool" / "t")
+    paths = type("P", (), {"root": root})()
+    logspool.prepare(paths, "t")  # type: ignore[arg-type]
+    spool = root / "spool" / "t"
+    assert not spool.is_symlink() and spool.stat().st_mode & 0o777 == 0o600
+    assert target.read_bytes() == b"keep"
+
+
+# Through taskmux, on a real tmux server --------------------------------------------------
+
+
+def _pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no Pss for {pid}")
+
+
+def _pipe_processes(proj: Project) -> list[psutil.Process]:
+    """The processes tmux runs for the panes' pipe-pane (children of the tmux server)."""
+    result = proj.tmux("display-message", "-p", "#{pid}")
+    server = psutil.Process(int(result.stdout))
+    panes = {int(p) for p in proj.tmux("list-panes", "-a", "-F", "#{pane_pid}").stdout.split()}
+    return [child for child in server.children() if child.pid not in panes]
+
+
+def test_a_fast_task_is_logged_whole_by_a_cat_per_pane(project: Project) -> None:
+    """50,000 lines of `seq`; each pane's pipe is a `cat` of well under 0.5 MB PSS."""
+    project.write(
+        """
+        [tasks.seq]
+        command = "seq 1 50000; sleep 600"
+        [tasks.idle]
+        command = "sleep 600"
+        """
+    )
+    assert project.run("start").returncode == 0
+    log = logs.TaskLog("seq", project.paths.log_file("seq"))
+    assert wait_until(lambda: [x.text for x in logs.tail(log, 1)] == ["50000"], timeout=30)
+    assert _texts(log) == [str(i) for i in range(1, 50_001)]
+    pipes = _pipe_processes(project)
+    assert sorted(p.name() for p in pipes) == ["cat", "cat"]
+    assert all(_pss_kb(p.pid) < 512 for p in pipes), [_pss_kb(p.pid) for p in pipes]
+    assert collector_alive(project.paths.root) is not None
+
+
+def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> None:
+    """`start` returns; the collector is killed; the task keeps printing into its spool;
+    the next `logs` shows every line, stamped, and starts a collector again."""
+    project.write(
+        """
+        [tasks.ticker]
+        command = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done"
+        """
+    )
+    assert project.run("start").returncode == 0
+    root = project.paths.root
+    pid = collector_alive(root)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: collector_alive(root) is None)
+    spool = Path(collector.Layout(str(root)).spool("ticker"))
+    size = spool.stat().st_size
+    assert wait_until(lambda: spool.stat().st_size > size + 200)  # still written, unread
+    assert logspool.pending(root, ["ticker"])
+    before = time.time()
+    result = project.run("logs", "ticker", "-n", "100000", "--timestamps")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    count = len(lines)
+    assert count >= 10
+    assert [line.split(" ", 1)[1] for line in lines] == [f"tick {i}" for i in range(1, count + 1)]
+    assert all(LINE_RE.match(line.encode()) for line in lines)
+    assert (
+        logs.tail(logs.TaskLog("ticker", project.paths.log_file("ticker")), 1)[0].ts <= before + 1
+    )
+    assert wait_until(lambda: collector_alive(root) is not None)  # it runs again
+
+
+def test_logs_follow_goes_on_across_restarts(project: Project) -> None:
+    project.write(
+        """
+        [tasks.once]
+        command = "echo run-$(date +%s%N); sleep 600"
+        """
+    )
+    assert project.run("start").returncode == 0
+    follower = project.spawn("logs", "once", "-f", "-n", "10")
+    assert follower.stdout is not None
+    assert follower.stdout.readline().startswith("run-")
+    for _ in range(2):
+        assert project.run("restart", "once").returncode == 0
+        assert follower.stdout.readline().startswith("run-")
+    follower.kill()
+    follower.wait()
+    lines = _texts(logs.TaskLog("once", project.paths.log_file("once")))
+    assert len(lines) == 3 and len(set(lines)) == 3
+
+
+def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
+    project.write(
+        """
+        [tasks.a]
+        command = "echo a; sleep 600"
+        """
+    )
+    assert project.run("start").returncode == 0
+    root = project.paths.root
+    assert collector_alive(root) is not None
+    assert project.run("kill", "a").returncode == 0  # the window goes, and its `cat`
+    assert wait_until(lambda: collector_alive(root) is None, timeout=collector.GRACE + 10)
+    assert _texts(logs.TaskLog("a", project.paths.log_file("a"))) == ["a"]
+
+
+def test_clear_while_the_collector_writes(project: Project) -> None:
+    project.write(
+        """
+        [tasks.ticker]
+        command = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done"
+        """
+    )
+    assert project.run("start").returncode == 0
+    log = logs.TaskLog("ticker", project.paths.log_file("ticker"))
+    assert wait_until(lambda: len(_texts(log)) >= 5)
+    cleared_at = time.time()
+    result = project.run("logs", "--clear", "ticker")
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: len(_texts(log)) >= 3)
+    lines = list(logs.read_lines(log))
+    assert all(line.ts >= cleared_at - 0.5 for line in lines)  # nothing from before
+    numbers = [int(line.text.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # whole, in order
