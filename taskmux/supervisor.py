@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from taskmux import logspool
 from taskmux.claim import Claim as Claim
 from taskmux.claim import claim_supervision as claim_supervision
 from taskmux.claim import describe_holder as describe_holder
@@ -80,6 +81,7 @@ class Supervisor:
         self._watched_for: Lifecycle | None = None  # the config whose `watch` is in force
         self._exits: ExitWatch | None = None  # while `run` runs
         self._dues: list[float] = []  # clock times at which this tick wants another
+        self._collector: int | None = None  # the log collector's pid, while tasks run
         service.config.on_replace(self.wake)  # a reload may change what is watched
 
     @property
@@ -147,12 +149,25 @@ class Supervisor:
             exits.wake()
 
     def _watched_pids(self) -> set[int]:
-        """The processes whose end must wake the loop: each live task's, and tmux's."""
+        """The processes whose end must wake the loop: each live task's, tmux's, and the
+        log collector's while tasks run (a crashed one is started again)."""
         snapshot = self.snapshot
         pids = {s.pid for s in snapshot.tasks.values() if s.is_alive and s.pid}
         if snapshot.server_pid:
             pids.add(snapshot.server_pid)
+        if self._collector is not None and self._collector > 0:
+            pids.add(self._collector)
         return pids
+
+    def _keep_collecting(self, lifecycle: Lifecycle, observation: Observation) -> None:
+        """While any task runs, a log collector must (nothing is lost while none does: the
+        output waits in the spools, but it is stamped late)."""
+        root = lifecycle.paths.root
+        self._collector = None
+        if any(s.is_alive for s in observation.tasks.values()):
+            if logspool.ensure_collector(root):
+                lifecycle.events.append("collector_restarted", None)
+            self._collector = logspool.collector_pid(root)
 
     def _pause(self, notified: bool) -> float:
         """Until the next tick nothing else wakes: the sweep (or poll), or sooner when a
@@ -179,6 +194,7 @@ class Supervisor:
         busy = self._busy()
         observation = lifecycle.observe()
         self.snapshot = observation
+        self._keep_collecting(lifecycle, observation)
         self._watch_session(lifecycle, observation, now)
         changes = self._due_changes(lifecycle, busy)
         for name, state in observation.tasks.items():

@@ -370,3 +370,19 @@ def test_clear_while_the_collector_writes(project: Project) -> None:
     assert all(line.ts >= cleared_at - 0.5 for line in lines)  # nothing from before
     numbers = [int(line.text.split()[1]) for line in lines]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # whole, in order
+
+
+def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None:
+    """Under `start -m` the collector's death wakes the supervisor (its pidfd), which
+    starts another at once: lines are stamped as they come, not when someone reads."""
+    project.write('[tasks.ticker]\ncommand = "while true; do echo tick; sleep 0.05; done"\n')
+    project.spawn("start", "-m")
+    root = project.paths.root
+    first = wait_until(lambda: collector_alive(root), timeout=15)
+    wait_until(lambda: any(e["event"] == "started" for e in project.events()), timeout=15)
+    os.kill(first, signal.SIGKILL)
+    second = wait_until(lambda: (pid := collector_alive(root)) and pid != first and pid, timeout=5)
+    assert second != first
+    assert wait_until(
+        lambda: any(e["event"] == "collector_restarted" for e in project.events()), timeout=5
+    )
