@@ -300,6 +300,15 @@ def _cache_key(path: Path) -> list[object]:
     return [str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns, signature()]
 
 
+def schema_stamp() -> str:
+    """The installed schema.py's size and mtime: a cache carries it so that the lean
+    `status --json` path (cli/lean_status.py) reads only caches of this very schema."""
+    from taskmux import schema
+
+    info = os.stat(schema.__file__)
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
 def _cache_file(path: Path) -> Path:
     """The cache's path, in a state folder checked to be ours alone (E801 otherwise)."""
     return ProjectPaths.for_config(path).ensure().root / "config-cache.json"
@@ -349,6 +358,7 @@ def _cache_write(project: Project, key: list[object]) -> None:
         "config": _without_env_tables(config.to_plain()),
         "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
         "warnings": [p.to_dict() for p in project.warnings],
+        "schema": schema_stamp(),  # for cli/lean_status.py, which cannot compute signature()
     }
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
         write_private(_cache_file(project.path), json.dumps(data))
