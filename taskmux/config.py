@@ -297,12 +297,14 @@ def _cache_key(path: Path) -> list[object]:
     from taskmux.schema import signature
 
     info = path.stat()
-    return [str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns, signature()]
+    resolved = str(path.resolve())
+    return [resolved, info.st_ino, info.st_size, info.st_mtime_ns, signature(), schema_stamp()]
 
 
 def schema_stamp() -> str:
-    """The installed schema.py's size and mtime: a cache carries it so that the lean
-    `status --json` path (cli/lean_status.py) reads only caches of this very schema."""
+    """The installed schema.py's size and mtime, part of the cache's key: the lean
+    `status --json` path (cli/lean_status.py) cannot afford `signature()`, and reads
+    only caches whose key names this very file."""
     from taskmux import schema
 
     info = os.stat(schema.__file__)
@@ -358,7 +360,6 @@ def _cache_write(project: Project, key: list[object]) -> None:
         "config": _without_env_tables(config.to_plain()),
         "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
         "warnings": [p.to_dict() for p in project.warnings],
-        "schema": schema_stamp(),  # for cli/lean_status.py, which cannot compute signature()
     }
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
         write_private(_cache_file(project.path), json.dumps(data))

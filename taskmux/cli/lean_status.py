@@ -64,8 +64,8 @@ class _NotHere(Exception):
 
 
 def schema_stamp() -> str:
-    """Identifies the installed `schema.py` (as config.schema_stamp, which the cache
-    records): a cache written under another schema is never read here."""
+    """Identifies the installed `schema.py` (as config.schema_stamp, the last part of the
+    cache's key): a cache written under another schema is never read here."""
     info = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "schema.py"))
     return f"{info.st_size}:{info.st_mtime_ns}"
 
@@ -84,9 +84,11 @@ def _status(config: str | None) -> dict[str, object]:
     root = _state_folder(path)
     data = json.loads(_read_trusted(os.path.join(root, "config-cache.json")))
     key = data["key"]
-    if key[:4] != [path, info.st_ino, info.st_size, info.st_mtime_ns]:
+    if key[:4] != [path, info.st_ino, info.st_size, info.st_mtime_ns] or key[5:] != [
+        schema_stamp()
+    ]:
         raise _NotHere
-    if data.get("schema") != schema_stamp() or data["warnings"]:
+    if data["warnings"]:
         raise _NotHere
     plain = data["config"]
     tasks: dict[str, dict[str, object]] = plain["tasks"]
