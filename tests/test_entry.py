@@ -88,6 +88,8 @@ restart_policy = "no"
 command = "sleep 1"
 auto_start = false
 depends_on = ["web"]
+port = 47913
+health_tcp = true
 """
 
 
@@ -112,6 +114,11 @@ def _without_uptime(data: Any) -> Any:
     if isinstance(data, list):
         return [_without_uptime(v) for v in data]
     return data
+
+
+def _canon(data: Any) -> str:
+    """The document as printed, keys in their order, without the uptimes."""
+    return json.dumps(_without_uptime(data))
 
 
 def _scene(project: Project) -> None:
@@ -156,10 +163,8 @@ def test_lean_status_answers_as_the_service_does(
     full = project.run("status", "--json", "--")
     assert lean.returncode == full.returncode == 0, lean.stderr + full.stderr
     assert lean.stderr == full.stderr == ""
-    assert _without_uptime(json.loads(lean.stdout)) == _without_uptime(json.loads(full.stdout))
-    assert _without_uptime(_lean_answer(project, monkeypatch)) == _without_uptime(
-        json.loads(full.stdout)
-    )
+    assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout))
+    assert _canon(_lean_answer(project, monkeypatch)) == _canon(json.loads(full.stdout))
     rows = {row["name"]: row for row in json.loads(lean.stdout)["tasks"]}
     assert rows["new"]["state"] == "not started" and rows["later"]["depends_on"] == ["web"]
     assert rows["web"]["uptime"] is not None and rows["web"]["pid"] is not None
@@ -174,18 +179,21 @@ def test_lean_status_leaves_a_window_gone_from_the_config_to_the_service(
     assert project.run("check").returncode == 0
     lean = json.loads(project.run("status", "--json").stdout)
     full = json.loads(project.run("status", "--json", "--").stdout)
-    assert _without_uptime(lean) == _without_uptime(full)
+    assert _canon(lean) == _canon(full)
     row = next(r for r in lean["tasks"] if r["name"] == "web")
     assert row["in_config"] is False and row["running"] is True
     assert _lean_answer(project, monkeypatch)["session"] == project.session
 
 
-def test_status_json_costs_about_an_interpreter_start(project: Project) -> None:
+@pytest.mark.parametrize("args", [("status", "--json"), ("inspect", "web"), ("ls", "--json")])
+def test_status_and_inspect_cost_about_an_interpreter_start(
+    project: Project, args: tuple[str, ...]
+) -> None:
     """`status --json` is what agents call most: not typer, rich, pydantic, libtmux or
     psutil, and in the common case not even dataclasses, typing or subprocess."""
     project.write(SCENE)
     assert project.run("start", "web").returncode == 0
-    imported = _imported(project, "status", "--json")
+    imported = _imported(project, *args)
     assert "taskmux.cli.lean_status" in imported
     assert not HEAVY & {name.split(".")[0] for name in imported}
     assert not NOT_FOR_STATUS & imported
@@ -210,14 +218,22 @@ def test_hot_read_paths_import_no_heavy_module(project: Project, args: tuple[str
     assert not HEAVY & {name.split(".")[0] for name in imported}
 
 
-def test_lean_inspect_and_logs_print_what_the_typer_commands_print(project: Project) -> None:
+def test_lean_inspect_and_logs_print_what_the_typer_commands_print(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _scene(project)
+    _lean_answer(project, monkeypatch)
+    for task in ("web", "checked", "failing", "odd", "done", "killed", "signalled", "later"):
+        lean_record = lean_status.inspect_record(None, task)
+        assert lean_record is not None, task
+        full = project.run("inspect", task, "--")
+        assert _canon(lean_record) == _canon(json.loads(full.stdout)), task
     wait_until(lambda: "web again" in project.run("logs", "web", "-n", "5").stdout)
     for args in (("inspect", "web"), ("inspect", "failing", "--json"), ("inspect", "later")):
         lean, full = project.run(*args), project.run(*args, "--")
         assert lean.returncode == full.returncode == 0, lean.stderr + full.stderr
         assert lean.stderr == full.stderr
-        assert _without_uptime(json.loads(lean.stdout)) == _without_uptime(json.loads(full.stdout))
+        assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout))
     record = json.loads(project.run("inspect", "signalled").stdout)
     assert "ok" not in record and record["state"] == "killed by SIGTERM"
     for args in (
@@ -267,7 +283,7 @@ def test_lean_paths_run_on_the_last_valid_config_when_the_file_is_broken(
             continue
         data = json.loads(lean.stdout)
         assert data["config_error"]["using"] == "last_valid_config"
-        assert _without_uptime(data) == _without_uptime(json.loads(full.stdout))
+        assert _canon(data) == _canon(json.loads(full.stdout))
 
 
 def test_lean_status_reads_the_facts_the_service_reads() -> None:
@@ -281,3 +297,22 @@ def test_lean_status_reads_the_facts_the_service_reads() -> None:
     )
     assert lean_status.CONFIG_NAME == config.CONFIG_NAME
     assert lean_status.schema_stamp() == config.schema_stamp()
+
+
+def test_inspect_of_a_task_with_an_environment_is_the_services(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Variable names come from the TOML's `env` tables and env files: the service reads them."""
+    project.write('env = { SHARED = "1" }\n[tasks.web]\ncommand = "exec sleep 300"\nport = 4999\n')
+    assert project.run("start").returncode == 0
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
+    assert lean_status.inspect_record(None, "web") is None
+    assert lean_status.status_document(None) is not None
+    lean, full = (
+        project.run("inspect", "web", "--json"),
+        project.run("inspect", "web", "--json", "--"),
+    )
+    assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout))
+    names = json.loads(lean.stdout)["env_names"]
+    assert names == ["PORT", "SHARED", "TASKMUX_PROJECT", "TASKMUX_TASK"]

@@ -4,9 +4,9 @@ Agents call them many times a minute; importing typer and every command module c
 than the rest of the call. Exactly these shapes are answered here, after an optional
 `-c PATH`:
 
-- `status|ls|list --json`: first by `lean_status` (the common case at about the cost of
-  an interpreter start), else through the same service call as the Typer command;
-- `inspect TASK [--json]`;
+- `status|ls|list --json` and `inspect TASK [--json]`: first by `lean_status` (the
+  common case at about the cost of an interpreter start), else through the same service
+  call as the Typer command;
 - `logs [TASK] [-n N|--lines N] [--json]`.
 
 The service call and the printing are the Typer commands' own, so the output is the same
@@ -64,14 +64,21 @@ def _status(config: str | None) -> None:
 
 
 def _inspect(config: str | None, task: str, json_out: bool) -> None:
-    from taskmux.service import Service
+    from taskmux.cli import lean_status
 
-    project = _load(config)
-    record = Service.for_project(project).inspect(task).to_dict()
+    record = lean_status.inspect_record(config, task)
+    config_error = None
+    if record is None:
+        from taskmux.service import Service
+
+        project = _load(config)
+        record = Service.for_project(project).inspect(task).to_dict()
+        if project.fallback is not None:
+            config_error = project.fallback.to_dict()
     document = {"ok": True, **record} if json_out else record
-    if project.fallback is not None:
-        document["config_error"] = project.fallback.to_dict()
-    _write_json(document)
+    if config_error is not None:
+        document["config_error"] = config_error
+    lean_status.write(document)
 
 
 def _logs(config: str | None, rest: list[str], json_out: bool) -> bool:
@@ -115,10 +122,3 @@ def _load(config: str | None) -> Project:
     for code, text in notes:
         sys.stderr.write(f"warning[{code}]: {text}\n")
     return project
-
-
-def _write_json(document: object) -> None:
-    import json
-
-    sys.stdout.write(json.dumps(document, default=str) + "\n")
-    sys.stdout.flush()

@@ -1,4 +1,4 @@
-"""`status --json` in the common case at the cost of an interpreter start, or not at all.
+"""`status --json` and `inspect` in the common case at about the cost of an interpreter start.
 
 Agents call `status --json` many times a minute. The service path pays for `dataclasses`
 (its import and every class it builds: about half the call), `typing` and `subprocess`
@@ -70,45 +70,103 @@ def schema_stamp() -> str:
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
+_PASS = (_NotHere, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
 def status_document(config: str | None) -> dict[str, object] | None:
     """The whole `status --json` document, or None when the service path must answer."""
     try:
-        return _status(config)
-    except (_NotHere, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        seen = _Seen(config)
+        names = list(seen.tasks) + [t for t in seen.panes if t not in seen.tasks]
+        return {
+            "ok": True,
+            "session": seen.session,
+            "session_running": seen.running,
+            "tasks": [seen.row(name) for name in names],
+        }
+    except _PASS:
         return None
 
 
-def _status(config: str | None) -> dict[str, object]:
-    path = os.path.realpath(_find_config(config))
-    info = os.stat(path)
-    root = _state_folder(path)
-    data = json.loads(_read_trusted(os.path.join(root, "config-cache.json")))
-    key = data["key"]
-    if key[:4] != [path, info.st_ino, info.st_size, info.st_mtime_ns] or key[5:] != [
-        schema_stamp()
-    ]:
-        raise _NotHere
-    if data["warnings"]:
-        raise _NotHere
-    plain = data["config"]
-    tasks: dict[str, dict[str, object]] = plain["tasks"]
-    if any(body["port"] == "auto" for body in tasks.values()):
-        raise _NotHere  # the ports chosen so far are read by ports.PortBook
-    name = plain["name"]
-    alternate = f"{name}-{os.path.basename(root).rpartition('-')[2][:4]}"
-    owners, panes = _observe([name, alternate])
-    session = _choose_session(name, alternate, os.path.basename(root), owners)
-    states = panes.get(session, {})
-    killed = _killed(root)
-    now = time.time()
-    names = list(tasks) + [t for t in states if t not in tasks]
-    rows = [_row(root, n, tasks.get(n), states.get(n), n in killed, now) for n in names]
-    return {
-        "ok": True,
-        "session": session,
-        "session_running": session in owners,
-        "tasks": rows,
-    }
+def inspect_record(config: str | None, name: str) -> dict[str, object] | None:
+    """The `inspect TASK` record (as status.inspect_row), or None for the service path:
+    also when any environment is configured (its names need the TOML's `env` tables and
+    the env files, which `taskenv` reads)."""
+    try:
+        seen = _Seen(config)
+        task = seen.tasks[name]  # a task not in the config: the service says E201
+        if seen.has_env or task["env_file"] is not None:
+            raise _NotHere
+        pane = seen.panes.get(name)
+        record: dict[str, object] = {"session": seen.session, **seen.row(name)}
+        own = ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if task["port"] is not None else [])
+        record |= {"env_names": sorted(own), "env_problems": []}
+        record["pane_pid"] = _int(pane["pane_pid"]) if pane is not None else None
+        pid = record.get("pid")
+        record["pid"] = _real_pid(pid if isinstance(pid, int) else None)
+        deps = task["depends_on"]
+        assert isinstance(deps, list)
+        tcp = task["health_tcp"]
+        if tcp is True:
+            tcp = task["port"] if isinstance(task["port"], int) else None
+        elif tcp is False:
+            tcp = None
+        record |= {
+            "dependencies": [{"task": d["task"], "condition": d["condition"]} for d in deps],
+            "health_url": task["health_url"],
+            "health_expect_status": task["health_expect_status"],
+            "health_expect_body": task["health_expect_body"],
+            "health_tcp": tcp,
+            "ready_log": task["ready_log"],
+            "health_start_period": task["health_start_period"],
+            "success_exit_codes": task["success_exit_codes"],
+            "stop_signal": task["stop_signal"],
+            "restart_delay": task["restart_delay"],
+        }
+        if _probe(task) is None and task["ready_log"] is None:
+            record["healthy"] = record.get("running")  # without a check, healthy is alive
+        return record
+    except _PASS:
+        return None
+
+
+def _real_pid(pid: int | None) -> int | None:
+    from taskmux.childpid import real_pid
+
+    return real_pid(pid)
+
+
+class _Seen:
+    """The cached config and one observation of the project's session, read as
+    config.load_project and status.observe_project read them (or _NotHere)."""
+
+    def __init__(self, config: str | None) -> None:
+        path = os.path.realpath(_find_config(config))
+        info = os.stat(path)
+        self.root = _state_folder(path)
+        data = json.loads(_read_trusted(os.path.join(self.root, "config-cache.json")))
+        key = data["key"]
+        if key[:4] != [path, info.st_ino, info.st_size, info.st_mtime_ns]:
+            raise _NotHere
+        if key[5:] != [schema_stamp()] or data["warnings"]:
+            raise _NotHere
+        plain = data["config"]
+        self.tasks: dict[str, dict[str, object]] = plain["tasks"]
+        if any(body["port"] == "auto" for body in self.tasks.values()):
+            raise _NotHere  # the ports chosen so far are read by ports.PortBook
+        self.has_env = bool(data["env_tables"]) or plain["env_file"] is not None
+        name = plain["name"]
+        alternate = f"{name}-{os.path.basename(self.root).rpartition('-')[2][:4]}"
+        owners, panes = _observe([name, alternate])
+        self.session = _choose_session(name, alternate, os.path.basename(self.root), owners)
+        self.running = self.session in owners
+        self.panes = panes.get(self.session, {})
+        self.killed = _killed(self.root)
+        self.now = time.time()
+
+    def row(self, name: str) -> dict[str, object]:
+        task, pane = self.tasks.get(name), self.panes.get(name)
+        return _row(self.root, name, task, pane, name in self.killed, self.now)
 
 
 # The config and the state folder ------------------------------------------------------
