@@ -316,3 +316,16 @@ def test_inspect_of_a_task_with_an_environment_is_the_services(
     assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout))
     names = json.loads(lean.stdout)["env_names"]
     assert names == ["PORT", "SHARED", "TASKMUX_PROJECT", "TASKMUX_TASK"]
+
+
+def test_lean_status_of_a_project_never_started(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No session (and perhaps no tmux server at all): every task "not started"."""
+    project.write(SCENE)
+    assert project.run("check").returncode == 0
+    document = _lean_answer(project, monkeypatch)
+    assert document["session_running"] is False
+    full = project.run("status", "--json", "--")
+    assert _canon(document) == _canon(json.loads(full.stdout))
+    assert _canon(json.loads(project.run("status", "--json").stdout)) == _canon(document)
