@@ -270,7 +270,10 @@ def _choose_session(name: str, alternate: str, owner: str, owners: dict[str, str
 
 def _which(program: str) -> str:
     """As shutil.which for a bare name (shutil itself imports compression modules)."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+    path = os.environ.get("PATH")
+    if not path:
+        raise _NotHere  # shutil.which's own defaults for that: the service path's
+    for folder in path.split(os.pathsep):
         candidate = os.path.join(folder, program)
         if os.access(candidate, os.F_OK | os.X_OK) and not os.path.isdir(candidate):
             return candidate
