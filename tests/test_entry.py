@@ -261,6 +261,12 @@ def test_lean_paths_keep_the_error_codes(project: Project) -> None:
         assert lean.returncode == full.returncode == 2
         assert json.loads(lean.stdout)["error"]["code"] == "E201"
         assert lean.stdout == full.stdout and lean.stderr == full.stderr
+    no_tmux = {"TASKMUX_TMUX_SOCKET": project.socket_name, "PATH": str(project.root)}
+    for args in (("status", "--json"), ("inspect", "web", "--json")):
+        lean = run_cli(*args, cwd=project.root, env=no_tmux)
+        full = run_cli(*args, "--", cwd=project.root, env=no_tmux)
+        assert lean.returncode == full.returncode != 0 and lean.stdout == full.stdout
+        assert json.loads(lean.stdout)["error"]["code"] == "E301"
     outside = project.root / "elsewhere"
     outside.mkdir()
     result = run_cli("status", "--json", cwd="/", env={"TASKMUX_CONFIG": str(outside)})
