@@ -146,9 +146,9 @@ def _lean_answer(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     """The lean path's document, asked in this process: None would mean it passed."""
     monkeypatch.chdir(project.root)
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
-    document = lean_status.status_document(None)
-    assert document is not None, "the lean path did not answer the common case"
-    return document
+    answer = lean_status.status_document(None)
+    assert answer is not None, "the lean path did not answer the common case"
+    return answer.document
 
 
 def test_lean_status_answers_as_the_service_does(
@@ -227,7 +227,7 @@ def test_lean_inspect_and_logs_print_what_the_typer_commands_print(
         lean_record = lean_status.inspect_record(None, task)
         assert lean_record is not None, task
         full = project.run("inspect", task, "--")
-        assert _canon(lean_record) == _canon(json.loads(full.stdout)), task
+        assert _canon(lean_record.document) == _canon(json.loads(full.stdout)), task
     wait_until(lambda: "web again" in project.run("logs", "web", "-n", "5").stdout)
     for args in (("inspect", "web"), ("inspect", "failing", "--json"), ("inspect", "later")):
         lean, full = project.run(*args), project.run(*args, "--")
@@ -335,3 +335,36 @@ def test_lean_status_of_a_project_never_started(
     full = project.run("status", "--json", "--")
     assert _canon(document) == _canon(json.loads(full.stdout))
     assert _canon(json.loads(project.run("status", "--json").stdout)) == _canon(document)
+
+
+def test_lean_status_shows_warnings_and_automatic_ports_as_the_service_does(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        """
+        [tasks.api]
+        command = "exec sleep 300"
+        port = "auto"
+        colour = "red"
+        [tasks.spare]
+        command = "exec sleep 300"
+        port = "auto"
+        auto_start = false
+        health_tcp = true
+        """
+    )
+    assert project.run("start").returncode == 0
+    document = _lean_answer(project, monkeypatch)
+    lean, full = project.run("status", "--json"), project.run("status", "--json", "--")
+    assert lean.stderr == full.stderr and "warning[W117]" in lean.stderr
+    assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout)) == _canon(document)
+    rows = {row["name"]: row for row in json.loads(lean.stdout)["tasks"]}
+    assert isinstance(rows["api"]["port"], int) and rows["api"]["port_auto"] is True
+    assert rows["spare"]["port"] is None and document["config_warnings"]
+    for task in ("api", "spare"):
+        lean_record = lean_status.inspect_record(None, task)
+        assert lean_record is not None and lean_record.notes
+        lean, full = project.run("inspect", task), project.run("inspect", task, "--")
+        assert lean.stderr == full.stderr and lean.stderr == "".join(lean_record.notes)
+        assert _canon(json.loads(lean.stdout)) == _canon(json.loads(full.stdout))
+        assert _canon(lean_record.document) == _canon(json.loads(full.stdout))

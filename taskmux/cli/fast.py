@@ -52,23 +52,29 @@ def answer(args: list[str]) -> bool:
 def _status(config: str | None) -> None:
     from taskmux.cli import lean_status
 
-    document = lean_status.status_document(config)
-    if document is None:
-        from taskmux.service import Service
+    lean = lean_status.status_document(config)
+    if lean is not None:
+        sys.stderr.write("".join(lean.notes))
+        lean_status.write(lean.document)
+        return
+    from taskmux.service import Service
 
-        project = _load(config)
-        document = {"ok": True, **Service.for_project(project).status().to_dict()}
-        if project.fallback is not None:
-            document["config_error"] = project.fallback.to_dict()
+    project = _load(config)
+    document = {"ok": True, **Service.for_project(project).status().to_dict()}
+    if project.fallback is not None:
+        document["config_error"] = project.fallback.to_dict()
     lean_status.write(document)
 
 
 def _inspect(config: str | None, task: str, json_out: bool) -> None:
     from taskmux.cli import lean_status
 
-    record = lean_status.inspect_record(config, task)
+    lean = lean_status.inspect_record(config, task)
     config_error = None
-    if record is None:
+    if lean is not None:
+        sys.stderr.write("".join(lean.notes))
+        record = lean.document
+    else:
         from taskmux.service import Service
 
         project = _load(config)

@@ -10,8 +10,8 @@ pass the E801 checks, one `list-panes` through `posix_spawn`, and rows built exa
 `status.task_row` builds them.
 
 Anything else returns None and the caller takes the service path, which then says what
-is wrong (E801, E305, W102, a config error) or does what this does not: config warnings,
-automatic ports, a pane that exited 0 with a port (it may have daemonized), tmux 3.3a's
+is wrong (E801, E305, W102, a config error) or does what this does not: a ready line
+to look for, a pane that exited 0 with a port (it may have daemonized), tmux 3.3a's
 pending exit status, a server that was just exiting. `tests/test_entry.py` compares
 both paths' output, so a change to `status.py`, `state.py` or the pane fields that this
 module does not follow fails there.
@@ -73,22 +73,35 @@ def schema_stamp() -> str:
 _PASS = (_NotHere, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
-def status_document(config: str | None) -> dict[str, object] | None:
+class Answer:
+    """A document to print, and the warning lines (`warning[CODE]: ...`) for stderr first."""
+
+    __slots__ = ("document", "notes")
+
+    def __init__(self, document: dict[str, object], notes: list[str]) -> None:
+        self.document = document
+        self.notes = notes
+
+
+def status_document(config: str | None) -> Answer | None:
     """The whole `status --json` document, or None when the service path must answer."""
     try:
         seen = _Seen(config)
         names = list(seen.tasks) + [t for t in seen.panes if t not in seen.tasks]
-        return {
+        document: dict[str, object] = {
             "ok": True,
             "session": seen.session,
             "session_running": seen.running,
             "tasks": [seen.row(name) for name in names],
         }
+        if seen.warnings:
+            document["config_warnings"] = [text for _, text in seen.warnings]
+        return Answer(document, seen.notes())
     except _PASS:
         return None
 
 
-def inspect_record(config: str | None, name: str) -> dict[str, object] | None:
+def inspect_record(config: str | None, name: str) -> Answer | None:
     """The `inspect TASK` record (as status.inspect_row), or None for the service path:
     also when any environment is configured (its names need the TOML's `env` tables and
     the env files, which `taskenv` reads)."""
@@ -125,7 +138,7 @@ def inspect_record(config: str | None, name: str) -> dict[str, object] | None:
         }
         if _probe(task) is None and task["ready_log"] is None:
             record["healthy"] = record.get("running")  # without a check, healthy is alive
-        return record
+        return Answer(record, seen.notes())
     except _PASS:
         return None
 
@@ -148,12 +161,13 @@ class _Seen:
         key = data["key"]
         if key[:4] != [path, info.st_ino, info.st_size, info.st_mtime_ns]:
             raise _NotHere
-        if key[5:] != [schema_stamp()] or data["warnings"]:
+        if key[5:] != [schema_stamp()]:
             raise _NotHere
+        self.warnings = [(p["code"], _render(p)) for p in data["warnings"]]
         plain = data["config"]
         self.tasks: dict[str, dict[str, object]] = plain["tasks"]
-        if any(body["port"] == "auto" for body in self.tasks.values()):
-            raise _NotHere  # the ports chosen so far are read by ports.PortBook
+        auto = any(body["port"] == "auto" for body in self.tasks.values())
+        self.ports = _recorded_ports(self.root) if auto else {}
         self.has_env = bool(data["env_tables"]) or plain["env_file"] is not None
         name = plain["name"]
         alternate = f"{name}-{os.path.basename(self.root).rpartition('-')[2][:4]}"
@@ -166,7 +180,35 @@ class _Seen:
 
     def row(self, name: str) -> dict[str, object]:
         task, pane = self.tasks.get(name), self.panes.get(name)
-        return _row(self.root, name, task, pane, name in self.killed, self.now)
+        return _row(self.root, name, task, pane, name in self.killed, self.now, self.ports)
+
+    def notes(self) -> list[str]:
+        return [f"warning[{code}]: {text}\n" for code, text in self.warnings]
+
+
+def _render(problem: dict[str, object]) -> str:
+    """As errors.Problem.render, from its `to_dict()`."""
+    where = str(problem["path"] or "taskmux.toml")
+    if problem["line"] is not None:
+        where = f"{where}:{problem['line']}"
+    parts = [where]
+    if problem["task"] is not None:
+        parts.append(f"task '{problem['task']}'")
+    if problem["key"] is not None:
+        parts.append(f"key '{problem['key']}'")
+    return f"{': '.join(parts)}: {problem['message']}"
+
+
+def _recorded_ports(root: str) -> dict[str, int]:
+    """As ports.PortBook.recorded: the automatic ports chosen so far."""
+    try:
+        with open(os.path.join(root, "ports.json"), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int) and 0 < v < 65536}
 
 
 # The config and the state folder ------------------------------------------------------
@@ -394,6 +436,7 @@ def _row(
     pane: dict[str, str] | None,
     killed: bool,
     now: float,
+    ports: dict[str, int],
 ) -> dict[str, object]:
     """As status.task_row (with state.TaskState.to_dict) for one task."""
     row: dict[str, object] = {"name": name, "in_config": task is not None}
@@ -404,8 +447,8 @@ def _row(
         row |= {
             "command": task["command"],
             "auto_start": task["auto_start"],
-            "port": int(port) if isinstance(port, int) else None,
-            "port_auto": False,
+            "port": ports.get(name) if port == "auto" else port,
+            "port_auto": port == "auto",
             "cwd": task["cwd"],
             "restart_policy": task["restart_policy"],
             "depends_on": [dep["task"] for dep in deps],
