@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
-from taskmux.filelock import locked
 from taskmux.paths import ProjectPaths
 from taskmux.statefiles import read_trusted, write_private
 
@@ -176,6 +173,8 @@ def _locate_all(text: str, path: Path, problems: list[Problem]) -> list[Problem]
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
+    import tomllib  # not needed when the cache answers (most reads)
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -281,6 +280,8 @@ def _cache_time(path: Path) -> float | None:
 
 def _session_guess(path: Path) -> str:
     """The session `name` an invalid file most likely means (for display and lookup)."""
+    import tomllib
+
     try:
         text = _read_bytes(path).decode("utf-8", "replace").lstrip("\ufeff")
     except ConfigNotFound:
@@ -297,7 +298,18 @@ def _cache_key(path: Path) -> list[object]:
     from taskmux.schema import signature
 
     info = path.stat()
-    return [str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns, signature()]
+    resolved = str(path.resolve())
+    return [resolved, info.st_ino, info.st_size, info.st_mtime_ns, signature(), schema_stamp()]
+
+
+def schema_stamp() -> str:
+    """The installed schema.py's size and mtime, part of the cache's key: the lean
+    `status --json` path (cli/lean_status.py) cannot afford `signature()`, and reads
+    only caches whose key names this very file."""
+    from taskmux import schema
+
+    info = os.stat(schema.__file__)
+    return f"{info.st_size}:{info.st_mtime_ns}"
 
 
 def _cache_file(path: Path) -> Path:
@@ -321,6 +333,8 @@ def _cache_read(path: Path, key: list[object] | None) -> Project | None:
         warnings = [Problem(**p) for p in data["warnings"]]
         plain = data["config"]
         if data.get("env_tables"):
+            import tomllib
+
             plain = _with_env_tables(plain, tomllib.loads(path.read_text(encoding="utf-8")))
         return Project(path, ProjectConfig.from_plain(plain), warnings)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -357,6 +371,8 @@ def _cache_write(project: Project, key: list[object]) -> None:
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
     """Write via a temp file in the same folder and rename: never a half-written file.
     The file keeps its mode (a new one gets 0644) unless `mode` is given."""
+    import tempfile
+
     if mode is None:
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -385,6 +401,7 @@ def edit_config(
     """
     import tomlkit
 
+    from taskmux.filelock import locked
     from taskmux.models import validate_config
 
     with locked(ProjectPaths.for_config(path).ensure().config_lock):

@@ -8,13 +8,17 @@ project's folder are created 0700 and refused (E801) unless they are ours alone;
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from taskmux.statefiles import ensure_private_dir, open_private
+
+try:  # the builtin module: hashlib would first load OpenSSL (~2 ms on every command)
+    from _sha1 import sha1 as _sha1  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import sha1 as _sha1
 
 
 def state_root() -> Path:
@@ -31,7 +35,7 @@ class ProjectPaths:
     @classmethod
     def for_config(cls, config_path: Path) -> ProjectPaths:
         resolved = config_path.resolve()
-        digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+        digest = _sha1(str(resolved).encode()).hexdigest()[:10]
         folder = re.sub(r"[^A-Za-z0-9_.-]", "_", resolved.parent.name) or "root"
         return cls(state_root() / f"{folder}-{digest}")
 

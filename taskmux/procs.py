@@ -159,20 +159,6 @@ def describe(found: list[psutil.Process], limit: int = 5) -> str:
     return ", ".join(parts) + more
 
 
-def real_pid(pid: int | None) -> int | None:
-    """The task's own process: the pane's `sh -c` wrapper's only child if it has one."""
-    if pid is None:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        children = proc.children()
-        if proc.name() in {"sh", "dash", "bash"} and len(children) == 1:
-            return children[0].pid
-    except psutil.Error:
-        pass
-    return pid
-
-
 # Ports ---------------------------------------------------------------------------------
 #
 # Who listens on a port: on Linux the kernel's socket-diagnostics netlink lists the

@@ -181,7 +181,7 @@ def env_names(project: Project, name: str, observation: Observation) -> dict[str
 
 def inspect_row(project: Project, name: str, observation: Observation) -> dict[str, Any]:
     """The `inspect` record: a status row plus the task's real pid (not its `sh -c`)."""
-    from taskmux import procs
+    from taskmux.childpid import real_pid
 
     project.task(name)
     state = observation.tasks.get(name)
@@ -193,7 +193,7 @@ def inspect_row(project: Project, name: str, observation: Observation) -> dict[s
     }
     row |= env_names(project, name, observation)
     row["pane_pid"] = state.pid if state else None
-    row["pid"] = procs.real_pid(row.get("pid"))
+    row["pid"] = real_pid(row.get("pid"))
     task = project.config.tasks.get(name)
     if task is not None:
         row |= {

@@ -6,42 +6,49 @@ import importlib
 import os
 import signal
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # `typing` costs an import on the hottest path; mypy reads this
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def run(argv: list[str] | None = None) -> None:
-    from taskmux.cli.fast import fast_status
-    from taskmux.errors import TaskmuxError, UsageError
+    from taskmux.cli.fast import answer
 
     _kill_commands_on_signals()
     args = json_after_command(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
     result: object = 0
     try:
-        if not fast_status(args):  # the hottest call is answered without the Typer app
+        if not answer(args):  # the hottest calls are answered without the Typer app
             from taskmux.cli.commands import app
 
             result = app(args=args, prog_name="taskmux", standalone_mode=False)
-    except TaskmuxError as error:
-        _report(error, json_mode)
-        sys.exit(error.exit_code)
-    except _usage_errors() as exc:
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # errors.py is imported only now: the lean paths never need it
+        _exit_for(exc, json_mode)
+        raise  # not a user mistake: it goes on up, with its traceback
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _exit_for(exc: Exception, json_mode: bool) -> None:
+    """Exit with one line and the code for a user mistake; return for anything else."""
+    from taskmux.errors import TaskmuxError, UsageError
+
+    if isinstance(exc, TaskmuxError):
+        _report(exc, json_mode)
+        sys.exit(exc.exit_code)
+    if isinstance(exc, _usage_errors()):
         if type(exc).__name__ != "NoArgsIsHelpError":  # the help it printed says it all
             _report(UsageError(_usage_message(exc)), json_mode)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as exc:  # the machine said no (disk full, permission): one line, not a trace
-        _report(
-            TaskmuxError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), code="E002"),
-            json_mode,
-        )
+    if isinstance(exc, OSError):  # the machine said no (disk full, permission): one line
+        message = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        _report(TaskmuxError(message, code="E002"), json_mode)
         sys.exit(1)
-    except Exception as exc:  # Ctrl+C at a prompt is typer's Abort; anything else goes on up
-        if type(exc).__name__ == "Abort":
-            sys.exit(130)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)
+    if type(exc).__name__ == "Abort":  # Ctrl+C at a prompt is typer's Abort
+        sys.exit(130)
 
 
 _ROOT_OPTIONS_WITH_VALUE = frozenset({"-c", "--config"})

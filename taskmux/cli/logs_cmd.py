@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from taskmux.cli.app import app, emit, load, print_json, warn
+from taskmux.cli.logprint import Printer, make_printer
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.logs import Item, LogLine, Searcher
     from taskmux.service import LogsResult
-
-_PALETTE = (
-    "cyan", "magenta", "green", "yellow", "blue", "red",
-    "bright_cyan", "bright_magenta", "bright_green", "bright_yellow", "bright_blue", "bright_red",
-)  # fmt: skip
 
 
 @app.command()
@@ -87,12 +78,12 @@ def logs(
     if follow:
         result, stream = service.follow_logs(task, lines, grep, context, since, after)
         _warn_lost(result.lost)
-        _printer(tasks, task, timestamps, raw, json_out, result.pattern).run(
+        make_printer(tasks, task, timestamps, raw, json_out, result.pattern).run(
             stream, flush_each=True
         )
         return
     result = service.logs(task, lines, grep, context, since, after)
-    printer = _printer(tasks, task, timestamps, raw, json_out, result.pattern)
+    printer = make_printer(tasks, task, timestamps, raw, json_out, result.pattern)
     if after is not None:
         _print_page(result, printer, json_out)
         return
@@ -101,7 +92,7 @@ def logs(
     printer.run(result.items)
 
 
-def _print_page(page: LogsResult, printer: _Printer, json_out: bool) -> None:
+def _print_page(page: LogsResult, printer: Printer, json_out: bool) -> None:
     """`--after`: one JSON document, or the lines and (on stderr) the cursor to go on with."""
     if json_out:
         records = [printer.record(line) for line in page.items if line is not None]
@@ -128,96 +119,3 @@ def _warn_lost(tasks: tuple[str, ...]) -> None:
             "cleared): showing every line still kept; some in between may be lost",
             "W603",
         )
-
-
-def _printer(
-    tasks: list[str],
-    task: str | None,
-    timestamps: bool,
-    raw: bool,
-    json_out: bool,
-    pattern: Any,
-) -> _Printer:
-    return _Printer(
-        tasks, prefixed=task is None, timestamps=timestamps, raw=raw, json_out=json_out,
-        pattern=pattern,
-    )  # fmt: skip
-
-
-class _Printer:
-    """Writes log items to stdout as text, raw bytes or JSON lines; never wraps a line."""
-
-    def __init__(
-        self,
-        all_tasks: list[str],
-        *,
-        prefixed: bool,
-        timestamps: bool,
-        raw: bool,
-        json_out: bool,
-        pattern: Searcher | None,
-    ) -> None:
-        self.timestamps, self.raw, self.json_out, self.pattern = timestamps, raw, json_out, pattern
-        self.out = sys.stdout.buffer
-        self.prefixes: dict[str, bytes] = {}
-        if prefixed and not json_out:
-            self.prefixes = _prefixes(all_tasks, colour=self.out.isatty())
-
-    def run(self, items: Iterable[Item], flush_each: bool = False) -> None:
-        try:
-            for item in items:
-                self.out.write(self.render(item))
-                if flush_each:
-                    self.out.flush()
-            self.out.flush()
-        except KeyboardInterrupt:  # Ctrl+C ends -f: a normal way to stop, exit 0
-            self.out.flush()
-        except BrokenPipeError:  # `taskmux logs | head`: the reader has all it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-    def render(self, item: Item) -> bytes:
-        if item is None:
-            return b"" if self.json_out else b"--\n"
-        if self.json_out:
-            return self._json(item)
-        head = self.prefixes.get(item.task, b"")
-        if self.timestamps:
-            head = item.stamp.encode() + b" " + head
-        body = item.raw if self.raw else item.text.encode("utf-8", "replace")
-        return head + body + b"\n"
-
-    def record(self, line: LogLine) -> dict[str, object]:
-        text = line.raw.decode("utf-8", "replace") if self.raw else line.text
-        record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
-        if self.pattern is not None:
-            record["match"] = self.pattern.search(line.text) is not None
-        return record
-
-    def _json(self, line: LogLine) -> bytes:
-        from taskmux.logs import line_cursor
-
-        record = self.record(line)
-        cursor = line_cursor(line)
-        if cursor is not None:
-            record["cursor"] = cursor
-        return json.dumps(record).encode() + b"\n"
-
-
-def _prefixes(tasks: list[str], colour: bool) -> dict[str, bytes]:
-    """`task │ ` padded to equal width; coloured (a stable colour per task) on a terminal."""
-    width = max((len(name) for name in tasks), default=0)
-    plain = {name: name.ljust(width) for name in tasks}
-    if not colour:
-        return {name: f"{padded} │ ".encode() for name, padded in plain.items()}
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(force_terminal=True, highlight=False)
-    if console.no_color or console.color_system is None:
-        return {name: f"{padded} │ ".encode() for name, padded in plain.items()}
-    coloured: dict[str, bytes] = {}
-    for index, name in enumerate(tasks):
-        with console.capture() as captured:
-            console.print(Text(plain[name], style=_PALETTE[index % len(_PALETTE)]), end="")
-        coloured[name] = (captured.get() + " │ ").encode()
-    return coloured
