@@ -981,73 +981,138 @@ class Lifecycle:
 
     def mark_stopped(self, name: str, state: TaskState) -> None:
         """Under the task's lock: an automatic restart either happened before or sees it."""
-        with self.task_locks([name]):
-            self.tmux.mark_stopped(state.window_id)
+        self.mark_all_stopped({name: state})
 
-    def _stop_one(self, name: str, state: TaskState, hooks: bool) -> str | None:
+    def mark_all_stopped(self, states: dict[str, TaskState]) -> None:
+        """`mark_stopped` for many tasks: their locks together, one tmux round trip."""
+        if not states:
+            return
+        with self.task_locks(list(states)):
+            self.tmux.mark_all_stopped([s.window_id for s in states.values()])
+
+    def stop_target(self, name: str, pid: int | None = None) -> procs.StopTarget:
+        """What `end_processes` needs to stop a task: its pane process, marker, escalation."""
         task = self.config.tasks.get(name)
-        if state.dead:  # the mark blocks a pending restart; what it left running still goes
-            self.mark_stopped(name, state)
-            return self._stop_leftovers(name, state)
-        cwd = self.project.task_cwd(name) if task else self.project.root
-        if hooks and task:
-            self.hook("before_stop", name, cwd, strict=False)
-        self.report(Progress(name, "stopping"))
-        self.mark_stopped(name, state)
-        used = self.end_processes(name, state.pid if state.is_alive else None)
-        self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
-        self.events.append("stopped", name, manual=True, signal=used)
-        self.report(Progress(name, "stopped", used or "not running"))
-        if hooks and task:
-            self.hook("after_stop", name, cwd, strict=False)
-        return used
+        grace = task.stop_grace_period if task is not None else 5.0
+        return procs.StopTarget(pid, self.marker(name), grace, stop_signal_of(task))
 
     def end_processes(self, name: str, pid: int | None = None) -> str | None:
         """The one way taskmux stops a task's processes (a manual stop, an automatic
         restart, a give-up, the leftovers of a lost session): its pane process `pid`, its
         group, its descendants and whatever carries its marker, through the SIGINT →
         SIGTERM → SIGKILL escalation. Returns the signal that ended them (None: none ran)."""
-        task = self.config.tasks.get(name)
-        grace = task.stop_grace_period if task is not None else 5.0
-        return procs.stop_tree(pid, self.marker(name), grace, stop_signal_of(task))
+        return self.end_all_processes({name: pid})[name]
 
-    def _stop_leftovers(self, name: str, state: TaskState) -> str | None:
-        """Stop what a dead task left running (a server that daemonized, an orphan).
+    def end_all_processes(self, pids: dict[str, int | None]) -> dict[str, str | None]:
+        """`end_processes` for many tasks at once: one process scan shared by all, every
+        escalation running side by side (N tasks that take G s each end in about G s)."""
+        names = list(pids)
+        ended = procs.stop_trees([self.stop_target(n, pids[n]) for n in names])
+        return {n: e.signal for n, e in zip(names, ended, strict=True)}
 
-        Returns the signal that ended them, None if nothing was left; raises StopFailed
-        naming what survived.
-        """
-        marker = self.marker(name)
-        leftovers = procs.task_processes(None, marker)
-        if not leftovers:
-            return None
-        task = self.config.tasks.get(name)
+    def _stop_wave(
+        self, wave: list[str], observation: Observation, hooks: bool
+    ) -> tuple[dict[str, str | None], dict[str, TaskmuxError]]:
+        """Stop one wave of tasks together: hooks per task, one mark for all, one process
+        scan, every escalation side by side. Returns (task -> the signal that ended it,
+        or None when nothing of it ran; task -> why its stop failed)."""
+        states = {n: observation.tasks[n] for n in wave}
+        failures: dict[str, TaskmuxError] = {}
+        live = [n for n in wave if not states[n].dead]
+        if hooks:
+            failures |= self._task_hooks("before_stop", live)
+            live = [n for n in live if n not in failures]
+        for name in live:
+            self.report(Progress(name, "stopping"))
+        # A dead task is marked too: the mark blocks a pending restart; what it left
+        # running (a server that daemonized, an orphan) still goes.
+        self.mark_all_stopped({n: states[n] for n in wave if n not in failures})
+        dead = [n for n in wave if states[n].dead]
+        table = procs.ProcessTable.scan()
+        leftovers = {n: table.members(None, self.marker(n)) for n in dead}
+        leftovers = {n: found for n, found in leftovers.items() if found}
+        daemons = {n: self._announce_leftovers(n, states[n], leftovers[n]) for n in leftovers}
+        order = [*live, *leftovers]
+        targets = [
+            self.stop_target(n, states[n].pid if n in live and states[n].is_alive else None)
+            for n in order
+        ]
+        ended = dict(zip(order, procs.stop_trees(targets, table), strict=True))
+        if live:
+            self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
+        used: dict[str, str | None] = {n: None for n in dead}
+        for name in live:
+            used[name] = ended[name].signal
+            self.events.append("stopped", name, manual=True, signal=used[name])
+            self.report(Progress(name, "stopped", used[name] or "not running"))
+        for name, found in leftovers.items():
+            try:
+                used[name] = self._leftovers_ended(name, found, ended[name], daemons[name])
+            except TaskmuxError as exc:
+                failures[name] = exc
+        if hooks:
+            failures |= self._task_hooks("after_stop", [n for n in live if n not in failures])
+        return {n: u for n, u in used.items() if n not in failures}, failures
+
+    def _task_hooks(self, stage: str, names: list[str]) -> dict[str, TaskmuxError]:
+        """Run a stop hook of each task that has one, side by side; the ones that failed."""
+        having = [
+            n
+            for n in names
+            if n in self.config.tasks and getattr(self.config.tasks[n].hooks, stage)
+        ]
+        if not having:
+            return {}
+        failures: dict[str, TaskmuxError] = {}
+        with ThreadPoolExecutor(max_workers=min(32, len(having))) as pool:
+            futures = {
+                n: pool.submit(self.hook, stage, n, self.project.task_cwd(n), False) for n in having
+            }
+            for name, future in futures.items():
+                try:
+                    future.result()
+                except TaskmuxError as exc:
+                    failures[name] = exc
+        return failures
+
+    def _announce_leftovers(
+        self, name: str, state: TaskState, found: list[procs.Proc]
+    ) -> list[Holder]:
+        """Say what a dead task left running, before it is stopped; its daemonized servers."""
         daemons = self.note_daemonized(name, state)
-        what = procs.describe(leftovers)
+        what = procs.describe(found)
         self.report(Progress(name, "stopping", f"{what}, left running after the task exited"))
-        used = self.end_processes(name)
-        survivors = procs.task_processes(None, marker)
-        if survivors:
+        return daemons
+
+    def _leftovers_ended(
+        self, name: str, found: list[procs.Proc], ended: procs.Ended, daemons: list[Holder]
+    ) -> str | None:
+        """Record the end of what a dead task left running; raise StopFailed naming what
+        survived even SIGKILL."""
+        if ended.survivors:
             raise StopFailed(
-                f"task '{name}': could not stop {procs.describe(survivors)} (SIGKILL failed)"
+                f"task '{name}': could not stop {procs.describe(ended.survivors)} (SIGKILL failed)"
             )
         self.events.append(
             "stopped",
             name,
             manual=True,
-            signal=used,
-            leftovers=[p.pid for p in leftovers],
+            signal=ended.signal,
+            leftovers=[p.pid for p in found],
             daemonized=bool(daemons),
         )
-        detail = f"{used}: ended {what}, left running after the task exited"
+        detail = (
+            f"{ended.signal}: ended {procs.describe(found)}, left running after the task exited"
+        )
         if daemons:
             detail += f" (it daemonized: {daemonized.advice(daemons)})"
+        task = self.config.tasks.get(name)
         port = self.ports.port_of(name, assign=False) if task is not None else None
         if port is not None and procs.port_is_held(port):
             who = ", ".join(h.describe() for h in procs.port_holders(port))
             detail += f"; port {port} is still held by {who}, not this task's: left alone"
         self.report(Progress(name, "stopped", detail))
-        return used
+        return ended.signal
 
     def note_daemonized(self, name: str, state: TaskState, wait: float = 0.0) -> list[Holder]:
         """The task's processes on its port if it daemonized (recorded once as an event).
@@ -1076,20 +1141,14 @@ class Lifecycle:
             t for t in targets if t not in observation.tasks or observation.tasks[t].dead
         ]
         for wave in waves:
-            with ThreadPoolExecutor(max_workers=max(1, len(wave))) as pool:
-                futures = {
-                    n: pool.submit(self._stop_one, n, observation.tasks[n], hooks) for n in wave
-                }
-                for name, future in futures.items():
-                    try:
-                        used = future.result()
-                    except TaskmuxError as exc:
-                        report.failed[name] = exc.message
-                        continue
-                    if used is not None and name in report.not_running:
-                        report.not_running.remove(name)  # it had left processes running
-                    if name not in report.not_running:
-                        report.stopped[name] = used
+            used, failures = self._stop_wave(wave, observation, hooks)
+            for name, error in failures.items():
+                report.failed[name] = error.message
+            for name, signal_used in used.items():
+                if signal_used is not None and name in report.not_running:
+                    report.not_running.remove(name)  # it had left processes running
+                if name not in report.not_running:
+                    report.stopped[name] = signal_used
         if names is None and not report.failed:
             kept = self.end_session()
             report.session_ended = not self.tmux.has_session(self.session)

@@ -342,6 +342,22 @@ class Tmux:
         """Stopped by hand: no automatic restart until a start clears it."""
         self._set_marks(window_id, {"stopped": "1", "next_restart": None})
 
+    def mark_all_stopped(self, window_ids: Sequence[str]) -> None:
+        """`mark_stopped` for many windows in one round trip."""
+        commands = [
+            command
+            for window in window_ids
+            for command in (
+                ["set-option", "-w", "-t", window, "@taskmux_stopped", "1"],
+                ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
+            )
+        ]
+        # A failing command ends its list: a window closed meanwhile must not leave the
+        # others unmarked, so then each is marked on its own.
+        if commands and self.run(*commands).returncode != 0 and len(window_ids) > 1:
+            for window in window_ids:
+                self.mark_stopped(window)
+
     def schedule_restart(self, window_id: str, due: float) -> None:
         self._set_marks(window_id, {"next_restart": f"{due:.3f}"})
 
