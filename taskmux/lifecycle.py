@@ -39,7 +39,6 @@ from taskmux.filelock import locked_all
 from taskmux.health import CheckResult
 from taskmux.health_report import HealthReport, expectation, task_health
 from taskmux.hooks import run_hook
-from taskmux.logs import TaskLog, tail
 from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
 from taskmux.ports import PortBook
 from taskmux.probes import run_probe
@@ -454,11 +453,12 @@ class Lifecycle:
                     except TaskmuxError as exc:
                         result.failures[name] = exc
             self._launch_in_tmux(prepared, observation, manual)
+            launched_at = time.time()  # every task of the wave runs from here on
             for spec in prepared:
                 self.paths.killed_mark(spec.task).unlink(missing_ok=True)
         fresh = {spec.task: spec for spec in prepared}
         if settle > 0 and fresh:
-            self._settle(list(fresh), settle, result)
+            self._settle(list(fresh), settle, result, launched_at)
         else:
             result.started = list(fresh)
         failures = result.failures
@@ -483,22 +483,26 @@ class Lifecycle:
             self.report(Progress(name, "failed", error.message))
         return result
 
-    def _settle(self, names: list[str], window: float, result: Launched) -> None:
-        """Watch freshly launched tasks for `window` seconds from their launch (one tmux
-        round trip per poll) and sort them into started, completed (exit 0) and died."""
+    def _settle(
+        self, names: list[str], window: float, result: Launched, launched_at: float
+    ) -> None:
+        """Watch freshly launched tasks together for `window` seconds from the end of their
+        launch (one tmux round trip per poll, one window for the whole wave) and sort them
+        into started, completed (exit 0) and died.
+
+        Counted from when the launch returned, not from tmux's stamp before it: a wave of
+        200 windows takes tmux a while to create, and the last task launched must live
+        the whole window too."""
         for name in names:
             self.report(Progress(name, "starting"))
         ended: dict[str, TaskState | None] = {}
-        deadline: float | None = None
+        deadline = launched_at + window
         while True:
             observation = self.observe()
             for name in names:
                 state = observation.tasks.get(name)
                 if name not in ended and (state is None or state.dead):
                     ended[name] = state
-            if deadline is None:  # counted from the launch itself, which tmux stamped
-                starts = [s.started_at for s in observation.tasks.values() if s.task in names]
-                deadline = max([s for s in starts if s is not None], default=time.time()) + window
             remaining = min(window, deadline - time.time())
             if len(ended) == len(names) or remaining <= 0:
                 break
@@ -555,6 +559,8 @@ class Lifecycle:
             time.sleep(0.05)
 
     def _tail_since(self, name: str, since: float | None) -> tuple[str, ...]:
+        from taskmux.logs import TaskLog, tail  # only for a task that died: not on every start
+
         log = TaskLog(name, self.paths.log_file(name))
         texts = [
             line.text.strip()[:300]
@@ -899,6 +905,8 @@ class Lifecycle:
             return True
         if state.started_at is None:
             return False
+        from taskmux.logs import TaskLog
+
         log = TaskLog(name, self.paths.log_file(name))
         if not self.ready_scanner.seen(log, task.ready_log, state.started_at, task.health_timeout):
             return False
@@ -1011,11 +1019,12 @@ class Lifecycle:
         return {n: e.signal for n, e in zip(names, ended, strict=True)}
 
     def _stop_wave(
-        self, wave: list[str], observation: Observation, hooks: bool
+        self, wave: list[str], observation: Observation, hooks: bool, reap: bool = True
     ) -> tuple[dict[str, str | None], dict[str, TaskmuxError]]:
         """Stop one wave of tasks together: hooks per task, one mark for all, one process
         scan, every escalation side by side. Returns (task -> the signal that ended it,
-        or None when nothing of it ran; task -> why its stop failed)."""
+        or None when nothing of it ran; task -> why its stop failed). `reap`: nudge tmux
+        to reap the panes at once (not needed when their windows are closed next)."""
         states = {n: observation.tasks[n] for n in wave}
         failures: dict[str, TaskmuxError] = {}
         live = [n for n in wave if not states[n].dead]
@@ -1038,7 +1047,7 @@ class Lifecycle:
             for n in order
         ]
         ended = dict(zip(order, procs.stop_trees(targets, table), strict=True))
-        if live:
+        if live and reap:
             self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
         used: dict[str, str | None] = {n: None for n in dead}
         for name in live:
@@ -1140,8 +1149,9 @@ class Lifecycle:
         report.not_running = [
             t for t in targets if t not in observation.tasks or observation.tasks[t].dead
         ]
+        ending = names is None  # the windows close next: no reap nudge needed
         for wave in waves:
-            used, failures = self._stop_wave(wave, observation, hooks)
+            used, failures = self._stop_wave(wave, observation, hooks, reap=not ending)
             for name, error in failures.items():
                 report.failed[name] = error.message
             for name, signal_used in used.items():
@@ -1149,15 +1159,18 @@ class Lifecycle:
                     report.not_running.remove(name)  # it had left processes running
                 if name not in report.not_running:
                     report.stopped[name] = signal_used
-        if names is None and not report.failed:
+        kept: tuple[str, ...] = ()
+        if ending and not report.failed:
             kept = self.end_session()
             report.session_ended = not self.tmux.has_session(self.session)
-            if kept:
-                windows = ", ".join(f"'{w}'" for w in kept)
-                report.session_kept = (
-                    f"session '{self.session}' kept: window(s) {windows} in it are not "
-                    "taskmux's (close them, then stop again, to end it)"
-                )
+        if ending and (kept or report.failed):
+            self.tmux.run(["run-shell", "-b", "true"])  # the windows stay: reap them now
+        if kept:
+            windows = ", ".join(f"'{w}'" for w in kept)
+            report.session_kept = (
+                f"session '{self.session}' kept: window(s) {windows} in it are not "
+                "taskmux's (close them, then stop again, to end it)"
+            )
         if hooks:
             self.hook("after_stop", None, strict=False)
         return report
