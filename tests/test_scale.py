@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_one_process_scan_serves_every_task(
     counts = {}
     for size in (2, 16):
         started = trees(size, "while :; do sleep 0.05; done")
-        wait_until(lambda s=size, t=started: _running(s, t))
+        wait_until(partial(_running, size, started))
         scans.clear()
         ended = procs.stop_trees(_targets(started, grace=5.0))
         assert [e.signal for e in ended] == ["SIGINT"] * size
