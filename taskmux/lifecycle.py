@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskmux import daemonized, procs, taskenv
 from taskmux.config import Project
@@ -43,7 +43,6 @@ from taskmux.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, 
 from taskmux.ports import PortBook
 from taskmux.probes import run_probe
 from taskmux.readiness import dependency_verdict, unmet_word
-from taskmux.readylog import ReadyScanner
 from taskmux.schema import Condition, Dependency, TaskConfig
 from taskmux.shell import exec_form
 from taskmux.state import (
@@ -57,6 +56,9 @@ from taskmux.state import (
 )
 from taskmux.status import observe_project
 from taskmux.tmux_manager import Launch, Observation, Tmux
+
+if TYPE_CHECKING:
+    from taskmux.readylog import ReadyScanner
 
 LOGPIPE = Path(__file__).with_name("logpipe.py")
 DEPENDENCY_POLL = 0.25
@@ -215,7 +217,17 @@ class Lifecycle:
         # (that we may signal), not just from this project's orphans.
         self.kill_port = False
         self.ports = PortBook(self.paths, self.config)
-        self.ready_scanner = ReadyScanner()
+        # Created on first use (it imports the log reader); shared by `tagged` copies.
+        self._ready_scanners: list[ReadyScanner] = []
+
+    @property
+    def ready_scanner(self) -> ReadyScanner:
+        """What finds each task's `ready_log` line, remembering how far it read."""
+        if not self._ready_scanners:
+            from taskmux.readylog import ReadyScanner
+
+            self._ready_scanners.append(ReadyScanner())
+        return self._ready_scanners[0]
 
     @classmethod
     def for_project(
