@@ -44,6 +44,7 @@ class Proc:
     start: float
     name: str = ""
     marker: str | None = None
+    zombie: bool = False  # dead, not reaped yet: never signalled, but its group still counts
 
 
 def _has_proc() -> bool:
@@ -115,7 +116,7 @@ class ProcessTable:
                     found[child] = self.procs[child]
                     stack.append(child)
         me = os.getpid()
-        return [p for p in found.values() if p.pid != me]
+        return [p for p in found.values() if p.pid != me and not p.zombie]
 
 
 def _scan_proc(markers: bool) -> dict[int, Proc]:
@@ -131,11 +132,13 @@ def _scan_proc(markers: bool) -> dict[int, Proc]:
         if stat is None:
             continue
         comm, fields = stat
-        if fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_KTHREAD:
-            continue  # a zombie is gone already; a kernel thread is nobody's task
+        if int(fields[6]) & _PF_KTHREAD:
+            continue  # a kernel thread is nobody's task
         pid = int(name)
-        marker = _read_marker(name) if markers else None
-        found[pid] = Proc(pid, int(fields[1]), int(fields[2]), float(fields[19]), comm, marker)
+        zombie = fields[0] in (b"Z", b"X")
+        marker = _read_marker(name) if markers and not zombie else None
+        ppid, pgid, start = int(fields[1]), int(fields[2]), float(fields[19])
+        found[pid] = Proc(pid, ppid, pgid, start, comm, marker, zombie)
     return found
 
 
@@ -145,17 +148,22 @@ def _scan_psutil(markers: bool) -> dict[int, Proc]:
     found: dict[int, Proc] = {}
     for proc in psutil.process_iter(["ppid", "name", "create_time", "status"]):
         info = proc.info
-        if info.get("status") == psutil.STATUS_ZOMBIE or info.get("create_time") is None:
-            continue
         pgid = _pgid(proc.pid)
-        if pgid is None:
+        if info.get("create_time") is None or pgid is None:
             continue
+        zombie = info.get("status") == psutil.STATUS_ZOMBIE
         marker = None
-        if markers:
+        if markers and not zombie:
             with contextlib.suppress(psutil.Error):
                 marker = proc.environ().get(MARKER_VAR)
         found[proc.pid] = Proc(
-            proc.pid, info["ppid"] or 0, pgid, info["create_time"], info["name"] or "", marker
+            proc.pid,
+            info["ppid"] or 0,
+            pgid,
+            info["create_time"],
+            info["name"] or "",
+            marker,
+            zombie,
         )
     return found
 
