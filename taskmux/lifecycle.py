@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskmux import daemonized, procs, taskenv
 from taskmux.config import Project
-from taskmux.deps import start_order, transitive_dependencies, transitive_dependents
+from taskmux.deps import start_order, transitive_dependencies
 from taskmux.errors import (
     ConfigError,
     CwdMissing,
@@ -1265,19 +1265,40 @@ def _condition_text(task: str, condition: str) -> str:
 
 
 def _stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[str]]:
-    """Dependents before their dependencies; each wave stops in parallel."""
-    remaining = list(names)
+    """Dependents before their dependencies (through tasks not stopped too); each wave
+    stops in parallel. Linear in the graph's size per task, whatever the depth: a chain
+    of 200 tasks is as quick to order as 200 independent ones."""
+    remaining = list(dict.fromkeys(names))
+    wanted = set(remaining)
+    users: dict[str, list[str]] = {}  # task -> the tasks that list it in depends_on
+    for task, deps in graph.items():
+        for dep in deps:
+            users.setdefault(dep, []).append(task)
+    waiting_on: dict[str, set[str]] = {n: set() for n in remaining}  # n -> dependents first
+    for name in remaining:
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            for user in users.get(stack.pop(), ()):
+                if user not in seen:
+                    seen.add(user)
+                    stack.append(user)
+        waiting_on[name] = (seen & wanted) - {name}
+    blocks: dict[str, list[str]] = {n: [] for n in remaining}
+    for name, first in waiting_on.items():
+        for other in first:
+            blocks[other].append(name)
+    count = {n: len(first) for n, first in waiting_on.items()}
     waves = []
-    while remaining:
-        wave = [
-            n
-            for n in remaining
-            if not any(d in remaining for d in transitive_dependents(graph, n) if d != n)
-        ]
-        if not wave:
-            wave = list(remaining)
+    left = list(remaining)
+    while left:
+        wave = [n for n in left if count[n] == 0] or list(left)  # a cycle: all at once
         waves.append(wave)
-        remaining = [n for n in remaining if n not in wave]
+        done = set(wave)
+        for name in wave:
+            for other in blocks[name]:
+                count[other] -= 1
+        left = [n for n in left if n not in done]
     return waves
 
 

@@ -261,3 +261,18 @@ def test_the_group_of_a_pane_process_that_died_unreaped_is_still_stopped(
     assert child in {p.pid for p in ended.found}
     assert ended.signal in ("SIGINT", "SIGTERM")  # a background job of `sh` ignores SIGINT
     assert not pid_alive(child)
+
+
+def test_stop_waves_put_dependents_first_and_scale_with_depth() -> None:
+    from taskmux.lifecycle import _stop_waves
+
+    graph = {"db": [], "mig": ["db"], "web": ["mig", "db"], "worker": ["web"], "x": []}
+    assert _stop_waves(graph, list(graph)) == [["worker", "x"], ["web"], ["mig"], ["db"]]
+    # worker depends on db through tasks that are not being stopped: still first
+    assert _stop_waves(graph, ["db", "worker", "x"]) == [["worker", "x"], ["db"]]
+    assert _stop_waves({"a": ["b"], "b": ["a"], "c": []}, ["a", "b", "c"]) == [["c"], ["a", "b"]]
+    chain = {f"t{i}": [f"t{i - 1}"] if i else [] for i in range(300)}
+    began = time.monotonic()
+    waves = _stop_waves(chain, list(chain))
+    assert time.monotonic() - began < 1.0  # it took minutes when each round rescanned
+    assert waves == [[f"t{i}"] for i in reversed(range(300))]
