@@ -1,9 +1,12 @@
-"""Process trees and port owners, through psutil and /proc, in one place.
+"""Process trees and port owners, through /proc (psutil where there is none), in one place.
 
 A task's processes are its pane process, everything in that process group, their
 descendants, and anything carrying the task's environment marker (children that called
-setsid or double-forked escape the first three). Whether a port's holder may be ended is
-decided in `port_guard.py`; this module gathers the facts and sends the signals.
+setsid or double-forked escape the first three). Finding them takes a look at every
+process on the machine (the marker is in each one's environment), so that look is one
+`ProcessTable` shared by every task a call stops, never one per task: stopping 200 tasks
+costs a few scans, not 200 of them. Whether a port's holder may be ended is decided in
+`port_guard.py`; this module gathers the facts and sends the signals.
 """
 
 from __future__ import annotations
@@ -15,53 +18,175 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-
-import psutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from taskmux.port_guard import Holder, Verdict, may_free_all
 from taskmux.taskenv import MARKER_VAR
 
+if TYPE_CHECKING:  # psutil is imported where used: not on the start/stop/status paths
+    import psutil
 
-def _alive(proc: psutil.Process) -> bool:
+_PROC = "/proc"
+_MARKER_KEY = MARKER_VAR.encode() + b"="
+_PF_KTHREAD = 0x00200000  # a kernel thread: no environment, never a task's
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process as a scan saw it. `start` (its start time) tells it from a later
+    process that reuses its pid, so a signal never reaches a stranger."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    start: float
+    name: str = ""
+    marker: str | None = None
+    zombie: bool = False  # dead, not reaped yet: never signalled, but its group still counts
+
+
+def _has_proc() -> bool:
+    return os.path.isfile(f"{_PROC}/self/stat")
+
+
+def _read_stat(pid: int | str) -> tuple[str, list[bytes]] | None:
+    """(name, the fields after it: state, ppid, pgrp, …) from /proc/PID/stat."""
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        with open(f"{_PROC}/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    head, _, rest = data.rpartition(b")")
+    fields = rest.split()
+    if len(fields) < 20:
+        return None
+    return head.partition(b"(")[2].decode(errors="replace"), fields
+
+
+def _read_marker(pid: str) -> str | None:
+    try:
+        with open(f"{_PROC}/{pid}/environ", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    at = data.find(b"\0" + _MARKER_KEY)
+    if at >= 0:
+        at += 1
+    elif data.startswith(_MARKER_KEY):
+        at = 0
+    else:
+        return None
+    value = data[at + len(_MARKER_KEY) :].partition(b"\0")[0]
+    return value.decode(errors="replace")
+
+
+@dataclass
+class ProcessTable:
+    """Every process on the machine at one moment: parents, groups, markers."""
+
+    procs: dict[int, Proc] = field(default_factory=dict)
+    children: dict[int, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, markers: bool = True) -> ProcessTable:
+        """Look at every live process once (`markers`: also read each one's marker)."""
+        found = _scan_proc(markers) if _has_proc() else _scan_psutil(markers)
+        table = cls(found)
+        for proc in found.values():
+            table.children.setdefault(proc.ppid, []).append(proc.pid)
+        return table
+
+    def members(self, root_pid: int | None, marker: str | None) -> list[Proc]:
+        """The task's live processes (see the module docstring), never this process."""
+        found: dict[int, Proc] = {}
+        root = self.procs.get(root_pid) if root_pid else None
+        pgid = root.pgid if root is not None else None
+        if pgid is not None or marker is not None:
+            for proc in self.procs.values():
+                if proc.pgid == pgid or (marker is not None and proc.marker == marker):
+                    found[proc.pid] = proc
+        if root is not None:
+            found[root.pid] = root
+        stack = list(found)
+        while stack:
+            for child in self.children.get(stack.pop(), ()):
+                if child not in found:
+                    found[child] = self.procs[child]
+                    stack.append(child)
+        me = os.getpid()
+        return [p for p in found.values() if p.pid != me and not p.zombie]
+
+
+def _scan_proc(markers: bool) -> dict[int, Proc]:
+    found: dict[int, Proc] = {}
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        stat = _read_stat(name)
+        if stat is None:
+            continue
+        comm, fields = stat
+        if int(fields[6]) & _PF_KTHREAD:
+            continue  # a kernel thread is nobody's task
+        pid = int(name)
+        zombie = fields[0] in (b"Z", b"X")
+        marker = _read_marker(name) if markers and not zombie else None
+        ppid, pgid, start = int(fields[1]), int(fields[2]), float(fields[19])
+        found[pid] = Proc(pid, ppid, pgid, start, comm, marker, zombie)
+    return found
+
+
+def _scan_psutil(markers: bool) -> dict[int, Proc]:
+    import psutil
+
+    found: dict[int, Proc] = {}
+    for proc in psutil.process_iter(["ppid", "name", "create_time", "status"]):
+        info = proc.info
+        pgid = _pgid(proc.pid)
+        if info.get("create_time") is None or pgid is None:
+            continue
+        zombie = info.get("status") == psutil.STATUS_ZOMBIE
+        marker = None
+        if markers and not zombie:
+            with contextlib.suppress(psutil.Error):
+                marker = proc.environ().get(MARKER_VAR)
+        found[proc.pid] = Proc(
+            proc.pid,
+            info["ppid"] or 0,
+            pgid,
+            info["create_time"],
+            info["name"] or "",
+            marker,
+            zombie,
+        )
+    return found
+
+
+def alive(proc: Proc) -> bool:
+    """Whether the very process `proc` saw still runs (a zombie counts as gone)."""
+    if _has_proc():
+        stat = _read_stat(proc.pid)
+        return (
+            stat is not None and stat[1][0] not in (b"Z", b"X") and float(stat[1][19]) == proc.start
+        )
+    import psutil
+
+    try:
+        ps = psutil.Process(proc.pid)
+        return ps.create_time() == proc.start and ps.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
 
-def task_processes(root_pid: int | None, marker: str | None) -> list[psutil.Process]:
-    """Every live process that belongs to the task (see module docstring)."""
-    found: dict[int, psutil.Process] = {}
-    roots: list[psutil.Process] = []
-    if root_pid:
-        try:
-            root = psutil.Process(root_pid)
-            roots.append(root)
-        except psutil.Error:
-            root = None
-        pgid = _pgid(root_pid)
-    else:
-        pgid = None
-    scan_env = marker is not None
-    for proc in psutil.process_iter():
-        try:
-            if (pgid is not None and _pgid(proc.pid) == pgid) or (
-                scan_env and proc.environ().get(MARKER_VAR) == marker
-            ):
-                found[proc.pid] = proc
-        except psutil.Error:
-            continue
-    for parent in [*roots, *list(found.values())]:
-        try:
-            for child in parent.children(recursive=True):
-                found.setdefault(child.pid, child)
-        except psutil.Error:
-            continue
-    for root in roots:
-        found.setdefault(root.pid, root)
-    return [p for p in found.values() if p.pid != os.getpid() and _alive(p)]
+def task_processes(root_pid: int | None, marker: str | None) -> list[Proc]:
+    """Every live process that belongs to the task (one scan of its own)."""
+    return ProcessTable.scan(markers=marker is not None).members(root_pid, marker)
 
 
 def _pgid(pid: int) -> int | None:
@@ -71,36 +196,41 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
-def send(procs: Iterable[psutil.Process], sig: int) -> None:
-    """Signal each process group once (for group leaders) and every other process directly."""
+def send(procs: Iterable[Proc], sig: int) -> None:
+    """Signal each process group once (through its leader) and every other process
+    directly; a process that is no longer the one the scan saw is left alone."""
     groups_done: set[int] = set()
-    for proc in procs:
-        pgid = _pgid(proc.pid)
+    for proc in sorted(procs, key=lambda p: p.pid != p.pgid):  # leaders first
+        if proc.pgid in groups_done or not alive(proc):
+            continue
         try:
-            if pgid == proc.pid and pgid not in groups_done:
-                groups_done.add(pgid)
-                os.killpg(pgid, sig)
-            elif pgid not in groups_done:
-                proc.send_signal(sig)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            continue
-        except (PermissionError, psutil.AccessDenied):
+            if proc.pid == proc.pgid:
+                groups_done.add(proc.pgid)
+                os.killpg(proc.pgid, sig)
+            else:
+                os.kill(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
             continue
 
 
-def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+def wait_gone(procs: list[Proc], timeout: float) -> list[Proc]:
     """Wait until every process is gone (a zombie counts as gone); return the survivors."""
     deadline = time.monotonic() + timeout
     delay = 0.005
-    alive = [p for p in procs if _alive(p)]
-    while alive and time.monotonic() < deadline:
+    left = [p for p in procs if alive(p)]
+    while left and time.monotonic() < deadline:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.05)
-        alive = [p for p in alive if _alive(p)]
-    return alive
+        left = [p for p in left if alive(p)]
+    return left
 
 
 STOP_TERM_WAIT = 3.0
+POLL_FIRST, POLL_MAX = 0.005, 0.05
+# A task whose processes are all gone is looked for again (what carries its marker and
+# started meanwhile): at most this often while others still run, so many tasks that
+# end together share one scan.
+RESCAN_EVERY = 0.1
 
 
 def stop_steps(first: int, grace: float) -> list[tuple[signal.Signals, float]]:
@@ -114,24 +244,109 @@ def stop_steps(first: int, grace: float) -> list[tuple[signal.Signals, float]]:
     return steps
 
 
+@dataclass(frozen=True)
+class StopTarget:
+    """One task to stop: its pane process (None: not running), marker and escalation."""
+
+    root_pid: int | None
+    marker: str | None
+    grace: float
+    first: int = signal.SIGINT
+
+
+@dataclass
+class Ended:
+    """How one task's stop went."""
+
+    signal: str | None = None  # the signal that ended it (None: nothing was running)
+    found: list[Proc] = field(default_factory=list)  # what ran when the stop began
+    survivors: list[Proc] = field(default_factory=list)  # alive even after SIGKILL
+
+
+@dataclass
+class _Run:
+    target: StopTarget
+    steps: list[tuple[signal.Signals, float]]
+    procs: list[Proc]
+    ended: Ended
+    step: int = -1
+    deadline: float = 0.0
+    cleared: bool = False  # every process of the current step is gone
+    done: bool = False
+
+    def advance(self, procs: list[Proc], now: float) -> None:
+        """Send the next signal of the escalation to `procs`."""
+        self.step += 1
+        self.procs, self.cleared = procs, False
+        sig, wait = self.steps[self.step]
+        send(procs, sig)
+        self.deadline = now + wait
+
+    def finish(self, used: str, survivors: list[Proc]) -> None:
+        self.ended.signal, self.ended.survivors, self.done = used, survivors, True
+
+
+def stop_trees(targets: Sequence[StopTarget], table: ProcessTable | None = None) -> list[Ended]:
+    """Stop many tasks at once, each through its own escalation (see `stop_steps`).
+
+    Every task gets its first signal together; each wait ends when that task's tree is
+    gone, so N tasks that take G seconds each stop in about G, not N times G. What a task may
+    have started meanwhile is found by a scan shared by every task that needs one at
+    that moment. Returns one `Ended` per target, in order.
+    """
+    if not targets:
+        return []
+    if table is None:
+        table = ProcessTable.scan(markers=any(t.marker is not None for t in targets))
+    runs = []
+    for target in targets:
+        found = table.members(target.root_pid, target.marker)
+        steps = stop_steps(target.first, target.grace)
+        runs.append(_Run(target, steps, found, Ended(found=found)))
+    now = time.monotonic()
+    active = [r for r in runs if r.procs]
+    for run in active:
+        run.advance(run.procs, now)
+    last_scan, delay = now, POLL_FIRST
+    while active:
+        waiting = [r for r in active if not r.cleared]
+        if waiting:
+            due = min(r.deadline for r in waiting) - time.monotonic()
+            time.sleep(max(0.0, min(delay, due)))
+            delay = min(delay * 2, POLL_MAX)
+        now = time.monotonic()
+        for run in waiting:
+            run.procs = [p for p in run.procs if alive(p)]
+            run.cleared = not run.procs
+        overdue = [r for r in active if not r.cleared and now >= r.deadline]
+        cleared = [r for r in active if r.cleared]
+        all_cleared = len(cleared) == len(active)
+        if not overdue and not (cleared and (all_cleared or now - last_scan >= RESCAN_EVERY)):
+            continue
+        need = overdue + cleared
+        table = ProcessTable.scan(markers=any(r.target.marker is not None for r in need))
+        last_scan = now
+        for run in need:
+            root = None if run.cleared else run.target.root_pid
+            extra = table.members(root, run.target.marker)
+            procs = list({p.pid: p for p in [*run.procs, *extra]}.values())
+            if not procs:
+                run.finish(run.steps[run.step][0].name, [])
+            elif run.step + 1 < len(run.steps):
+                run.advance(procs, now)
+                delay = POLL_FIRST
+            else:
+                run.finish("SIGKILL", procs)
+        active = [r for r in active if not r.done]
+    return [r.ended for r in runs]
+
+
 def stop_tree(
     root_pid: int | None, marker: str | None, grace: float, first: int = signal.SIGINT
 ) -> str | None:
-    """Stop the task's processes (see `stop_steps`); each wait ends when the tree is gone.
-
-    Returns the name of the signal that finished the job, or None if nothing was running.
-    """
-    procs = task_processes(root_pid, marker)
-    if not procs:
-        return None
-    for sig, wait in stop_steps(first, grace):
-        send(procs, sig)
-        survivors = wait_gone(procs, wait)
-        extra = task_processes(root_pid if survivors else None, marker)
-        procs = list({p.pid: p for p in [*survivors, *extra]}.values())
-        if not procs:
-            return sig.name
-    return "SIGKILL"
+    """Stop one task's processes (see `stop_trees`); the signal that finished the job,
+    or None if nothing was running."""
+    return stop_trees([StopTarget(root_pid, marker, grace, first)])[0].signal
 
 
 def kill_tree(root_pid: int | None, marker: str | None) -> bool:
@@ -147,14 +362,9 @@ def kill_tree(root_pid: int | None, marker: str | None) -> bool:
     return found
 
 
-def describe(found: list[psutil.Process], limit: int = 5) -> str:
+def describe(found: Sequence[Proc], limit: int = 5) -> str:
     """`pid 12 (redis-server), pid 13 (redis-server)`, for a report line."""
-    parts = []
-    for proc in found[:limit]:
-        try:
-            parts.append(f"pid {proc.pid} ({proc.name()})")
-        except psutil.Error:
-            parts.append(f"pid {proc.pid}")
+    parts = [f"pid {p.pid} ({p.name})" if p.name else f"pid {p.pid}" for p in found[:limit]]
     more = f" and {len(found) - limit} more" if len(found) > limit else ""
     return ", ".join(parts) + more
 
@@ -280,6 +490,8 @@ def _user_name(uid: int | None) -> str | None:
 
 def _facts(pid: int) -> Holder | None:
     """What a port decision needs to know about one process (None once it is gone)."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         uid = proc.uids().real
@@ -318,6 +530,8 @@ def port_holders(port: int, only_uid: int | None = None) -> list[Holder]:
 
 
 def _port_holders_psutil(port: int) -> list[Holder]:
+    import psutil
+
     pids: set[int] = set()
     unseen = False
     for conn in psutil.net_connections(kind="tcp"):
@@ -380,6 +594,7 @@ def _end_trees(pids: list[int], deadline: float) -> dict[int, Holder]:
 
     Returns the facts of every process signalled, read before it was.
     """
+
     tree: dict[int, psutil.Process] = {}
     facts: dict[int, Holder] = {}
 
@@ -387,7 +602,7 @@ def _end_trees(pids: list[int], deadline: float) -> dict[int, Holder]:
         for pid, proc in _with_descendants(roots).items():
             if pid not in tree and (holder := _facts(pid)) is not None:
                 tree[pid], facts[pid] = proc, holder
-        return [p for p in tree.values() if _alive(p)]
+        return [p for p in tree.values() if _alive_ps(p)]
 
     def left() -> float:
         return max(0.0, deadline - time.monotonic())
@@ -396,20 +611,22 @@ def _end_trees(pids: list[int], deadline: float) -> dict[int, Holder]:
     top = {p.pid for p in alive if _parent_pid(p) not in tree}
     masters = [p for p in alive if p.pid in top]
     _signal_each(masters, signal.SIGTERM)
-    wait_gone(masters, min(1.0, left()))
+    _wait_gone_ps(masters, min(1.0, left()))
     alive = gather(list(tree))  # workers a master replaced meanwhile come along
     _signal_each(alive, signal.SIGTERM)
-    survivors = wait_gone(alive, min(STOP_TERM_WAIT, left()))
+    survivors = _wait_gone_ps(alive, min(STOP_TERM_WAIT, left()))
     if survivors:
         alive = gather([p.pid for p in survivors])
         alive.sort(key=lambda p: p.pid not in top)  # masters first
         _signal_each(alive, signal.SIGKILL)
-        wait_gone(alive, min(2.0, left()))
+        _wait_gone_ps(alive, min(2.0, left()))
     return facts
 
 
 def _with_descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
     """The live processes `pids` and all their descendants (never this process)."""
+    import psutil
+
     found: dict[int, psutil.Process] = {}
     for pid in pids:
         try:
@@ -418,12 +635,14 @@ def _with_descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
         except psutil.Error:
             continue
         for member in family:
-            if member.pid != os.getpid() and _alive(member):
+            if member.pid != os.getpid() and _alive_ps(member):
                 found.setdefault(member.pid, member)
     return found
 
 
 def _parent_pid(proc: psutil.Process) -> int | None:
+    import psutil
+
     try:
         return proc.ppid()
     except psutil.Error:
@@ -431,6 +650,8 @@ def _parent_pid(proc: psutil.Process) -> int | None:
 
 
 def _signal_each(procs: Iterable[psutil.Process], sig: int) -> None:
+    import psutil
+
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(sig)
@@ -451,7 +672,30 @@ def port_is_held(port: int) -> bool:
 
 def own_lineage() -> frozenset[int]:
     """This process and its ancestors: never signalled to free a port."""
+    import psutil
+
     pids = {os.getpid()}
     with contextlib.suppress(psutil.Error):
         pids |= {p.pid for p in psutil.Process().parents()}
     return frozenset(pids)
+
+
+def _alive_ps(proc: psutil.Process) -> bool:
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_gone_ps(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """`wait_gone` for the psutil processes port cleanup gathers."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    left = [p for p in procs if _alive_ps(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.05)
+        left = [p for p in left if _alive_ps(p)]
+    return left

@@ -449,13 +449,13 @@ class Service:
     ) -> StartReport | StartWaitResult:
         """Start in dependency order; with `wait`, return once every task started is ready
         (or fail with each unready task's facts), `timeout` bounding the whole call."""
-        from taskmux.errors import StartFailed, WaitFailed
-        from taskmux.waiting import start_and_wait
-
         lifecycle = self.lifecycle()
         lifecycle.kill_port = kill_port
         if not wait:
             return _settled(lifecycle.start(tasks or None, with_deps=with_deps))
+        from taskmux.errors import StartFailed, WaitFailed
+        from taskmux.waiting import start_and_wait  # not imported by a plain start
+
         report, result = start_and_wait(lifecycle, tasks or None, with_deps, timeout, stop)
         both = StartWaitResult(report, result)
         if result.ok and report.ok:

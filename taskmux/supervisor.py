@@ -60,7 +60,10 @@ class Supervisor:
         service: Service,
         clock: Callable[[], float] = time.time,
         notify: Callable[[str], None] | None = None,
+        seen: Observation | None = None,
     ) -> None:
+        """`seen`: the session as the process last saw it before supervising (`start -m`'s
+        own start), so a tmux server that dies before the first tick is still a loss."""
         self.service = service  # its config in use is read afresh on every tick
         self.clock = clock
         self.notify = notify  # a line for a person (the daemon's log, start -m's screen)
@@ -72,7 +75,10 @@ class Supervisor:
         self.next_check: dict[str, float] = {}
         self.actions: dict[str, Future[object]] = {}
         self.snapshot = Observation(session_exists=False)
-        self._seen: tuple[str, Observation] | None = None  # last sight of the session
+        # The last sight of the session (config name, observation).
+        self._seen: tuple[str, Observation] | None = (
+            (service.lifecycle().config.name, seen) if seen is not None else None
+        )
         self._recovery: Future[object] | None = None
         self._lock = threading.Lock()
         self.files: FileWatcher | None = None  # created once some task has `watch`
@@ -459,18 +465,13 @@ class Supervisor:
 
     def _recover(self, lifecycle: Lifecycle, previous: Observation, plan: RecoveryPlan) -> None:
         """Stop what the lost tasks left running, then relaunch the plan's tasks in order."""
-        leftovers: dict[str, str] = {}
         failed: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(previous.tasks)))) as pool:
-            stops = {name: pool.submit(lifecycle.end_processes, name) for name in previous.tasks}
-            for name, stop in stops.items():
-                try:
-                    used = stop.result()
-                except Exception as exc:  # noqa: BLE001 - one task's failure must not stop the rest
-                    failed[name] = f"could not stop what it left running: {exc}"
-                    continue
-                if used:
-                    leftovers[name] = used
+        try:  # one process scan for every lost task, their escalations side by side
+            ended = lifecycle.end_all_processes(dict.fromkeys(previous.tasks))
+        except Exception as exc:  # noqa: BLE001 - the relaunch goes on; each task says why
+            ended = {}
+            failed = {n: f"could not stop what it left running: {exc}" for n in previous.tasks}
+        leftovers = {name: used for name, used in ended.items() if used}
         relaunched = self._relaunch(lifecycle, previous, plan, failed)
         lifecycle.events.append(
             "session_recovered",

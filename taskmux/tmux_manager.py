@@ -53,6 +53,8 @@ _FIELDS = (
 )
 _FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
+# The longest command list sent as argv (tmux's own limit is 16 KiB for the whole message).
+ARGV_LIMIT = 8192
 # What a new session's first pane runs for the moment before it is respawned with the
 # task's command and environment, in the same command list (see `_launch_commands`).
 _PLACEHOLDER = ["--", "/bin/sh", "-c", "exec cat"]
@@ -162,12 +164,18 @@ class Tmux:
         return cls(socket_name=server.socket_name, socket_path=path)
 
     def run(self, *commands: Sequence[str]) -> Result:
-        """Run one command list (several commands, one client call) and return its output."""
+        """Run one command list (several commands, one client call) and return its output.
+
+        A list too long for the client's argv (tmux refuses one over 16 KiB: "command
+        too long", e.g. marks for 200 windows) goes on its stdin instead, still one list.
+        """
         argv = list(self._base)
         for index, command in enumerate(commands):
             if index:
                 argv.append(";")
             argv.extend(escape_arg(a) for a in command)
+        if sum(len(a) + 1 for a in argv) > ARGV_LIMIT:
+            return self._call([*self._base, "source-file", "-"], script_line(commands))
         return self._call(argv)
 
     def run_script(self, *commands: Sequence[str]) -> Result:
@@ -349,6 +357,22 @@ class Tmux:
     def mark_stopped(self, window_id: str) -> None:
         """Stopped by hand: no automatic restart until a start clears it."""
         self._set_marks(window_id, {"stopped": "1", "next_restart": None})
+
+    def mark_all_stopped(self, window_ids: Sequence[str]) -> None:
+        """`mark_stopped` for many windows in one round trip."""
+        commands = [
+            command
+            for window in window_ids
+            for command in (
+                ["set-option", "-w", "-t", window, "@taskmux_stopped", "1"],
+                ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
+            )
+        ]
+        # A failing command ends its list: a window closed meanwhile must not leave the
+        # others unmarked, so then each is marked on its own.
+        if commands and self.run(*commands).returncode != 0 and len(window_ids) > 1:
+            for window in window_ids:
+                self.mark_stopped(window)
 
     def schedule_restart(self, window_id: str, due: float) -> None:
         self._set_marks(window_id, {"next_restart": f"{due:.3f}"})

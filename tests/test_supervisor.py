@@ -366,16 +366,26 @@ def _calls(record: Path) -> int:
     return len(record.read_text().splitlines()) if record.exists() else 0
 
 
+def _quiet_for(record: Path, seconds: float) -> bool:
+    """Whether no tmux call is made for `seconds` from now."""
+    before = _calls(record)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _calls(record) != before:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_an_idle_supervisor_does_not_poll_tmux(project: Project) -> None:
     project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
     record = _counting_tmux(project)
     project.spawn("start", "-m")
     wait_until(lambda: _events(project, "b", "started"), timeout=15)
-    wait_until(
-        lambda: (n := _calls(record)) and holds_for(lambda: _calls(record) == n, 0.3) is None
-    )
-    quiet = _calls(record)
-    holds_for(lambda: _calls(record) == quiet, 2.0)  # a 0.5 s poll would have called 4 times
+    # Once the start is over and the supervisor's first look is done, tmux hears nothing
+    # more: a 0.5 s poll is never quiet for a second, let alone two.
+    wait_until(lambda: _quiet_for(record, 1.0), timeout=20, interval=0)
+    assert _quiet_for(record, 2.0)
 
 
 def test_restart_delay_zero_relaunches_at_once(project: Project) -> None:

@@ -91,7 +91,7 @@ def run_monitor(
     try:
         render(json_out, report, failure, exit_on_failure=False)
         stop = threading.Event()
-        supervisor = Supervisor(service)
+        supervisor = Supervisor(service, seen=starter.lifecycle().last_sight)
         _stop_on_signals(stop, supervisor.wake)
         watcher.start()
         caught_up = reloader.reload()  # edits made while the tasks were starting
