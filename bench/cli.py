@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.core import BenchError, Context, Figure, Tool, Unsupported
+from bench.core import BenchError, Context, Figure, Tool, Unsupported, become_subreaper
 from bench.drivers import PEERS, Driver, TaskmuxDriver, find_peers, peer_driver
 from bench.scenarios import SCENARIOS, load
 
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             drivers.append(peer_driver(name, peer_path))
         except BenchError as exc:
             sys.stderr.write(f"warning: peer {name} left out: {exc}\n")
+    become_subreaper()
     info = report.machine()
     meta: dict[str, Any] = {
         "machine": info,

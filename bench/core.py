@@ -456,6 +456,7 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+        reap_zombies()
 
     def processes(self) -> list[int]:
         """Pids of every live process carrying this sandbox's environment marker."""
@@ -467,6 +468,31 @@ class Sandbox:
                 if proc.pid != os.getpid() and proc.environ().get(SANDBOX_VAR) == self.id:
                     found.append(proc.pid)
         return found
+
+
+def become_subreaper() -> None:
+    """Adopt the orphans of what the bench starts (a daemonized tmux server, pm2's daemon),
+    so that once killed they are reaped here instead of lingering as zombies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_zombies() -> None:
+    """Wait for every child of ours that has died (adopted orphans included)."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(int(entry), os.WNOHANG)
 
 
 def stop_process(pid: int, proc: subprocess.Popen[bytes] | None = None, grace: float = 5.0) -> None:

@@ -207,4 +207,5 @@ def roundtrips(ctx: Context) -> list[Figure]:
                 seen["cold"] = names
         for key, names in seen.items():
             figures[key].note = "tmux: " + _summary(names) if names else "no tmux call"
+        figures["json"].limits = figures["json"].note
     return list(figures.values())

@@ -112,7 +112,9 @@ def lossless(ctx: Context) -> list[Figure]:
     gaps: list[str] = []
     measure(figure, ctx, lambda _run: _lossless_once(ctx, lines, waits, gaps))
     if waits:
-        add_note(figure, f"all lines readable {statistics.median(waits):.2f} s after `start`")
+        fact = f"all lines readable {statistics.median(waits):.2f} s after `start`"
+        add_note(figure, fact)
+        figure.limits = fact
     for gap in gaps:
         add_note(figure, f"missing lines {gap}")
     return [figure]
@@ -168,6 +170,9 @@ def burst(ctx: Context) -> list[Figure]:
             f"slows it); all kept {fact['drain']:.1f} s after the task finished",
         )
         add_note(cpu, f"over {fact['window']:.1f} s: {fact['parts']}")
+        lost.limits = (
+            f"printed at {fact['rate']:,.0f} lines/s, all kept {fact['drain']:.1f} s later"
+        )
         cpu.limits = str(fact["parts"])
     add_note(cpu, "log path = every process of the tool's but the task, over the burst")
     return [lost, cpu]

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -108,12 +109,21 @@ def restart(ctx: Context) -> list[Figure]:
             with ctx.driver.open("restart") as session:
                 died: list[float] = []
                 _restart_runs(ctx, session, delay, figure, died)
-                if died and not noticed.values and not noticed_reason:
+                if died and not noticed_reason:
                     try:
-                        times = session.exit_times("r")
-                        noticed.values.extend(_noticed_ms(died, times))
+                        seen = _noticed_ms(died, session.exit_times("r"))
                     except Unsupported as exc:
                         noticed_reason = str(exc)
+                        seen = []
+                    if seen:
+                        if delay == 0:
+                            noticed.values.extend(seen)
+                        figure.limits = (
+                            f"exit noticed after {statistics.median(seen):.0f} ms, "
+                            f"running {figure.median - statistics.median(seen):.0f} ms later"
+                            if figure.median is not None
+                            else ""
+                        )
         except Unsupported as exc:
             mark_unsupported([figure], str(exc))
         except (BenchError, OSError) as exc:
