@@ -15,6 +15,7 @@ goals included), 1 when one failed to measure, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -84,6 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="on a shared machine: before each scenario, wait up to this long for a moment "
         "when the CPUs are mostly idle (default 0: do not wait)",
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: print (and with --markdown write) the tables of an earlier "
+        "run's figures file",
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress details")
     args = parser.parse_args(argv)
@@ -127,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_module, _function, what, peers) in SCENARIOS.items():
             report.out(f"{name:<12} {what}{'' if peers else ' (taskmux only)'}")
         return 0
+    if args.report:
+        return _report_only(args.report, args.markdown)
     path = args.tool or _default_tool()
     if not path or not os.access(path, os.X_OK):
         sys.stderr.write("error: no taskmux executable found (pass --tool PATH)\n")
@@ -193,6 +203,25 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(report.spec_markdown(results, peers, meta) + "\n")
         report.out(f"SPEC §7 table written to {args.markdown}")
     return 1 if any(f.status == "failed" for f in results["taskmux"]) else 0
+
+
+def _report_only(source: Path, markdown: Path | None) -> int:
+    """The tables of a figures file written by an earlier run."""
+    try:
+        data = json.loads(source.read_text())
+        meta = data["meta"]
+        results = {
+            label: [Figure.from_dict(item) for item in figures]
+            for label, figures in data["results"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sys.stderr.write(f"error: cannot read figures from {source}: {exc}\n")
+        return 2
+    peers = [label for label in results if label not in ("taskmux", "other")]
+    report.out(report.spec_markdown(results, peers, meta))
+    if markdown:
+        markdown.write_text(report.spec_markdown(results, peers, meta) + "\n")
+    return 0
 
 
 def _print(drivers: list[Driver], results: dict[str, list[Figure]], meta: dict[str, Any]) -> None:

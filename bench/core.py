@@ -66,6 +66,16 @@ class Figure:
             return None
         return self.median <= self.limit
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """A figure back from `to_dict`'s JSON (for `--report`)."""
+        names = {"scenario", "name", "unit", "values", "goal", "note", "status", "reason"}
+        figure = cls(**{key: data[key] for key in names if key in data})
+        figure.limit = data.get("goal_limit")
+        figure.spec = data.get("spec", "")
+        figure.limits = data.get("limits", "")
+        return figure
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("limit")

@@ -156,8 +156,9 @@ def spec_markdown(results: dict[str, list[Figure]], peers: list[str], meta: dict
         f"{describe_machine(meta.get('machine', {}))}, {meta.get('runs')} runs per figure"
         f"{' (quick)' if meta.get('quick') else ''}.",
         "Tools: "
-        + ", ".join(f"{label} {info.get('version', '?')}" for label, info in versions.items())
-        + ".",
+        + ", ".join(f"{label} ({info.get('version', '?')})" for label, info in versions.items())
+        + f"; load average before/after: {_loads(meta.get('load_before'))} / "
+        + f"{_loads(meta.get('load_after'))}; {meta.get('seconds', '?')} s in all.",
         "",
         spec_table(results, peers),
     ]
@@ -166,6 +167,13 @@ def spec_markdown(results: dict[str, list[Figure]], peers: list[str], meta: dict
         if notes:
             lines += ["", f"{label}:", notes]
     return "\n".join(lines)
+
+
+def _loads(values: Any) -> str:
+    try:
+        return "/".join(f"{float(v):.1f}" for v in values)
+    except (TypeError, ValueError):
+        return "?"
 
 
 def machine() -> dict[str, Any]:

@@ -136,3 +136,16 @@ def test_supervisord_runs_the_same_workload_and_is_cleaned_up(short_tmp: Path) -
     theirs = {f["spec"]: f for f in data["results"]["supervisord"] if f["spec"]}
     assert theirs["start-30"]["status"] == "ok", theirs["start-30"]["reason"]
     assert _left_behind(tmp_path) == []
+
+
+def test_an_earlier_run_can_be_rendered_again(tmp_path: Path) -> None:
+    from bench.cli import main
+
+    figures = [
+        Figure("start", "start 30", "s", [0.5], "< 0.15 s", 0.15, spec="start-30", limits="x")
+    ]
+    meta = {"command": "python -m bench", "machine": {}, "runs": 1, "tools": {}}
+    report.write_json(tmp_path / "r.json", meta, {"taskmux": figures, "pm2": []})
+    assert main(["--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "t.md")]) == 0
+    table = (tmp_path / "t.md").read_text()
+    assert "| start 30 " in table and "**no**" in table and "| pm2 " in table
