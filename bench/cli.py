@@ -132,8 +132,8 @@ def run_scenario(name: str, ctx: Context) -> list[Figure]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
-        for name, (_module, _function, what, peers) in SCENARIOS.items():
-            report.out(f"{name:<12} {what}{'' if peers else ' (taskmux only)'}")
+        for name, (_module, _function, what, peered) in SCENARIOS.items():
+            report.out(f"{name:<12} {what}{'' if peered else ' (taskmux only)'}")
         return 0
     if args.report:
         return _report_only(args.report, args.markdown)

@@ -207,7 +207,7 @@ class TaskmuxSession(Session):
         output = self.sandbox.root / "daemon.out"
         proc = self.sandbox.spawn(*args, output=output)
         self.daemon = _wait_taskmux_daemon(self.sandbox, proc, port, output)
-        return self.daemon["pid"]
+        return int(self.daemon["pid"])
 
     def daemon_pids(self) -> list[int]:
         return [self.daemon["pid"]]
@@ -224,7 +224,7 @@ class TaskmuxSession(Session):
         if not self.driver.tool.has_option(self.sandbox, "--json", "status"):
             raise Unsupported("no `status --json` to name the log file")
         rows = self.sandbox.json("status")["tasks"]
-        row = next((r for r in rows if r.get("name") == task), {})
+        row: dict[str, Any] = next((r for r in rows if r.get("name") == task), {})
         if not row.get("log_file"):
             raise Unsupported("`status --json` names no log_file")
         main = Path(row["log_file"])

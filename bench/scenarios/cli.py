@@ -63,7 +63,7 @@ def status(ctx: Context) -> list[Figure]:
                 took = session.status().elapsed
             bare.append(alone)
             ratio.values.append(took / alone)
-            return took * 1000
+            return float(took * 1000)
 
         measure(elapsed, ctx.with_runs(ctx.runs * 2), once)
     ratio.values = ratio.values[: len(elapsed.values)]

@@ -176,7 +176,7 @@ def _restart_runs(
         moment = float(text)
         died.append(moment)
         time.sleep(0.05)  # let the new run reach its `read` (a fair start for the next run)
-        return (new[1] - moment) * 1000
+        return float(new[1] - moment) * 1000
 
     measure(figure, ctx.with_runs(runs), once, slow_after=1e9)
     if figure.status != "ok":
