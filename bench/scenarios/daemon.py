@@ -62,7 +62,7 @@ def daemon(ctx: Context) -> list[Figure]:
     p99 = Figure("daemon", "status round trip p99", "ms")
     if ctx.driver.kind == "taskmux":
         figures += [p50, p99]
-    extra: dict[str, list[Any]] = {"server": [], "count": []}
+    extra: dict[str, list[Any]] = {"server": [], "count": [], "whole": []}
 
     def once(_run: int) -> float:
         sample = _daemon_once(ctx, window, requests if len(figures) > 2 else 0)
@@ -73,6 +73,7 @@ def daemon(ctx: Context) -> list[Figure]:
             extra["count"].append(len(sample["times"]))
         if sample.get("server") is not None:
             extra["server"].append(sample["server"])
+        extra["whole"].append(sample["whole"])
         return float(sample["cpu"])
 
     measure(cpu, ctx.with_runs(runs), once, slow_after=1e9)
@@ -91,6 +92,13 @@ def daemon(ctx: Context) -> list[Figure]:
         server = f"tmux server meanwhile {statistics.median(extra['server']):.3f} %"
         add_note(cpu, server)
         cpu.limits = server
+    if extra["whole"]:
+        add_note(
+            cpu,
+            "every process of the tool's but the tasks"
+            + (" (tmux server included) " if ctx.driver.kind == "taskmux" else " ")
+            + f"{statistics.median(extra['whole']):.3f} %",
+        )
     if extra["count"]:
         add_note(p50, f"{min(extra['count'])} to {max(extra['count'])} requests per run")
     return figures
@@ -112,7 +120,9 @@ def _daemon_once(ctx: Context, window: float, requests: int) -> dict[str, Any]:
         time.sleep(2.0)  # let start-up work settle: the figure is the idle cost
         daemons = session.daemon_pids()
         server = _tmux_server(session.sandbox) if ctx.driver.kind == "taskmux" else None
-        before = sum(procs.cpu_s(pid) for pid in daemons)
+        task_pids = set(pids.values())
+        family0 = _family_cpu(session, daemons, task_pids)
+        whole0 = _tool_cpu(session, task_pids)
         server0 = procs.cpu_s(server) if server else 0.0
         began = time.monotonic()
         peak = 0
@@ -120,10 +130,12 @@ def _daemon_once(ctx: Context, window: float, requests: int) -> dict[str, Any]:
             peak = max(peak, _rss_kib(session, daemons, set(pids.values())))
             time.sleep(0.5)
         wall = time.monotonic() - began
-        after = sum(procs.cpu_s(pid) for pid in daemons)
+        family1 = _family_cpu(session, daemons, task_pids)
+        whole1 = _tool_cpu(session, task_pids)
         server1 = procs.cpu_s(server) if server else 0.0
         sample: dict[str, Any] = {
-            "cpu": (after - before) / wall * 100,
+            "cpu": _used(family0, family1) / wall * 100,
+            "whole": _used(whole0, whole1) / wall * 100,
             "rss": peak / 1024,
             "server": (server1 - server0) / wall * 100 if server else None,
         }
@@ -131,6 +143,26 @@ def _daemon_once(ctx: Context, window: float, requests: int) -> dict[str, Any]:
             info = session.daemon
             sample["times"] = _round_trips(info["port"], info["token"], requests, 60.0)
         return sample
+
+
+def _family_cpu(session: Any, daemons: list[int], task_pids: set[int]) -> dict[int, float]:
+    """CPU seconds of the daemons and of every helper they keep running (their descendants
+    that are not tasks, e.g. a control-mode tmux client), by pid."""
+    every = session.sandbox.processes()
+    tasks = procs.descendants(task_pids, every)
+    family = (procs.descendants(daemons, every) - tasks) | set(daemons)
+    return {pid: procs.cpu_s(pid) for pid in family}
+
+
+def _tool_cpu(session: Any, task_pids: set[int]) -> dict[int, float]:
+    """CPU seconds of every process of the tool's (all but the tasks), by pid."""
+    _tasks, tool = session.tool_processes(task_pids)
+    return {pid: procs.cpu_s(pid) for pid in tool}
+
+
+def _used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings; a process new in the second counts in full."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 def _rss_kib(session: Any, daemons: list[int], task_pids: set[int]) -> int:
