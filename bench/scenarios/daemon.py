@@ -3,8 +3,9 @@ round trips over one WebSocket connection (taskmux).
 
 CPU is the daemon's own CPU time (every thread, from /proc/PID/task/*/schedstat: to the
 nanosecond, where /proc's tick counts would round 0.05 % of a core over 20 s to nothing)
-plus that of the children it waited for (the tmux clients and health checks it runs), over
-the window, as a percentage of one core. RSS is the daemon's plus that of any helper it
+plus that of the children it waited for (the tmux clients and health checks it runs) and of
+the helpers it keeps running (its descendants that are not tasks), over the window, as a
+percentage of one core. RSS is the daemon's plus that of any helper it
 keeps (its descendants that are not tasks). This repo's taskmux runs here without the
 bench's tmux wrapper, whose shell start per call would otherwise be billed to the daemon.
 The tmux server's share is reported beside it: not the daemon's process, but a daemon
