@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import Figure
-from bench.spec import FIGURES
+from bench.spec import FIGURES, PEER_NOT_APPLICABLE
 
 
 def number(value: float | None, unit: str) -> str:
@@ -137,7 +137,8 @@ def spec_rows(
         row.append(_met(ours) if ours else "—")
         for peer in peers:
             theirs = by_label.get(peer, {}).get(spec)
-            row += [_spec_cell(theirs), _ratio(ours, theirs)]
+            cell = "n/a" if theirs is None and spec in PEER_NOT_APPLICABLE else _spec_cell(theirs)
+            row += [cell, _ratio(ours, theirs)]
         row.append(ours.limits if ours and ours.limits else "")
         rows.append(row)
     return header, rows
@@ -162,6 +163,13 @@ def spec_markdown(results: dict[str, list[Figure]], peers: list[str], meta: dict
         "",
         spec_table(results, peers),
     ]
+    if peers:
+        lines += [
+            "",
+            "n/a: "
+            + "; ".join(f"{FIGURES[key][0]}: {why}" for key, why in PEER_NOT_APPLICABLE.items())
+            + ".",
+        ]
     for label in ["taskmux", *peers]:
         notes = footnotes([f for f in results.get(label, []) if f.spec])
         if notes:

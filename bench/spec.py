@@ -28,3 +28,9 @@ FIGURES: dict[str, tuple[str, str]] = {
     "burst-cpu": ("log path CPU at 100,000 lines/s", "< 0.5 core"),
     "lossless": ("lines lost of 50,000 printed at full speed", "0"),
 }
+
+# Figures a peer has no counterpart for, and why (shown as "n/a" in the peer's column).
+PEER_NOT_APPLICABLE: dict[str, str] = {
+    "roundtrips": "the peers do not use tmux",
+    "stop-one": "measured for taskmux only (the `stop` scenario: SIGINT, then escalation)",
+}

@@ -42,6 +42,8 @@ def test_the_spec_table_has_a_row_for_every_figure_measured_or_not() -> None:
     assert start[4] == "0.60 s" and start[5] == "2.0x"  # theirs ÷ ours
     delayed = next(row for row in rows if "restart_delay = 0.1" in row[0])
     assert delayed[2] == "not run" and delayed[4] == "not supported"
+    trips = next(row for row in rows if "tmux round trips" in row[0])
+    assert trips[4] == "n/a"  # the peers have no tmux: not applicable, not "not run"
 
 
 def test_a_ratio_of_zero_to_zero_reads_equal() -> None:
