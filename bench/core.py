@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class Figure:
     note: str = ""
     status: str = "ok"  # ok, unsupported, failed
     reason: str = ""
+    spec: str = ""  # the SPEC §7 figure this measures (an id of bench.spec.FIGURES), if any
+    limits: str = ""  # what limits the figure, as measured or known
 
     @property
     def median(self) -> float | None:
@@ -63,6 +65,16 @@ class Figure:
         if self.status != "ok" or self.limit is None or self.median is None:
             return None
         return self.median <= self.limit
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """A figure back from `to_dict`'s JSON (for `--report`)."""
+        names = {"scenario", "name", "unit", "values", "goal", "note", "status", "reason"}
+        figure = cls(**{key: data[key] for key in names if key in data})
+        figure.limit = data.get("goal_limit")
+        figure.spec = data.get("spec", "")
+        figure.limits = data.get("limits", "")
+        return figure
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,6 +97,15 @@ class Context:
     runs: int
     quick: bool
     verbose: bool = False
+    driver: Any = None  # a bench.drivers.Driver: how to run the scenario's workload
+
+    @property
+    def label(self) -> str:
+        return self.tool.label
+
+    def with_runs(self, runs: int) -> Context:
+        """The same context with another number of runs (slow figures get fewer)."""
+        return replace(self, runs=max(1, runs))
 
     def log(self, message: str) -> None:
         if self.verbose:
@@ -219,6 +240,7 @@ class Sandbox:
         self.tool = tool
         self.label = label
         self.children: list[subprocess.Popen[bytes]] = []
+        self.before_cleanup: list[Callable[[], None]] = []  # e.g. a peer's own shutdown
         self.root = Path(tempfile.mkdtemp(prefix=f"tmxb-{label[:8]}-"))
         self.id = self.root.name
         self.home = self.root / "home"
@@ -348,7 +370,17 @@ class Sandbox:
         env: dict[str, str] | None = None,
     ) -> Run:
         """Run the tool to completion; `elapsed` is the wall time of the whole process."""
-        argv = [self.tool.path, *args]
+        return self.execute([self.tool.path, *args], check=check, timeout=timeout, env=env)
+
+    def execute(
+        self,
+        argv: list[str],
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: dict[str, str] | None = None,
+    ) -> Run:
+        """Run any program in the sandbox (its env, the project as cwd) and time it."""
+        args = argv[1:]
         started = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -384,9 +416,13 @@ class Sandbox:
 
     def spawn(self, *args: str, output: Path) -> subprocess.Popen[bytes]:
         """Start a long-running tool process (`start -m`, `daemon`); ended at cleanup."""
+        return self.spawn_program([self.tool.path, *args], output)
+
+    def spawn_program(self, argv: list[str], output: Path) -> subprocess.Popen[bytes]:
+        """Start any long-running program in the sandbox; stopped by pid at cleanup."""
         with output.open("wb") as sink:
             proc = subprocess.Popen(
-                [self.tool.path, *args],
+                argv,
                 cwd=self.project,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -411,6 +447,11 @@ class Sandbox:
 
     def cleanup(self) -> None:
         """Stop what we spawned, kill our tmux server(s) and every process of this sandbox."""
+        for hook in self.before_cleanup:
+            try:
+                hook()
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on whatever a hook does
+                sys.stderr.write(f"    cleanup: {type(exc).__name__}: {exc}\n")
         for proc in self.children:
             stop_process(proc.pid, proc)
         for sock in self.socket_path.parent.glob("*"):
@@ -425,6 +466,7 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+        reap_zombies()
 
     def processes(self) -> list[int]:
         """Pids of every live process carrying this sandbox's environment marker."""
@@ -436,6 +478,31 @@ class Sandbox:
                 if proc.pid != os.getpid() and proc.environ().get(SANDBOX_VAR) == self.id:
                     found.append(proc.pid)
         return found
+
+
+def become_subreaper() -> None:
+    """Adopt the orphans of what the bench starts (a daemonized tmux server, pm2's daemon),
+    so that once killed they are reaped here instead of lingering as zombies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_zombies() -> None:
+    """Wait for every child of ours that has died (adopted orphans included)."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(int(entry), os.WNOHANG)
 
 
 def stop_process(pid: int, proc: subprocess.Popen[bytes] | None = None, grace: float = 5.0) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import Figure
+from bench.spec import FIGURES, PEER_NOT_APPLICABLE
 
 
 def number(value: float | None, unit: str) -> str:
@@ -23,7 +24,11 @@ def number(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value:.2f} s"
     if unit == "%":
-        return f"{value:.2f} %"
+        return f"{value:.3f} %" if value < 0.1 else f"{value:.2f} %"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "cores":
+        return f"{value:.2f} cores"
     if unit == "MB":
         return f"{value:.1f} MB"
     return f"{value:g} {unit}"
@@ -96,6 +101,87 @@ def comparison_table(ours: list[Figure], other: list[Figure], ours_label: str, l
             [f.scenario, f.name, _median_cell(f), _median_cell(g) if g else "not run", ratio]
         )
     return _table(header, rows)
+
+
+def _ratio(ours: Figure | None, theirs: Figure | None) -> str:
+    """Their median ÷ ours (> 1: ours is better), when both were measured."""
+    if ours is None or theirs is None or ours.status != "ok" or theirs.status != "ok":
+        return "—"
+    if ours.median is None or theirs.median is None:
+        return "—"
+    if ours.median == 0:
+        return "=" if theirs.median == 0 else "∞"
+    ratio = theirs.median / ours.median
+    return f"{ratio:.2f}x" if ratio < 0.1 else f"{ratio:.1f}x"
+
+
+def _spec_cell(figure: Figure | None) -> str:
+    if figure is None:
+        return "not run"
+    return _median_cell(figure)
+
+
+def spec_rows(
+    results: dict[str, list[Figure]], peers: list[str]
+) -> tuple[list[str], list[list[str]]]:
+    """One row per SPEC §7 figure: goal, ours, met?, then each peer and its ratio to ours."""
+    by_label = {label: {f.spec: f for f in figures if f.spec} for label, figures in results.items()}
+    header = ["figure", "goal", "taskmux", "met?"]
+    for peer in peers:
+        header += [peer, f"{peer} ÷ ours"]
+    header.append("what limits ours")
+    rows = []
+    for spec, (title, goal) in FIGURES.items():
+        ours = by_label.get("taskmux", {}).get(spec)
+        row = [ours.name if ours else title, ours.goal if ours else goal, _spec_cell(ours)]
+        row.append(_met(ours) if ours else "—")
+        for peer in peers:
+            theirs = by_label.get(peer, {}).get(spec)
+            cell = "n/a" if theirs is None and spec in PEER_NOT_APPLICABLE else _spec_cell(theirs)
+            row += [cell, _ratio(ours, theirs)]
+        row.append(ours.limits if ours and ours.limits else "")
+        rows.append(row)
+    return header, rows
+
+
+def spec_table(results: dict[str, list[Figure]], peers: list[str]) -> str:
+    header, rows = spec_rows(results, peers)
+    return _table(header, rows)
+
+
+def spec_markdown(results: dict[str, list[Figure]], peers: list[str], meta: dict[str, Any]) -> str:
+    """The README's table: the §7 figures with the run's context and every peer's notes."""
+    versions = meta.get("tools", {})
+    lines = [
+        f"Run: `{meta.get('command', 'python -m bench')}`, {meta.get('started', '')}, "
+        f"{describe_machine(meta.get('machine', {}))}, {meta.get('runs')} runs per figure"
+        f"{' (quick)' if meta.get('quick') else ''}.",
+        "Tools: "
+        + ", ".join(f"{label} ({info.get('version', '?')})" for label, info in versions.items())
+        + f"; load average before/after: {_loads(meta.get('load_before'))} / "
+        + f"{_loads(meta.get('load_after'))}; {meta.get('seconds', '?')} s in all.",
+        "",
+        spec_table(results, peers),
+    ]
+    if peers:
+        lines += [
+            "",
+            "n/a: "
+            + "; ".join(f"{FIGURES[key][0]}: {why}" for key, why in PEER_NOT_APPLICABLE.items())
+            + ".",
+        ]
+    for label in ["taskmux", *peers]:
+        notes = footnotes([f for f in results.get(label, []) if f.spec])
+        if notes:
+            lines += ["", f"{label}:", notes]
+    return "\n".join(lines)
+
+
+def _loads(values: Any) -> str:
+    try:
+        return "/".join(f"{float(v):.1f}" for v in values)
+    except (TypeError, ValueError):
+        return "?"
 
 
 def machine() -> dict[str, Any]:

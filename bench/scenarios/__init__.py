@@ -13,20 +13,50 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bench.core import Context, Figure
 
-SCENARIOS: dict[str, tuple[str, str, str]] = {
-    "cli": ("bench.scenarios.cli", "latency", "CLI wall time with 10 running tasks"),
-    "roundtrips": ("bench.scenarios.cli", "roundtrips", "tmux calls per CLI command"),
-    "start": ("bench.scenarios.lifecycle", "start", "start 10/30/100 independent tasks"),
-    "stop": ("bench.scenarios.lifecycle", "stop", "stop a task that obeys / ignores SIGINT"),
-    "restart": ("bench.scenarios.supervision", "restart", "exit → running again under start -m"),
-    "health": ("bench.scenarios.supervision", "health", "health of 20 tasks with 1 s checks"),
-    "logs": ("bench.scenarios.logs", "lossless", "lines lost of 50,000 printed at full speed"),
-    "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log"),
-    "daemon": ("bench.scenarios.daemon", "daemon", "daemon idle CPU/RSS, status round trips"),
+# name: (module, function, what it measures, whether peers (supervisord, pm2) run it too)
+SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
+    "status": (
+        "bench.scenarios.cli",
+        "status",
+        "status with 10 tasks, against a bare interpreter",
+        True,
+    ),
+    "cli": ("bench.scenarios.cli", "latency", "other CLI wall times with 10 running tasks", False),
+    "roundtrips": ("bench.scenarios.cli", "roundtrips", "tmux calls per CLI command", False),
+    "start": ("bench.scenarios.lifecycle", "start", "start 30 tasks until all run, stop all", True),
+    "scale": ("bench.scenarios.lifecycle", "scale", "200 tasks: start, status, stop", True),
+    "stop": ("bench.scenarios.lifecycle", "stop", "stop a task that obeys / ignores SIGINT", False),
+    "restart": ("bench.scenarios.supervision", "restart", "exit → noticed, → running again", True),
+    "health": (
+        "bench.scenarios.supervision",
+        "health",
+        "health of 20 tasks with 1 s checks",
+        False,
+    ),
+    "daemon": ("bench.scenarios.daemon", "daemon", "idle daemon CPU/RSS with 10 tasks", True),
+    "memory": (
+        "bench.scenarios.memory",
+        "memory",
+        "memory beyond the tasks (PSS), 100 tasks",
+        True,
+    ),
+    "logs": (
+        "bench.scenarios.logs",
+        "lossless",
+        "lines lost of 50,000 printed at full speed",
+        True,
+    ),
+    "burst": (
+        "bench.scenarios.logs",
+        "burst",
+        "100,000 lines/s for 10 s: lost, log path CPU",
+        True,
+    ),
+    "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log", False),
 }
 
 
 def load(name: str) -> Callable[[Context], list[Figure]]:
-    module, function, _ = SCENARIOS[name]
+    module, function, _what, _peers = SCENARIOS[name]
     found: Callable[[Context], list[Figure]] = getattr(importlib.import_module(module), function)
     return found
