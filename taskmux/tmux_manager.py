@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.errors import TmuxError
 from taskmux.state import Health, TaskState
+from taskmux.taskcmd import pane_command
 from taskmux.taskenv import MARKER_VAR, TASK_VARS
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ class Tmux:
         self, session: str, spec: Launch, state: TaskState | None, session_exists: bool, now: str
     ) -> list[list[str]]:
         env_args = [a for k, v in spec.env.items() for a in ("-e", f"{k}={v}")]
-        argv = ["--", "/bin/sh", "-c", spec.command]
+        argv = ["--", "/bin/sh", "-c", pane_command(spec.command)]  # the task is the pane's
         cwd = ["-c", str(spec.cwd).replace("#", "##")]
         if state is not None:
             target = state.pane_id
