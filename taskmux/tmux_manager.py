@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskmux.errors import TmuxError
+from taskmux.numbers import as_float, as_int
 from taskmux.state import Health, TaskState
 from taskmux.taskcmd import pane_command
 from taskmux.taskenv import MARKER_VAR, TASK_VARS
@@ -85,20 +86,6 @@ def script_line(commands: Iterable[Sequence[str]]) -> str:
     """A command list as one line of tmux configuration: one list, so a failing command
     skips the rest of it, as on the command line."""
     return " ; ".join(" ".join(quote_word(a) for a in command) for command in commands) + "\n"
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -246,7 +233,7 @@ class Tmux:
             values = line.split(SEP)[1:]
             if len(values) != len(_FIELDS):
                 continue
-            server_pid = _int(values[0]) or server_pid  # "pid" comes first
+            server_pid = as_int(values[0]) or server_pid  # "pid" comes first
             owner, tasks = found.setdefault(values[1], (values[2], {}))
             state = _parse_pane(values)
             if state is not None and state.task not in tasks:
@@ -443,7 +430,7 @@ class Tmux:
     def server_pid(self) -> int | None:
         """The running server's pid (None: no server on this socket)."""
         result = self.run(["display-message", "-p", "#{pid}"])
-        return _int(result.stdout[0]) if result.returncode == 0 and result.stdout else None
+        return as_int(result.stdout[0]) if result.returncode == 0 and result.stdout else None
 
     def has_session(self, session: str) -> bool:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0
@@ -465,27 +452,27 @@ def _parse_pane(values: list[str]) -> TaskState | None:
     if not task:
         return None  # a window that taskmux did not create
     dead = row["pane_dead"] == "1"
-    signal_number = _int(row["pane_dead_signal"]) if dead else None
-    status = None if signal_number else (_int(row["pane_dead_status"]) if dead else None)
-    next_restart = _float(row["@taskmux_next_restart"])
+    signal_number = as_int(row["pane_dead_signal"]) if dead else None
+    status = None if signal_number else (as_int(row["pane_dead_status"]) if dead else None)
+    next_restart = as_float(row["@taskmux_next_restart"])
     return TaskState(
         task=task,
         window_id=row["window_id"],
         pane_id=row["pane_id"],
-        pid=_int(row["pane_pid"]),
+        pid=as_int(row["pane_pid"]),
         dead=dead,
         exit_status=status,
         exit_signal=signal_number or None,
-        dead_time=_float(row["pane_dead_time"]),
+        dead_time=as_float(row["pane_dead_time"]),
         current_command=row["pane_current_command"],
         current_path=row["pane_current_path"],
         piped=row["pane_pipe"] == "1",
         manually_stopped=row["@taskmux_stopped"] == "1",
-        restarts=_int(row["@taskmux_restarts"]) or 0,
-        started_at=_float(row["@taskmux_started"]),
+        restarts=as_int(row["@taskmux_restarts"]) or 0,
+        started_at=as_float(row["@taskmux_started"]),
         gave_up=row["@taskmux_gave_up"] == "1",
         next_restart_at=next_restart,
-        health=Health.decode(row["@taskmux_health"], _float(row["@taskmux_started"])),
+        health=Health.decode(row["@taskmux_health"], as_float(row["@taskmux_started"])),
         seen_exit=row["@taskmux_seen"],
-        ready_run=_float(row["@taskmux_ready"]),
+        ready_run=as_float(row["@taskmux_ready"]),
     )

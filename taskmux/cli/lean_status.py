@@ -26,6 +26,8 @@ import stat
 import sys
 import time
 
+from taskmux.numbers import as_float, as_int
+
 CONFIG_NAME = "taskmux.toml"  # as config.CONFIG_NAME
 SEP = "\x1f"  # as tmux_manager.SEP
 # The pane fields this reading needs, a subset of tmux_manager._FIELDS with the same meaning.
@@ -114,7 +116,7 @@ def inspect_record(config: str | None, name: str) -> Answer | None:
         record: dict[str, object] = {"session": seen.session, **seen.row(name)}
         own = ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if task["port"] is not None else [])
         record |= {"env_names": sorted(own), "env_problems": []}
-        record["pane_pid"] = _int(pane["pane_pid"]) if pane is not None else None
+        record["pane_pid"] = as_int(pane["pane_pid"]) if pane is not None else None
         pid = record.get("pid")
         record["pid"] = _real_pid(pid if isinstance(pid, int) else None)
         deps = task["depends_on"]
@@ -397,20 +399,6 @@ def _drain(fd: int) -> bytes:
 # Rows -----------------------------------------------------------------------------------
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -477,20 +465,20 @@ def _pane_facts(
     task: dict[str, object] | None, pane: dict[str, str], now: float
 ) -> dict[str, object]:
     dead = pane["pane_dead"] == "1"
-    signal_number = _int(pane["pane_dead_signal"]) if dead else None
+    signal_number = as_int(pane["pane_dead_signal"]) if dead else None
     exit_signal = signal_number or None
-    exit_status = None if signal_number else (_int(pane["pane_dead_status"]) if dead else None)
+    exit_status = None if signal_number else (as_int(pane["pane_dead_status"]) if dead else None)
     if dead and exit_status is None and exit_signal is None:
         raise _NotHere  # tmux 3.3a: the status comes a moment later; the service waits
     if task is not None and dead and exit_signal is None and exit_status == 0 and task["port"]:
         raise _NotHere  # it may have put itself in the background (daemonized.py)
-    pid = _int(pane["pane_pid"])
-    started_at = _float(pane["@taskmux_started"])
+    pid = as_int(pane["pane_pid"])
+    started_at = as_float(pane["@taskmux_started"])
     health = _health(pane["@taskmux_health"], started_at)
     stopped = pane["@taskmux_stopped"] == "1"
     gave_up = pane["@taskmux_gave_up"] == "1"
-    next_restart = _float(pane["@taskmux_next_restart"])
-    dead_time = _float(pane["pane_dead_time"])
+    next_restart = as_float(pane["@taskmux_next_restart"])
+    dead_time = as_float(pane["pane_dead_time"])
     unhealthy = health is not None and 0 < health.retries <= health.failures
     if exit_signal is not None:
         exit_text = f"killed by {_signal_name(exit_signal)}"
@@ -520,7 +508,7 @@ def _pane_facts(
         "pane_current_command": pane["pane_current_command"],
         "pane_current_path": pane["pane_current_path"],
         "manually_stopped": stopped,
-        "restart_count": _int(pane["@taskmux_restarts"]) or 0,
+        "restart_count": as_int(pane["@taskmux_restarts"]) or 0,
         "gave_up": gave_up,
         "started_at": started_at,
         "exited_at": dead_time if dead else None,
