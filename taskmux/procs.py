@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from taskmux.port_guard import Holder, Verdict, may_free_all
 from taskmux.taskenv import MARKER_VAR
@@ -28,6 +28,7 @@ from taskmux.taskenv import MARKER_VAR
 if TYPE_CHECKING:  # psutil is imported where used: not on the start/stop/status paths
     import psutil
 
+_P = TypeVar("_P")  # a process handle: ours (`Proc`) or psutil's
 _PROC = "/proc"
 _MARKER_KEY = MARKER_VAR.encode() + b"="
 _PF_KTHREAD = 0x00200000  # a kernel thread: no environment, never a task's
@@ -215,13 +216,19 @@ def send(procs: Iterable[Proc], sig: int) -> None:
 
 def wait_gone(procs: list[Proc], timeout: float) -> list[Proc]:
     """Wait until every process is gone (a zombie counts as gone); return the survivors."""
+    return _outlive(procs, timeout, alive)
+
+
+def _outlive(procs: list[_P], timeout: float, is_alive: Callable[[_P], bool]) -> list[_P]:
+    """Poll, at a growing interval (5 ms up to 50 ms), until none `is_alive` or the
+    timeout; the ones still alive."""
     deadline = time.monotonic() + timeout
     delay = 0.005
-    left = [p for p in procs if alive(p)]
+    left = [p for p in procs if is_alive(p)]
     while left and time.monotonic() < deadline:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.05)
-        left = [p for p in left if alive(p)]
+        left = [p for p in left if is_alive(p)]
     return left
 
 
@@ -691,11 +698,4 @@ def _alive_ps(proc: psutil.Process) -> bool:
 
 def _wait_gone_ps(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """`wait_gone` for the psutil processes port cleanup gathers."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    left = [p for p in procs if _alive_ps(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.05)
-        left = [p for p in left if _alive_ps(p)]
-    return left
+    return _outlive(procs, timeout, _alive_ps)
