@@ -55,6 +55,9 @@ class ExitWatch:
         self.listener = listener
         self.pidfds: dict[int, int] = {}  # pid → its pidfd
         self.gone: set[int] = set()  # pids found already ended when first watched
+        # Pids reported gone that tmux may still list for a moment (or for good, if its
+        # server sees another pid namespace): reported once, not on every wait.
+        self.missing: set[int] = set()
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.selector.register(self._read, selectors.EVENT_READ, "wake")
         if listener is not None:
@@ -65,13 +68,15 @@ class ExitWatch:
         wanted = set(pids)
         for pid in set(self.pidfds) - wanted:
             self._drop(pid)
+        self.missing &= wanted
         if not self.available:
             return
-        for pid in wanted - set(self.pidfds):
+        for pid in wanted - set(self.pidfds) - self.missing:
             try:
                 fd = os.pidfd_open(pid)
             except ProcessLookupError:
                 self.gone.add(pid)  # ended between tmux's answer and now: look again
+                self.missing.add(pid)
                 continue
             except OSError:
                 continue  # e.g. out of file descriptors: the sweep still sees it

@@ -45,6 +45,8 @@ def test_a_pid_already_gone_is_reported_by_the_next_wait() -> None:
     try:
         watch.follow({proc.pid})
         assert watch.wait(5.0).ended == {proc.pid}
+        watch.follow({proc.pid})  # still listed (tmux had not noticed yet): said once only
+        assert not watch.wait(0.05)
     finally:
         watch.close()
 
