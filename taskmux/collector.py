@@ -56,6 +56,7 @@ PUNCH_STEP = 1 << 20  # reclaim the consumed prefix once this much more of it is
 CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now"
 DEFAULT_MAX_BYTES = 10 << 20
 DEFAULT_BACKUPS = 3
+ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
 # A line that never ends (a `\r` progress bar) is cut once the file is this much over.
 _OVERSHOOT = 4
 _BLOCK = 4096
@@ -516,11 +517,15 @@ class Collector:
     def acquire(self) -> bool:
         """Take the collector lock (recording our pid in it); False if another has it."""
         fd = open_private(self.layout.lock, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
+        for attempt in range(ACQUIRE_TRIES):  # a probe (`logspool.collector_pid`) holds
+            try:  # the lock for microseconds; a collector holds it for good
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt == ACQUIRE_TRIES - 1:
+                    os.close(fd)
+                    return False
+                time.sleep(0.005)
         os.ftruncate(fd, 0)
         os.pwrite(fd, b"%d\n" % os.getpid(), 0)
         self.lock_fd = fd

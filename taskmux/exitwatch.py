@@ -113,6 +113,7 @@ class ExitWatch:
             else:
                 woken.ended.add(what)
                 self._drop(what)  # readable for good: never watched twice
+                self.missing.add(what)  # nor reported twice while tmux still lists it
         return woken
 
     def close(self) -> None:

@@ -606,8 +606,8 @@ class Lifecycle:
             self.tmux.launch(again.session, specs, again, manual, owner)
         if specs:
             self.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
-            wakeup.poke(self.paths.root)  # a supervisor starts watching the new processes
             logspool.ensure_collector(self.paths.root)  # after the spools were touched
+            wakeup.poke(self.paths.root)  # a supervisor starts watching the new processes
 
     def end_session(self) -> tuple[str, ...]:
         """End the session on purpose: close the task windows unless a person's are there.

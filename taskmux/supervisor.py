@@ -128,14 +128,16 @@ class Supervisor:
                 if woken or time.monotonic() >= next_tick:
                     try:
                         self.tick()
+                        exits.follow(self._watched_pids())
                         last_error = ""
+                        next_tick = time.monotonic() + self._pause(self._notified(exits))
                     except Exception as exc:  # noqa: BLE001 - one bad tick (tmux restarting, a
-                        # config mid-reload) must not end supervision; it is recorded, once.
+                        # config mid-reload) must not end supervision; it is recorded, once,
+                        # and the next tick comes as soon as a poll's would.
                         if str(exc) != last_error:
                             last_error = str(exc)
                             self.lifecycle.events.append("supervisor_error", None, error=last_error)
-                    exits.follow(self._watched_pids())
-                    next_tick = time.monotonic() + self._pause(exits.available)
+                        next_tick = time.monotonic() + POLL_INTERVAL
                 woken = bool(exits.wait(min(STOP_CHECK, next_tick - time.monotonic())))
         finally:
             with self._lock:
@@ -154,6 +156,13 @@ class Supervisor:
         if exits is not None:
             exits.wake()
 
+    @staticmethod
+    def _notified(exits: ExitWatch) -> bool:
+        """Whether every death and launch reaches the loop as a notice: pidfds work, pokes
+        can arrive, and tmux lists no pid the kernel says is gone (a pane whose death tmux
+        has not taken in, or a tmux server in another pid namespace). Else it polls."""
+        return exits.available and exits.listener is not None and not exits.missing
+
     def _watched_pids(self) -> set[int]:
         """The processes whose end must wake the loop: each live task's, tmux's, and the
         log collector's while tasks run (a crashed one is started again)."""
@@ -167,13 +176,23 @@ class Supervisor:
 
     def _keep_collecting(self, lifecycle: Lifecycle, observation: Observation) -> None:
         """While any task runs, a log collector must (nothing is lost while none does: the
-        output waits in the spools, but it is stamped late)."""
+        output waits in the spools, but it is stamped late). A missing one is started; one
+        this loop watched that died is an event; a failure here is recorded and does not
+        hold up the rest of the tick."""
         root = lifecycle.paths.root
-        self._collector = None
-        if any(s.is_alive for s in observation.tasks.values()):
-            if logspool.ensure_collector(root):
-                lifecycle.events.append("collector_restarted", None)
-            self._collector = logspool.collector_pid(root)
+        seen, self._collector = self._collector, None
+        if not any(s.is_alive for s in observation.tasks.values()):
+            return
+        try:
+            pid = logspool.collector_pid(root)
+            if pid is None:  # one a launcher just started may not hold its lock yet: a
+                # second then finds the lock taken and exits; only a crash is an event
+                logspool.ensure_collector(root)
+                if seen is not None and not _alive(seen):
+                    lifecycle.events.append("collector_restarted", None, previous_pid=seen)
+            self._collector = pid if pid is not None and pid > 0 else None
+        except (OSError, TaskmuxError) as exc:
+            lifecycle.events.append("supervisor_error", None, error=f"log collector: {exc}")
 
     def _pause(self, notified: bool) -> float:
         """Until the next tick nothing else wakes: the sweep (or poll), or sooner when a
@@ -212,14 +231,18 @@ class Supervisor:
             change = changes.get(name)
             if change is not None and self._restart_on_change(lifecycle, name, state, change):
                 continue
-            self._note_exit(lifecycle, name, state)
+            if self._note_exit(lifecycle, name, state):
+                continue  # a check of what it left runs first; its end wakes the loop
             self._run_health(lifecycle, name, task, state, now)
             decision = decide(policy_of(task), observed_of(state), history_of(state), now)
             self._apply(lifecycle, name, state, decision, now)
 
-    def _note_exit(self, lifecycle: Lifecycle, name: str, state: TaskState) -> None:
+    def _note_exit(self, lifecycle: Lifecycle, name: str, state: TaskState) -> bool:
+        """Record a death once (the `exited` event); whether that started a check for a
+        server it forked away, which must end before a restart could take the port."""
         if not state.dead or state.seen_exit == state.death_id:
-            return
+            return False
+        checking = False
         if not state.manually_stopped:  # the event first: it is what callers wait for
             lifecycle.events.append(
                 "exited",
@@ -230,7 +253,9 @@ class Supervisor:
             )
             if state.exit_status == 0 and state.exit_signal is None:  # forked away?
                 self._act(lifecycle, name, lifecycle.note_daemonized, name, state, DAEMON_WAIT)
+                checking = True
         lifecycle.tmux.note_exit_seen(state.window_id, state.death_id)
+        return checking
 
     def _run_health(
         self, lifecycle: Lifecycle, name: str, task: TaskConfig, state: TaskState, now: float
@@ -577,6 +602,16 @@ def _build(lifecycle: Lifecycle, name: str, command: str, timeout: float | None)
     except TaskmuxError as exc:
         return exc.message
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _loss_cause(tmux: Tmux, server_pid: int | None) -> str:

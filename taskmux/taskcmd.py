@@ -36,12 +36,15 @@ def is_simple(command: str) -> bool:
         return False
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
+    lexer.commenters = ""  # `a#b` is one word to sh: a comment must not hide `; rest`
     try:
         words = list(lexer)
     except ValueError:  # an unclosed quote: leave it to the shell (and its error)
         return False
     if not words or words[0] in _NOT_EXECUTABLE or _ASSIGNMENT.match(words[0]):
         return False
+    if any(word.startswith("#") for word in words):
+        return False  # a comment: what follows it is the shell's business
     return not any(word and set(word) <= set("();<>|&") for word in words)
 
 

@@ -34,6 +34,10 @@ __all__ = ["project"]
         ('echo "unclosed', False),
         ("a\nb", False),
         ("   ", False),
+        ("curl http://h/#frag && echo ok", False),
+        ("echo a#b; ls", False),
+        ("sleep 5 # a comment", False),
+        ("echo a#b", True),
     ],
 )
 def test_only_one_simple_command_is_execed(command: str, simple: bool) -> None:
