@@ -369,11 +369,10 @@ def _calls(record: Path) -> int:
 def _quiet_for(record: Path, seconds: float) -> bool:
     """Whether no tmux call is made for `seconds` from now."""
     before = _calls(record)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _calls(record) != before:
-            return False
-        time.sleep(0.05)
+    try:
+        holds_for(lambda: _calls(record) == before, seconds, interval=0.05)
+    except AssertionError:
+        return False
     return True
 
 
