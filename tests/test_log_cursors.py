@@ -233,7 +233,8 @@ def test_per_line_cursors_resume_right_after_their_line(tmp_path: Path) -> None:
     for _ in range(6):
         api.write(1)
         web.write(1)
-        time.sleep(0.002)  # distinct stamps, so the merged order is the write order
+        now = time.time()  # distinct stamps, so the merged order is the write order
+        wait_until(lambda now=now: time.time() >= now + 0.002, interval=0.001)
     for pattern in (None, logs.compile_pattern("[02468] x")):
         for logset in ([api.log], [api.log, web.log]):
             shown = [
@@ -320,6 +321,19 @@ def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
 # Through the CLI, on a real tmux server ------------------------------------------------
 
 
+def _last_number(log: Path) -> int:
+    """The number on the talker's last complete line in its current log file (-1: none)."""
+    try:
+        data = log.read_bytes()
+    except OSError:
+        return -1
+    for line in reversed(data[: data.rfind(b"\n")].splitlines()[-5:]):
+        words = line.split()
+        if len(words) >= 3 and words[1] == b"talker" and words[2].isdigit():
+            return int(words[2])
+    return -1
+
+
 def _json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -358,12 +372,19 @@ def test_logs_after_through_the_cli_before_and_after_rotation(project: Project) 
         return len(list(folder.glob("talker.log.*")))
 
     wanted = rotations() + 3
+    deadline = time.monotonic() + 60
     while rotations() < wanted or len(seen) < 150:
+        assert time.monotonic() < deadline, "the talker's log stopped rotating"
         page = project.json("logs", "talker", "--after", cursor)
         assert page["ok"] and page["lost"] == [] and set(page) >= {"lines", "next_cursor", "more"}
         seen += [int(r["line"].split()[1]) for r in page["lines"]]
         cursor = page["next_cursor"]
-        time.sleep(0.2)  # an agent's pace: some reads have rotations between them
+        # An agent's pace: the next read waits for new output (some have rotations between).
+        last = seen[-1] if seen else -1
+        wait_until(
+            lambda last=last: _last_number(project.paths.log_file("talker")) > last + 10,
+            interval=0.05,
+        )
     assert seen == list(range(seen[0], seen[0] + len(seen)))
 
     merged = project.json("logs", "--after", "end")
