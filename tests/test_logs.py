@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import holds_for, wait_until
 from spool_feed import Feed
 
 from taskmux import logs
@@ -46,15 +47,6 @@ def numbered(first: int, last: int, start: float = BASE) -> list[tuple[float, by
 
 def texts(lines: list[logs.LogLine] | Iterator[logs.LogLine]) -> list[str]:
     return [line.text for line in lines]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture
@@ -562,7 +554,7 @@ def test_follow_after_the_current_file_is_deleted_and_recreated(log: logs.TaskLo
         log.path.unlink()  # FILE.1 stays: read already, not repeated
         append(log.path, numbered(6, 7))
         assert wait_until(lambda: len(seen.items) == 2)
-        assert not wait_until(lambda: len(seen.items) > 2, timeout=0.1)  # nothing repeated
+        holds_for(lambda: len(seen.items) <= 2, 0.1, interval=0.01)  # nothing repeated
     assert seen.texts() == ["line 6", "line 7"]
 
 
