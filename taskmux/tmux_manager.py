@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskmux.errors import TmuxError
-from taskmux.numbers import as_float, as_int
+from taskmux.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
 from taskmux.state import Health, TaskState
 from taskmux.taskcmd import pane_command
 from taskmux.taskenv import MARKER_VAR, TASK_VARS
@@ -28,32 +28,6 @@ if TYPE_CHECKING:
 # tmux 3.3a: how long a dead pane without a status is waited on, and the pause per nudge.
 PENDING_WAIT = 0.5
 PENDING_PAUSE = 0.004
-SEP = "\x1f"
-_FIELDS = (
-    "pid",  # the tmux server's: tells a server that died from a session that was ended
-    "session_name",
-    "@taskmux_project",  # a session option: the project that created the session
-    "window_id",
-    "pane_id",
-    "pane_pid",
-    "pane_dead",
-    "pane_dead_status",
-    "pane_dead_signal",
-    "pane_dead_time",
-    "pane_current_command",
-    "pane_current_path",
-    "pane_pipe",
-    "@taskmux_task",
-    "@taskmux_stopped",
-    "@taskmux_restarts",
-    "@taskmux_started",
-    "@taskmux_gave_up",
-    "@taskmux_next_restart",
-    "@taskmux_health",
-    "@taskmux_seen",
-    "@taskmux_ready",
-)
-_FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in _FIELDS)
 _OWNER_OPTION = "@taskmux_project"
 # The longest command list sent as argv (tmux's own limit is 16 KiB for the whole message).
 ARGV_LIMIT = 8192
@@ -224,14 +198,14 @@ class Tmux:
         condition = wanted[0]
         for clause in wanted[1:]:
             condition = f"#{{||:{condition},{clause}}}"
-        result = self.run(["list-panes", "-a", "-f", condition, "-F", _FORMAT])
+        result = self.run(["list-panes", "-a", "-f", condition, "-F", FORMAT])
         found: dict[str, tuple[str, dict[str, TaskState]]] = {}
         server_pid = None
         for line in result.stdout:
             if not line.startswith("pane" + SEP):
                 continue
             values = line.split(SEP)[1:]
-            if len(values) != len(_FIELDS):
+            if len(values) != len(FIELDS):
                 continue
             server_pid = as_int(values[0]) or server_pid  # "pid" comes first
             owner, tasks = found.setdefault(values[1], (values[2], {}))
@@ -445,9 +419,9 @@ def _count_command(window_id: str) -> list[str]:
 
 
 def _parse_pane(values: list[str]) -> TaskState | None:
-    if len(values) != len(_FIELDS):
+    if len(values) != len(FIELDS):
         return None
-    row = dict(zip(_FIELDS, values, strict=True))
+    row = dict(zip(FIELDS, values, strict=True))
     task = row["@taskmux_task"]
     if not task:
         return None  # a window that taskmux did not create

@@ -26,33 +26,9 @@ import stat
 import sys
 import time
 
-from taskmux.numbers import as_float, as_int
+from taskmux.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
 
 CONFIG_NAME = "taskmux.toml"  # as config.CONFIG_NAME
-SEP = "\x1f"  # as tmux_manager.SEP
-# The pane fields this reading needs, a subset of tmux_manager._FIELDS with the same meaning.
-FIELDS = (
-    "pid",
-    "session_name",
-    "@taskmux_project",
-    "window_id",
-    "pane_id",
-    "pane_pid",
-    "pane_dead",
-    "pane_dead_status",
-    "pane_dead_signal",
-    "pane_dead_time",
-    "pane_current_command",
-    "pane_current_path",
-    "@taskmux_task",
-    "@taskmux_stopped",
-    "@taskmux_restarts",
-    "@taskmux_started",
-    "@taskmux_gave_up",
-    "@taskmux_next_restart",
-    "@taskmux_health",
-)
-_FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in FIELDS)
 # As taskenv.TASK_VARS / MARKER_VAR: kept out of a tmux client's environment.
 TASK_VARS = frozenset(
     {"TASKMUX_MARKER", "TASKMUX_TASK", "TASKMUX_PROJECT", "TASKMUX_SESSION", "TASKMUX_TASK_NAME"}
@@ -335,7 +311,7 @@ def _observe(sessions: list[str]) -> tuple[dict[str, str], dict[str, dict[str, d
     socket = os.environ.get("TASKMUX_TMUX_SOCKET")
     if socket:
         argv += ["-L", socket]
-    argv += ["list-panes", "-a", "-f", condition, "-F", _FORMAT]
+    argv += ["list-panes", "-a", "-f", condition, "-F", FORMAT]
     out, err = _run(argv)
     if "server exited unexpectedly" in err:
         raise _NotHere  # the service path retries
