@@ -508,14 +508,17 @@ class Service:
         task: str,
         command: str,
         cwd: str | None = None,
-        port: int | None = None,
+        port: int | str | None = None,
         health_check: str | None = None,
         depends_on: list[str] | None = None,
         restart_policy: str | None = None,
         auto_start: bool = True,
+        env: dict[str, str] | None = None,
+        env_file: list[str] | None = None,
         force: bool = False,
     ) -> EditResult:
-        """Add (or with `force` replace) a task in taskmux.toml, validated before writing."""
+        """Add (or with `force` replace) a task in taskmux.toml, validated before writing.
+        `port` is a number or "auto"; the new config's warnings are on `self.project`."""
         from taskmux.editing import add_task
 
         project = add_task(
@@ -528,6 +531,8 @@ class Service:
             depends_on=depends_on or [],
             restart_policy=restart_policy,
             auto_start=auto_start,
+            env=env,
+            env_file=env_file,
             force=force,
         )
         self.config.replace(project)

@@ -369,7 +369,12 @@ def test_add_every_option(tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"ok": True, "task": "api", "config": str(path)}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "task": "api",
+        "config": str(path),
+        "added": True,
+    }
     assert _tasks(path)["api"] == {
         "command": "uvicorn app:app --port 8001",
         "cwd": "backend",
@@ -574,7 +579,14 @@ def test_add_then_remove_keeps_every_comment(tmp_path: Path, tmux_socket: str) -
 
     result = run_cli("remove", "web", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"ok": True, "task": "web", "killed": False}
+    data = json.loads(result.stdout)
+    assert data == {
+        "ok": True,
+        "task": "web",
+        "config": data["config"],
+        "removed": True,
+        "killed": False,
+    }
     assert list(_tasks(path)) == ["db"]
     assert "# --- storage ---" in path.read_text()
     assert "# stands in for postgres" in path.read_text()

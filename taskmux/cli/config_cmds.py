@@ -50,11 +50,10 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Add a task to taskmux.toml (validated before the file is written)."""
-    from taskmux.config import find_config
-    from taskmux.editing import add_task
+    from taskmux.service import Service, open_project
 
-    project = add_task(
-        find_config(state.config),
+    service = Service.for_project(open_project(state.config))  # its warnings: the new file's
+    result = service.add(
         task,
         command,
         cwd=cwd,
@@ -67,9 +66,9 @@ def add(
         env_file=env_file,
         force=force,
     )
-    for problem in project.warnings:
+    for problem in service.project.warnings:
         warn(problem.render(), problem.code)
-    emit(json_out, {"task": task, "config": str(project.path)}, f"added task '{task}'")
+    emit(json_out, result.to_dict(), f"added task '{task}'")
 
 
 def _port_value(text: str | None) -> int | str | None:
@@ -107,7 +106,7 @@ def remove(
 
     result = Service.for_project(load(json_out)).remove(task)
     note = " (was running: killed)" if result.was_running else ""
-    emit(json_out, {"task": task, "killed": result.was_running}, f"removed task '{task}'{note}")
+    emit(json_out, result.to_dict(), f"removed task '{task}'{note}")
 
 
 @app.command()
