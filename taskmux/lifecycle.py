@@ -1074,6 +1074,12 @@ class Lifecycle:
             self.tmux.run(["run-shell", "-b", "true"])  # let tmux reap at once (3.3a)
         used: dict[str, str | None] = {n: None for n in dead}
         for name in live:
+            survivors = ended[name].survivors
+            if survivors:  # not ours to call stopped: say what is still there
+                failures[name] = StopFailed(
+                    f"task '{name}': could not stop {procs.describe(survivors)} (SIGKILL failed)"
+                )
+                continue
             used[name] = ended[name].signal
             self.events.append("stopped", name, manual=True, signal=used[name])
             self.report(Progress(name, "stopped", used[name] or "not running"))
