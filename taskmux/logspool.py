@@ -71,8 +71,8 @@ def collector_pid(root: Path) -> int | None:
         return None  # no collector ever ran here
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two probes at
+        except OSError:  # once do not take each other for a collector
             text = os.pread(fd, 32, 0).strip()
             return int(text) if text.isdigit() else -1
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -104,6 +104,9 @@ def spawn(root: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=err,
             cwd="/",  # holds no project folder
+            # Nothing of the caller's environment: called from inside a task, it would carry
+            # that task's marker (and be stopped with it) and whatever secrets it holds.
+            env={"LC_ALL": "C.UTF-8"},
             start_new_session=True,
             close_fds=True,
         )

@@ -386,3 +386,19 @@ def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None
     assert wait_until(
         lambda: any(e["event"] == "collector_restarted" for e in project.events()), timeout=5
     )
+
+
+def test_a_collector_carries_nothing_of_its_starters_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from inside a task (`taskmux logs -f` in a pane), it must not carry that
+    task's marker (a stop of the task would end it) nor its secrets."""
+    monkeypatch.setenv("TASKMUX_MARKER", "somewhere/api")
+    monkeypatch.setenv("API_TOKEN", "s3cret")
+    with Feed(tmp_path, "t") as feed:
+        pid = collector_alive(tmp_path)
+        assert pid is not None
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = handle.read()
+        assert b"TASKMUX_MARKER" not in environ and b"s3cret" not in environ
+        feed.close()
