@@ -816,10 +816,6 @@ class Lifecycle:
             else:
                 report.started.append(name)
 
-    def wait_dependency(self, name: str, cancel: threading.Event | None = None) -> str | None:
-        """Wait until a dependency is healthy; None when it is, else why not."""
-        return self.wait_condition(name, "healthy", cancel)
-
     def wait_condition(
         self,
         name: str,
@@ -1010,12 +1006,9 @@ class Lifecycle:
 
     # Stopping ------------------------------------------------------------------------
 
-    def mark_stopped(self, name: str, state: TaskState) -> None:
-        """Under the task's lock: an automatic restart either happened before or sees it."""
-        self.mark_all_stopped({name: state})
-
     def mark_all_stopped(self, states: dict[str, TaskState]) -> None:
-        """`mark_stopped` for many tasks: their locks together, one tmux round trip."""
+        """Mark tasks stopped by hand, under their locks (an automatic restart either happened
+        before or sees the mark), in one tmux round trip."""
         if not states:
             return
         with self.task_locks(list(states)):

@@ -348,14 +348,6 @@ def stop_trees(targets: Sequence[StopTarget], table: ProcessTable | None = None)
     return [r.ended for r in runs]
 
 
-def stop_tree(
-    root_pid: int | None, marker: str | None, grace: float, first: int = signal.SIGINT
-) -> str | None:
-    """Stop one task's processes (see `stop_trees`); the signal that finished the job,
-    or None if nothing was running."""
-    return stop_trees([StopTarget(root_pid, marker, grace, first)])[0].signal
-
-
 def kill_tree(root_pid: int | None, marker: str | None) -> bool:
     """SIGKILL every process of the task; return whether anything was running."""
     procs = task_processes(root_pid, marker)
