@@ -7,13 +7,14 @@ inside commands so that `taskmux --help` stays light.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from taskmux.cli import jsonout
+from taskmux.cli.jsonout import print_json as print_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,7 +36,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 @dataclass
 class _GlobalState:
     config: str | None = None
-    config_error: dict[str, Any] | None = None  # set while running on a stand-in config
 
 
 state = _GlobalState()
@@ -61,7 +61,7 @@ def _main(
     ] = False,
 ) -> None:
     state.config = config
-    state.config_error = None
+    jsonout.config_error = None
 
 
 def console(stderr: bool = False) -> Console:
@@ -96,7 +96,7 @@ def load(json_mode: bool = False, fallback: bool = False) -> Project:
 
     project = open_project(state.config, fallback=fallback)
     if project.fallback is not None:
-        state.config_error = project.fallback.to_dict()
+        jsonout.config_error = project.fallback.to_dict()
         warn(project.fallback.describe(project.path), "W102")
     for problem in project.warnings:
         warn(problem.render(), problem.code)
@@ -111,14 +111,6 @@ def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] 
         human()
     elif human:
         typer.echo(human)
-
-
-def print_json(data: Any) -> None:
-    """One JSON document on stdout (with `config_error` when a stand-in config is in use)."""
-    if state.config_error is not None and isinstance(data, dict):
-        data = {**data, "config_error": state.config_error}
-    sys.stdout.write(json.dumps(data, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def fail(

@@ -127,7 +127,7 @@ def _usage_message(exc: Any) -> str:
 
 
 def _report(error: object, json_mode: bool) -> None:
-    from taskmux.cli.app import print_json
+    from taskmux.cli.jsonout import print_json
     from taskmux.errors import TaskmuxError
 
     assert isinstance(error, TaskmuxError)

@@ -119,12 +119,14 @@ def _count(text: str) -> bool:
 
 def _load(config: str | None) -> Project:
     """The project, with its warnings on stderr, as the Typer commands' `load`."""
+    from taskmux.cli import jsonout
     from taskmux.service import open_project
 
     project = open_project(config, fallback=True)
     notes = [(p.code, p.render()) for p in project.warnings]
     if project.fallback is not None:
         notes.insert(0, ("W102", project.fallback.describe(project.path)))
+        jsonout.config_error = project.fallback.to_dict()  # an error reply says so too
     for code, text in notes:
         sys.stderr.write(f"warning[{code}]: {text}\n")
     return project
