@@ -69,6 +69,7 @@ IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
 IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
+IN_Q_OVERFLOW = 0x4000  # events were dropped: look at the folder again
 IN_IGNORED = 0x8000
 _WATCH = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _WAKE = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE  # a writer may come or go
@@ -643,7 +644,7 @@ def run(root: str) -> int:
             collector.close()  # the spool folder is gone (the state folder removed)
             return 0
         if mask is not None:
-            if mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB):
+            if mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB | IN_Q_OVERFLOW):
                 collector.refresh()
             collector.drain()
             if mask & _WAKE:

@@ -28,6 +28,7 @@ from taskmux.taskenv import MARKER_VAR
 if TYPE_CHECKING:  # psutil is imported where used: not on the start/stop/status paths
     import psutil
 
+POLL_FIRST, POLL_MAX = 0.005, 0.05  # the first and the longest pause of a wait for exits
 _P = TypeVar("_P")  # a process handle: ours (`Proc`) or psutil's
 _PROC = "/proc"
 _MARKER_KEY = MARKER_VAR.encode() + b"="
@@ -223,17 +224,16 @@ def _outlive(procs: list[_P], timeout: float, is_alive: Callable[[_P], bool]) ->
     """Poll, at a growing interval (5 ms up to 50 ms), until none `is_alive` or the
     timeout; the ones still alive."""
     deadline = time.monotonic() + timeout
-    delay = 0.005
+    delay = POLL_FIRST
     left = [p for p in procs if is_alive(p)]
     while left and time.monotonic() < deadline:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, POLL_MAX)
         left = [p for p in left if is_alive(p)]
     return left
 
 
 STOP_TERM_WAIT = 3.0
-POLL_FIRST, POLL_MAX = 0.005, 0.05
 # A task whose processes are all gone is looked for again (what carries its marker and
 # started meanwhile): at most this often while others still run, so many tasks that
 # end together share one scan.
