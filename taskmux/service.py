@@ -25,13 +25,13 @@ from taskmux.operations import OPERATIONS
 if TYPE_CHECKING:
     import re
 
-    from taskmux.config import Project
-    from taskmux.health_report import HealthReport
-    from taskmux.lifecycle import Lifecycle, Progress, StartReport, StopReport
-    from taskmux.logs import Item, TaskLog
-    from taskmux.moving import ExportResult, ImportResult
-    from taskmux.tmux_manager import Observation, Tmux
-    from taskmux.waiting import WaitResult
+    from taskmux.config.project import Project
+    from taskmux.interop.moving import ExportResult, ImportResult
+    from taskmux.lifecycle.core import Lifecycle, Progress, StartReport, StopReport
+    from taskmux.lifecycle.health_report import HealthReport
+    from taskmux.lifecycle.waiting import WaitResult
+    from taskmux.logs.files import Item, TaskLog
+    from taskmux.runtime.tmux_manager import Observation, Tmux
 
 _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
@@ -43,14 +43,14 @@ def open_project(config: str | Path | None, fallback: bool = False) -> Project:
     """Load the project for an operation. With `fallback` (operations that only look or
     stop), an invalid file stands in the last valid config; when there never was one,
     the session's task windows as tmux reports them."""
-    from taskmux.config import load_project
+    from taskmux.config.project import load_project
 
     project = load_project(config, fallback=fallback)
     if project.fallback is None or project.fallback.last_valid:
         return project
     from taskmux.errors import TmuxError
-    from taskmux.standin import windows_as_tasks
-    from taskmux.tmux_manager import Tmux
+    from taskmux.lifecycle.standin import windows_as_tasks
+    from taskmux.runtime.tmux_manager import Tmux
 
     try:
         return windows_as_tasks(project, Tmux.from_env())
@@ -134,13 +134,13 @@ class LogsResult:
     def text(self, item: Any) -> str:
         """The line as shown: cleaned, or with its colour codes when `ansi` was asked for."""
         if self.ansi:
-            from taskmux.logs import coloured
+            from taskmux.logs.files import coloured
 
             return coloured(item.raw)
         return str(item.text)
 
     def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
-        from taskmux.logs import line_cursor
+        from taskmux.logs.files import line_cursor
 
         record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
         if self.pattern is not None:
@@ -270,7 +270,7 @@ class Service:
         """The tmux server (TASKMUX_TMUX_SOCKET's, else the user's default), found on first
         use: editing the file needs no tmux."""
         if self._tmux is None:
-            from taskmux.tmux_manager import Tmux
+            from taskmux.runtime.tmux_manager import Tmux
 
             self._tmux = Tmux.from_env()
         return self._tmux
@@ -281,7 +281,7 @@ class Service:
 
     def lifecycle(self) -> Lifecycle:
         """The lifecycle of the config in use (made anew once the config is replaced)."""
-        from taskmux.lifecycle import Lifecycle
+        from taskmux.lifecycle.core import Lifecycle
 
         project = self.config.project
         with self._lock:
@@ -303,12 +303,12 @@ class Service:
     # Queries -------------------------------------------------------------------------
 
     def observe(self) -> Observation:
-        from taskmux.status import observe_project
+        from taskmux.lifecycle.status import observe_project
 
         return observe_project(self.tmux, self.project)
 
     def status(self) -> StatusResult:
-        from taskmux.status import status_rows
+        from taskmux.lifecycle.status import status_rows
 
         project = self.project
         observation = self.observe()
@@ -320,7 +320,7 @@ class Service:
         )
 
     def inspect(self, task: str) -> InspectResult:
-        from taskmux.status import inspect_row
+        from taskmux.lifecycle.status import inspect_row
 
         self.project.task(task)
         return InspectResult(inspect_row(self.project, task, self.observe()))
@@ -333,7 +333,7 @@ class Service:
         return report
 
     def _sources(self, task: str | None) -> list[TaskLog]:
-        from taskmux.logs import TaskLog
+        from taskmux.logs.files import TaskLog
 
         project = self.project
         names = [task] if task else list(project.config.tasks)
@@ -344,7 +344,7 @@ class Service:
         self, task: str | None, grep: str | None, since: str | None
     ) -> tuple[list[TaskLog], Any, float | None]:
         """What a log read is over: the files, the compiled pattern, the start time."""
-        from taskmux import logs
+        from taskmux.logs import files as logs
 
         pattern = logs.compile_pattern(grep) if grep else None
         return self._sources(task), pattern, logs.parse_since(since) if since else None
@@ -363,7 +363,7 @@ class Service:
         """The last lines (each with its `cursor`), or with `after` only the lines written
         since that cursor, as a page with the next cursor to poll with."""
         from taskmux.errors import UsageError
-        from taskmux.logs import query, read_after
+        from taskmux.logs.files import query, read_after
 
         if after is not None and since is not None:
             raise UsageError("after and since cannot be combined (the cursor says where to start)")
@@ -387,7 +387,7 @@ class Service:
         """The pattern (for rendering), and the stream: `logs` (or the lines after the
         cursor `after`), then every new line; `lost` names tasks whose place was gone."""
         from taskmux.errors import UsageError
-        from taskmux.logs import follow_after, follow_query
+        from taskmux.logs.files import follow_after, follow_query
 
         if after is not None and since is not None:
             raise UsageError("after and since cannot be combined (the cursor says where to start)")
@@ -403,7 +403,7 @@ class Service:
         return any(source.files() for source in self._sources(task))
 
     def clear_logs(self, task: str | None = None) -> ClearResult:
-        from taskmux.logs import clear
+        from taskmux.logs.files import clear
 
         return ClearResult(tuple(str(p) for s in self._sources(task) for p in clear(s)))
 
@@ -413,7 +413,7 @@ class Service:
         since: str | None = None,
         lines: int = _EVENTS.default("lines"),
     ) -> EventsResult:
-        from taskmux.logs import parse_since
+        from taskmux.logs.files import parse_since
 
         if task is not None:
             self.project.task(task)
@@ -454,7 +454,7 @@ class Service:
         if not wait:
             return _settled(lifecycle.start(tasks or None, with_deps=with_deps))
         from taskmux.errors import StartFailed, WaitFailed
-        from taskmux.waiting import start_and_wait  # not imported by a plain start
+        from taskmux.lifecycle.waiting import start_and_wait  # not imported by a plain start
 
         report, result = start_and_wait(lifecycle, tasks or None, with_deps, timeout, stop)
         both = StartWaitResult(report, result)
@@ -491,7 +491,7 @@ class Service:
         stop: threading.Event | None = None,
     ) -> WaitResult:
         from taskmux.errors import UsageError, WaitFailed
-        from taskmux.waiting import CONDITIONS, wait_for
+        from taskmux.lifecycle.waiting import CONDITIONS, wait_for
 
         chosen = next((c for c in CONDITIONS if c == condition), None)
         if chosen is None:
@@ -519,7 +519,8 @@ class Service:
     ) -> EditResult:
         """Add (or with `force` replace) a task in taskmux.toml, validated before writing.
         `port` is a number or "auto"; the new config's warnings are on `self.project`."""
-        from taskmux.editing import add_task
+        from taskmux.config.editing import add_task
+        from taskmux.interop.agents import refresh_for
 
         project = add_task(
             self.project.path,
@@ -534,6 +535,7 @@ class Service:
             env=env,
             env_file=env_file,
             force=force,
+            after_write=refresh_for,
         )
         self.config.replace(project)
         return EditResult(task, str(project.path), "added")
@@ -542,12 +544,13 @@ class Service:
         """Remove a task from taskmux.toml, killing it first if it runs."""
         import shutil
 
-        from taskmux.editing import check_removable, remove_task
+        from taskmux.config.editing import check_removable, remove_task
+        from taskmux.interop.agents import refresh_for
 
         check_removable(self.project, task)
         # Without tmux nothing can be running; editing the file needs no tmux.
         was_running = shutil.which("tmux") is not None and self.lifecycle().kill_if_present(task)
-        project = remove_task(self.project.path, task)
+        project = remove_task(self.project.path, task, refresh_for)
         self.config.replace(project)
         return EditResult(task, str(project.path), "removed", was_running)
 
@@ -557,19 +560,19 @@ class Service:
     def import_file(file: str, force: bool = False) -> ImportResult:
         """Write taskmux.toml next to FILE (a Procfile or process-compose.yaml): no project
         exists yet, so this needs no Service of one."""
-        from taskmux.moving import import_file
+        from taskmux.interop.moving import import_file
 
         return import_file(file, force)
 
     def export_systemd(self, dir: str | None = None, force: bool = False) -> ExportResult:
-        from taskmux.moving import export_systemd
+        from taskmux.interop.moving import export_systemd
 
         return export_systemd(self.project, dir, force)
 
     def export_compose(
         self, image: str, file: str | None = None, force: bool = False
     ) -> ExportResult:
-        from taskmux.moving import export_compose
+        from taskmux.interop.moving import export_compose
 
         return export_compose(self.project, image, file, force)
 

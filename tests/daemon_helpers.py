@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from conftest import TASKMUX, kill_tmux_server, run_cli
 
-from taskmux.paths import ProjectPaths
+from taskmux.statedir.paths import ProjectPaths
 
 T = TypeVar("T")
 

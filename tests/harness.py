@@ -23,8 +23,8 @@ from conftest import TASKMUX, kill_tmux_server
 from libtmux import Server
 from spool_feed import stop_collector
 
-from taskmux.paths import ProjectPaths
-from taskmux.taskenv import MARKER_VAR
+from taskmux.config.taskenv import MARKER_VAR
+from taskmux.statedir.paths import ProjectPaths
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

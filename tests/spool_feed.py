@@ -8,7 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from taskmux import collector, logspool
+from taskmux.logs import collector
+from taskmux.logs import spool as logspool
 
 
 def collector_alive(root: Path) -> int | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TASKMUX, run_cli
 
-from taskmux.agents import BEGIN, END, render_block
+from taskmux.interop.agents import BEGIN, END, render_block
 
 
 @pytest.fixture

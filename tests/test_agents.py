@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from taskmux.agents import (
+from taskmux.interop.agents import (
     AGENTS,
     BEGIN,
     END,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from taskmux.models import validate_config
-from taskmux.paths import ProjectPaths
-from taskmux.ports import PortBook, choose_port, is_free
+from taskmux.config.models import validate_config
+from taskmux.runtime.ports import PortBook, choose_port, is_free
+from taskmux.statedir.paths import ProjectPaths
 
 
 @pytest.fixture

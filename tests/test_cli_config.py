@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import TASKMUX, kill_tmux_server, run_cli
 
-from taskmux.agents import BEGIN, END
+from taskmux.interop.agents import BEGIN, END
 
 COMMENTED = """\
 # Shop: local development processes

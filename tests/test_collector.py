@@ -13,7 +13,9 @@ import pytest
 from harness import Project, holds_for, project, wait_until
 from spool_feed import Feed, collector_alive, stop_collector
 
-from taskmux import collector, logs, logspool
+from taskmux.logs import collector
+from taskmux.logs import files as logs
+from taskmux.logs import spool as logspool
 
 __all__ = ["project"]
 

@@ -12,7 +12,7 @@ import pytest
 import tomlkit
 from conftest import run_cli
 
-from taskmux.config import (
+from taskmux.config.project import (
     atomic_write,
     check_file,
     edit_config,
@@ -21,7 +21,7 @@ from taskmux.config import (
     locate,
 )
 from taskmux.errors import ConfigError, ConfigNotFound, TaskNotFound
-from taskmux.paths import ProjectPaths
+from taskmux.statedir.paths import ProjectPaths
 
 COMMENTED = """\
 # Project header comment

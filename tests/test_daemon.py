@@ -35,7 +35,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     write_config,
 )
 
-from taskmux.paths import ProjectPaths
+from taskmux.statedir.paths import ProjectPaths
 
 BASIC = """
 name = "dproj"

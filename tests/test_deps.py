@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from taskmux.deps import (
+from taskmux.config.deps import (
     dependents,
     find_cycle,
     start_order,

@@ -295,7 +295,8 @@ def test_lean_paths_run_on_the_last_valid_config_when_the_file_is_broken(
 def test_lean_status_reads_the_facts_the_service_reads() -> None:
     """Its copies of the variables kept from tmux and of the config's name follow the
     originals (the pane format itself is shared: `paneformat.py`)."""
-    from taskmux import config, taskenv
+    from taskmux.config import project as config
+    from taskmux.config import taskenv
 
     assert (
         lean_status.TASK_VARS == taskenv.TASK_VARS and taskenv.MARKER_VAR in lean_status.TASK_VARS

@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import TASKMUX
 from harness import Project, project, wait_until
 
-from taskmux.taskenv import MARKER_VAR
+from taskmux.config.taskenv import MARKER_VAR
 
 __all__ = ["project"]
 
@@ -364,7 +364,7 @@ NASTY = [
 
 def test_any_value_reaches_the_task_byte_for_byte(project: Project) -> None:
     """The tmux configuration quoting of a launch keeps every value exactly."""
-    from taskmux.tmux_manager import Launch, Observation, Tmux
+    from taskmux.runtime.tmux_manager import Launch, Observation, Tmux
 
     tmux = Tmux(socket_name=project.socket_name)
     env = {f"V{i}": value for i, value in enumerate(NASTY)}

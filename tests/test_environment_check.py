@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from taskmux.environment_check import environment_problems, program_of, program_problem
-from taskmux.models import validate_config
+from taskmux.config.environment_check import environment_problems, program_of, program_problem
+from taskmux.config.models import validate_config
 
 
 @pytest.mark.parametrize(

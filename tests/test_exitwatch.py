@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from taskmux.exitwatch import ExitWatch
-from taskmux.wakeup import Listener, poke
+from taskmux.runtime.wakeup import Listener, poke
+from taskmux.supervision.exitwatch import ExitWatch
 
 pytestmark = pytest.mark.skipif(not ExitWatch().available, reason="no pidfd_open here")
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from taskmux.exporters import (
+from taskmux.config.models import validate_config
+from taskmux.config.schema import ProjectConfig, TaskConfig, field_names
+from taskmux.interop.exporters import (
     compose_escape,
     compose_file,
     one_shots,
@@ -27,8 +29,6 @@ from taskmux.exporters import (
     systemd_quote,
     systemd_units,
 )
-from taskmux.models import validate_config
-from taskmux.schema import ProjectConfig, TaskConfig, field_names
 
 HAS_ENV = "env" in field_names(TaskConfig)
 needs_env = pytest.mark.skipif(not HAS_ENV, reason="this schema has no env/env_file/auto ports")

@@ -14,7 +14,7 @@ import pytest
 from daemon_helpers import running_daemon, tmux_socket, write_config
 from harness import Project, holds_for, pid_alive, project, wait_until
 
-from taskmux.filewatch import (
+from taskmux.supervision.filewatch import (
     Change,
     Debouncer,
     FileWatcher,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.health import CheckResult
-from taskmux.health_report import HealthReport, expectation, task_health
-from taskmux.schema import TaskConfig
-from taskmux.state import Health, TaskState, health_change, in_start_period, next_health
-from taskmux.status import _is_starting
+from taskmux.config.schema import TaskConfig
+from taskmux.lifecycle.health_report import HealthReport, expectation, task_health
+from taskmux.lifecycle.status import _is_starting
+from taskmux.runtime.health import CheckResult
+from taskmux.runtime.state import Health, TaskState, health_change, in_start_period, next_health
 
 RUN = 1000.0
 OTHER_RUN = 2000.0

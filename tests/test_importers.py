@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
+from taskmux.config.models import validate_config
+from taskmux.config.schema import TaskConfig, field_names
 from taskmux.errors import ImportFailed
-from taskmux.importers import (
+from taskmux.interop.importers import (
     ImportPlan,
     from_process_compose,
     from_procfile,
     parse_procfile,
     render,
 )
-from taskmux.models import validate_config
-from taskmux.schema import TaskConfig, field_names
 
 # Issue 13's keys (env, env_file, port = "auto"): absent from a schema without them.
 HAS_ENV = "env" in field_names(TaskConfig)

@@ -16,7 +16,7 @@ import pytest
 from harness import Project, pid_alive, project, wait_until
 from libtmux import Server
 
-from taskmux.tmux_manager import Tmux
+from taskmux.runtime.tmux_manager import Tmux
 
 __all__ = ["project"]
 

@@ -16,9 +16,9 @@ import pytest
 from harness import Project, project, wait_until
 from spool_feed import Feed
 
-from taskmux import logs
-from taskmux.collector import LogWriter
 from taskmux.errors import InvalidCursor
+from taskmux.logs import files as logs
+from taskmux.logs.collector import LogWriter
 
 __all__ = ["project"]
 

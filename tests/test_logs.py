@@ -17,10 +17,10 @@ import pytest
 from harness import holds_for, wait_until
 from spool_feed import Feed
 
-from taskmux import logs
-from taskmux.collector import rotate
 from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
-from taskmux.paths import ProjectPaths
+from taskmux.logs import files as logs
+from taskmux.logs.collector import rotate
+from taskmux.statedir.paths import ProjectPaths
 
 BASE = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TASKMUX = str(Path(sys.executable).parent / "taskmux")

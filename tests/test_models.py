@@ -7,15 +7,15 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from taskmux.errors import Problem
-from taskmux.models import (
+from taskmux.config.models import (
     MAX_COMMAND_BYTES,
     MAX_NAME_LENGTH,
     ProjectConfig,
     TaskConfig,
     validate_config,
 )
-from taskmux.schema import Bounds
+from taskmux.config.schema import Bounds
+from taskmux.errors import Problem
 
 
 def _valid(raw: dict[str, Any]) -> ProjectConfig:

@@ -16,7 +16,7 @@ import yaml
 from conftest import run_cli
 from harness import Project, holds_for, project, wait_until
 
-from taskmux.schema import TaskConfig, field_names
+from taskmux.config.schema import TaskConfig, field_names
 
 __all__ = ["project"]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from harness import Project, holds_for, pid_alive, project, wait_until
 
-from taskmux.config import load_project
+from taskmux.config.project import load_project
+from taskmux.config.taskenv import MARKER_VAR
 from taskmux.errors import SessionConflict
-from taskmux.lifecycle import Lifecycle
-from taskmux.taskenv import MARKER_VAR
-from taskmux.tmux_manager import Launch, Tmux
+from taskmux.lifecycle.core import Lifecycle
+from taskmux.runtime.tmux_manager import Launch, Tmux
 
 __all__ = ["project"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.port_guard import (
+from taskmux.runtime.port_guard import (
     Holder,
     Scope,
     foreground_hint,

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 from harness import Project, pid_alive, project, wait_until
 
-from taskmux import procs
-from taskmux.port_guard import Scope, judge_all, refusal
+from taskmux.runtime import procs
+from taskmux.runtime.port_guard import Scope, judge_all, refusal
 
 __all__ = ["project"]
 

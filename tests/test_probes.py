@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from probe_server import ProbeServer, elapsed, free_port, probe_server
 
-from taskmux.probes import http_probe, run_probe, tcp_probe
-from taskmux.schema import TaskConfig
+from taskmux.config.schema import TaskConfig
+from taskmux.runtime.probes import http_probe, run_probe, tcp_probe
 
 __all__ = ["probe_server"]
 

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from taskmux.procs import STOP_TERM_WAIT, stop_steps
+from taskmux.runtime.procs import STOP_TERM_WAIT, stop_steps
 
 
 @pytest.mark.parametrize(

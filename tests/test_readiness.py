@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.readiness import dependency_verdict
-from taskmux.schema import TaskConfig
-from taskmux.state import Health, TaskState
+from taskmux.config.schema import TaskConfig
+from taskmux.lifecycle.readiness import dependency_verdict
+from taskmux.runtime.state import Health, TaskState
 
 
 def _state(**overrides: object) -> TaskState:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from taskmux.recovery import recovery_plan, relaunch_waves, session_lost
-from taskmux.restart import Policy
-from taskmux.state import TaskState
+from taskmux.lifecycle.restart import Policy
+from taskmux.runtime.state import TaskState
+from taskmux.supervision.recovery import recovery_plan, relaunch_waves, session_lost
 
 NOW = 1_000_000.0
 RUNNING = TaskState(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from taskmux.reload import ConfigDiff, ReloadPlan, diff, plan
-from taskmux.schema import Hooks, ProjectConfig, TaskConfig
+from taskmux.config.reload import ConfigDiff, ReloadPlan, diff, plan
+from taskmux.config.schema import Hooks, ProjectConfig, TaskConfig
 
 
 def config(name: str = "proj", auto_start: bool = True, **tasks: Any) -> ProjectConfig:

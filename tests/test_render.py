@@ -15,7 +15,7 @@ from harness import Project, project
 from rich.console import Console
 
 from taskmux.cli.render import ProgressPrinter, status_table
-from taskmux.lifecycle import Progress
+from taskmux.lifecycle.core import Progress
 
 __all__ = ["project"]
 

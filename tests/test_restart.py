@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.restart import (
+from taskmux.lifecycle.restart import (
     MAX_DELAY,
     Action,
     History,

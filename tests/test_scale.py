@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from harness import Project, pid_alive, project, wait_until
 
-from taskmux import procs
-from taskmux.config import load_project
-from taskmux.lifecycle import SETTLE_POLL, SETTLE_WINDOW, Lifecycle
-from taskmux.taskenv import MARKER_VAR
-from taskmux.tmux_manager import Tmux
+from taskmux.config.project import load_project
+from taskmux.config.taskenv import MARKER_VAR
+from taskmux.lifecycle.core import SETTLE_POLL, SETTLE_WINDOW, Lifecycle
+from taskmux.runtime import procs
+from taskmux.runtime.tmux_manager import Tmux
 
 __all__ = ["project"]
 
@@ -264,7 +264,7 @@ def test_the_group_of_a_pane_process_that_died_unreaped_is_still_stopped(
 
 
 def test_stop_waves_put_dependents_first_and_scale_with_depth() -> None:
-    from taskmux.lifecycle import _stop_waves
+    from taskmux.lifecycle.core import _stop_waves
 
     graph = {"db": [], "mig": ["db"], "web": ["mig", "db"], "worker": ["web"], "x": []}
     assert _stop_waves(graph, list(graph)) == [["worker", "x"], ["web"], ["mig"], ["db"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.sessions import SessionChoice, choose_session
+from taskmux.runtime.sessions import SessionChoice, choose_session
 
 ME, OTHER = "shop-aaaa111111", "shop-bbbb222222"
 

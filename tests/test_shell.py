@@ -13,7 +13,7 @@ import psutil
 import pytest
 from harness import pid_alive, wait_until
 
-from taskmux.shell import exec_form, run_shell
+from taskmux.runtime.shell import exec_form, run_shell
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config import load_project
+from taskmux.config.project import load_project
 from taskmux.errors import PartialFailure
-from taskmux.lifecycle import SETTLE_WINDOW
+from taskmux.lifecycle.core import SETTLE_WINDOW
 from taskmux.service import Service
 
 __all__ = ["project"]

@@ -20,8 +20,8 @@ import pytest
 from conftest import TASKMUX
 from harness import Project, holds_for, pid_alive, project, wait_until
 
-from taskmux.claim import claim_name, supervisor_running
-from taskmux.paths import ProjectPaths
+from taskmux.statedir.claim import claim_name, supervisor_running
+from taskmux.statedir.paths import ProjectPaths
 
 __all__ = ["project"]
 

@@ -308,10 +308,10 @@ def test_start_m_follows_edits_of_the_config(project: Project) -> None:
 def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     """Restart timing follows the clock it is given: no restart before the backoff is
     due however often it ticks, one once it is (ticks driven by hand, no sleeping)."""
-    from taskmux.config import load_project
+    from taskmux.config.project import load_project
+    from taskmux.runtime.tmux_manager import Tmux
     from taskmux.service import ConfigInUse, Service
-    from taskmux.supervisor import Supervisor
-    from taskmux.tmux_manager import Tmux
+    from taskmux.supervision.supervisor import Supervisor
 
     project.write(
         """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.taskcmd import is_simple, pane_command
+from taskmux.runtime.taskcmd import is_simple, pane_command
 
 __all__ = ["project"]
 

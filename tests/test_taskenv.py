@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from taskmux.models import validate_config
-from taskmux.schema import ProjectConfig
-from taskmux.taskenv import (
+from taskmux.config.models import validate_config
+from taskmux.config.schema import ProjectConfig
+from taskmux.config.taskenv import (
     ExpansionError,
     expand_ports,
     expand_value,

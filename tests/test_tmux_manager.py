@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from libtmux import Server
 
-from taskmux.tmux_manager import quote_word
+from taskmux.runtime.tmux_manager import quote_word
 
 NASTY = [
     "a\n    b\n\tc",  # a multi-line script keeps its indentation

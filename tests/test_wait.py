@@ -9,9 +9,9 @@ import time
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.schema import TaskConfig
-from taskmux.state import TaskState
-from taskmux.waiting import comes_back, judge
+from taskmux.config.schema import TaskConfig
+from taskmux.lifecycle.waiting import comes_back, judge
+from taskmux.runtime.state import TaskState
 
 __all__ = ["project"]
 

@@ -20,11 +20,11 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     write_config,
 )
 
-from taskmux.config import load_project
+from taskmux.config.project import load_project
+from taskmux.runtime.tmux_manager import Tmux
 from taskmux.service import ConfigInUse, Service
-from taskmux.supervisor import claim_supervision
-from taskmux.tmux_manager import Tmux
-from taskmux.watcher import ConfigWatcher, Reloader
+from taskmux.supervision.config_watch import ConfigWatcher, Reloader
+from taskmux.supervision.supervisor import claim_supervision
 
 # The watcher on its own -----------------------------------------------------------------
 

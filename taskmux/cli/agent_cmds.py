@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from taskmux.waiting import TaskWait, WaitResult
+    from taskmux.lifecycle.waiting import TaskWait, WaitResult
 
 
 @app.command()
@@ -37,7 +37,7 @@ def wait(
     """Block until every task meets the condition; exit 1 saying why if one cannot."""
     from taskmux.cli.lifecycle_cmds import perform
     from taskmux.errors import UsageError
-    from taskmux.waiting import Condition
+    from taskmux.lifecycle.waiting import Condition
 
     flags: list[tuple[Condition, bool]] = [
         ("healthy", healthy),
@@ -125,7 +125,7 @@ def mcp_install(
     json_out: JsonOpt = False,
 ) -> None:
     """Register `taskmux mcp` in MCP client configs, keeping their other servers."""
-    from taskmux.config import find_config
+    from taskmux.config.project import find_config
     from taskmux.mcp.install import client_spec, install
 
     root = find_config(state.config).parent
@@ -143,7 +143,7 @@ def mcp_install(
 
 def _default_clients(root: Path) -> list[str]:
     """Project-level configs of the detected agents; Codex (user-wide) only when named."""
-    from taskmux.agents import detect
+    from taskmux.interop.agents import detect
     from taskmux.mcp.install import CLIENTS
 
     found = [a.name for a in detect(root) if a.name in CLIENTS and a.name != "codex"]
@@ -176,8 +176,8 @@ def inject(
     json_out: JsonOpt = False,
 ) -> None:
     """Write or refresh the taskmux instructions in AI agents' context files."""
-    from taskmux import agents as core
     from taskmux.errors import UsageError
+    from taskmux.interop import agents as core
 
     project = load(json_out)
     by_name = {agent.name: agent for agent in core.AGENTS}

@@ -19,7 +19,7 @@ from taskmux.cli.jsonout import print_json as print_json
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from taskmux.config import Project
+    from taskmux.config.project import Project
 
 app = typer.Typer(
     name="taskmux",

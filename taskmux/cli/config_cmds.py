@@ -116,8 +116,8 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Create taskmux.toml here and write taskmux instructions for detected AI agents."""
-    from taskmux import agents
-    from taskmux.init import create_config, session_name_for
+    from taskmux.config.create import create_config, session_name_for
+    from taskmux.interop import agents
 
     root = Path.cwd()
     session = session_name_for(root)
@@ -156,8 +156,8 @@ def env_problems(path: Path, config: Any) -> list[Any]:
     """Missing env files, unparsable lines, undefined `${NAME}`s, located in the config."""
     import os
 
-    from taskmux.config import Project
-    from taskmux.taskenv import all_problems
+    from taskmux.config.project import Project
+    from taskmux.config.taskenv import all_problems
 
     project = Project(path, config)
     return project.located(all_problems(config, project.root, os.environ, lambda _task: 0))
@@ -166,8 +166,8 @@ def env_problems(path: Path, config: Any) -> list[Any]:
 @app.command()
 def check(json_out: JsonOpt = False) -> None:
     """Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0)."""
-    from taskmux.config import check_file, find_config
-    from taskmux.environment_check import environment_problems
+    from taskmux.config.environment_check import environment_problems
+    from taskmux.config.project import check_file, find_config
 
     path = find_config(state.config)
     config, problems = check_file(path)

@@ -17,7 +17,7 @@ from taskmux.cli.app import JsonOpt, app, emit, load, print_json
 
 if TYPE_CHECKING:
     from taskmux.daemon.server import DaemonInfo
-    from taskmux.watcher import ReloadOutcome
+    from taskmux.supervision.config_watch import ReloadOutcome
 
 daemon_app = typer.Typer(
     help="Supervise tasks, apply config edits, serve a WebSocket API and a web dashboard "
@@ -141,7 +141,7 @@ def _open_browser(url: str) -> bool:
 def _login_ttl() -> float:
     """The login code's lifetime: 60 s, or shorter through TASKMUX_UI_LOGIN_TTL (tests);
     never longer."""
-    from taskmux.dashboard.logins import LOGIN_TTL
+    from taskmux.daemon.dashboard.logins import LOGIN_TTL
 
     try:
         wanted = float(os.environ.get("TASKMUX_UI_LOGIN_TTL", LOGIN_TTL))
@@ -158,7 +158,7 @@ def watch(json_out: JsonOpt = False) -> None:
     """
     from taskmux.cli.render import ProgressPrinter
     from taskmux.service import Service
-    from taskmux.watcher import ConfigWatcher, Reloader
+    from taskmux.supervision.config_watch import ConfigWatcher, Reloader
 
     project = load(json_out)
     reloader = Reloader(Service.for_project(project, ProgressPrinter(json_out)))

@@ -94,7 +94,7 @@ def _kill_commands_on_signals() -> None:
     """
 
     def handler(signum: int, _frame: object) -> None:
-        shell = sys.modules.get("taskmux.shell")  # not imported: no command was ever run
+        shell = sys.modules.get("taskmux.runtime.shell")  # not imported: no command was ever run
         busy = shell is not None and shell.interrupt()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt

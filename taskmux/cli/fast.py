@@ -21,7 +21,7 @@ import sys
 
 TYPE_CHECKING = False  # typing's own costs an import on the hottest path; mypy reads this
 if TYPE_CHECKING:
-    from taskmux.config import Project
+    from taskmux.config.project import Project
 
 _STATUS = frozenset({"status", "ls", "list"})
 

@@ -26,7 +26,7 @@ import stat
 import sys
 import time
 
-from taskmux.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
+from taskmux.runtime.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
 
 CONFIG_NAME = "taskmux.toml"  # as config.CONFIG_NAME
 # As taskenv.TASK_VARS / MARKER_VAR: kept out of a tmux client's environment.
@@ -44,7 +44,7 @@ class _NotHere(Exception):
 def schema_stamp() -> str:
     """Identifies the installed `schema.py` (as config.schema_stamp, the last part of the
     cache's key): a cache written under another schema is never read here."""
-    info = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "schema.py"))
+    info = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "config", "schema.py"))
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
@@ -122,7 +122,7 @@ def inspect_record(config: str | None, name: str) -> Answer | None:
 
 
 def _real_pid(pid: int | None) -> int | None:
-    from taskmux.childpid import real_pid
+    from taskmux.runtime.childpid import real_pid
 
     return real_pid(pid)
 

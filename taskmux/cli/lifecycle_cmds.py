@@ -18,7 +18,7 @@ from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
     from taskmux.errors import PartialFailure
-    from taskmux.lifecycle import StartReport
+    from taskmux.lifecycle.core import StartReport
     from taskmux.service import Service, StartWaitResult
 
 TasksArg = Annotated[

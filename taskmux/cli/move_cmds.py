@@ -13,7 +13,7 @@ import typer
 from taskmux.cli.app import JsonOpt, app, console, emit, load, warn
 
 if TYPE_CHECKING:
-    from taskmux.moving import ExportResult, ImportResult
+    from taskmux.interop.moving import ExportResult, ImportResult
 
 export_app = typer.Typer(
     name="export",
@@ -72,7 +72,7 @@ def export_systemd_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write systemd user units: one per task, and a target that starts them all."""
-    from taskmux.exporters import target_name
+    from taskmux.interop.exporters import target_name
     from taskmux.service import Service
 
     project = load(json_out)

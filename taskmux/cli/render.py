@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
 
-    from taskmux.lifecycle import Progress
+    from taskmux.lifecycle.core import Progress
 
 _PHASE_STYLE = {
     "starting": "yellow",

@@ -18,8 +18,8 @@ from taskmux.operations import OPERATIONS
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from taskmux.supervisor import Supervisor
-    from taskmux.watcher import ReloadOutcome
+    from taskmux.supervision.config_watch import ReloadOutcome
+    from taskmux.supervision.supervisor import Supervisor
 
 
 def describe_event(record: dict[str, Any]) -> str:
@@ -70,8 +70,8 @@ def run_monitor(
     from taskmux.cli.lifecycle_cmds import render, service_for
     from taskmux.errors import PartialFailure
     from taskmux.service import Service
-    from taskmux.supervisor import Supervisor, claim_supervision
-    from taskmux.watcher import ConfigWatcher, Reloader
+    from taskmux.supervision.config_watch import ConfigWatcher, Reloader
+    from taskmux.supervision.supervisor import Supervisor, claim_supervision
 
     with service_for(json_out, "start") as starter:
         claim = claim_supervision(starter.project.paths.supervisor_lock, "start -m")

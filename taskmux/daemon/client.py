@@ -15,7 +15,7 @@ from typing import Any
 
 from taskmux.daemon.server import DaemonInfo, running_daemon
 from taskmux.errors import DaemonNotRunning, TaskmuxError
-from taskmux.paths import ProjectPaths
+from taskmux.statedir.paths import ProjectPaths
 
 TIMEOUT = 10.0
 

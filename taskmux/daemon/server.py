@@ -39,17 +39,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskmux.config import Project
+from taskmux.config.project import Project
 from taskmux.daemon.api import Api, Request, error_reply, ok_reply, parse_request, request_id
-from taskmux.dashboard import peers, web
-from taskmux.dashboard.logins import LOGIN_TTL, Logins
+from taskmux.daemon.dashboard import peers, web
+from taskmux.daemon.dashboard.logins import LOGIN_TTL, Logins
 from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
-from taskmux.lifecycle import Progress
-from taskmux.paths import ProjectPaths
+from taskmux.lifecycle.core import Progress
 from taskmux.service import ConfigInUse, Service
-from taskmux.statefiles import file_problem, open_private, open_read, read_trusted, write_private
-from taskmux.supervisor import Claim, Supervisor, claim_supervision
-from taskmux.watcher import ConfigWatcher, Reloader
+from taskmux.statedir.files import (
+    file_problem,
+    open_private,
+    open_read,
+    read_trusted,
+    write_private,
+)
+from taskmux.statedir.paths import ProjectPaths
+from taskmux.supervision.config_watch import ConfigWatcher, Reloader
+from taskmux.supervision.supervisor import Claim, Supervisor, claim_supervision
 
 if TYPE_CHECKING:
     import psutil
@@ -57,7 +63,7 @@ if TYPE_CHECKING:
     from websockets.http11 import Request as HttpRequest
     from websockets.http11 import Response
 
-    from taskmux.tmux_manager import Tmux
+    from taskmux.runtime.tmux_manager import Tmux
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 28765  # clear of common dev ports (3000, 5173, 8000, 8080, 8765, …)
@@ -669,7 +675,7 @@ class Daemon:
 
 
 def _tmux() -> Tmux:
-    from taskmux.tmux_manager import Tmux
+    from taskmux.runtime.tmux_manager import Tmux
 
     return Tmux.from_env()
 
@@ -681,7 +687,7 @@ def _log_progress(progress: Progress) -> None:
 
 def _record_port(claim: Claim, port: int) -> None:
     """With --port 0, tell the supervisor record which port was picked."""
-    from taskmux.claim import read_holder
+    from taskmux.statedir.claim import read_holder
 
     holder = read_holder(claim.info_path) or {"pid": os.getpid(), "kind": "daemon"}
     write_private(claim.info_path, json.dumps({**holder, "port": port}))

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskmux.config import atomic_write
+from taskmux.config.project import atomic_write
 from taskmux.errors import ClientConfigInvalid, UsageError
-from taskmux.filelock import locked
-from taskmux.paths import state_root
+from taskmux.statedir.filelock import locked
+from taskmux.statedir.paths import state_root
 
 SERVER_NAME = "taskmux"
 SERVER_ARGS = ["mcp"]

@@ -1,0 +1,1 @@
+"""The project's file: its shape, validation, edits, environment, dependency order, reload diff."""

@@ -1,0 +1,89 @@
+"""Edits of taskmux.toml that the `add` and `remove` operations make.
+
+Each is one mutation of the TOML document under the config lock (`config.edit_config`):
+comments and layout survive, the result is validated before it is written, and the
+caller's `after_write` (the agent context blocks) runs in the same locked step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from taskmux.config.project import Project, edit_config
+from taskmux.errors import TaskExists, TaskHasDependents, TaskNotFound
+
+AfterWrite = Callable[[Project], None]
+"""Run under the config lock after a write (the service refreshes agents' context files)."""
+
+
+def add_task(
+    path: Path,
+    task: str,
+    command: str,
+    *,
+    cwd: str | None = None,
+    port: int | str | None = None,
+    health_check: str | None = None,
+    depends_on: list[str] | None = None,
+    restart_policy: str | None = None,
+    auto_start: bool = True,
+    env: dict[str, str] | None = None,
+    env_file: list[str] | None = None,
+    force: bool = False,
+    after_write: AfterWrite | None = None,
+) -> Project:
+    """Write a new task table (or, with `force`, replace one); return the new project."""
+    values: dict[str, Any] = {"command": command}
+    optional = {"cwd": cwd, "port": port, "health_check": health_check}
+    values |= {k: v for k, v in optional.items() if v is not None}
+    if restart_policy is not None:
+        values["restart_policy"] = restart_policy
+    if not auto_start:
+        values["auto_start"] = False
+    if depends_on:
+        values["depends_on"] = list(dict.fromkeys(depends_on))  # `--depends-on a` twice: once
+    if env_file:
+        values["env_file"] = env_file[0] if len(env_file) == 1 else list(env_file)
+
+    def mutate(document: Any) -> None:
+        import tomlkit
+
+        tasks = document.setdefault("tasks", tomlkit.table(is_super_table=True))
+        if not isinstance(tasks, dict):
+            return  # `tasks` is not a table: leave it, validation reports it (E112)
+        if task in tasks and not force:
+            raise TaskExists(f"task '{task}' already exists (use --force to replace it)")
+        table = tomlkit.table()
+        table.update(values)
+        if env:
+            table["env"] = tomlkit.inline_table()
+            table["env"].update(env)
+        tasks[task] = table
+
+    return edit_config(path, mutate, after_write)
+
+
+def check_removable(project: Project, task: str) -> None:
+    """Refuse to remove a task that does not exist or that others depend on."""
+    from taskmux.config.deps import dependents
+
+    project.task(task)
+    users = dependents(project.config.graph(), task)
+    if users:
+        raise TaskHasDependents(
+            f"cannot remove '{task}': {', '.join(repr(u) for u in users)} depend(s) on it"
+        )
+
+
+def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) -> Project:
+    """Delete the task's table; return the new project."""
+
+    def mutate(document: Any) -> None:
+        tasks = document.get("tasks")
+        if not isinstance(tasks, dict) or task not in tasks:  # a concurrent remove won
+            raise TaskNotFound(f"task '{task}' not found in {path.name}")
+        del tasks[task]
+
+    return edit_config(path, mutate, after_write)

@@ -1,0 +1,423 @@
+"""Find, load, edit and atomically save `taskmux.toml`.
+
+Loading uses the standard library's tomllib (fast, for every command); editing uses
+tomlkit on the document itself, so the user's comments and layout survive, under an
+exclusive lock so that concurrent `add`s from parallel agents all land. The cache of
+the last validated config also lets the commands that only look or stop work while a
+later edit has broken the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
+from taskmux.statedir.files import read_trusted, write_private
+from taskmux.statedir.paths import ProjectPaths
+
+if TYPE_CHECKING:
+    import tomlkit.toml_document
+
+    from taskmux.config.schema import ProjectConfig, TaskConfig
+
+CONFIG_NAME = "taskmux.toml"
+_LINE_RE = re.compile(r"at line (\d+)")
+_BOM = b"\xef\xbb\xbf"
+_DEFAULT_SESSION = "taskmux"
+_NAME_RE = re.compile(r"""^\s*name\s*=\s*["']([^"'\n]*)["']""", re.MULTILINE)
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # as models.SESSION_NAME_RE
+
+
+def find_config(explicit: str | Path | None = None, start: Path | None = None) -> Path:
+    """The config named by `-c`/`TASKMUX_CONFIG` (a file, or a folder holding taskmux.toml),
+    else the nearest `taskmux.toml` upwards."""
+    named = explicit or os.environ.get("TASKMUX_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if path.is_dir():  # `-c ../other-project`: the folder's own taskmux.toml
+            if not (path / CONFIG_NAME).is_file():
+                raise ConfigNotFound(
+                    f"{path} is a folder without a {CONFIG_NAME} "
+                    "(-c takes a config file, or a folder that holds one)"
+                )
+            path = path / CONFIG_NAME
+        elif not path.is_file():
+            what = "is not a regular file" if path.exists() else "does not exist"
+            raise ConfigNotFound(f"config file {path} {what}")
+        return path.absolute()
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigNotFound(
+        f"no {CONFIG_NAME} in {here} or any parent folder (run 'taskmux init' to create one)"
+    )
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The config file is invalid and something else stands in for it (see load_project)."""
+
+    error: ConfigError
+    last_valid: bool  # the last valid config stands in; False: tmux's windows (none was seen)
+    last_valid_at: float | None = None  # when that config was last validated
+
+    def describe(self, path: Path) -> str:
+        """The one warning line: the file's error, and what is used instead."""
+        if self.last_valid:
+            when = ""
+            if self.last_valid_at is not None:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_valid_at))
+                when = f" (validated {stamp})"
+            using = f"using the last valid config{when}"
+        else:
+            using = "no valid config was ever loaded: using the task windows tmux reports"
+        error = self.error.message.replace(str(path), path.name)
+        return f"{path.name} is invalid (error[{self.error.code}]: {error}); {using}"
+
+    def to_dict(self) -> dict[str, object]:
+        using = "last_valid_config" if self.last_valid else "tmux_windows"
+        return {**self.error.to_dict(), "using": using, "last_valid_at": self.last_valid_at}
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, valid config and where it came from (or, with `fallback`, a stand-in)."""
+
+    path: Path
+    config: ProjectConfig
+    warnings: list[Problem] = field(default_factory=list)
+    fallback: Fallback | None = None  # set: the file is invalid, `config` stands in for it
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def session(self) -> str:
+        return self.config.name
+
+    @cached_property
+    def paths(self) -> ProjectPaths:
+        return ProjectPaths.for_config(self.path)
+
+    def task(self, name: str) -> TaskConfig:
+        try:
+            return self.config.tasks[name]
+        except KeyError:
+            raise TaskNotFound(f"task '{name}' not found in {self.path.name}") from None
+
+    def check_names(self, names: list[str]) -> None:
+        for name in names:
+            self.task(name)
+
+    def task_cwd(self, name: str) -> Path:
+        cwd = self.task(name).cwd
+        return (self.root / cwd).resolve() if cwd else self.root
+
+    def located(self, problems: list[Problem]) -> list[Problem]:
+        """Problems found after loading (env files, `${...}`), with the config's line numbers."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        return [
+            p
+            if p.path
+            else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
+            for p in problems
+        ]
+
+
+def locate(text: str, task: str | None, key: str | None) -> int | None:
+    """Best-effort line number of a task's key (or its table header) in the TOML text."""
+    lines = text.splitlines()
+    header_re = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    table = ""
+    header_line: int | None = None
+    wanted_table = f"tasks.{task}" if task else ""
+    key_parts = key.split(".") if key else []
+    if len(key_parts) > 1:
+        wanted_table = ".".join(filter(None, [wanted_table, *key_parts[:-1]]))
+    leaf = key_parts[-1] if key_parts else None
+    for number, line in enumerate(lines, start=1):
+        match = header_re.match(line)
+        if match:
+            table = match.group(1).replace('"', "").replace("'", "").replace(" ", "")
+            if table == wanted_table:
+                header_line = number
+            continue
+        if table == wanted_table and leaf and re.match(rf"^\s*{re.escape(leaf)}\s*=", line):
+            return number
+    if len(key_parts) > 1:  # `env = { NAME = ... }`: an inline table, or the table's header
+        return header_line or locate(text, task, key_parts[0])
+    if header_line is None and task:
+        return locate(text, task, None) if key else None
+    return header_line
+
+
+def _locate_all(text: str, path: Path, problems: list[Problem]) -> list[Problem]:
+    return [
+        replace(p, line=p.line or locate(text, p.task, p.key), path=str(path)) for p in problems
+    ]
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    import tomllib  # not needed when the cache answers (most reads)
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _LINE_RE.search(str(exc))
+        line = int(match.group(1)) if match else None
+        problem = Problem("E110", f"invalid TOML: {exc}", line=line, path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigNotFound(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text. A UTF-8 BOM (Windows editors write one) is accepted and dropped;
+    anything that is not UTF-8 is E110 at the line of its first bad byte."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        message = "the file is UTF-16; save it as UTF-8"
+        raise ConfigError.from_problems([Problem("E110", message, line=1, path=str(path))])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        message = (
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}; save the file as UTF-8"
+        )
+        problem = Problem("E110", message, line=line, path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+
+
+def _read(path: Path) -> str:
+    return _decode(path, _read_bytes(path))
+
+
+def check_file(path: Path) -> tuple[ProjectConfig | None, list[Problem]]:
+    """Every problem in the file, errors and warnings, located; never raises for content.
+
+    A valid config is remembered in the state folder (the cache), so commands that only
+    look or stop can still work from it after a later edit breaks the file.
+    """
+    from taskmux.config.models import validate_config
+
+    try:
+        key: list[object] | None = _cache_key(path)
+    except OSError:
+        key = None  # gone or unreadable: _read says so
+    try:
+        text = _read(path)
+        raw = _parse(path, text)
+    except ConfigError as exc:
+        return None, exc.problems
+    config, problems = validate_config(raw)
+    problems = _locate_all(text, path, problems)
+    if config is not None and key is not None:
+        _cache_write(Project(path, config, _warnings(problems)), key)
+    return config, problems
+
+
+def _warnings(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
+def load_project(explicit: str | Path | None = None, fallback: bool = False) -> Project:
+    """Find and load the config; raise ConfigError naming the first problem if invalid.
+
+    A config that validated before and has not changed since (same inode, size and
+    mtime) is read back from a cache in the state folder: no pydantic on that path.
+    With `fallback` (the commands that only look or stop), an invalid file does not
+    lock the user out: the last valid config stands in for it, or, when there never was
+    one, a config of just the session name (the CLI then adds the windows tmux reports);
+    `Project.fallback` says which, and why.
+    """
+    path = find_config(explicit)
+    cached = _cache_read(path, _cache_key(path))
+    if cached is not None:
+        return cached
+    config, problems = check_file(path)
+    if config is not None:
+        return Project(path, config, _warnings(problems))
+    error = ConfigError.from_problems(problems)
+    if not fallback:
+        raise error
+    last = _cache_read(path, None)
+    if last is not None:
+        return Project(path, last.config, [], Fallback(error, True, _cache_time(path)))
+    from taskmux.config.schema import ProjectConfig
+
+    return Project(path, ProjectConfig(name=_session_guess(path)), [], Fallback(error, False))
+
+
+def _cache_time(path: Path) -> float | None:
+    try:
+        return _cache_file(path).stat().st_mtime
+    except OSError:
+        return None
+
+
+def _session_guess(path: Path) -> str:
+    """The session `name` an invalid file most likely means (for display and lookup)."""
+    import tomllib
+
+    try:
+        text = _read_bytes(path).decode("utf-8", "replace").lstrip("\ufeff")
+    except ConfigNotFound:
+        return _DEFAULT_SESSION
+    try:
+        name = tomllib.loads(text).get("name")
+    except tomllib.TOMLDecodeError:
+        match = _NAME_RE.search(text.split("\n[", 1)[0])
+        name = match.group(1) if match else None
+    return name if isinstance(name, str) and _SESSION_RE.match(name) else _DEFAULT_SESSION
+
+
+def _cache_key(path: Path) -> list[object]:
+    from taskmux.config.schema import signature
+
+    info = path.stat()
+    resolved = str(path.resolve())
+    return [resolved, info.st_ino, info.st_size, info.st_mtime_ns, signature(), schema_stamp()]
+
+
+def schema_stamp() -> str:
+    """The installed schema.py's size and mtime, part of the cache's key: the lean
+    `status --json` path (cli/lean_status.py) cannot afford `signature()`, and reads
+    only caches whose key names this very file."""
+    from taskmux.config import schema
+
+    info = os.stat(schema.__file__)
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
+def _cache_file(path: Path) -> Path:
+    """The cache's path, in a state folder checked to be ours alone (E801 otherwise)."""
+    return ProjectPaths.for_config(path).ensure().root / "config-cache.json"
+
+
+def _cache_read(path: Path, key: list[object] | None) -> Project | None:
+    """The cached config if it was validated under `key` (None: under any key, i.e. the
+    last valid config, whatever the file holds now). A cache someone else owns or could
+    have written (it names the commands taskmux runs) is ignored and rebuilt."""
+    from taskmux.config.schema import ProjectConfig
+
+    raw = read_trusted(_cache_file(path))
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        if key is not None and data["key"] != key:
+            return None
+        warnings = [Problem(**p) for p in data["warnings"]]
+        plain = data["config"]
+        if data.get("env_tables"):
+            import tomllib
+
+            plain = _with_env_tables(plain, tomllib.loads(path.read_text(encoding="utf-8")))
+        return Project(path, ProjectConfig.from_plain(plain), warnings)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _without_env_tables(plain: dict[str, Any]) -> dict[str, Any]:
+    """The config for the cache: `env` values may be secrets, so they stay in the TOML only."""
+    tasks = {name: {**body, "env": {}} for name, body in plain["tasks"].items()}
+    return {**plain, "env": {}, "tasks": tasks}
+
+
+def _with_env_tables(plain: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """Put the `env` tables back from the file (validated when the cache was written)."""
+    tasks = {
+        name: {**body, "env": dict(raw["tasks"][name].get("env", {}))}
+        for name, body in plain["tasks"].items()
+    }
+    return {**plain, "env": dict(raw.get("env", {})), "tasks": tasks}
+
+
+def _cache_write(project: Project, key: list[object]) -> None:
+    config = project.config
+    data = {
+        "key": key,
+        "config": _without_env_tables(config.to_plain()),
+        "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
+        "warnings": [p.to_dict() for p in project.warnings],
+    }
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
+        write_private(_cache_file(project.path), json.dumps(data))
+
+
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Write via a temp file in the same folder and rename: never a half-written file.
+    The file keeps its mode (a new one gets 0644) unless `mode` is given."""
+    import tempfile
+
+    if mode is None:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+Mutation = Callable[["tomlkit.toml_document.TOMLDocument"], None]
+
+
+def edit_config(
+    path: Path, mutate: Mutation, after_write: Callable[[Project], None] | None = None
+) -> Project:
+    """Apply `mutate` to the TOML document under the project lock; save only if valid.
+
+    `after_write` runs while the lock is still held, so files derived from the config
+    (the agent context block) are written in the same order as the config itself.
+    """
+    import tomlkit
+
+    from taskmux.config.models import validate_config
+    from taskmux.statedir.filelock import locked
+
+    with locked(ProjectPaths.for_config(path).ensure().config_lock):
+        data = _read_bytes(path)
+        text = _decode(path, data)
+        _parse(path, text)
+        document = tomlkit.parse(text)
+        mutate(document)
+        new_text = tomlkit.dumps(document)
+        config, problems = validate_config(document.unwrap())
+        problems = _locate_all(new_text, path, problems)
+        if config is None:
+            raise ConfigError.from_problems(problems)
+        bom = "\ufeff" if data.startswith(_BOM) else ""  # the file keeps its BOM
+        atomic_write(path, bom + new_text)
+        project = Project(path, config, _warnings(problems))
+        if after_write is not None:
+            after_write(project)
+    return project

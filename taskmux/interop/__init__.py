@@ -1,0 +1,1 @@
+"""Moving in and out: imports, exports, agents' context files."""

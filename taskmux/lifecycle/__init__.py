@@ -1,0 +1,1 @@
+"""Start, stop, restart and kill in dependency order; waits, readiness, status reads."""

@@ -1,0 +1,72 @@
+"""What one observation says about a dependency's condition (SPEC §9): pure.
+
+`start` asks this for every dependency it waits on; `wait` asks the same about the tasks
+it waits for. A condition is met, not yet met, impossible ("failed": the dependents are
+skipped at once, with the reason), or needs the task's check run ("check").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from taskmux.config.schema import Condition, TaskConfig
+from taskmux.runtime.state import TaskState
+
+Status = Literal["met", "pending", "failed", "check"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one round's facts say about one task: met, not yet, never, or run its check."""
+
+    status: Status
+    reason: str
+
+
+def success_text(task: TaskConfig) -> str:
+    codes = task.success_exit_codes
+    return "exit 0" if codes == [0] else "an exit code in " + ", ".join(map(str, codes))
+
+
+def dependency_verdict(condition: Condition, task: TaskConfig, state: TaskState | None) -> Verdict:
+    """Whether a dependency that was started meets `condition` (see module docstring).
+
+    "healthy" is alive with its probe passing and its ready line seen; a task without a
+    probe or ready line that completed successfully (a one-shot) still counts, as it
+    always has. "completed" is any exit; "completed_successfully" an exit with one of the
+    task's `success_exit_codes`. An exit ends every wait: taskmux does not wait for a
+    supervisor to bring the dependency back.
+    """
+    if state is None:
+        return Verdict("failed", "is not running (its window is gone)")
+    if state.is_alive:
+        if condition == "started":
+            return Verdict("met", "started")
+        if condition in ("completed", "completed_successfully"):
+            return Verdict("pending", "still running")
+        if task.needs_check:
+            return Verdict("check", "not healthy yet")
+        return Verdict("met", "running")
+    ended = state.exit_text()
+    if state.manually_stopped:
+        return Verdict("failed", "was stopped by hand")
+    success = task.is_success(state.exit_status, state.exit_signal)
+    if condition in ("started", "completed"):
+        return Verdict("met", ended)
+    if condition == "completed_successfully":
+        if success:
+            return Verdict("met", ended)
+        return Verdict("failed", f"{ended}; it had to complete successfully ({success_text(task)})")
+    if success and not task.needs_check:
+        return Verdict("met", ended)  # a one-shot: done is as healthy as it gets
+    return Verdict("failed", f"{ended}; it can no longer become healthy")
+
+
+def unmet_word(condition: Condition) -> str:
+    """How a dependency that was not started with its dependent falls short, in words."""
+    if condition == "completed":
+        return "has not completed"
+    if condition == "completed_successfully":
+        return "has not completed successfully"
+    return "is not running"

@@ -1,0 +1,403 @@
+"""`taskmux wait`: block until tasks are healthy, running or exited; otherwise say why.
+
+One tmux observation per round, health checks (with their own timeouts) only for tasks
+that are alive and not yet healthy, a short pause between rounds. Deciding what a
+round's facts mean is pure (`judge`); the loop only gathers facts. A dead task fails
+the wait at once unless something will bring it back: a restart already scheduled, or
+a running supervisor whose restart decision says it will.
+
+Health verdicts found here are not written to the task's window: the supervisor counts
+consecutive failures there, and a fast poll during startup must not look like a task
+that keeps failing its checks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from taskmux.config.schema import TaskConfig
+from taskmux.config.signals import signal_name
+from taskmux.lifecycle.core import Lifecycle, StartReport
+from taskmux.lifecycle.readiness import Status, Verdict
+from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
+from taskmux.logs.files import TaskLog, tail
+from taskmux.runtime.health import CheckResult
+from taskmux.runtime.readylog import STAMP_SLACK
+from taskmux.runtime.state import TaskState
+from taskmux.runtime.tmux_manager import Observation
+
+# "ready" is what `start --wait` waits for: healthy, or (a one-shot without a probe)
+# completed successfully. `wait` offers the other three.
+Condition = Literal["healthy", "running", "exited", "ready"]
+CONDITIONS: tuple[Condition, ...] = ("healthy", "running", "exited")
+POLL_INTERVAL = 0.25
+LOG_LINES = 20
+MAX_LINE = 500  # characters kept of one log line in a report
+
+__all__ = ["CONDITIONS", "Condition", "Status", "TaskWait", "Verdict", "WaitResult", "wait_for"]
+
+
+@dataclass(frozen=True)
+class TaskWait:
+    """How one task ended up: whether it met the condition, and the facts that say why."""
+
+    task: str
+    met: bool
+    state: str
+    reason: str
+    running: bool
+    pid: int | None
+    exit_code: int | None
+    signal: str | None
+    health: CheckResult | None = None
+    logs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "met": self.met,
+            "state": self.state,
+            "reason": self.reason,
+            "running": self.running,
+            "pid": self.pid,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "health": None if self.health is None else self.health.to_dict(),
+            "logs": list(self.logs),
+        }
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """The outcome of a wait: every task's facts, in the order they were named."""
+
+    condition: Condition
+    timeout: float
+    elapsed: float
+    timed_out: bool
+    tasks: tuple[TaskWait, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.met for t in self.tasks)
+
+    @property
+    def unmet(self) -> list[TaskWait]:
+        return [t for t in self.tasks if not t.met]
+
+    def summary(self) -> str:
+        """One line: what held, or why each unmet task did not make it."""
+        if self.ok:
+            names = ", ".join(t.task for t in self.tasks)
+            return f"{names}: {self.condition} after {self.elapsed:.1f}s"
+        return "; ".join(f"{t.task}: {t.reason}" for t in self.unmet)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "condition": self.condition,
+            "timeout": self.timeout,
+            "elapsed": round(self.elapsed, 3),
+            "timed_out": self.timed_out,
+            "tasks": {t.task: t.to_dict() for t in self.tasks},
+        }
+
+
+# The decision: pure --------------------------------------------------------------------
+
+
+def comes_back(task: TaskConfig, state: TaskState, supervised: bool, now: float) -> bool:
+    """Whether a dead task will be started again without anyone asking."""
+    if state.manually_stopped or state.gave_up:
+        return False
+    if state.next_restart_at is not None:
+        return True
+    if not supervised:
+        return False
+    decision = decide(policy_of(task), observed_of(state), history_of(state), now)
+    return decision.action is Action.RESTART
+
+
+def judge(
+    condition: Condition,
+    name: str,
+    task: TaskConfig,
+    state: TaskState | None,
+    killed: bool,
+    supervised: bool,
+    now: float,
+) -> Verdict:
+    """What the observed facts mean for one task; `check` asks for its health check."""
+    if state is None:  # no window: supervisors restart tasks, they never start them
+        if condition == "exited" and killed:
+            return Verdict("met", "killed")
+        return Verdict(
+            "failed", f"{'killed' if killed else 'not started'}; run 'taskmux start {name}'"
+        )
+    if state.dead:
+        if comes_back(task, state, supervised, now):
+            return Verdict("pending", f"{state.exit_text()}; a restart is pending")
+        if condition == "exited":
+            return Verdict("met", state.describe())
+        if condition == "ready" and _one_shot_done(task, state):
+            return Verdict("met", "completed")
+        hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
+        return Verdict("failed", state.describe() + hint)
+    if condition == "exited":
+        return Verdict("pending", "still running")
+    if condition in ("healthy", "ready") and task.needs_check:
+        return Verdict("check", "not healthy yet")
+    return Verdict("met", state.describe())
+
+
+def _one_shot_done(task: TaskConfig, state: TaskState) -> bool:
+    """A task without a probe or ready line that exited with a success code by itself."""
+    if state.manually_stopped or task.needs_check:
+        return False
+    return task.is_success(state.exit_status, state.exit_signal)
+
+
+# Gathering facts -----------------------------------------------------------------------
+
+
+def supervisor_alive(lifecycle: Lifecycle) -> bool:
+    """Whether `start -m` or the daemon supervises this project right now."""
+    from taskmux.statedir.claim import supervisor_running
+
+    return supervisor_running(lifecycle.paths.supervisor_lock)
+
+
+def last_log_lines(
+    lifecycle: Lifecycle, task: str, n: int = LOG_LINES, since: float | None = None
+) -> tuple[str, ...]:
+    """The task's last n log lines (only those since `since`, if given), escape codes
+    removed, each cut to a sane length."""
+    log = TaskLog(task, lifecycle.paths.log_file(task))
+    lines = tail(log, n)
+    if since is not None:
+        lines = [line for line in lines if line.ts >= since - STAMP_SLACK]
+    return tuple(line.text[:MAX_LINE] for line in lines)
+
+
+def _run_identity(state: TaskState | None) -> str:
+    return f"{state.pid}:{state.started_at}" if state else ""
+
+
+def wait_for(
+    lifecycle: Lifecycle,
+    names: Iterable[str],
+    condition: Condition = "healthy",
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+    poll: float = POLL_INTERVAL,
+    said_timeout: float | None = None,
+) -> WaitResult:
+    """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
+
+    Raises TaskNotFound for a name that is not in the config, before waiting at all.
+    Setting `stop` ends the wait early; the result then reports the tasks as unmet.
+    `said_timeout`: the timeout to name in the result, when this wait is the last part
+    of a longer one (`start --wait`).
+    """
+    shown = timeout if said_timeout is None else said_timeout
+    wanted = list(dict.fromkeys(names))
+    lifecycle.project.check_names(wanted)
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    deadline = started + max(0.0, timeout)
+    checks: dict[str, CheckResult] = {}
+    healthy_run: dict[str, str] = {}  # task -> the run whose health check passed
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(wanted)))) as pool:
+        while True:
+            observation = lifecycle.observe()
+            verdicts = _judge_all(lifecycle, condition, wanted, observation)
+            to_check = []
+            for name, verdict in verdicts.items():
+                if verdict.status != "check":
+                    continue
+                if healthy_run.get(name) == _run_identity(observation.tasks[name]):
+                    verdicts[name] = Verdict("met", "healthy")
+                else:
+                    to_check.append(name)
+            remaining = max(0.05, deadline - time.monotonic())
+            futures = {
+                name: pool.submit(_check, lifecycle, name, observation.tasks[name], remaining)
+                for name in to_check
+            }
+            for name, future in futures.items():
+                checks[name] = result = future.result()
+                if result.healthy:
+                    healthy_run[name] = _run_identity(observation.tasks[name])
+                    verdicts[name] = Verdict("met", "healthy")
+                else:
+                    verdicts[name] = Verdict("pending", _unhealthy_reason(result))
+            statuses = {v.status for v in verdicts.values()}
+            finished = statuses == {"met"} or "failed" in statuses
+            timed_out = not finished and time.monotonic() >= deadline
+            if finished or timed_out or stop.is_set():
+                return WaitResult(
+                    condition,
+                    shown,
+                    time.monotonic() - started,
+                    timed_out,
+                    _reports(lifecycle, shown, timed_out, observation, verdicts, checks),
+                )
+            stop.wait(max(0.0, min(poll, deadline - time.monotonic())))
+
+
+def _judge_all(
+    lifecycle: Lifecycle, condition: Condition, names: list[str], observation: Observation
+) -> dict[str, Verdict]:
+    now = time.time()
+    supervised: bool | None = None  # asked only when a task is missing or dead
+    verdicts = {}
+    for name in names:
+        state = observation.tasks.get(name)
+        if supervised is None and (state is None or state.dead):
+            supervised = supervisor_alive(lifecycle)
+        task = lifecycle.project.task(name)
+        killed = name in observation.killed
+        verdicts[name] = judge(condition, name, task, state, killed, bool(supervised), now)
+    return verdicts
+
+
+def _check(lifecycle: Lifecycle, name: str, state: TaskState, remaining: float) -> CheckResult:
+    timeout = min(lifecycle.project.task(name).health_timeout, remaining)
+    return lifecycle.probe(name, state, timeout)
+
+
+def _unhealthy_reason(result: CheckResult) -> str:
+    """ "not healthy: status 500", "not healthy: exited 1: not ready", "... timed out"."""
+    return f"not healthy: {result.reason[:MAX_LINE]}" if result.reason else "not healthy"
+
+
+def _reports(
+    lifecycle: Lifecycle,
+    timeout: float,
+    timed_out: bool,
+    observation: Observation,
+    verdicts: dict[str, Verdict],
+    checks: dict[str, CheckResult],
+) -> tuple[TaskWait, ...]:
+    failed = [name for name, v in verdicts.items() if v.status == "failed"]
+    if timed_out:
+        ending = f"timed out after {timeout:g}s"
+    elif failed:
+        ending = f"stopped waiting: {', '.join(failed)} failed"
+    else:
+        ending = "wait cancelled"
+    reports = []
+    for name, verdict in verdicts.items():
+        state = observation.tasks.get(name)
+        text = _state_text(observation, name, state)
+        met = verdict.status == "met"
+        reason = ""
+        if verdict.status == "failed":
+            reason = verdict.reason
+        elif not met:
+            reason = f"{ending}: {verdict.reason}"
+        reports.append(
+            TaskWait(
+                task=name,
+                met=met,
+                state="running" if met and verdict.reason == "healthy" else text,
+                reason=reason,
+                running=bool(state and state.is_alive),
+                pid=state.pid if state and state.is_alive else None,
+                exit_code=_exit_code(state),
+                signal=_signal(state),
+                health=checks.get(name),
+                logs=() if met else _run_lines(lifecycle, name, state),
+            )
+        )
+    return tuple(reports)
+
+
+def _run_lines(lifecycle: Lifecycle, name: str, state: TaskState | None) -> tuple[str, ...]:
+    """The last lines of the run being judged (an earlier run's ready line or error would
+    mislead); all of the log's last lines if this run printed nothing yet."""
+    if state is not None and state.started_at is not None:
+        lines = last_log_lines(lifecycle, name, since=state.started_at)
+        if lines:
+            return lines
+    return last_log_lines(lifecycle, name)
+
+
+def _state_text(observation: Observation, name: str, state: TaskState | None) -> str:
+    if state is None:
+        return "killed" if name in observation.killed else "not started"
+    return state.describe()
+
+
+def _exit_code(state: TaskState | None) -> int | None:
+    if state is None or not state.dead or state.exit_signal is not None:
+        return None
+    return state.exit_status
+
+
+def _signal(state: TaskState | None) -> str | None:
+    if state is None or not state.dead or state.exit_signal is None:
+        return None
+    return signal_name(state.exit_signal)
+
+
+# `start --wait` ------------------------------------------------------------------------
+
+
+def wait_started(
+    lifecycle: Lifecycle,
+    report: StartReport,
+    timeout: float,
+    stop: threading.Event | None = None,
+    said_timeout: float | None = None,
+) -> WaitResult:
+    """Wait until every task a start dealt with is ready (healthy per its probe and ready
+    line; a one-shot: completed successfully), one fails for good, or `timeout` passes.
+
+    Tasks the start could not start (failed, skipped) fail the wait at once; their reason
+    is the start's ("skipped: dependency 'migrate' exited 1; ..."), the other facts
+    (state, exit code, last log lines) are `wait`'s, as for every other task.
+    """
+    named = {
+        *report.started,
+        *report.completed,
+        *report.already_running,
+        *report.failed,
+        *report.skipped,
+    }
+    names = [n for n in lifecycle.config.tasks if n in named]
+    if not names:
+        return WaitResult("ready", timeout, 0.0, False, ())
+    result = wait_for(lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout)
+    tasks = []
+    for task in result.tasks:
+        if task.task in report.skipped:  # never launched: earlier runs' lines say nothing
+            why = f"skipped: {report.skipped[task.task]}"
+            task = replace(task, met=False, reason=why, logs=())
+        elif task.task in report.failed:
+            why = f"failed to start: {report.failed[task.task]}"
+            task = replace(task, met=False, reason=why)
+        tasks.append(task)
+    return replace(result, tasks=tuple(tasks))
+
+
+def start_and_wait(
+    lifecycle: Lifecycle,
+    names: list[str] | None = None,
+    with_deps: bool = False,
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+) -> tuple[StartReport, WaitResult]:
+    """`start [--with-deps] --wait`: start, then wait for what was started to be ready.
+
+    `timeout` bounds the whole call: waits for dependencies inside the start end with it,
+    and the wait gets what is left.
+    """
+    began = time.monotonic()
+    report = lifecycle.start(names, with_deps=with_deps, deadline=began + max(0.0, timeout))
+    left = max(0.0, timeout - (time.monotonic() - began))
+    result = wait_started(lifecycle, report, left, stop, said_timeout=timeout)
+    return report, replace(result, timeout=timeout, elapsed=time.monotonic() - began)

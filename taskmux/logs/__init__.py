@@ -1,0 +1,1 @@
+"""Task output and lifecycle events: the spool, the collector, reading, search, events."""

@@ -1,0 +1,188 @@
+"""The lifecycle event log: one JSON line per event, shared by every taskmux process.
+
+Each event is written with a single O_APPEND write, so concurrent writers never
+interleave; the file is rotated (one backup) when it passes its size bound. It is opened
+without following symlinks, in a state folder checked to be ours (statefiles.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from taskmux.statedir.filelock import locked
+from taskmux.statedir.files import ensure_private_dir, open_private, open_read
+
+if TYPE_CHECKING:
+    from taskmux.logs.collector import Inotify
+
+IDLE_LOOK = 1.0  # with inotify: how often a follower with nothing to read looks at `stop`
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EventLog:
+    path: Path
+    max_bytes: int = MAX_BYTES
+    tags: tuple[tuple[str, Any], ...] = ()  # added to every record, e.g. what caused it
+
+    def tagged(self, **tags: Any) -> EventLog:
+        """The same log, each record of which also says `tags` (`trigger="watch"`)."""
+        return replace(self, tags=(*self.tags, *tags.items()))
+
+    def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
+        record = {"ts": round(time.time(), 3), "event": event, "task": task}
+        record |= dict(self.tags) | data
+        line = (json.dumps(record, default=str) + "\n").encode()
+        ensure_private_dir(self.path.parent, levels=2)  # recreated if removed meanwhile
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, replace=True)
+        try:
+            os.write(fd, line)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > self.max_bytes:
+            self._rotate()
+        return record
+
+    def _rotate(self) -> None:
+        with locked(self.path.with_suffix(".lock")):
+            if self.path.is_file() and self.path.lstat().st_size > self.max_bytes:
+                os.replace(self.path, self.path.with_suffix(".jsonl.1"))
+
+    def read(self) -> list[dict[str, Any]]:
+        """All events, oldest first, the rotated file included."""
+        records: list[dict[str, Any]] = []
+        for path in (self.path.with_suffix(".jsonl.1"), self.path):
+            records.extend(_parse_lines(path))
+        return records
+
+    def select(
+        self, task: str | None = None, since: float | None = None, last: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The events of one task (or all) newer than `since`, the last `last` of them."""
+        records = [
+            r
+            for r in self.read()
+            if (task is None or r.get("task") == task)
+            and (since is None or r.get("ts", 0) >= since)
+        ]
+        if last is None:
+            return records
+        return records[-last:] if last > 0 else []
+
+    def follow(
+        self, poll: float = 0.2, stop: threading.Event | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield events appended from now on, across rotation, until `stop` is set.
+
+        The one follower of the event log: `events -f`, `start -m`'s event lines and the
+        daemon's push to subscribers all read through it. A file that does not exist yet
+        is read from its first line once it appears. Where inotify works it sleeps until
+        the file changes (looking at `stop` at least every IDLE_LOOK seconds), else it
+        looks every `poll` seconds.
+        """
+        handle: BinaryIO | None = None
+        inode = None
+        try:  # now, not at the first next(): nothing appended after this call is missed
+            handle = _open(self.path)
+            inode = os.fstat(handle.fileno()).st_ino
+            handle.seek(0, os.SEEK_END)
+        except OSError:
+            handle = None
+        return self._follow(handle, inode, poll, stop or threading.Event())
+
+    def _follow(
+        self, handle: BinaryIO | None, inode: int | None, poll: float, stop: threading.Event
+    ) -> Iterator[dict[str, Any]]:
+        pending = b""
+        changes = _changes_of(self.path.parent)
+        try:
+            yield from self._read_on(handle, inode, pending, poll, stop, changes)
+        finally:
+            if changes is not None:
+                changes.close()
+
+    def _read_on(
+        self,
+        handle: BinaryIO | None,
+        inode: int | None,
+        pending: bytes,
+        poll: float,
+        stop: threading.Event,
+        changes: Inotify | None,
+    ) -> Iterator[dict[str, Any]]:
+        while not stop.is_set():
+            if handle is not None:
+                records, pending = _complete_lines(pending + handle.read())
+                yield from records
+            try:
+                current = os.lstat(self.path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current is not None and current != inode:  # rotated, or created at last
+                if handle is not None:  # what was written before the rename
+                    yield from _complete_lines(pending + handle.read() + b"\n")[0]
+                    handle.close()
+                try:
+                    handle = _open(self.path)
+                    inode, pending = os.fstat(handle.fileno()).st_ino, b""
+                except OSError:
+                    handle = None
+                continue
+            if changes is not None:
+                changes.wait(max(poll, IDLE_LOOK))
+            else:
+                stop.wait(poll)
+        if handle is not None:
+            handle.close()
+
+
+def _changes_of(folder: Path) -> Inotify | None:
+    """An inotify watch on the event log's folder (a write there wakes a follower), or
+    None where there is none (not Linux, out of watches, no folder yet): then it polls."""
+    from taskmux.logs.collector import Inotify  # the one inotify wrapper (standard library only)
+
+    try:
+        return Inotify(str(folder))
+    except (OSError, AttributeError):
+        return None
+
+
+def _complete_lines(data: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """The records of the complete lines in `data`, and the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    records = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                records.append(record)
+    return records, rest
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open for reading, never through a symlink (ELOOP is an OSError like absence)."""
+    return os.fdopen(open_read(path), "rb")
+
+
+def _parse_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        with _open(path) as handle:
+            raw = handle.read()
+    except OSError:
+        return []
+    records = []
+    for line in raw.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records

@@ -1,0 +1,1 @@
+"""The seams to the machine: tmux, processes and ports, probes, hooks, pokes."""

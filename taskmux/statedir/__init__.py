@@ -1,0 +1,1 @@
+"""The per-project state folder: paths, private files, locks, the one-supervisor claim."""

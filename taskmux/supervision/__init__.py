@@ -1,0 +1,1 @@
+"""The loop shared by `start -m` and the daemon: exits, checks, restarts, watches."""
