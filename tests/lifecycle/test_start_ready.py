@@ -429,7 +429,7 @@ def test_check_reports_the_readiness_mistakes(project: Project) -> None:
 
 def test_the_demo_comes_up_with_its_migration_and_its_body_probe(project: Project) -> None:
     """The README's demo, copied, on a free port: what a newcomer sees first."""
-    demo = Path(__file__).parents[1] / "examples" / "demo"
+    demo = Path(__file__).parents[2] / "examples" / "demo"
     port = str(free_port())
     for item in demo.iterdir():
         if item.is_dir():

@@ -436,7 +436,7 @@ def test_the_default_port_is_clear_of_the_demo(project: Path) -> None:
     """A newcomer runs the demo, then `taskmux daemon` as the README shows: no E304."""
     from taskmux.daemon.server import DEFAULT_PORT
 
-    demo = Path(__file__).parents[1] / "examples" / "demo"
+    demo = Path(__file__).parents[2] / "examples" / "demo"
     tasks = tomllib.loads((demo / "taskmux.toml").read_text())["tasks"].values()
     demo_ports = {task["port"] for task in tasks if "port" in task}
     common = {3000, 3001, 4200, 5000, 5173, 5432, 6379, 8000, 8080, 8443, 8765, 8888, 9000}
