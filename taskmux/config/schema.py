@@ -17,6 +17,12 @@ Condition = Literal["started", "healthy", "completed", "completed_successfully"]
 ProbeKind = Literal["command", "http", "tcp"]
 
 
+def about(meaning: str, *, unset: str | None = None) -> dict[str, str]:
+    """A key's meaning, kept on its field: the docs' configuration reference is rendered
+    from it, so the two cannot drift. `unset` says what no value means, when not nothing."""
+    return {"doc": meaning} if unset is None else {"doc": meaning, "unset": unset}
+
+
 @dataclass(frozen=True)
 class Bounds:
     """A numeric range for pydantic to enforce; also marks the field as strictly typed."""
@@ -41,10 +47,22 @@ class Hooks:
 
     __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
 
-    before_start: str | None = None
-    after_start: str | None = None
-    before_stop: str | None = None
-    after_stop: str | None = None
+    before_start: str | None = field(
+        default=None,
+        metadata=about("shell command run before the tasks (or this task) start"),
+    )
+    after_start: str | None = field(
+        default=None,
+        metadata=about("shell command run after the tasks (or this task) started"),
+    )
+    before_stop: str | None = field(
+        default=None,
+        metadata=about("shell command run before the tasks (or this task) are stopped"),
+    )
+    after_stop: str | None = field(
+        default=None,
+        metadata=about("shell command run after the tasks (or this task) stopped"),
+    )
 
 
 @dataclass(frozen=True)
@@ -57,8 +75,19 @@ class Dependency:
 
     __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
 
-    task: str
-    condition: Condition = "healthy"
+    task: str = field(
+        metadata=about("the task to wait for (a bare name in `depends_on` is this, with `healthy`)")
+    )
+    condition: Condition = field(
+        default="healthy",
+        metadata=about(
+            "what it must have done: `started` (launched and lived through the settle "
+            "window), `healthy` (running, its probe passing and its `ready_log` line seen; a "
+            "one-shot without either that completed successfully counts too), `completed` "
+            "(exited, any code or signal), `completed_successfully` (exited with one of its "
+            "`success_exit_codes`)"
+        ),
+    )
 
 
 def _success_codes() -> list[int]:
@@ -71,35 +100,167 @@ class TaskConfig:
 
     __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
 
-    command: Annotated[str, Bounds(min_length=1)]
-    auto_start: bool = True
-    cwd: str | None = None
-    port: Annotated[int, Bounds(ge=1, le=65535)] | Literal["auto"] | None = None
-    health_check: str | None = None
-    health_url: str | None = None  # HTTP(S) GET
-    # None: 200-399 (a single number in the file is read as a list of one)
-    health_expect_status: list[Annotated[int, Bounds(ge=100, le=599)]] | None = None
-    health_expect_body: str | None = None  # regex the body must match
-    health_tcp: Annotated[int, Bounds(ge=1, le=65535)] | bool | None = None  # true: `port`
-    ready_log: str | None = None  # regex over the output since the latest start
-    health_start_period: Annotated[float, Bounds(ge=0)] = 0.0
-    health_interval: Annotated[float, Bounds(gt=0)] = 10.0
-    health_timeout: Annotated[float, Bounds(gt=0)] = 5.0
-    health_retries: Annotated[int, Bounds(ge=1)] = 3
-    stop_grace_period: Annotated[float, Bounds(ge=0)] = 5.0
-    stop_signal: str = "SIGINT"  # first signal of the stop escalation
+    command: Annotated[str, Bounds(min_length=1)] = field(
+        metadata=about(
+            "the shell command line, run verbatim by `/bin/sh -c`; not blank, at most 10,000 "
+            "bytes (tmux refuses a launch over 16 KiB: put a longer command in a script)"
+        )
+    )
+    auto_start: bool = field(
+        default=True, metadata=about("whether a bare `taskmux start` launches this task")
+    )
+    cwd: str | None = field(
+        default=None,
+        metadata=about(
+            "working directory, relative to the config file's folder",
+            unset="the project root",
+        ),
+    )
+    port: Annotated[int, Bounds(ge=1, le=65535)] | Literal["auto"] | None = field(
+        default=None,
+        metadata=about(
+            "the task's TCP port, in its `PORT` variable. A number is freed before the task "
+            "starts when this project's leftovers hold it, otherwise the start fails with "
+            'E304; another taskmux project\'s task is never stopped. `"auto"`: a free port '
+            "chosen once and kept"
+        ),
+    )
+    health_check: str | None = field(
+        default=None,
+        metadata=about(
+            "probe: a shell command; exit 0 means healthy (without any probe, healthy means "
+            "the process is alive)"
+        ),
+    )
+    health_url: str | None = field(
+        default=None,
+        metadata=about(
+            "probe: an HTTP GET of this `http://` or `https://` URL; healthy when the status "
+            "is in `health_expect_status` and the body matches `health_expect_body` (if set). "
+            "Redirects are not followed (a 3xx is a status like any other), certificates are "
+            "not verified (dev servers' are self-signed), `http_proxy` is ignored"
+        ),
+    )
+    health_expect_status: list[Annotated[int, Bounds(ge=100, le=599)]] | None = field(
+        default=None,
+        metadata=about(
+            "the HTTP statuses that count as healthy (one number is read as a list of one)",
+            unset="200-399",
+        ),
+    )
+    health_expect_body: str | None = field(
+        default=None,
+        metadata=about(
+            "a regex the first MiB of the body must match (a dev server that answers 200 "
+            "with a compile error page does not)"
+        ),
+    )
+    health_tcp: Annotated[int, Bounds(ge=1, le=65535)] | bool | None = field(
+        default=None,
+        metadata=about(
+            "probe: healthy when a TCP connection to 127.0.0.1 (then `::1`) on this port "
+            "succeeds; `true` means the task's own `port`"
+        ),
+    )
+    ready_log: str | None = field(
+        default=None,
+        metadata=about(
+            "a regex: the task is not ready (healthy) until a line it printed since its "
+            "latest start matches; read from its log file, so a restart needs a new line. It "
+            "is readiness, not liveness: a missing line never makes the task unhealthy or "
+            "restarts it"
+        ),
+    )
+    health_start_period: Annotated[float, Bounds(ge=0)] = field(
+        default=0.0,
+        metadata=about(
+            "seconds after a start in which failed checks do not count towards "
+            "`health_retries` (a pass still does)"
+        ),
+    )
+    health_interval: Annotated[float, Bounds(gt=0)] = field(
+        default=10.0, metadata=about("seconds between the supervisor's health checks")
+    )
+    health_timeout: Annotated[float, Bounds(gt=0)] = field(
+        default=5.0,
+        metadata=about(
+            "seconds a probe may take as a whole (an HTTP probe's connect, request and body "
+            "share it) before it counts as failed"
+        ),
+    )
+    health_retries: Annotated[int, Bounds(ge=1)] = field(
+        default=3,
+        metadata=about(
+            "consecutive failed checks (the supervisor's, one per `health_interval`) before "
+            "the task is unhealthy; until then it shows as starting or running, with the "
+            "count in `health_failures`"
+        ),
+    )
+    stop_grace_period: Annotated[float, Bounds(ge=0)] = field(
+        default=5.0, metadata=about("seconds after the first stop signal before SIGTERM")
+    )
+    stop_signal: str = field(
+        default="SIGINT",
+        metadata=about(
+            'the first signal of a stop, by name (`"SIGTERM"`, `"TERM"`, `"quit"`); '
+            "then SIGTERM after `stop_grace_period` (unless that was it), then SIGKILL after "
+            "3 s. Job-control signals (SIGSTOP, SIGTSTP, SIGCONT, ...) are refused (E132)"
+        ),
+    )
     success_exit_codes: Annotated[
         list[Annotated[int, Bounds(ge=0, le=255)]], Bounds(min_length=1)
-    ] = field(default_factory=_success_codes)
-    restart_policy: RestartPolicy = "on-failure"
-    max_restarts: Annotated[int, Bounds(ge=0)] = 5
-    restart_backoff: Annotated[float, Bounds(ge=1)] = 2.0
-    restart_delay: Annotated[float, Bounds(ge=0)] = 1.0  # first restart's delay
-    depends_on: list[Dependency] = field(default_factory=list)
-    hook_timeout: Annotated[float, Bounds(gt=0)] | None = None  # None: the top-level one
-    hooks: Hooks = field(default_factory=Hooks)
-    env: dict[str, str] = field(default_factory=dict)
-    env_file: str | list[str] | None = None
+    ] = field(
+        default_factory=_success_codes,
+        metadata=about(
+            'exit codes that count as success: a task exiting with one is "completed", not '
+            "restarted under `on-failure`, and meets `completed_successfully`"
+        ),
+    )
+    restart_policy: RestartPolicy = field(
+        default="on-failure", metadata=about("when supervision restarts the task")
+    )
+    max_restarts: Annotated[int, Bounds(ge=0)] = field(
+        default=5, metadata=about("consecutive automatic restarts before giving up")
+    )
+    restart_backoff: Annotated[float, Bounds(ge=1)] = field(
+        default=2.0,
+        metadata=about("base of the growing restart delay (see `restart_delay`)"),
+    )
+    restart_delay: Annotated[float, Bounds(ge=0)] = field(
+        default=1.0,
+        metadata=about(
+            "seconds before the first restart; the n-th (from 0) waits "
+            "`restart_delay * restart_backoff ** n`, capped at 60. `0` restarts at once, "
+            "every time (`max_restarts` still ends a crash loop)"
+        ),
+    )
+    depends_on: list[Dependency] = field(
+        default_factory=list,
+        metadata=about(
+            "what must hold before this task starts: task names (condition `healthy`) or "
+            '`{task = "NAME", condition = "..."}` tables. A name listed twice counts once, '
+            "with warning W119 (`add --depends-on` writes it once)"
+        ),
+    )
+    hook_timeout: Annotated[float, Bounds(gt=0)] | None = field(
+        default=None,
+        metadata=about(
+            "seconds this task's own hooks may run",
+            unset="the top-level `hook_timeout`",
+        ),
+    )
+    hooks: Hooks = field(
+        default_factory=Hooks,
+        metadata=about("`[tasks.NAME.hooks]`: the same four hooks, for this task"),
+    )
+    env: dict[str, str] = field(
+        default_factory=dict,
+        metadata=about("variables for this task, over the top-level ones"),
+    )
+    env_file: str | list[str] | None = field(
+        default=None,
+        metadata=about("dotenv files for this task, over the top-level ones; `?path` is optional"),
+    )
 
     @property
     def env_files(self) -> list[str]:
@@ -109,12 +270,30 @@ class TaskConfig:
     def auto_port(self) -> bool:
         return self.port == AUTO_PORT
 
-    # The development loop (SPEC §10): globs relative to `cwd`; a change to a matching file
-    # restarts the running task under a supervisor. `watch_ignore` adds to the built-in
-    # ignores (`filewatch.DEFAULT_IGNORE`); `watch_cmd` runs before each such restart.
-    watch: list[str] = field(default_factory=list)
-    watch_ignore: list[str] = field(default_factory=list)
-    watch_cmd: str | None = None
+    # The development loop (SPEC §10); the built-in ignores are `filewatch.DEFAULT_IGNORE`.
+    watch: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "globs relative to the task's `cwd` (`src/**/*.py`, `package.json`, "
+            "`../shared/`): while a supervisor runs (`start -m`, `daemon`), a change to one "
+            "restarts the running task"
+        ),
+    )
+    watch_ignore: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "more files to ignore, on top of the built-in ignores (`.git`, `node_modules`, "
+            "`__pycache__`, `.venv`, ..., the state folder, editors' temporary files); a name "
+            "without `/` matches at any depth, one with `/` from the `cwd`"
+        ),
+    )
+    watch_cmd: str | None = field(
+        default=None,
+        metadata=about(
+            "a build step run (in the `cwd`, within `hook_timeout`) before each such "
+            "restart; if it fails, the running task is left as it is"
+        ),
+    )
 
     @property
     def dependencies(self) -> list[str]:
@@ -158,15 +337,47 @@ class ProjectConfig:
 
     __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
 
-    name: str = "taskmux"
-    auto_start: bool = True
-    log_max_size_mb: Annotated[float, Bounds(gt=0)] = 10.0
-    log_backups: Annotated[int, Bounds(ge=0)] = 3
-    hook_timeout: Annotated[float, Bounds(gt=0)] = 120.0  # seconds before a hook is killed
-    hooks: Hooks = field(default_factory=Hooks)
-    env: dict[str, str] = field(default_factory=dict)
-    env_file: str | list[str] | None = None
-    tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    name: str = field(
+        default="taskmux",
+        metadata=about(
+            "the tmux session's name (`taskmux init` uses the folder's name): letters, "
+            "digits, `-`, `_`; at most 64 characters"
+        ),
+    )
+    auto_start: bool = field(
+        default=True,
+        metadata=about("if false, `start` creates the session and launches nothing"),
+    )
+    log_max_size_mb: Annotated[float, Bounds(gt=0)] = field(
+        default=10.0, metadata=about("size (MB) at which a task's log file is rotated")
+    )
+    log_backups: Annotated[int, Bounds(ge=0)] = field(
+        default=3, metadata=about("rotated log files kept per task")
+    )
+    hook_timeout: Annotated[float, Bounds(gt=0)] = field(
+        default=120.0,
+        metadata=about(
+            "seconds a hook may run before it is killed (its whole process group) and fails "
+            "with E401"
+        ),
+    )
+    hooks: Hooks = field(
+        default_factory=Hooks,
+        metadata=about("`[hooks]`: shell commands run around starting and stopping"),
+    )
+    env: dict[str, str] = field(
+        default_factory=dict,
+        metadata=about("variables for every task (and its hooks and health checks)"),
+    )
+    env_file: str | list[str] | None = field(
+        default=None,
+        metadata=about(
+            "dotenv files for every task, relative to the config's folder; `?path` is optional"
+        ),
+    )
+    tasks: dict[str, TaskConfig] = field(
+        default_factory=dict, metadata=about("`[tasks.NAME]`: one table per task")
+    )
 
     @property
     def env_files(self) -> list[str]:
