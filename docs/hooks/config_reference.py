@@ -127,7 +127,12 @@ def default_text(spec: dataclasses.Field[Any]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a table cell: pipes outside code spans escaped (Python-Markdown leaves the
+    ones inside code spans alone, and would show the backslash there)."""
+    parts = text.replace("\n", " ").split("`")
+    return "`".join(
+        part if index % 2 else part.replace("|", "\\|") for index, part in enumerate(parts)
+    )
 
 
 def render_section(cls: type[Any]) -> str:
