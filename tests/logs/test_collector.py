@@ -13,7 +13,7 @@ import pytest
 from harness import Project, holds_for, project, wait_until
 from spool_feed import Feed, collector_alive, stop_collector
 
-from taskmux.logs import collector
+from taskmux.logs import collector, layout, logwriter
 from taskmux.logs import files as logs
 from taskmux.logs import spool as logspool
 
@@ -38,16 +38,16 @@ def _texts(log: logs.TaskLog) -> list[str]:
 
 
 def test_stamp_chunk_prefixes_each_line_that_starts_in_it() -> None:
-    assert collector.stamp_chunk(b"a\nb\n", b"T ", True) == (b"T a\nT b\n", True)
-    assert collector.stamp_chunk(b"rest\nhal", b"T ", False) == (b"rest\nT hal", False)
-    assert collector.stamp_prefix(1700000000.5) == b"2023-11-14T22:13:20.500Z "
+    assert logwriter.stamp_chunk(b"a\nb\n", b"T ", True) == (b"T a\nT b\n", True)
+    assert logwriter.stamp_chunk(b"rest\nhal", b"T ", False) == (b"rest\nT hal", False)
+    assert logwriter.stamp_prefix(1700000000.5) == b"2023-11-14T22:13:20.500Z "
 
 
 def test_split_point_keeps_lines_whole() -> None:
-    assert collector.split_point(b"aaa\nbbb\n", 0, 100, True) is None  # fits
-    assert collector.split_point(b"aaa\nbbb\n", 95, 100, True) == 4  # up to the line that fits
-    assert collector.split_point(b"bbbbbbbbbb\n", 95, 100, True) == 0  # rotate first
-    assert collector.split_point(b"x" * 400, 10, 100, False) == -1  # an endless line is cut
+    assert logwriter.split_point(b"aaa\nbbb\n", 0, 100, True) is None  # fits
+    assert logwriter.split_point(b"aaa\nbbb\n", 95, 100, True) == 4  # up to the line that fits
+    assert logwriter.split_point(b"bbbbbbbbbb\n", 95, 100, True) == 0  # rotate first
+    assert logwriter.split_point(b"x" * 400, 10, 100, False) == -1  # an endless line is cut
 
 
 def test_reclaim_and_stamp_choices() -> None:
@@ -55,11 +55,11 @@ def test_reclaim_and_stamp_choices() -> None:
     assert collector.punch_end(5000, 4096, step=4096) == 4096  # not worth a call yet
     assert collector.line_time(100.0, 99.9) == 100.0  # read as it came
     assert collector.line_time(100.0, 50.0) == 50.0  # waited in the spool: its write time
-    assert collector.parse_read_mark(b"12 345\n  ") == (12, 345)
-    assert collector.parse_log_mark(b"12 345 67 89\n") == (67, 89)
-    assert collector.parse_log_mark(b"12 345\n") == (0, -1)
-    assert collector.parse_read_mark(b"garbage") == (0, 0)
-    assert collector.parse_settings(b"") == (collector.DEFAULT_MAX_BYTES, 3)
+    assert layout.parse_read_mark(b"12 345\n  ") == (12, 345)
+    assert layout.parse_log_mark(b"12 345 67 89\n") == (67, 89)
+    assert layout.parse_log_mark(b"12 345\n") == (0, -1)
+    assert layout.parse_read_mark(b"garbage") == (0, 0)
+    assert layout.parse_settings(b"") == (layout.DEFAULT_MAX_BYTES, 3)
 
 
 # The collector as a process -------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> N
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: collector_alive(root) is None)
-    spool = Path(collector.Layout(str(root)).spool("ticker"))
+    spool = Path(layout.Layout(str(root)).spool("ticker"))
     size = spool.stat().st_size
     assert wait_until(lambda: spool.stat().st_size > size + 200)  # still written, unread
     assert logspool.pending(root, ["ticker"])

@@ -18,7 +18,7 @@ from spool_feed import Feed
 
 from taskmux.errors import InvalidCursor
 from taskmux.logs import files as logs
-from taskmux.logs.collector import LogWriter
+from taskmux.logs.logwriter import LogWriter
 
 __all__ = ["project"]
 

@@ -19,7 +19,7 @@ from spool_feed import Feed
 
 from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
 from taskmux.logs import files as logs
-from taskmux.logs.collector import rotate
+from taskmux.logs.logwriter import rotate
 from taskmux.statedir.paths import ProjectPaths
 
 BASE = 1_700_000_000.0  # 2023-11-14T22:13:20Z
