@@ -27,7 +27,7 @@ PREFIX_LEN = STAMP_LEN + 1  # the stamp and one space
 # Removed for display: CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL
 # or ST), DCS/PM/APC strings, charset selects (ESC ( B), the other two-byte escapes
 # (ESC =, ESC 7), and control characters a terminal does not show (tab is kept).
-_ANSI_RE = re.compile(
+_ANSI = (
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
@@ -36,10 +36,22 @@ _ANSI_RE = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"
     r"|[\x00-\x08\x0b-\x1f\x7f]"
 )
-_ERASE_LINE_RE = re.compile(r"\x1b\[[02]?K")
-_COLUMN_ONE_RE = re.compile(r"\x1b\[1?G")  # cursor to column 1: a redraw, like \r
-_SGR_RE = re.compile(r"\x1b\[[0-9;:]*m")
-_SINCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_ERASE_LINE = r"\x1b\[[02]?K"
+_COLUMN_ONE = r"\x1b\[1?G"  # cursor to column 1: a redraw, like \r
+_SGR = r"\x1b\[[0-9;:]*m"
+_SINCE = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$"
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _re(source: str) -> re.Pattern[str]:
+    """The pattern, compiled on first use: most lines are plain text and never need one
+    (compiling them all would cost every `logs` call about a millisecond)."""
+    found = _compiled.get(source)
+    if found is None:
+        found = _compiled[source] = re.compile(source)
+    return found
+
+
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -190,7 +202,7 @@ def parse_stamp(line: bytes) -> float | None:
 
 def parse_since(value: str, now: float | None = None) -> float:
     """`30s`, `5m`, `2h`, `1d`, `1w` ago, or an ISO-8601 date/time (local time if naive)."""
-    match = _SINCE_RE.match(value)
+    match = _re(_SINCE).match(value)
     if match:
         amount = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
         # Longer ago than 1970 is everything (and a time the clock functions can take).
@@ -223,12 +235,13 @@ def clean(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     if text.isprintable():
         return text
-    if "\r" not in text and not ("G" in text and _COLUMN_ONE_RE.search(text)):
-        return _ANSI_RE.sub("", text)
+    ansi, column_one = _re(_ANSI), _re(_COLUMN_ONE)
+    if "\r" not in text and not ("G" in text and column_one.search(text)):
+        return ansi.sub("", text)
     shown = ""
-    for segment in _COLUMN_ONE_RE.sub("\r", text).split("\r"):
-        erased = _ERASE_LINE_RE.search(segment) is not None
-        visible = _ANSI_RE.sub("", segment)
+    for segment in column_one.sub("\r", text).split("\r"):
+        erased = _re(_ERASE_LINE).search(segment) is not None
+        visible = ansi.sub("", segment)
         # A carriage return moves to column 0 and overwrites; an erase-line clears the rest.
         shown = visible if erased else visible + shown[len(visible) :]
     return shown
@@ -243,9 +256,10 @@ def coloured(raw: bytes) -> str:
     if raw.endswith(b"\r"):
         raw = raw.rstrip(b"\r")
     text = raw.decode("utf-8", "replace")
-    if text.isprintable() or "\r" in text or ("G" in text and _COLUMN_ONE_RE.search(text)):
+    if text.isprintable() or "\r" in text or ("G" in text and _re(_COLUMN_ONE).search(text)):
         return clean(raw)
-    return _ANSI_RE.sub(lambda m: m.group() if _SGR_RE.fullmatch(m.group()) else "", text)
+    sgr = _re(_SGR)
+    return _re(_ANSI).sub(lambda m: m.group() if sgr.fullmatch(m.group()) else "", text)
 
 
 def to_line(task: str, line: bytes, last_ts: float, pos: Position | None = None) -> LogLine:
