@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from taskmux.lifecycle.core import Lifecycle, Progress, StartReport, StopReport
     from taskmux.lifecycle.health_report import HealthReport
     from taskmux.lifecycle.waiting import WaitResult
-    from taskmux.logs.files import Item, TaskLog
+    from taskmux.logs.lines import Item, TaskLog
     from taskmux.runtime.tmux_manager import Observation, Tmux
 
 _LOGS = OPERATIONS["logs"]
@@ -134,13 +134,13 @@ class LogsResult:
     def text(self, item: Any) -> str:
         """The line as shown: cleaned, or with its colour codes when `ansi` was asked for."""
         if self.ansi:
-            from taskmux.logs.files import coloured
+            from taskmux.logs.lines import coloured
 
             return coloured(item.raw)
         return str(item.text)
 
     def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
-        from taskmux.logs.files import line_cursor
+        from taskmux.logs.cursors import line_cursor
 
         record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
         if self.pattern is not None:
@@ -333,7 +333,7 @@ class Service:
         return report
 
     def _sources(self, task: str | None) -> list[TaskLog]:
-        from taskmux.logs.files import TaskLog
+        from taskmux.logs.lines import TaskLog
 
         project = self.project
         names = [task] if task else list(project.config.tasks)
@@ -344,10 +344,11 @@ class Service:
         self, task: str | None, grep: str | None, since: str | None
     ) -> tuple[list[TaskLog], Any, float | None]:
         """What a log read is over: the files, the compiled pattern, the start time."""
-        from taskmux.logs import files as logs
+        from taskmux.logs.lines import parse_since
+        from taskmux.logs.search import compile_pattern
 
-        pattern = logs.compile_pattern(grep) if grep else None
-        return self._sources(task), pattern, logs.parse_since(since) if since else None
+        pattern = compile_pattern(grep) if grep else None
+        return self._sources(task), pattern, parse_since(since) if since else None
 
     def logs(
         self,
@@ -363,7 +364,8 @@ class Service:
         """The last lines (each with its `cursor`), or with `after` only the lines written
         since that cursor, as a page with the next cursor to poll with."""
         from taskmux.errors import UsageError
-        from taskmux.logs.files import query, read_after
+        from taskmux.logs.after import read_after
+        from taskmux.logs.query import query
 
         if after is not None and since is not None:
             raise UsageError("after and since cannot be combined (the cursor says where to start)")
@@ -387,7 +389,7 @@ class Service:
         """The pattern (for rendering), and the stream: `logs` (or the lines after the
         cursor `after`), then every new line; `lost` names tasks whose place was gone."""
         from taskmux.errors import UsageError
-        from taskmux.logs.files import follow_after, follow_query
+        from taskmux.logs.query import follow_after, follow_query
 
         if after is not None and since is not None:
             raise UsageError("after and since cannot be combined (the cursor says where to start)")
@@ -403,7 +405,7 @@ class Service:
         return any(source.files() for source in self._sources(task))
 
     def clear_logs(self, task: str | None = None) -> ClearResult:
-        from taskmux.logs.files import clear
+        from taskmux.logs.clear import clear
 
         return ClearResult(tuple(str(p) for s in self._sources(task) for p in clear(s)))
 
@@ -413,7 +415,7 @@ class Service:
         since: str | None = None,
         lines: int = _EVENTS.default("lines"),
     ) -> EventsResult:
-        from taskmux.logs.files import parse_since
+        from taskmux.logs.lines import parse_since
 
         if task is not None:
             self.project.task(task)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
-from taskmux.logs import collector
+from taskmux.logs import layout
 from taskmux.logs import spool as logspool
+from taskmux.runtime.timing import wait_until
 
 
 def collector_alive(root: Path) -> int | None:
@@ -30,9 +30,7 @@ def stop_collector(root: Path) -> None:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         return
-    deadline = time.monotonic() + 10
-    while collector_alive(root) == pid and time.monotonic() < deadline:
-        time.sleep(0.01)  # the lock goes with the process
+    wait_until(lambda: collector_alive(root) != pid, 10, interval=0.01)  # the lock goes with it
 
 
 class Feed:
@@ -44,24 +42,22 @@ class Feed:
     ) -> None:
         self.root = root
         self.task = task
-        self.layout = collector.Layout(str(root))
+        self.layout = layout.Layout(str(root))
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(root, 0o700)
-        conf = collector.open_private(self.layout.settings, os.O_WRONLY | os.O_TRUNC | os.O_CREAT)
+        conf = layout.open_private(self.layout.settings, os.O_WRONLY | os.O_TRUNC | os.O_CREAT)
         os.write(conf, f"{max_bytes} {backups}\n".encode())
         os.close(conf)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        collector.make_folder(self.layout.spool_dir)
-        self.fd = collector.open_private(self.layout.spool(task), flags)
+        layout.make_folder(self.layout.spool_dir)
+        self.fd = layout.open_private(self.layout.spool(task), flags)
         if start:
             self.start()
 
     def start(self) -> None:
         logspool.spawn(self.root)
-        deadline = time.monotonic() + 10
-        while collector_alive(self.root) is None:
-            assert time.monotonic() < deadline, "the collector did not start"
-            time.sleep(0.01)
+        started = wait_until(lambda: collector_alive(self.root), 10, interval=0.01)
+        assert started, "the collector did not start"
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -72,10 +68,7 @@ class Feed:
         return not logspool.pending(self.root, [self.task])
 
     def wait_caught_up(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.caught_up():
-            assert time.monotonic() < deadline, "the collector did not catch up"
-            time.sleep(0.01)
+        assert wait_until(self.caught_up, timeout, interval=0.01), "the collector did not catch up"
 
     def close(self) -> None:
         """The writer goes (as when a pane's window closes)."""

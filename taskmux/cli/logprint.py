@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskmux.logs.files import Item, LogLine, Searcher
+    from taskmux.logs.lines import Item, LogLine
+    from taskmux.logs.search import Searcher
 
 _PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "red",
@@ -85,7 +86,7 @@ class Printer:
         return record
 
     def _json(self, line: LogLine) -> bytes:
-        from taskmux.logs.files import line_cursor
+        from taskmux.logs.cursors import line_cursor
 
         record = self.record(line)
         cursor = line_cursor(line)

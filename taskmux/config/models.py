@@ -312,7 +312,7 @@ def _readiness_problems(name: str, task: TaskConfig) -> list[Problem]:
 
 
 def _regex_problems(source: str) -> list[str]:
-    from taskmux.logs.files import compile_pattern
+    from taskmux.logs.search import compile_pattern
 
     try:
         compile_pattern(source)

@@ -580,10 +580,8 @@ class Lifecycle:
             time.sleep(0.05)
 
     def _tail_since(self, name: str, since: float | None) -> tuple[str, ...]:
-        from taskmux.logs.files import (  # only for a task that died: not on every start
-            TaskLog,
-            tail,
-        )
+        from taskmux.logs.lines import TaskLog  # only for a task that died: not on every start
+        from taskmux.logs.reading import tail
 
         log = TaskLog(name, self.paths.log_file(name))
         texts = [
@@ -929,7 +927,7 @@ class Lifecycle:
             return True
         if state.started_at is None:
             return False
-        from taskmux.logs.files import TaskLog
+        from taskmux.logs.lines import TaskLog
 
         log = TaskLog(name, self.paths.log_file(name))
         if not self.ready_scanner.seen(log, task.ready_log, state.started_at, task.health_timeout):

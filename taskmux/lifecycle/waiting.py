@@ -25,7 +25,8 @@ from taskmux.config.signals import signal_name
 from taskmux.lifecycle.core import Lifecycle, StartReport
 from taskmux.lifecycle.readiness import Status, Verdict
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
-from taskmux.logs.files import TaskLog, tail
+from taskmux.logs.lines import TaskLog
+from taskmux.logs.reading import tail
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.readylog import STAMP_SLACK
 from taskmux.runtime.state import TaskState

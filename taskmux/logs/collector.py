@@ -28,97 +28,55 @@ How it stays lossless and cheap:
   collector about to exit sees the launch and stays.
 
 Run as `python -I -S collector.py STATE` (standard library only, so it starts in a few
-milliseconds); its settings are in `STATE/collector.conf` (`MAX_BYTES BACKUPS`), re-read
+milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`); its settings are in `STATE/collector.conf` (`MAX_BYTES BACKUPS`), re-read
 whenever a launch touches a spool. State files follow the rules of `statedir/files.py`
-(restated, since this file imports nothing of taskmux): folders 0700 and ours, files
+(restated in `layout.py`, since the collector imports nothing else of taskmux): folders 0700 and ours, files
 0600, never following a symlink.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
-import select
 import signal
-import stat
-import struct
 import sys
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import ctypes
+if not __package__:  # started by path (`python -I -S collector.py STATE`): find the package
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from taskmux.logs.layout import (
+    MARK_BYTES,
+    Layout,
+    make_folder,
+    open_private,
+    parse_log_mark,
+    parse_read_mark,
+)
+from taskmux.logs.linux import (
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+    Inotify,
+    punch_hole,
+)
+from taskmux.logs.logwriter import LogWriter
 
 GRACE = 1.0  # seconds without writers and events before the collector exits
 BATCH = 1 << 20  # bytes read from one spool at a time
 PUNCH_STEP = 1 << 20  # reclaim the consumed prefix once this much more of it is freeable
 CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now"
-DEFAULT_MAX_BYTES = 10 << 20
-DEFAULT_BACKUPS = 3
 ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
-# A line that never ends (a `\r` progress bar) is cut once the file is this much over.
-_OVERSHOOT = 4
 _BLOCK = 4096
-
-# inotify (linux/inotify.h)
-IN_MODIFY = 0x2
-IN_ATTRIB = 0x4
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_DELETE_SELF = 0x400
-IN_Q_OVERFLOW = 0x4000  # events were dropped: look at the folder again
-IN_IGNORED = 0x8000
-_WATCH = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _WAKE = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE  # a writer may come or go
-_EVENT = struct.Struct("iIII")
-_FALLOC_FL_KEEP_SIZE = 0x1
-_FALLOC_FL_PUNCH_HOLE = 0x2
 
 
 # Pure decisions ----------------------------------------------------------------------
-
-
-def stamp_prefix(now: float) -> bytes:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ ` for an epoch time (UTC)."""
-    millis = int(now * 1000)
-    head = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)).encode()
-    return head + b".%03dZ " % (millis % 1000)
-
-
-def stamp_chunk(chunk: bytes, prefix: bytes, at_line_start: bool) -> tuple[bytes, bool]:
-    """The chunk with `prefix` before each line that starts in it; and whether the next
-    chunk starts a line."""
-    body = chunk.replace(b"\n", b"\n" + prefix)
-    if at_line_start:
-        body = prefix + body
-    ends_line = chunk.endswith(b"\n")
-    if ends_line:
-        body = body[: -len(prefix)]
-    return body, ends_line
-
-
-def split_point(
-    body: bytes, size: int, max_bytes: int, starts_line: bool, overshoot: int = _OVERSHOOT
-) -> int | None:
-    """How much of `body` still goes to a file of `size` bytes before it rotates, so that
-    files hold whole lines; -1: cut an endless line here; None: do not rotate yet."""
-    if size + len(body) < max_bytes:
-        return None
-    room = max_bytes - size
-    cut = body.rfind(b"\n", 0, max(room, 0)) + 1
-    if cut:
-        return cut
-    if starts_line and size > 0:
-        return 0  # rotate before this chunk
-    cut = body.find(b"\n") + 1
-    if cut:
-        return cut  # the line under way alone overflows the file: it ends the file
-    if not starts_line and size + len(body) >= max_bytes * overshoot:
-        return -1
-    return None
 
 
 def line_time(now: float, written: float) -> float:
@@ -134,281 +92,7 @@ def punch_end(offset: int, punched: int, step: int = PUNCH_STEP) -> int:
     return end if end - punched >= step else punched
 
 
-def parse_read_mark(data: bytes) -> tuple[int, int]:
-    """(spool inode, offset read) from a `.read` file; (0, 0) if it holds nothing valid."""
-    try:
-        inode, offset = data.split()[:2]
-        return int(inode), int(offset)
-    except ValueError:
-        return 0, 0
-
-
-def parse_log_mark(data: bytes) -> tuple[int, int]:
-    """(log inode, log size) a `.read` file recorded after the batch; (0, -1) if none."""
-    try:
-        inode, size = data.split()[2:4]
-        return int(inode), int(size)
-    except ValueError:
-        return 0, -1
-
-
-def parse_settings(data: bytes) -> tuple[int, int]:
-    """(max bytes, backups) from `collector.conf`; the defaults if it holds nothing valid."""
-    try:
-        max_bytes, backups = data.split()[:2]
-        return max(int(max_bytes), 1), max(int(backups), 0)
-    except ValueError:
-        return DEFAULT_MAX_BYTES, DEFAULT_BACKUPS
-
-
-# Files of the state folder -----------------------------------------------------------
-
-
-def _private(info: os.stat_result) -> bool:
-    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
-def make_folder(folder: str) -> None:
-    """Create `folder` 0700 (whatever the umask) if missing, but never its parent: the
-    state folder removed under a running collector stays removed (FileNotFoundError)."""
-    try:
-        os.mkdir(folder, 0o700)
-    except FileExistsError:
-        return
-    os.chmod(folder, 0o700)
-
-
-def open_private(path: str, flags: int = os.O_RDWR | os.O_APPEND | os.O_CREAT) -> int:
-    """A file of ours (0600 if created) opened without trusting its name: its folder must
-    be ours alone; a symlink or foreign file at the name is removed (never its target)."""
-    folder, name = os.path.split(os.path.abspath(path))
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if not _private(os.fstat(dir_fd)):
-            raise PermissionError(errno.EACCES, "state folder is not ours alone", folder)
-        for _attempt in range(3):
-            mode = flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-            try:
-                fd = os.open(name, mode, 0o600, dir_fd=dir_fd)
-            except OSError as exc:
-                if exc.errno != errno.ELOOP:
-                    raise
-                os.unlink(name, dir_fd=dir_fd)  # a planted symlink: the link goes, not its target
-                continue
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode) and _private(info) and info.st_nlink == 1:
-                return fd
-            os.close(fd)
-            os.unlink(name, dir_fd=dir_fd)  # not a file of ours alone: replaced by a fresh one
-        raise PermissionError(errno.EACCES, "cannot make a private file", path)
-    finally:
-        os.close(dir_fd)
-
-
-def rotate(path: str, backups: int) -> None:
-    """FILE → FILE.1 → … → FILE.backups (names are renamed, never followed); tolerant of
-    files removed meanwhile."""
-    try:
-        for index in range(backups - 1, 0, -1):
-            older = f"{path}.{index}"
-            if os.path.lexists(older):
-                os.replace(older, f"{path}.{index + 1}")
-        os.replace(path, f"{path}.1")
-    except FileNotFoundError:
-        pass
-
-
-class Layout:
-    """Where one project's log files live inside its state folder. (A plain class: the
-    dataclasses module would add 2 MB to the collector's memory.)"""
-
-    __slots__ = ("root",)
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    @property
-    def spool_dir(self) -> str:
-        return os.path.join(self.root, "spool")
-
-    @property
-    def lock(self) -> str:
-        return os.path.join(self.root, "collector.lock")
-
-    @property
-    def settings(self) -> str:
-        return os.path.join(self.root, "collector.conf")
-
-    def spool(self, task: str) -> str:
-        return os.path.join(self.root, "spool", task)
-
-    def log(self, task: str) -> str:
-        return os.path.join(self.root, "logs", f"{task}.log")
-
-    def read_mark(self, task: str) -> str:
-        return os.path.join(self.root, "logs", f"{task}.read")
-
-    def spools(self) -> list[str]:
-        try:
-            return sorted(n for n in os.listdir(self.spool_dir) if not n.startswith("."))
-        except FileNotFoundError:
-            return []
-
-    def read_settings(self) -> tuple[int, int]:
-        try:
-            fd = os.open(self.settings, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return DEFAULT_MAX_BYTES, DEFAULT_BACKUPS
-        try:
-            if not _private(os.fstat(fd)):
-                return DEFAULT_MAX_BYTES, DEFAULT_BACKUPS
-            return parse_settings(os.read(fd, 256))
-        finally:
-            os.close(fd)
-
-
-# The log file ------------------------------------------------------------------------
-
-
-class LogWriter:
-    """Appends stamped chunks to one task's log file, rotating it, and reopening it if it
-    was removed or replaced (`logs --clear`)."""
-
-    def __init__(self, path: str, max_bytes: int, backups: int) -> None:
-        self.path = path
-        self.max_bytes = max(max_bytes, 1)
-        self.backups = backups
-        self.fd = -1
-        self.inode = -1
-        self.size = 0
-        self.at_line_start = True
-        self.checked = -1.0
-        self.last_stamp = 0.0
-        self.open()
-
-    def open(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        try:
-            make_folder(os.path.dirname(self.path))  # `logs/`, inside the state folder
-            self.fd = open_private(self.path)
-        except OSError:
-            return  # retried on the next second; meanwhile the spool keeps the bytes
-        info = os.fstat(self.fd)
-        self.inode, self.size = info.st_ino, info.st_size
-        self.at_line_start = True
-
-    def resume(self) -> None:
-        """Go on as the last collector left the file (mid-line if it was)."""
-        if self.fd >= 0 and self.size:
-            self.at_line_start = os.pread(self.fd, 1, self.size - 1) == b"\n"
-
-    def end_line(self) -> None:
-        """Before a new collector's first write: a file left mid-line (by a collector that
-        died while writing, whose batch comes again) is ended there."""
-        if self.fd >= 0 and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
-            self.put(b"\n")
-
-    def check_file(self) -> None:
-        """At most once a second: reopen if the file was deleted or replaced."""
-        now = time.monotonic()
-        if self.fd >= 0 and 0 <= now - self.checked < 1.0:
-            return
-        self.checked = now
-        try:
-            moved = os.lstat(self.path).st_ino != self.inode
-        except OSError:
-            moved = True
-        if moved or self.fd < 0:
-            self.open()
-
-    def put(self, data: bytes) -> bool:
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self.fd, view)
-            except InterruptedError:
-                continue
-            except OSError:
-                return False  # disk full or similar: this batch is retried later
-            view = view[written:]
-        self.size += len(data)
-        return True
-
-    def write(self, chunk: bytes, now: float) -> bool:
-        """Stamp and append `chunk`; False if it could not be written (retry it later).
-        Stamps never go back within a file's lines (a clock step, a catch-up)."""
-        self.check_file()
-        if self.fd < 0:
-            return False
-        now = self.last_stamp = max(now, self.last_stamp)
-        if os.fstat(self.fd).st_size == 0:
-            self.at_line_start = True  # emptied (`logs --clear`): a fresh line
-        prefix = stamp_prefix(now)
-        starts_line = self.at_line_start
-        body, ends_line = stamp_chunk(chunk, prefix, starts_line)
-        while True:
-            self.size = os.fstat(self.fd).st_size  # someone may have truncated the file
-            cut = split_point(body, self.size, self.max_bytes, starts_line)
-            if cut is None:
-                break
-            if cut < 0:  # an endless line (a `\r` progress bar): end it here
-                if not self.put(b"\n"):
-                    return False
-                body = prefix + body
-            else:
-                if not self.put(body[:cut]):
-                    return False
-                body = body[cut:]
-            if self.backups <= 0:
-                os.ftruncate(self.fd, 0)  # the file we hold, not whatever the name holds now
-            else:
-                rotate(self.path, self.backups)
-            self.open()
-            if self.fd < 0:
-                return False
-            starts_line = True
-        if not self.put(body):
-            return False
-        self.at_line_start = ends_line
-        return True
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
 # One spool ---------------------------------------------------------------------------
-
-
-_LIBC: list[ctypes.CDLL] = []
-
-
-def _libc() -> ctypes.CDLL:
-    """The C library, loaded on first use (readers that only compare offsets never do)."""
-    import ctypes
-
-    if not _LIBC:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-        libc.fallocate.restype = ctypes.c_int
-        _LIBC.append(libc)
-    return _LIBC[0]
-
-
-def _errno() -> int:
-    import ctypes
-
-    return ctypes.get_errno()
-
-
-def punch_hole(fd: int, start: int, end: int) -> bool:
-    """Free the blocks of [start, end) keeping the file's size; False if unsupported."""
-    mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
-    result: int = _libc().fallocate(fd, mode, start, end - start)
-    return result == 0
 
 
 class Spool:
@@ -421,7 +105,7 @@ class Spool:
         make_folder(os.path.dirname(layout.read_mark(task)))
         self.mark_fd = open_private(layout.read_mark(task), os.O_RDWR | os.O_CREAT)
         self.inode = os.fstat(self.fd).st_ino
-        mark = os.pread(self.mark_fd, 96, 0)
+        mark = os.pread(self.mark_fd, MARK_BYTES, 0)
         inode, offset = parse_read_mark(mark)
         if inode != self.inode or offset > os.fstat(self.fd).st_size:
             offset = 0
@@ -449,7 +133,7 @@ class Spool:
         self.offset += len(chunk)
         writer = self.writer
         record = b"%d %d %d %d\n" % (self.inode, self.offset, writer.inode, writer.size)
-        os.pwrite(self.mark_fd, record.ljust(96), 0)
+        os.pwrite(self.mark_fd, record.ljust(MARK_BYTES), 0)
         self._reclaim()
         return info.st_size > self.offset
 
@@ -585,42 +269,6 @@ def collect_once(root: str) -> bool | None:
         return collector.has_writers()
     finally:
         collector.close()
-
-
-class Inotify:
-    """A watch on one folder through the C library (no third-party package)."""
-
-    def __init__(self, folder: str) -> None:
-        self.fd = _libc().inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
-            raise OSError(_errno(), "inotify_init1")
-        if _libc().inotify_add_watch(self.fd, os.fsencode(folder), _WATCH) < 0:
-            error = OSError(_errno(), "inotify_add_watch", folder)
-            os.close(self.fd)
-            raise error
-        self.poller = select.poll()
-        self.poller.register(self.fd, select.POLLIN)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-    def wait(self, timeout: float | None) -> int | None:
-        """The union of the event masks that arrive within `timeout` (None: forever);
-        None if none did."""
-        ms = None if timeout is None else max(0, int(timeout * 1000))
-        if not self.poller.poll(ms):
-            return None
-        mask = 0
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                return mask
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                _wd, event, _cookie, length = _EVENT.unpack_from(data, offset)
-                mask |= event
-                offset += _EVENT.size + length
 
 
 def run(root: str) -> int:

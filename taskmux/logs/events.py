@@ -7,37 +7,86 @@ without following symlinks, in a state folder checked to be ours (statefiles.py)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
 
-from taskmux.statedir.filelock import locked
-from taskmux.statedir.files import ensure_private_dir, open_private, open_read
-
+TYPE_CHECKING = False  # `typing` costs an import on a lean `events` read; mypy reads this
 if TYPE_CHECKING:
-    from taskmux.logs.collector import Inotify
+    import threading
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any, BinaryIO
+
+    from taskmux.logs.linux import Inotify
 
 IDLE_LOOK = 1.0  # with inotify: how often a follower with nothing to read looks at `stop`
 MAX_BYTES = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+# Reading (cheap: the lean `events -n N` reads through these) -----------------------------
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """All events, oldest first, the rotated file included."""
+    records: list[dict[str, Any]] = []
+    for each in (path.with_suffix(".jsonl.1"), path):
+        records.extend(_parse_lines(each))
+    return records
+
+
+def select(
+    path: Path, task: str | None = None, since: float | None = None, last: int | None = None
+) -> list[dict[str, Any]]:
+    """The events of one task (or all) newer than `since`, the last `last` of them."""
+    records = [
+        r
+        for r in read(path)
+        if (task is None or r.get("task") == task) and (since is None or r.get("ts", 0) >= since)
+    ]
+    if last is None:
+        return records
+    return records[-last:] if last > 0 else []
+
+
+def tail(path: Path, n: int, task: str | None = None) -> list[dict[str, Any]]:
+    """The last `n` events (of one task, or all), oldest first: what `events -n N` shows."""
+    return select(path, task, None, n)
+
+
+# Writing and following -----------------------------------------------------------------
+
+
 class EventLog:
-    path: Path
-    max_bytes: int = MAX_BYTES
-    tags: tuple[tuple[str, Any], ...] = ()  # added to every record, e.g. what caused it
+    """The project's event log: appended to by every taskmux process, read by any."""
+
+    __slots__ = ("max_bytes", "path", "tags")
+
+    def __init__(
+        self, path: Path, max_bytes: int = MAX_BYTES, tags: tuple[tuple[str, Any], ...] = ()
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.tags = tags  # added to every record, e.g. what caused it
+
+    def __repr__(self) -> str:
+        return f"EventLog({str(self.path)!r}, max_bytes={self.max_bytes}, tags={self.tags!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventLog):
+            return NotImplemented
+        return (self.path, self.max_bytes, self.tags) == (other.path, other.max_bytes, other.tags)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.max_bytes, self.tags))
 
     def tagged(self, **tags: Any) -> EventLog:
         """The same log, each record of which also says `tags` (`trigger="watch"`)."""
-        return replace(self, tags=(*self.tags, *tags.items()))
+        return EventLog(self.path, self.max_bytes, (*self.tags, *tags.items()))
 
     def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
+        from taskmux.statedir.files import ensure_private_dir, open_private
+
         record = {"ts": round(time.time(), 3), "event": event, "task": task}
         record |= dict(self.tags) | data
         line = (json.dumps(record, default=str) + "\n").encode()
@@ -53,30 +102,21 @@ class EventLog:
         return record
 
     def _rotate(self) -> None:
+        from taskmux.statedir.filelock import locked
+
         with locked(self.path.with_suffix(".lock")):
             if self.path.is_file() and self.path.lstat().st_size > self.max_bytes:
                 os.replace(self.path, self.path.with_suffix(".jsonl.1"))
 
     def read(self) -> list[dict[str, Any]]:
         """All events, oldest first, the rotated file included."""
-        records: list[dict[str, Any]] = []
-        for path in (self.path.with_suffix(".jsonl.1"), self.path):
-            records.extend(_parse_lines(path))
-        return records
+        return read(self.path)
 
     def select(
         self, task: str | None = None, since: float | None = None, last: int | None = None
     ) -> list[dict[str, Any]]:
         """The events of one task (or all) newer than `since`, the last `last` of them."""
-        records = [
-            r
-            for r in self.read()
-            if (task is None or r.get("task") == task)
-            and (since is None or r.get("ts", 0) >= since)
-        ]
-        if last is None:
-            return records
-        return records[-last:] if last > 0 else []
+        return select(self.path, task, since, last)
 
     def follow(
         self, poll: float = 0.2, stop: threading.Event | None = None
@@ -97,7 +137,11 @@ class EventLog:
             handle.seek(0, os.SEEK_END)
         except OSError:
             handle = None
-        return self._follow(handle, inode, poll, stop or threading.Event())
+        if stop is None:
+            import threading
+
+            stop = threading.Event()
+        return self._follow(handle, inode, poll, stop)
 
     def _follow(
         self, handle: BinaryIO | None, inode: int | None, poll: float, stop: threading.Event
@@ -148,12 +192,9 @@ class EventLog:
 def _changes_of(folder: Path) -> Inotify | None:
     """An inotify watch on the event log's folder (a write there wakes a follower), or
     None where there is none (not Linux, out of watches, no folder yet): then it polls."""
-    from taskmux.logs.collector import Inotify  # the one inotify wrapper (standard library only)
+    from taskmux.logs.linux import watch  # the one inotify wrapper (standard library only)
 
-    try:
-        return Inotify(str(folder))
-    except (OSError, AttributeError):
-        return None
+    return watch(str(folder))
 
 
 def _complete_lines(data: bytes) -> tuple[list[dict[str, Any]], bytes]:
@@ -161,16 +202,19 @@ def _complete_lines(data: bytes) -> tuple[list[dict[str, Any]], bytes]:
     *lines, rest = data.split(b"\n")
     records = []
     for line in lines:
-        with contextlib.suppress(ValueError):
+        try:
             record = json.loads(line)
-            if isinstance(record, dict):
-                records.append(record)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records, rest
 
 
 def _open(path: Path) -> BinaryIO:
     """Open for reading, never through a symlink (ELOOP is an OSError like absence)."""
-    return os.fdopen(open_read(path), "rb")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    return os.fdopen(os.open(path, flags), "rb")
 
 
 def _parse_lines(path: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Feeding task panes to the project's log collector, and making sure one runs.
+"""Feeding task panes to the project's log collector, making sure one runs, catching up.
 
 A launch makes the task's spool (a private file in the state folder) and touches it,
 pipes the pane into it with `exec cat >> SPOOL` (one `cat` per pane: about 0.15 MB, never
@@ -6,43 +6,66 @@ blocks the task, keeps appending with no taskmux process running), then starts t
 collector (`collector.py`) unless one holds the project's lock. Readers call `catch_up`
 first, so what is still in a spool is in the log files they read: they wait briefly for a
 running collector, or, if none runs, collect it themselves and start one.
+
+On the path of a lean `logs` read: imports only cheap standard-library modules and the
+collector's own (standard library only); the state-folder checks of `statedir/` are
+imported by the launch-side functions that need them.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
-import shlex
 import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from taskmux.logs import collector
-from taskmux.statedir.files import ensure_private_dir, open_private, read_trusted, write_private
-from taskmux.statedir.paths import ProjectPaths
+from taskmux.logs.layout import (
+    MARK_BYTES,
+    Layout,
+    is_trusted,
+    open_private,
+    parse_read_mark,
+    read_private,
+)
+from taskmux.logs.linux import IN_MODIFY, watch
 
+TYPE_CHECKING = False  # `typing` costs an import on a reader's path; mypy reads this
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Iterable
+    from pathlib import Path
 
-COLLECTOR = Path(collector.__file__)
+    from taskmux.statedir.paths import ProjectPaths
+
+COLLECTOR = collector.__file__  # started by path: `python -I -S COLLECTOR STATE`
 CATCH_UP_WAIT = 1.0  # how long a reader waits for a running collector to catch up
 RECENT = 5.0  # a spool touched this recently may get its writer any moment
+_NO_INOTIFY_PAUSE = 0.005  # where inotify is unavailable, how often a reader looks again
 _spawned: list[subprocess.Popen[bytes]] = []
 
 
-def layout(root: Path) -> collector.Layout:
-    return collector.Layout(str(root))
+def layout(root: Path | str) -> Layout:
+    return Layout(str(root))
+
+
+# Feeding (the launch's side) -------------------------------------------------------------
 
 
 def pipe_command(paths: ProjectPaths, task: str) -> str:
     """What tmux pipes the pane into: an appending `cat`, replaced by nothing heavier."""
+    import shlex
+
     return "exec cat >> " + shlex.quote(layout(paths.root).spool(task))
 
 
 def configure(paths: ProjectPaths, max_bytes: int, backups: int) -> None:
     """Record the rotation settings the collector applies (read when a launch wakes it)."""
+    from pathlib import Path
+
+    from taskmux.statedir.files import ensure_private_dir, read_trusted, write_private
+
     data = f"{max_bytes} {backups}\n".encode()
     settings = Path(layout(paths.root).settings)
     if read_trusted(settings) != data:
@@ -53,20 +76,27 @@ def configure(paths: ProjectPaths, max_bytes: int, backups: int) -> None:
 def prepare(paths: ProjectPaths, task: str) -> None:
     """Make the task's spool (0600, never through a symlink) before tmux's shell appends to
     it, and touch it: the touch wakes a collector about to exit (it then stays)."""
+    from pathlib import Path
+
+    from taskmux.statedir.files import ensure_private_dir
+    from taskmux.statedir.files import open_private as open_checked
+
     spool = Path(layout(paths.root).spool(task))
     ensure_private_dir(spool.parent)
-    fd = open_private(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, replace=True)
+    fd = open_checked(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, replace=True)
     try:
         os.utime(fd)
     finally:
         os.close(fd)
 
 
-def collector_pid(root: Path) -> int | None:
+# The collector process -------------------------------------------------------------------
+
+
+def collector_pid(root: Path | str) -> int | None:
     """The pid of the collector holding the project's lock, None if none does."""
-    lock = Path(layout(root).lock)
     try:
-        fd = open_private(lock, os.O_RDWR)
+        fd = _open_lock(layout(root).lock)
     except FileNotFoundError:
         return None  # no collector ever ran here
     try:
@@ -81,6 +111,25 @@ def collector_pid(root: Path) -> int | None:
         os.close(fd)
 
 
+def _open_lock(path: str) -> int:
+    """The lock file, opened only if it is a file of ours alone; else `statedir` refuses
+    it (E801, naming the fix)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    else:
+        if is_trusted(os.fstat(fd)):
+            return fd
+        os.close(fd)
+    from pathlib import Path
+
+    from taskmux.statedir.files import open_private as open_checked
+
+    return open_checked(Path(path), os.O_RDWR)
+
+
 def ensure_collector(root: Path) -> bool:
     """Start the project's collector unless one runs; True if one was started."""
     if collector_pid(root) is not None:
@@ -89,17 +138,17 @@ def ensure_collector(root: Path) -> bool:
     return True
 
 
-def spawn(root: Path) -> None:
+def spawn(root: Path | str) -> None:
     """Start a detached collector (it exits at once if another took the lock meanwhile).
     Its errors go to `collector.err` in the state folder."""
     import subprocess  # not on a reader's path unless it has to start one
 
     global _spawned
     _spawned = [proc for proc in _spawned if proc.poll() is None]  # reap the exited ones
-    err = open_private(root / "collector.err", os.O_WRONLY | os.O_APPEND | os.O_CREAT, True)
+    err = open_private(os.path.join(root, "collector.err"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(COLLECTOR), str(root)],
+            [sys.executable, "-I", "-S", COLLECTOR, str(root)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -115,14 +164,16 @@ def spawn(root: Path) -> None:
     _spawned.append(proc)
 
 
-def _read_offset(where: collector.Layout, task: str, inode: int) -> int:
+# Catching up (the reader's side) ---------------------------------------------------------
+
+
+def _read_offset(where: Layout, task: str, inode: int) -> int:
     """How far the collector has read the spool `inode` of the task (0: not at all)."""
-    mark = read_trusted(Path(where.read_mark(task))) or b""
-    marked_inode, offset = collector.parse_read_mark(mark)
+    marked_inode, offset = parse_read_mark(read_private(where.read_mark(task), MARK_BYTES))
     return offset if marked_inode == inode else 0
 
 
-def pending(root: Path, tasks: Iterable[str]) -> dict[str, int]:
+def pending(root: Path | str, tasks: Iterable[str]) -> dict[str, int]:
     """Tasks whose spool holds bytes the collector has not read yet, with the spool's size."""
     where = layout(root)
     found: dict[str, int] = {}
@@ -136,7 +187,7 @@ def pending(root: Path, tasks: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def catch_up(root: Path, tasks: Iterable[str], wait: float = CATCH_UP_WAIT) -> None:
+def catch_up(root: Path | str, tasks: Iterable[str], wait: float = CATCH_UP_WAIT) -> None:
     """Make what the tasks printed so far readable in their log files: if no collector
     runs, collect now (and start one for the writers still there); else wait up to `wait`
     seconds for it to read that far (past that, the rest comes when it does)."""
@@ -144,17 +195,36 @@ def catch_up(root: Path, tasks: Iterable[str], wait: float = CATCH_UP_WAIT) -> N
     targets = pending(root, tasks)
     if not targets:
         return
-    writers = collector.collect_once(str(root))
-    if writers is not None:
-        if writers or _recently_touched(root, tasks):
-            spawn(root)
-        return
-    deadline = time.monotonic() + wait
-    while not _read_up_to(root, targets) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    if collector_pid(root) is None:  # (a running one would hold the lock for good)
+        writers = collector.collect_once(str(root))
+        if writers is not None:
+            if writers or _recently_touched(root, tasks):
+                spawn(root)
+            return
+    if wait > 0:
+        _wait_read(root, targets, wait)
 
 
-def _read_up_to(root: Path, targets: dict[str, int]) -> bool:
+def _wait_read(root: Path | str, targets: dict[str, int], seconds: float) -> None:
+    """Sleep until the running collector has read each target, or `seconds` pass: woken
+    by its writes in `logs/` (a batch, then its read mark), not by a clock."""
+    changes = watch(layout(root).log_dir, IN_MODIFY)
+    deadline = time.monotonic() + seconds
+    try:
+        while not _read_up_to(root, targets):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if changes is not None:
+                changes.wait(left)
+            else:
+                time.sleep(min(left, _NO_INOTIFY_PAUSE))
+    finally:
+        if changes is not None:
+            changes.close()
+
+
+def _read_up_to(root: Path | str, targets: dict[str, int]) -> bool:
     """Whether the collector has read each task's spool at least up to its target size."""
     where = layout(root)
     for task, size in targets.items():
@@ -167,7 +237,7 @@ def _read_up_to(root: Path, targets: dict[str, int]) -> bool:
     return True
 
 
-def _recently_touched(root: Path, tasks: Iterable[str]) -> bool:
+def _recently_touched(root: Path | str, tasks: Iterable[str]) -> bool:
     now = time.time()
     for task in tasks:
         try:

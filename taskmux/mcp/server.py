@@ -104,7 +104,7 @@ def _fit(lines: list[str], budget: int) -> list[str]:
 def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Plain text lines (`task | line` when all tasks are merged), within 20 kB, and the
     cursor to poll for newer lines with (`after`)."""
-    from taskmux.logs.files import line_cursor
+    from taskmux.logs.cursors import line_cursor
 
     prefixed = params.get("task") is None
     text = ["--" if i is None else _log_text(result, i, prefixed) for i in result.items]

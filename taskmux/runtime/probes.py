@@ -157,7 +157,7 @@ def _read_body(sock: socket.socket | None, response: object, deadline: float) ->
 def _body_matches(pattern: str, text: str, deadline: float) -> bool | None:
     """Whether the body matches; None if the search ran out of the probe's time."""
     from taskmux.errors import PatternTooSlow
-    from taskmux.logs.files import compile_pattern
+    from taskmux.logs.search import compile_pattern
 
     budget = max(0.01, deadline - time.monotonic())
     try:

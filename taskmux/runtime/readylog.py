@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 
 from taskmux.errors import PatternTooSlow
-from taskmux.logs.files import Follower, TaskLog, compile_pattern
+from taskmux.logs.follow import Follower
+from taskmux.logs.lines import TaskLog
+from taskmux.logs.search import compile_pattern
 
 # Log lines are stamped by the log collector to the millisecond: a line printed in the very
 # millisecond of the launch must still count as this run's.

@@ -25,7 +25,7 @@ from dashboard_helpers import ask, get, log_in, open_socket, refused_status, ui_
 from taskmux.daemon.dashboard import peers
 from taskmux.daemon.dashboard.logins import LOGIN_TTL, Logins
 from taskmux.daemon.dashboard.web import COMMANDS, Gate
-from taskmux.logs.files import coloured
+from taskmux.logs.lines import coloured
 
 PROJECT = """
 name = "dash{suffix}"

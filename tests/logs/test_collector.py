@@ -13,9 +13,10 @@ import pytest
 from harness import Project, holds_for, project, wait_until
 from spool_feed import Feed, collector_alive, stop_collector
 
-from taskmux.logs import collector
-from taskmux.logs import files as logs
+from taskmux.logs import collector, layout, logwriter
 from taskmux.logs import spool as logspool
+from taskmux.logs.lines import TaskLog
+from taskmux.logs.reading import read_lines, tail
 
 __all__ = ["project"]
 
@@ -26,28 +27,28 @@ def _numbers(first: int, last: int) -> bytes:
     return b"".join(b"%d\r\n" % i for i in range(first, last + 1))
 
 
-def _log(root: Path, task: str = "t") -> logs.TaskLog:
-    return logs.TaskLog(task, root / "logs" / f"{task}.log")
+def _log(root: Path, task: str = "t") -> TaskLog:
+    return TaskLog(task, root / "logs" / f"{task}.log")
 
 
-def _texts(log: logs.TaskLog) -> list[str]:
-    return [line.text for line in logs.read_lines(log)]
+def _texts(log: TaskLog) -> list[str]:
+    return [line.text for line in read_lines(log)]
 
 
 # Pure decisions -------------------------------------------------------------------------
 
 
 def test_stamp_chunk_prefixes_each_line_that_starts_in_it() -> None:
-    assert collector.stamp_chunk(b"a\nb\n", b"T ", True) == (b"T a\nT b\n", True)
-    assert collector.stamp_chunk(b"rest\nhal", b"T ", False) == (b"rest\nT hal", False)
-    assert collector.stamp_prefix(1700000000.5) == b"2023-11-14T22:13:20.500Z "
+    assert logwriter.stamp_chunk(b"a\nb\n", b"T ", True) == (b"T a\nT b\n", True)
+    assert logwriter.stamp_chunk(b"rest\nhal", b"T ", False) == (b"rest\nT hal", False)
+    assert logwriter.stamp_prefix(1700000000.5) == b"2023-11-14T22:13:20.500Z "
 
 
 def test_split_point_keeps_lines_whole() -> None:
-    assert collector.split_point(b"aaa\nbbb\n", 0, 100, True) is None  # fits
-    assert collector.split_point(b"aaa\nbbb\n", 95, 100, True) == 4  # up to the line that fits
-    assert collector.split_point(b"bbbbbbbbbb\n", 95, 100, True) == 0  # rotate first
-    assert collector.split_point(b"x" * 400, 10, 100, False) == -1  # an endless line is cut
+    assert logwriter.split_point(b"aaa\nbbb\n", 0, 100, True) is None  # fits
+    assert logwriter.split_point(b"aaa\nbbb\n", 95, 100, True) == 4  # up to the line that fits
+    assert logwriter.split_point(b"bbbbbbbbbb\n", 95, 100, True) == 0  # rotate first
+    assert logwriter.split_point(b"x" * 400, 10, 100, False) == -1  # an endless line is cut
 
 
 def test_reclaim_and_stamp_choices() -> None:
@@ -55,11 +56,11 @@ def test_reclaim_and_stamp_choices() -> None:
     assert collector.punch_end(5000, 4096, step=4096) == 4096  # not worth a call yet
     assert collector.line_time(100.0, 99.9) == 100.0  # read as it came
     assert collector.line_time(100.0, 50.0) == 50.0  # waited in the spool: its write time
-    assert collector.parse_read_mark(b"12 345\n  ") == (12, 345)
-    assert collector.parse_log_mark(b"12 345 67 89\n") == (67, 89)
-    assert collector.parse_log_mark(b"12 345\n") == (0, -1)
-    assert collector.parse_read_mark(b"garbage") == (0, 0)
-    assert collector.parse_settings(b"") == (collector.DEFAULT_MAX_BYTES, 3)
+    assert layout.parse_read_mark(b"12 345\n  ") == (12, 345)
+    assert layout.parse_log_mark(b"12 345 67 89\n") == (67, 89)
+    assert layout.parse_log_mark(b"12 345\n") == (0, -1)
+    assert layout.parse_read_mark(b"garbage") == (0, 0)
+    assert layout.parse_settings(b"") == (layout.DEFAULT_MAX_BYTES, 3)
 
 
 # The collector as a process -------------------------------------------------------------
@@ -74,7 +75,7 @@ def test_50000_lines_all_read_back_in_order(tmp_path: Path, max_bytes: int, back
         feed.wait_caught_up()
     log = _log(tmp_path)
     assert _texts(log) == [str(i) for i in range(1, 50_001)]
-    assert [line.text for line in logs.tail(log, 100_000)] == [str(i) for i in range(1, 50_001)]
+    assert [line.text for line in tail(log, 100_000)] == [str(i) for i in range(1, 50_001)]
     if max_bytes < 1 << 20:
         assert len(log.files()) > 10
         for file in log.files():  # every file holds whole, stamped lines
@@ -93,7 +94,7 @@ def test_lines_are_stamped_when_written_and_split_lines_join(tmp_path: Path) -> 
         assert wait_until(lambda: path.exists() and path.read_bytes().endswith(b"half a line"))
         feed.send(b", the rest\nnext\n")
         feed.wait_caught_up()
-    lines = list(logs.read_lines(_log(tmp_path)))
+    lines = list(read_lines(_log(tmp_path)))
     assert [line.text for line in lines] == ["half a line, the rest", "next"]
     assert before - 0.002 <= lines[0].ts <= lines[1].ts <= time.time()
 
@@ -199,7 +200,7 @@ def test_an_endless_line_is_cut_so_the_file_stays_bounded(tmp_path: Path) -> Non
             feed.wait_caught_up()
     assert all(file.stat().st_size <= 4000 + 2 * len(piece) for file in log.files())
     assert len(log.files()) == 3
-    assert logs.tail(log, 1)[0].text == " progress 19"
+    assert tail(log, 1)[0].text == " progress 19"
 
 
 def test_a_deleted_or_emptied_log_is_made_again(tmp_path: Path) -> None:
@@ -227,7 +228,7 @@ def test_a_reader_collects_when_no_collector_runs(tmp_path: Path) -> None:
     with Feed(tmp_path, "t", start=False) as feed:
         feed.send(b"waiting\n")
         assert collector_alive(tmp_path) is None
-        assert [line.text for line in logs.tail(_log(tmp_path), 5)] == ["waiting"]
+        assert [line.text for line in tail(_log(tmp_path), 5)] == ["waiting"]
         assert wait_until(lambda: collector_alive(tmp_path) is not None)
         feed.send(b"live\n")
         assert wait_until(lambda: _texts(_log(tmp_path)) == ["waiting", "live"])
@@ -277,8 +278,8 @@ def test_a_fast_task_is_logged_whole_by_a_cat_per_pane(project: Project) -> None
         """
     )
     assert project.run("start").returncode == 0
-    log = logs.TaskLog("seq", project.paths.log_file("seq"))
-    assert wait_until(lambda: [x.text for x in logs.tail(log, 1)] == ["50000"], timeout=30)
+    log = TaskLog("seq", project.paths.log_file("seq"))
+    assert wait_until(lambda: [x.text for x in tail(log, 1)] == ["50000"], timeout=30)
     assert _texts(log) == [str(i) for i in range(1, 50_001)]
     pipes = _pipe_processes(project)
     assert sorted(p.name() for p in pipes) == ["cat", "cat"]
@@ -301,7 +302,7 @@ def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> N
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: collector_alive(root) is None)
-    spool = Path(collector.Layout(str(root)).spool("ticker"))
+    spool = Path(layout.Layout(str(root)).spool("ticker"))
     size = spool.stat().st_size
     assert wait_until(lambda: spool.stat().st_size > size + 200)  # still written, unread
     assert logspool.pending(root, ["ticker"])
@@ -313,9 +314,7 @@ def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> N
     assert count >= 10
     assert [line.split(" ", 1)[1] for line in lines] == [f"tick {i}" for i in range(1, count + 1)]
     assert all(LINE_RE.match(line.encode()) for line in lines)
-    assert (
-        logs.tail(logs.TaskLog("ticker", project.paths.log_file("ticker")), 1)[0].ts <= before + 1
-    )
+    assert tail(TaskLog("ticker", project.paths.log_file("ticker")), 1)[0].ts <= before + 1
     assert wait_until(lambda: collector_alive(root) is not None)  # it runs again
 
 
@@ -335,7 +334,7 @@ def test_logs_follow_goes_on_across_restarts(project: Project) -> None:
         assert follower.stdout.readline().startswith("run-")
     follower.kill()
     follower.wait()
-    lines = _texts(logs.TaskLog("once", project.paths.log_file("once")))
+    lines = _texts(TaskLog("once", project.paths.log_file("once")))
     assert len(lines) == 3 and len(set(lines)) == 3
 
 
@@ -351,7 +350,7 @@ def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
     assert collector_alive(root) is not None
     assert project.run("kill", "a").returncode == 0  # the window goes, and its `cat`
     assert wait_until(lambda: collector_alive(root) is None, timeout=collector.GRACE + 10)
-    assert _texts(logs.TaskLog("a", project.paths.log_file("a"))) == ["a"]
+    assert _texts(TaskLog("a", project.paths.log_file("a"))) == ["a"]
 
 
 def test_clear_while_the_collector_writes(project: Project) -> None:
@@ -362,13 +361,13 @@ def test_clear_while_the_collector_writes(project: Project) -> None:
         """
     )
     assert project.run("start").returncode == 0
-    log = logs.TaskLog("ticker", project.paths.log_file("ticker"))
+    log = TaskLog("ticker", project.paths.log_file("ticker"))
     assert wait_until(lambda: len(_texts(log)) >= 5)
     cleared_at = time.time()
     result = project.run("logs", "--clear", "ticker")
     assert result.returncode == 0, result.stderr
     assert wait_until(lambda: len(_texts(log)) >= 3)
-    lines = list(logs.read_lines(log))
+    lines = list(read_lines(log))
     assert all(line.ts >= cleared_at - 0.5 for line in lines)  # nothing from before
     numbers = [int(line.text.split()[1]) for line in lines]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # whole, in order

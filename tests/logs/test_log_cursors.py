@@ -17,13 +17,19 @@ from harness import Project, project, wait_until
 from spool_feed import Feed
 
 from taskmux.errors import InvalidCursor
-from taskmux.logs import files as logs
-from taskmux.logs.collector import LogWriter
+from taskmux.logs.after import read_after
+from taskmux.logs.clear import clear
+from taskmux.logs.cursors import Mark, decode_cursor, encode_cursor, line_cursor
+from taskmux.logs.lines import Item, LogLine, TaskLog
+from taskmux.logs.logwriter import LogWriter
+from taskmux.logs.query import follow_after, follow_query, query
+from taskmux.logs.reading import tail
+from taskmux.logs.search import compile_pattern
 
 __all__ = ["project"]
 
 
-def numbers(lines: tuple[logs.Item, ...] | list[logs.Item]) -> list[int]:
+def numbers(lines: tuple[Item, ...] | list[Item]) -> list[int]:
     """The numbers of lines written as `TASK N ...`."""
     return [int(line.text.split()[1]) for line in lines if line is not None]
 
@@ -33,7 +39,7 @@ class Task:
 
     def __init__(self, root: Path, name: str, max_bytes: int = 1 << 20, backups: int = 3) -> None:
         self.name = name
-        self.log = logs.TaskLog(name, root / "logs" / f"{name}.log")
+        self.log = TaskLog(name, root / "logs" / f"{name}.log")
         self.writer = LogWriter(str(self.log.path), max_bytes, backups)
         self.count = 0
 
@@ -50,9 +56,9 @@ class Task:
 
 
 def test_a_cursor_round_trips_and_is_shell_safe() -> None:
-    marks = {"api": logs.Mark(123456, 789, "ab12cd34ef56"), "web-2": logs.Mark()}
-    text = logs.encode_cursor(marks.items())
-    assert logs.decode_cursor(text) == marks
+    marks = {"api": Mark(123456, 789, "ab12cd34ef56"), "web-2": Mark()}
+    text = encode_cursor(marks.items())
+    assert decode_cursor(text) == marks
     assert text.replace("-", "").replace("_", "").isalnum()
 
 
@@ -61,7 +67,7 @@ def test_a_cursor_round_trips_and_is_shell_safe() -> None:
     [
         "nonsense!",
         "",
-        logs.encode_cursor([]).replace("M", "N"),  # another version
+        encode_cursor([]).replace("M", "N"),  # another version
         "MjthcGksMSwy",  # "2;api,1,2"
         "MTthcGks",  # "1;api," : too few fields
         "MTthcGkseiwxLGFi",  # "1;api,z,1,ab": not hexadecimal
@@ -69,7 +75,7 @@ def test_a_cursor_round_trips_and_is_shell_safe() -> None:
 )
 def test_what_is_not_a_cursor_is_refused(text: str) -> None:
     with pytest.raises(InvalidCursor) as caught:
-        logs.decode_cursor(text)
+        decode_cursor(text)
     assert caught.value.code == "E603" and caught.value.exit_code == 2
 
 
@@ -78,26 +84,26 @@ def test_what_is_not_a_cursor_is_refused(text: str) -> None:
 
 def test_each_poll_returns_exactly_what_is_new(tmp_path: Path) -> None:
     task = Task(tmp_path, "api")
-    first = logs.read_after([task.log], "end")
+    first = read_after([task.log], "end")
     assert first.lines == () and not first.more and first.lost == ()
     task.write(3)
-    page = logs.read_after([task.log], first.cursor)
+    page = read_after([task.log], first.cursor)
     assert numbers(page.lines) == [0, 1, 2] and not page.more
-    again = logs.read_after([task.log], page.cursor)
+    again = read_after([task.log], page.cursor)
     assert again.lines == () and again.cursor == page.cursor  # nothing new: same place
     task.write(2)
-    assert numbers(logs.read_after([task.log], page.cursor).lines) == [3, 4]
-    assert numbers(logs.read_after([task.log], "start").lines) == [0, 1, 2, 3, 4]
-    assert numbers(logs.read_after([task.log], None).lines) == [0, 1, 2, 3, 4]
+    assert numbers(read_after([task.log], page.cursor).lines) == [3, 4]
+    assert numbers(read_after([task.log], "start").lines) == [0, 1, 2, 3, 4]
+    assert numbers(read_after([task.log], None).lines) == [0, 1, 2, 3, 4]
 
 
 def test_a_task_without_a_log_yet_is_read_from_its_start(tmp_path: Path) -> None:
-    log = logs.TaskLog("late", tmp_path / "logs" / "late.log")
-    empty = logs.read_after([log], "start")
+    log = TaskLog("late", tmp_path / "logs" / "late.log")
+    empty = read_after([log], "start")
     assert empty.lines == () and empty.lost == ()
     task = Task(tmp_path, "late")
     task.write(2)
-    assert numbers(logs.read_after([log], empty.cursor).lines) == [0, 1]
+    assert numbers(read_after([log], empty.cursor).lines) == [0, 1]
 
 
 def test_the_limit_pages_without_gaps(tmp_path: Path) -> None:
@@ -105,32 +111,32 @@ def test_the_limit_pages_without_gaps(tmp_path: Path) -> None:
     task.write(25)
     cursor, seen, pages = "start", [], 0
     while True:
-        page = logs.read_after([task.log], cursor, limit=10)
+        page = read_after([task.log], cursor, limit=10)
         seen += numbers(page.lines)
         cursor, pages = page.cursor, pages + 1
         if not page.more:
             break
     assert seen == list(range(25)) and pages == 3
-    budget = logs.read_after([task.log], "start", limit=100, max_bytes=100)
+    budget = read_after([task.log], "start", limit=100, max_bytes=100)
     assert numbers(budget.lines) == [0, 1, 2, 3] and budget.more  # 27 bytes a line: 108
-    assert logs.read_after([task.log], "start", limit=0).lines == ()
+    assert read_after([task.log], "start", limit=0).lines == ()
 
 
 def test_rotation_between_reads_loses_and_repeats_nothing(tmp_path: Path) -> None:
     task = Task(tmp_path, "api", max_bytes=2000, backups=3)
     rng = random.Random(7)
-    cursor, seen = logs.read_after([task.log], "end").cursor, []
+    cursor, seen = read_after([task.log], "end").cursor, []
     rotations = 0
     for _ in range(300):
         before = task.log.files()[-1].stat().st_ino if task.log.files() else None
         task.write(rng.randint(0, 40), width=rng.randint(0, 60))  # up to ~2 rotations
         rotations += before is not None and task.log.path.stat().st_ino != before
-        page = logs.read_after([task.log], cursor, limit=rng.choice([3, 50, 1000]))
+        page = read_after([task.log], cursor, limit=rng.choice([3, 50, 1000]))
         assert page.lost == ()
         seen += numbers(page.lines)
         cursor = page.cursor
         while page.more:
-            page = logs.read_after([task.log], cursor, limit=1000)
+            page = read_after([task.log], cursor, limit=1000)
             seen += numbers(page.lines)
             cursor = page.cursor
     assert rotations > 50
@@ -140,28 +146,28 @@ def test_rotation_between_reads_loses_and_repeats_nothing(tmp_path: Path) -> Non
 def test_a_cursor_whose_file_is_gone_gives_everything_kept_and_says_so(tmp_path: Path) -> None:
     task = Task(tmp_path, "api", max_bytes=500, backups=1)
     task.write(3)
-    cursor = logs.read_after([task.log], "start").cursor
+    cursor = read_after([task.log], "start").cursor
     task.write(100)  # many rotations: the cursor's file is long gone
-    page = logs.read_after([task.log], cursor, limit=1000)
+    page = read_after([task.log], cursor, limit=1000)
     assert page.lost == ("api",)
-    assert numbers(page.lines) == numbers(logs.read_after([task.log], "start", 1000).lines)
+    assert numbers(page.lines) == numbers(read_after([task.log], "start", 1000).lines)
     assert numbers(page.lines)[-1] == 102 and numbers(page.lines)[0] > 3
-    assert logs.read_after([task.log], page.cursor).lost == ()  # the next cursor is good
+    assert read_after([task.log], page.cursor).lost == ()  # the next cursor is good
 
 
 def test_clear_then_new_lines(tmp_path: Path) -> None:
     task = Task(tmp_path, "api", max_bytes=400, backups=2)
     task.write(30)
-    cursor = logs.read_after([task.log], "start", 1000).cursor
-    logs.clear(task.log)
+    cursor = read_after([task.log], "start", 1000).cursor
+    clear(task.log)
     task.writer.checked = -1.0  # as if a second had passed
     task.writer.check_file()
     task.write(2)
-    page = logs.read_after([task.log], cursor)
+    page = read_after([task.log], cursor)
     assert page.lost == ("api",) and numbers(page.lines) == [30, 31]
-    logs.clear(task.log)
+    clear(task.log)
     task.log.path.unlink()
-    gone = logs.read_after([task.log], page.cursor)
+    gone = read_after([task.log], page.cursor)
     assert gone.lines == () and gone.lost == ("api",)
 
 
@@ -169,11 +175,11 @@ def test_a_line_still_being_written_comes_once_complete(tmp_path: Path) -> None:
     task = Task(tmp_path, "api")
     task.write(1)
     task.writer.write(b"prompt> ", time.time())
-    page = logs.read_after([task.log], "start")
+    page = read_after([task.log], "start")
     assert [line.text for line in page.lines] == ["api 0 " + "x" * 20]
-    assert [line.text for line in logs.tail(task.log, 5)][-1] == "prompt> "  # shown by tail
+    assert [line.text for line in tail(task.log, 5)][-1] == "prompt> "  # shown by tail
     task.writer.write(b"yes\n", time.time())
-    (line,) = logs.read_after([task.log], page.cursor).lines
+    (line,) = read_after([task.log], page.cursor).lines
     assert line is not None and line.text == "prompt> yes"
 
 
@@ -181,16 +187,16 @@ def test_with_a_pattern_non_matching_lines_are_passed_over(tmp_path: Path) -> No
     task = Task(tmp_path, "api")
     for i in range(12):
         task.writer.write(f"api {i} {'ERROR' if i % 4 == 3 else 'ok'}\n".encode(), time.time())
-    pattern = logs.compile_pattern("ERROR")
-    page = logs.read_after([task.log], "start", limit=2, pattern=pattern)
+    pattern = compile_pattern("ERROR")
+    page = read_after([task.log], "start", limit=2, pattern=pattern)
     assert numbers(page.lines) == [3, 7] and page.more
-    rest = logs.read_after([task.log], page.cursor, limit=2, pattern=pattern)
+    rest = read_after([task.log], page.cursor, limit=2, pattern=pattern)
     assert numbers(rest.lines) == [11] and not rest.more
     task.writer.write(b"api 12 ok\napi 13 ok\n", time.time())
-    quiet = logs.read_after([task.log], rest.cursor, pattern=pattern)
+    quiet = read_after([task.log], rest.cursor, pattern=pattern)
     assert quiet.lines == ()
     task.writer.write(b"api 14 ERROR\napi 15 ok\n", time.time())
-    context = logs.read_after([task.log], quiet.cursor, pattern=pattern, context=1)
+    context = read_after([task.log], quiet.cursor, pattern=pattern, context=1)
     assert numbers(context.lines) == [14, 15]  # context never reaches before the cursor
 
 
@@ -199,7 +205,7 @@ def test_several_tasks_share_one_cursor(tmp_path: Path) -> None:
     api.write(2)
     web.write(1)
     both = [api.log, web.log]
-    page = logs.read_after(both, "start")
+    page = read_after(both, "start")
     assert sorted(
         (line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)
     ) == [
@@ -209,17 +215,17 @@ def test_several_tasks_share_one_cursor(tmp_path: Path) -> None:
     ]
     web.write(1)
     api.write(1)
-    page = logs.read_after(both, page.cursor)
+    page = read_after(both, page.cursor)
     assert {(line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)} == {
         ("web", 1),
         ("api", 2),
     }
     api.write(1)
-    only_api = logs.read_after([api.log], page.cursor)  # web keeps its place in the cursor
+    only_api = read_after([api.log], page.cursor)  # web keeps its place in the cursor
     assert numbers(only_api.lines) == [3]
     web.write(1)
     db.write(1)  # a task the cursor does not cover: read from its start
-    page = logs.read_after([api.log, web.log, db.log], only_api.cursor)
+    page = read_after([api.log, web.log, db.log], only_api.cursor)
     assert sorted(
         (line.task, n) for line, n in zip(page.lines, numbers(page.lines), strict=True)
     ) == [
@@ -235,17 +241,17 @@ def test_per_line_cursors_resume_right_after_their_line(tmp_path: Path) -> None:
         web.write(1)
         now = time.time()  # distinct stamps, so the merged order is the write order
         wait_until(lambda now=now: time.time() >= now + 0.002, interval=0.001)
-    for pattern in (None, logs.compile_pattern("[02468] x")):
+    for pattern in (None, compile_pattern("[02468] x")):
         for logset in ([api.log], [api.log, web.log]):
             shown = [
-                line for line in logs.query(logset, 5, pattern, 0, cursors=True) if line is not None
+                line for line in query(logset, 5, pattern, 0, cursors=True) if line is not None
             ]
-            everything = [line for line in logs.read_after(logset, "start", 1000).lines]
+            everything = [line for line in read_after(logset, "start", 1000).lines]
             order = [(line.task, line.text) for line in everything if line is not None]
             for line in shown:
-                cursor = logs.line_cursor(line)
+                cursor = line_cursor(line)
                 assert cursor is not None
-                rest = logs.read_after(logset, cursor, 1000).lines
+                rest = read_after(logset, cursor, 1000).lines
                 after = order[order.index((line.task, line.text)) + 1 :]
                 assert [(r.task, r.text) for r in rest if r is not None] == after
 
@@ -254,8 +260,8 @@ def test_follow_lines_carry_cursors_and_follow_resumes_after_one(tmp_path: Path)
     api, web = Task(tmp_path, "api"), Task(tmp_path, "web")
     api.write(2)
     stop = threading.Event()
-    items = logs.follow_query([api.log, web.log], 10, cursors=True, poll=0.01, stop=stop)
-    got: list[logs.LogLine] = []
+    items = follow_query([api.log, web.log], 10, cursors=True, poll=0.01, stop=stop)
+    got: list[LogLine] = []
 
     def collect() -> None:
         for item in items:
@@ -272,15 +278,15 @@ def test_follow_lines_carry_cursors_and_follow_resumes_after_one(tmp_path: Path)
         stop.set()
         thread.join(5)
     web.write(1)
-    cursor = logs.line_cursor(got[2])  # the first live line
+    cursor = line_cursor(got[2])  # the first live line
     assert cursor is not None
-    rest = logs.read_after([api.log, web.log], cursor)
+    rest = read_after([api.log, web.log], cursor)
     seen = {(line.task, n) for line, n in zip(rest.lines, numbers(rest.lines), strict=True)}
     assert seen == {(got[3].task, numbers([got[3]])[0]), ("web", 1)}
 
-    live, lost = logs.follow_after([api.log, web.log], cursor, poll=0.01, stop=stop)
+    live, lost = follow_after([api.log, web.log], cursor, poll=0.01, stop=stop)
     stop.clear()
-    resumed: list[logs.Item] = []
+    resumed: list[Item] = []
     thread = threading.Thread(target=lambda: resumed.extend(live))
     thread.start()
     try:
@@ -295,7 +301,7 @@ def test_follow_lines_carry_cursors_and_follow_resumes_after_one(tmp_path: Path)
 def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
     """The collector as a process, rotating every few lines, while a poller reads with
     cursors: every line exactly once, in order."""
-    log = logs.TaskLog("fast", tmp_path / "logs" / "fast.log")
+    log = TaskLog("fast", tmp_path / "logs" / "fast.log")
     total = 20_000
     with Feed(tmp_path, "fast", max_bytes=4000, backups=20) as feed:
         cursor, seen = "start", []
@@ -304,13 +310,13 @@ def test_a_real_writer_rotating_under_a_poller(tmp_path: Path) -> None:
             deadline = time.monotonic() + 30
             while len(seen) < start + 500:  # reads race the collector's rotations
                 assert time.monotonic() < deadline, f"stuck at {len(seen)}"
-                page = logs.read_after([log], cursor, limit=300)
+                page = read_after([log], cursor, limit=300)
                 assert page.lost == ()
                 seen += numbers(page.lines)
                 cursor = page.cursor
         feed.wait_caught_up()
         while True:
-            page = logs.read_after([log], cursor, limit=5000)
+            page = read_after([log], cursor, limit=5000)
             seen += numbers(page.lines)
             cursor = page.cursor
             if not page.more:

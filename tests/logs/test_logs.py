@@ -18,8 +18,14 @@ from harness import holds_for, wait_until
 from spool_feed import Feed
 
 from taskmux.errors import InvalidPattern, PatternTooSlow, UsageError
-from taskmux.logs import files as logs
-from taskmux.logs.collector import rotate
+from taskmux.logs import snapshot
+from taskmux.logs.clear import clear
+from taskmux.logs.follow import Follower, Tracked, follow
+from taskmux.logs.lines import Item, LogLine, TaskLog, clean, parse_since
+from taskmux.logs.logwriter import rotate
+from taskmux.logs.query import follow_query, query
+from taskmux.logs.reading import last, merge, read_lines, tail
+from taskmux.logs.search import SEARCH_BUDGET, compile_pattern, grep
 from taskmux.statedir.paths import ProjectPaths
 
 BASE = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -45,7 +51,7 @@ def numbered(first: int, last: int, start: float = BASE) -> list[tuple[float, by
     return [(start + i / 1000, f"line {i}") for i in range(first, last + 1)]
 
 
-def texts(lines: list[logs.LogLine] | Iterator[logs.LogLine]) -> list[str]:
+def texts(lines: list[LogLine] | Iterator[LogLine]) -> list[str]:
     return [line.text for line in lines]
 
 
@@ -61,47 +67,47 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> logs.TaskLog:
-    return logs.TaskLog("web", tmp_path / "logs" / "web.log")
+def log(tmp_path: Path) -> TaskLog:
+    return TaskLog("web", tmp_path / "logs" / "web.log")
 
 
 # Tail ---------------------------------------------------------------------------------
 
 
-def test_tail_returns_exactly_n_lines_and_long_lines_whole(log: logs.TaskLog) -> None:
+def test_tail_returns_exactly_n_lines_and_long_lines_whole(log: TaskLog) -> None:
     long_line = "x" * 299 + "!"
     entries = numbered(1, 500)
     entries.insert(495, (BASE + 0.4955, long_line))
     append(log.path, entries)
-    result = logs.tail(log, 10)
+    result = tail(log, 10)
     assert len(result) == 10
     assert long_line in texts(result)
     assert texts(result)[-1] == "line 500"
-    assert texts(logs.tail(log, 1)) == ["line 500"]
-    assert logs.tail(log, 0) == []
+    assert texts(tail(log, 1)) == ["line 500"]
+    assert tail(log, 0) == []
 
 
-def test_tail_reads_lines_longer_than_a_block(log: logs.TaskLog) -> None:
+def test_tail_reads_lines_longer_than_a_block(log: TaskLog) -> None:
     huge = "y" * 200_000
     append(log.path, [(BASE, "before"), (BASE + 1, huge), (BASE + 2, "after")])
-    assert texts(logs.tail(log, 2)) == [huge, "after"]
-    assert texts(logs.tail(log, 3)) == ["before", huge, "after"]
-    assert texts(logs.tail(log, 100)) == ["before", huge, "after"]
+    assert texts(tail(log, 2)) == [huge, "after"]
+    assert texts(tail(log, 3)) == ["before", huge, "after"]
+    assert texts(tail(log, 100)) == ["before", huge, "after"]
 
 
-def test_tail_includes_an_unterminated_last_line(log: logs.TaskLog) -> None:
+def test_tail_includes_an_unterminated_last_line(log: TaskLog) -> None:
     append(log.path, numbered(1, 3))
     with log.path.open("ab") as handle:
         handle.write(stamp(BASE + 1) + b"prompt> ")
-    assert texts(logs.tail(log, 2)) == ["line 3", "prompt> "]
+    assert texts(tail(log, 2)) == ["line 3", "prompt> "]
 
 
-def test_tail_of_a_missing_log_is_empty(log: logs.TaskLog) -> None:
-    assert logs.tail(log, 10) == []
-    assert list(logs.read_lines(log)) == []
+def test_tail_of_a_missing_log_is_empty(log: TaskLog) -> None:
+    assert tail(log, 10) == []
+    assert list(read_lines(log)) == []
 
 
-def _rotated_log(log: logs.TaskLog) -> None:
+def _rotated_log(log: TaskLog) -> None:
     """lines 1-5 in FILE.3, 6-10 in FILE.2, 11-15 in FILE.1, 16-18 in FILE."""
     append(log.path.with_name("web.log.3"), numbered(1, 5))
     append(log.path.with_name("web.log.2"), numbered(6, 10))
@@ -109,26 +115,26 @@ def _rotated_log(log: logs.TaskLog) -> None:
     append(log.path, numbered(16, 18))
 
 
-def test_tail_spans_rotated_files_in_order(log: logs.TaskLog) -> None:
+def test_tail_spans_rotated_files_in_order(log: TaskLog) -> None:
     _rotated_log(log)
-    assert texts(logs.tail(log, 2)) == ["line 17", "line 18"]
-    assert texts(logs.tail(log, 12)) == [f"line {i}" for i in range(7, 19)]
-    assert texts(logs.tail(log, 100)) == [f"line {i}" for i in range(1, 19)]
+    assert texts(tail(log, 2)) == ["line 17", "line 18"]
+    assert texts(tail(log, 12)) == [f"line {i}" for i in range(7, 19)]
+    assert texts(tail(log, 100)) == [f"line {i}" for i in range(1, 19)]
 
 
-def test_read_lines_spans_rotated_files_in_order(log: logs.TaskLog) -> None:
+def test_read_lines_spans_rotated_files_in_order(log: TaskLog) -> None:
     _rotated_log(log)
-    assert texts(logs.read_lines(log)) == [f"line {i}" for i in range(1, 19)]
+    assert texts(read_lines(log)) == [f"line {i}" for i in range(1, 19)]
     assert [p.name for p in log.files()] == ["web.log.3", "web.log.2", "web.log.1", "web.log"]
 
 
-def test_rotation_by_the_writer_is_read_in_order(log: logs.TaskLog) -> None:
+def test_rotation_by_the_writer_is_read_in_order(log: TaskLog) -> None:
     for chunk in range(6):
         append(log.path, numbered(chunk * 10 + 1, chunk * 10 + 10))
         rotate(str(log.path), backups=10)
     append(log.path, numbered(61, 65))
-    assert texts(logs.read_lines(log)) == [f"line {i}" for i in range(1, 66)]
-    assert texts(logs.tail(log, 25)) == [f"line {i}" for i in range(41, 66)]
+    assert texts(read_lines(log)) == [f"line {i}" for i in range(1, 66)]
+    assert texts(tail(log, 25)) == [f"line {i}" for i in range(41, 66)]
 
 
 # Cleaning -------------------------------------------------------------------------------
@@ -152,12 +158,12 @@ def test_rotation_by_the_writer_is_read_in_order(log: logs.TaskLog) -> None:
     ],
 )
 def test_clean_shows_what_a_terminal_would(raw: bytes, shown: str) -> None:
-    assert logs.clean(raw) == shown
+    assert clean(raw) == shown
 
 
-def test_lines_keep_their_raw_bytes(log: logs.TaskLog) -> None:
+def test_lines_keep_their_raw_bytes(log: TaskLog) -> None:
     append(log.path, [(BASE, b"\x1b[32mok\x1b[0m\r")])
-    (line,) = logs.tail(log, 1)
+    (line,) = tail(log, 1)
     assert line.text == "ok"
     assert line.raw == b"\x1b[32mok\x1b[0m\r"
     assert line.ts == pytest.approx(BASE)
@@ -168,14 +174,14 @@ def test_lines_keep_their_raw_bytes(log: logs.TaskLog) -> None:
 
 
 def test_merge_orders_two_tasks_by_timestamp(tmp_path: Path) -> None:
-    api = logs.TaskLog("api", tmp_path / "api.log")
-    web = logs.TaskLog("web", tmp_path / "web.log")
+    api = TaskLog("api", tmp_path / "api.log")
+    web = TaskLog("web", tmp_path / "web.log")
     append(api.path, [(BASE + i * 0.002, f"api {i}") for i in range(100)])
     append(web.path, [(BASE + 0.001 + i * 0.002, f"web {i}") for i in range(100)])
-    merged = list(logs.merge([logs.read_lines(api), logs.read_lines(web)]))
+    merged = list(merge([read_lines(api), read_lines(web)]))
     assert [line.ts for line in merged] == sorted(line.ts for line in merged)
     assert texts(merged[:4]) == ["api 0", "web 0", "api 1", "web 1"]
-    recent = list(logs.query([api, web], 3))
+    recent = list(query([api, web], 3))
     assert [(x.task, x.text) for x in recent if x] == [
         ("web", "web 98"),
         ("api", "api 99"),
@@ -184,47 +190,47 @@ def test_merge_orders_two_tasks_by_timestamp(tmp_path: Path) -> None:
 
 
 def test_merge_is_stable_for_equal_stamps(tmp_path: Path) -> None:
-    one = logs.TaskLog("one", tmp_path / "one.log")
-    two = logs.TaskLog("two", tmp_path / "two.log")
+    one = TaskLog("one", tmp_path / "one.log")
+    two = TaskLog("two", tmp_path / "two.log")
     append(one.path, [(BASE, "a"), (BASE, "b")])
     append(two.path, [(BASE, "c")])
-    assert texts(logs.merge([logs.read_lines(one), logs.read_lines(two)])) == ["a", "b", "c"]
+    assert texts(merge([read_lines(one), read_lines(two)])) == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize(
     ("value", "ago"), [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), (" 1.5H ", 5400)]
 )
 def test_parse_since_durations(value: str, ago: float) -> None:
-    assert logs.parse_since(value, now=BASE) == pytest.approx(BASE - ago)
+    assert parse_since(value, now=BASE) == pytest.approx(BASE - ago)
 
 
 def test_parse_since_iso() -> None:
-    assert logs.parse_since("2023-11-14T22:13:20Z") == pytest.approx(BASE)
-    assert logs.parse_since("2023-11-14T23:13:20+01:00") == pytest.approx(BASE)
+    assert parse_since("2023-11-14T22:13:20Z") == pytest.approx(BASE)
+    assert parse_since("2023-11-14T23:13:20+01:00") == pytest.approx(BASE)
     with pytest.raises(UsageError):
-        logs.parse_since("yesterday")
+        parse_since("yesterday")
 
 
-def test_parse_since_before_1970_means_everything(log: logs.TaskLog) -> None:
-    assert logs.parse_since("99999999999999999999999d", now=BASE) == 0.0
-    assert logs.parse_since("1900-01-01T00:00:00+00:00") == 0.0
+def test_parse_since_before_1970_means_everything(log: TaskLog) -> None:
+    assert parse_since("99999999999999999999999d", now=BASE) == 0.0
+    assert parse_since("1900-01-01T00:00:00+00:00") == 0.0
     with pytest.raises(UsageError, match="out of range"):
-        logs.parse_since("0001-01-01")  # no local time that early
+        parse_since("0001-01-01")  # no local time that early
     append(log.path, [(BASE, "kept")])
-    pattern = logs.compile_pattern("kept")
-    since = logs.parse_since("99999999999999999999999d")
-    assert _render(logs.query([log], 10, pattern, since=since)) == ["kept"]
+    pattern = compile_pattern("kept")
+    since = parse_since("99999999999999999999999d")
+    assert _render(query([log], 10, pattern, since=since)) == ["kept"]
 
 
-def test_since_filters_lines_across_files(log: logs.TaskLog) -> None:
+def test_since_filters_lines_across_files(log: TaskLog) -> None:
     _rotated_log(log)  # line i at BASE + i ms
     since = BASE + 0.0095
-    assert texts(logs.read_lines(log, since)) == [f"line {i}" for i in range(10, 19)]
-    assert texts(logs.read_lines(log, BASE + 1)) == []
-    assert [x.text for x in logs.query([log], 5, since=since) if x] == [
+    assert texts(read_lines(log, since)) == [f"line {i}" for i in range(10, 19)]
+    assert texts(read_lines(log, BASE + 1)) == []
+    assert [x.text for x in query([log], 5, since=since) if x] == [
         f"line {i}" for i in range(14, 19)
     ]
-    assert [x.text for x in logs.query([log], 100, since=since) if x] == [
+    assert [x.text for x in query([log], 100, since=since) if x] == [
         f"line {i}" for i in range(10, 19)
     ]
 
@@ -232,46 +238,46 @@ def test_since_filters_lines_across_files(log: logs.TaskLog) -> None:
 # Grep -----------------------------------------------------------------------------------
 
 
-def _grep_fixture(log: logs.TaskLog) -> None:
+def _grep_fixture(log: TaskLog) -> None:
     words = ["a", "b", "MATCH 1", "c", "d", "e", "f", "g", "MATCH 2", "h", "MATCH 3", "i", "j"]
     append(log.path, [(BASE + i, w) for i, w in enumerate(words)])
 
 
-def _render(items: Iterator[logs.Item]) -> list[str]:
+def _render(items: Iterator[Item]) -> list[str]:
     return ["--" if item is None else item.text for item in items]
 
 
-def test_grep_with_context_gives_groups_and_separators(log: logs.TaskLog) -> None:
+def test_grep_with_context_gives_groups_and_separators(log: TaskLog) -> None:
     _grep_fixture(log)
-    pattern = logs.compile_pattern("MATCH")
-    assert _render(logs.query([log], 100, pattern, context=1)) == [
+    pattern = compile_pattern("MATCH")
+    assert _render(query([log], 100, pattern, context=1)) == [
         "b", "MATCH 1", "c", "--", "g", "MATCH 2", "h", "MATCH 3", "i",
     ]  # fmt: skip
-    assert _render(logs.query([log], 100, pattern, context=0)) == [
+    assert _render(query([log], 100, pattern, context=0)) == [
         "MATCH 1", "--", "MATCH 2", "--", "MATCH 3",
     ]  # fmt: skip
-    groups = logs.grep(logs.read_lines(log), pattern, context=2)
+    groups = grep(read_lines(log), pattern, context=2)
     assert [g.matched for g in groups] == [
         (False, False, True, False, False),
         (False, False, True, False, True, False, False),
     ]
 
 
-def test_grep_adjacent_matches_have_no_separator(log: logs.TaskLog) -> None:
+def test_grep_adjacent_matches_have_no_separator(log: TaskLog) -> None:
     append(log.path, [(BASE + i, w) for i, w in enumerate(["x1", "x2", "y", "x3", "y", "y"])])
-    pattern = logs.compile_pattern("x")
-    assert _render(logs.query([log], 100, pattern)) == ["x1", "x2", "--", "x3"]
-    assert _render(logs.query([log], 100, pattern, context=1)) == ["x1", "x2", "y", "x3", "y"]
+    pattern = compile_pattern("x")
+    assert _render(query([log], 100, pattern)) == ["x1", "x2", "--", "x3"]
+    assert _render(query([log], 100, pattern, context=1)) == ["x1", "x2", "y", "x3", "y"]
 
 
-def test_grep_last_n_matches(log: logs.TaskLog) -> None:
+def test_grep_last_n_matches(log: TaskLog) -> None:
     _grep_fixture(log)
-    pattern = logs.compile_pattern("MATCH")
-    assert _render(logs.query([log], 1, pattern, context=1)) == ["h", "MATCH 3", "i"]
-    assert _render(logs.query([log], 2, pattern, context=1)) == [
+    pattern = compile_pattern("MATCH")
+    assert _render(query([log], 1, pattern, context=1)) == ["h", "MATCH 3", "i"]
+    assert _render(query([log], 2, pattern, context=1)) == [
         "g", "MATCH 2", "h", "MATCH 3", "i",
     ]  # fmt: skip
-    assert _render(logs.query([log], 0, pattern, context=1)) == []
+    assert _render(query([log], 0, pattern, context=1)) == []
 
 
 def _reference_grep(words: list[str], needle: str, context: int, n: int) -> list[str]:
@@ -296,17 +302,17 @@ def test_grep_matches_a_reference_on_random_logs() -> None:
     rng = random.Random(1234)
     for _ in range(300):
         words = [rng.choice(["hit", "miss", "miss", "miss"]) + str(i) for i in range(40)]
-        lines = [logs.LogLine("t", BASE + i, w, w.encode()) for i, w in enumerate(words)]
+        lines = [LogLine("t", BASE + i, w, w.encode()) for i, w in enumerate(words)]
         context, n = rng.randint(0, 4), rng.randint(0, 12)
-        groups = logs.grep(lines, logs.compile_pattern("hit"), context, last_matches=n)
+        groups = grep(lines, compile_pattern("hit"), context, last_matches=n)
         got = "\n--\n".join("\n".join(x.text for x in g.lines) for g in groups).split("\n")
         got = [] if got == [""] else got
         assert got == _reference_grep(words, "hit", context, n), (words, context, n)
 
 
 def test_grep_last_n_stays_bounded_when_everything_matches() -> None:
-    lines = (logs.LogLine("t", BASE + i, f"x{i}", b"") for i in range(100_000))
-    groups = logs.grep(lines, logs.compile_pattern("x"), context=3, last_matches=5)
+    lines = (LogLine("t", BASE + i, f"x{i}", b"") for i in range(100_000))
+    groups = grep(lines, compile_pattern("x"), context=3, last_matches=5)
     assert [line.text for g in groups for line in g.lines] == [
         f"x{i}" for i in range(99_995, 100_000)
     ]
@@ -314,7 +320,7 @@ def test_grep_last_n_stays_bounded_when_everything_matches() -> None:
 
 def test_grep_invalid_regex_raises_invalid_pattern() -> None:
     with pytest.raises(InvalidPattern) as caught:
-        logs.compile_pattern("(")
+        compile_pattern("(")
     assert caught.value.exit_code == 2
     assert caught.value.code == "E601"
     assert "\n" not in caught.value.message
@@ -324,12 +330,12 @@ BACKTRACKS = "(a+)+$"  # against a long run of a's then b: the engine tries ever
 BAIT = "a" * 5000 + "b"
 
 
-def test_a_backtracking_pattern_runs_out_of_its_budget(log: logs.TaskLog) -> None:
+def test_a_backtracking_pattern_runs_out_of_its_budget(log: TaskLog) -> None:
     append(log.path, [(BASE, "fine"), (BASE + 1, BAIT)])
-    pattern = logs.compile_pattern(BACKTRACKS, budget=0.3)
+    pattern = compile_pattern(BACKTRACKS, budget=0.3)
     started = time.monotonic()
     with pytest.raises(PatternTooSlow) as caught:
-        list(logs.query([log], 100, pattern))
+        list(query([log], 100, pattern))
     assert time.monotonic() - started < 3  # the budget, plus the engine's check interval
     assert (caught.value.code, caught.value.exit_code) == ("E602", 2)
     assert "took longer than 0.3s" in caught.value.message and BACKTRACKS in caught.value.message
@@ -338,7 +344,7 @@ def test_a_backtracking_pattern_runs_out_of_its_budget(log: logs.TaskLog) -> Non
 
 
 def test_the_budget_is_shared_by_every_search_of_a_query() -> None:
-    pattern = logs.compile_pattern("x+y", budget=0.05)
+    pattern = compile_pattern("x+y", budget=0.05)
     assert pattern.search("xxy") and pattern.spent > 0
     pattern.spent = 0.05
     with pytest.raises(PatternTooSlow):
@@ -349,10 +355,10 @@ def test_the_budget_is_shared_by_every_search_of_a_query() -> None:
 
 def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKMUX_GREP_BUDGET", "2.5")
-    assert logs.compile_pattern("a.b").budget == 2.5
+    assert compile_pattern("a.b").budget == 2.5
     for bad in ("0", "-1", "nan", "inf", "soon"):
         monkeypatch.setenv("TASKMUX_GREP_BUDGET", bad)
-        assert logs.compile_pattern("a.b").budget == logs.SEARCH_BUDGET
+        assert compile_pattern("a.b").budget == SEARCH_BUDGET
 
 
 @pytest.mark.parametrize(
@@ -369,17 +375,17 @@ def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 def test_patterns_match_as_python_regexes(source: str, text: str, found: bool) -> None:
     import re
 
-    assert bool(logs.compile_pattern(source).search(text)) is found
+    assert bool(compile_pattern(source).search(text)) is found
     assert bool(re.search(source, text)) is found
 
 
-def test_absurd_counts_mean_everything(log: logs.TaskLog) -> None:
+def test_absurd_counts_mean_everything(log: TaskLog) -> None:
     append(log.path, numbered(1, 5))
     huge = 99999999999999999999
-    assert _render(logs.query([log], huge)) == [f"line {i}" for i in range(1, 6)]
-    pattern = logs.compile_pattern("line [24]")
-    assert _render(logs.query([log], huge, pattern, context=huge)) == texts(logs.read_lines(log))
-    assert logs.last(logs.read_lines(log), huge)[-1].text == "line 5"
+    assert _render(query([log], huge)) == [f"line {i}" for i in range(1, 6)]
+    pattern = compile_pattern("line [24]")
+    assert _render(query([log], huge, pattern, context=huge)) == texts(read_lines(log))
+    assert last(read_lines(log), huge)[-1].text == "line 5"
 
 
 # Follow ---------------------------------------------------------------------------------
@@ -388,11 +394,11 @@ def test_absurd_counts_mean_everything(log: logs.TaskLog) -> None:
 class Collector:
     """Runs `follow_query` in a thread and collects what it yields."""
 
-    def __init__(self, task_logs: list[logs.TaskLog], n: int = 0, **kwargs: object) -> None:
+    def __init__(self, task_logs: list[TaskLog], n: int = 0, **kwargs: object) -> None:
         self.stop = threading.Event()
-        self.items: list[logs.Item] = []
+        self.items: list[Item] = []
         self.ready = threading.Event()
-        self.stream = logs.follow_query(task_logs, n, stop=self.stop, poll=0.02, **kwargs)  # type: ignore[arg-type]
+        self.stream = follow_query(task_logs, n, stop=self.stop, poll=0.02, **kwargs)  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -412,7 +418,7 @@ class Collector:
         return ["--" if item is None else item.text for item in list(self.items)]
 
 
-def test_follow_yields_backlog_then_appended_lines(log: logs.TaskLog) -> None:
+def test_follow_yields_backlog_then_appended_lines(log: TaskLog) -> None:
     append(log.path, numbered(1, 50))
     with Collector([log], n=5) as seen:
         assert wait_until(lambda: len(seen.items) == 5)
@@ -421,14 +427,14 @@ def test_follow_yields_backlog_then_appended_lines(log: logs.TaskLog) -> None:
     assert seen.texts() == [f"line {i}" for i in range(46, 61)]
 
 
-def test_follow_waits_for_a_file_that_does_not_exist_yet(log: logs.TaskLog) -> None:
+def test_follow_waits_for_a_file_that_does_not_exist_yet(log: TaskLog) -> None:
     with Collector([log], n=10) as seen:
         append(log.path, numbered(1, 3))
         assert wait_until(lambda: len(seen.items) == 3)
     assert seen.texts() == ["line 1", "line 2", "line 3"]
 
 
-def test_follow_holds_a_partial_line_until_it_ends(log: logs.TaskLog) -> None:
+def test_follow_holds_a_partial_line_until_it_ends(log: TaskLog) -> None:
     append(log.path, numbered(1, 1))
     with log.path.open("ab") as handle:
         handle.write(stamp(BASE) + b"half ")
@@ -440,7 +446,7 @@ def test_follow_holds_a_partial_line_until_it_ends(log: logs.TaskLog) -> None:
     assert seen.texts() == ["line 1", "half and half"]
 
 
-def test_follow_survives_rotation_without_losing_lines(log: logs.TaskLog) -> None:
+def test_follow_survives_rotation_without_losing_lines(log: TaskLog) -> None:
     total = 3000
     with Collector([log], n=10) as seen:
         for first in range(1, total + 1, 100):
@@ -451,7 +457,7 @@ def test_follow_survives_rotation_without_losing_lines(log: logs.TaskLog) -> Non
     assert seen.texts() == [f"line {i}" for i in range(1, total + 1)]
 
 
-def test_follow_with_a_real_writer_rotating_fast(log: logs.TaskLog) -> None:
+def test_follow_with_a_real_writer_rotating_fast(log: TaskLog) -> None:
     """The writer rotates every ~2 KB while follow polls: nothing lost, nothing repeated."""
     total = 5000
     with Collector([log], n=0) as seen:
@@ -464,13 +470,13 @@ def test_follow_with_a_real_writer_rotating_fast(log: logs.TaskLog) -> None:
 
 
 def _rotate_during_walks(
-    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch, rotations: int, times: int
+    log: TaskLog, monkeypatch: pytest.MonkeyPatch, rotations: int, times: int
 ) -> list[int]:
     """Makes the reader's walk over the files slow: each of the next `times` times it
     opens FILE.1, the writer appends a line and rotates `rotations` times meanwhile."""
     written = [0]
     left = [times]
-    real_open = logs._open_or_none
+    real_open = snapshot._open_or_none
 
     def add_line() -> None:
         append(log.path, [(BASE + written[0] / 1000, f"n{written[0]}")])
@@ -490,27 +496,27 @@ def _rotate_during_walks(
         add_line()
         rotate(str(log.path), backups=50)
     add_line()
-    monkeypatch.setattr(logs, "_open_or_none", slow_open)
+    monkeypatch.setattr(snapshot, "_open_or_none", slow_open)
     return written
 
 
 def test_reading_is_in_order_when_rotations_outrun_the_walk(
-    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch
+    log: TaskLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = _rotate_during_walks(log, monkeypatch, rotations=2, times=3)
-    assert texts(logs.read_lines(log)) == [f"n{i}" for i in range(written[0])]
-    assert texts(logs.tail(log, 100)) == [f"n{i}" for i in range(written[0])]
+    assert texts(read_lines(log)) == [f"n{i}" for i in range(written[0])]
+    assert texts(tail(log, 100)) == [f"n{i}" for i in range(written[0])]
 
 
 def test_follow_is_in_order_when_rotations_outrun_the_walk(
-    log: logs.TaskLog, monkeypatch: pytest.MonkeyPatch
+    log: TaskLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two rotations while a poll walks the files (the CI failure: a later file's lines
     came before an earlier one's)."""
     append(log.path, [(BASE, "before")])
-    follower = logs.Follower([log])
+    follower = Follower([log])
     follower.close()  # only to release the snapshot; polled by hand below
-    tracked = logs._Tracked(log)
+    tracked = Tracked(log)
     tracked.attach(log.path.open("rb"), log.path.stat().st_size)
     rotate(str(log.path), backups=50)
     written = _rotate_during_walks(log, monkeypatch, rotations=2, times=4)
@@ -521,7 +527,7 @@ def test_follow_is_in_order_when_rotations_outrun_the_walk(
     assert seen == [f"n{i}" for i in range(written[0])]
 
 
-def test_follow_with_few_backups_never_repeats_or_reorders(log: logs.TaskLog) -> None:
+def test_follow_with_few_backups_never_repeats_or_reorders(log: TaskLog) -> None:
     """Rotating faster than polls with 2 backups loses lines; what is read stays in order."""
     total = 3000
     with Collector([log], n=0) as seen:
@@ -534,7 +540,7 @@ def test_follow_with_few_backups_never_repeats_or_reorders(log: logs.TaskLog) ->
     assert numbers == sorted(set(numbers))
 
 
-def test_follow_starting_without_a_current_file(log: logs.TaskLog) -> None:
+def test_follow_starting_without_a_current_file(log: TaskLog) -> None:
     append(log.path, numbered(1, 3))
     rotate(str(log.path), backups=5)  # only FILE.1 exists
     with Collector([log], n=10) as seen:
@@ -546,7 +552,7 @@ def test_follow_starting_without_a_current_file(log: logs.TaskLog) -> None:
     assert seen.texts() == [f"line {i}" for i in range(1, 7)]
 
 
-def test_follow_after_the_current_file_is_deleted_and_recreated(log: logs.TaskLog) -> None:
+def test_follow_after_the_current_file_is_deleted_and_recreated(log: TaskLog) -> None:
     append(log.path, numbered(1, 3))
     rotate(str(log.path), backups=5)
     append(log.path, numbered(4, 5))
@@ -558,22 +564,22 @@ def test_follow_after_the_current_file_is_deleted_and_recreated(log: logs.TaskLo
     assert seen.texts() == ["line 6", "line 7"]
 
 
-def test_follow_keeps_going_after_clear(log: logs.TaskLog) -> None:
+def test_follow_keeps_going_after_clear(log: TaskLog) -> None:
     append(log.path, numbered(1, 100))
     with Collector([log], n=0) as seen:
-        logs.clear(log)
+        clear(log)
         append(log.path, numbered(101, 102))
         assert wait_until(lambda: len(seen.items) == 2)
     assert seen.texts() == ["line 101", "line 102"]
 
 
-def test_follow_notices_a_truncation_refilled_past_its_offset(log: logs.TaskLog) -> None:
+def test_follow_notices_a_truncation_refilled_past_its_offset(log: TaskLog) -> None:
     append(log.path, numbered(1, 3))
     stop = threading.Event()
     safety = threading.Timer(10, stop.set)  # a bug would otherwise block next() forever
     safety.start()
     try:
-        stream = logs.follow([log], from_end_lines=0, stop=stop, poll=0.01)
+        stream = follow([log], from_end_lines=0, stop=stop, poll=0.01)
         append(log.path, numbered(4, 4))
         assert next(stream).text == "line 4"
         # Emptied and refilled with more than was there, between two polls.
@@ -586,10 +592,10 @@ def test_follow_notices_a_truncation_refilled_past_its_offset(log: logs.TaskLog)
 
 
 def test_follow_merges_tasks_and_greps(tmp_path: Path) -> None:
-    api = logs.TaskLog("api", tmp_path / "api.log")
-    web = logs.TaskLog("web", tmp_path / "web.log")
+    api = TaskLog("api", tmp_path / "api.log")
+    web = TaskLog("web", tmp_path / "web.log")
     append(api.path, [(BASE, "old ERROR"), (BASE + 1, "old ok")])
-    pattern = logs.compile_pattern("ERROR")
+    pattern = compile_pattern("ERROR")
     with Collector([api, web], n=10, pattern=pattern, context=0) as seen:
         assert wait_until(lambda: len(seen.items) == 1)
         append(web.path, [(BASE + 2, "fine"), (BASE + 3, "web ERROR")])
@@ -599,9 +605,9 @@ def test_follow_merges_tasks_and_greps(tmp_path: Path) -> None:
     assert [x.task for x in seen.items if x] == ["api", "web", "api"]
 
 
-def test_follow_gives_each_live_line_a_fresh_budget(log: logs.TaskLog) -> None:
+def test_follow_gives_each_live_line_a_fresh_budget(log: TaskLog) -> None:
     append(log.path, [(BASE, "old x1")])
-    pattern = logs.compile_pattern("x[0-9]", budget=0.5)
+    pattern = compile_pattern("x[0-9]", budget=0.5)
     with Collector([log], n=10, pattern=pattern, context=0) as seen:
         assert wait_until(lambda: len(seen.items) == 1)
         pattern.spent = pattern.budget  # as if the backlog had used it all up
@@ -613,13 +619,13 @@ def test_follow_gives_each_live_line_a_fresh_budget(log: logs.TaskLog) -> None:
 # Clear ----------------------------------------------------------------------------------
 
 
-def test_clear_truncates_current_and_deletes_rotated(log: logs.TaskLog) -> None:
+def test_clear_truncates_current_and_deletes_rotated(log: TaskLog) -> None:
     _rotated_log(log)
-    cleared = logs.clear(log)
+    cleared = clear(log)
     assert [p.name for p in cleared] == ["web.log.3", "web.log.2", "web.log.1", "web.log"]
     assert log.files() == [log.path]
     assert log.path.stat().st_size == 0
-    assert logs.clear(logs.TaskLog("none", log.path.with_name("none.log"))) == []
+    assert clear(TaskLog("none", log.path.with_name("none.log"))) == []
 
 
 # The CLI --------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""What `taskmux logs` shows: the last lines or the last matches, then (`-f`) live ones.
+
+The service's `logs` and `follow_logs` operations read through these; a lean `logs -n N`
+without a pattern reads through `reading.tail_lines`, as `query` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+
+from taskmux.logs.cursors import SPECIAL_CURSORS, Track, decode_cursor
+from taskmux.logs.follow import Follower
+from taskmux.logs.lines import Item, LogLine, TaskLog
+from taskmux.logs.reading import catch_up, merge, reader, tail_lines
+from taskmux.logs.search import Group, Pattern, Searcher, grep, grep_stream
+from taskmux.logs.snapshot import open_all
+
+
+def _flatten(groups: list[Group]) -> Iterator[Item]:
+    for index, group in enumerate(groups):
+        if index:
+            yield None
+        yield from group.lines
+
+
+def query(
+    logs: list[TaskLog],
+    n: int,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    since: float | None = None,
+    cursors: bool = False,
+) -> Iterator[Item]:
+    """The last n lines of the tasks merged by time; with a pattern, the last n matches
+    with their context, groups separated by None. With `cursors`, every line of a merged
+    read carries a cursor that covers every task (`line_cursor`)."""
+    if pattern is None:
+        return iter(tail_lines(logs, n, since, cursors))
+    catch_up(logs)
+    readers = [reader(log.task, open_all(log), since, complete=False) for log in logs]
+    try:
+        lines: Iterable[LogLine] = merge([stream for _, stream in readers])
+        if cursors and len(logs) > 1:
+            lines = Track([source for source, _ in readers]).follow(lines)
+        groups = grep(lines, pattern, context, last_matches=n)
+    finally:
+        for source, _ in readers:
+            source.close()
+    return _flatten(groups)
+
+
+def follow_query(
+    logs: list[TaskLog],
+    n: int,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    since: float | None = None,
+    poll: float = 0.05,
+    stop: threading.Event | None = None,
+    cursors: bool = False,
+) -> Iterator[Item]:
+    """`query`, then every line written afterwards (filtered by the pattern) until stopped.
+
+    Like `follow`, the snapshot between the two is taken by this call.
+    """
+    follower = Follower(logs, poll=poll, stop=stop, cursors=cursors)
+    if pattern is None:
+        return _recent_then_live(follower, n, since)
+    return _grep_then_live(follower, n, pattern, context, since)
+
+
+def follow_after(
+    logs: list[TaskLog],
+    after: str,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    poll: float = 0.05,
+    stop: threading.Event | None = None,
+    cursors: bool = False,
+) -> tuple[Iterator[Item], tuple[str, ...]]:
+    """The lines written after the cursor `after` (as `read_after` reads them, without a
+    limit), then every line written afterwards, until stopped; and the tasks whose place
+    in the cursor was gone (their lines since may be partly lost)."""
+    text = after.strip()
+    marks = {} if text in SPECIAL_CURSORS else decode_cursor(text)
+    follower = Follower(logs, poll=poll, stop=stop, cursors=cursors)
+    if text == "end":
+        caught_up: Iterator[LogLine] = iter(follower.backlog(0))
+        lost: tuple[str, ...] = ()
+    else:
+        caught_up, lost = follower.after(marks)
+    return _caught_up_then_live(follower, caught_up, pattern, context), lost
+
+
+def _caught_up_then_live(
+    follower: Follower, caught_up: Iterator[LogLine], pattern: Searcher | None, context: int
+) -> Iterator[Item]:
+    try:
+        if pattern is None:
+            yield from caught_up
+            yield from follower
+            return
+        lines = itertools.chain(caught_up, _budget_per_line(follower, pattern))
+        for item in grep_stream(lines, pattern, context):
+            yield item[0] if item is not None else None
+    finally:
+        follower.close()
+
+
+def _recent_then_live(follower: Follower, n: int, since: float | None) -> Iterator[Item]:
+    try:
+        backlog = follower.backlog(n)
+        yield from (line for line in backlog if since is None or line.ts >= since)
+        yield from follower
+    finally:
+        follower.close()
+
+
+def _grep_then_live(
+    follower: Follower, n: int, pattern: Searcher, context: int, since: float | None
+) -> Iterator[Item]:
+    try:
+        groups = grep(follower.history(since), pattern, context, last_matches=n)
+        yield from _flatten(groups)
+        separate = bool(groups)
+        for item in grep_stream(_budget_per_line(follower, pattern), pattern, context):
+            if separate and item is not None:
+                yield None
+            separate = False
+            yield item[0] if item is not None else None
+    finally:
+        follower.close()
+
+
+def _budget_per_line(lines: Iterable[LogLine], pattern: Searcher) -> Iterator[LogLine]:
+    """Live lines, each searched with a fresh budget (a follow may run for days)."""
+    for line in lines:
+        if isinstance(pattern, Pattern):
+            pattern.renew()
+        yield line
