@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskmux.errors import DaemonNotRunning, UnsafeStateFolder
+from taskmux.runtime.timing import wait_until
 from taskmux.statedir.files import file_problem, open_read, read_trusted
 from taskmux.statedir.paths import ProjectPaths
 
@@ -161,17 +161,16 @@ def stop_daemon(paths: ProjectPaths, timeout: float = STOP_TIMEOUT) -> tuple[Dae
 
 
 def _wait_gone(process: psutil.Process, timeout: float) -> bool:
-    """Whether the process ended within `timeout` (a zombie has ended: only its parent
-    can reap it, and that parent need not be us)."""
+    """Whether the process ended within `timeout`."""
+    return wait_until(lambda: _is_gone(process), timeout) is not None
+
+
+def _is_gone(process: psutil.Process) -> bool:
+    """Ended: no such process, or a zombie (only its parent can reap it, and that parent
+    need not be us)."""
     import psutil
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
