@@ -16,7 +16,7 @@ import typer
 from taskmux.cli.app import JsonOpt, app, emit, load, print_json
 
 if TYPE_CHECKING:
-    from taskmux.daemon.server import DaemonInfo
+    from taskmux.daemon.statefile import DaemonInfo
     from taskmux.supervision.config_watch import ReloadOutcome
 
 daemon_app = typer.Typer(
@@ -75,7 +75,7 @@ def daemon(
 @daemon_app.command("status")
 def daemon_status(json_out: JsonOpt = False) -> None:
     """Show whether the project's daemon runs, and where (exit 1 if it does not)."""
-    from taskmux.daemon.server import running_daemon
+    from taskmux.daemon.statefile import running_daemon
 
     info = running_daemon(load(json_out, fallback=True).paths)
     dashboard = f", dashboard {info.ui_url}" if info.ui_url else ""
@@ -89,7 +89,7 @@ def daemon_status(json_out: JsonOpt = False) -> None:
 @daemon_app.command("stop")
 def daemon_stop(json_out: JsonOpt = False) -> None:
     """Stop the daemon (SIGTERM, then SIGKILL after 10 s); tasks keep running."""
-    from taskmux.daemon.server import stop_daemon
+    from taskmux.daemon.statefile import stop_daemon
 
     info, forced = stop_daemon(load(json_out, fallback=True).paths)
     how = " (did not exit in time: killed)" if forced else ""

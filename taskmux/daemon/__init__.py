@@ -1,2 +1,4 @@
-"""The daemon face: `taskmux daemon`'s lifecycle and WebSocket server (`server.py`) and its
-request protocol (`api.py`). Both parse, make one service call, and reply."""
+"""The daemon face: `taskmux daemon`'s lifecycle and listeners (`server.py`), its request
+protocol (`api.py`), event push to subscribers (`push.py`), its state and token files
+(`statefile.py`), its private log (`logfile.py`), and a one-request client (`client.py`).
+Requests are parsed, make one service call, and are answered."""

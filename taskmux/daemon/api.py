@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ STREAMS: dict[str, Operation] = {
     )),
     "unsubscribe": Operation("unsubscribe", "Stop pushing events to this connection."),
 }  # fmt: skip
+log = logging.getLogger("taskmux.daemon")
+
 COMMANDS: dict[str, Operation] = {
     **{op.name: op for op in offered("api") if op.name != "follow_events"},
     **STREAMS,
@@ -123,6 +126,31 @@ class Api:
         result = await asyncio.to_thread(service.call, request.command, request.params)
         data: dict[str, Any] = result.to_dict()
         return data
+
+    async def answer(
+        self, message: str | bytes, offered: frozenset[str] | None = None
+    ) -> tuple[dict[str, Any], Request | None]:
+        """The reply to one message, and its request when it could be read (None: the
+        reply is the parse error). Never raises for a failing command: a bug costs one
+        reply (E000), not the connection or the daemon.
+
+        `offered`: the only commands this connection may use (the dashboard's), if limited.
+        """
+        try:
+            request = parse_request(message, offered)
+        except TaskmuxError as exc:
+            return error_reply(request_id(message), exc), None
+        try:
+            result = await self.call(request)
+        except TaskmuxError as exc:
+            return error_reply(request.id, exc), request
+        except Exception as exc:  # a bug must cost one reply, not the connection or the daemon
+            log.exception("command %s failed", request.command)
+            internal = TaskmuxError(f"internal error: {type(exc).__name__}: {exc}", code="E000")
+            return error_reply(request.id, internal), request
+        if request.command in STREAMS:
+            result = {"subscribed": request.command == "subscribe", **request.params}
+        return ok_reply(request.id, result), request
 
 
 def _check_stream(service: Service, params: dict[str, Any]) -> dict[str, Any]:

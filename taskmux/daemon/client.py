@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from taskmux.daemon.server import DaemonInfo, running_daemon
+from taskmux.daemon.statefile import DaemonInfo, running_daemon
 from taskmux.errors import DaemonNotRunning, TaskmuxError
 from taskmux.statedir.paths import ProjectPaths
 

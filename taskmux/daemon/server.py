@@ -26,55 +26,42 @@ import hmac
 import http
 import json
 import logging
-import logging.handlers
 import os
 import secrets
 import signal
-import stat
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskmux.config.project import Project
-from taskmux.daemon.api import Api, Request, error_reply, ok_reply, parse_request, request_id
+from taskmux.daemon.api import Api, Request
 from taskmux.daemon.dashboard import peers, web
 from taskmux.daemon.dashboard.logins import LOGIN_TTL, Logins
-from taskmux.errors import DaemonNotRunning, PortBusy, TaskmuxError, UnsafeStateFolder
+from taskmux.daemon.logfile import close_log, open_log
+from taskmux.daemon.push import Subscribers
+from taskmux.daemon.statefile import HOST, DaemonInfo
+from taskmux.errors import PortBusy, TaskmuxError
 from taskmux.lifecycle.core import Progress
 from taskmux.service import ConfigInUse, Service
-from taskmux.statedir.files import (
-    file_problem,
-    open_private,
-    open_read,
-    read_trusted,
-    write_private,
-)
-from taskmux.statedir.paths import ProjectPaths
+from taskmux.statedir.files import write_private
 from taskmux.supervision.config_watch import ConfigWatcher, Reloader
 from taskmux.supervision.supervisor import Claim, Supervisor, claim_supervision
 
 if TYPE_CHECKING:
-    import psutil
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request as HttpRequest
     from websockets.http11 import Response
 
     from taskmux.runtime.tmux_manager import Tmux
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 28765  # clear of common dev ports (3000, 5173, 8000, 8080, 8765, …)
 DEFAULT_UI_PORT = 28766  # the dashboard's: as clear of them, and not the API's
 MAX_FRAME = 1024 * 1024
-LOG_MAX_BYTES = 1024 * 1024
-LOG_BACKUPS = 2
 EVENT_POLL = 0.1  # without inotify: an event reaches subscribers within this, plus a push
-SUBSCRIBER_QUEUE = 1000
 WORKER_THREADS = 32
-STOP_TIMEOUT = 10.0
 
 log = logging.getLogger("taskmux.daemon")
 
@@ -85,214 +72,6 @@ class Settings:
     allow_origins: tuple[str, ...] = ()
     ui_port: int = DEFAULT_UI_PORT
     login_ttl: float = LOGIN_TTL
-
-
-@dataclass(frozen=True)
-class DaemonInfo:
-    """What the state file says about a running daemon: enough for a script to connect."""
-
-    pid: int
-    port: int
-    token_file: str
-    log_file: str
-    config: str
-    started: float
-    ui_port: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://{HOST}:{self.port}"
-
-    @property
-    def ui_url(self) -> str | None:
-        return f"http://{HOST}:{self.ui_port}/" if self.ui_port else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "port": self.port,
-            "url": self.url,
-            "ui_port": self.ui_port,
-            "ui_url": self.ui_url,
-            "token_file": self.token_file,
-            "log_file": self.log_file,
-            "config": self.config,
-            "started": self.started,
-        }
-
-
-# Files ---------------------------------------------------------------------------------
-
-
-def read_state(paths: ProjectPaths) -> DaemonInfo | None:
-    """The state file's record, whether or not its daemon still runs.
-
-    `daemon stop` signals the pid it names, so a file that is not ours alone (a symlink,
-    another user's, group/other-writable) is ignored, as if absent.
-    """
-    raw = read_trusted(paths.daemon_state)
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-        return DaemonInfo(
-            int(data["pid"]),
-            int(data["port"]),
-            str(data["token_file"]),
-            str(data.get("log_file", "")),
-            str(data.get("config", "")),
-            float(data["started"]),
-            int(data["ui_port"]) if data.get("ui_port") else None,
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def is_alive(info: DaemonInfo) -> bool:
-    """The recorded pid runs, is ours, and is the same process (not a later one given the
-    same pid)."""
-    import psutil
-
-    try:
-        process = psutil.Process(info.pid)
-        same = process.create_time() <= info.started + 1.0
-        ours = process.uids().effective == os.geteuid()
-        return same and ours and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def running_daemon(paths: ProjectPaths, check_token: bool = True) -> DaemonInfo:
-    """The project's live daemon, or DaemonNotRunning (also for a stale state file).
-
-    With `check_token`, a token file that is not ours alone (0600, a regular file, no
-    symlink) is refused (E801): a client must not send, or trust, a token others can
-    read or write. Stopping the daemon does not need the token.
-    """
-    info = read_state(paths)
-    if info is None:
-        raise DaemonNotRunning("no daemon is running for this project")
-    if not is_alive(info):
-        raise DaemonNotRunning(
-            f"no daemon is running for this project (stale state file of pid {info.pid})"
-        )
-    if check_token:
-        check_token_file(paths.daemon_token)
-    return info
-
-
-def check_token_file(path: Path) -> None:
-    """Refuse (E801) a token file that is not a private (0600) regular file of ours."""
-    try:
-        fd = open_read(path)
-    except OSError as exc:
-        raise UnsafeStateFolder(
-            f"the daemon's token file {path} cannot be opened safely ({exc.strerror}): "
-            "stop the daemon and start it again (it writes a new token)"
-        ) from None
-    try:
-        info = os.fstat(fd)
-    finally:
-        os.close(fd)
-    problem = file_problem(info)
-    if problem is None and stat.S_IMODE(info.st_mode) & 0o077:
-        problem = f"is readable by others (mode {stat.S_IMODE(info.st_mode):04o})"
-    if problem is not None:
-        raise UnsafeStateFolder(
-            f"the daemon's token file {path} {problem}: stop the daemon, remove the "
-            "file and start the daemon again (it writes a new token)"
-        )
-
-
-def stop_daemon(paths: ProjectPaths, timeout: float = STOP_TIMEOUT) -> tuple[DaemonInfo, bool]:
-    """SIGTERM the daemon, wait up to `timeout`, then SIGKILL; return (info, was forced)."""
-    import psutil
-
-    info = running_daemon(paths, check_token=False)
-    try:
-        process = psutil.Process(info.pid)
-        process.terminate()
-        if _wait_gone(process, timeout):
-            return info, False
-        process.kill()
-        _wait_gone(process, 5.0)
-    except psutil.NoSuchProcess:
-        return info, False
-    for leftover in (paths.daemon_state, paths.daemon_token):  # it could not clean up
-        leftover.unlink(missing_ok=True)
-    return info, True
-
-
-def _wait_gone(process: psutil.Process, timeout: float) -> bool:
-    """Whether the process ended within `timeout` (a zombie has ended: only its parent
-    can reap it, and that parent need not be us)."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-
-
-# Logging -------------------------------------------------------------------------------
-
-
-class _Redact(logging.Filter):
-    """Belt and braces: the token never reaches the log file, whoever logs it."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "[token]"), None
-        return True
-
-
-class _PrivateLog(logging.handlers.RotatingFileHandler):
-    """A rotating log that never opens its file through a symlink, and makes it 0600."""
-
-    def _open(self) -> Any:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        fd = open_private(Path(self.baseFilename), flags, replace=True)
-        return os.fdopen(fd, "a", encoding="utf-8")
-
-
-def _open_log(path: Path, secret: str) -> logging.Handler:
-    handler = _PrivateLog(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.addFilter(_Redact(secret))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    logging.getLogger("taskmux.daemon.websockets").setLevel(logging.WARNING)
-    return handler
-
-
-def _close_log(handler: logging.Handler) -> None:
-    log.removeHandler(handler)
-    handler.close()
-
-
-# The event tail ------------------------------------------------------------------------
-
-
-# The daemon ----------------------------------------------------------------------------
-
-
-@dataclass
-class Subscription:
-    queue: asyncio.Queue[dict[str, Any]]
-    task: str | None
-    pusher: asyncio.Task[None] | None = None
 
 
 class Daemon:
@@ -316,11 +95,10 @@ class Daemon:
         self.gate = web.Gate(self.logins)
         self._peer_check = peers.checkable()
         self.api = Api(lambda: self.service, own={"ui_login": self._ui_login})
-        self.subscribers: dict[ServerConnection, Subscription] = {}
+        self.subscribers = Subscribers()
         self._stop: asyncio.Event | None = None
         self._config_dirty: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     def run(self) -> None:
         asyncio.run(self.main())
@@ -362,7 +140,7 @@ class Daemon:
         claim = claim_supervision(self.paths.supervisor_lock, "daemon", port=self.settings.port)
         stack.callback(claim.release)
         # The log only after the claim: the daemon that holds it owns (and rotates) the file.
-        stack.callback(_close_log, _open_log(self.paths.daemon_log, self.token))
+        stack.callback(close_log, open_log(self.paths.daemon_log, self.token))
         stack.callback(log.info, "daemon stopped")  # the last line, whatever stopped it
         if claim.warning:
             log.warning("%s", claim.warning)
@@ -502,7 +280,7 @@ class Daemon:
 
         def forward() -> None:
             for record in events:
-                loop.call_soon_threadsafe(self._publish, record)
+                loop.call_soon_threadsafe(self.subscribers.publish, record)
 
         thread = threading.Thread(target=forward, name="taskmux-events", daemon=True)
         thread.start()
@@ -563,44 +341,21 @@ class Daemon:
 
         try:
             async for message in websocket:
-                reply, request = await self._answer(websocket, message, offered)
+                reply, request = await self.api.answer(message, offered)
                 await websocket.send(json.dumps(reply, default=str))
                 if request is not None and reply["ok"]:
                     self._after(websocket, request)
         except ConnectionClosed:
             pass
         finally:
-            self._unsubscribe(websocket)
-
-    async def _answer(
-        self, websocket: ServerConnection, message: str | bytes, offered: frozenset[str] | None
-    ) -> tuple[dict[str, Any], Request | None]:
-        try:
-            request = parse_request(message, offered)
-        except TaskmuxError as exc:
-            return error_reply(request_id(message), exc), None
-        try:
-            result = await self.api.call(request)
-        except TaskmuxError as exc:
-            return error_reply(request.id, exc), request
-        except Exception as exc:  # a bug must cost one reply, not the connection or the daemon
-            log.exception("command %s failed", request.command)
-            internal = TaskmuxError(f"internal error: {type(exc).__name__}: {exc}", code="E000")
-            return error_reply(request.id, internal), request
-        if request.command in {"subscribe", "unsubscribe"}:
-            result = {"subscribed": request.command == "subscribe", **request.params}
-        return ok_reply(request.id, result), request
+            self.subscribers.unsubscribe(websocket)
 
     def _after(self, websocket: ServerConnection, request: Request) -> None:
         """Effects that follow the reply: start or end pushing events to this client."""
         if request.command == "subscribe":
-            self._unsubscribe(websocket)
-            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
-            subscription = Subscription(queue, request.params.get("task"))
-            subscription.pusher = asyncio.create_task(self._push(websocket, queue))
-            self.subscribers[websocket] = subscription
+            self.subscribers.subscribe(websocket, request.params.get("task"))
         elif request.command == "unsubscribe":
-            self._unsubscribe(websocket)
+            self.subscribers.unsubscribe(websocket)
 
     # The dashboard ----------------------------------------------------------------------
 
@@ -641,37 +396,6 @@ class Daemon:
             "expires_in": self.logins.ttl,
             "ui_port": self.gate.port,
         }
-
-    def _unsubscribe(self, websocket: ServerConnection) -> None:
-        subscription = self.subscribers.pop(websocket, None)
-        if subscription is not None and subscription.pusher is not None:
-            subscription.pusher.cancel()
-
-    async def _push(
-        self, websocket: ServerConnection, queue: asyncio.Queue[dict[str, Any]]
-    ) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                record = await queue.get()
-                await websocket.send(json.dumps({"event": record}, default=str))
-
-    def _publish(self, record: dict[str, Any]) -> None:
-        """On the loop: queue an event for every subscriber that wants it."""
-        for websocket, subscription in list(self.subscribers.items()):
-            if subscription.task is not None and record.get("task") != subscription.task:
-                continue
-            try:
-                subscription.queue.put_nowait(record)
-            except asyncio.QueueFull:
-                log.warning(
-                    "a subscriber fell %d events behind; disconnecting it", SUBSCRIBER_QUEUE
-                )
-                self._unsubscribe(websocket)
-                closing = asyncio.create_task(websocket.close(1008, "too slow to read events"))
-                self._background.add(closing)
-                closing.add_done_callback(self._background.discard)
 
 
 def _tmux() -> Tmux:

@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
@@ -26,6 +26,9 @@ from pydantic import Field
 
 from taskmux.errors import PartialFailure, TaskmuxError
 from taskmux.operations import Operation, Param, offered
+
+if TYPE_CHECKING:
+    from taskmux.service import Service
 
 MAX_LOG_LINES = 200
 MAX_LOG_BYTES = 20_000
@@ -182,36 +185,55 @@ def hints_of(operation: Operation) -> ToolAnnotations:
     )
 
 
-class Tools:
-    """Runs the operations for the tools: blocking, in worker threads."""
+OpenService = Callable[[Operation], "Service"]
 
-    def __init__(self, config: str | None, cancel: threading.Event) -> None:
+
+class Tools:
+    """Runs the operations for the tools: blocking, in worker threads.
+
+    `open_service`: the service one call of an operation acts on (default: the project
+    loaded afresh, from its last valid config for an operation with `fallback`); tests
+    pass a fake.
+    """
+
+    def __init__(
+        self,
+        config: str | None,
+        cancel: threading.Event,
+        open_service: OpenService | None = None,
+    ) -> None:
         self.config = config
         self.cancel = cancel  # set when the server shuts down: ends waits still running
+        self.open_service = open_service or self._open_project
+
+    def _open_project(self, operation: Operation) -> Service:
+        from taskmux.service import Service, open_project
+
+        return Service.for_project(open_project(self.config, fallback=operation.fallback))
 
     def run(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         from taskmux.operations import OPERATIONS
-        from taskmux.service import Service, open_project
 
-        operation = OPERATIONS[name]
-        project = open_project(self.config, fallback=operation.fallback)
+        service = self.open_service(OPERATIONS[name])
         for (op, key), limit in LIMITS.items():
             if op == name and isinstance(params.get(key), int | float):
                 params = {**params, key: min(params[key], limit)}
         extra: dict[str, Any] = {"stop": self.cancel} if name in ("wait", "start") else {}
         if name == "logs" and params.get("after") is not None:
             extra["max_bytes"] = MAX_LOG_BYTES
-        result = Service.for_project(project).call(name, params, **extra)
+        result = service.call(name, params, **extra)
         shape = SHAPES.get(name)
         return shape(result, params) if shape is not None else dict(result.to_dict())
 
 
-def build_server(config: str | None = None) -> MCPServer[Any]:
+def build_server(
+    config: str | None = None, open_service: OpenService | None = None
+) -> MCPServer[Any]:
     """The MCP server with one tool per operation offered on MCP (not yet running)."""
     from importlib.metadata import version
 
     stop = threading.Event()
-    tools = Tools(config, stop)
+    tools = Tools(config, stop, open_service)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:

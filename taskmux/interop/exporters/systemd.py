@@ -1,0 +1,251 @@
+"""Moving out to systemd: one user unit per task and a target that wants every
+`auto_start` one; what systemd cannot express is said as a note in the unit. Pure."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from taskmux.interop.exporters.shared import (
+    AUTO_RULE,
+    HOOKS,
+    MARK,
+    Export,
+    Notes,
+    TaskEnv,
+    common_notes,
+    env_table,
+    is_auto_port,
+    num,
+    probe_command,
+    resolve_ports,
+    signal_name,
+    task_env,
+    with_ports,
+)
+
+if TYPE_CHECKING:
+    from taskmux.config.schema import ProjectConfig, TaskConfig
+
+
+def unit_name(session: str, task: str) -> str:
+    return f"taskmux-{session}-{task}.service"
+
+
+def target_name(session: str) -> str:
+    return f"taskmux-{session}.target"
+
+
+def systemd_quote(text: str, variables: bool = True) -> str:
+    """One word for a systemd command line or `Environment=`: double-quoted with C escapes,
+    `%` doubled (specifiers) and, where systemd expands variables (command lines), `$`."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        elif char == "%":
+            out.append("%%")
+        elif char == "$" and variables:
+            out.append("$$")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _shell_line(command: str) -> str:
+    return "/bin/sh -c " + systemd_quote(command)
+
+
+def _path_value(path: Path) -> str:
+    return str(path).replace("%", "%%")
+
+
+def one_shots(config: ProjectConfig) -> set[str]:
+    """Tasks some other task waits to finish (a `completed` condition): one-shots."""
+    return {
+        dep.task
+        for task in config.tasks.values()
+        for dep in task.depends_on
+        if dep.condition in ("completed", "completed_successfully")
+    }
+
+
+def systemd_units(config: ProjectConfig, root: Path, source: Path) -> Export:
+    """One user unit per task and a target that wants every `auto_start` one."""
+    session = config.name
+    ports = resolve_ports(config)
+    shots = one_shots(config)
+    notes = Notes()
+    files: dict[str, str] = {}
+    private: set[str] = set()
+    header = f"{MARK} systemd from {source}: edit that file and export again."
+    if any(getattr(config.hooks, hook) for hook in HOOKS):
+        notes.add(None, "[hooks] (global): not exported; a target runs no commands")
+    for name, task in config.tasks.items():
+        env = task_env(config, name, root, ports, session)
+        common_notes(
+            notes, config, name, env, "systemd", "is written as is: systemd does not expand it"
+        )
+        if is_auto_port(task):
+            notes.add(name, f'port = "auto": PORT={ports[name]} here ({AUTO_RULE})')
+        body = _unit(config, name, task, root, env, ports, name in shots, notes)
+        unit = unit_name(session, name)
+        if env_table(config) or env_table(task):
+            private.add(unit)
+            notes.add(
+                name,
+                "env: its values are in the unit file (written 0600); keep secrets in env_file",
+            )
+        comments = "".join(f"# note: {line}\n" for line in notes.for_task(name))
+        files[unit] = f"{header}\n{comments}\n{body}"
+    wanted = [unit_name(session, n) for n, t in config.tasks.items() if t.auto_start]
+    lines = [
+        header,
+        "",
+        "[Unit]",
+        f"Description=taskmux project {session}".replace("%", "%%"),
+    ]
+    if wanted:
+        lines.append("Wants=" + " ".join(wanted))
+    lines += ["", "[Install]", "WantedBy=default.target", ""]
+    files[target_name(session)] = "\n".join(lines)
+    return Export(files, notes.lines(), frozenset(private))
+
+
+def _unit(
+    config: ProjectConfig,
+    name: str,
+    task: TaskConfig,
+    root: Path,
+    env: TaskEnv,
+    ports: dict[str, int],
+    one_shot: bool,
+    notes: Notes,
+) -> str:
+    unit, policy = _unit_section(config, name, task, one_shot, notes)
+    service = ["[Service]"]
+    service += ["Type=oneshot", "RemainAfterExit=yes"] if one_shot else ["Type=simple"]
+    cwd = (root / task.cwd).resolve() if task.cwd else root.resolve()
+    service.append(f"WorkingDirectory={_path_value(cwd)}")
+    service += _environment(config, name, task, env, notes)
+    service += _commands(name, task, ports, one_shot, notes)
+    service += _restart_and_stop(name, task, policy, notes)
+    install = ["[Install]", f"WantedBy={target_name(config.name)}"] if task.auto_start else []
+    sections = [unit, service] + ([install] if install else [])
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+def _unit_section(
+    config: ProjectConfig, name: str, task: TaskConfig, one_shot: bool, notes: Notes
+) -> tuple[list[str], str]:
+    """`[Unit]`: the ordering and strength of each dependency, the start limit; and the
+    restart policy systemd will apply."""
+    session = config.name
+    unit = [
+        "[Unit]",
+        f"Description=taskmux {session}: {name}".replace("%", "%%"),
+        f"PartOf={target_name(session)}",
+    ]
+    after = [unit_name(session, dep.task) for dep in task.depends_on]
+    requires = [
+        unit_name(session, d.task)
+        for d in task.depends_on
+        if d.condition in ("healthy", "completed_successfully")
+    ]
+    wants = [
+        unit_name(session, d.task)
+        for d in task.depends_on
+        if d.condition in ("started", "completed")
+    ]
+    for dep in task.depends_on:
+        if dep.condition == "healthy" and config.tasks[dep.task].ready_log is not None:
+            notes.add(
+                name, f"depends on {dep.task} being healthy: systemd cannot wait for its ready_log"
+            )
+    for key, units in (("After", after), ("Requires", requires), ("Wants", wants)):
+        if units:
+            unit.append(f"{key}=" + " ".join(units))
+    policy = task.restart_policy
+    if one_shot and policy == "always":
+        policy = "on-failure"
+        notes.add(
+            name, 'restart_policy = "always": a one-shot restarts only on failure under systemd'
+        )
+    if policy != "no":
+        window = math.ceil(task.max_restarts * max(task.restart_delay, 0.1) + 60)
+        unit += [f"StartLimitIntervalSec={window}", f"StartLimitBurst={task.max_restarts + 1}"]
+        if task.restart_backoff != 1:
+            notes.add(
+                name,
+                "restart_backoff: systemd waits RestartSec (restart_delay) before every restart",
+            )
+    return unit, policy
+
+
+def _environment(
+    config: ProjectConfig, name: str, task: TaskConfig, env: TaskEnv, notes: Notes
+) -> list[str]:
+    lines = [
+        f"EnvironmentFile={'-' if optional else ''}{_path_value(path)}"
+        for path, optional in env.files
+    ]
+    if env.files and (env_table(config) or env_table(task)):
+        notes.add(
+            name, "env and env_file: a variable in both takes the env file's value under systemd"
+        )
+    for key, value in env.values.items():
+        lines.append("Environment=" + systemd_quote(f"{key}={value}", variables=False))
+    return lines
+
+
+def _commands(
+    name: str, task: TaskConfig, ports: dict[str, int], one_shot: bool, notes: Notes
+) -> list[str]:
+    """The command, the hooks around it, and the probe that gates the start."""
+    hooks = task.hooks
+    lines = []
+    if hooks.before_start:
+        lines.append("ExecStartPre=" + _shell_line(with_ports(hooks.before_start, ports)))
+    lines.append("ExecStart=" + _shell_line(with_ports(task.command, ports)))
+    if hooks.after_start:
+        lines.append("ExecStartPost=" + _shell_line(with_ports(hooks.after_start, ports)))
+    probe = probe_command(task, ports.get(name), ports)
+    if one_shot:
+        lines.append("TimeoutStartSec=infinity")
+    elif probe is not None:
+        wait = f"until {probe}; do sleep {num(task.health_interval)}; done"
+        lines.append("ExecStartPost=" + _shell_line(wait))
+        limit = task.health_start_period + task.health_retries * task.health_interval
+        lines.append(f"TimeoutStartSec={math.ceil(limit + task.health_timeout)}")
+        notes.add(
+            name,
+            "the probe gates the start (ExecStartPost); systemd does not run it again later",
+        )
+    if hooks.before_stop:
+        lines.append("ExecStop=" + _shell_line(with_ports(hooks.before_stop, ports)))
+    if hooks.after_stop:
+        lines.append("ExecStopPost=" + _shell_line(with_ports(hooks.after_stop, ports)))
+    return lines
+
+
+def _restart_and_stop(name: str, task: TaskConfig, policy: str, notes: Notes) -> list[str]:
+    lines = [f"Restart={policy}"]
+    if policy != "no":
+        lines.append(f"RestartSec={num(task.restart_delay)}")
+    lines.append(f"KillSignal={signal_name(task.stop_signal)}")
+    lines.append(f"TimeoutStopSec={num(task.stop_grace_period) if task.stop_grace_period else 0}")
+    extra = [code for code in task.success_exit_codes if code != 0]
+    if extra:
+        lines.append("SuccessExitStatus=" + " ".join(map(str, extra)))
+    if 0 not in task.success_exit_codes:
+        notes.add(name, "success_exit_codes without 0: systemd always counts exit 0 as success")
+    return lines

@@ -1,0 +1,325 @@
+"""The MCP tools (mcp/server.py) against a fake service, through the SDK's in-memory
+client: no tmux, no subprocess. Each tool is built from its declaration, makes one
+service call, and shapes the frozen result (or the error) for an agent's context. The
+same tools against real tmux over stdio are test_mcp.py's."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import anyio
+import pytest
+from fake_service import Call, Canned, FakeService
+from mcp import Client
+from mcp_types import CallToolResult, TextContent
+
+from taskmux.errors import (
+    InvalidPattern,
+    PartialFailure,
+    PatternTooSlow,
+    TaskNotFound,
+    WaitFailed,
+)
+from taskmux.logs.files import LogLine
+from taskmux.mcp.server import (
+    MAX_EVENTS,
+    MAX_LINE_CHARS,
+    MAX_LOG_BYTES,
+    MAX_LOG_LINES,
+    build_server,
+)
+from taskmux.operations import OPERATIONS, Operation, offered
+from taskmux.service import EventsResult, LogsResult, StatusResult
+
+MCP_OPERATIONS = offered("mcp")
+
+
+def _session(
+    service: FakeService, calls: list[tuple[str, dict[str, Any]]], opened: list[str] | None = None
+) -> list[CallToolResult]:
+    """Each call through an in-memory MCP client; `opened` records which operation each
+    service was opened for."""
+
+    def open_service(operation: Operation) -> FakeService:
+        if opened is not None:
+            opened.append(operation.name)
+        return service
+
+    async def main() -> list[CallToolResult]:
+        async with Client(build_server(open_service=open_service)) as client:
+            return [await client.call_tool(name, arguments) for name, arguments in calls]
+
+    return anyio.run(main)
+
+
+def _texts(result: CallToolResult) -> list[str]:
+    return [block.text for block in result.content if isinstance(block, TextContent)]
+
+
+def _data(result: CallToolResult) -> Any:
+    assert not result.is_error, _texts(result)
+    (text,) = _texts(result)
+    return json.loads(text)
+
+
+def _required(operation: Operation) -> dict[str, Any]:
+    values = {"str": "web", "names": ["web"]}
+    return {p.name: values[p.kind] for p in operation.params if p.required}
+
+
+def _tools() -> dict[str, Any]:
+    return {tool.name: tool for tool in anyio.run(build_server().list_tools)}
+
+
+# Tools from the declaration ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", MCP_OPERATIONS, ids=lambda op: op.name)
+def test_each_tool_is_its_declaration(operation: Operation) -> None:
+    tool = _tools()[operation.name]
+    assert tool.description == operation.summary
+    schema = tool.input_schema
+    assert set(schema.get("properties", {})) == {p.name for p in operation.params}
+    assert sorted(schema.get("required", [])) == sorted(
+        p.name for p in operation.params if p.required
+    )
+    for param in operation.params:
+        prop = schema["properties"][param.name]
+        assert prop["description"] == param.help
+        if not param.required:
+            assert prop["default"] == param.default, param.name
+    hints = tool.annotations
+    assert hints is not None and hints.read_only_hint is operation.read_only
+    assert hints.open_world_hint is False
+    if not operation.read_only:
+        assert hints.destructive_hint is operation.destructive
+
+
+def test_the_tools_are_the_operations_offered_on_mcp() -> None:
+    assert set(_tools()) == {op.name for op in MCP_OPERATIONS}
+    assert {"follow_logs", "env", "clear_logs", "ui_login", "add"}.isdisjoint(_tools())
+
+
+@pytest.mark.parametrize("operation", MCP_OPERATIONS, ids=lambda op: op.name)
+def test_each_tool_is_one_service_call_with_the_declared_defaults(
+    operation: Operation,
+) -> None:
+    shaped = {
+        "status": StatusResult("p", True, ()),
+        "logs": LogsResult(()),
+        "events": EventsResult(()),
+    }
+    service = FakeService(answers=shaped)
+    given = _required(operation)
+    opened: list[str] = []
+    (result,) = _session(service, [(operation.name, given)], opened)
+    assert not result.is_error, _texts(result)
+    call = service.only_call()
+    assert call.name == operation.name and opened == [operation.name]
+    # Every declared param arrives, given or defaulted (the SDK fills in the schema's).
+    assert call.params == operation.bind(given)
+
+
+def test_the_service_is_opened_for_each_call_with_its_operation() -> None:
+    opened: list[str] = []
+    _session(FakeService(), [("status", {}), ("kill", {"task": "web"}), ("status", {})], opened)
+    assert opened == ["status", "kill", "status"]
+    assert OPERATIONS["status"].fallback and OPERATIONS["kill"].fallback  # looking, stopping
+
+
+def test_per_call_options_reach_the_service_call() -> None:
+    service = FakeService()
+    _session(
+        service,
+        [
+            ("start", {"tasks": ["web"], "kill_port": True, "with_deps": True}),
+            ("restart", {"tasks": ["web"], "kill_port": True}),
+            ("start", {"tasks": ["worker"]}),
+        ],
+    )
+    first, second, third = service.calls
+    assert first.params["kill_port"] is True and first.params["with_deps"] is True
+    assert second.params == {"tasks": ["web"], "kill_port": True}
+    assert third.params["kill_port"] is False  # one call's option does not outlive it
+
+
+def test_start_and_wait_get_the_servers_cancel_event_and_it_is_set_at_shutdown() -> None:
+    service = FakeService(answers={"wait": Canned({"condition": "healthy", "tasks": {}})})
+    _session(service, [("wait", {"tasks": ["web"]}), ("start", {}), ("status", {})])
+    wait, start, status = service.calls
+    assert isinstance(wait.extra["stop"], threading.Event)
+    assert start.extra["stop"] is wait.extra["stop"]
+    assert status.extra == {}
+    assert wait.extra["stop"].is_set()  # the client left: waits still running end
+
+
+def test_logs_are_bounded_for_an_agents_context() -> None:
+    service = FakeService(answers={"logs": LogsResult(())})
+    _session(
+        service,
+        [
+            ("logs", {"task": "web", "lines": 5000}),
+            ("logs", {"task": "web", "lines": 10}),
+            ("logs", {"task": "web", "after": "end"}),
+        ],
+    )
+    many, few, after = service.calls
+    assert many.params["lines"] == MAX_LOG_LINES and few.params["lines"] == 10
+    assert many.extra == {} and after.extra == {"max_bytes": MAX_LOG_BYTES}
+
+
+# Errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TaskNotFound("task 'nope' not found in taskmux.toml"),
+        InvalidPattern("invalid pattern '(': missing ), unterminated subpattern"),
+        PatternTooSlow("pattern '(a+)+$' took longer than 0.3s"),
+    ],
+    ids=lambda e: e.code,
+)
+def test_a_taskmux_error_is_a_tool_error_led_by_its_code(error: Any) -> None:
+    (result,) = _session(FakeService(answers={"inspect": error}), [("inspect", {"task": "nope"})])
+    assert result.is_error
+    assert _texts(result) == [f"{error.code}: {error.message}"]
+
+
+def test_a_partial_failure_adds_its_result_as_json() -> None:
+    details = {"tasks": {"worker": {"met": False, "reason": "not started"}}}
+    failure = PartialFailure(WaitFailed("worker: not started"), Canned(details))
+    (result,) = _session(FakeService(answers={"wait": failure}), [("wait", {"tasks": ["worker"]})])
+    assert result.is_error
+    text, extra = _texts(result)
+    assert text == "E403: worker: not started" and json.loads(extra) == details
+
+
+def test_a_param_out_of_its_declared_range_is_refused_by_code() -> None:
+    # The schema carries types, choices and required params; bounds are the declaration's,
+    # checked when the service is called.
+    (result,) = _session(FakeService(), [("logs", {"context": -1})])
+    assert result.is_error
+    assert _texts(result) == ["E505: logs: param 'context' must be at least 0"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("inspect", {}),
+        ("wait", {"tasks": ["web"], "condition": "soon"}),
+        ("wait", {"condition": "healthy"}),
+        ("logs", {"lines": "many"}),
+        ("start", {"tasks": 5}),
+    ],
+)
+def test_the_schema_refuses_wrong_arguments_before_the_service(
+    name: str, arguments: dict[str, Any]
+) -> None:
+    service = FakeService()
+    (result,) = _session(service, [(name, arguments)])
+    assert result.is_error and service.calls == []
+
+
+# Shaping results -----------------------------------------------------------------------
+
+
+def test_status_rows_keep_the_facts_an_agent_acts_on() -> None:
+    row = {
+        "name": "web",
+        "state": "exited 1",
+        "running": False,
+        "healthy": False,
+        "health_failures": 0,
+        "pid": None,
+        "port": 8000,
+        "exit_code": 1,
+        "signal": None,
+        "restart_count": 2,
+        "gave_up": False,
+        "manually_stopped": False,
+        "depends_on": [],
+        "command": "serve",
+        "window_id": "@3",
+    }
+    status = StatusResult("proj", True, (row,), ("taskmux.toml: a warning",))
+    (result,) = _session(FakeService(answers={"status": status}), [("status", {})])
+    data = _data(result)
+    assert data["session"] == "proj" and data["config_warnings"] == ["taskmux.toml: a warning"]
+    assert data["tasks"] == [
+        {
+            "name": "web",
+            "state": "exited 1",
+            "running": False,
+            "healthy": False,
+            "health_failures": 0,
+            "port": 8000,
+            "exit_code": 1,
+            "restart_count": 2,
+            "command": "serve",
+        }
+    ]
+
+
+def _line(task: str, text: str, ts: float = 1_700_000_000.0) -> LogLine:
+    return LogLine(task, ts, text, text.encode())
+
+
+def test_logs_are_plain_lines_prefixed_by_task_when_merged() -> None:
+    lines = (_line("web", "one"), None, _line("worker", "two"))
+    service = FakeService(answers={"logs": LogsResult(lines)})
+    merged, single = _session(service, [("logs", {}), ("logs", {"task": "web"})])
+    assert _data(merged) == {"task": None, "lines": ["web | one", "--", "worker | two"]}
+    assert _data(single) == {"task": "web", "lines": ["one", "--", "two"]}
+
+
+def test_a_long_line_is_cut_and_the_newest_lines_fit_the_budget() -> None:
+    long = _line("web", "x" * (MAX_LINE_CHARS + 500))
+    many = tuple(_line("web", f"{n:05d} " + "y" * 194) for n in range(150))  # ~30 kB
+
+    def logs(params: dict[str, Any], _extra: dict[str, Any]) -> LogsResult:
+        return LogsResult((long,) if params["lines"] == 1 else many)
+
+    service = FakeService(answers={"logs": logs})
+    cut, fitted = _session(
+        service, [("logs", {"task": "web", "lines": 1}), ("logs", {"task": "web"})]
+    )
+    (text,) = _data(cut)["lines"]
+    assert text == "x" * MAX_LINE_CHARS + "…"
+    data = _data(fitted)
+    kept = data["lines"]
+    assert sum(len(line.encode()) + 1 for line in kept) <= MAX_LOG_BYTES
+    assert kept[-1].startswith("00149 ") and len(kept) < 150
+    assert data["truncated"] == f"only the last {len(kept)} of 150 lines fit in 20 kB"
+
+
+def test_a_page_after_a_cursor_keeps_its_cursor_and_flags() -> None:
+    page = LogsResult((_line("web", "new"),), None, "CURSOR", True, ("worker",))
+    service = FakeService(answers={"logs": page})
+    (result,) = _session(service, [("logs", {"after": "OLD"})])
+    assert _data(result) == {
+        "task": None,
+        "lines": ["web | new"],
+        "next_cursor": "CURSOR",
+        "more": True,
+        "lost": ["worker"],
+    }
+
+
+def test_events_keep_the_newest_and_wait_says_ok() -> None:
+    events = EventsResult(tuple({"event": "started", "n": n} for n in range(MAX_EVENTS + 50)))
+    wait = Canned({"condition": "healthy", "tasks": {"web": {"met": True}}})
+    service = FakeService(answers={"events": events, "wait": wait})
+    listed, waited = _session(service, [("events", {}), ("wait", {"tasks": ["web"]})])
+    kept = _data(listed)["events"]
+    assert len(kept) == MAX_EVENTS and kept[0]["n"] == 50 and kept[-1]["n"] == MAX_EVENTS + 49
+    assert _data(waited) == {"ok": True, **wait.to_dict()}
+
+
+def test_other_results_are_their_dict_as_compact_json() -> None:
+    service = FakeService(answers={"kill": Canned({"task": "web", "was_running": True})})
+    (result,) = _session(service, [("kill", {"task": "web"})])
+    assert _texts(result) == ['{"task":"web","was_running":true}']
+    assert service.only_call() == Call("kill", {"task": "web"}, {})
