@@ -22,7 +22,7 @@ from taskmux.errors import (
     TaskNotFound,
     WaitFailed,
 )
-from taskmux.logs.files import LogLine
+from taskmux.logs.lines import LogLine
 from taskmux.mcp.server import (
     MAX_EVENTS,
     MAX_LINE_CHARS,
