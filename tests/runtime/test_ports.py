@@ -418,3 +418,50 @@ def test_both_linux_listener_sources_agree_and_ignore_clients() -> None:
             assert set(listeners._proc_net_listeners(port) or {}) == expected
             assert listener_pids(port) == {os.getpid()}
     assert not listeners.port_is_held(port)
+
+
+def test_kill_port_of_one_api_start_does_not_carry_over_to_supervisor_restarts(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`kill_port` is an option of one call: after an API `start` with it, the daemon's
+    supervisor (which shares the service and its lifecycle) still frees only this
+    project's own orphans. A foreign listener on the task's port makes its restart fail
+    (E304, `restart_failed`) and is left running."""
+    from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
+    from taskmux.runtime.tmux_manager import Tmux
+    from taskmux.service import ConfigInUse, Service
+    from taskmux.supervision.supervisor import Supervisor
+
+    port = free_tcp_port()
+    serve_task(project, port)
+    project.config.write_text(project.config.read_text() + "restart_delay = 0.5\n")
+    service = Service(
+        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
+    )
+    report = service.start(["srv"], kill_port=True)  # as the API's `start` with kill_port
+    assert report.to_dict()["started"] == ["srv"]
+    wait_until(lambda: listeners.port_is_held(port))
+    os.kill(project.status()["srv"]["pid"], signal.SIGKILL)
+    wait_until(lambda: not project.status()["srv"]["running"])
+    wait_until(lambda: not listeners.port_is_held(port))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "listener.py").write_text(LISTENER)
+    now = [2_000_000.0]
+    supervisor = Supervisor(service, clock=lambda: now[0])
+    with running([sys.executable, "listener.py", str(port)], cwd=elsewhere) as foreign:
+        wait_until(lambda: listeners.port_is_held(port))
+        try:
+            supervisor.tick()  # sees the death: the restart is scheduled
+            now[0] += 60.0
+            supervisor.tick()  # due: the restart runs (and must not take the port)
+            supervisor.actions["srv"].result(timeout=30)
+        finally:
+            supervisor.pool.shutdown(wait=False)
+            supervisor.action_pool.shutdown(wait=True)
+        assert foreign.poll() is None and listener_pids(port) == {foreign.pid}
+        (failed,) = events_of(project, "restart_failed")
+        assert failed["task"] == "srv" and f"port {port}" in failed["error"]
+        assert events_of(project, "port_freed") == []
+        busy = project.run("start")  # the same refusal a person gets: E304
+        assert busy.returncode == 1 and "E304" in busy.stderr
