@@ -245,6 +245,8 @@ def watch(
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
 
         def finished() -> bool:
+            if rounds and stop is not None and stop.is_set():
+                return False  # cancelled: no further round (its check could take long)
             observation = observe()
             verdicts = judge(observation)
             to_check = []
