@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from taskmux.lifecycle.health_report import HealthReport
     from taskmux.lifecycle.waiting import WaitResult
     from taskmux.logs.lines import Item, TaskLog
+    from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Observation, Tmux
 
 _LOGS = OPERATIONS["logs"]
@@ -252,8 +253,12 @@ class Service:
         config: ConfigInUse,
         tmux: Tmux | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        timing: Timing | None = None,
     ) -> None:
+        """`timing`: every pause of this service's actions (None: `timing.DEFAULT`, looked
+        up when each action runs)."""
         self.config = config
+        self._timing = timing
         self._tmux = tmux
         self.on_progress = on_progress
         self._lifecycle: Lifecycle | None = None
@@ -279,6 +284,13 @@ class Service:
     def project(self) -> Project:
         return self.config.project
 
+    @property
+    def timing(self) -> Timing:
+        """The pauses given, else `timing.DEFAULT` as it is now (a test may replace it)."""
+        from taskmux.runtime import timing
+
+        return self._timing if self._timing is not None else timing.DEFAULT
+
     def lifecycle(self) -> Lifecycle:
         """The lifecycle of the config in use (made anew once the config is replaced)."""
         from taskmux.lifecycle.core import Lifecycle
@@ -287,7 +299,7 @@ class Service:
         with self._lock:
             current = self._lifecycle
             if current is None or current.project is not project:
-                current = Lifecycle(project, self.tmux, self.on_progress)
+                current = Lifecycle(project, self.tmux, self.on_progress, self._timing)
                 self._lifecycle = current
             return current
 
@@ -452,13 +464,16 @@ class Service:
         """Start in dependency order; with `wait`, return once every task started is ready
         (or fail with each unready task's facts), `timeout` bounding the whole call."""
         lifecycle = self.lifecycle()
-        lifecycle.kill_port = kill_port
         if not wait:
-            return _settled(lifecycle.start(tasks or None, with_deps=with_deps))
+            return _settled(
+                lifecycle.start(tasks or None, with_deps=with_deps, kill_port=kill_port)
+            )
         from taskmux.errors import StartFailed, WaitFailed
         from taskmux.lifecycle.waiting import start_and_wait  # not imported by a plain start
 
-        report, result = start_and_wait(lifecycle, tasks or None, with_deps, timeout, stop)
+        report, result = start_and_wait(
+            lifecycle, tasks or None, with_deps, timeout, stop, kill_port=kill_port
+        )
         both = StartWaitResult(report, result)
         if result.ok and report.ok:
             return both
@@ -471,9 +486,7 @@ class Service:
         raise PartialFailure(error, both)
 
     def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
-        lifecycle = self.lifecycle()
-        lifecycle.kill_port = kill_port
-        return _settled(lifecycle.restart(tasks or None))
+        return _settled(self.lifecycle().restart(tasks or None, kill_port=kill_port))
 
     def stop(self, tasks: list[str] | None = None) -> StopReport:
         report = self.lifecycle().stop(tasks or None)

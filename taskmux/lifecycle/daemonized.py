@@ -10,19 +10,17 @@ has daemonized. Seen once per exit, it is recorded as a `daemonized` event with 
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING
 
 from taskmux.logs.events import EventLog
 from taskmux.runtime.port_guard import Holder, foreground_hint
+from taskmux.runtime.timing import Timing, current, wait_until
 from taskmux.statedir.filelock import locked
 
 if TYPE_CHECKING:
     from taskmux.config.project import Project
     from taskmux.runtime.state import TaskState
     from taskmux.runtime.tmux_manager import Observation
-
-POLL = 0.05
 
 
 def task_marker(project: Project, task: str) -> str:
@@ -44,7 +42,13 @@ def candidate_port(project: Project, name: str, state: TaskState | None) -> int 
     return int(task.port)
 
 
-def find(project: Project, name: str, state: TaskState | None, wait: float = 0.0) -> list[Holder]:
+def find(
+    project: Project,
+    name: str,
+    state: TaskState | None,
+    wait: float = 0.0,
+    timing: Timing | None = None,
+) -> list[Holder]:
     """The processes with the task's marker that listen on its port, if it daemonized.
 
     `wait`: how long to give the background child to bind after the parent exited.
@@ -52,20 +56,26 @@ def find(project: Project, name: str, state: TaskState | None, wait: float = 0.0
     port = candidate_port(project, name, state)
     if port is None:
         return []
-    from taskmux.runtime import procs
+    from taskmux.runtime import listeners
 
     marker = task_marker(project, name)
-    deadline = time.monotonic() + wait
-    while True:
-        found = [h for h in procs.port_holders(port, only_uid=os.getuid()) if h.marker == marker]
-        if found or time.monotonic() >= deadline:
-            return found
-        time.sleep(POLL)
+
+    def holders() -> list[Holder]:
+        found = listeners.port_holders(port, only_uid=os.getuid())
+        return [h for h in found if h.marker == marker]
+
+    return wait_until(holders, wait, interval=current(timing).daemonized_poll) or []
 
 
-def note(project: Project, name: str, state: TaskState, wait: float = 0.0) -> list[Holder]:
+def note(
+    project: Project,
+    name: str,
+    state: TaskState,
+    wait: float = 0.0,
+    timing: Timing | None = None,
+) -> list[Holder]:
     """Find a daemonized task's processes and record the `daemonized` event once per exit."""
-    found = find(project, name, state, wait)
+    found = find(project, name, state, wait, timing)
     if found:
         record(project, name, state, found)
     return found

@@ -13,34 +13,49 @@ that keeps failing its checks.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
+from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
-from taskmux.lifecycle.core import Lifecycle, StartReport
-from taskmux.lifecycle.readiness import Status, Verdict
+from taskmux.lifecycle.context import Context
+from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
+from taskmux.lifecycle.results import Progress, StartReport
 from taskmux.logs.lines import TaskLog
 from taskmux.logs.reading import tail
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.readylog import STAMP_SLACK
 from taskmux.runtime.state import TaskState
+from taskmux.runtime.timing import wait_until
 from taskmux.runtime.tmux_manager import Observation
+
+if TYPE_CHECKING:
+    from taskmux.lifecycle.core import Lifecycle
 
 # "ready" is what `start --wait` waits for: healthy, or (a one-shot without a probe)
 # completed successfully. `wait` offers the other three.
 Condition = Literal["healthy", "running", "exited", "ready"]
 CONDITIONS: tuple[Condition, ...] = ("healthy", "running", "exited")
-POLL_INTERVAL = 0.25
 LOG_LINES = 20
 MAX_LINE = 500  # characters kept of one log line in a report
 
-__all__ = ["CONDITIONS", "Condition", "Status", "TaskWait", "Verdict", "WaitResult", "wait_for"]
+__all__ = [
+    "CONDITIONS",
+    "Condition",
+    "Status",
+    "TaskWait",
+    "Verdict",
+    "WaitResult",
+    "wait_dependency",
+    "wait_for",
+]
 
 
 @dataclass(frozen=True)
@@ -164,7 +179,7 @@ def _one_shot_done(task: TaskConfig, state: TaskState) -> bool:
 # Gathering facts -----------------------------------------------------------------------
 
 
-def supervisor_alive(lifecycle: Lifecycle) -> bool:
+def supervisor_alive(lifecycle: Context) -> bool:
     """Whether `start -m` or the daemon supervises this project right now."""
     from taskmux.statedir.claim import supervisor_running
 
@@ -172,7 +187,7 @@ def supervisor_alive(lifecycle: Lifecycle) -> bool:
 
 
 def last_log_lines(
-    lifecycle: Lifecycle, task: str, n: int = LOG_LINES, since: float | None = None
+    lifecycle: Context, task: str, n: int = LOG_LINES, since: float | None = None
 ) -> tuple[str, ...]:
     """The task's last n log lines (only those since `since`, if given), escape codes
     removed, each cut to a sane length."""
@@ -187,34 +202,54 @@ def _run_identity(state: TaskState | None) -> str:
     return f"{state.pid}:{state.started_at}" if state else ""
 
 
-def wait_for(
-    lifecycle: Lifecycle,
-    names: Iterable[str],
-    condition: Condition = "healthy",
-    timeout: float = 60.0,
-    stop: threading.Event | None = None,
-    poll: float = POLL_INTERVAL,
-    said_timeout: float | None = None,
-) -> WaitResult:
-    """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
+# The one loop ---------------------------------------------------------------------------
 
-    Raises TaskNotFound for a name that is not in the config, before waiting at all.
-    Setting `stop` ends the wait early; the result then reports the tasks as unmet.
-    `said_timeout`: the timeout to name in the result, when this wait is the last part
-    of a longer one (`start --wait`).
+Check = Callable[[str, TaskState, float | None], CheckResult]
+
+
+@dataclass
+class Watched:
+    """The last round of a wait: what tmux showed, each task's verdict, the checks run."""
+
+    observation: Observation
+    verdicts: dict[str, Verdict]
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    timed_out: bool = False
+
+
+def watch(
+    observe: Callable[[], Observation],
+    names: list[str],
+    judge: Callable[[Observation], dict[str, Verdict]],
+    check: Check,
+    unhealthy: Callable[[CheckResult], str],
+    *,
+    deadline: float | None,
+    interval: float,
+    stop: threading.Event | None = None,
+) -> Watched:
+    """Look at the tasks until every verdict is met, one failed, `deadline` (a
+    `time.monotonic()` value; None: no end) passed or `stop` was set: the one loop both
+    `wait` and a start's dependency waits run.
+
+    Each round reads tmux once and asks `judge` about every task; a "check" verdict runs
+    the task's `check` (side by side, with the time left), whose pass is remembered for
+    that run and whose failure is pending with `unhealthy`'s reason.
     """
-    shown = timeout if said_timeout is None else said_timeout
-    wanted = list(dict.fromkeys(names))
-    lifecycle.project.check_names(wanted)
-    stop = stop or threading.Event()
-    started = time.monotonic()
-    deadline = started + max(0.0, timeout)
     checks: dict[str, CheckResult] = {}
     healthy_run: dict[str, str] = {}  # task -> the run whose health check passed
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(wanted)))) as pool:
-        while True:
-            observation = lifecycle.observe()
-            verdicts = _judge_all(lifecycle, condition, wanted, observation)
+    rounds: list[Watched] = []
+
+    def left() -> float | None:
+        return None if deadline is None else max(0.05, deadline - time.monotonic())
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
+
+        def finished() -> bool:
+            if rounds and stop is not None and stop.is_set():
+                return False  # cancelled: no further round (its check could take long)
+            observation = observe()
+            verdicts = judge(observation)
             to_check = []
             for name, verdict in verdicts.items():
                 if verdict.status != "check":
@@ -223,34 +258,131 @@ def wait_for(
                     verdicts[name] = Verdict("met", "healthy")
                 else:
                     to_check.append(name)
-            remaining = max(0.05, deadline - time.monotonic())
-            futures = {
-                name: pool.submit(_check, lifecycle, name, observation.tasks[name], remaining)
-                for name in to_check
-            }
+            remaining = left()
+            futures = {n: pool.submit(check, n, observation.tasks[n], remaining) for n in to_check}
             for name, future in futures.items():
                 checks[name] = result = future.result()
                 if result.healthy:
                     healthy_run[name] = _run_identity(observation.tasks[name])
                     verdicts[name] = Verdict("met", "healthy")
                 else:
-                    verdicts[name] = Verdict("pending", _unhealthy_reason(result))
+                    verdicts[name] = Verdict("pending", unhealthy(result))
+            rounds[:] = [Watched(observation, verdicts, checks)]
             statuses = {v.status for v in verdicts.values()}
-            finished = statuses == {"met"} or "failed" in statuses
-            timed_out = not finished and time.monotonic() >= deadline
-            if finished or timed_out or stop.is_set():
-                return WaitResult(
-                    condition,
-                    shown,
-                    time.monotonic() - started,
-                    timed_out,
-                    _reports(lifecycle, shown, timed_out, observation, verdicts, checks),
-                )
-            stop.wait(max(0.0, min(poll, deadline - time.monotonic())))
+            return statuses == {"met"} or "failed" in statuses
+
+        timeout = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
+        done = wait_until(finished, timeout, interval=interval, stop=stop)
+    last = rounds[-1]
+    last.timed_out = not done and not (stop is not None and stop.is_set())
+    return last
+
+
+# `wait` ----------------------------------------------------------------------------------
+
+
+def wait_for(
+    lifecycle: Lifecycle,
+    names: Iterable[str],
+    condition: Condition = "healthy",
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+    poll: float | None = None,
+    said_timeout: float | None = None,
+) -> WaitResult:
+    """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
+
+    Raises TaskNotFound for a name that is not in the config, before waiting at all.
+    Setting `stop` ends the wait early; the result then reports the tasks as unmet.
+    `poll`: how often tmux is read (None: the lifecycle's `dependency_poll`).
+    `said_timeout`: the timeout to name in the result, when this wait is the last part
+    of a longer one (`start --wait`).
+    """
+    shown = timeout if said_timeout is None else said_timeout
+    wanted = list(dict.fromkeys(names))
+    lifecycle.project.check_names(wanted)
+    started = time.monotonic()
+    watched = watch(
+        lifecycle.observe,
+        wanted,
+        lambda observation: _judge_all(lifecycle, condition, wanted, observation),
+        lambda name, state, left: _check(lifecycle, name, state, left),
+        _unhealthy_reason,
+        deadline=started + max(0.0, timeout),
+        interval=lifecycle.timing.dependency_poll if poll is None else poll,
+        stop=stop,
+    )
+    return WaitResult(
+        condition,
+        shown,
+        time.monotonic() - started,
+        watched.timed_out,
+        _reports(lifecycle, shown, watched),
+    )
+
+
+# A dependency of `start` -----------------------------------------------------------------
+
+
+def wait_dependency(
+    ctx: Context,
+    check: Callable[[str, TaskState], CheckResult],
+    name: str,
+    condition: schema.Condition,
+    cancel: threading.Event | None = None,
+    deadline: float | None = None,
+) -> str | None:
+    """Wait until a started dependency meets `condition`; None when it does, else why
+    it cannot (at once, when it exits in a way that rules the condition out).
+
+    "healthy" gives up after health_start_period + health_retries * health_interval;
+    the completion conditions wait as long as the task runs. Either ends at `deadline`
+    (a `time.monotonic()` value), if given, or when `cancel` is set.
+    """
+    task = ctx.project.task(name)
+    limit, ending = deadline, "when the timeout ran out"
+    if condition == "healthy":
+        patience = task.health_start_period + task.health_retries * task.health_interval
+        began = time.monotonic()
+        if deadline is None or began + patience < deadline:
+            limit, ending = began + patience, f"(gave up after {patience:g}s)"
+
+    def judge(observation: Observation) -> dict[str, Verdict]:
+        verdict = dependency_verdict(condition, task, observation.tasks.get(name))
+        if verdict.status == "pending":
+            verdict = Verdict("pending", "was still running")
+        return {name: verdict}
+
+    watched = watch(
+        ctx.observe,
+        [name],
+        judge,
+        lambda task_name, state, _left: check(task_name, state),
+        _dependency_unhealthy,
+        deadline=limit,
+        interval=ctx.timing.dependency_poll,
+        stop=cancel,
+    )
+    verdict = watched.verdicts[name]
+    if verdict.status == "met":
+        state = watched.observation.tasks.get(name)
+        if state is not None and state.dead:  # a one-shot finished
+            how = state.exit_text() if state.exit_signal else f"exited {state.exit_status}"
+            ctx.report(Progress(name, "completed", how))
+        return None
+    if verdict.status == "failed":
+        return verdict.reason
+    if not watched.timed_out:
+        return "was not waited for (start interrupted)"
+    return f"{verdict.reason} {ending}"
+
+
+def _dependency_unhealthy(result: CheckResult) -> str:
+    return f"is not healthy: {result.reason}" if result.reason else "is not healthy"
 
 
 def _judge_all(
-    lifecycle: Lifecycle, condition: Condition, names: list[str], observation: Observation
+    lifecycle: Context, condition: Condition, names: list[str], observation: Observation
 ) -> dict[str, Verdict]:
     now = time.time()
     supervised: bool | None = None  # asked only when a task is missing or dead
@@ -265,9 +397,11 @@ def _judge_all(
     return verdicts
 
 
-def _check(lifecycle: Lifecycle, name: str, state: TaskState, remaining: float) -> CheckResult:
-    timeout = min(lifecycle.project.task(name).health_timeout, remaining)
-    return lifecycle.probe(name, state, timeout)
+def _check(
+    lifecycle: Lifecycle, name: str, state: TaskState, remaining: float | None
+) -> CheckResult:
+    timeout = lifecycle.project.task(name).health_timeout
+    return lifecycle.probe(name, state, timeout if remaining is None else min(timeout, remaining))
 
 
 def _unhealthy_reason(result: CheckResult) -> str:
@@ -275,16 +409,10 @@ def _unhealthy_reason(result: CheckResult) -> str:
     return f"not healthy: {result.reason[:MAX_LINE]}" if result.reason else "not healthy"
 
 
-def _reports(
-    lifecycle: Lifecycle,
-    timeout: float,
-    timed_out: bool,
-    observation: Observation,
-    verdicts: dict[str, Verdict],
-    checks: dict[str, CheckResult],
-) -> tuple[TaskWait, ...]:
+def _reports(lifecycle: Context, timeout: float, watched: Watched) -> tuple[TaskWait, ...]:
+    observation, verdicts, checks = watched.observation, watched.verdicts, watched.checks
     failed = [name for name, v in verdicts.items() if v.status == "failed"]
-    if timed_out:
+    if watched.timed_out:
         ending = f"timed out after {timeout:g}s"
     elif failed:
         ending = f"stopped waiting: {', '.join(failed)} failed"
@@ -317,7 +445,7 @@ def _reports(
     return tuple(reports)
 
 
-def _run_lines(lifecycle: Lifecycle, name: str, state: TaskState | None) -> tuple[str, ...]:
+def _run_lines(lifecycle: Context, name: str, state: TaskState | None) -> tuple[str, ...]:
     """The last lines of the run being judged (an earlier run's ready line or error would
     mislead); all of the log's last lines if this run printed nothing yet."""
     if state is not None and state.started_at is not None:
@@ -391,6 +519,7 @@ def start_and_wait(
     with_deps: bool = False,
     timeout: float = 60.0,
     stop: threading.Event | None = None,
+    kill_port: bool = False,
 ) -> tuple[StartReport, WaitResult]:
     """`start [--with-deps] --wait`: start, then wait for what was started to be ready.
 
@@ -398,7 +527,8 @@ def start_and_wait(
     and the wait gets what is left.
     """
     began = time.monotonic()
-    report = lifecycle.start(names, with_deps=with_deps, deadline=began + max(0.0, timeout))
+    deadline = began + max(0.0, timeout)
+    report = lifecycle.start(names, with_deps=with_deps, deadline=deadline, kill_port=kill_port)
     left = max(0.0, timeout - (time.monotonic() - began))
     result = wait_started(lifecycle, report, left, stop, said_timeout=timeout)
     return report, replace(result, timeout=timeout, elapsed=time.monotonic() - began)

@@ -20,16 +20,32 @@ _T = TypeVar("_T")
 class Timing:
     """The pauses of one taskmux process, in seconds."""
 
-    settle: float = 0.4  # a started wave is watched this long for a task that dies at once
+    # A task `start` launched counts as up only once it has lived this long: a typo (exit
+    # 127) dies in milliseconds, a program that cannot import, parse its config or bind
+    # its port within a few hundred. Every task of a wave settles in the same window.
+    settle: float = 0.4
+    settle_poll: float = 0.1  # how often tmux is read during the settle window
+    log_wait: float = 1.0  # a failed start waits this long for the dead task's last output
+    log_poll: float = 0.05  # between two looks at that output
+    daemon_settle: float = 1.0  # a task that exited 0 at start is watched for a forked server
+    daemonized_poll: float = 0.05  # between two looks for such a server on the task's port
     dependency_poll: float = 0.25  # how often a dependency's condition is looked at again
     pending_wait: float = 0.5  # how long tmux 3.3a is given to report a death it has seen
     pending_pause: float = 0.004  # between two looks at such a pending death
-    term_wait: float = 3.0  # after SIGKILL of a stop's last survivors, how long to wait
+    term_wait: float = 3.0  # after SIGTERM in a stop's escalation, how long until SIGKILL
+    kill_wait: float = 5.0  # after SIGKILL, how long a stop waits before naming survivors
+    master_wait: float = 1.0  # freeing a port: how long a pre-fork master gets to end alone
+    port_poll_first: float = 0.01  # freeing a port: the first pause of a wait for it to be free
+    port_poll_max: float = 0.1  # the longest pause of that wait (it doubles up to this)
+    death_wait: float = 3.0  # how long a restart waits for tmux to mark a stopped pane dead
+    death_poll: float = 0.02  # between two looks at that pane
     exit_poll_first: float = 0.005  # the first pause of a wait for processes to exit
     exit_poll_max: float = 0.05  # the longest pause of that wait (it doubles up to this)
+    exit_rescan: float = 0.1  # a stop looks for what a gone task started meanwhile this often
     port_deadline: float = 10.0  # how long a port may take to be freed
     poll: float = 0.5  # a supervisor without pidfds reads tmux this often
     sweep: float = 15.0  # a supervisor with pidfds looks at tmux this often regardless
+    stop_check: float = 1.0  # how soon a stop event ends supervision unless it is woken
     daemonized_watch: float = 2.0  # a task that exited 0 is watched this long for a port child
     recovery_dependency_wait: float = 300.0  # a recovered wave waits this long for its deps
     catch_up: float = 1.0  # a reader waits this long for a running collector to catch up
@@ -40,15 +56,28 @@ class Timing:
         """Pauses short enough for tests, long enough to stay correct on a loaded machine."""
         return cls(
             settle=0.15,
+            settle_poll=0.03,
+            log_wait=1.0,
+            log_poll=0.02,
+            daemon_settle=0.5,
+            daemonized_poll=0.02,
             dependency_poll=0.02,
             pending_wait=0.5,
             pending_pause=0.004,
             term_wait=1.0,
+            kill_wait=2.0,
+            master_wait=0.5,
+            port_poll_first=0.005,
+            port_poll_max=0.05,
+            death_wait=3.0,
+            death_poll=0.01,
             exit_poll_first=0.002,
             exit_poll_max=0.02,
+            exit_rescan=0.05,
             port_deadline=5.0,
             poll=0.05,
             sweep=0.5,
+            stop_check=0.2,
             daemonized_watch=0.5,
             recovery_dependency_wait=10.0,
             catch_up=1.0,
@@ -59,17 +88,27 @@ class Timing:
 DEFAULT = Timing()
 
 
+def current(timing: Timing | None = None) -> Timing:
+    """`timing`, else `DEFAULT` as it is now (looked up at call time: a test harness may
+    replace `DEFAULT` with `Timing.fast()` for the processes it runs in-process)."""
+    return timing if timing is not None else DEFAULT
+
+
 def wait_until(
     predicate: Callable[[], _T],
     timeout: float,
     *,
     interval: float = 0.05,
+    max_interval: float | None = None,
     stop: threading.Event | None = None,
 ) -> _T | None:
     """Call `predicate` until it returns something truthy and return that; None when
     `timeout` seconds pass (or `stop` is set) first. The predicate always runs once more
-    at the deadline, so a condition met just in time is not missed."""
+    at the deadline, so a condition met just in time is not missed. With `max_interval`
+    the pause doubles from `interval` up to it (quick to notice a quick change, cheap to
+    wait for a slow one)."""
     deadline = time.monotonic() + timeout
+    step = interval
     while True:
         value = predicate()
         if value:
@@ -77,7 +116,9 @@ def wait_until(
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        pause = min(interval, left)
+        pause = min(step, left)
+        if max_interval is not None:
+            step = min(step * 2, max_interval)
         if stop is not None:
             if stop.wait(pause):
                 return predicate() or None

@@ -21,13 +21,11 @@ from taskmux.errors import TmuxError
 from taskmux.runtime.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.taskcmd import pane_command
+from taskmux.runtime.timing import Timing, current, wait_until
 
 if TYPE_CHECKING:
     import libtmux
 
-# tmux 3.3a: how long a dead pane without a status is waited on, and the pause per nudge.
-PENDING_WAIT = 0.5
-PENDING_PAUSE = 0.004
 _OWNER_OPTION = "@taskmux_project"
 # The longest command list sent as argv (tmux's own limit is 16 KiB for the whole message).
 ARGV_LIMIT = 8192
@@ -95,7 +93,14 @@ class Launch:
 class Tmux:
     """One tmux server, addressed by socket name or path (None: the user's default server)."""
 
-    def __init__(self, socket_name: str | None = None, socket_path: str | None = None) -> None:
+    def __init__(
+        self,
+        socket_name: str | None = None,
+        socket_path: str | None = None,
+        timing: Timing | None = None,
+    ) -> None:
+        """`timing`: its pauses (None: `timing.DEFAULT` as it is when each wait begins)."""
+        self.timing = timing
         binary = shutil.which("tmux")
         if binary is None:
             raise TmuxError(
@@ -182,16 +187,24 @@ class Tmux:
         return self.observe_sessions([session])[session]
 
     def observe_sessions(self, sessions: Sequence[str]) -> dict[str, Observation]:
-        """Several candidate sessions in one round trip (`session_exists` says which exist)."""
-        observations = self._observe_once(sessions)
-        deadline = time.monotonic() + PENDING_WAIT
-        while time.monotonic() < deadline:
-            if not any(t.exit_pending for o in observations.values() for t in o.tasks.values()):
-                break
+        """Several candidate sessions in one round trip (`session_exists` says which exist).
+
+        A death tmux 3.3a has seen but not reaped yet (`exit_pending`) is waited out for up
+        to `pending_wait`: a nudge makes the server reap it, then tmux is read again."""
+        pauses = current(self.timing)
+        first = [self._observe_once(sessions)]
+        latest: list[dict[str, Observation]] = []
+
+        def settled() -> bool:
+            seen = first.pop() if first else self._observe_once(sessions)
+            latest[:] = [seen]
+            if not any(t.exit_pending for o in seen.values() for t in o.tasks.values()):
+                return True
             self.run(["run-shell", "-b", "true"])  # makes the server reap the dead child
-            time.sleep(PENDING_PAUSE)  # `true` ends within a few ms; tmux reaps both then
-            observations = self._observe_once(sessions)
-        return observations
+            return False  # `true` ends within a few ms; tmux reaps both then
+
+        wait_until(settled, pauses.pending_wait, interval=pauses.pending_pause)
+        return latest[0]
 
     def _observe_once(self, sessions: Sequence[str]) -> dict[str, Observation]:
         wanted = [f"#{{==:#{{session_name}},{name}}}" for name in sessions]

@@ -186,7 +186,7 @@ class Reloader:
             change = diff(old.config, found.config)
             if change.is_empty:
                 return ReloadOutcome(warnings=warnings, change=change)
-            new = Lifecycle(found, old.tmux, old.report)
+            new = Lifecycle(found, old.tmux, old.report, old.timing)
             running = {name for name, s in old.observe().tasks.items() if s.is_alive}
             decided = plan(change, found.config, running)
             outcome = _apply(old, new, decided)

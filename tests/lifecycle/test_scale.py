@@ -23,8 +23,9 @@ from harness import Project, pid_alive, project, wait_until
 
 from taskmux.config.project import load_project
 from taskmux.config.taskenv import MARKER_VAR
-from taskmux.lifecycle.core import SETTLE_POLL, SETTLE_WINDOW, Lifecycle
+from taskmux.lifecycle.core import Lifecycle
 from taskmux.runtime import procs
+from taskmux.runtime.timing import DEFAULT
 from taskmux.runtime.tmux_manager import Tmux
 
 __all__ = ["project"]
@@ -129,9 +130,9 @@ def test_one_process_scan_serves_every_task(
     ended = procs.stop_trees(_targets(started, grace=5.0))
     took = time.monotonic() - began
     assert [e.signal for e in ended] == ["SIGINT"] * 16
-    # The first scan, then at most one per RESCAN_EVERY while the tasks end (however
+    # The first scan, then at most one per exit_rescan while the tasks end (however
     # many end in it), and a last one: bounded by time, not by the number of tasks.
-    assert len(scans) <= 2 + took / procs.RESCAN_EVERY, (len(scans), took)
+    assert len(scans) <= 2 + took / DEFAULT.exit_rescan, (len(scans), took)
     assert len(scans) < 16 / 2, len(scans)
 
 
@@ -178,7 +179,7 @@ def test_tmux_round_trips_of_start_and_stop_do_not_grow_with_tasks(
         report = lifecycle.start()
         took = time.monotonic() - began
         assert sorted(report.started) == sorted(f"t{i}" for i in range(size))
-        assert took >= SETTLE_WINDOW  # every task lived through the settle window
+        assert took >= DEFAULT.settle  # every task lived through the settle window
         started = list(calls)
         rows = project.status()
         assert all(rows[f"t{i}"]["state"] == "running" for i in range(size))
@@ -193,7 +194,7 @@ def test_tmux_round_trips_of_start_and_stop_do_not_grow_with_tasks(
         assert [c for c in large if c != "list-panes"] == [c for c in small if c != "list-panes"]
     launch, stop = counts[24]
     assert launch.count("source-file") == 1, launch  # the one launch command list
-    assert launch.count("list-panes") <= 4 + SETTLE_WINDOW / SETTLE_POLL, launch
+    assert launch.count("list-panes") <= 4 + DEFAULT.settle / DEFAULT.settle_poll, launch
     assert len(stop) <= 5, stop  # observe, mark all, list and close windows, check
 
 
@@ -264,15 +265,15 @@ def test_the_group_of_a_pane_process_that_died_unreaped_is_still_stopped(
 
 
 def test_stop_waves_put_dependents_first_and_scale_with_depth() -> None:
-    from taskmux.lifecycle.core import _stop_waves
+    from taskmux.lifecycle.stop import stop_waves
 
     graph = {"db": [], "mig": ["db"], "web": ["mig", "db"], "worker": ["web"], "x": []}
-    assert _stop_waves(graph, list(graph)) == [["worker", "x"], ["web"], ["mig"], ["db"]]
+    assert stop_waves(graph, list(graph)) == [["worker", "x"], ["web"], ["mig"], ["db"]]
     # worker depends on db through tasks that are not being stopped: still first
-    assert _stop_waves(graph, ["db", "worker", "x"]) == [["worker", "x"], ["db"]]
-    assert _stop_waves({"a": ["b"], "b": ["a"], "c": []}, ["a", "b", "c"]) == [["c"], ["a", "b"]]
+    assert stop_waves(graph, ["db", "worker", "x"]) == [["worker", "x"], ["db"]]
+    assert stop_waves({"a": ["b"], "b": ["a"], "c": []}, ["a", "b", "c"]) == [["c"], ["a", "b"]]
     chain = {f"t{i}": [f"t{i - 1}"] if i else [] for i in range(300)}
     began = time.monotonic()
-    waves = _stop_waves(chain, list(chain))
+    waves = stop_waves(chain, list(chain))
     assert time.monotonic() - began < 1.0  # it took minutes when each round rescanned
     assert waves == [[f"t{i}"] for i in reversed(range(300))]

@@ -134,7 +134,7 @@ def test_a_session_that_appears_during_a_start_is_not_joined(project: Project) -
     project.tmux("new-session", "-d", "-s", project.session, "-n", "mine", "sleep 300")
     spec = Launch("web", "sleep 300", project.root, lifecycle.task_env("web"))
     with pytest.raises(SessionConflict):
-        lifecycle._launch_in_tmux([spec], stale, True)
+        lifecycle.launcher._launch_in_tmux([spec], stale, True)
     assert _windows(project) == ["mine"]
 
 
@@ -145,7 +145,7 @@ def test_a_racing_start_of_this_project_is_joined(project: Project) -> None:
     stale = lifecycle.observe()
     assert project.run("start", "api").returncode == 0
     spec = Launch("web", "sleep 300", project.root, lifecycle.task_env("web"))
-    lifecycle._launch_in_tmux([spec], stale, True)
+    lifecycle.launcher._launch_in_tmux([spec], stale, True)
     assert sorted(_windows(project)) == ["api", "web"]
     wait_until(lambda: project.status()["web"]["running"])
     holds_for(lambda: project.status()["api"]["running"], 0.3)

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from harness import Project, pid_alive, project, wait_until
 
-from taskmux.runtime import procs
+from taskmux.runtime import listeners
 from taskmux.runtime.port_guard import Scope, judge_all, refusal
 
 __all__ = ["project"]
@@ -119,7 +119,7 @@ def free_tcp_port() -> int:
 
 
 def listener_pids(port: int) -> set[int]:
-    return {h.pid for h in procs.port_holders(port) if h.pid is not None}
+    return {h.pid for h in listeners.port_holders(port) if h.pid is not None}
 
 
 @contextlib.contextmanager
@@ -157,7 +157,7 @@ def test_a_leftover_of_this_project_is_freed_and_recorded(project: Project) -> N
     with running(
         [sys.executable, "listener.py", str(port)], cwd=project.root, start_new_session=True
     ) as stray:
-        wait_until(lambda: procs.port_is_held(port))
+        wait_until(lambda: listeners.port_is_held(port))
         result = project.run("start")
         assert result.returncode == 0, result.stderr
         assert stray.wait(timeout=10) is not None
@@ -167,7 +167,7 @@ def test_a_leftover_of_this_project_is_freed_and_recorded(project: Project) -> N
     assert freed["pids"] == [stray.pid]
     assert freed["users"] == [pwd.getpwuid(os.getuid()).pw_name]
     assert "listener.py" in freed["commands"][0]
-    wait_until(lambda: procs.port_is_held(port))  # the task itself now serves it
+    wait_until(lambda: listeners.port_is_held(port))  # the task itself now serves it
 
 
 def test_a_listener_started_elsewhere_is_left_alone_until_kill_port(
@@ -178,7 +178,7 @@ def test_a_listener_started_elsewhere_is_left_alone_until_kill_port(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (elsewhere / "listener.py").write_text(LISTENER)
     with running([sys.executable, "listener.py", str(port)], cwd=elsewhere) as foreign:
-        wait_until(lambda: procs.port_is_held(port))
+        wait_until(lambda: listeners.port_is_held(port))
         result = project.run("start")
         assert result.returncode == 1
         user = pwd.getpwuid(os.getuid()).pw_name
@@ -206,7 +206,7 @@ def test_another_taskmux_projects_task_is_named_and_left_alone(project: Project)
     env = {**os.environ, "TASKMUX_MARKER": "blog-0123456789/web", "TASKMUX_PROJECT": "blog"}
     # Even from inside this project's folder: its marker says whose it is.
     with running([sys.executable, "listener.py", str(port)], cwd=project.root, env=env) as other:
-        wait_until(lambda: procs.port_is_held(port))
+        wait_until(lambda: listeners.port_is_held(port))
         result = project.run("start")
         assert result.returncode == 1 and "E304" in result.stderr
         assert f"pid {other.pid}" in result.stderr
@@ -280,7 +280,7 @@ def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project) -> 
     assert "not running" not in result.stdout
     assert f"pid {daemon_pid}" in result.stdout and "daemonized" in result.stdout
     wait_until(lambda: not pid_alive(daemon_pid))
-    assert not procs.port_is_held(port)
+    assert not listeners.port_is_held(port)
     stopped = events_of(project, "stopped")[-1]
     assert stopped["leftovers"] == [daemon_pid] and stopped["daemonized"] is True
     assert project.status()["cache"]["state"] == "stopped"
@@ -334,7 +334,7 @@ def test_another_users_listener_is_refused_even_inside_the_project(
         group=other_user.pw_gid,
         extra_groups=[],
     ) as theirs:
-        wait_until(lambda: procs.port_is_held(port))
+        wait_until(lambda: listeners.port_is_held(port))
         result = project.run("start")
         assert result.returncode == 1 and "E304" in result.stderr
         assert f"pid {theirs.pid} (user {other_user.pw_name}: {python} -c" in result.stderr
@@ -361,7 +361,7 @@ def _seen_as(user: pwd.struct_passwd, port: int) -> dict[str, Any]:
             os.setgroups([])
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
-            holders = procs.port_holders(port)
+            holders = listeners.port_holders(port)
             scope = Scope(user.pw_uid, "/nonexistent", "x-0/", "db")
             verdicts = judge_all(holders, scope, force=True)
             reply = {
@@ -392,7 +392,7 @@ def test_a_holder_this_user_cannot_see_is_described_without_question_marks(
 ) -> None:
     port = free_tcp_port()
     with running([sys.executable, "-c", LISTENER, str(port)]):
-        wait_until(lambda: procs.port_is_held(port))
+        wait_until(lambda: listeners.port_is_held(port))
         seen = _seen_as(other_user, port)
     (holder,) = seen["holders"]
     assert holder["pid"] is None and holder["user"] == "root"
@@ -414,7 +414,54 @@ def test_both_linux_listener_sources_agree_and_ignore_clients() -> None:
         v6.listen()
         with socket.create_connection(("127.0.0.1", port)):
             expected = {os.fstat(v4.fileno()).st_ino, os.fstat(v6.fileno()).st_ino}
-            assert set(procs._sock_diag_listeners(port)) == expected
-            assert set(procs._proc_net_listeners(port) or {}) == expected
+            assert set(listeners._sock_diag_listeners(port)) == expected
+            assert set(listeners._proc_net_listeners(port) or {}) == expected
             assert listener_pids(port) == {os.getpid()}
-    assert not procs.port_is_held(port)
+    assert not listeners.port_is_held(port)
+
+
+def test_kill_port_of_one_api_start_does_not_carry_over_to_supervisor_restarts(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`kill_port` is an option of one call: after an API `start` with it, the daemon's
+    supervisor (which shares the service and its lifecycle) still frees only this
+    project's own orphans. A foreign listener on the task's port makes its restart fail
+    (E304, `restart_failed`) and is left running."""
+    from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
+    from taskmux.runtime.tmux_manager import Tmux
+    from taskmux.service import ConfigInUse, Service
+    from taskmux.supervision.supervisor import Supervisor
+
+    port = free_tcp_port()
+    serve_task(project, port)
+    project.config.write_text(project.config.read_text() + "restart_delay = 0.5\n")
+    service = Service(
+        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
+    )
+    report = service.start(["srv"], kill_port=True)  # as the API's `start` with kill_port
+    assert report.to_dict()["started"] == ["srv"]
+    wait_until(lambda: listeners.port_is_held(port))
+    os.kill(project.status()["srv"]["pid"], signal.SIGKILL)
+    wait_until(lambda: not project.status()["srv"]["running"])
+    wait_until(lambda: not listeners.port_is_held(port))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "listener.py").write_text(LISTENER)
+    now = [2_000_000.0]
+    supervisor = Supervisor(service, clock=lambda: now[0])
+    with running([sys.executable, "listener.py", str(port)], cwd=elsewhere) as foreign:
+        wait_until(lambda: listeners.port_is_held(port))
+        try:
+            supervisor.tick()  # sees the death: the restart is scheduled
+            now[0] += 60.0
+            supervisor.tick()  # due: the restart runs (and must not take the port)
+            supervisor.actions["srv"].result(timeout=30)
+        finally:
+            supervisor.pool.shutdown(wait=False)
+            supervisor.action_pool.shutdown(wait=True)
+        assert foreign.poll() is None and listener_pids(port) == {foreign.pid}
+        (failed,) = events_of(project, "restart_failed")
+        assert failed["task"] == "srv" and f"port {port}" in failed["error"]
+        assert events_of(project, "port_freed") == []
+        busy = project.run("start")  # the same refusal a person gets: E304
+        assert busy.returncode == 1 and "E304" in busy.stderr

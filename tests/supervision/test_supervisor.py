@@ -309,6 +309,7 @@ def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     """Restart timing follows the clock it is given: no restart before the backoff is
     due however often it ticks, one once it is (ticks driven by hand, no sleeping)."""
     from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Tmux
     from taskmux.service import ConfigInUse, Service
     from taskmux.supervision.supervisor import Supervisor
@@ -324,7 +325,9 @@ def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     pid = project.status()["flaky"]["pid"]
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not project.status()["flaky"]["running"])
-    service = Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name))
+    service = Service(
+        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
+    )
     now = [1_000_000.0]
     supervisor = Supervisor(service, clock=lambda: now[0])
     try:

@@ -21,6 +21,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
 )
 
 from taskmux.config.project import load_project
+from taskmux.runtime.timing import Timing
 from taskmux.runtime.tmux_manager import Tmux
 from taskmux.service import ConfigInUse, Service
 from taskmux.supervision.config_watch import ConfigWatcher, Reloader
@@ -117,7 +118,7 @@ def project(tmp_path: Path, tmux_socket: str) -> Path:  # noqa: F811
 
 def reloader_for(root: Path) -> Reloader:
     project = load_project(root / "taskmux.toml")
-    return Reloader(Service(ConfigInUse(project), Tmux.from_env()))
+    return Reloader(Service(ConfigInUse(project), Tmux.from_env(), timing=Timing.fast()))
 
 
 def test_a_changed_task_that_was_stopped_stays_stopped(project: Path) -> None:
