@@ -175,13 +175,22 @@ def _locate_all(text: str, path: Path, problems: list[Problem]) -> list[Problem]
 def _parse(path: Path, text: str) -> dict[str, Any]:
     import tomllib  # not needed when the cache answers (most reads)
 
+    from taskmux.config.nesting import MAX_DEPTH, depth, too_deep_line
+
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _LINE_RE.search(str(exc))
         line = int(match.group(1)) if match else None
         problem = Problem("E110", f"invalid TOML: {exc}", line=line, path=str(path))
         raise ConfigError.from_problems([problem]) from None
+    except RecursionError:  # arrays or inline tables nested some hundreds deep
+        raw = None
+    if raw is None or depth(raw) > MAX_DEPTH:
+        message = f"invalid TOML: nested more than {MAX_DEPTH} levels deep"
+        problem = Problem("E110", message, line=too_deep_line(text), path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+    return raw
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -288,7 +297,7 @@ def _session_guess(path: Path) -> str:
         return _DEFAULT_SESSION
     try:
         name = tomllib.loads(text).get("name")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         match = _NAME_RE.search(text.split("\n[", 1)[0])
         name = match.group(1) if match else None
     return name if isinstance(name, str) and _SESSION_RE.match(name) else _DEFAULT_SESSION
@@ -388,6 +397,18 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
         raise
 
 
+def _parse_document(path: Path, text: str) -> tomlkit.toml_document.TOMLDocument:
+    """The document to edit; tomllib accepted the text, but tomlkit may still refuse it."""
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    try:
+        return tomlkit.parse(text)
+    except ParseError as exc:
+        problem = Problem("E110", f"invalid TOML: {exc}", line=exc.line, path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+
+
 Mutation = Callable[["tomlkit.toml_document.TOMLDocument"], None]
 
 
@@ -408,7 +429,7 @@ def edit_config(
         data = _read_bytes(path)
         text = _decode(path, data)
         _parse(path, text)
-        document = tomlkit.parse(text)
+        document = _parse_document(path, text)
         mutate(document)
         new_text = tomlkit.dumps(document)
         config, problems = validate_config(document.unwrap())
