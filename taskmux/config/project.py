@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskmux.config.locating import by_line, locate
 from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
 from taskmux.statedir.files import read_trusted, write_private
 from taskmux.statedir.paths import ProjectPaths
@@ -126,50 +127,27 @@ class Project:
         return (self.root / cwd).resolve() if cwd else self.root
 
     def located(self, problems: list[Problem]) -> list[Problem]:
-        """Problems found after loading (env files, `${...}`), with the config's line numbers."""
+        """Problems found after loading (env files, `${...}`), with the config's line numbers,
+        in the file's order."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError:
             text = ""
-        return [
-            p
-            if p.path
-            else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
-            for p in problems
-        ]
-
-
-def locate(text: str, task: str | None, key: str | None) -> int | None:
-    """Best-effort line number of a task's key (or its table header) in the TOML text."""
-    lines = text.splitlines()
-    header_re = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-    table = ""
-    header_line: int | None = None
-    wanted_table = f"tasks.{task}" if task else ""
-    key_parts = key.split(".") if key else []
-    if len(key_parts) > 1:
-        wanted_table = ".".join(filter(None, [wanted_table, *key_parts[:-1]]))
-    leaf = key_parts[-1] if key_parts else None
-    for number, line in enumerate(lines, start=1):
-        match = header_re.match(line)
-        if match:
-            table = match.group(1).replace('"', "").replace("'", "").replace(" ", "")
-            if table == wanted_table:
-                header_line = number
-            continue
-        if table == wanted_table and leaf and re.match(rf"^\s*{re.escape(leaf)}\s*=", line):
-            return number
-    if len(key_parts) > 1:  # `env = { NAME = ... }`: an inline table, or the table's header
-        return header_line or locate(text, task, key_parts[0])
-    if header_line is None and task:
-        return locate(text, task, None) if key else None
-    return header_line
+        return by_line(
+            [
+                p
+                if p.path
+                else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
+                for p in problems
+            ]
+        )
 
 
 def _locate_all(text: str, path: Path, problems: list[Problem]) -> list[Problem]:
-    return [
-        replace(p, line=p.line or locate(text, p.task, p.key), path=str(path)) for p in problems
-    ]
+    """The problems with their lines, in the file's order."""
+    return by_line(
+        [replace(p, line=p.line or locate(text, p.task, p.key), path=str(path)) for p in problems]
+    )
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
