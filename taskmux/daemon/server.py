@@ -311,10 +311,18 @@ class Daemon:
     # The API -----------------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request: HttpRequest) -> Response | None:
-        """Handshake gate: a browser (any Origin) gets 403, a missing or wrong token 401.
+        """Handshake gate: another user's process or a browser (any Origin) gets 403, a
+        missing or wrong token 401.
 
-        A page cannot send the token (a browser sets no Authorization header on a
-        WebSocket), so no origin is ever let in: browsers use the dashboard's port."""
+        The user is checked first, as on the dashboard's port: a token that leaked (a
+        copied file, a shell history) still opens nothing to another local user. A page
+        cannot send the token (a browser sets no Authorization header on a WebSocket),
+        so no origin is ever let in: browsers use the dashboard's port."""
+        if not self._from_our_user(connection):
+            log.info("refused an API connection from another user's process")
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "This daemon belongs to another user\n"
+            )
         origins = request.headers.get_all("Origin")
         if origins:
             log.info("refused a connection from origin %r", origins[0][:200])
