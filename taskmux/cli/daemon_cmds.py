@@ -45,10 +45,6 @@ def daemon(
             show_default=False,
         ),
     ] = None,
-    allow_origin: Annotated[
-        list[str] | None,
-        typer.Option("--allow-origin", help="Accept this browser Origin (repeatable)."),
-    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl+C; tasks keep running."""
@@ -66,7 +62,7 @@ def daemon(
 
     if ui_port is None:  # a picked API port means several daemons: pick this one too
         ui_port = 0 if port == 0 else DEFAULT_UI_PORT
-    settings = Settings(port, tuple(allow_origin or ()), ui_port, _login_ttl())
+    settings = Settings(port=port, ui_port=ui_port, login_ttl=_login_ttl())
     Daemon(load(json_out), settings, ready).run()
     if not json_out:
         typer.echo("daemon stopped; tasks keep running", err=True)

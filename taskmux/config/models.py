@@ -8,6 +8,7 @@ this module imports pydantic; it is loaded when a config has to be (re)validated
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from collections import Counter
@@ -127,15 +128,20 @@ def _validate(
         return None, problems
 
 
+def _unknown_key(key: str, known: set[str], task: str | None, prefix: str) -> Problem:
+    """W117, with the closest known key when the unknown one looks like a typo of it."""
+    message = "unknown key (ignored)"
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        message += f"; did you mean '{close[0]}'?"
+    return Problem(W_UNKNOWN_KEY, message, "warning", task=task, key=prefix + key)
+
+
 def _unknown_keys(
     raw: dict[str, Any], cls: type, task: str | None, prefix: str = ""
 ) -> list[Problem]:
     known = field_names(cls)
-    problems = [
-        Problem(W_UNKNOWN_KEY, "unknown key (ignored)", "warning", task=task, key=prefix + key)
-        for key in raw
-        if key not in known
-    ]
+    problems = [_unknown_key(key, known, task, prefix) for key in raw if key not in known]
     hooks = raw.get("hooks")
     if isinstance(hooks, dict):
         problems += _unknown_keys(hooks, Hooks, task, f"{prefix}hooks.")
@@ -240,13 +246,7 @@ def _normalize(body: dict[str, Any], task: str) -> tuple[dict[str, Any], list[Pr
             elif isinstance(entry, dict):
                 known = field_names(Dependency)
                 problems += [
-                    Problem(
-                        W_UNKNOWN_KEY,
-                        "unknown key (ignored)",
-                        "warning",
-                        task=task,
-                        key=f"depends_on.{key}",
-                    )
+                    _unknown_key(key, known, task, "depends_on.")
                     for key in entry
                     if key not in known
                 ]

@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskmux.config.locating import by_line, locate
 from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
 from taskmux.statedir.files import read_trusted, write_private
 from taskmux.statedir.paths import ProjectPaths
@@ -126,62 +127,48 @@ class Project:
         return (self.root / cwd).resolve() if cwd else self.root
 
     def located(self, problems: list[Problem]) -> list[Problem]:
-        """Problems found after loading (env files, `${...}`), with the config's line numbers."""
+        """Problems found after loading (env files, `${...}`), with the config's line numbers,
+        in the file's order."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError:
             text = ""
-        return [
-            p
-            if p.path
-            else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
-            for p in problems
-        ]
-
-
-def locate(text: str, task: str | None, key: str | None) -> int | None:
-    """Best-effort line number of a task's key (or its table header) in the TOML text."""
-    lines = text.splitlines()
-    header_re = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-    table = ""
-    header_line: int | None = None
-    wanted_table = f"tasks.{task}" if task else ""
-    key_parts = key.split(".") if key else []
-    if len(key_parts) > 1:
-        wanted_table = ".".join(filter(None, [wanted_table, *key_parts[:-1]]))
-    leaf = key_parts[-1] if key_parts else None
-    for number, line in enumerate(lines, start=1):
-        match = header_re.match(line)
-        if match:
-            table = match.group(1).replace('"', "").replace("'", "").replace(" ", "")
-            if table == wanted_table:
-                header_line = number
-            continue
-        if table == wanted_table and leaf and re.match(rf"^\s*{re.escape(leaf)}\s*=", line):
-            return number
-    if len(key_parts) > 1:  # `env = { NAME = ... }`: an inline table, or the table's header
-        return header_line or locate(text, task, key_parts[0])
-    if header_line is None and task:
-        return locate(text, task, None) if key else None
-    return header_line
+        return by_line(
+            [
+                p
+                if p.path
+                else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
+                for p in problems
+            ]
+        )
 
 
 def _locate_all(text: str, path: Path, problems: list[Problem]) -> list[Problem]:
-    return [
-        replace(p, line=p.line or locate(text, p.task, p.key), path=str(path)) for p in problems
-    ]
+    """The problems with their lines, in the file's order."""
+    return by_line(
+        [replace(p, line=p.line or locate(text, p.task, p.key), path=str(path)) for p in problems]
+    )
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
     import tomllib  # not needed when the cache answers (most reads)
 
+    from taskmux.config.nesting import MAX_DEPTH, depth, too_deep_line
+
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _LINE_RE.search(str(exc))
         line = int(match.group(1)) if match else None
         problem = Problem("E110", f"invalid TOML: {exc}", line=line, path=str(path))
         raise ConfigError.from_problems([problem]) from None
+    except RecursionError:  # arrays or inline tables nested some hundreds deep
+        raw = None
+    if raw is None or depth(raw) > MAX_DEPTH:
+        message = f"invalid TOML: nested more than {MAX_DEPTH} levels deep"
+        problem = Problem("E110", message, line=too_deep_line(text), path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+    return raw
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -288,7 +275,7 @@ def _session_guess(path: Path) -> str:
         return _DEFAULT_SESSION
     try:
         name = tomllib.loads(text).get("name")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         match = _NAME_RE.search(text.split("\n[", 1)[0])
         name = match.group(1) if match else None
     return name if isinstance(name, str) and _SESSION_RE.match(name) else _DEFAULT_SESSION
@@ -388,6 +375,18 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
         raise
 
 
+def _parse_document(path: Path, text: str) -> tomlkit.toml_document.TOMLDocument:
+    """The document to edit; tomllib accepted the text, but tomlkit may still refuse it."""
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    try:
+        return tomlkit.parse(text)
+    except ParseError as exc:
+        problem = Problem("E110", f"invalid TOML: {exc}", line=exc.line, path=str(path))
+        raise ConfigError.from_problems([problem]) from None
+
+
 Mutation = Callable[["tomlkit.toml_document.TOMLDocument"], None]
 
 
@@ -408,7 +407,7 @@ def edit_config(
         data = _read_bytes(path)
         text = _decode(path, data)
         _parse(path, text)
-        document = tomlkit.parse(text)
+        document = _parse_document(path, text)
         mutate(document)
         new_text = tomlkit.dumps(document)
         config, problems = validate_config(document.unwrap())

@@ -69,7 +69,6 @@ log = logging.getLogger("taskmux.daemon")
 @dataclass(frozen=True)
 class Settings:
     port: int = DEFAULT_PORT
-    allow_origins: tuple[str, ...] = ()
     ui_port: int = DEFAULT_UI_PORT
     login_ttl: float = LOGIN_TTL
 
@@ -312,11 +311,24 @@ class Daemon:
     # The API -----------------------------------------------------------------------------
 
     def _admit(self, connection: ServerConnection, request: HttpRequest) -> Response | None:
-        """Handshake gate: a foreign Origin gets 403, a missing or wrong token 401."""
+        """Handshake gate: another user's process or a browser (any Origin) gets 403, a
+        missing or wrong token 401.
+
+        The user is checked first, as on the dashboard's port: a token that leaked (a
+        copied file, a shell history) still opens nothing to another local user. A page
+        cannot send the token (a browser sets no Authorization header on a WebSocket),
+        so no origin is ever let in: browsers use the dashboard's port."""
+        if not self._from_our_user(connection):
+            log.info("refused an API connection from another user's process")
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "This daemon belongs to another user\n"
+            )
         origins = request.headers.get_all("Origin")
-        if origins and any(o not in self.settings.allow_origins for o in origins):
+        if origins:
             log.info("refused a connection from origin %r", origins[0][:200])
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "Browsers are refused; use the dashboard\n"
+            )
         if not self._has_token(request.headers.get_all("Authorization")):
             log.info("refused a connection without a valid token")
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "Bearer token required\n")

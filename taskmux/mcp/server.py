@@ -6,7 +6,10 @@ Each call loads the project afresh (a cached, validated config costs little), ma
 service call in a worker thread so the event loop keeps serving, and returns compact
 JSON shaped for an agent's context (see `SHAPES`). A `TaskmuxError` becomes a tool error
 whose text starts with its code (`E201: task 'x' not found in taskmux.toml`); a partial
-failure adds its result as JSON. Nothing here writes to stdout: the SDK's stdio
+failure adds its result as JSON. A call is checked against the declaration before the
+SDK sees it, as the daemon's API checks a request: an unknown tool is E504, a missing,
+unknown or wrongly typed argument E505 (the SDK would coerce `"yes"` to true). Nothing
+here writes to stdout: the SDK's stdio
 transport owns it.
 """
 
@@ -24,10 +27,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from taskmux.errors import PartialFailure, TaskmuxError
+from taskmux.errors import BadParams, PartialFailure, TaskmuxError, UnknownCommand
 from taskmux.operations import Operation, Param, offered
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver.context import Context
+    from mcp_types import InputRequiredResult
+
     from taskmux.service import Service
 
 MAX_LOG_LINES = 200
@@ -185,6 +191,35 @@ def hints_of(operation: Operation) -> ToolAnnotations:
     )
 
 
+def refusal(name: str, arguments: dict[str, Any]) -> TaskmuxError | None:
+    """Why a call cannot be made as given (the API's codes for the same mistakes), or None.
+
+    The declaration's own check, strict: the SDK's argument model would take `"yes"` or
+    `1` for a boolean and `"5"` for an integer.
+    """
+    tools = {op.name: op for op in offered("mcp")}
+    operation = tools.get(name)
+    if operation is None:
+        return UnknownCommand(f"unknown tool '{name}' (known: {', '.join(sorted(tools))})")
+    try:
+        operation.bind(arguments)
+    except ValueError as exc:
+        return BadParams(str(exc))
+    return None
+
+
+class CheckedServer(MCPServer[Any]):
+    """The SDK's server, refusing a call the declaration refuses before the SDK reads it."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        error = refusal(name, arguments)
+        if error is not None:
+            return error_result(error)
+        return await super().call_tool(name, arguments, context)
+
+
 OpenService = Callable[[Operation], "Service"]
 
 
@@ -242,7 +277,7 @@ def build_server(
         finally:
             stop.set()
 
-    server: MCPServer[Any] = MCPServer(
+    server = CheckedServer(
         "taskmux",
         instructions=INSTRUCTIONS,
         version=version("taskmux"),

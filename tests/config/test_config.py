@@ -159,7 +159,7 @@ def test_state_folder_is_outside_the_project(tmp_path: Path, isolated_home: Path
         pytest.param(
             '[tasks.a]\ncommand = "x"\ndepends_on = ["b"]\n', "E114", 3, "'b'", id="unknown-dep"
         ),
-        pytest.param('[tasks."a b"]\ncommand = "x"\n', "E116", None, "letters", id="name"),
+        pytest.param('[tasks."a b"]\ncommand = "x"\n', "E116", 1, "letters", id="name"),
         pytest.param(
             'log_backups = -1\n[tasks.a]\ncommand = "x"\n', "E113", 1, "log", id="top-range"
         ),

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -35,6 +36,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     write_config,
 )
 
+from taskmux.daemon.dashboard import peers
 from taskmux.statedir.paths import ProjectPaths
 
 BASIC = """
@@ -160,20 +162,16 @@ async def _next_event(ws: Any, wanted: Any, timeout: float = 10) -> dict[str, An
             return dict(message["event"])
 
 
-def test_handshake_needs_the_token_and_refuses_foreign_origins(project: Path) -> None:
-    with running_daemon(project, "--allow-origin", "http://good.example") as daemon:
+def test_handshake_needs_the_token_and_refuses_every_origin(project: Path) -> None:
+    with running_daemon(project) as daemon:
         token = daemon.token
         assert _refusal(daemon, headers(None)) == 401
         assert _refusal(daemon, headers("wrong-token")) == 401
         assert _refusal(daemon, {"Authorization": f"Basic {token}"}) == 401
         assert _refusal(daemon, headers(token), origin="http://evil.example") == 403
         assert _refusal(daemon, headers(token), origin="null") == 403
-
-        async def allowed() -> Any:
-            async with client(daemon, origin="http://good.example") as ws:
-                return await request(ws, "status")
-
-        assert asyncio.run(allowed())["ok"]
+        ui_origin = f"http://127.0.0.1:{daemon.info['ui_port']}"
+        assert _refusal(daemon, headers(token), origin=ui_origin) == 403  # even the dashboard's
         listening = [
             c for c in psutil.Process(daemon.pid).net_connections("inet") if c.status == "LISTEN"
         ]
@@ -184,6 +182,56 @@ def test_handshake_needs_the_token_and_refuses_foreign_origins(project: Path) ->
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert token not in daemon.log_text
         assert "refused a connection" in daemon.log_text
+
+
+HANDSHAKE_AS_OTHER = """
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.request("GET", "/", headers={
+    "Authorization": "Bearer " + sys.argv[2], "Connection": "Upgrade", "Upgrade": "websocket",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13",
+})
+print(c.getresponse().status)
+"""
+
+
+def test_a_leaked_token_does_not_work_from_another_users_process(
+    project: Path, other_user: pwd.struct_passwd
+) -> None:
+    """The API checks the peer's user, as the dashboard's port does, before the token."""
+    if not peers.checkable():
+        pytest.skip("this system does not say who owns a connection (no /proc/net/tcp)")
+    with running_daemon(project) as daemon:
+        port = str(daemon.info["port"])
+        ours = subprocess.run(
+            ["/usr/bin/python3", "-c", HANDSHAKE_AS_OTHER, port, daemon.token],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert ours.stdout.strip() == "101", ours.stderr  # the same handshake, our user
+        theirs = subprocess.run(
+            ["/usr/bin/python3", "-c", HANDSHAKE_AS_OTHER, port, daemon.token],
+            user=other_user.pw_uid,
+            group=other_user.pw_gid,
+            extra_groups=[],
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert theirs.stdout.strip() == "403", theirs.stderr
+        assert "refused an API connection from another user's process" in daemon.log_text
+
+
+def test_there_is_no_allow_origin_option(tmp_path: Path) -> None:
+    """A browser cannot send the token, so an allowed origin could never connect."""
+    result = run_cli("daemon", "--allow-origin", "http://good.example", cwd=tmp_path)
+    assert result.returncode == 2 and "No such option: --allow-origin" in result.stderr
+    assert "allow-origin" not in run_cli("daemon", "--help", cwd=tmp_path).stdout
 
 
 def _refusal(daemon: DaemonProcess, extra: dict[str, str], origin: str | None = None) -> int:

@@ -223,6 +223,42 @@ def test_the_schema_refuses_wrong_arguments_before_the_service(
     assert result.is_error and service.calls == []
 
 
+def test_an_unknown_tool_is_e504_as_an_unknown_api_command() -> None:
+    (result,) = _session(FakeService(), [("nope", {})])
+    assert result.is_error
+    known = ", ".join(sorted(op.name for op in MCP_OPERATIONS))
+    assert _texts(result) == [f"E504: unknown tool 'nope' (known: {known})"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("restart", {"kill_port": "yes"}),  # the SDK would coerce it to true
+        ("start", {"kill_port": 1}),
+        ("start", {"with_deps": "true"}),
+        ("logs", {"lines": "5"}),  # the SDK would coerce it to 5
+        ("logs", {"lines": 5.5}),
+        ("stop", {"tasks": "web"}),
+        ("inspect", {}),
+        ("status", {"bogus": 1}),
+    ],
+)
+def test_a_wrong_argument_is_refused_as_the_api_refuses_it(
+    name: str, arguments: dict[str, Any]
+) -> None:
+    from taskmux.daemon.api import parse_request
+    from taskmux.errors import TaskmuxError
+
+    service = FakeService()
+    (result,) = _session(service, [(name, arguments)])
+    with pytest.raises(TaskmuxError) as api:
+        parse_request(json.dumps({"command": name, "params": arguments}))
+    assert api.value.code == "E505"
+    assert result.is_error and service.calls == []
+    assert _texts(result) == [f"E505: {api.value.message}"]
+    assert "\n" not in api.value.message
+
+
 # Shaping results -----------------------------------------------------------------------
 
 

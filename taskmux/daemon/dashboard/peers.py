@@ -5,7 +5,8 @@ server on 127.0.0.1, another local user's included. Whoever read it there could 
 it to the dashboard from their own process. So the dashboard also checks that each
 connection comes from a process of the daemon's own user, as the kernel records it for
 the client's socket. Where there is no such table (not Linux), this check is skipped and
-the cookie, the Origin and the Host checks remain.
+the cookie, the Origin and the Host checks remain. The daemon's API port makes the same
+check before it reads the token, so a token that leaked opens nothing to another user.
 """
 
 from __future__ import annotations
