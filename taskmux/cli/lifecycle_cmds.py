@@ -13,7 +13,6 @@ import typer
 
 from taskmux.cli.app import JsonOpt, app, console, emit, finite, load, print_json
 from taskmux.cli.calls import attempt, explain_wait, perform, render
-from taskmux.cli.render import status_table
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
@@ -154,6 +153,7 @@ def kill(
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Show the session and every task: state, pid, port, uptime, notes."""
+    from taskmux.cli.statustable import write as status_table
     from taskmux.service import Service
 
     result = Service.for_project(load(json_out, fallback=True)).status()
