@@ -9,8 +9,6 @@ empty or odd number field is None, never an error.
 
 from __future__ import annotations
 
-from taskmux.config.signals import signal_name
-
 TYPE_CHECKING = False  # `typing` costs an import on the hottest path; mypy reads this
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -118,6 +116,14 @@ def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
         "seen_exit": row["@taskmux_seen"],
         "ready_run": as_float(row["@taskmux_ready"]),
     }
+
+
+def signal_name(number: int) -> str:
+    """`config.signals.signal_name`, imported when a pane died by a signal: the `signal`
+    module (and its enums) is not worth its import to a read of live tasks."""
+    from taskmux.config.signals import signal_name as name
+
+    return name(number)
 
 
 def same_run(a: float | None, b: float | None) -> bool:
