@@ -3,6 +3,7 @@
     python -m bench                     # every scenario, 5 runs each
     python -m bench --quick             # each once, smaller sizes (a smoke test)
     python -m bench --only cli,start    # selected scenarios
+    python -m bench --only reads        # the read commands ÷ a bare interpreter, quickly
     python -m bench --against /tmp/upstream-venv/bin/taskmux   # side by side
     python -m bench --quiet-wait 120    # on a shared machine: start scenarios when idle
     python -m bench --peer supervisord=/opt/sv/bin/supervisord --peer pm2=/opt/pm2/bin/pm2

@@ -9,29 +9,74 @@ nothing here imports another taskmux module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+TYPE_CHECKING = False  # the lean CLI parses with this table: no `typing`, no dataclasses
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
-Kind = Literal["str", "int", "float", "bool", "names"]
-Face = Literal["cli", "api", "mcp"]
+    Kind = Literal["str", "int", "float", "bool", "names"]
+    Face = Literal["cli", "api", "mcp"]
+
 FACES: tuple[Face, ...] = ("cli", "api", "mcp")
 
 MAX_LINES = 10_000  # log lines or events returned by one request
 MAX_WAIT = 600.0  # seconds a single wait may block
 
 
-@dataclass(frozen=True)
 class Param:
-    """One parameter: JSON kind, default, bounds; `required` ones have no default."""
+    """One parameter: JSON kind, default, bounds; `required` ones have no default.
 
-    name: str
-    kind: Kind
-    help: str
-    default: Any = None
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
+    On the command line it is an option `--name` (with `short`, e.g. `-n`, too), or with
+    `argument` a positional argument: the lean CLI parses with exactly these spellings.
+    A plain class, not a dataclass: the lean CLI imports this module on every call.
+    """
+
+    __slots__ = (
+        "argument",
+        "choices",
+        "default",
+        "help",
+        "kind",
+        "maximum",
+        "minimum",
+        "name",
+        "required",
+        "short",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        help: str,
+        default: Any = None,
+        required: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        choices: tuple[str, ...] = (),
+        short: str = "",
+        argument: bool = False,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.help = help
+        self.default = default
+        self.required = required
+        self.minimum = minimum
+        self.maximum = maximum
+        self.choices = choices
+        self.short = short
+        self.argument = argument
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, {self.kind!r})"
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Its option spellings on the command line (none: a positional argument)."""
+        if self.argument:
+            return ()
+        long = "--" + self.name.replace("_", "-")
+        return (self.short, long) if self.short else (long,)
 
     def check(self, value: Any) -> str | None:
         """Why `value` is not acceptable (None when it is)."""
@@ -65,20 +110,44 @@ class Param:
         }[self.kind]
 
 
-@dataclass(frozen=True)
 class Operation:
     """One operation of the service, and where it is offered."""
 
-    name: str
-    summary: str
-    params: tuple[Param, ...] = ()
-    read_only: bool = True
-    destructive: bool = False
-    faces: tuple[Face, ...] = FACES
-    not_offered: str = ""  # why a face is missing, when one is
-    # Works from the last valid config while taskmux.toml is invalid: looking and stopping
-    # must never be locked out by a typo.
-    fallback: bool = False
+    __slots__ = (
+        "destructive",
+        "faces",
+        "fallback",
+        "name",
+        "not_offered",
+        "params",
+        "read_only",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        params: tuple[Param, ...] = (),
+        read_only: bool = True,
+        destructive: bool = False,
+        faces: tuple[Face, ...] = FACES,
+        not_offered: str = "",  # why a face is missing, when one is
+        # Works from the last valid config while taskmux.toml is invalid: looking and
+        # stopping must never be locked out by a typo.
+        fallback: bool = False,
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.params = params
+        self.read_only = read_only
+        self.destructive = destructive
+        self.faces = faces
+        self.not_offered = not_offered
+        self.fallback = fallback
+
+    def __repr__(self) -> str:
+        return f"Operation({self.name!r})"
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -111,8 +180,10 @@ class Operation:
         return bound
 
 
-_TASKS = Param("tasks", "names", "Task names; none for all (start: every auto_start task).")
-_TASK = Param("task", "str", "Task name.", required=True)
+_TASKS = Param(
+    "tasks", "names", "Task names; none for all (start: every auto_start task).", argument=True
+)
+_TASK = Param("task", "str", "Task name.", required=True, argument=True)
 _SINCE = Param("since", "str", "Only what is newer: 30s, 5m, 2h, 1d, or an ISO-8601 time.")
 _KILL_PORT = Param(
     "kill_port",
@@ -135,7 +206,7 @@ OPERATIONS: dict[str, Operation] = {
             "logs",
             "A task's log lines (all tasks merged by time when none is named).",
             (
-                Param("task", "str", "One task; none for all, merged by time."),
+                Param("task", "str", "One task; none for all, merged by time.", argument=True),
                 Param(
                     "lines",
                     "int",
@@ -144,9 +215,19 @@ OPERATIONS: dict[str, Operation] = {
                     False,
                     0,
                     MAX_LINES,
+                    short="-n",
                 ),
-                Param("grep", "str", "Regex filter (Python syntax), e.g. 'error'."),
-                Param("context", "int", "Lines of context around each match.", 3, False, 0, 1000),
+                Param("grep", "str", "Regex filter (Python syntax), e.g. 'error'.", short="-g"),
+                Param(
+                    "context",
+                    "int",
+                    "Lines of context around each match.",
+                    3,
+                    False,
+                    0,
+                    1000,
+                    short="-C",
+                ),
                 _SINCE,
                 Param(
                     "after",
@@ -167,9 +248,9 @@ OPERATIONS: dict[str, Operation] = {
             "events",
             "Lifecycle history: starts, exits, restarts, health changes, stops.",
             (
-                Param("task", "str", "Only this task's events."),
+                Param("task", "str", "Only this task's events.", short="-t"),
                 _SINCE,
-                Param("lines", "int", "The last N events.", 50, False, 0, MAX_LINES),
+                Param("lines", "int", "The last N events.", 50, False, 0, MAX_LINES, short="-n"),
             ),
             fallback=True,
         ),

@@ -96,14 +96,11 @@ class StatusResult:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "session": self.session,
-            "session_running": self.session_running,
-            "tasks": list(self.tasks),
-        }
-        if self.warnings:
-            data["config_warnings"] = list(self.warnings)
-        return data
+        from taskmux.lifecycle.readmodel import status_document  # the lean path's too
+
+        return status_document(
+            self.session, self.session_running, list(self.tasks), list(self.warnings)
+        )
 
 
 @dataclass(frozen=True)

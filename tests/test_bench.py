@@ -122,6 +122,19 @@ def test_a_quick_run_prints_the_spec_table_and_leaves_nothing(short_tmp: Path) -
     assert _left_behind(tmp_path) == []
 
 
+def test_the_reads_figure_runs_alone_quickly(short_tmp: Path) -> None:
+    """`--only reads`: each read command as a ratio to a bare interpreter start."""
+    done = _bench(short_tmp, "--no-peers", "--only", "reads")
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads((short_tmp / "r.json").read_text())
+    figures = {f["name"].split(",")[0]: f for f in data["results"]["taskmux"]}
+    expected = {"status", "status --json", "inspect TASK", "logs TASK -n 20", "events -n 20"}
+    assert expected | {"--help"} <= set(figures)
+    assert all(f["status"] == "ok" and f["unit"] == "x" for f in figures.values())
+    assert figures["status"]["goal"] == "< 2.5x" and figures["--help"]["goal"] == "< 5x"
+    assert _left_behind(short_tmp) == []
+
+
 @pytest.mark.skipif(shutil.which("supervisord") is None, reason="supervisord is not on PATH")
 def test_supervisord_runs_the_same_workload_and_is_cleaned_up(short_tmp: Path) -> None:
     tmp_path = short_tmp

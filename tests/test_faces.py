@@ -224,3 +224,27 @@ def test_logs_after_a_cursor_through_the_api_and_mcp(
     page = json.loads(reply[1])
     more = _numbers(page["lines"])
     assert more and more[0] == seen[-1] + 1 and page["next_cursor"] != cursor
+
+
+def test_the_lean_cli_reads_the_spellings_the_typer_commands_declare() -> None:
+    """The lean dispatcher parses with `Param.flags` and `Param.argument`: for every param
+    it answers, the Typer command takes exactly those spellings, as an option or an
+    argument, with the declared default."""
+    import typer.main
+
+    from taskmux.cli import fast
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.main.TyperGroup)
+    for word, (operation, answered, _handler) in fast.LEAN.items():
+        command = group.commands[word]
+        by_name = {param.name: param for param in command.params}
+        for name in answered:
+            declared = OPERATIONS[operation].param(name)
+            click_param = by_name[name]
+            if declared.argument:
+                assert click_param.param_type_name == "argument", (word, name)
+            else:
+                assert set(click_param.opts) == set(declared.flags), (word, name)
+                assert click_param.default == declared.default, (word, name)
+        assert "--json" in by_name["json_out"].opts

@@ -21,6 +21,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         "status with 10 tasks, against a bare interpreter",
         True,
     ),
+    "reads": (
+        "bench.scenarios.reads",
+        "reads",
+        "status, --json, inspect, logs, events, --help ÷ bare interpreter",
+        False,
+    ),
     "cli": ("bench.scenarios.cli", "latency", "other CLI wall times with 10 running tasks", False),
     "roundtrips": ("bench.scenarios.cli", "roundtrips", "tmux calls per CLI command", False),
     "start": ("bench.scenarios.lifecycle", "start", "start 30 tasks until all run, stop all", True),

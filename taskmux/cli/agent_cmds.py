@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, finite, load, state, warn
+from taskmux.cli.app import JsonOpt, app, emit, finite, load, state, warn
+from taskmux.cli.calls import explain_wait, perform
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from taskmux.lifecycle.waiting import TaskWait, WaitResult
+    from taskmux.lifecycle.waiting import WaitResult
 
 
 @app.command()
@@ -35,7 +36,6 @@ def wait(
     json_out: JsonOpt = False,
 ) -> None:
     """Block until every task meets the condition; exit 1 saying why if one cannot."""
-    from taskmux.cli.lifecycle_cmds import perform
     from taskmux.errors import UsageError
     from taskmux.lifecycle.waiting import Condition
 
@@ -53,41 +53,6 @@ def wait(
         return result.summary() if result.ok else lambda: explain_wait(result)
 
     perform(json_out, "wait", lambda s: s.wait(tasks, condition, timeout), human)
-
-
-def explain_wait(result: WaitResult) -> None:
-    """Each task's outcome; for an unmet one, the facts that say why."""
-    out = console()
-    for task in result.tasks:
-        if task.met:
-            out.print(f"[green]✓[/] {task.task}: {task.state}", markup=True)
-            continue
-        out.print(f"[red]✗[/] {task.task}: {task.reason}", markup=True)
-        for line in _facts(task):
-            out.print(f"    {line}", markup=False)
-
-
-def _facts(task: TaskWait) -> list[str]:
-    lines = [] if task.reason.startswith(task.state) else [f"state: {task.state}"]
-    if task.exit_code is not None:
-        lines.append(f"exit code: {task.exit_code}")
-    if task.signal is not None:
-        lines.append(f"signal: {task.signal}")
-    if task.health is not None:
-        health = task.health
-        verdict = "passed" if health.healthy else "failed"
-        what = "health check" if health.kind == "command" else f"{health.kind} probe"
-        if health.kind == "process":
-            what = "check"
-        lines.append(f"last {what}: {verdict} ({health.reason})")
-        if health.kind == "command":
-            lines += [f"  {line}" for line in health.output.splitlines()[-5:]]
-    if task.logs:
-        lines.append(f"last {len(task.logs)} log lines:")
-        lines += [f"  | {line}" for line in task.logs]
-    else:
-        lines.append("no log lines")
-    return lines
 
 
 mcp_app = typer.Typer(

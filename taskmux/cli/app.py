@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli import jsonout
+from taskmux.cli import catalog, fast, jsonout
 from taskmux.cli.jsonout import print_json as print_json
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="taskmux",
-    help="Run a project's development processes as supervised tasks in one tmux session.",
+    help=catalog.DESCRIPTION,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -53,11 +53,13 @@ def _print_version(value: bool) -> None:
 def _main(
     config: Annotated[
         str | None,
-        typer.Option("-c", "--config", help="Path to taskmux.toml (default: nearest upwards)."),
+        typer.Option("-c", "--config", help=catalog.CONFIG_HELP),
     ] = None,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Show version."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help=catalog.VERSION_HELP
+        ),
     ] = False,
 ) -> None:
     state.config = config
@@ -85,22 +87,12 @@ def warn(message: str, code: str = "W000") -> None:
 
 
 def load(json_mode: bool = False, fallback: bool = False) -> Project:
-    """Load the project named by `-c` (or found upwards), printing its warnings to stderr.
-
-    `fallback` is for the commands that only look or stop (status, logs, events, stop,
-    kill, daemon stop/status, inspect): an invalid file must not lock the user out of
-    them. They run on the last valid config, or on the windows tmux reports, with one
-    W102 warning naming the error; every JSON document then carries `config_error`.
+    """Load the project named by `-c` (or found upwards), printing its warnings to stderr
+    (`fast.load`: the lean dispatcher's loading is this one). `fallback` is for the
+    commands that only look or stop (status, logs, events, stop, kill, daemon
+    stop/status, inspect): they run on the last valid config while the file is invalid.
     """
-    from taskmux.service import open_project
-
-    project = open_project(state.config, fallback=fallback)
-    if project.fallback is not None:
-        jsonout.config_error = project.fallback.to_dict()
-        warn(project.fallback.describe(project.path), "W102")
-    for problem in project.warnings:
-        warn(problem.render(), problem.code)
-    return project
+    return fast.load(state.config, fallback)
 
 
 def emit(json_mode: bool, data: dict[str, Any], human: str | Callable[[], None] | None) -> None:

@@ -1,4 +1,5 @@
-"""Import every command module so each registers its commands on the app."""
+"""Import every command module so each registers its commands on the app; each command
+is listed with its line from `catalog.py` (the lean `--help` is written from it too)."""
 
 from taskmux.cli import (  # noqa: F401
     agent_cmds,
@@ -11,5 +12,22 @@ from taskmux.cli import (  # noqa: F401
     supervise_cmds,
 )
 from taskmux.cli.app import app
+from taskmux.cli.catalog import ALIASES, COMMANDS
+
+
+def _summaries() -> None:
+    """Each command's summary is the catalog's: a command without one cannot be listed."""
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or command.callback.__name__.replace("_", "-")
+        command.short_help = ALIASES[name] if command.hidden else COMMANDS[name]
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        named = (group.name, group.typer_instance.info.name)
+        name = next(n for n in named if isinstance(n, str))
+        group.short_help = COMMANDS[name]
+
+
+_summaries()
 
 __all__ = ["app"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -152,28 +152,16 @@ def init(
     )
 
 
-def env_problems(path: Path, config: Any) -> list[Any]:
-    """Missing env files, unparsable lines, undefined `${NAME}`s, located in the config."""
-    import os
-
-    from taskmux.config.project import Project
-    from taskmux.config.taskenv import all_problems
-
-    project = Project(path, config)
-    return project.located(all_problems(config, project.root, os.environ, lambda _task: 0))
-
-
 @app.command()
 def check(json_out: JsonOpt = False) -> None:
     """Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0)."""
-    from taskmux.config.environment_check import environment_problems
-    from taskmux.config.project import check_file, find_config
+    import os
+
+    from taskmux.config.checking import check_project
+    from taskmux.config.project import find_config
 
     path = find_config(state.config)
-    config, problems = check_file(path)
-    if config is not None:
-        problems += env_problems(path, config)
-        problems += environment_problems(path.parent, config)
+    config, problems = check_project(path, os.environ)
     errors = [p for p in problems if p.severity == "error"]
     if json_out:
         from taskmux.cli.app import print_json

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import signal
 import sys
 
 TYPE_CHECKING = False  # `typing` costs an import on the hottest path; mypy reads this
@@ -15,12 +13,12 @@ if TYPE_CHECKING:
 def run(argv: list[str] | None = None) -> None:
     from taskmux.cli.fast import answer
 
-    _kill_commands_on_signals()
     args = json_after_command(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args
     result: object = 0
     try:
         if not answer(args):  # the hottest calls are answered without the Typer app
+            _kill_commands_on_signals()  # the lean reads run no hook or check to end
             from taskmux.cli.commands import app
 
             result = app(args=args, prog_name="taskmux", standalone_mode=False)
@@ -93,6 +91,8 @@ def _kill_commands_on_signals() -> None:
     background job of a script) stays ignored.
     """
 
+    import signal
+
     def handler(signum: int, _frame: object) -> None:
         shell = sys.modules.get("taskmux.runtime.shell")  # not imported: no command was ever run
         busy = shell is not None and shell.interrupt()
@@ -110,6 +110,8 @@ def _kill_commands_on_signals() -> None:
 
 def _usage_errors() -> tuple[type[Exception], ...]:
     """Click's UsageError: typer >= 0.26 vendors click as `typer._click`, older ones use click."""
+    import importlib
+
     found = []
     for module in ("typer._click.exceptions", "click.exceptions"):
         try:

@@ -1,132 +1,206 @@
-"""The hottest read-only calls without the Typer app: `status --json`, `inspect`, `logs`.
+"""The lean dispatcher: the hottest read commands without the Typer app.
 
-Agents call them many times a minute; importing typer and every command module costs more
-than the rest of the call. Exactly these shapes are answered here, after an optional
-`-c PATH`:
+Agents and people call `status` and `inspect` many times a minute; importing typer, rich
+and every command module costs far more than the rest of the call. `LEAN` names the
+commands answered here and the operation params each answers; their command-line
+spellings come from `operations.py` (`Param.flags`, `Param.argument`), the one
+declaration the Typer commands are checked against (tests/test_faces.py). Anything else
+(another option, `--help` of a command, a value the declaration refuses, `--`) goes to
+the Typer app, which also owns every usage error. `taskmux --help` is written from
+`catalog.py`.
 
-- `status|ls|list --json` and `inspect TASK [--json]`: first by `lean_status` (the
-  common case at about the cost of an interpreter start), else through the same service
-  call as the Typer command;
-- `logs [TASK] [-n N|--lines N] [--json]`.
-
-The service call and the printing are the Typer commands' own, so the output is the same
-(tests/test_entry.py compares them). Anything else (other options, `--help`, `-n` with a
-value click would read differently) goes to the full CLI, which also owns every usage
-error.
+Each handler asks the one read model (`lifecycle/readmodel.py`) on its lean path first,
+and hands over to the service (the same read model under it) where that cannot answer.
+Adding a command is an entry in `LEAN` and a handler of a few lines.
 """
 
 from __future__ import annotations
 
 import sys
 
-TYPE_CHECKING = False  # typing's own costs an import on the hottest path; mypy reads this
-if TYPE_CHECKING:
-    from taskmux.config.project import Project
+from taskmux.operations import OPERATIONS
 
-_STATUS = frozenset({"status", "ls", "list"})
+TYPE_CHECKING = False  # `typing` costs an import on the hottest path; mypy reads this
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from taskmux.config.project import Project
+    from taskmux.operations import Operation, Param
+
+    Handler = Callable[[str | None, dict[str, Any], bool], None]
+
+_ROOT_CONFIG = ("-c", "--config")
 
 
 def answer(args: list[str]) -> bool:
-    """Answer one of the lean commands and say so; False when `args` are anything else."""
+    """Answer `args` here and say so; False when they are for the Typer app."""
     config: str | None = None
     rest = list(args)
     if rest[:1] in (["-c"], ["--config"]) and len(rest) >= 2:
         config, rest = rest[1], rest[2:]
-    if not rest:
+    elif rest[:1] and rest[0].startswith("--config="):
+        config, rest = rest[0].partition("=")[2], rest[1:]
+    if rest in (["--help"], ["-h"]):
+        from taskmux.cli.catalog import help_text
+        from taskmux.cli.statustable import terminal
+
+        sys.stdout.write(help_text(terminal()[0]))
+        return True
+    if not rest or rest[0] not in LEAN:
         return False
-    command, rest = rest[0], rest[1:]
-    json_out = "--json" in rest
-    if json_out:
-        rest.remove("--json")
-    if command in _STATUS and json_out and not rest:
-        _status(config)
-        return True
-    if command == "inspect" and len(rest) == 1 and not rest[0].startswith("-"):
-        _inspect(config, rest[0], json_out)
-        return True
-    if command == "logs" and "--json" not in rest:
-        return _logs(config, rest, json_out)
-    return False
+    operation, answered, handler = LEAN[rest[0]]
+    parsed = parse(OPERATIONS[operation], answered, rest[1:])
+    if parsed is None:
+        return False
+    params, json_out = parsed
+    handler(config, params, json_out)
+    return True
 
 
-def _status(config: str | None) -> None:
-    from taskmux.cli import lean_status
+def parse(
+    operation: Operation, answered: tuple[str, ...], args: list[str]
+) -> tuple[dict[str, Any], bool] | None:
+    """The values of the `answered` params of `operation` and `--json`, read with their
+    declared spellings; None for anything else (the Typer app then reads the line)."""
+    params = [operation.param(name) for name in answered]
+    options = {flag: param for param in params for flag in param.flags}
+    positional = [param for param in params if param.argument]
+    values: dict[str, Any] = {}
+    json_out = False
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--json":
+            json_out = True
+            continue
+        name, inline = arg, None
+        if arg.startswith("--") and "=" in arg:
+            name, _, inline = arg.partition("=")
+        param = options.get(name)
+        if param is not None and param.name not in values:
+            if inline is None and param.kind != "bool":
+                if index == len(args):
+                    return None
+                inline, index = args[index], index + 1
+            value = _value(param, inline)
+            if value is None:
+                return None
+            values[param.name] = value
+        elif positional and not arg.startswith("-"):
+            values[positional.pop(0).name] = arg
+        else:
+            return None
+    if any(param.required and param.name not in values for param in params):
+        return None
+    return values, json_out
 
-    lean = lean_status.status_document(config)
-    if lean is not None:
-        sys.stderr.write("".join(lean.notes))
-        lean_status.write(lean.document)
-        return
-    from taskmux.service import Service
 
-    project = _load(config)
-    document = {"ok": True, **Service.for_project(project).status().to_dict()}
-    if project.fallback is not None:
-        document["config_error"] = project.fallback.to_dict()
-    lean_status.write(document)
+def _value(param: Param, text: str | None) -> Any:
+    """A command-line value as its declaration takes it, or None (not plainly one)."""
+    if param.kind == "bool":
+        return True if text is None else None
+    if text is None or text.startswith("-"):
+        return None
+    value: Any = text
+    if param.kind == "int":
+        if not (text.isascii() and text.isdigit()):  # click would also take `+5` or `1_0`
+            return None
+        value = int(text)
+    elif param.kind != "str":
+        return None
+    return value if param.check(value) is None else None
 
 
-def _inspect(config: str | None, task: str, json_out: bool) -> None:
-    from taskmux.cli import lean_status
+# Handlers --------------------------------------------------------------------------------
 
-    lean = lean_status.inspect_record(config, task)
-    config_error = None
-    if lean is not None:
-        sys.stderr.write("".join(lean.notes))
-        record = lean.document
-    else:
+_CANNOT_VOUCH = (OSError, ValueError, KeyError, TypeError, IndexError)
+
+
+def _status(config: str | None, _params: dict[str, Any], json_out: bool) -> None:
+    from taskmux.lifecycle.readmodel import LeanRead, NotHere
+
+    document: dict[str, Any]
+    try:
+        lean = LeanRead(config)
+        document = lean.status()
+        sys.stderr.write(lean.notes())
+    except (NotHere, *_CANNOT_VOUCH):
         from taskmux.service import Service
 
-        project = _load(config)
-        record = Service.for_project(project).inspect(task).to_dict()
-        if project.fallback is not None:
-            config_error = project.fallback.to_dict()
-    document = {"ok": True, **record} if json_out else record
-    if config_error is not None:
-        document["config_error"] = config_error
-    lean_status.write(document)
+        document = Service.for_project(load(config, fallback=True)).status().to_dict()
+    if json_out:
+        _print_json({"ok": True, **document})
+        return
+    from taskmux.cli.statustable import write
+
+    write(document["session"], document["session_running"], document["tasks"])
 
 
-def _logs(config: str | None, rest: list[str], json_out: bool) -> bool:
-    """`logs [TASK] [-n N]`: False (the full CLI) for any other option."""
-    task: str | None = None
-    lines: int | None = None
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-n", "--lines") and lines is None and rest and _count(rest[0]):
-            lines = int(rest.pop(0))
-        elif task is None and not arg.startswith("-"):
-            task = arg
-        else:
-            return False
+def _inspect(config: str | None, params: dict[str, Any], json_out: bool) -> None:
+    from taskmux.lifecycle.readmodel import LeanRead, NotHere
+
+    task = params["task"]
+    try:
+        lean = LeanRead(config)
+        record = lean.inspect(task)
+        sys.stderr.write(lean.notes())
+    except (NotHere, *_CANNOT_VOUCH):
+        from taskmux.service import Service
+
+        record = Service.for_project(load(config, fallback=True)).inspect(task).to_dict()
+    _print_json({"ok": True, **record} if json_out else record)
+
+
+def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.cli.logprint import make_printer
     from taskmux.service import Service
 
-    service = Service.for_project(_load(config))
-    result = service.logs(task) if lines is None else service.logs(task, lines)
+    task = params.get("task")
+    service = Service.for_project(load(config, fallback=True))
+    result = service.logs(task, params["lines"]) if "lines" in params else service.logs(task)
     printer = make_printer(list(service.project.config.tasks), task, False, False, json_out, None)
     if not json_out and not result.items and not service.has_logs(task):
         folder = service.project.paths.log_file("x").parent
         sys.stderr.write(f"no logs yet (in {folder})\n")
     printer.run(result.items)
-    return True
 
 
-def _count(text: str) -> bool:
-    """A line count as plain digits (click would also take `+5`, ` 5` or `1_0`)."""
-    return text.isascii() and text.isdigit()
+# command word: (operation, the params answered here, handler). `events -n N` is one more
+# line once the log domain has a lean reader.
+LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
+    "status": ("status", (), _status),
+    "ls": ("status", (), _status),
+    "list": ("status", (), _status),
+    "inspect": ("inspect", ("task",), _inspect),
+    "logs": ("logs", ("task", "lines"), _logs),
+}
 
 
-def _load(config: str | None) -> Project:
-    """The project, with its warnings on stderr, as the Typer commands' `load`."""
+def _print_json(document: dict[str, Any]) -> None:
+    from taskmux.cli.jsonout import print_json
+
+    print_json(document)
+
+
+def load(config: str | None, fallback: bool = False) -> Project:
+    """Load the project named by `-c` (or found upwards), its warnings on stderr.
+
+    `fallback` is for the commands that only look or stop: an invalid file must not
+    lock the user out of them. They run on the last valid config, or on the windows
+    tmux reports, with one W102 warning naming the error; every JSON document then
+    carries `config_error`.
+    """
     from taskmux.cli import jsonout
     from taskmux.service import open_project
 
-    project = open_project(config, fallback=True)
+    project = open_project(config, fallback=fallback)
     notes = [(p.code, p.render()) for p in project.warnings]
     if project.fallback is not None:
         notes.insert(0, ("W102", project.fallback.describe(project.path)))
         jsonout.config_error = project.fallback.to_dict()  # an error reply says so too
     for code, text in notes:
         sys.stderr.write(f"warning[{code}]: {text}\n")
+    sys.stderr.flush()
     return project

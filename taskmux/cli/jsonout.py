@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # `typing` costs the lean paths an import; mypy reads this
+if TYPE_CHECKING:
+    from typing import Any
 
 config_error: dict[str, Any] | None = None  # set while running on a stand-in config
 

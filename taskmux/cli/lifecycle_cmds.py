@@ -6,18 +6,16 @@ renders what comes back; a `PartialFailure` is rendered with its result and erro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, fail, finite, load, print_json, warn
-from taskmux.cli.render import ProgressPrinter, status_table
+from taskmux.cli.app import JsonOpt, app, console, emit, finite, load, print_json
+from taskmux.cli.calls import attempt, explain_wait, perform, render
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.errors import PartialFailure
     from taskmux.lifecycle.core import StartReport
     from taskmux.service import Service, StartWaitResult
 
@@ -34,64 +32,6 @@ KillPortOpt = Annotated[
         "not only from this project's leftovers.",
     ),
 ]
-
-
-@contextmanager
-def service_for(json_out: bool, operation: str) -> Iterator[Service]:
-    """The service for one operation, its progress shown while the block runs; loaded
-    from the last valid config when the operation allows it and the file is invalid."""
-    from taskmux.operations import OPERATIONS
-    from taskmux.service import Service
-
-    printer = ProgressPrinter(json_out)
-    try:
-        yield Service.for_project(load(json_out, OPERATIONS[operation].fallback), printer)
-    finally:
-        printer.close()
-
-
-def attempt(
-    json_out: bool, operation: str, act: Callable[[Service], Any]
-) -> tuple[Any, PartialFailure | None, Service]:
-    """Run one service call (progress shown meanwhile): its result, and the partial
-    failure when it partly failed (its result is then the failure's)."""
-    from taskmux.errors import PartialFailure
-
-    with service_for(json_out, operation) as service:
-        try:
-            return act(service), None, service
-        except PartialFailure as failure:
-            return failure.result, failure, service
-
-
-def render(
-    json_out: bool,
-    result: Any,
-    failure: PartialFailure | None,
-    human: Callable[[Any], str | Callable[[], None] | None] | None = None,
-    exit_on_failure: bool = True,
-) -> None:
-    """Print a result, or a partial failure with its result and error line (exit 1)."""
-    for message in getattr(result, "warnings", []):
-        warn(message, "W401")
-    rendering = human(result) if human is not None else None
-    if failure is None:
-        emit(json_out, result.to_dict(), rendering)
-    elif exit_on_failure:
-        fail(json_out, failure.details, failure.error, rendering if callable(rendering) else None)
-    else:
-        typer.echo(f"error[{failure.code}]: {failure.message}", err=True)
-
-
-def perform(
-    json_out: bool,
-    operation: str,
-    act: Callable[[Service], Any],
-    human: Callable[[Any], str | Callable[[], None] | None] | None = None,
-) -> None:
-    """One service call, rendered."""
-    result, failure, _ = attempt(json_out, operation, act)
-    render(json_out, result, failure, human)
 
 
 @app.command()
@@ -144,8 +84,6 @@ def start(
 
 def _start_words(result: StartWaitResult) -> str | Callable[[], None]:
     """`start --wait`: the wait's summary, or each unready task's facts."""
-    from taskmux.cli.agent_cmds import explain_wait
-
     if result.wait.ok and result.report.ok:
         return result.wait.summary()
     return lambda: explain_wait(result.wait)
@@ -215,6 +153,7 @@ def kill(
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Show the session and every task: state, pid, port, uptime, notes."""
+    from taskmux.cli.statustable import write as status_table
     from taskmux.service import Service
 
     result = Service.for_project(load(json_out, fallback=True)).status()

@@ -67,7 +67,7 @@ def run_monitor(
 ) -> None:
     """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM,
     following edits of taskmux.toml as the daemon does."""
-    from taskmux.cli.lifecycle_cmds import render, service_for
+    from taskmux.cli.calls import render, service_for
     from taskmux.errors import PartialFailure
     from taskmux.service import Service
     from taskmux.supervision.config_watch import ConfigWatcher, Reloader

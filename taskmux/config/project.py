@@ -20,6 +20,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskmux.config.cache import CACHE_NAME, key_prefix
+from taskmux.config.cache import CONFIG_NAME as CONFIG_NAME
+from taskmux.config.cache import schema_stamp as schema_stamp
 from taskmux.config.locating import by_line, locate
 from taskmux.errors import ConfigError, ConfigNotFound, Problem, TaskNotFound
 from taskmux.statedir.files import read_trusted, write_private
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 
     from taskmux.config.schema import ProjectConfig, TaskConfig
 
-CONFIG_NAME = "taskmux.toml"
 _LINE_RE = re.compile(r"at line (\d+)")
 _BOM = b"\xef\xbb\xbf"
 _DEFAULT_SESSION = "taskmux"
@@ -284,24 +286,13 @@ def _session_guess(path: Path) -> str:
 def _cache_key(path: Path) -> list[object]:
     from taskmux.config.schema import signature
 
-    info = path.stat()
     resolved = str(path.resolve())
-    return [resolved, info.st_ino, info.st_size, info.st_mtime_ns, signature(), schema_stamp()]
-
-
-def schema_stamp() -> str:
-    """The installed schema.py's size and mtime, part of the cache's key: the lean
-    `status --json` path (cli/lean_status.py) cannot afford `signature()`, and reads
-    only caches whose key names this very file."""
-    from taskmux.config import schema
-
-    info = os.stat(schema.__file__)
-    return f"{info.st_size}:{info.st_mtime_ns}"
+    return [*key_prefix(resolved, os.stat(resolved)), signature(), schema_stamp()]
 
 
 def _cache_file(path: Path) -> Path:
     """The cache's path, in a state folder checked to be ours alone (E801 otherwise)."""
-    return ProjectPaths.for_config(path).ensure().root / "config-cache.json"
+    return ProjectPaths.for_config(path).ensure().root / CACHE_NAME
 
 
 def _cache_read(path: Path, key: list[object] | None) -> Project | None:
@@ -315,8 +306,8 @@ def _cache_read(path: Path, key: list[object] | None) -> Project | None:
         return None
     try:
         data = json.loads(raw)
-        if key is not None and data["key"] != key:
-            return None
+        if key is not None and (data["key"] != key or "facts" not in data):
+            return None  # another file or schema, or written before the lean path read it
         warnings = [Problem(**p) for p in data["warnings"]]
         plain = data["config"]
         if data.get("env_tables"):
@@ -344,15 +335,51 @@ def _with_env_tables(plain: dict[str, Any], raw: dict[str, Any]) -> dict[str, An
 
 
 def _cache_write(project: Project, key: list[object]) -> None:
+    """The config for `load_project`, and what the lean read path reads of it: each
+    task's `task_facts`, the session name, the warnings as printed."""
     config = project.config
     data = {
         "key": key,
         "config": _without_env_tables(config.to_plain()),
         "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
         "warnings": [p.to_dict() for p in project.warnings],
+        "session": config.name,
+        "has_env": bool(config.env) or config.env_file is not None,
+        "facts": {name: task_facts(task) for name, task in config.tasks.items()},
+        "warning_lines": [[p.code, p.render()] for p in project.warnings],
     }
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
         write_private(_cache_file(project.path), json.dumps(data))
+
+
+def task_facts(task: TaskConfig) -> dict[str, Any]:
+    """What `status` and `inspect` read of a task, as plain JSON-ready data: the service
+    computes it from the config in use, the lean path reads it from the cache, and
+    `lifecycle/readmodel.py` builds both paths' rows from it."""
+    return {
+        "command": task.command,
+        "auto_start": task.auto_start,
+        "port": task.port,
+        "cwd": task.cwd,
+        "restart_policy": task.restart_policy,
+        "depends_on": task.dependencies,
+        "dependencies": [{"task": d.task, "condition": d.condition} for d in task.depends_on],
+        "health_check": task.health_check,
+        "probe": task.probe,
+        "needs_check": task.needs_check,
+        "ready_log": task.ready_log,
+        "health_url": task.health_url,
+        "health_expect_status": task.health_expect_status,
+        "health_expect_body": task.health_expect_body,
+        "health_tcp": task.tcp_port,
+        "health_start_period": task.health_start_period,
+        "health_interval": task.health_interval,
+        "health_retries": task.health_retries,
+        "success_exit_codes": task.success_exit_codes,
+        "stop_signal": task.stop_signal,
+        "restart_delay": task.restart_delay,
+        "has_env": bool(task.env) or task.env_file is not None,
+    }
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Combine the config and one tmux observation into the rows of `status` and `inspect`."""
+"""The service's `status` and `inspect`: the config in use and one observation through
+the tmux seam, made into rows by the one read model (`readmodel.py`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from taskmux.config.project import Project
-from taskmux.config.schema import TaskConfig
+from taskmux.config.project import Project, task_facts
 from taskmux.errors import SessionConflict
-from taskmux.lifecycle import daemonized
-from taskmux.runtime.state import TaskState
+from taskmux.lifecycle import daemonized, readmodel
 
 if TYPE_CHECKING:
+    from taskmux.config.schema import TaskConfig
     from taskmux.runtime.port_guard import Holder
+    from taskmux.runtime.state import TaskState
     from taskmux.runtime.tmux_manager import Observation, Tmux
 
 
@@ -47,115 +48,50 @@ def observe_project(tmux: Tmux, project: Project) -> Observation:
     return replace(seen[choice.session], killed=project.paths.killed_tasks())
 
 
-def task_row(
+def status_rows(project: Project, observation: Observation) -> list[dict[str, Any]]:
+    """One row per task in the config, then windows of tasks no longer in it."""
+    tasks = project.config.tasks
+    names = list(tasks) + [t for t in observation.tasks if t not in tasks]
+    daemons = daemonized.note_all(project, observation)
+    ports = recorded_ports(project)
+    now = time.time()
+    return [_row(project, name, observation, now, ports, daemons.get(name)) for name in names]
+
+
+def _row(
     project: Project,
     name: str,
     observation: Observation,
     now: float,
-    daemons: dict[str, list[Holder]] | None = None,
-    auto_ports: dict[str, int] | None = None,
+    ports: dict[str, int],
+    daemons: list[Holder] | None,
 ) -> dict[str, Any]:
-    """Everything status shows about one task, as plain data (JSON-ready).
-
-    `daemons`: the tasks found running in the background after their pane exited 0.
-    `port` is the port in use: an automatic one once chosen (`port_auto` says which).
-    """
     task = project.config.tasks.get(name)
-    state = observation.tasks.get(name)
-    row: dict[str, Any] = {"name": name, "in_config": task is not None}
-    if task is not None:
-        port: int | None = None
-        if task.auto_port:
-            if auto_ports is None:
-                auto_ports = recorded_ports(project)
-            port = auto_ports.get(name)
-        elif task.port is not None:
-            port = int(task.port)
-        row |= {
-            "command": task.command,
-            "auto_start": task.auto_start,
-            "port": port,
-            "port_auto": task.auto_port,
-            "cwd": task.cwd,
-            "restart_policy": task.restart_policy,
-            "depends_on": task.dependencies,
-            "health_check": task.health_check,
-            "probe": task.probe,
-        }
-    if state is None:
-        killed = name in observation.killed
-        row |= {
-            "state": "killed" if killed else "not started",
-            "running": False,
-            "pid": None,
-            "manually_stopped": killed,
-            "restart_count": 0,
-            "healthy": None,
-            "health_failures": 0,
-            "probe_reason": None,
-            "ready": None,
-        }
-    else:
-        row |= state.to_dict()
-        row["ready"] = state.ready_seen if task is not None and task.ready_log else None
-        if _is_starting(task, state, now):
-            row["state"] = "starting"
-        elif _completed_with(task, state):
-            row["state"] = f"completed (exit {state.exit_status})"
-        if daemons and name in daemons:
-            row["state"] = "daemonized"
-            row["daemonized"] = daemonized.summary(daemons[name])
-        alive_for = now - state.started_at if state.is_alive and state.started_at else None
-        row["uptime"] = round(alive_for, 1) if alive_for is not None else None
-    row["log_file"] = str(project.paths.log_file(name))
-    return row
+    return readmodel.task_row(
+        name,
+        task_facts(task) if task is not None else None,
+        observation.tasks.get(name),
+        name in observation.killed,
+        now,
+        ports,
+        str(project.paths.root),
+        daemonized.summary(daemons) if daemons else None,
+    )
 
 
 def _is_starting(task: TaskConfig | None, state: TaskState, now: float) -> bool:
-    """Alive, with a probe or ready line, not yet passed nor unhealthy, inside its start-up
-    window (`health_start_period`, then `health_retries` checks' worth of time).
-
-    Failed checks of a task that is still coming up show as `health_failures`; the state
-    turns "unhealthy" only once `health_retries` of them fail in a row.
-    """
-    if task is None or not task.needs_check or not state.is_alive or state.started_at is None:
-        return False
-    if state.health is not None and (state.health.healthy or state.health.unhealthy):
-        return False
-    window = task.health_start_period + task.health_retries * task.health_interval
-    return now - state.started_at < window
-
-
-def _completed_with(task: TaskConfig | None, state: TaskState) -> bool:
-    """Exited by itself with a success code other than 0 (0 already reads "completed")."""
-    if task is None or not state.dead or state.manually_stopped or state.gave_up:
-        return False
-    if state.next_restart_at is not None or state.exit_status in (0, None):
-        return False
-    return task.is_success(state.exit_status, state.exit_signal)
+    """`readmodel`'s start-up window rule for a task of the config in use."""
+    return readmodel.is_starting(task_facts(task) if task is not None else None, state, now)
 
 
 def recorded_ports(project: Project) -> dict[str, int]:
     """The automatic ports chosen so far (none chosen here: reading stays read-only)."""
     if not any(t.auto_port for t in project.config.tasks.values()):
         return {}
-    from taskmux.runtime.ports import PortBook
-
-    return PortBook(project.paths, project.config).recorded()
+    return readmodel.recorded_ports(str(project.paths.root))
 
 
-def status_rows(project: Project, observation: Observation) -> list[dict[str, Any]]:
-    """One row per task in the config, then windows of tasks no longer in it."""
-    now = time.time()
-    names = list(project.config.tasks) + [
-        t for t in observation.tasks if t not in project.config.tasks
-    ]
-    daemons = daemonized.note_all(project, observation)
-    ports = recorded_ports(project)
-    return [task_row(project, name, observation, now, daemons, ports) for name in names]
-
-
-def env_names(project: Project, name: str, observation: Observation) -> dict[str, Any]:
+def env_names(project: Project, name: str) -> dict[str, Any]:
     """The names (never the values) of the variables a task gets from its config and
     from taskmux, and the problems that would stop it from starting."""
     import os
@@ -163,7 +99,6 @@ def env_names(project: Project, name: str, observation: Observation) -> dict[str
     from taskmux.config.taskenv import resolve
 
     ports = recorded_ports(project)
-    task = project.config.tasks[name]
 
     def port_of(target: str) -> int | None:
         spec = project.config.tasks.get(target)
@@ -172,7 +107,7 @@ def env_names(project: Project, name: str, observation: Observation) -> dict[str
         return ports.get(target, 0) if spec.auto_port else int(spec.port)
 
     values, problems = resolve(project.config, project.root, name, os.environ, port_of)
-    own = ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if task.port is not None else [])
+    own = readmodel.own_env_names(task_facts(project.config.tasks[name]))
     return {
         "env_names": sorted(set(values) | set(own)),
         "env_problems": [p.render() for p in project.located(problems)],
@@ -181,35 +116,10 @@ def env_names(project: Project, name: str, observation: Observation) -> dict[str
 
 def inspect_row(project: Project, name: str, observation: Observation) -> dict[str, Any]:
     """The `inspect` record: a status row plus the task's real pid (not its `sh -c`)."""
-    from taskmux.runtime.childpid import real_pid
-
-    project.task(name)
+    task = project.task(name)
     state = observation.tasks.get(name)
     found = daemonized.note(project, name, state) if state is not None else []
-    daemons = {name: found} if found else None
-    row = {
-        "session": observation.session,
-        **task_row(project, name, observation, time.time(), daemons),
-    }
-    row |= env_names(project, name, observation)
-    row["pane_pid"] = state.pid if state else None
-    row["pid"] = real_pid(row.get("pid"))
-    task = project.config.tasks.get(name)
-    if task is not None:
-        row |= {
-            "dependencies": [
-                {"task": dep.task, "condition": dep.condition} for dep in task.depends_on
-            ],
-            "health_url": task.health_url,
-            "health_expect_status": task.health_expect_status,
-            "health_expect_body": task.health_expect_body,
-            "health_tcp": task.tcp_port,
-            "ready_log": task.ready_log,
-            "health_start_period": task.health_start_period,
-            "success_exit_codes": task.success_exit_codes,
-            "stop_signal": task.stop_signal,
-            "restart_delay": task.restart_delay,
-        }
-    if task is None or not task.needs_check:
-        row["healthy"] = row.get("running")  # without a check, healthy means alive
-    return row
+    row = _row(project, name, observation, time.time(), recorded_ports(project), found)
+    return readmodel.inspect_record(
+        observation.session, row, task_facts(task), state, env_names(project, name)
+    )

@@ -8,16 +8,32 @@ is never used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+TYPE_CHECKING = False  # `typing` costs the lean read path an import; mypy reads this
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
-@dataclass(frozen=True)
 class SessionChoice:
-    """The session to use, or why none can be (`conflict` names the session in the way)."""
+    """The session to use, or why none can be (`conflict` names the session in the way).
+    A value (a plain class: the lean read path does without dataclasses)."""
 
-    session: str
-    conflict: str | None = None  # the blocking session's owner ("": not made by taskmux)
+    __slots__ = ("conflict", "session")
+
+    def __init__(self, session: str, conflict: str | None = None) -> None:
+        self.session = session
+        self.conflict = conflict  # the blocking session's owner ("": not made by taskmux)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SessionChoice) and (self.session, self.conflict) == (
+            other.session,
+            other.conflict,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.session, self.conflict))
+
+    def __repr__(self) -> str:
+        return f"SessionChoice(session={self.session!r}, conflict={self.conflict!r})"
 
 
 def alternate_name(name: str, checkout_id: str) -> str:

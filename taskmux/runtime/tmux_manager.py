@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.taskenv import MARKER_VAR, TASK_VARS
 from taskmux.errors import TmuxError
-from taskmux.runtime.paneformat import FIELDS, FORMAT, SEP, as_float, as_int
+from taskmux.runtime.paneformat import SEP, as_int, list_panes, read_listing
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.taskcmd import pane_command
 from taskmux.runtime.timing import Timing, current, wait_until
@@ -207,28 +207,12 @@ class Tmux:
         return latest[0]
 
     def _observe_once(self, sessions: Sequence[str]) -> dict[str, Observation]:
-        wanted = [f"#{{==:#{{session_name}},{name}}}" for name in sessions]
-        condition = wanted[0]
-        for clause in wanted[1:]:
-            condition = f"#{{||:{condition},{clause}}}"
-        result = self.run(["list-panes", "-a", "-f", condition, "-F", FORMAT])
-        found: dict[str, tuple[str, dict[str, TaskState]]] = {}
-        server_pid = None
-        for line in result.stdout:
-            if not line.startswith("pane" + SEP):
-                continue
-            values = line.split(SEP)[1:]
-            if len(values) != len(FIELDS):
-                continue
-            server_pid = as_int(values[0]) or server_pid  # "pid" comes first
-            owner, tasks = found.setdefault(values[1], (values[2], {}))
-            state = _parse_pane(values)
-            if state is not None and state.task not in tasks:
-                tasks[state.task] = state
+        server_pid, found = read_listing(self.run(list_panes(sessions)).stdout)
         observations = {}
         for name in sessions:
             if name in found:
-                owner, tasks = found[name]
+                owner, panes = found[name]
+                tasks = {task: TaskState(**facts) for task, facts in panes.items()}  # type: ignore[arg-type]
                 observations[name] = Observation(
                     True, tasks, owner=owner, server_pid=server_pid, session=name
                 )
@@ -429,37 +413,3 @@ def _count_command(window_id: str) -> list[str]:
         "set-option", "-w", "-F", "-t", window_id, "@taskmux_restarts",
         "#{e|+:#{?@taskmux_restarts,#{@taskmux_restarts},0},1}",
     ]  # fmt: skip
-
-
-def _parse_pane(values: list[str]) -> TaskState | None:
-    if len(values) != len(FIELDS):
-        return None
-    row = dict(zip(FIELDS, values, strict=True))
-    task = row["@taskmux_task"]
-    if not task:
-        return None  # a window that taskmux did not create
-    dead = row["pane_dead"] == "1"
-    signal_number = as_int(row["pane_dead_signal"]) if dead else None
-    status = None if signal_number else (as_int(row["pane_dead_status"]) if dead else None)
-    next_restart = as_float(row["@taskmux_next_restart"])
-    return TaskState(
-        task=task,
-        window_id=row["window_id"],
-        pane_id=row["pane_id"],
-        pid=as_int(row["pane_pid"]),
-        dead=dead,
-        exit_status=status,
-        exit_signal=signal_number or None,
-        dead_time=as_float(row["pane_dead_time"]),
-        current_command=row["pane_current_command"],
-        current_path=row["pane_current_path"],
-        piped=row["pane_pipe"] == "1",
-        manually_stopped=row["@taskmux_stopped"] == "1",
-        restarts=as_int(row["@taskmux_restarts"]) or 0,
-        started_at=as_float(row["@taskmux_started"]),
-        gave_up=row["@taskmux_gave_up"] == "1",
-        next_restart_at=next_restart,
-        health=Health.decode(row["@taskmux_health"], as_float(row["@taskmux_started"])),
-        seen_exit=row["@taskmux_seen"],
-        ready_run=as_float(row["@taskmux_ready"]),
-    )

@@ -1,8 +1,8 @@
-"""The `status` table fits the terminal: facts whole, the command shortened, notes wrapped."""
+"""The `status` table fits the terminal: facts whole, the command shortened, notes wrapped
+(written without rich: `cli/statustable.py`)."""
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from conftest import TASKMUX
 from harness import Project, project
-from rich.console import Console
 
-from taskmux.cli.render import ProgressPrinter, status_table
+from taskmux.cli.render import ProgressPrinter
+from taskmux.cli.statustable import render
 from taskmux.lifecycle.core import Progress
 
 __all__ = ["project"]
@@ -38,10 +38,7 @@ EXTREME = {"name": "api-server-with-a-long-name", "state": "restarting (killed b
 
 
 def _render(width: int, rows: list[dict[str, Any]] = ROWS) -> list[str]:
-    sink = io.StringIO()
-    out = Console(file=sink, width=width, force_terminal=True, color_system=None, soft_wrap=True)
-    status_table("shop", True, rows, out)
-    return sink.getvalue().splitlines()
+    return render("shop", True, rows, width, color=False).splitlines()
 
 
 def _facts(row: dict[str, Any]) -> str:

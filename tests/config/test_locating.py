@@ -138,3 +138,18 @@ def test_the_check_command_lists_problems_in_line_order(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = [p["line"] for p in json.loads(result.stdout)["problems"]]
     assert lines == [2, 3, 6, 10, 11, 14, 15, 16]
+
+
+def test_the_check_command_sorts_env_and_machine_problems_in(tmp_path: Path) -> None:
+    """Needs cli/config_cmds.py's `check` to call check_project (the lead's merge)."""
+    text = 'name = "x"\n[tasks.a]\ncommand = "true"\nprot = 80\ncwd = "nope"\n'
+    text += '[tasks.b]\ncommand = "nosuchprogram-h7"\ncolour = 1\n'
+    _write(tmp_path, text)
+    result = run_cli("check", "--json", cwd=tmp_path)
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["code"], p["line"]) for p in problems] == [
+        ("W117", 4),
+        ("W120", 5),
+        ("W121", 7),
+        ("W117", 8),
+    ]

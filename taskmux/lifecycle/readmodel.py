@@ -1,0 +1,327 @@
+"""One read model: the rows of `status` and the record of `inspect`, built once.
+
+What a task shows is made from its facts (`config.project.task_facts`: what status reads
+of its config), its pane (`TaskState`, or the lean path's `Pane`: the same facts and
+words, `runtime/paneformat.py`), the kill marks and the automatic ports. Both paths call
+these functions: the service (`status.py`, with the config in use and one observation
+through the tmux seam) and the lean path (`LeanRead` below, with the validated-config
+cache and one `list-panes` of its own, for `status` and `inspect` at about the cost of
+an interpreter start). Standard library only: no dataclasses, no typing, no subprocess.
+
+The lean path answers the common case and raises `NotHere` for the rest, which the
+service path then answers through these same functions: no cache to trust (a config
+changed or invalid: W102), a session in the way (E305), a state folder that is not ours
+alone (E801), tmux missing or its server just exiting, tmux 3.3a's pending exit status,
+a pane that exited 0 with a port (it may have daemonized: psutil looks), and `inspect`
+of a task with an environment (its names come from the env tables and files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from taskmux.runtime.childpid import real_pid
+from taskmux.runtime.paneformat import Pane, StateWords, list_panes, read_listing
+from taskmux.runtime.sessions import alternate_name, choose_session
+
+TYPE_CHECKING = False  # `typing` costs the lean path an import; mypy reads this
+if TYPE_CHECKING:
+    from typing import Any
+
+    Facts = dict[str, Any]  # a task's `config.project.task_facts`
+TASK_VARS = frozenset(  # as config.taskenv.TASK_VARS: kept out of a tmux client's environment
+    {"TASKMUX_MARKER", "TASKMUX_TASK", "TASKMUX_PROJECT", "TASKMUX_SESSION", "TASKMUX_TASK_NAME"}
+)
+
+
+class NotHere(Exception):
+    """Not the common case: the service path answers (and says what is wrong, if anything)."""
+
+
+# Rows -----------------------------------------------------------------------------------
+
+
+def port_of(name: str, facts: Facts | None, ports: dict[str, int]) -> int | None:
+    """The port in use: a fixed one, or an automatic one once chosen (`ports`)."""
+    if facts is None or facts["port"] is None:
+        return None
+    return ports.get(name) if facts["port"] == "auto" else int(facts["port"])
+
+
+def task_row(
+    name: str,
+    facts: Facts | None,
+    state: StateWords | None,
+    killed: bool,
+    now: float,
+    ports: dict[str, int],
+    root: str,
+    daemonized: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """Everything status shows about one task, as plain data (JSON-ready).
+
+    `daemonized`: what was found running in the background after the pane exited 0.
+    `port` is the port in use: an automatic one once chosen (`port_auto` says which).
+    """
+    row: dict[str, object] = {"name": name, "in_config": facts is not None}
+    if facts is not None:
+        row |= {
+            "command": facts["command"],
+            "auto_start": facts["auto_start"],
+            "port": port_of(name, facts, ports),
+            "port_auto": facts["port"] == "auto",
+            "cwd": facts["cwd"],
+            "restart_policy": facts["restart_policy"],
+            "depends_on": list(facts["depends_on"]),
+            "health_check": facts["health_check"],
+            "probe": facts["probe"],
+        }
+    if state is None:
+        row |= {
+            "state": "killed" if killed else "not started",
+            "running": False,
+            "pid": None,
+            "manually_stopped": killed,
+            "restart_count": 0,
+            "healthy": None,
+            "health_failures": 0,
+            "probe_reason": None,
+            "ready": None,
+        }
+    else:
+        row |= state.to_dict()
+        row["ready"] = state.ready_seen if facts is not None and facts["ready_log"] else None
+        if is_starting(facts, state, now):
+            row["state"] = "starting"
+        elif _completed_with(facts, state):
+            row["state"] = f"completed (exit {state.exit_status})"
+        if daemonized is not None:
+            row["state"] = "daemonized"
+            row["daemonized"] = daemonized
+        alive_for = now - state.started_at if state.is_alive and state.started_at else None
+        row["uptime"] = round(alive_for, 1) if alive_for is not None else None
+    row["log_file"] = os.path.join(root, "logs", f"{name}.log")
+    return row
+
+
+def is_starting(facts: Facts | None, state: StateWords, now: float) -> bool:
+    """Alive, with a probe or ready line, not yet passed nor unhealthy, inside its start-up
+    window (`health_start_period`, then `health_retries` checks' worth of time).
+
+    Failed checks of a task that is still coming up show as `health_failures`; the state
+    turns "unhealthy" only once `health_retries` of them fail in a row.
+    """
+    if facts is None or not facts["needs_check"] or not state.is_alive:
+        return False
+    if state.started_at is None:
+        return False
+    if state.health is not None and (state.health.healthy or state.health.unhealthy):
+        return False
+    window = facts["health_start_period"] + facts["health_retries"] * facts["health_interval"]
+    return bool(now - state.started_at < window)
+
+
+def _completed_with(facts: Facts | None, state: StateWords) -> bool:
+    """Exited by itself with a success code other than 0 (0 already reads "completed")."""
+    if facts is None or not state.dead or state.manually_stopped or state.gave_up:
+        return False
+    if state.next_restart_at is not None or state.exit_status in (0, None):
+        return False
+    return state.exit_signal is None and state.exit_status in facts["success_exit_codes"]
+
+
+def own_env_names(facts: Facts) -> list[str]:
+    """The variables taskmux itself gives every task (PORT only to one with a port)."""
+    return ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if facts["port"] is not None else [])
+
+
+def inspect_record(
+    session: str,
+    row: dict[str, object],
+    facts: Facts,
+    state: StateWords | None,
+    env: dict[str, object],
+) -> dict[str, object]:
+    """The `inspect` record: a status row, the environment's names (`env`: `env_names`
+    and `env_problems`), the task's real pid (not its `sh -c`) and its checks."""
+    record: dict[str, object] = {"session": session, **row, **env}
+    record["pane_pid"] = state.pid if state is not None else None
+    pid = record.get("pid")
+    record["pid"] = real_pid(pid if isinstance(pid, int) else None)
+    record |= {
+        "dependencies": [dict(dep) for dep in facts["dependencies"]],
+        "health_url": facts["health_url"],
+        "health_expect_status": facts["health_expect_status"],
+        "health_expect_body": facts["health_expect_body"],
+        "health_tcp": facts["health_tcp"],
+        "ready_log": facts["ready_log"],
+        "health_start_period": facts["health_start_period"],
+        "success_exit_codes": facts["success_exit_codes"],
+        "stop_signal": facts["stop_signal"],
+        "restart_delay": facts["restart_delay"],
+    }
+    if not facts["needs_check"]:
+        record["healthy"] = record.get("running")  # without a check, healthy means alive
+    return record
+
+
+def status_document(
+    session: str, running: bool, rows: list[dict[str, object]], warnings: list[str]
+) -> dict[str, Any]:
+    """The `status` document (the service's `StatusResult.to_dict()`)."""
+    document: dict[str, Any] = {
+        "session": session,
+        "session_running": running,
+        "tasks": rows,
+    }
+    if warnings:
+        document["config_warnings"] = warnings
+    return document
+
+
+def recorded_ports(root: str) -> dict[str, int]:
+    """The automatic ports chosen so far (none chosen here: reading stays read-only)."""
+    try:
+        with open(os.path.join(root, "ports.json"), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int) and 0 < v < 65536}
+
+
+# The lean path ------------------------------------------------------------------------
+
+
+class LeanRead:
+    """The cached config and one observation of the project's session, read as
+    `config.load_project` and `status.observe_project` read them (or `NotHere`)."""
+
+    def __init__(self, config: str | None) -> None:
+        from taskmux.config.cache import read_current
+
+        found = read_current(config)
+        if found is None:
+            raise NotHere
+        self.root, data = found
+        self.facts: dict[str, Facts] = data["facts"]  # type: ignore[assignment]  # JSON
+        self.has_env = bool(data["has_env"])
+        self.warnings: list[list[str]] = data["warning_lines"]  # type: ignore[assignment]
+        auto = any(facts["port"] == "auto" for facts in self.facts.values())
+        self.ports = recorded_ports(self.root) if auto else {}
+        name = str(data["session"])
+        owner = os.path.basename(self.root)
+        alternate = alternate_name(name, owner.rpartition("-")[2][:4])
+        _server, found_sessions = read_listing(_tmux(list_panes([name, alternate])))
+        owners = {session: seen[0] for session, seen in found_sessions.items()}
+        choice = choose_session(name, alternate, owner, owners)
+        if choice.conflict is not None:
+            raise NotHere  # E305 is the service path's to say
+        self.session = choice.session
+        self.running = self.session in owners
+        panes = found_sessions[self.session][1] if self.running else {}
+        self.panes = {task: Pane(facts) for task, facts in panes.items()}
+        for task, pane in self.panes.items():
+            if pane.exit_pending:
+                raise NotHere  # tmux 3.3a: the status comes a moment later; the seam waits
+            if _may_have_daemonized(self.facts.get(task), pane):
+                raise NotHere  # whether it put itself in the background: psutil looks
+        try:
+            self.killed = frozenset(os.listdir(os.path.join(self.root, "killed")))
+        except FileNotFoundError:
+            self.killed = frozenset()
+        self.now = time.time()
+
+    def row(self, name: str) -> dict[str, object]:
+        facts, pane = self.facts.get(name), self.panes.get(name)
+        return task_row(name, facts, pane, name in self.killed, self.now, self.ports, self.root)
+
+    def notes(self) -> str:
+        """The config's warnings as the full path prints them on stderr."""
+        return "".join(f"warning[{code}]: {text}\n" for code, text in self.warnings)
+
+    def status(self) -> dict[str, Any]:
+        names = list(self.facts) + [t for t in self.panes if t not in self.facts]
+        rows = [self.row(name) for name in names]
+        return status_document(self.session, self.running, rows, [t for _, t in self.warnings])
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        facts = self.facts.get(name)
+        if facts is None or self.has_env or facts["has_env"]:
+            raise NotHere  # E201, or names from env tables and files: the service's
+        env: dict[str, object] = {"env_names": sorted(own_env_names(facts)), "env_problems": []}
+        return inspect_record(self.session, self.row(name), facts, self.panes.get(name), env)
+
+
+def _may_have_daemonized(facts: Facts | None, pane: Pane) -> bool:
+    """A pane that exited 0 of a task with a port (see `lifecycle/daemonized.py`)."""
+    return (
+        facts is not None
+        and facts["port"] is not None
+        and pane.dead
+        and pane.exit_signal is None
+        and pane.exit_status == 0
+    )
+
+
+def _tmux(command: list[str]) -> list[str]:
+    """One tmux client call's output lines, as `Tmux.run` makes it (no `subprocess`: its
+    import costs more than the client's whole run)."""
+    binary = _which("tmux")
+    argv = [binary]
+    socket = os.environ.get("TASKMUX_TMUX_SOCKET")
+    if socket:
+        argv += ["-L", socket]
+    env = os.environ
+    leaked = set(TASK_VARS.intersection(env))
+    if "TASKMUX_MARKER" in leaked and "PORT" in env:
+        leaked.add("PORT")
+    clean = {k: v for k, v in env.items() if k not in leaked}
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            binary,
+            argv + command,
+            clean,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
+        )
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    try:
+        out = _drain(out_r)
+        err = _drain(err_r)
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+        os.waitpid(pid, 0)
+    if b"server exited unexpectedly" in err:
+        raise NotHere  # the seam tries again
+    return out.decode("utf-8", "replace").splitlines()
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _which(program: str) -> str:
+    """As shutil.which for a bare name (shutil itself imports compression modules)."""
+    path = os.environ.get("PATH")
+    if not path:
+        raise NotHere  # shutil.which's own defaults for that: the service path's
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder, program)
+        if os.access(candidate, os.F_OK | os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    raise NotHere  # the service path says tmux is missing
