@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
@@ -37,7 +37,41 @@ from taskmux.runtime.timing import wait_until
 from taskmux.runtime.tmux_manager import Observation
 
 if TYPE_CHECKING:
-    from taskmux.lifecycle.core import Lifecycle
+    from taskmux.config.project import Project
+    from taskmux.config.schema import ProjectConfig
+    from taskmux.runtime.timing import Timing
+    from taskmux.statedir.paths import ProjectPaths
+
+
+class Facts(Protocol):
+    """What judging a wait needs of a project's context (`Context` is one)."""
+
+    @property
+    def project(self) -> Project: ...
+    @property
+    def config(self) -> ProjectConfig: ...
+    @property
+    def paths(self) -> ProjectPaths: ...
+    @property
+    def timing(self) -> Timing: ...
+    def observe(self) -> Observation: ...
+
+
+class Lifecycle(Facts, Protocol):
+    """What a wait needs of the lifecycle (`lifecycle.core.Lifecycle` is one); named here so
+    that waiting, which `start` uses, does not import the facade that imports `start`."""
+
+    def probe(
+        self, name: str, state: TaskState | None, timeout: float | None = None
+    ) -> CheckResult: ...
+    def start(
+        self,
+        names: list[str] | None = None,
+        with_deps: bool = False,
+        deadline: float | None = None,
+        kill_port: bool = False,
+    ) -> StartReport: ...
+
 
 # "ready" is what `start --wait` waits for: healthy, or (a one-shot without a probe)
 # completed successfully. `wait` offers the other three.
@@ -179,7 +213,7 @@ def _one_shot_done(task: TaskConfig, state: TaskState) -> bool:
 # Gathering facts -----------------------------------------------------------------------
 
 
-def supervisor_alive(lifecycle: Context) -> bool:
+def supervisor_alive(lifecycle: Facts) -> bool:
     """Whether `start -m` or the daemon supervises this project right now."""
     from taskmux.statedir.claim import supervisor_running
 
@@ -187,7 +221,7 @@ def supervisor_alive(lifecycle: Context) -> bool:
 
 
 def last_log_lines(
-    lifecycle: Context, task: str, n: int = LOG_LINES, since: float | None = None
+    lifecycle: Facts, task: str, n: int = LOG_LINES, since: float | None = None
 ) -> tuple[str, ...]:
     """The task's last n log lines (only those since `since`, if given), escape codes
     removed, each cut to a sane length."""
@@ -382,7 +416,7 @@ def _dependency_unhealthy(result: CheckResult) -> str:
 
 
 def _judge_all(
-    lifecycle: Context, condition: Condition, names: list[str], observation: Observation
+    lifecycle: Facts, condition: Condition, names: list[str], observation: Observation
 ) -> dict[str, Verdict]:
     now = time.time()
     supervised: bool | None = None  # asked only when a task is missing or dead
@@ -409,7 +443,7 @@ def _unhealthy_reason(result: CheckResult) -> str:
     return f"not healthy: {result.reason[:MAX_LINE]}" if result.reason else "not healthy"
 
 
-def _reports(lifecycle: Context, timeout: float, watched: Watched) -> tuple[TaskWait, ...]:
+def _reports(lifecycle: Facts, timeout: float, watched: Watched) -> tuple[TaskWait, ...]:
     observation, verdicts, checks = watched.observation, watched.verdicts, watched.checks
     failed = [name for name, v in verdicts.items() if v.status == "failed"]
     if watched.timed_out:
@@ -445,7 +479,7 @@ def _reports(lifecycle: Context, timeout: float, watched: Watched) -> tuple[Task
     return tuple(reports)
 
 
-def _run_lines(lifecycle: Context, name: str, state: TaskState | None) -> tuple[str, ...]:
+def _run_lines(lifecycle: Facts, name: str, state: TaskState | None) -> tuple[str, ...]:
     """The last lines of the run being judged (an earlier run's ready line or error would
     mislead); all of the log's last lines if this run printed nothing yet."""
     if state is not None and state.started_at is not None:
