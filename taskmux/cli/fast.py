@@ -155,6 +155,30 @@ def _inspect(config: str | None, params: dict[str, Any], json_out: bool) -> None
 
 def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.cli.logprint import make_printer
+
+    task = params.get("task")
+    found = _cached(config)
+    if found is None or (task is not None and task not in found[1]):
+        _logs_by_service(config, params, json_out)  # W102, E201 and the rest are its to say
+        return
+    from pathlib import Path
+
+    from taskmux.logs.lines import TaskLog
+    from taskmux.logs.reading import tail_lines
+
+    root, tasks, notes = found
+    sys.stderr.write(notes)
+    names = [task] if task is not None else tasks
+    logs = [TaskLog(name, Path(root, "logs", f"{name}.log")) for name in names]
+    lines = params.get("lines", OPERATIONS["logs"].default("lines"))
+    items = tail_lines(logs, lines, cursors=True)
+    if not json_out and not items and not any(log.files() for log in logs):
+        sys.stderr.write(f"no logs yet (in {Path(root, 'logs')})\n")
+    make_printer(tasks, task, False, False, json_out, None).run(items)
+
+
+def _logs_by_service(config: str | None, params: dict[str, Any], json_out: bool) -> None:
+    from taskmux.cli.logprint import make_printer
     from taskmux.service import Service
 
     task = params.get("task")
@@ -167,14 +191,57 @@ def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     printer.run(result.items)
 
 
-# command word: (operation, the params answered here, handler). `events -n N` is one more
-# line once the log domain has a lean reader.
+def _events(config: str | None, params: dict[str, Any], json_out: bool) -> None:
+    task = params.get("task")
+    lines = params.get("lines", OPERATIONS["events"].default("lines"))
+    found = _cached(config)
+    records: list[dict[str, Any]]
+    if found is None or (task is not None and task not in found[1]):
+        from taskmux.service import Service
+
+        service = Service.for_project(load(config, fallback=True))
+        records = list(service.events(task, None, lines).events)
+    else:
+        from pathlib import Path
+
+        from taskmux.logs.events import tail
+
+        root, _tasks, notes = found
+        sys.stderr.write(notes)
+        records = tail(Path(root, "events.jsonl"), lines, task)
+    if json_out:
+        _print_json({"ok": True, "events": records})
+        return
+    from taskmux.cli.eventline import describe_event
+
+    sys.stdout.write("".join(describe_event(record) + "\n" for record in records))
+
+
+def _cached(config: str | None) -> tuple[str, list[str], str] | None:
+    """The state folder, the task names and the warnings of the config as it is now, from
+    the cache the last full load wrote; None when there is none to trust."""
+    from taskmux.config.cache import read_current
+
+    try:
+        found = read_current(config)
+    except _CANNOT_VOUCH:
+        return None
+    if found is None:
+        return None
+    root, data = found
+    warnings: list[list[str]] = data["warning_lines"]  # type: ignore[assignment]  # JSON
+    notes = "".join(f"warning[{code}]: {text}\n" for code, text in warnings)
+    return root, list(data["facts"]), notes  # type: ignore[call-overload]  # JSON
+
+
+# command word: (operation, the params answered here, handler).
 LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "status": ("status", (), _status),
     "ls": ("status", (), _status),
     "list": ("status", (), _status),
     "inspect": ("inspect", ("task",), _inspect),
     "logs": ("logs", ("task", "lines"), _logs),
+    "events": ("events", ("task", "lines"), _events),
 }
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # `typing` costs an import on a lean `logs` read; mypy reads this
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     from taskmux.logs.lines import Item, LogLine
     from taskmux.logs.search import Searcher
 

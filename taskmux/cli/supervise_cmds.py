@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from taskmux.cli.app import JsonOpt, app, load, print_json, warn
+from taskmux.cli.eventline import describe_event
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
@@ -20,17 +21,6 @@ if TYPE_CHECKING:
 
     from taskmux.supervision.config_watch import ReloadOutcome
     from taskmux.supervision.supervisor import Supervisor
-
-
-def describe_event(record: dict[str, Any]) -> str:
-    """One readable line for an event record."""
-    when = time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0)))
-    task = record.get("task") or "-"
-    details = {
-        k: v for k, v in record.items() if k not in {"ts", "event", "task"} and v not in (None, "")
-    }
-    extra = " ".join(f"{k}={v}" for k, v in details.items())
-    return f"{when} {task:<16} {record.get('event', '?'):<18} {extra}".rstrip()
 
 
 def _stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> None:

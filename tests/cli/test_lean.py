@@ -295,6 +295,10 @@ def test_inspect_of_a_task_with_an_environment_is_the_services(
         ("ls", "--json"),
         ("inspect", "web"),
         ("inspect", "web", "--json"),
+        ("logs", "web", "-n", "20"),
+        ("logs", "-n", "20", "--json"),
+        ("events", "-n", "20"),
+        ("events", "-t", "web", "-n", "20", "--json"),
         ("--help",),
     ],
 )
@@ -307,8 +311,10 @@ def test_hot_read_paths_import_no_heavy_module(project: Project, args: tuple[str
     assert "taskmux.cli.fast" in imported
     assert not HEAVY & {name.split(".")[0] for name in imported}
     assert not NOT_ON_HOT_PATHS & imported, NOT_ON_HOT_PATHS & imported
-    if args[0] != "--help":
+    if args[0] in ("status", "ls", "inspect"):
         assert "taskmux.lifecycle.readmodel" in imported
+    if args[0] in ("logs", "events"):
+        assert "taskmux.config.cache" in imported  # answered from the cache, not the service
 
 
 def test_lean_logs_print_what_the_typer_command_prints(project: Project) -> None:
@@ -322,6 +328,9 @@ def test_lean_logs_print_what_the_typer_command_prints(project: Project) -> None
         ("logs", "later", "-n", "2"),
         ("logs", "--lines", "0", "--json"),
         ("logs", "--lines=1", "web"),
+        ("events", "-n", "5"),
+        ("events", "-t", "web", "--json"),
+        ("events", "--task", "nope"),
     ):
         lean, full = project.run(*args), project.run(*args, "--")
         assert (lean.returncode, lean.stdout, lean.stderr) == (
