@@ -117,6 +117,11 @@ def _reset_process_state() -> None:
     from taskmux.cli import jsonout
 
     jsonout.config_error = None
+    spool = sys.modules.get("taskmux.logs.spool")
+    if spool is not None:
+        for child in spool._spawned:  # a collector the call started
+            _reap_when_it_ends(child)
+        spool._spawned = []
     shell = sys.modules.get("taskmux.runtime.shell")
     if shell is not None:
         shell._interrupted = False
@@ -133,6 +138,13 @@ def _drop_resource_warnings(
             forward(unraisable)
 
     return hook
+
+
+def _reap_when_it_ends(child: subprocess.Popen[bytes]) -> None:
+    """A real command's children go to init when it exits, which reaps them; ours stay
+    children of the test's process, so a thread waits for each: no zombie keeps its pid
+    looking alive (a supervisor watching it by pid would wait for nothing)."""
+    threading.Thread(target=child.wait, name="reap-collector", daemon=True).start()
 
 
 def run_in_process(
