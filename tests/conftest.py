@@ -1,4 +1,4 @@
-"""Shared test plumbing: an isolated home for every test, and a way to run the real CLI.
+"""Shared test plumbing: an isolated home for every test, and a way to run the CLI.
 
 Keep this file small and generic; feature-specific fixtures live next to their tests.
 """
@@ -10,26 +10,16 @@ import pwd
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from cli_runner import TASKMUX as TASKMUX
+from cli_runner import run_taskmux
 
-
-def _taskmux_script() -> str:
-    """The installed `taskmux` console script of the interpreter running the tests."""
-    script = Path(sys.executable).parent / "taskmux"
-    if script.is_file():
-        return str(script)
-    found = shutil.which("taskmux")
-    if found is None:
-        raise RuntimeError("the taskmux console script is not installed (pip install -e .)")
-    return found
-
-
-TASKMUX = _taskmux_script()
+from taskmux.runtime import timing
+from taskmux.runtime.timing import Timing
 
 
 @pytest.fixture(autouse=True)
@@ -54,19 +44,27 @@ def run_cli(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    installed: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `taskmux` in a fresh process; stdin is /dev/null unless `input`."""
-    return subprocess.run(
-        [TASKMUX, *args],
+    """Run `taskmux ARGS` (in this process unless it runs long or `installed`, see
+    cli_runner); stdin is empty and not a terminal unless `input`."""
+    return run_taskmux(
+        args,
         cwd=cwd,
         input=input,
-        stdin=subprocess.DEVNULL if input is None else None,
         env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
         timeout=timeout,
-        check=False,
+        installed=installed,
     )
+
+
+@pytest.fixture
+def fast_timing(monkeypatch: pytest.MonkeyPatch) -> Timing:
+    """`Timing.fast()` as the product's default for this test: in-process CLI runs and
+    services built without a timing wait milliseconds where the product waits its pauses."""
+    fast = Timing.fast()
+    monkeypatch.setattr(timing, "DEFAULT", fast)
+    return fast
 
 
 def kill_tmux_server(socket_name: str) -> None:

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from typing import Any, TypeVar
 import pytest
 from conftest import TASKMUX, kill_tmux_server, run_cli
 
+from taskmux.runtime import timing
+from taskmux.runtime.timing import Timing
 from taskmux.statedir.paths import ProjectPaths
 
 T = TypeVar("T")
@@ -25,18 +26,14 @@ T = TypeVar("T")
 
 def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:
     """Poll until `predicate()` is truthy and return it; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
+    value = timing.wait_until(predicate, timeout, interval=interval)
+    if not value:
+        raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+    return value
 
 
 @pytest.fixture
-def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def tmux_socket(monkeypatch: pytest.MonkeyPatch, fast_timing: Timing) -> Iterator[str]:
     """A private tmux server for this test (by socket name), killed afterwards."""
     name = f"tmx-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", name)

@@ -1,6 +1,9 @@
-"""A real taskmux project on a private tmux server, driven through the installed CLI.
+"""A real taskmux project on a private tmux server, driven through the CLI.
 
-Import the `project` fixture into a test module to use it. Teardown kills the tmux
+`Project.run`/`json` run the CLI's own entry point in the test's process (see cli_runner;
+`installed=True`, or TASKMUX_TEST_CLI=installed, runs the installed command instead);
+`spawn` starts a real long-running process. Import the `project` fixture into a test
+module to use it. Teardown kills the tmux
 server (libtmux's `server` fixture reaps it) and every process that still carries one
 of this project's environment markers, even when the test failed.
 """
@@ -19,24 +22,23 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TASKMUX, kill_tmux_server
+from cli_runner import TASKMUX, run_taskmux
+from conftest import kill_tmux_server
 from libtmux import Server
 from spool_feed import stop_collector
 
 from taskmux.config.taskenv import MARKER_VAR
+from taskmux.runtime import timing
+from taskmux.runtime.timing import Timing
 from taskmux.statedir.paths import ProjectPaths
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll until `predicate()` is truthy; return its value or fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
+    value = timing.wait_until(predicate, timeout, interval=interval)
+    if not value:
+        raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+    return value
 
 
 def holds_for(predicate: Callable[[], Any], seconds: float, interval: float = 0.1) -> None:
@@ -75,20 +77,14 @@ class Project:
     def write(self, body: str) -> None:
         self.config.write_text(f'name = "{self.session}"\n' + textwrap.dedent(body))
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TASKMUX, *args],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+    def run(
+        self, *args: str, timeout: float = 60, installed: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """`taskmux ARGS` in the project (in this process unless it runs long or `installed`)."""
+        return run_taskmux(args, cwd=self.root, env=self.env, timeout=timeout, installed=installed)
 
-    def json(self, *args: str, timeout: float = 60) -> dict[str, Any]:
-        result = self.run(*args, "--json", timeout=timeout)
+    def json(self, *args: str, timeout: float = 60, installed: bool = False) -> dict[str, Any]:
+        result = self.run(*args, "--json", timeout=timeout, installed=installed)
         assert "Traceback" not in result.stderr, result.stderr
         data: dict[str, Any] = json.loads(result.stdout)
         return data
@@ -147,7 +143,7 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path, server: Server) -> Iterator[Project]:
+def project(tmp_path: Path, server: Server, fast_timing: Timing) -> Iterator[Project]:
     assert server.socket_name
     proj = Project(tmp_path, server.socket_name)
     try:

@@ -105,6 +105,7 @@ def _left_behind(tmp_path: Path) -> list[str]:
     return [p.name for p in tmp_path.iterdir() if p.name.startswith("tmxb-")]
 
 
+@pytest.mark.slow
 def test_a_quick_run_prints_the_spec_table_and_leaves_nothing(short_tmp: Path) -> None:
     tmp_path = short_tmp
     done = _bench(
@@ -122,6 +123,7 @@ def test_a_quick_run_prints_the_spec_table_and_leaves_nothing(short_tmp: Path) -
     assert _left_behind(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_the_reads_figure_runs_alone_quickly(short_tmp: Path) -> None:
     """`--only reads`: each read command as a ratio to a bare interpreter start."""
     done = _bench(short_tmp, "--no-peers", "--only", "reads")
@@ -135,6 +137,7 @@ def test_the_reads_figure_runs_alone_quickly(short_tmp: Path) -> None:
     assert _left_behind(short_tmp) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("supervisord") is None, reason="supervisord is not on PATH")
 def test_supervisord_runs_the_same_workload_and_is_cleaned_up(short_tmp: Path) -> None:
     tmp_path = short_tmp

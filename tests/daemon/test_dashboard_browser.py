@@ -56,9 +56,13 @@ restart_policy = "always"
 command = "sleep 300"
 """
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason=f"no chromium at {CHROMIUM} (apt-get install chromium)",
+    ),
+]
 
 
 def _free_port() -> int:

@@ -164,6 +164,7 @@ def _lifecycle(project: Project) -> Lifecycle:
     return Lifecycle(load_project(project.config), Tmux(socket_name=project.socket_name))
 
 
+@pytest.mark.slow
 def test_tmux_round_trips_of_start_and_stop_do_not_grow_with_tasks(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,9 +5,7 @@ migrations that exit 0 and 1, `start --wait` and `--with-deps`."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from harness import Project, holds_for, project, wait_until
@@ -425,39 +423,6 @@ def test_check_reports_the_readiness_mistakes(project: Project) -> None:
         ("db", "health_expect_body", "W134"),
     }
     assert project.run("check").returncode == 2
-
-
-def test_the_demo_comes_up_with_its_migration_and_its_body_probe(project: Project) -> None:
-    """The README's demo, copied, on a free port: what a newcomer sees first."""
-    demo = Path(__file__).parents[2] / "examples" / "demo"
-    port = str(free_port())
-    for item in demo.iterdir():
-        if item.is_dir():
-            shutil.copytree(item, project.root / item.name)
-        elif item.suffix in (".py", ".toml"):
-            text = item.read_text().replace("8765", port)
-            if item.name == "taskmux.toml":
-                text = text.replace('name = "demo"', f'name = "{project.session}"')
-            (project.root / item.name).write_text(text)
-    doc = project.json("start", "--wait", "--timeout", "30")
-    assert doc["ok"] is True, doc
-    assert set(doc["started"]) == {"migrate", "web", "worker", "watcher"}
-    migrate = doc["wait"]["tasks"]["migrate"]
-    assert (migrate["state"], migrate["exit_code"]) == ("completed", 0)
-    assert doc["wait"]["tasks"]["web"]["health"]["reason"] == (
-        "status 200, body matched /Served by the demo/"
-    )
-    schema = (project.root / "data" / "schema.txt").read_text().split()
-    assert schema == ["0001_create_pages", "0002_add_visits"]
-    assert project.run("stop").returncode == 0
-
-    (project.root / "data" / "fail").touch()
-    (project.root / "data" / "schema.txt").unlink()
-    failed = project.run("start", "--wait", "--timeout", "30")
-    assert failed.returncode == 1
-    assert "✗ migrate: exited 1" in failed.stdout
-    assert "0001_create_pages failed" in failed.stdout
-    assert "web: skipped: dependency 'migrate' exited 1" in failed.stdout
 
 
 def test_the_timeout_bounds_the_waits_for_dependencies_too(project: Project) -> None:

@@ -373,14 +373,26 @@ def test_clear_while_the_collector_writes(project: Project) -> None:
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # whole, in order
 
 
+def _holds_a_pidfd_of(holder: int, pid: int) -> bool:
+    """Whether process `holder` has a pidfd open on `pid` (its fdinfo names the pid)."""
+    for info in Path(f"/proc/{holder}/fdinfo").glob("*"):
+        try:
+            if f"Pid:\t{pid}\n" in info.read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None:
     """Under `start -m` the collector's death wakes the supervisor (its pidfd), which
     starts another at once: lines are stamped as they come, not when someone reads."""
     project.write('[tasks.ticker]\ncommand = "while true; do echo tick; sleep 0.05; done"\n')
-    project.spawn("start", "-m")
+    monitor = project.spawn("start", "-m")
     root = project.paths.root
     first = wait_until(lambda: collector_alive(root), timeout=15)
     wait_until(lambda: any(e["event"] == "started" for e in project.events()), timeout=15)
+    wait_until(lambda: _holds_a_pidfd_of(monitor.pid, first), timeout=15)  # it watches it
     os.kill(first, signal.SIGKILL)
     second = wait_until(lambda: (pid := collector_alive(root)) and pid != first and pid, timeout=5)
     assert second != first

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TASKMUX, run_cli
@@ -19,6 +20,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     wait_for,
     write_config,
 )
+from harness import holds_for
 
 from taskmux.config.project import load_project
 from taskmux.runtime.timing import Timing
@@ -85,10 +87,20 @@ def test_reads_and_other_files_are_not_changes(
 
 def test_stop_drops_a_pending_change(watched: tuple[Path, Recorder, ConfigWatcher]) -> None:
     path, recorder, watcher = watched
-    watcher.debounce = 30.0
+    watcher.debounce = 1.0  # long enough to stop inside it, short enough to outwait it
+    pending = threading.Event()
+    notice = watcher.notice
+
+    def noticed(event: Any) -> None:
+        notice(event)
+        if event.event_type == "modified" and not event.is_directory:
+            pending.set()  # the edit is seen: its callback is now due in `debounce`
+
+    watcher.notice = noticed  # type: ignore[method-assign]
     path.write_text("late")
+    assert pending.wait(10)
     watcher.stop()
-    assert recorder.snapshot() == []
+    holds_for(lambda: recorder.snapshot() == [], 1.5)  # past the debounce: nothing fired
 
 
 # The reloader -----------------------------------------------------------------------------
