@@ -24,8 +24,7 @@ from harness import Project, pid_alive, project, wait_until
 from taskmux.config.project import load_project
 from taskmux.config.taskenv import MARKER_VAR
 from taskmux.lifecycle.core import Lifecycle
-from taskmux.runtime import procs
-from taskmux.runtime.timing import DEFAULT
+from taskmux.runtime import procs, timing
 from taskmux.runtime.tmux_manager import Tmux
 
 __all__ = ["project"]
@@ -132,7 +131,7 @@ def test_one_process_scan_serves_every_task(
     assert [e.signal for e in ended] == ["SIGINT"] * 16
     # The first scan, then at most one per exit_rescan while the tasks end (however
     # many end in it), and a last one: bounded by time, not by the number of tasks.
-    assert len(scans) <= 2 + took / DEFAULT.exit_rescan, (len(scans), took)
+    assert len(scans) <= 2 + took / timing.current().exit_rescan, (len(scans), took)
     assert len(scans) < 16 / 2, len(scans)
 
 
@@ -180,7 +179,7 @@ def test_tmux_round_trips_of_start_and_stop_do_not_grow_with_tasks(
         report = lifecycle.start()
         took = time.monotonic() - began
         assert sorted(report.started) == sorted(f"t{i}" for i in range(size))
-        assert took >= DEFAULT.settle  # every task lived through the settle window
+        assert took >= timing.current().settle  # every task lived through the settle window
         started = list(calls)
         rows = project.status()
         assert all(rows[f"t{i}"]["state"] == "running" for i in range(size))
@@ -195,7 +194,9 @@ def test_tmux_round_trips_of_start_and_stop_do_not_grow_with_tasks(
         assert [c for c in large if c != "list-panes"] == [c for c in small if c != "list-panes"]
     launch, stop = counts[24]
     assert launch.count("source-file") == 1, launch  # the one launch command list
-    assert launch.count("list-panes") <= 4 + DEFAULT.settle / DEFAULT.settle_poll, launch
+    assert (
+        launch.count("list-panes") <= 4 + timing.current().settle / timing.current().settle_poll
+    ), launch
     assert len(stop) <= 5, stop  # observe, mark all, list and close windows, check
 
 

@@ -12,7 +12,7 @@ from harness import Project, project, wait_until
 
 from taskmux.config.project import load_project
 from taskmux.errors import PartialFailure
-from taskmux.runtime.timing import DEFAULT
+from taskmux.runtime import timing
 from taskmux.service import Service
 
 __all__ = ["project"]
@@ -85,7 +85,7 @@ def test_one_shots_complete_and_servers_are_started_after_the_window(project: Pr
     assert rows["setup"]["state"] == "completed" and rows["app"]["state"] == "running"
     (started,) = _events(project, "app", "started")
     # "started" is said once the task has lived through the settle window, not at launch.
-    assert started["ts"] >= rows["app"]["started_at"] + DEFAULT.settle - 0.01
+    assert started["ts"] >= rows["app"]["started_at"] + timing.current().settle - 0.01
     assert _events(project, "setup", "started")[0]["completed"] is True
 
 
