@@ -20,46 +20,18 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-SOCKET_NAME = "wake.sock"
-_ADDRESS_LIMIT = 107  # sun_path holds 108 bytes with the closing NUL
+from taskmux.statedir.wakesock import SOCKET_NAME, address, poke
+
+__all__ = ["Listener", "poke"]
 
 
-@contextlib.contextmanager
-def _address(state_folder: Path) -> Iterator[str]:
-    """The socket's address: its path, or a short one through the folder's descriptor."""
-    path = str(state_folder / SOCKET_NAME)
-    if len(os.fsencode(path)) <= _ADDRESS_LIMIT:
-        yield path
-        return
-    folder = os.open(state_folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        yield f"/proc/self/fd/{folder}/{SOCKET_NAME}"
-    finally:
-        os.close(folder)
-
-
-def poke(state_folder: Path) -> bool:
-    """Tell the project's supervisor, if one runs, to look again; whether one heard it."""
-    try:
-        with (
-            _address(state_folder) as address,
-            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
-        ):
-            sock.setblocking(False)
-            sock.sendto(b"w", address)
-    except (OSError, AttributeError):  # nobody listens, its queue is full (it will look
-        return False  # anyway), or no O_PATH (not Linux) for a long path
-    return True
-
-
-def _is_listened(address: str) -> bool:
-    """Whether a live socket is bound at `address` (a dead supervisor leaves its file)."""
+def _is_listened(where: str) -> bool:
+    """Whether a live socket is bound at `where` (a dead supervisor leaves its file)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
         try:
-            probe.connect(address)
+            probe.connect(where)
         except ConnectionRefusedError:
             return False
         except OSError:
@@ -80,18 +52,18 @@ class Listener:
         """Listen for pokes; None where that is impossible (folder gone, one listens)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            with _address(state_folder) as address:
+            with address(state_folder) as where:
                 try:
-                    sock.bind(address)
+                    sock.bind(where)
                 except OSError:
                     # Only the supervision claim's holder binds, so a file left here is a
                     # dead supervisor's unless a live one still answers on it.
-                    if _is_listened(address):
+                    if _is_listened(where):
                         raise
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(address)
-                    sock.bind(address)
-                inode = os.stat(address).st_ino
+                        os.unlink(where)
+                    sock.bind(where)
+                inode = os.stat(where).st_ino
         except (OSError, AttributeError):
             sock.close()
             return None
