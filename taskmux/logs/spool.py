@@ -90,6 +90,20 @@ def prepare(paths: ProjectPaths, task: str) -> None:
         os.close(fd)
 
 
+def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
+    """Which of these panes' logging is lost, and why: tmux closed the pipe (its `cat`
+    died: `pane_pipe` 0), or the spool it appends to was removed (the state folder was
+    deleted: the `cat` writes on into a file nobody can read). `piped`: task → pane_pipe."""
+    where = layout(root)
+    lost: dict[str, str] = {}
+    for task, is_piped in piped.items():
+        if not is_piped:
+            lost[task] = "pipe closed"
+        elif not os.path.exists(where.spool(task)):
+            lost[task] = "spool removed"
+    return lost
+
+
 # The collector process -------------------------------------------------------------------
 
 
