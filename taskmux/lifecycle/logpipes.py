@@ -10,6 +10,7 @@ attach a fresh pipe where one is lost.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from taskmux.logs.events import EventLog
 if TYPE_CHECKING:
     from taskmux.config.project import Project
     from taskmux.runtime.tmux_manager import Observation, Tmux
+    from taskmux.statedir.paths import ProjectPaths
 
 
 def reattach(
@@ -33,12 +35,15 @@ def reattach(
     if not lost:
         return observation
     live = {name: why for name, why in lost.items() if tasks[name].is_alive}
+    events = events if events is not None else EventLog(paths.events)
     if live:
         paths.ensure()  # made again if it was deleted
         config = project.config
         logspool.configure(paths, int(config.log_max_size_mb * 1024 * 1024), config.log_backups)
         for name in live:
             logspool.prepare(paths, name)
+        live = _mark_closed(paths, live, events)
+    if live:
         tmux.run_script(
             *(
                 [
@@ -51,11 +56,25 @@ def reattach(
             )
         )
         logspool.ensure_collector(paths.root)
-        events = events if events is not None else EventLog(paths.events)
         for name, why in live.items():
             events.append("log_reattached", name, reason=why)
     unpiped = {n: replace(s, piped=False) for n, s in tasks.items() if n in lost and n not in live}
     return replace(observation, tasks=tasks | unpiped) if unpiped else observation
+
+
+def _mark_closed(paths: ProjectPaths, lost: dict[str, str], events: EventLog) -> dict[str, str]:
+    """A pipe tmux closed (its `cat` died: a full disk) lost output: say so in the log
+    (`logspool.LOST_MARK`) and the events (`log_lost`). Where even that line cannot be
+    written the disk is still full: that pipe is left for a later look."""
+    kept: dict[str, str] = {}
+    for name, why in lost.items():
+        if why != "pipe closed":
+            kept[name] = why
+        elif logspool.mark_lost(paths, name):
+            kept[name] = why
+            with contextlib.suppress(OSError):
+                events.append("log_lost", name, reason="the log pipe had stopped (disk full?)")
+    return kept
 
 
 def _escaped(command: str) -> str:

@@ -104,6 +104,28 @@ def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
     return lost
 
 
+LOST_MARK = b"[taskmux] output lost here: the log pipe had stopped (disk full?)\n"
+
+
+def mark_lost(paths: ProjectPaths, task: str) -> bool:
+    """Append the line that says output is missing here to the task's spool; False if it
+    cannot be written (the disk is still full: the pipe is left for a later look)."""
+    from pathlib import Path
+
+    from taskmux.statedir.files import open_private as open_checked
+
+    try:
+        fd = open_checked(Path(layout(paths.root).spool(task)), os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return False
+    try:
+        return os.write(fd, LOST_MARK) == len(LOST_MARK)
+    except OSError:  # ENOSPC
+        return False
+    finally:
+        os.close(fd)
+
+
 # The collector process -------------------------------------------------------------------
 
 
