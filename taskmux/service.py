@@ -357,7 +357,18 @@ class Service:
         from taskmux.logs.search import compile_pattern
 
         pattern = compile_pattern(grep) if grep else None
+        self._keep_logging()
         return self._sources(task), pattern, parse_since(since) if since else None
+
+    def _keep_logging(self) -> None:
+        """A read first attaches a fresh pipe to panes whose logging was lost (issue 23):
+        one tmux read; a read never fails for it."""
+        from taskmux.lifecycle.logpipes import reattach
+
+        try:
+            reattach(self.project, self.tmux, self.observe())
+        except (TaskmuxError, OSError):  # no tmux server, a session not ours: nothing to do
+            return
 
     def logs(
         self,

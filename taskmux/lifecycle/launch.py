@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from taskmux.config.signals import signal_name
 from taskmux.errors import CwdMissing, PortBusy, StartFailed, TaskmuxError, TmuxError
-from taskmux.lifecycle import daemonized
+from taskmux.lifecycle import daemonized, logpipes
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.results import Death, Launched, Progress
 from taskmux.logs import spool as logspool
@@ -132,7 +132,8 @@ class Launcher:
         if not names:
             return result
         with self.ctx.task_locks(names):
-            observation = self.ctx.observe()
+            ctx = self.ctx  # a lost log pipe is attached again first (issue 23)
+            observation = logpipes.reattach(ctx.project, ctx.tmux, ctx.observe(), ctx.events)
             eligible = [n for n in names if _may_launch(observation, n, manual)]
             result.refused = [n for n in names if n not in eligible]
             prepared: list[Launch] = []

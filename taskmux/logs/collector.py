@@ -21,6 +21,8 @@ How it stays lossless and cheap:
   nothing is reclaimed (the spool grows; nothing is lost).
 - A line is stamped when the collector reads it (milliseconds after it was written); bytes
   that waited longer (no collector ran) get the spool's last write time instead.
+- It tells the project's supervisor, if one runs, that it started (a poke on the wake-up
+  socket), so the supervisor watches its process: one killed is started again at once.
 - It exits once no spool has a writer (a read lease can be taken only on a file nobody has
   open for writing) and nothing happened for `GRACE` seconds. The panes' `cat`s close
   their spool when their window goes, which is the event that starts that check.
@@ -281,6 +283,7 @@ def run(root: str) -> int:
     collector = Collector(layout)
     if not collector.acquire():
         return 0  # another collector runs
+    _tell_supervisor(layout)
     watch = Inotify(layout.spool_dir)
     collector.refresh()
     collector.drain()
@@ -312,6 +315,15 @@ def run(root: str) -> int:
         collector.refresh()
         collector.drain()
         check_at = time.monotonic() + GRACE
+
+
+def _tell_supervisor(layout: Layout) -> None:
+    """Poke the project's supervisor, if one runs, so it watches this process from now
+    on: a `kill -9` then wakes it at once, and it starts another collector (a collector
+    a launch started may not hold the lock yet when the launch's own poke is read)."""
+    from taskmux.statedir.wakesock import poke
+
+    poke(layout.root, b"c")
 
 
 def _reacquire(collector: Collector) -> bool:

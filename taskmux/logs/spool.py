@@ -90,6 +90,42 @@ def prepare(paths: ProjectPaths, task: str) -> None:
         os.close(fd)
 
 
+def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
+    """Which of these panes' logging is lost, and why: tmux closed the pipe (its `cat`
+    died: `pane_pipe` 0), or the spool it appends to was removed (the state folder was
+    deleted: the `cat` writes on into a file nobody can read). `piped`: task → pane_pipe."""
+    where = layout(root)
+    lost: dict[str, str] = {}
+    for task, is_piped in piped.items():
+        if not is_piped:
+            lost[task] = "pipe closed"
+        elif not os.path.exists(where.spool(task)):
+            lost[task] = "spool removed"
+    return lost
+
+
+LOST_MARK = b"[taskmux] output lost here: the log pipe had stopped (disk full?)\n"
+
+
+def mark_lost(paths: ProjectPaths, task: str) -> bool:
+    """Append the line that says output is missing here to the task's spool; False if it
+    cannot be written (the disk is still full: the pipe is left for a later look)."""
+    from pathlib import Path
+
+    from taskmux.statedir.files import open_private as open_checked
+
+    try:
+        fd = open_checked(Path(layout(paths.root).spool(task)), os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return False
+    try:
+        return os.write(fd, LOST_MARK) == len(LOST_MARK)
+    except OSError:  # ENOSPC
+        return False
+    finally:
+        os.close(fd)
+
+
 # The collector process -------------------------------------------------------------------
 
 
@@ -131,11 +167,51 @@ def _open_lock(path: str) -> int:
 
 
 def ensure_collector(root: Path) -> bool:
-    """Start the project's collector unless one runs; True if one was started."""
+    """Start the project's collector unless one runs; True if one was started. One that
+    died holding its lock is reported (`collector_restarted`)."""
     if collector_pid(root) is not None:
         return False
+    previous = crashed_collector(root)
     spawn(root)
+    if previous is not None:
+        record_restart(root, previous)
     return True
+
+
+def crashed_collector(root: Path | str) -> int | None:
+    """The pid of a collector that died holding the lock (`kill -9`, the OOM killer): it
+    stays written in the lock file, which a collector exiting cleanly empties. The caller
+    that finds it empties it, so one crash is reported once; None if there was none (or
+    a collector holds the lock)."""
+    try:
+        fd = _open_lock(layout(root).lock)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None  # a collector runs (or another caller is looking right now)
+        try:
+            text = os.pread(fd, 32, 0).strip()
+            if not text.isdigit():
+                return None
+            os.ftruncate(fd, 0)
+            return int(text)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def record_restart(root: Path | str, previous: int) -> None:
+    """The `collector_restarted` event, whoever found the crash (a launch, a read, the
+    supervisor)."""
+    from pathlib import Path
+
+    from taskmux.logs.events import EventLog
+
+    EventLog(Path(root) / "events.jsonl").append("collector_restarted", None, previous_pid=previous)
 
 
 def spawn(root: Path | str) -> None:
@@ -196,10 +272,13 @@ def catch_up(root: Path | str, tasks: Iterable[str], wait: float = CATCH_UP_WAIT
     if not targets:
         return
     if collector_pid(root) is None:  # (a running one would hold the lock for good)
+        previous = crashed_collector(root)
         writers = collector.collect_once(str(root))
+        if writers is not None and (writers or previous or _recently_touched(root, tasks)):
+            spawn(root)
+        if previous is not None:
+            record_restart(root, previous)
         if writers is not None:
-            if writers or _recently_touched(root, tasks):
-                spawn(root)
             return
     if wait > 0:
         _wait_read(root, targets, wait)

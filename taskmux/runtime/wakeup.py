@@ -2,92 +2,97 @@
 
 A supervisor learns of deaths from the kernel (`exitwatch.py`), but a task launched by
 another process (`taskmux start api`, `restart`, the daemon's API) is a new process it
-does not know yet. The launching process sends one datagram to a Linux abstract socket
-named after the user and the state folder; the supervisor, bound to that name, looks at
-tmux again at once and starts watching the new process.
+does not know yet. The launching process sends one datagram to `wake.sock`, a unix
+socket file in the project's state folder; the supervisor, bound to it, looks at tmux
+again at once and starts watching the new process.
 
-The name has no file and no permissions, so the receiver asks the kernel who sent each
-datagram (SO_PASSCRED) and counts only those of its own uid: another user can neither
-fake a wake-up nor learn anything from one. A poke to nobody is dropped at once (the
-send fails); a poke costs about 20 µs. Without abstract names (not Linux) there are no
-pokes and the supervisor's sweep catches up instead.
+The socket lives in the 0700 state folder, so only its owner (and root) can reach it:
+another local user's datagram is refused by the kernel before the supervisor wakes
+(issue 23: a flood on the old abstract name cost the daemon 67 % of a core even though
+each poke was then ignored). A poke to nobody is dropped at once (the send fails); a
+poke costs about 20 µs. A state folder path too long for a socket address (108 bytes)
+is reached through `/proc/self/fd/N/`; where that fails there are no pokes and the
+supervisor's sweep catches up instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
-import struct
-import sys
 from pathlib import Path
 
-ABSTRACT_NAMES = sys.platform.startswith("linux")
-_CREDENTIALS = struct.calcsize("3i")  # struct ucred: pid, uid, gid
+from taskmux.statedir.wakesock import SOCKET_NAME, address, poke
+
+__all__ = ["Listener", "poke"]
 
 
-def wake_name(state_folder: Path) -> bytes:
-    """The abstract socket name a state folder's supervisor listens on for pokes."""
-    digest = hashlib.sha256(str(state_folder.absolute()).encode()).hexdigest()[:32]
-    return f"\0taskmux/wake/{os.geteuid()}/{digest}".encode()
-
-
-def poke(state_folder: Path) -> bool:
-    """Tell the project's supervisor, if one runs, to look again; whether one heard it."""
-    if not ABSTRACT_NAMES:
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(b"w", wake_name(state_folder))
-    except OSError:  # nobody listens, or its queue is full (it will look anyway)
-        return False
+def _is_listened(where: str) -> bool:
+    """Whether a live socket is bound at `where` (a dead supervisor leaves its file)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(where)
+        except ConnectionRefusedError:
+            return False
+        except OSError:
+            return True  # not a socket we may replace: leave it alone
     return True
 
 
 class Listener:
-    """The supervisor's end: a datagram socket bound to the project's wake name."""
+    """The supervisor's end: a datagram socket bound to the state folder's `wake.sock`."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, path: Path, inode: int) -> None:
         self.sock = sock
+        self.path = path
+        self._inode = inode
 
     @classmethod
     def bind(cls, state_folder: Path) -> Listener | None:
-        """Listen for pokes; None where that is impossible (not Linux, name taken)."""
-        if not ABSTRACT_NAMES:
-            return None
+        """Listen for pokes; None where that is impossible (folder gone, one listens)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            sock.bind(wake_name(state_folder))
-        except OSError:  # taken: a squatter, or a supervisor of an older claim
+            with address(state_folder) as where:
+                try:
+                    sock.bind(where)
+                except OSError:
+                    # Only the supervision claim's holder binds, so a file left here is a
+                    # dead supervisor's unless a live one still answers on it.
+                    if _is_listened(where):
+                        raise
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(where)
+                    sock.bind(where)
+                inode = os.stat(where).st_ino
+        except (OSError, AttributeError):
             sock.close()
             return None
         sock.setblocking(False)
-        return cls(sock)
+        return cls(sock, state_folder / SOCKET_NAME, inode)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
+    def is_reachable(self) -> bool:
+        """Whether pokes still reach this socket (its file was not removed or replaced)."""
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except OSError:
+            return False
+
     def drain(self) -> bool:
-        """Read every waiting poke; whether one came from this user."""
-        ours = False
-        uid = os.geteuid()
+        """Read every waiting poke; whether there was one."""
+        poked = False
         while True:
             try:
-                _data, ancillary, _flags, _address = self.sock.recvmsg(
-                    16, socket.CMSG_SPACE(_CREDENTIALS)
-                )
-            except (BlockingIOError, InterruptedError):
-                return ours
-            except OSError:
-                return ours
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    _pid, sender, _gid = struct.unpack("3i", payload[:_CREDENTIALS])
-                    ours = ours or sender == uid
+                self.sock.recv(16)
+            except OSError:  # BlockingIOError once empty
+                return poked
+            poked = True
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+        if self.is_reachable():  # ours still: free the name for the next supervisor
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)

@@ -96,6 +96,7 @@ class ExitWatch:
 
     def wait(self, timeout: float) -> Woken:
         """Sleep until something watched happens or `timeout` seconds pass."""
+        self._keep_listening()
         woken = Woken(ended=self.gone)
         self.gone = set()
         if woken:
@@ -115,6 +116,21 @@ class ExitWatch:
                 self._drop(what)  # readable for good: never watched twice
                 self.missing.add(what)  # nor reported twice while tmux still lists it
         return woken
+
+    def _keep_listening(self) -> None:
+        """Bind the wake-up socket again once its file is gone (the state folder was
+        deleted, then made again): else no launch's poke would reach us. A stat a wait."""
+        listener = self.listener
+        if listener is None or listener.is_reachable():
+            return
+        again = Listener.bind(listener.path.parent)
+        if again is None:
+            return  # the folder is not back yet: looked at on the next wait
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(listener.fileno())
+        listener.close()
+        self.listener = again
+        self.selector.register(again.fileno(), selectors.EVENT_READ, "poke")
 
     def close(self) -> None:
         for pid in list(self.pidfds):

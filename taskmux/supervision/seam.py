@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from taskmux.errors import TaskmuxError
+from taskmux.lifecycle import logpipes
 from taskmux.logs import spool as logspool
 from taskmux.runtime.hooks import run_hook
 from taskmux.supervision.filewatch import WatchSpec
@@ -90,7 +91,10 @@ class LifecycleSeam:
         return self.lifecycle.timing
 
     def observe(self) -> Observation:
-        return self.lifecycle.observe()
+        lifecycle = self.lifecycle  # a lost log pipe is attached again (issue 23)
+        return logpipes.reattach(
+            lifecycle.project, lifecycle.tmux, lifecycle.observe(), lifecycle.events
+        )
 
     def server_pid(self) -> int | None:
         return self.lifecycle.tmux.server_pid()

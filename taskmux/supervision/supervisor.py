@@ -202,16 +202,14 @@ class Supervisor:
         output waits in the spools, but it is stamped late). A missing one is started; one
         this loop watched that died is an event; a failure here is recorded and does not
         hold up the rest of the tick."""
-        seen, self._collector = self._collector, None
+        self._collector = None
         if not any(s.is_alive for s in observation.tasks.values()):
             return
         try:
             pid = project.collector_pid()
             if pid is None:  # one a launcher just started may not hold its lock yet: a
-                # second then finds the lock taken and exits; only a crash is an event
-                project.ensure_collector()
-                if seen is not None and not _alive(seen):
-                    project.record("collector_restarted", None, previous_pid=seen)
+                # second then finds the lock taken and exits; only a crash is an event,
+                project.ensure_collector()  # recorded by logs/spool.py (issue 23, item 4)
             self._collector = pid if pid is not None and pid > 0 else None
         except (OSError, TaskmuxError) as exc:
             project.record("supervisor_error", None, error=f"log collector: {exc}")
@@ -523,16 +521,6 @@ class Supervisor:
         self.notice = text
         if self.notify is not None:
             self.notify(text)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _loss_cause(project: Supervised, server_pid: int | None) -> str:

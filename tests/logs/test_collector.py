@@ -17,6 +17,7 @@ from taskmux.logs import collector, layout, logwriter
 from taskmux.logs import spool as logspool
 from taskmux.logs.lines import TaskLog
 from taskmux.logs.reading import read_lines, tail
+from taskmux.statedir.claim import supervisor_running
 
 __all__ = ["project"]
 
@@ -296,6 +297,7 @@ def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> N
         command = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done"
         """
     )
+    started = time.time()
     assert project.run("start").returncode == 0
     root = project.paths.root
     pid = collector_alive(root)
@@ -306,15 +308,19 @@ def test_lines_are_kept_with_no_collector_and_shown_later(project: Project) -> N
     size = spool.stat().st_size
     assert wait_until(lambda: spool.stat().st_size > size + 200)  # still written, unread
     assert logspool.pending(root, ["ticker"])
-    before = time.time()
     result = project.run("logs", "ticker", "-n", "100000", "--timestamps")
+    read_done = time.time()
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     count = len(lines)
     assert count >= 10
     assert [line.split(" ", 1)[1] for line in lines] == [f"tick {i}" for i in range(1, count + 1)]
     assert all(LINE_RE.match(line.encode()) for line in lines)
-    assert tail(TaskLog("ticker", project.paths.log_file("ticker")), 1)[0].ts <= before + 1
+    # The lines shown were stamped by the read itself (the collector started again goes on
+    # appending lines stamped later: not those), and none before the task ran.
+    log = TaskLog("ticker", project.paths.log_file("ticker"))
+    shown = [line for line in read_lines(log) if line.text in {"tick 1", f"tick {count}"}]
+    assert started - 1 <= shown[0].ts <= shown[-1].ts <= read_done + 0.05
     assert wait_until(lambda: collector_alive(root) is not None)  # it runs again
 
 
@@ -399,6 +405,53 @@ def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None
     assert wait_until(
         lambda: any(e["event"] == "collector_restarted" for e in project.events()), timeout=5
     )
+
+
+def _restarts(project: Project) -> list[int]:
+    return [e["previous_pid"] for e in project.events() if e["event"] == "collector_restarted"]
+
+
+def test_a_read_restarts_a_killed_collector_and_records_it(project: Project) -> None:
+    """No supervisor: the next read finds the collector that died holding its lock, starts
+    another and says so, once (issue 23, item 4)."""
+    project.write('[tasks.ticker]\ncommand = "while true; do echo tick; sleep 0.05; done"\n')
+    assert project.run("start").returncode == 0
+    root = project.paths.root
+    first = wait_until(lambda: collector_alive(root), timeout=15)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: collector_alive(root) != first, timeout=5)
+    assert project.run("logs", "ticker", "-n", "3").returncode == 0
+    second = wait_until(lambda: collector_alive(root), timeout=5)
+    assert second != first
+    assert _restarts(project) == [first]
+    assert project.run("logs", "ticker", "-n", "3").returncode == 0
+    assert _restarts(project) == [first]  # one crash, one event
+
+
+def test_a_supervisor_restarts_at_once_a_collector_a_cli_launch_started(
+    project: Project,
+) -> None:
+    """The collector a `taskmux start` (not the supervisor) started is watched too: killed,
+    it is back within a second with a `collector_restarted` event, not at the next sweep."""
+    project.write(
+        """
+        [tasks.ticker]
+        command = "while true; do echo tick; sleep 0.05; done"
+        auto_start = false
+        """
+    )
+    project.spawn("start", "-m")  # starts nothing, supervises
+    root = project.paths.root
+    wait_until(lambda: supervisor_running(project.paths.supervisor_lock), timeout=15)
+    assert collector_alive(root) is None
+    assert project.run("start", "ticker").returncode == 0  # this process starts it
+    launched = wait_until(lambda: collector_alive(root), timeout=15)
+    time.sleep(0.3)  # the supervisor reads its poke
+    os.kill(launched, signal.SIGKILL)
+    began = time.monotonic()
+    back = wait_until(lambda: (pid := collector_alive(root)) != launched and pid, timeout=10)
+    assert back and time.monotonic() - began < 2.0
+    assert wait_until(lambda: launched in _restarts(project), timeout=5)
 
 
 def test_a_collector_carries_nothing_of_its_starters_environment(
