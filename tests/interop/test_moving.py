@@ -42,6 +42,15 @@ def _get(url: str) -> str:
         return str(response.read().decode())
 
 
+def _answer(url: str) -> str | None:
+    """The page, or None while nothing listens yet (a task without a probe is started
+    once it has lived through the settle window, not once it listens)."""
+    try:
+        return _get(url)
+    except OSError:
+        return None
+
+
 # A Rails-like app, with python3 standing in for puma, sidekiq, clockwork and the migration.
 RAILS = {
     "Procfile": """\
@@ -236,7 +245,7 @@ def test_a_rails_procfile_runs_as_foreman_would(project: Project) -> None:
     # web got a port of its own as $PORT, and serves what the release wrote
     port = rows["web"]["port"]
     assert isinstance(port, int) and rows["web"]["port_auto"] is True
-    assert _get(f"http://127.0.0.1:{port}/") == "migrated"
+    assert wait_until(lambda: _answer(f"http://127.0.0.1:{port}/")) == "migrated"
     # .env reached the tasks
     wait_until(lambda: "worker: hello from .env" in project.run("logs", "worker").stdout)
 
