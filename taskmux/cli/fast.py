@@ -155,26 +155,39 @@ def _inspect(config: str | None, params: dict[str, Any], json_out: bool) -> None
 
 def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.cli.logprint import make_printer
+    from taskmux.lifecycle.readmodel import LeanRead, NotHere
 
     task = params.get("task")
-    found = _cached(config)
-    if found is None or (task is not None and task not in found[1]):
-        _logs_by_service(config, params, json_out)  # W102, E201 and the rest are its to say
+    try:
+        lean = LeanRead(config)  # the cache, and one look at the panes' pipes
+    except (NotHere, *_CANNOT_VOUCH):
+        lean = None
+    if lean is None or (task is not None and task not in lean.facts) or _pipes_lost(lean):
+        _logs_by_service(config, params, json_out)  # W102, E201, re-attaching pipes: its own
         return
     from pathlib import Path
 
     from taskmux.logs.lines import TaskLog
     from taskmux.logs.reading import tail_lines
 
-    root, tasks, notes = found
-    sys.stderr.write(notes)
+    sys.stderr.write(lean.notes())
+    tasks = list(lean.facts)
     names = [task] if task is not None else tasks
-    logs = [TaskLog(name, Path(root, "logs", f"{name}.log")) for name in names]
+    logs = [TaskLog(name, Path(lean.root, "logs", f"{name}.log")) for name in names]
     lines = params.get("lines", OPERATIONS["logs"].default("lines"))
     items = tail_lines(logs, lines, cursors=True)
     if not json_out and not items and not any(log.files() for log in logs):
-        sys.stderr.write(f"no logs yet (in {Path(root, 'logs')})\n")
+        sys.stderr.write(f"no logs yet (in {Path(lean.root, 'logs')})\n")
     make_printer(tasks, task, False, False, json_out, None).run(items)
+
+
+def _pipes_lost(lean: Any) -> bool:
+    """Whether a running task's log pipe died or lost its spool: the service's read puts
+    it back (`lifecycle/logpipes.py`) before it reads."""
+    from taskmux.logs.spool import lost_pipes
+
+    live = {name: pane.piped for name, pane in lean.panes.items() if not pane.dead}
+    return bool(lost_pipes(lean.root, live))
 
 
 def _logs_by_service(config: str | None, params: dict[str, Any], json_out: bool) -> None:

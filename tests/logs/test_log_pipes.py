@@ -134,10 +134,9 @@ command = "i=0; while true; do i=$((i+1)); echo $(seq 1000) tick $i; sleep 0.05;
 def _fill(folder: Path) -> Path:
     """Fill the file system (again: the collector frees what it read of a spool)."""
     filler = folder / "filler"
-    with open(filler, "ab") as out, contextlib.suppress(OSError):
+    with open(filler, "ab", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"\0" * 65536)
-            out.flush()
     return filler
 
 
