@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.schema import TaskConfig
 from taskmux.errors import TaskmuxError
-from taskmux.lifecycle.restart import Action, Decision, decide, history_of, observed_of, policy_of
+from taskmux.lifecycle.restart import (
+    Action,
+    Decision,
+    after_failed_restart,
+    decide,
+    history_of,
+    observed_of,
+    policy_of,
+)
 from taskmux.lifecycle.results import Checked
 from taskmux.runtime.state import TaskState, health_change, same_run
 from taskmux.runtime.timing import Timing, wait_until
@@ -390,8 +398,30 @@ class Supervisor:
         if name in launched.failures:
             error = launched.failures[name].message
             project.record("restart_failed", name, attempt=attempt, error=error)
+            self._after_failure(project, name, state, attempt, error)
         else:
             project.record("restarted", name, attempt=attempt, reason=reason)
+
+    def _after_failure(
+        self, project: Supervised, name: str, state: TaskState, attempt: int, error: str
+    ) -> None:
+        """Schedule the next try of a restart that could not launch, after the backoff
+        (the old mark is in the past: left there, every tick would try again at once)."""
+        task = project.config.tasks.get(name)
+        if task is None:
+            return
+        decision = after_failed_restart(policy_of(task), attempt, f"restart failed: {error}")
+        if decision.action is Action.GIVE_UP:
+            project.give_up(state.window_id)
+            project.record("gave_up", name, reason=decision.reason, restarts=attempt)
+            return
+        if decision.delay > 0:
+            project.schedule_restart(state.window_id, self.clock() + decision.delay)
+        else:
+            project.cancel_restart(state.window_id)  # restart_delay 0: again at once
+        project.record(
+            "restart_scheduled", name, delay=round(decision.delay, 3), reason=decision.reason
+        )
 
     # Restarts on file changes ---------------------------------------------------------
 
