@@ -25,7 +25,7 @@ from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
 from taskmux.lifecycle.context import Context
-from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict
+from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict, settling
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.lifecycle.results import Progress, StartReport
 from taskmux.logs.lines import TaskLog
@@ -164,8 +164,12 @@ def judge(
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":
         return Verdict("pending", "still running")
-    if condition in ("healthy", "ready") and task.needs_check:
-        return Verdict("check", "not healthy yet")
+    if condition in ("healthy", "ready"):
+        if task.needs_check:
+            return Verdict("check", "not healthy yet")
+        young = settling(task, state, now)
+        if young is not None:
+            return young
     return Verdict("met", state.describe())
 
 
@@ -348,8 +352,8 @@ def wait_dependency(
             limit, ending = began + patience, f"(gave up after {patience:g}s)"
 
     def judge(observation: Observation) -> dict[str, Verdict]:
-        verdict = dependency_verdict(condition, task, observation.tasks.get(name))
-        if verdict.status == "pending":
+        verdict = dependency_verdict(condition, task, observation.tasks.get(name), time.time())
+        if verdict.status == "pending" and condition.startswith("completed"):
             verdict = Verdict("pending", "was still running")
         return {name: verdict}
 
