@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from taskmux.config.schema import TaskConfig
-from taskmux.errors import TaskmuxError
+from taskmux.errors import StopFailed, TaskmuxError
 from taskmux.lifecycle.restart import (
     Action,
     Decision,
@@ -386,7 +386,14 @@ class Supervisor:
         if state is None or state.manually_stopped or state.gave_up:
             return
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
-            project.end_processes(name, state.pid)
+            try:
+                project.end_processes(name, state.pid)
+            except StopFailed as exc:  # a second copy must not run beside what survived
+                project.count_restart(state.window_id)
+                attempt = state.restarts + 1
+                project.record("restart_failed", name, attempt=attempt, error=exc.message)
+                self._after_failure(project, name, state, attempt, exc.message)
+                return
             self._wait_for_death(project, name)
         # The launch reads tmux again under the task's lock: a stop by hand meanwhile wins.
         launched = project.relaunch([name], count_restart=True)

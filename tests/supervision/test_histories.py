@@ -23,7 +23,7 @@ import pytest
 
 from taskmux.config.models import validate_config
 from taskmux.config.schema import Condition, ProjectConfig
-from taskmux.errors import PortBusy
+from taskmux.errors import PortBusy, StopFailed
 from taskmux.lifecycle.results import Checked, Launched, StartReport
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.port_guard import Holder
@@ -59,6 +59,7 @@ class FakeProject:
         self.exists = True
         self.serial = 0
         self.busy: set[str] = set()  # tasks whose launch fails: their port is taken
+        self.unkillable: set[str] = set()  # tasks whose processes outlive SIGKILL
 
     # Scripting -----------------------------------------------------------------------
 
@@ -183,6 +184,8 @@ class FakeProject:
 
     def end_processes(self, name: str, pid: int | None) -> str | None:
         self.did.append((self.now(), "end", name))
+        if name in self.unkillable:
+            raise StopFailed(f"task '{name}': could not stop pid {pid} (SIGKILL failed)")
         if name in self.windows and not self.windows[name].dead:
             self.die(name, sig=signal.SIGTERM)
             return "SIGTERM"
@@ -399,6 +402,19 @@ HISTORIES: dict[str, History] = {
             (4, "give up", "app"),
         ],
     ),
+    "a restart never launches beside processes that outlived SIGKILL": History(
+        CHECKED,
+        [
+            (0, "start", "web", None),
+            (1, "fail", "web", None),
+            (1, "unkillable", "web", None),
+            (5, "tick", "", None),  # failure 1
+            (10, "tick", "", None),  # failure 2: unhealthy
+            (10.1, "tick", "", None),  # the restart's stop leaves survivors: no launch
+        ],
+        [(10.1, "end", "web"), (10.1, "cancel", "web")],
+        [(10.1, "restart_failed", "web")],
+    ),
     "a lost session is recovered: leftovers stopped, tasks relaunched": History(
         CRASHER,
         [(0, "start", "app", None), (1, "lose", "", None)],
@@ -436,6 +452,8 @@ def _apply(fake: FakeProject, what: str, task: str, arg: Any) -> None:
         fake._mark(task, manually_stopped=True)
     elif what in ("fail", "pass"):
         fake.passing[task] = what == "pass"
+    elif what == "unkillable":
+        fake.unkillable.add(task)
     elif what in ("busy", "free"):
         (fake.busy.add if what == "busy" else fake.busy.discard)(task)
     elif what == "lose":  # the tmux server died: windows and all
