@@ -357,6 +357,9 @@ def wait_dependency(
             verdict = Verdict("pending", "was still running")
         return {name: verdict}
 
+    # A probe-less `healthy` is a matter of time: looked at often, its level costs little
+    # more than `min_uptime`.
+    plain = condition == "healthy" and not task.needs_check
     watched = watch(
         ctx.observe,
         [name],
@@ -364,7 +367,7 @@ def wait_dependency(
         lambda task_name, state, _left: check(task_name, state),
         _dependency_unhealthy,
         deadline=limit,
-        interval=ctx.timing.dependency_poll,
+        interval=ctx.timing.uptime_poll if plain else ctx.timing.dependency_poll,
         stop=cancel,
     )
     verdict = watched.verdicts[name]
