@@ -176,8 +176,9 @@ class Starter:
                 report.failed[name] = failures[name].message
                 report.error_codes[name] = failures[name].code
                 death = launched.died.get(name)
-                why = f"({death.state})" if death else f": {failures[name].message}"
-                broken[name] = f"failed to start {why}"
+                # The cause's sentence is the task's own line; a dependent's names it short.
+                why = death.state if death else f"{failures[name].code}, see '{name}'"
+                broken[name] = f"failed to start ({why})"
                 continue
             if name in launched.daemonized:
                 report.warnings.append(launched.daemonized[name])

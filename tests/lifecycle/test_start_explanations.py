@@ -63,4 +63,5 @@ def test_a_busy_port_keeps_its_own_code_when_dependents_are_skipped(project: Pro
         result = project.run("start", "--wait", "--timeout", "5")
     assert result.returncode == 1
     assert "error[E304]" in result.stderr, result.stderr
-    assert "api: skipped" in result.stderr
+    assert "api: skipped: dependency 'web' failed to start (E304, see 'web')" in result.stderr
+    assert result.stderr.count("is held by") == 1  # the cause's sentence once, not per task
