@@ -298,7 +298,11 @@ OPERATIONS: dict[str, Operation] = {
             "wait",
             "Block until the tasks meet a condition; on failure say why, per task.",
             (
-                Param("tasks", "names", "Tasks that must all meet the condition.", required=True),
+                Param(
+                    "tasks",
+                    "names",
+                    "Tasks that must all meet the condition; none for every auto_start task.",
+                ),
                 Param(
                     "condition",
                     "str",

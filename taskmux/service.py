@@ -508,7 +508,7 @@ class Service:
 
     def wait(
         self,
-        tasks: list[str],
+        tasks: list[str] | None = None,
         condition: str = _WAIT.default("condition"),
         timeout: float = _WAIT.default("timeout"),
         stop: threading.Event | None = None,
@@ -519,9 +519,11 @@ class Service:
         chosen = next((c for c in CONDITIONS if c == condition), None)
         if chosen is None:
             raise UsageError(f"condition must be one of {', '.join(CONDITIONS)}")
-        if not tasks:
-            raise UsageError("name at least one task to wait for")
-        result = wait_for(self.lifecycle(), tasks, chosen, timeout, stop=stop)
+        lifecycle = self.lifecycle()
+        if not tasks:  # as `start` with no names starts them
+            config = lifecycle.config
+            tasks = [n for n, t in config.tasks.items() if t.auto_start and config.auto_start]
+        result = wait_for(lifecycle, tasks, chosen, timeout, stop=stop)
         if not result.ok:
             raise PartialFailure(WaitFailed(result.summary()), result)
         return result

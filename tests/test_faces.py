@@ -177,7 +177,7 @@ def test_the_api_checks_params_against_the_declaration() -> None:
 
     for message in (
         {"command": "logs", "params": {"context": -1}},
-        {"command": "wait", "params": {}},
+        {"command": "wait", "params": {"tasks": "a"}},
         {"command": "wait", "params": {"tasks": ["a"], "condition": "soon"}},
         {"command": "start", "params": {"kill_port": "yes"}},
     ):

@@ -178,6 +178,14 @@ class TaskConfig:
             "`health_retries` (a pass still does)"
         ),
     )
+    min_uptime: Annotated[float, Bounds(ge=0)] = field(
+        default=1.0,
+        metadata=about(
+            "seconds a task without a probe or `ready_log` must stay up to be ready "
+            "(`start --wait`, `wait`, a `healthy` dependency); one that exits sooner is a "
+            "failed start, never called ready. `0`: ready as soon as it runs"
+        ),
+    )
     health_interval: Annotated[float, Bounds(gt=0)] = field(
         default=10.0, metadata=about("seconds between the supervisor's health checks")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -116,6 +117,7 @@ class Launcher:
         settle: float = 0.0,
         count_restart: bool = False,
         kill_port: bool = False,
+        on_launched: Callable[[list[str]], None] | None = None,
     ) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
 
@@ -127,6 +129,8 @@ class Launcher:
         counts the launch as an automatic restart on the task's window, in the same call.
         `kill_port` (`--kill-port`, this call only): a task's port is freed from whatever
         holds it that we may signal, not just from this project's orphans.
+        `on_launched` hears the names of the tasks tmux now runs, before the settle window
+        (a `started` dependency is met then); it is called once, also when none launched.
         """
         result = Launched()
         if not names:
@@ -154,6 +158,8 @@ class Launcher:
             for spec in prepared:
                 self.ctx.paths.killed_mark(spec.task).unlink(missing_ok=True)
         fresh = {spec.task: spec for spec in prepared}
+        if on_launched is not None:
+            on_launched(list(fresh))
         if settle > 0 and fresh:
             self._settle(list(fresh), settle, result, launched_at)
         else:

@@ -29,10 +29,23 @@ def success_text(task: TaskConfig) -> str:
     return "exit 0" if codes == [0] else "an exit code in " + ", ".join(map(str, codes))
 
 
-def dependency_verdict(condition: Condition, task: TaskConfig, state: TaskState | None) -> Verdict:
+def settling(task: TaskConfig, state: TaskState, now: float) -> Verdict | None:
+    """A probe-less task alive for less than its `min_uptime`: not ready yet (SPEC §9)."""
+    if task.needs_check or state.started_at is None:
+        return None
+    uptime = max(0.0, now - state.started_at)
+    if uptime >= task.min_uptime:
+        return None
+    return Verdict("pending", f"up {uptime:.1f}s of its min_uptime {task.min_uptime:g}s")
+
+
+def dependency_verdict(
+    condition: Condition, task: TaskConfig, state: TaskState | None, now: float | None = None
+) -> Verdict:
     """Whether a dependency that was started meets `condition` (see module docstring).
 
-    "healthy" is alive with its probe passing and its ready line seen; a task without a
+    "healthy" is alive with its probe passing and its ready line seen, or, without
+    either, alive for its `min_uptime` (checked when `now` is given); a task without a
     probe or ready line that completed successfully (a one-shot) still counts, as it
     always has. "completed" is any exit; "completed_successfully" an exit with one of the
     task's `success_exit_codes`. An exit ends every wait: taskmux does not wait for a
@@ -47,7 +60,8 @@ def dependency_verdict(condition: Condition, task: TaskConfig, state: TaskState 
             return Verdict("pending", "still running")
         if task.needs_check:
             return Verdict("check", "not healthy yet")
-        return Verdict("met", "running")
+        young = settling(task, state, now) if now is not None else None
+        return young or Verdict("met", "running")
     ended = state.exit_text()
     if state.manually_stopped:
         return Verdict("failed", "was stopped by hand")

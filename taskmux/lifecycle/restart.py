@@ -113,6 +113,13 @@ def _restart_or_give_up(policy: Policy, history: History, reason: str) -> Decisi
     return Decision(Action.RESTART, delay, reason)
 
 
+def after_failed_restart(policy: Policy, restarts: int, reason: str) -> Decision:
+    """What to do once a restart could not launch (its port busy, its cwd gone), with
+    `restarts` counting that attempt: the next one waits the backoff, exactly as after a
+    crash, so a busy port does not use up `max_restarts` in a second."""
+    return _restart_or_give_up(policy, History(restarts=restarts), reason)
+
+
 def policy_of(task: TaskConfig) -> Policy:
     return Policy(
         task.restart_policy,

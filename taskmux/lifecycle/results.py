@@ -71,7 +71,10 @@ class StartReport:
         problems = [f"{n} skipped ({why})" for n, why in self.skipped.items()]
         problems += [f"{n} failed ({why})" for n, why in self.failed.items()]
         started = ", ".join(self.started) or "nothing"
-        return StartFailed(f"started {started}; " + "; ".join(problems))
+        # Skips follow from the failures: one cause's code (E304 a busy port) is kept.
+        codes = {self.error_codes.get(n) for n in self.failed}
+        code = codes.pop() if len(codes) == 1 else None
+        return StartFailed(f"started {started}; " + "; ".join(problems), code=code)
 
     def to_dict(self) -> dict[str, Any]:
         return {

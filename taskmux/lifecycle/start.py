@@ -5,8 +5,10 @@ dependency's condition waited for, dependents of a failure skipped at once; `res
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from taskmux.config.deps import start_order, transitive_dependencies
 from taskmux.config.schema import Condition, Dependency
@@ -15,7 +17,7 @@ from taskmux.lifecycle.checks import Checks
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.launch import Launcher
 from taskmux.lifecycle.readiness import dependency_verdict, unmet_word
-from taskmux.lifecycle.results import Death, Progress, StartReport
+from taskmux.lifecycle.results import Death, Launched, Progress, StartReport
 from taskmux.lifecycle.stop import Stopper
 from taskmux.lifecycle.waiting import wait_dependency
 from taskmux.runtime.tmux_manager import Observation
@@ -150,11 +152,23 @@ class Starter:
                 cancel.set()  # let waits still running end now (Ctrl+C, or nothing left)
 
     def launch_wave(
-        self, ready: list[str], report: StartReport, broken: dict[str, str], kill_port: bool
-    ) -> None:
-        """Launch one wave and sort its tasks into the report; failures go to `broken`."""
+        self,
+        ready: list[str],
+        kill_port: bool,
+        on_launched: Callable[[list[str]], None] | None = None,
+    ) -> Launched:
+        """Launch one wave and watch it through the settle window; `on_launched` hears
+        which tasks tmux runs as soon as it does (see `Launcher.launch`)."""
         settle = self.ctx.timing.settle
-        launched = self.launcher.launch(ready, settle=settle, kill_port=kill_port)
+        return self.launcher.launch(
+            ready, settle=settle, kill_port=kill_port, on_launched=on_launched
+        )
+
+    @staticmethod
+    def sort_wave(
+        ready: list[str], launched: Launched, report: StartReport, broken: dict[str, str]
+    ) -> None:
+        """Sort a settled wave's tasks into the report; failures go to `broken`."""
         failures = launched.failures
         report.died |= launched.died
         for name in ready:
@@ -162,8 +176,9 @@ class Starter:
                 report.failed[name] = failures[name].message
                 report.error_codes[name] = failures[name].code
                 death = launched.died.get(name)
-                why = f"({death.state})" if death else f": {failures[name].message}"
-                broken[name] = f"failed to start {why}"
+                # The cause's sentence is the task's own line; a dependent's names it short.
+                why = death.state if death else f"{failures[name].code}, see '{name}'"
+                broken[name] = f"failed to start ({why})"
                 continue
             if name in launched.daemonized:
                 report.warnings.append(launched.daemonized[name])
@@ -180,10 +195,11 @@ class _Schedule:
     """One start's schedule: launch each task once its dependencies meet their conditions;
     skip those whose cannot, at once, with the reason.
 
-    Each wave of ready tasks is launched together and settles together: a task that dies
-    within the settle window failed to start, and its dependents are skipped. A
-    dependency's condition is waited for (in a worker) once it has been launched;
-    `started` is met by the launch itself.
+    Each wave of ready tasks is launched together and settles together (in a worker): a
+    task that dies within the settle window failed to start, and its dependents that are
+    still waiting are skipped. `started` is met by the launch itself, before the settle
+    window, so a chain of `started` dependencies costs a tmux round trip per level; the
+    other conditions are waited for (in a worker) once the dependency was launched.
     """
 
     starter: Starter
@@ -198,25 +214,30 @@ class _Schedule:
     unmet: dict[tuple[str, str], str] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)  # failed to start, or skipped
     waits: dict[Future[str | None], tuple[str, str]] = field(default_factory=dict)
+    waves: dict[Future[Launched], list[str]] = field(default_factory=dict)  # settling
     asked: set[tuple[str, str]] = field(default_factory=set)
 
     def run(self, pending: list[str]) -> None:
         self.up = {n for n in self.in_scope if n not in pending}
         self.met = {(n, "started") for n in self.up}
-        while pending:
-            ready, pending = self._sort(pending)
-            if ready:
-                self._launch(ready)
-                continue  # their dependents' waits start in the next round
-            if not pending:
-                break
-            if not self.waits:  # nothing left that could unblock them (never expected)
-                for name in pending:
-                    self.report.skipped[name] = "its dependencies were not started"
-                break
-            self._take_finished_waits()
-        for future in self.waits:
-            future.cancel()
+        try:
+            while pending:
+                ready, pending = self._sort(pending)
+                if ready:
+                    self._launch(ready)
+                    continue  # their dependents' waits start in the next round
+                if not pending:
+                    break
+                if not self.waits and not self.waves:  # nothing left that could unblock them
+                    for name in pending:
+                        self.report.skipped[name] = "its dependencies were not started"
+                    break
+                self._take_finished()
+            while self.waves:  # the report is complete once every wave has settled
+                self._take_finished()
+        finally:
+            for future in self.waits:
+                future.cancel()
 
     def _sort(self, pending: list[str]) -> tuple[list[str], list[str]]:
         """(ready to launch, still blocked); the ones that can never start are skipped."""
@@ -255,7 +276,25 @@ class _Schedule:
         self.waits[future] = key
 
     def _launch(self, ready: list[str]) -> None:
-        self.starter.launch_wave(ready, self.report, self.broken, self.kill_port)
+        """Launch a wave in a worker and go on once tmux runs it (its settle window goes
+        on in that worker); a wave that launched less than all is waited for whole."""
+        running: Future[list[str]] = Future()
+        wave = self.pool.submit(self.starter.launch_wave, ready, self.kill_port, running.set_result)
+        self.waves[wave] = ready
+        either: list[Future[Any]] = [running, wave]
+        wait(either, return_when=FIRST_COMPLETED)
+        fresh = running.result() if running.done() else []
+        if set(fresh) != set(ready):  # a failure before the launch: known in full at its end
+            self._settled(wave)
+            return
+        for name in fresh:
+            self.up.add(name)
+            self.met.add((name, "started"))
+
+    def _settled(self, wave: Future[Launched]) -> None:
+        ready = self.waves.pop(wave)
+        launched = wave.result()
+        self.starter.sort_wave(ready, launched, self.report, self.broken)
         for name in ready:
             if name not in self.broken:
                 self.up.add(name)
@@ -263,13 +302,24 @@ class _Schedule:
             elif _exited(self.report.died.get(name)):  # it ran, and ended: "completed"
                 self.met.add((name, "completed"))
 
-    def _take_finished_waits(self) -> None:
-        done, _ = wait(list(self.waits), return_when=FIRST_COMPLETED)
+    def _take_finished(self) -> None:
+        """Take in whatever finished first: settled waves, dependency waits."""
+        futures: list[Future[Any]] = [*self.waits, *self.waves]
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
         for future in done:
+            if future in self.waves:
+                self._settled(future)
+                continue
+            if future not in self.waits:
+                continue  # a wave taken in already, for a dependency of it that failed
             dep_name, condition = self.waits.pop(future)
             problem = future.result()
             if problem is not None:
                 self.unmet[(dep_name, condition)] = problem
+                # A death in its own settle window is a failed start: say that, not this.
+                for wave, names in list(self.waves.items()):
+                    if dep_name in names:
+                        self._settled(wave)
                 continue
             self.met.add((dep_name, condition))
             if condition == "healthy" and dep_name not in self.report.completed:

@@ -34,26 +34,44 @@ class Stopper:
         with self.ctx.task_locks(list(states)):
             self.ctx.tmux.mark_all_stopped([s.window_id for s in states.values()])
 
-    def stop_target(self, name: str, pid: int | None = None) -> procs.StopTarget:
-        """What `end_processes` needs to stop a task: its pane process, marker, escalation."""
+    def stop_target(
+        self, name: str, pid: int | None = None, server: int | None = None
+    ) -> procs.StopTarget:
+        """What `end_processes` needs to stop a task: its pane process, marker, escalation.
+        `server`: the tmux server's pid, which `pid` (from an observation) must prove to be
+        a pane of before it is signalled."""
         task = self.ctx.config.tasks.get(name)
         grace = task.stop_grace_period if task is not None else 5.0
-        return procs.StopTarget(pid, self.ctx.marker(name), grace, stop_signal_of(task))
+        first = stop_signal_of(task)
+        return procs.StopTarget(pid, self.ctx.marker(name), grace, first, server)
 
     def end_processes(self, name: str, pid: int | None = None) -> str | None:
         """The one way taskmux stops a task's processes (a manual stop, an automatic
         restart, a give-up, the leftovers of a lost session): its pane process `pid`, its
         group, its descendants and whatever carries its marker, through the SIGINT →
-        SIGTERM → SIGKILL escalation. Returns the signal that ended them (None: none ran)."""
-        return self.end_all_processes({name: pid})[name]
+        SIGTERM → SIGKILL escalation. Returns the signal that ended them (None: none ran);
+        raises StopFailed (E306) naming what outlived SIGKILL, so nothing is launched
+        beside it."""
+        ended = self._end({name: pid})[name]
+        if ended.survivors:
+            raise StopFailed(
+                f"task '{name}': could not stop {procs.describe(ended.survivors)} "
+                "(SIGKILL failed); not started again while it runs"
+            )
+        return ended.signal
 
     def end_all_processes(self, pids: dict[str, int | None]) -> dict[str, str | None]:
         """`end_processes` for many tasks at once: one process scan shared by all, every
         escalation running side by side (N tasks that take G s each end in about G s)."""
+        return {n: e.signal for n, e in self._end(pids).items()}
+
+    def _end(self, pids: dict[str, int | None]) -> dict[str, procs.Ended]:
         names = list(pids)
-        targets = [self.stop_target(n, pids[n]) for n in names]
+        # A pid read from tmux a moment ago may name a stranger by now: prove it first.
+        server = self.ctx.tmux.server_pid() if any(pids.values()) else None
+        targets = [self.stop_target(n, pids[n], server) for n in names]
         ended = procs.stop_trees(targets, timing=self.ctx.timing)
-        return {n: e.signal for n, e in zip(names, ended, strict=True)}
+        return dict(zip(names, ended, strict=True))
 
     def _stop_wave(
         self, wave: list[str], observation: Observation, hooks: bool, reap: bool = True
@@ -79,8 +97,9 @@ class Stopper:
         leftovers = {n: found for n, found in leftovers.items() if found}
         daemons = {n: self._announce_leftovers(n, states[n], leftovers[n]) for n in leftovers}
         order = [*live, *leftovers]
+        server = observation.server_pid
         targets = [
-            self.stop_target(n, states[n].pid if n in live and states[n].is_alive else None)
+            self.stop_target(n, states[n].pid if n in live and states[n].is_alive else None, server)
             for n in order
         ]
         ended = dict(zip(order, procs.stop_trees(targets, table, self.ctx.timing), strict=True))
@@ -235,7 +254,7 @@ class Stopper:
             self.ctx.paths.mark_killed(name)
             self.ctx.tmux.mark_stopped(state.window_id)
         pid = state.pid if state.is_alive else None
-        found = procs.kill_tree(pid, self.ctx.marker(name), self.ctx.timing)
+        found = procs.kill_tree(pid, self.ctx.marker(name), self.ctx.timing, observation.server_pid)
         # Only this window: the session ends with it if nothing else (a person's window,
         # another task's) is left in it.
         self.ctx.tmux.kill_window(state.window_id)

@@ -25,9 +25,9 @@ from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
 from taskmux.lifecycle.context import Context
-from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict
+from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict, settling
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
-from taskmux.lifecycle.results import Progress, StartReport
+from taskmux.lifecycle.results import Death, Progress, StartReport
 from taskmux.logs.lines import TaskLog
 from taskmux.logs.reading import tail
 from taskmux.runtime.health import CheckResult
@@ -198,8 +198,12 @@ def judge(
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":
         return Verdict("pending", "still running")
-    if condition in ("healthy", "ready") and task.needs_check:
-        return Verdict("check", "not healthy yet")
+    if condition in ("healthy", "ready"):
+        if task.needs_check:
+            return Verdict("check", "not healthy yet")
+        young = settling(task, state, now)
+        if young is not None:
+            return young
     return Verdict("met", state.describe())
 
 
@@ -323,6 +327,7 @@ def wait_for(
     stop: threading.Event | None = None,
     poll: float | None = None,
     said_timeout: float | None = None,
+    ending: str | None = None,
 ) -> WaitResult:
     """Wait until every task meets `condition`, one fails for good, or `timeout` passes.
 
@@ -330,7 +335,8 @@ def wait_for(
     Setting `stop` ends the wait early; the result then reports the tasks as unmet.
     `poll`: how often tmux is read (None: the lifecycle's `dependency_poll`).
     `said_timeout`: the timeout to name in the result, when this wait is the last part
-    of a longer one (`start --wait`).
+    of a longer one (`start --wait`); `ending`: why an unmet task was not waited for
+    longer, when the caller knows better (the start's timeout ran out).
     """
     shown = timeout if said_timeout is None else said_timeout
     wanted = list(dict.fromkeys(names))
@@ -351,7 +357,7 @@ def wait_for(
         shown,
         time.monotonic() - started,
         watched.timed_out,
-        _reports(lifecycle, shown, watched),
+        _reports(lifecycle, shown, watched, ending),
     )
 
 
@@ -382,11 +388,14 @@ def wait_dependency(
             limit, ending = began + patience, f"(gave up after {patience:g}s)"
 
     def judge(observation: Observation) -> dict[str, Verdict]:
-        verdict = dependency_verdict(condition, task, observation.tasks.get(name))
-        if verdict.status == "pending":
+        verdict = dependency_verdict(condition, task, observation.tasks.get(name), time.time())
+        if verdict.status == "pending" and condition.startswith("completed"):
             verdict = Verdict("pending", "was still running")
         return {name: verdict}
 
+    # A probe-less `healthy` is a matter of time: looked at often, its level costs little
+    # more than `min_uptime`.
+    plain = condition == "healthy" and not task.needs_check
     watched = watch(
         ctx.observe,
         [name],
@@ -394,7 +403,7 @@ def wait_dependency(
         lambda task_name, state, _left: check(task_name, state),
         _dependency_unhealthy,
         deadline=limit,
-        interval=ctx.timing.dependency_poll,
+        interval=ctx.timing.uptime_poll if plain else ctx.timing.dependency_poll,
         stop=cancel,
     )
     verdict = watched.verdicts[name]
@@ -443,10 +452,14 @@ def _unhealthy_reason(result: CheckResult) -> str:
     return f"not healthy: {result.reason[:MAX_LINE]}" if result.reason else "not healthy"
 
 
-def _reports(lifecycle: Facts, timeout: float, watched: Watched) -> tuple[TaskWait, ...]:
+def _reports(
+    lifecycle: Facts, timeout: float, watched: Watched, told: str | None = None
+) -> tuple[TaskWait, ...]:
     observation, verdicts, checks = watched.observation, watched.verdicts, watched.checks
     failed = [name for name, v in verdicts.items() if v.status == "failed"]
-    if watched.timed_out:
+    if told is not None:
+        ending = told
+    elif watched.timed_out:
         ending = f"timed out after {timeout:g}s"
     elif failed:
         ending = f"stopped waiting: {', '.join(failed)} failed"
@@ -480,13 +493,11 @@ def _reports(lifecycle: Facts, timeout: float, watched: Watched) -> tuple[TaskWa
 
 
 def _run_lines(lifecycle: Facts, name: str, state: TaskState | None) -> tuple[str, ...]:
-    """The last lines of the run being judged (an earlier run's ready line or error would
-    mislead); all of the log's last lines if this run printed nothing yet."""
-    if state is not None and state.started_at is not None:
-        lines = last_log_lines(lifecycle, name, since=state.started_at)
-        if lines:
-            return lines
-    return last_log_lines(lifecycle, name)
+    """The last lines of the run being judged, and only those: an earlier run's ready
+    line or error would mislead (none when this run printed nothing yet)."""
+    if state is None or state.started_at is None:
+        return ()
+    return last_log_lines(lifecycle, name, since=state.started_at)
 
 
 def _state_text(observation: Observation, name: str, state: TaskState | None) -> str:
@@ -516,6 +527,7 @@ def wait_started(
     timeout: float,
     stop: threading.Event | None = None,
     said_timeout: float | None = None,
+    out_of_time: bool = False,
 ) -> WaitResult:
     """Wait until every task a start dealt with is ready (healthy per its probe and ready
     line; a one-shot: completed successfully), one fails for good, or `timeout` passes.
@@ -524,27 +536,47 @@ def wait_started(
     is the start's ("skipped: dependency 'migrate' exited 1; ..."), the other facts
     (state, exit code, last log lines) are `wait`'s, as for every other task.
     """
-    named = {
-        *report.started,
-        *report.completed,
-        *report.already_running,
-        *report.failed,
-        *report.skipped,
-    }
-    names = [n for n in lifecycle.config.tasks if n in named]
-    if not names:
-        return WaitResult("ready", timeout, 0.0, False, ())
-    result = wait_for(lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout)
-    tasks = []
-    for task in result.tasks:
-        if task.task in report.skipped:  # never launched: earlier runs' lines say nothing
-            why = f"skipped: {report.skipped[task.task]}"
-            task = replace(task, met=False, reason=why, logs=())
-        elif task.task in report.failed:
-            why = f"failed to start: {report.failed[task.task]}"
-            task = replace(task, met=False, reason=why)
-        tasks.append(task)
-    return replace(result, tasks=tuple(tasks))
+    up = {*report.started, *report.completed, *report.already_running}
+    broken = {*report.failed, *report.skipped}
+    names = [n for n in lifecycle.config.tasks if n in up]
+    shown = timeout if said_timeout is None else said_timeout
+    ending = None
+    if broken:  # the start failed already: one look at the rest, each with its own cause
+        out_of_time = out_of_time or any(
+            why.endswith("when the timeout ran out") for why in report.skipped.values()
+        )
+        ending = (
+            f"timed out after {shown:g}s"
+            if out_of_time
+            else "not waited for: " + ", ".join(sorted(broken)) + " did not start"
+        )
+        timeout = 0.0
+    result = wait_for(
+        lifecycle, names, "ready", timeout, stop, said_timeout=said_timeout, ending=ending
+    )
+    reports = {t.task: t for t in result.tasks}
+    for name in lifecycle.config.tasks:
+        if name in report.skipped:  # never launched: earlier runs' lines say nothing
+            reports[name] = _unstarted(name, f"skipped: {report.skipped[name]}", "not started")
+        elif name in report.failed:
+            reports[name] = _failed(name, report.failed[name], report.died.get(name))
+    tasks = tuple(reports[n] for n in lifecycle.config.tasks if n in reports)
+    return replace(result, tasks=tasks, timed_out=result.timed_out or bool(out_of_time))
+
+
+def _unstarted(name: str, reason: str, state: str) -> TaskWait:
+    """A task the start skipped: the start's reason; no run, so no lines."""
+    return TaskWait(name, False, state, reason, False, None, None, None)
+
+
+def _failed(name: str, message: str, death: Death | None) -> TaskWait:
+    """A task that failed to start: one line of cause (its output is in `logs`, once)."""
+    if death is None:
+        return _unstarted(name, f"failed to start: {message}", "not started")
+    why = f"failed to start: {death.state} within {death.window:g}s of its start"
+    return TaskWait(
+        name, False, death.state, why, False, None, death.exit_code, death.signal, None, death.logs
+    )
 
 
 def start_and_wait(
@@ -564,5 +596,5 @@ def start_and_wait(
     deadline = began + max(0.0, timeout)
     report = lifecycle.start(names, with_deps=with_deps, deadline=deadline, kill_port=kill_port)
     left = max(0.0, timeout - (time.monotonic() - began))
-    result = wait_started(lifecycle, report, left, stop, said_timeout=timeout)
+    result = wait_started(lifecycle, report, left, stop, timeout, out_of_time=left <= 0)
     return report, replace(result, timeout=timeout, elapsed=time.monotonic() - began)

@@ -92,10 +92,19 @@ class ProcessTable:
             table.children.setdefault(proc.ppid, []).append(proc.pid)
         return table
 
-    def members(self, root_pid: int | None, marker: str | None) -> list[Proc]:
-        """The task's live processes (see the module docstring), never this process."""
+    def members(
+        self, root_pid: int | None, marker: str | None, parent: int | None = None
+    ) -> list[Proc]:
+        """The task's live processes (see the module docstring), never this process.
+
+        `parent`: the tmux server's pid, when `root_pid` comes from an observation that
+        may be stale: the pid is taken as the task's pane process only if that process
+        proves it (see `is_pane_process`), else only the marker finds the task's processes.
+        """
         found: dict[int, Proc] = {}
         root = self.procs.get(root_pid) if root_pid else None
+        if root is not None and parent is not None and not is_pane_process(root, marker, parent):
+            root = None  # the pane's process ended and a stranger has its pid now
         pgid = root.pgid if root is not None else None
         if pgid is not None or marker is not None:
             for proc in self.procs.values():
@@ -111,6 +120,15 @@ class ProcessTable:
                     stack.append(child)
         me = os.getpid()
         return [p for p in found.values() if p.pid != me and not p.zombie]
+
+
+def is_pane_process(proc: Proc, marker: str | None, server: int) -> bool:
+    """Whether `proc` is still the task's pane process: it carries the task's marker, or
+    (a program that cleared its environment) carries none and is a child of the tmux
+    server. A process that reused the pid since is neither."""
+    if proc.marker is not None:
+        return proc.marker == marker
+    return proc.ppid == server
 
 
 def _scan_proc(markers: bool) -> dict[int, Proc]:
@@ -178,9 +196,11 @@ def alive(proc: Proc) -> bool:
         return False
 
 
-def task_processes(root_pid: int | None, marker: str | None) -> list[Proc]:
+def task_processes(
+    root_pid: int | None, marker: str | None, parent: int | None = None
+) -> list[Proc]:
     """Every live process that belongs to the task (one scan of its own)."""
-    return ProcessTable.scan(markers=marker is not None).members(root_pid, marker)
+    return ProcessTable.scan(markers=marker is not None).members(root_pid, marker, parent)
 
 
 def _pgid(pid: int) -> int | None:
@@ -253,6 +273,7 @@ class StopTarget:
     marker: str | None
     grace: float
     first: int = signal.SIGINT
+    parent: int | None = None  # the tmux server: `root_pid` must be its child (see `members`)
 
 
 @dataclass
@@ -304,7 +325,7 @@ def stop_trees(
         table = ProcessTable.scan(markers=any(t.marker is not None for t in targets))
     runs = []
     for target in targets:
-        found = table.members(target.root_pid, target.marker)
+        found = table.members(target.root_pid, target.marker, target.parent)
         steps = stop_steps(target.first, target.grace, pauses)
         runs.append(_Run(target, steps, found, Ended(found=found)))
     now = time.monotonic()
@@ -361,10 +382,16 @@ def _escalate(run: _Run, table: ProcessTable, now: float) -> None:
         run.finish("SIGKILL", procs)
 
 
-def kill_tree(root_pid: int | None, marker: str | None, timing: Timing | None = None) -> bool:
-    """SIGKILL every process of the task; return whether anything was running."""
+def kill_tree(
+    root_pid: int | None,
+    marker: str | None,
+    timing: Timing | None = None,
+    parent: int | None = None,
+) -> bool:
+    """SIGKILL every process of the task; return whether anything was running.
+    `parent`: the tmux server, whose child `root_pid` must be (see `ProcessTable.members`)."""
     pauses = current(timing)
-    procs = task_processes(root_pid, marker)
+    procs = task_processes(root_pid, marker, parent)
     found = bool(procs)
     for _ in range(3):
         if not procs:

@@ -30,6 +30,7 @@ class Timing:
     daemon_settle: float = 1.0  # a task that exited 0 at start is watched for a forked server
     daemonized_poll: float = 0.05  # between two looks for such a server on the task's port
     dependency_poll: float = 0.25  # how often a dependency's condition is looked at again
+    uptime_poll: float = 0.025  # ... when it only has to stay up for its `min_uptime`
     pending_wait: float = 0.5  # how long tmux 3.3a is given to report a death it has seen
     pending_pause: float = 0.004  # between two looks at such a pending death
     term_wait: float = 3.0  # after SIGTERM in a stop's escalation, how long until SIGKILL
@@ -62,6 +63,7 @@ class Timing:
             daemon_settle=0.5,
             daemonized_poll=0.02,
             dependency_poll=0.02,
+            uptime_poll=0.01,
             pending_wait=0.5,
             pending_pause=0.004,
             term_wait=1.0,

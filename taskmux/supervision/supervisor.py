@@ -25,8 +25,16 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from taskmux.config.schema import TaskConfig
-from taskmux.errors import TaskmuxError
-from taskmux.lifecycle.restart import Action, Decision, decide, history_of, observed_of, policy_of
+from taskmux.errors import StopFailed, TaskmuxError
+from taskmux.lifecycle.restart import (
+    Action,
+    Decision,
+    after_failed_restart,
+    decide,
+    history_of,
+    observed_of,
+    policy_of,
+)
 from taskmux.lifecycle.results import Checked
 from taskmux.runtime.state import TaskState, health_change, same_run
 from taskmux.runtime.timing import Timing, wait_until
@@ -376,7 +384,14 @@ class Supervisor:
         if state is None or state.manually_stopped or state.gave_up:
             return
         if state.is_alive:  # unhealthy: stop it the usual way, without a manual mark
-            project.end_processes(name, state.pid)
+            try:
+                project.end_processes(name, state.pid)
+            except StopFailed as exc:  # a second copy must not run beside what survived
+                project.count_restart(state.window_id)
+                attempt = state.restarts + 1
+                project.record("restart_failed", name, attempt=attempt, error=exc.message)
+                self._after_failure(project, name, state, attempt, exc.message)
+                return
             self._wait_for_death(project, name)
         # The launch reads tmux again under the task's lock: a stop by hand meanwhile wins.
         launched = project.relaunch([name], count_restart=True)
@@ -388,8 +403,30 @@ class Supervisor:
         if name in launched.failures:
             error = launched.failures[name].message
             project.record("restart_failed", name, attempt=attempt, error=error)
+            self._after_failure(project, name, state, attempt, error)
         else:
             project.record("restarted", name, attempt=attempt, reason=reason)
+
+    def _after_failure(
+        self, project: Supervised, name: str, state: TaskState, attempt: int, error: str
+    ) -> None:
+        """Schedule the next try of a restart that could not launch, after the backoff
+        (the old mark is in the past: left there, every tick would try again at once)."""
+        task = project.config.tasks.get(name)
+        if task is None:
+            return
+        decision = after_failed_restart(policy_of(task), attempt, f"restart failed: {error}")
+        if decision.action is Action.GIVE_UP:
+            project.give_up(state.window_id)
+            project.record("gave_up", name, reason=decision.reason, restarts=attempt)
+            return
+        if decision.delay > 0:
+            project.schedule_restart(state.window_id, self.clock() + decision.delay)
+        else:
+            project.cancel_restart(state.window_id)  # restart_delay 0: again at once
+        project.record(
+            "restart_scheduled", name, delay=round(decision.delay, 3), reason=decision.reason
+        )
 
     # Restarts on file changes ---------------------------------------------------------
 

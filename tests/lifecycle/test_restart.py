@@ -10,6 +10,7 @@ from taskmux.lifecycle.restart import (
     History,
     Observed,
     Policy,
+    after_failed_restart,
     backoff_delay,
     decide,
 )
@@ -182,3 +183,13 @@ def test_success_exit_codes_decide_on_failure(
     assert decide(policy, observed, FRESH, NOW).action is expected
     always = Policy(restart_policy="always", success_exit_codes=codes)
     assert decide(always, observed, FRESH, NOW).action is Action.RESTART
+
+
+@pytest.mark.parametrize(
+    ("restarts", "expected", "delay"),
+    [(1, Action.RESTART, 2.0), (2, Action.RESTART, 4.0), (3, Action.GIVE_UP, 0.0)],
+)
+def test_a_failed_restart_waits_the_backoff(restarts: int, expected: Action, delay: float) -> None:
+    policy = Policy(max_restarts=3, restart_backoff=2.0, restart_delay=1.0)
+    decision = after_failed_restart(policy, restarts, "port busy")
+    assert (decision.action, decision.delay) == (expected, delay)

@@ -210,7 +210,7 @@ def test_a_param_out_of_its_declared_range_is_refused_by_code() -> None:
     [
         ("inspect", {}),
         ("wait", {"tasks": ["web"], "condition": "soon"}),
-        ("wait", {"condition": "healthy"}),
+        ("wait", {"tasks": "web"}),  # a list of names, not one
         ("logs", {"lines": "many"}),
         ("start", {"tasks": 5}),
     ],

@@ -23,6 +23,7 @@ import pytest
 
 from taskmux.config.models import validate_config
 from taskmux.config.schema import Condition, ProjectConfig
+from taskmux.errors import PortBusy, StopFailed
 from taskmux.lifecycle.results import Checked, Launched, StartReport
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.port_guard import Holder
@@ -57,6 +58,8 @@ class FakeProject:
         self.events: list[tuple[float, str, str | None, dict[str, object]]] = []
         self.exists = True
         self.serial = 0
+        self.busy: set[str] = set()  # tasks whose launch fails: their port is taken
+        self.unkillable: set[str] = set()  # tasks whose processes outlive SIGKILL
 
     # Scripting -----------------------------------------------------------------------
 
@@ -181,6 +184,8 @@ class FakeProject:
 
     def end_processes(self, name: str, pid: int | None) -> str | None:
         self.did.append((self.now(), "end", name))
+        if name in self.unkillable:
+            raise StopFailed(f"task '{name}': could not stop pid {pid} (SIGKILL failed)")
         if name in self.windows and not self.windows[name].dead:
             self.die(name, sig=signal.SIGTERM)
             return "SIGTERM"
@@ -196,6 +201,10 @@ class FakeProject:
             state = self.windows.get(name)
             if state is not None and (state.is_alive or state.manually_stopped):
                 launched.refused.append(name)
+                continue
+            if name in self.busy:
+                self.did.append((self.now(), "restart failed", name))
+                launched.failures[name] = PortBusy(f"task '{name}': port 3000 is taken")
                 continue
             restarts = (state.restarts if state else 0) + (1 if count_restart else 0)
             self.did.append((self.now(), "restart", name))
@@ -351,6 +360,61 @@ HISTORIES: dict[str, History] = {
         ],
         [(1, "schedule +1", "app"), (2, "restart", "app"), (70, "reset", "app")],
     ),
+    "a restart that fails waits the backoff before the next try": History(
+        CRASHER.replace("max_restarts = 2", "max_restarts = 3"),
+        [
+            (0, "start", "app", None),
+            (0.5, "busy", "app", None),
+            (1, "exit", "app", 1),
+            (2, "tick", "", None),  # fails: the next try 1 * 2 ** 1 = 2 s later
+            (2.1, "tick", "", None),  # not again at once
+            (3.9, "tick", "", None),
+            (4, "tick", "", None),  # fails: 4 s later
+            (4.5, "free", "app", None),
+            (7.9, "tick", "", None),
+            (8, "tick", "", None),  # the port is free again
+        ],
+        [
+            (1, "schedule +1", "app"),
+            (2, "restart failed", "app"),
+            (2, "schedule +2", "app"),
+            (4, "restart failed", "app"),
+            (4, "schedule +4", "app"),
+            (8, "restart", "app"),
+        ],
+        [(2, "restart_failed", "app"), (2, "restart_scheduled", "app"), (8, "restarted", "app")],
+    ),
+    "failed restarts still end in giving up at max_restarts": History(
+        CRASHER,
+        [
+            (0, "start", "app", None),
+            (0.5, "busy", "app", None),
+            (1, "exit", "app", 1),
+            (2, "tick", "", None),
+            (4, "tick", "", None),
+            (4.1, "tick", "", None),
+        ],
+        [
+            (1, "schedule +1", "app"),
+            (2, "restart failed", "app"),
+            (2, "schedule +2", "app"),
+            (4, "restart failed", "app"),
+            (4, "give up", "app"),
+        ],
+    ),
+    "a restart never launches beside processes that outlived SIGKILL": History(
+        CHECKED,
+        [
+            (0, "start", "web", None),
+            (1, "fail", "web", None),
+            (1, "unkillable", "web", None),
+            (5, "tick", "", None),  # failure 1
+            (10, "tick", "", None),  # failure 2: unhealthy
+            (10.1, "tick", "", None),  # the restart's stop leaves survivors: no launch
+        ],
+        [(10.1, "end", "web"), (10.1, "cancel", "web")],
+        [(10.1, "restart_failed", "web")],
+    ),
     "a lost session is recovered: leftovers stopped, tasks relaunched": History(
         CRASHER,
         [(0, "start", "app", None), (1, "lose", "", None)],
@@ -388,6 +452,10 @@ def _apply(fake: FakeProject, what: str, task: str, arg: Any) -> None:
         fake._mark(task, manually_stopped=True)
     elif what in ("fail", "pass"):
         fake.passing[task] = what == "pass"
+    elif what == "unkillable":
+        fake.unkillable.add(task)
+    elif what in ("busy", "free"):
+        (fake.busy.add if what == "busy" else fake.busy.discard)(task)
     elif what == "lose":  # the tmux server died: windows and all
         fake.exists = False
         fake.windows.clear()

@@ -421,3 +421,69 @@ def test_a_task_started_by_another_process_is_watched_at_once(project: Project) 
     # The sweep that would otherwise find it runs every 15 s; a notice takes milliseconds.
     assert exited["ts"] - began < 2.0
     assert exited["signal"] == signal.SIGKILL
+
+
+def test_a_restart_that_fails_waits_the_backoff(project: Project) -> None:
+    """A restart refused for a busy port (E304) is tried again after the backoff, as a
+    crash is: not once per tick until `max_restarts` is used up (ticks driven by hand)."""
+    import socket
+
+    from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
+    from taskmux.runtime.tmux_manager import Tmux
+    from taskmux.service import ConfigInUse, Service
+    from taskmux.supervision.supervisor import Supervisor
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        holder.close()
+    project.write(
+        f"""
+        [tasks.web]
+        command = "sleep 300"
+        port = {port}
+        max_restarts = 3
+        restart_delay = 1.0
+        restart_backoff = 2.0
+        """
+    )
+    assert project.run("start", "web").returncode == 0
+    pid = project.status()["web"]["pid"]
+    with socket.socket() as stranger:  # this test's own process: never signalled
+        stranger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        stranger.bind(("127.0.0.1", port))
+        stranger.listen()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not project.status()["web"]["running"])
+        service = Service(
+            ConfigInUse(load_project(project.config)),
+            Tmux(project.socket_name),
+            timing=Timing.fast(),
+        )
+        now = [1_000_000.0]
+        supervisor = Supervisor(service, clock=lambda: now[0])
+
+        def tick_at(at: float) -> None:
+            now[0] = 1_000_000.0 + at
+            supervisor.tick()
+            for action in list(supervisor.actions.values()):
+                action.result(timeout=15)
+
+        try:
+            tick_at(0)  # the death: restart in 1 s
+            tick_at(1.1)  # fails: the port is busy
+            for at in (1.2, 1.5, 2.0, 3.0):  # ticks of every kind of wake-up
+                tick_at(at)
+            assert len(_events(project, "web", "restart_failed")) == 1
+            tick_at(3.2)  # 1 * 2 ** 1 = 2 s after the failure
+            assert len(_events(project, "web", "restart_failed")) == 2
+            tick_at(3.3)
+            assert not project.status()["web"]["gave_up"]
+        finally:
+            supervisor.pool.shutdown(wait=False)
+            supervisor.action_pool.shutdown(wait=True)
+    failed = _events(project, "web", "restart_failed")
+    assert "E304" in str(failed[0]["error"]) or "port" in str(failed[0]["error"])
+    delays = [e["delay"] for e in _events(project, "web", "restart_scheduled")]
+    assert delays == [1.0, 2.0, 4.0]

@@ -1,0 +1,121 @@
+"""`min_uptime` (SPEC §9): a task without a probe is ready only once it has stayed up that
+long, so `start --wait`, `wait` and a `healthy` dependency never call a task ready that
+dies a moment later; and `wait` with no names waits for every auto_start task."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from harness import Project, project
+
+from taskmux.config.schema import TaskConfig
+from taskmux.lifecycle.readiness import dependency_verdict
+from taskmux.lifecycle.waiting import judge
+from taskmux.runtime.state import TaskState
+
+__all__ = ["project"]
+
+
+def test_start_wait_does_not_call_a_task_ready_that_dies_within_min_uptime(
+    project: Project,
+) -> None:
+    project.write(
+        """
+        [tasks.app]
+        command = "sleep 0.6; echo 'cannot reach the database'; exit 1"
+        restart_policy = "no"
+        """
+    )  # min_uptime: the default, 1 s
+    result = project.run("start", "--wait", "--timeout", "20")
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "exited 1" in output and "ready after" not in output
+
+
+def test_start_wait_waits_min_uptime_for_a_task_without_a_probe(project: Project) -> None:
+    project.write(
+        """
+        [tasks.app]
+        command = "sleep 300"
+        min_uptime = 1.5
+        """
+    )
+    began = time.monotonic()
+    result = project.run("start", "--wait", "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - began >= 1.5
+
+
+def test_wait_with_no_names_waits_for_every_auto_start_task(project: Project) -> None:
+    from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
+    from taskmux.runtime.tmux_manager import Tmux
+    from taskmux.service import ConfigInUse, Service
+
+    project.write(
+        """
+        [tasks.a]
+        command = "sleep 300"
+        min_uptime = 0.2
+        [tasks.b]
+        command = "sleep 300"
+        min_uptime = 0.2
+        [tasks.manual]
+        command = "sleep 300"
+        auto_start = false
+        """
+    )
+    assert project.run("start").returncode == 0
+    service = Service(
+        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
+    )
+    result = service.wait(None, "healthy", 10.0)  # `manual` never started: not waited for
+    assert result.ok and [t.task for t in result.tasks] == ["a", "b"]
+    assert json.dumps(result.to_dict())
+
+
+def _state(started_at: float, **overrides: object) -> TaskState:
+    base: dict[str, object] = {
+        "task": "t", "window_id": "@1", "pane_id": "%1", "pid": 10, "dead": False,
+        "exit_status": None, "exit_signal": None, "dead_time": None, "current_command": "sh",
+        "current_path": "/", "piped": True, "manually_stopped": False, "restarts": 0,
+        "started_at": started_at, "gave_up": False, "next_restart_at": None, "health": None,
+    }  # fmt: skip
+    base.update(overrides)
+    return TaskState(**base)  # type: ignore[arg-type]
+
+
+PLAIN = TaskConfig(command="x")  # min_uptime 1 s
+AT_ONCE = TaskConfig(command="x", min_uptime=0)
+PROBED = TaskConfig(command="x", health_check="true")
+
+
+@pytest.mark.parametrize(
+    ("condition", "task", "uptime", "expected"),
+    [
+        ("ready", PLAIN, 0.5, "pending"),
+        ("ready", PLAIN, 1.0, "met"),
+        ("healthy", PLAIN, 0.5, "pending"),
+        ("healthy", AT_ONCE, 0.0, "met"),
+        ("running", PLAIN, 0.1, "met"),  # running is running
+        ("healthy", PROBED, 0.1, "check"),  # a probe decides, not the uptime
+    ],
+)
+def test_judge_holds_a_young_task_to_min_uptime(
+    condition: str, task: TaskConfig, uptime: float, expected: str
+) -> None:
+    verdict = judge(condition, "t", task, _state(1000.0), False, False, 1000.0 + uptime)  # type: ignore[arg-type]
+    assert verdict.status == expected, verdict
+
+
+@pytest.mark.parametrize(
+    ("condition", "uptime", "expected"),
+    [("healthy", 0.5, "pending"), ("healthy", 1.2, "met"), ("started", 0.0, "met")],
+)
+def test_a_healthy_dependency_without_probe_needs_min_uptime(
+    condition: str, uptime: float, expected: str
+) -> None:
+    verdict = dependency_verdict(condition, PLAIN, _state(1000.0), 1000.0 + uptime)  # type: ignore[arg-type]
+    assert verdict.status == expected, verdict
