@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 @app.command()
 def wait(
-    tasks: Annotated[list[str], typer.Argument(help="Tasks that must all meet the condition.")],
+    tasks: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Tasks that must all meet the condition (none: every auto_start task)."
+        ),
+    ] = None,
     healthy: Annotated[
         bool, typer.Option("--healthy", help="Health check passes, or alive without one (default).")
     ] = False,
