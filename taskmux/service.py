@@ -192,13 +192,6 @@ class EnvResult:
         }
 
 
-def port_variable(task: str) -> str:
-    """TASKMUX_<TASK>_PORT: upper case, anything but letters, digits and `_` as `_`."""
-    import re
-
-    return f"TASKMUX_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}_PORT"
-
-
 @dataclass(frozen=True)
 class StartWaitResult:
     """`start` with `wait`: the start report, and how the wait for readiness ended."""
@@ -353,22 +346,13 @@ class Service:
         self, task: str | None, grep: str | None, since: str | None
     ) -> tuple[list[TaskLog], Any, float | None]:
         """What a log read is over: the files, the compiled pattern, the start time."""
+        from taskmux.lifecycle.logpipes import keep_logging
         from taskmux.logs.lines import parse_since
         from taskmux.logs.search import compile_pattern
 
         pattern = compile_pattern(grep) if grep else None
-        self._keep_logging()
+        keep_logging(self.project, self.tmux, self.observe)  # lost pipes are attached first
         return self._sources(task), pattern, parse_since(since) if since else None
-
-    def _keep_logging(self) -> None:
-        """A read first attaches a fresh pipe to panes whose logging was lost (issue 23):
-        one tmux read; a read never fails for it."""
-        from taskmux.lifecycle.logpipes import reattach
-
-        try:
-            reattach(self.project, self.tmux, self.observe())
-        except (TaskmuxError, OSError):  # no tmux server, a session not ours: nothing to do
-            return
 
     def logs(
         self,
@@ -453,6 +437,8 @@ class Service:
         return (r for r in records if task is None or r.get("task") == task)
 
     def env(self, task: str | None = None) -> EnvResult:
+        from taskmux.config.taskenv import port_variable
+
         lifecycle = self.lifecycle()
         ports, env = lifecycle.environment(task)
         exported = {port_variable(name): str(port) for name, port in ports.items()} | env

@@ -252,3 +252,8 @@ def all_problems(
         for problem in resolve(config, root, task, base, port_of)[1]:
             found.setdefault((problem.code, problem.message, problem.task, problem.key), problem)
     return list(found.values())
+
+
+def port_variable(task: str) -> str:
+    """TASKMUX_<TASK>_PORT: upper case, anything but letters, digits and `_` as `_`."""
+    return f"TASKMUX_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}_PORT"

@@ -18,6 +18,8 @@ from taskmux.logs import spool as logspool
 from taskmux.logs.events import EventLog
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from taskmux.config.project import Project
     from taskmux.runtime.tmux_manager import Observation, Tmux
     from taskmux.statedir.paths import ProjectPaths
@@ -79,3 +81,15 @@ def _mark_closed(paths: ProjectPaths, lost: dict[str, str], events: EventLog) ->
 
 def _escaped(command: str) -> str:
     return command.replace("#", "##")  # tmux expands formats in a pipe command
+
+
+def keep_logging(project: Project, tmux: Tmux, observe: Callable[[], Observation]) -> None:
+    """What a read does first: attach a fresh pipe to panes whose logging was lost (one
+    tmux read). A read never fails for it: no tmux server, or a session not ours, leaves
+    nothing to attach."""
+    from taskmux.errors import TaskmuxError
+
+    try:
+        reattach(project, tmux, observe())
+    except (TaskmuxError, OSError):
+        return

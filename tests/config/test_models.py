@@ -131,6 +131,7 @@ TASK_RANGES = [
     ("health_tcp", 1, 65535, [0, 65536]),
     ("health_start_period", 0, None, [-0.5]),
     ("restart_delay", 0, None, [-1]),
+    ("min_uptime", 0, None, [-1]),
 ]
 # Lists whose items are ranged, tested on their own (test_list_ranges).
 LIST_RANGES = {"health_expect_status", "success_exit_codes"}
