@@ -15,15 +15,15 @@ import statistics
 from bench.core import BenchError, Context, Figure, Run, Sandbox, Unsupported, _python_shebang
 
 TASKS = 10
-LEAN_GOAL = 2.5  # status, status --json, inspect: the lean path
+LEAN_GOAL = 2.5  # status, status --json, inspect, logs -n, events -n: the lean path
 HELP_GOAL = 5.0
 
 COMMANDS: list[tuple[str, list[str], float | None]] = [
     ("status", ["status"], LEAN_GOAL),
     ("status --json", ["status", "--json"], LEAN_GOAL),
     ("inspect TASK", ["inspect", "t00"], LEAN_GOAL),
-    ("logs TASK -n 20", ["logs", "t00", "-n", "20"], None),  # lean once logs/ has a reader
-    ("events -n 20", ["events", "-n", "20"], None),
+    ("logs TASK -n 20", ["logs", "t00", "-n", "20"], LEAN_GOAL),
+    ("events -n 20", ["events", "-n", "20"], LEAN_GOAL),
     ("--help", ["--help"], HELP_GOAL),
 ]
 
