@@ -105,13 +105,10 @@ def mark_run(paths: ProjectPaths, task: str) -> None:
     write_private(Path(where.run_start(task)), record)
 
 
-RUN_MARK_AGE = 10.0  # a run launched more than this after its mark was recorded: not its
-
-
 def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
     """The raw lines the run launched at `run` wrote to its spool and that are still there
     (a part the collector already freed reads as NULs and is left out); [] when the mark
-    is not this run's (another launch path, or the spool was replaced)."""
+    is not this run's (the run began before it, or the spool was replaced)."""
     where = layout(root)
     try:
         inode, offset, marked = read_private(where.run_start(task), MARK_BYTES).split()
@@ -119,8 +116,10 @@ def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
     except (OSError, ValueError):
         return []
     try:
-        age = run - float(marked)  # the mark is written just before the launch
-        if os.fstat(fd).st_ino != int(inode) or not -1.0 <= age <= RUN_MARK_AGE:
+        # Every launch marks its run just before it (a wave's launch waits for its slowest
+        # hook): a run that began before the mark is an older one, whose output it misses
+        # (the run's time is kept to the millisecond: a millisecond of slack).
+        if os.fstat(fd).st_ino != int(inode) or run + 0.001 < float(marked):
             return []
         chunks = []
         position = int(offset)
