@@ -123,6 +123,12 @@ class TmuxError(TaskmuxError):
     code = "E301"
 
 
+class TmuxTooOld(TaskmuxError):
+    """The tmux found is older than the one taskmux needs (3.2)."""
+
+    code = "E302"
+
+
 class SessionConflict(TaskmuxError):
     """The tmux session of this name was created by another project."""
 

@@ -38,6 +38,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+def first_line(command: str) -> str:
+    """A command on one row: its first line, and `…` when lines follow (a multi-line
+    command would otherwise print a row per line)."""
+    lines = command.strip().splitlines() or [""]
+    return lines[0].rstrip() + (" …" if len(lines) > 1 else "")
+
+
 def mark(row: dict[str, Any]) -> tuple[str, str]:
     """The row's sign and its colour."""
     state = str(row.get("state", ""))
@@ -97,7 +104,7 @@ def render(session: str, running: bool, rows: list[dict[str, Any]], width: int, 
             str(row.get("pid") or "-"),
             str(row.get("port") or ("auto" if row.get("port_auto") else "-")),
             duration(row.get("uptime")),
-            str(row.get("command", "-")),
+            first_line(str(row.get("command", "-"))),
             notes(row),
         ]
         for row in rows

@@ -136,10 +136,15 @@ class Context:
         return env
 
     def hook_env(self, task: str | None, strict: bool = True) -> dict[str, str]:
-        """Hooks and health checks: taskmux's own environment plus the task's variables."""
+        """Hooks and health checks: taskmux's own environment plus the task's variables,
+        and the names the hooks' documentation promises (TASKMUX_SESSION, and
+        TASKMUX_TASK_NAME for a task's)."""
         env = {k: v for k, v in os.environ.items() if k not in taskenv.TASK_VARS}
         env |= self.variables(task, strict)
         env |= self.own_variables(task)
+        env["TASKMUX_SESSION"] = self.session
+        if task is not None:
+            env["TASKMUX_TASK_NAME"] = task
         return env
 
     def environment(self, task: str | None) -> tuple[dict[str, int], dict[str, str]]:

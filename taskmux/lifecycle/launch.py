@@ -46,6 +46,7 @@ class Launcher:
             self._free_port(name, port, kill_port)
         command = exec_form(self.ctx.expand(task.command))
         logspool.prepare(self.ctx.paths, name)
+        logspool.mark_run(self.ctx.paths, name)
         return Launch(name, command, cwd, env, self.ctx.log_command(name))
 
     def _claim_port(self, name: str) -> int:

@@ -11,7 +11,7 @@ an interpreter start). Standard library only: no dataclasses, no typing, no subp
 The lean path answers the common case and raises `NotHere` for the rest, which the
 service path then answers through these same functions: no cache to trust (a config
 changed or invalid: W102), a session in the way (E305), a state folder that is not ours
-alone (E801), tmux missing or its server just exiting, tmux 3.3a's pending exit status,
+alone (E801), tmux missing, older than 3.2 (E302) or its server just exiting, tmux 3.3a's pending exit status,
 a pane that exited 0 with a port (it may have daemonized: psutil looks), and `inspect`
 of a task with an environment (its names come from the env tables and files).
 """
@@ -25,6 +25,7 @@ import time
 from taskmux.runtime.childpid import real_pid
 from taskmux.runtime.paneformat import Pane, StateWords, list_panes, read_listing
 from taskmux.runtime.sessions import alternate_name, choose_session
+from taskmux.runtime.tmuxversion import too_old
 
 TYPE_CHECKING = False  # `typing` costs the lean path an import; mypy reads this
 if TYPE_CHECKING:
@@ -267,9 +268,14 @@ def _may_have_daemonized(facts: Facts | None, pane: Pane) -> bool:
     )
 
 
+_VOUCHED: set[str] = set()  # tmux binaries whose `-V` this process found new enough
+
+
 def _tmux(command: list[str]) -> list[str]:
     """One tmux client call's output lines, as `Tmux.run` makes it (no `subprocess`: its
-    import costs more than the client's whole run)."""
+    import costs more than the client's whole run). The first call also asks `tmux -V`,
+    run alongside; a tmux older than 3.2 (or one that does not say) is the service's
+    to refuse (E302)."""
     binary = _which("tmux")
     argv = [binary]
     socket = os.environ.get("TASKMUX_TMUX_SOCKET")
@@ -280,22 +286,50 @@ def _tmux(command: list[str]) -> list[str]:
     if "TASKMUX_MARKER" in leaked and "PORT" in env:
         leaked.add("PORT")
     clean = {k: v for k, v in env.items() if k not in leaked}
+    version = None if binary in _VOUCHED else _spawn(binary, [binary, "-V"], clean)
+    try:
+        out, err = _output(_spawn(binary, argv + command, clean))
+    finally:
+        reported = _output(version)[0] if version is not None else None
+    if reported is not None:
+        text = reported.decode("utf-8", "replace")
+        if not text.strip() or too_old(text) is not None:
+            raise NotHere  # the service path says which tmux and why
+        _VOUCHED.add(binary)
+    if b"server exited unexpectedly" in err:
+        raise NotHere  # the seam tries again
+    return out.decode("utf-8", "replace").splitlines()
+
+
+def _spawn(binary: str, argv: list[str], env: dict[str, str]) -> tuple[int, int, int]:
+    """Start a tmux client with its stdin empty: its pid and its stdout's and stderr's
+    read ends."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         pid = os.posix_spawn(
             binary,
-            argv + command,
-            clean,
+            argv,
+            env,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
                 (os.POSIX_SPAWN_DUP2, err_w, 2),
             ],
         )
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     finally:
         os.close(out_w)
         os.close(err_w)
+    return pid, out_r, err_r
+
+
+def _output(client: tuple[int, int, int]) -> tuple[bytes, bytes]:
+    """A spawned client's stdout and stderr, once it has ended."""
+    pid, out_r, err_r = client
     try:
         out = _drain(out_r)
         err = _drain(err_r)
@@ -303,9 +337,7 @@ def _tmux(command: list[str]) -> list[str]:
         os.close(out_r)
         os.close(err_r)
         os.waitpid(pid, 0)
-    if b"server exited unexpectedly" in err:
-        raise NotHere  # the seam tries again
-    return out.decode("utf-8", "replace").splitlines()
+    return out, err
 
 
 def _drain(fd: int) -> bytes:

@@ -142,6 +142,10 @@ class Layout:
     def read_mark(self, task: str) -> str:
         return os.path.join(self.root, "logs", f"{task}.read")
 
+    def run_start(self, task: str) -> str:
+        """Where the current run's output begins in the spool (`spool.mark_run`)."""
+        return os.path.join(self.root, "logs", f"{task}.run")
+
     def spools(self) -> list[str]:
         try:
             return sorted(n for n in os.listdir(self.spool_dir) if not n.startswith("."))

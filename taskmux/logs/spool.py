@@ -90,6 +90,48 @@ def prepare(paths: ProjectPaths, task: str) -> None:
         os.close(fd)
 
 
+def mark_run(paths: ProjectPaths, task: str) -> None:
+    """Record where the run about to launch starts in the task's spool (its inode and
+    size now, and when): a ready line rotated out of every kept log file before anyone
+    looked is still found there (`run_output`)."""
+    from pathlib import Path
+
+    from taskmux.statedir.files import ensure_private_dir, write_private
+
+    where = layout(paths.root)
+    info = os.stat(where.spool(task))
+    ensure_private_dir(Path(where.log_dir))
+    record = f"{info.st_ino} {info.st_size} {time.time()!r}\n".encode()
+    write_private(Path(where.run_start(task)), record)
+
+
+def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
+    """The raw lines the run launched at `run` wrote to its spool and that are still there
+    (a part the collector already freed reads as NULs and is left out); [] when the mark
+    is not this run's (the run began before it, or the spool was replaced)."""
+    where = layout(root)
+    try:
+        inode, offset, marked = read_private(where.run_start(task), MARK_BYTES).split()
+        fd = open_private(where.spool(task), os.O_RDONLY)
+    except (OSError, ValueError):
+        return []
+    try:
+        # Every launch marks its run just before it (a wave's launch waits for its slowest
+        # hook): a run that began before the mark is an older one, whose output it misses
+        # (the run's time is kept to the millisecond: a millisecond of slack).
+        if os.fstat(fd).st_ino != int(inode) or run + 0.001 < float(marked):
+            return []
+        chunks = []
+        position = int(offset)
+        while chunk := os.pread(fd, 1 << 20, position):
+            chunks.append(chunk)
+            position += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    return [line.lstrip(b"\0") for line in data.split(b"\n") if line.strip(b"\0")]
+
+
 def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
     """Which of these panes' logging is lost, and why: tmux closed the pipe (its `cat`
     died: `pane_pipe` 0), or the spool it appends to was removed (the state folder was

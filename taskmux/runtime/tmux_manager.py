@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskmux.config.taskenv import MARKER_VAR, TASK_VARS
-from taskmux.errors import TmuxError
+from taskmux.errors import TmuxError, TmuxTooOld
 from taskmux.runtime.paneformat import SEP, as_int, list_panes, read_listing
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.taskcmd import pane_command
 from taskmux.runtime.timing import Timing, current, wait_until
+from taskmux.runtime.tmuxversion import refusal, too_old
 
 if TYPE_CHECKING:
     import libtmux
@@ -106,6 +107,7 @@ class Tmux:
             raise TmuxError(
                 "tmux is not installed or not on PATH (install it, e.g. apt-get install tmux)"
             )
+        _check_version(binary)
         self._base = [binary]
         if socket_path:
             self._base += ["-S", socket_path]
@@ -405,6 +407,25 @@ class Tmux:
 
     def has_session(self, session: str) -> bool:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0
+
+
+_VERSIONS_SEEN: set[str] = set()  # binaries found new enough, once per process
+
+
+def _check_version(binary: str) -> None:
+    """Refuse a tmux older than 3.2 with one line naming the version (`tmux -V` once)."""
+    if binary in _VERSIONS_SEEN:
+        return
+    try:
+        reported = subprocess.run(
+            [binary, "-V"], capture_output=True, text=True, errors="replace", check=False
+        ).stdout
+    except OSError as exc:
+        raise TmuxError(f"tmux could not be run ({binary}): {exc.strerror or exc}") from None
+    old = too_old(reported)
+    if old is not None:
+        raise TmuxTooOld(refusal(old, binary))
+    _VERSIONS_SEEN.add(binary)
 
 
 def _count_command(window_id: str) -> list[str]:

@@ -76,6 +76,15 @@ def test_a_wide_terminal_shows_everything_on_one_line_each() -> None:
     assert any("[red]alembic upgrade" in line for line in lines)  # shown as written
 
 
+def test_a_multi_line_command_is_one_row_its_first_line_marked() -> None:
+    rows = [{"name": "build", "state": "running", "running": True,
+             "command": "set -e\nmake all\nmake test"}]  # fmt: skip
+    lines = _render(120, rows)
+    assert len(lines) == 3, lines
+    assert re.search(r"build\s+running.*  set -e …$", lines[2]), lines
+    assert "make" not in "\n".join(lines)
+
+
 def test_narrow_terminals_keep_the_notes_over_the_command() -> None:
     no_notes = _render(80, ROWS[:1])  # no row has notes: no NOTES column
     assert "NOTES" not in no_notes[1] and "postgres -D /var/lib/postgresql" in no_notes[2]

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from harness import Project, holds_for, project, wait_until
 from probe_server import ProbeServer, free_port, probe_server
 
@@ -445,3 +446,24 @@ def test_the_timeout_bounds_the_waits_for_dependencies_too(project: Project) -> 
         "web": "dependency 'migrate' was still running when the timeout ran out"
     }
     assert doc["wait"]["tasks"]["web"]["reason"].startswith("skipped: dependency 'migrate'")
+
+
+@pytest.mark.parametrize("flood", [3, 40])  # KB: past every kept file (1 KB each, one backup)
+def test_a_ready_line_rotated_away_before_the_first_check_is_seen(
+    project: Project, flood: int
+) -> None:
+    """The line is printed, then enough output to rotate the log past it, all before
+    `start --wait` first looks: the current run's lines are read wherever they went."""
+    project.write(
+        f"""
+        log_max_size_mb = 0.001
+        log_backups = 1
+        [tasks.web]
+        command = "echo 'ready on :3000'; i=0; while [ $i -lt {flood * 16} ]; do printf '%063d\\\\n' $i; i=$((i+1)); done; sleep 300"
+        ready_log = "ready on :\\\\d+"
+        stop_grace_period = 0.5
+        """
+    )
+    doc = project.json("start", "--wait", "--timeout", "8")
+    assert doc["ok"] is True, doc
+    assert project.status()["web"]["ready"] is True

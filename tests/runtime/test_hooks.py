@@ -141,6 +141,29 @@ def test_a_task_hook_timeout_overrides_the_top_level_one(project: Project) -> No
     assert api.returncode == 1 and "task 'api' before_start hook timed out after 0.2s" in api.stderr
 
 
+def test_hooks_are_told_their_session_and_task(project: Project) -> None:
+    """As docs/configuration.md says: TASKMUX_SESSION always, TASKMUX_TASK_NAME for a
+    task's hook (and the names tasks see, TASKMUX_PROJECT and TASKMUX_TASK)."""
+    record = "env | grep ^TASKMUX_ | sort > {}.env"
+    project.write(
+        f"""
+        [hooks]
+        before_start = "{record.format("global")}"
+        [tasks.web]
+        command = "sleep 300"
+        [tasks.web.hooks]
+        after_start = "{record.format("web")}"
+        """
+    )
+    assert project.run("start").returncode == 0
+    env = dict(line.split("=", 1) for line in (project.root / "web.env").read_text().split())
+    assert env["TASKMUX_SESSION"] == env["TASKMUX_PROJECT"] == project.session
+    assert env["TASKMUX_TASK_NAME"] == env["TASKMUX_TASK"] == "web"
+    global_env = (project.root / "global.env").read_text()
+    assert f"TASKMUX_SESSION={project.session}\n" in global_env
+    assert "TASKMUX_TASK_NAME" not in global_env and "TASKMUX_TASK=" not in global_env
+
+
 def test_a_running_hook_is_shown(project: Project) -> None:
     project.write(
         """
