@@ -69,9 +69,10 @@ def find_config(explicit: str | Path | None = None, start: Path | None = None) -
 
 @dataclass(frozen=True)
 class Fallback:
-    """The config file is invalid and something else stands in for it (see load_project)."""
+    """The config file is invalid or gone, and something else stands in for it (see
+    load_project)."""
 
-    error: ConfigError
+    error: ConfigError | ConfigNotFound  # ConfigNotFound: the file is gone
     last_valid: bool  # the last valid config stands in; False: tmux's windows (none was seen)
     last_valid_at: float | None = None  # when that config was last validated
 
@@ -86,7 +87,8 @@ class Fallback:
         else:
             using = "no valid config was ever loaded: using the task windows tmux reports"
         error = self.error.message.replace(str(path), path.name)
-        return f"{path.name} is invalid (error[{self.error.code}]: {error}); {using}"
+        what = "is gone" if isinstance(self.error, ConfigNotFound) else "is invalid"
+        return f"{path.name} {what} (error[{self.error.code}]: {error}); {using}"
 
     def to_dict(self) -> dict[str, object]:
         using = "last_valid_config" if self.last_valid else "tmux_windows"
@@ -242,7 +244,12 @@ def load_project(explicit: str | Path | None = None, fallback: bool = False) -> 
     one, a config of just the session name (the CLI then adds the windows tmux reports);
     `Project.fallback` says which, and why.
     """
-    path = find_config(explicit)
+    try:
+        path = find_config(explicit)
+    except ConfigNotFound as gone:
+        if not fallback:
+            raise
+        return _gone(explicit, gone)
     cached = _cache_read(path, _cache_key(path))
     if cached is not None:
         return cached
@@ -258,6 +265,29 @@ def load_project(explicit: str | Path | None = None, fallback: bool = False) -> 
     from taskmux.config.schema import ProjectConfig
 
     return Project(path, ProjectConfig(name=_session_guess(path)), [], Fallback(error, False))
+
+
+def _gone(explicit: str | Path | None, error: ConfigNotFound) -> Project:
+    """A missing config file (deleted, or a branch switch moved it) handled like an
+    invalid one: the last valid config of the file that was there stands in, found from
+    its state folder, for `-c`'s path or each folder from here upwards; `error` again
+    when no such file was ever validated."""
+    named = explicit or os.environ.get("TASKMUX_CONFIG")
+    if named:
+        path = Path(named).expanduser().absolute()
+        candidates = [path / CONFIG_NAME if path.is_dir() else path]
+    else:
+        here = Path.cwd().absolute()
+        candidates = [folder / CONFIG_NAME for folder in (here, *here.parents)]
+    for candidate in candidates:
+        if candidate.exists() or not ProjectPaths.for_config(candidate).root.is_dir():
+            continue  # a folder taskmux never saw: no state folder is created for it
+        last = _cache_read(candidate, None, file_gone=True)
+        if last is not None:
+            return Project(
+                candidate, last.config, [], Fallback(error, True, _cache_time(candidate))
+            )
+    raise error
 
 
 def _cache_time(path: Path) -> float | None:
@@ -295,10 +325,11 @@ def _cache_file(path: Path) -> Path:
     return ProjectPaths.for_config(path).ensure().root / CACHE_NAME
 
 
-def _cache_read(path: Path, key: list[object] | None) -> Project | None:
+def _cache_read(path: Path, key: list[object] | None, file_gone: bool = False) -> Project | None:
     """The cached config if it was validated under `key` (None: under any key, i.e. the
     last valid config, whatever the file holds now). A cache someone else owns or could
-    have written (it names the commands taskmux runs) is ignored and rebuilt."""
+    have written (it names the commands taskmux runs) is ignored and rebuilt. With
+    `file_gone` the `env` tables (kept in the file only) stay empty."""
     from taskmux.config.schema import ProjectConfig
 
     raw = read_trusted(_cache_file(path))
@@ -310,7 +341,7 @@ def _cache_read(path: Path, key: list[object] | None) -> Project | None:
             return None  # another file or schema, or written before the lean path read it
         warnings = [Problem(**p) for p in data["warnings"]]
         plain = data["config"]
-        if data.get("env_tables"):
+        if data.get("env_tables") and not file_gone:
             import tomllib
 
             plain = _with_env_tables(plain, tomllib.loads(path.read_text(encoding="utf-8")))

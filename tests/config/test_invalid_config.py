@@ -137,6 +137,54 @@ def test_daemon_stop_works_while_the_config_is_broken(project: Project) -> None:
     assert all(pid_alive(pid) for pid in pids.values())  # tasks keep running
 
 
+# ---- a missing file --------------------------------------------------------------------
+
+
+def _gone_warning(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    warnings = [w for w in result.stderr.splitlines() if w.startswith("warning[W102]")]
+    assert len(warnings) == 1, result.stderr
+    assert "taskmux.toml is gone (error[E101]" in warnings[0]
+    assert "using the last valid config" in warnings[0]
+    return warnings[0]
+
+
+def test_a_deleted_config_still_lets_the_user_look_and_stop(project: Project) -> None:
+    pids = _start(project)
+    daemon = project.spawn("daemon", "--port", "0")
+    wait_until(lambda: project.paths.daemon_state.exists(), timeout=20)
+    project.config.unlink()  # a branch switch to where the file is not
+
+    shown = project.run("status")
+    assert shown.returncode == 0, shown.stderr
+    _gone_warning(shown)
+    assert "alpha" in shown.stdout and "running" in shown.stdout
+    data = project.json("status")
+    assert (data["config_error"]["code"], data["config_error"]["using"]) == (
+        "E101",
+        "last_valid_config",
+    )
+    assert {row["name"]: row["pid"] for row in data["tasks"]} == pids
+
+    stopped = project.run("daemon", "stop", "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    _gone_warning(stopped)
+    assert daemon.wait(10) == 0
+    ended = project.run("stop", "--json")
+    assert ended.returncode == 0, ended.stderr
+    assert json.loads(ended.stdout)["session_ended"] is True
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()), timeout=8)
+
+    refused = project.run("start")  # acting on a file that is not there: still E101
+    assert refused.returncode == 2 and "error[E101]" in refused.stderr
+
+
+def test_a_config_never_validated_is_still_e101_when_missing(project: Project) -> None:
+    shown = project.run("status")
+    assert shown.returncode == 2 and "error[E101]" in shown.stderr
+    assert not project.paths.root.exists()  # looking for a last config creates no folder
+
+
 # ---- encodings ------------------------------------------------------------------------
 
 
