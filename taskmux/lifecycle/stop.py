@@ -3,6 +3,7 @@ waves in reverse dependency order, stop hooks, kill, and ending the session."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterable
@@ -114,7 +115,7 @@ class Stopper:
                 )
                 continue
             used[name] = ended[name].signal
-            self.ctx.events.append("stopped", name, manual=True, signal=used[name])
+            self._record("stopped", name, manual=True, signal=used[name])
             self.ctx.report(Progress(name, "stopped", used[name] or "not running"))
         for name, found in leftovers.items():
             try:
@@ -165,7 +166,7 @@ class Stopper:
             raise StopFailed(
                 f"task '{name}': could not stop {procs.describe(ended.survivors)} (SIGKILL failed)"
             )
-        self.ctx.events.append(
+        self._record(
             "stopped",
             name,
             manual=True,
@@ -258,7 +259,7 @@ class Stopper:
         # Only this window: the session ends with it if nothing else (a person's window,
         # another task's) is left in it.
         self.ctx.tmux.kill_window(state.window_id)
-        self.ctx.events.append("killed", name, manual=True)
+        self._record("killed", name, manual=True)
         return state.is_alive or found
 
     def end_session(self) -> tuple[str, ...]:
@@ -268,13 +269,23 @@ class Stopper:
         Returns the names of the windows that kept the session.
         """
         mark = self.ctx.paths.stop_all_mark
-        mark.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, self.ctx.config.name.encode())
-        finally:
-            os.close(fd)
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, self.ctx.config.name.encode())
+            finally:
+                os.close(fd)
+        except OSError:  # a full disk: the session ends all the same, unmarked
+            with contextlib.suppress(OSError):
+                mark.unlink(missing_ok=True)
         return self.ctx.tmux.end_session(self.ctx.session)
+
+    def _record(self, event: str, task: str, **data: object) -> None:
+        """An event of a stop: best-effort, since a stop must complete whatever the disk
+        says (a full one records nothing rather than leave the tasks running)."""
+        with contextlib.suppress(OSError):
+            self.ctx.events.append(event, task, **data)
 
     def ended_on_purpose(self) -> bool:
         """Whether the session's end was a `stop` (all), not a loss (see `end_session`)."""

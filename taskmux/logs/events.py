@@ -85,7 +85,7 @@ class EventLog:
         return EventLog(self.path, self.max_bytes, (*self.tags, *tags.items()))
 
     def append(self, event: str, task: str | None = None, **data: Any) -> dict[str, Any]:
-        from taskmux.statedir.files import ensure_private_dir, open_private
+        from taskmux.statedir.files import ensure_private_dir, named, open_private
 
         record = {"ts": round(time.time(), 3), "event": event, "task": task}
         record |= dict(self.tags) | data
@@ -95,6 +95,8 @@ class EventLog:
         try:
             os.write(fd, line)
             size = os.fstat(fd).st_size
+        except OSError as exc:
+            raise named(exc, self.path) from None
         finally:
             os.close(fd)
         if size > self.max_bytes:

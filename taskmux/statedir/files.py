@@ -189,6 +189,14 @@ def open_read(path: Path) -> int:
     return os.open(path, os.O_RDONLY | _OPEN | os.O_NONBLOCK)
 
 
+def named(exc: OSError, path: Path | str) -> OSError:
+    """`exc` with the file it is about: `os.write` on a full disk says only "No space
+    left on device", and the user must learn which disk."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
 def write_private(path: Path, data: str | bytes) -> None:
     """Replace `path` with a fresh file only we can read: a new inode made 0600 (whatever
     the umask) with O_EXCL, then renamed over whatever the name held, link or file."""
@@ -204,6 +212,9 @@ def write_private(path: Path, data: str | bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise named(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
