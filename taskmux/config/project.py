@@ -270,8 +270,8 @@ def load_project(explicit: str | Path | None = None, fallback: bool = False) -> 
 def _gone(explicit: str | Path | None, error: ConfigNotFound) -> Project:
     """A missing config file (deleted, or a branch switch moved it) handled like an
     invalid one: the last valid config of the file that was there stands in, found from
-    its state folder, for `-c`'s path or each folder from here upwards; `error` again
-    when no such file was ever validated."""
+    its state folder, for `-c`'s path or the nearest folder from here upwards that has
+    one; `error` again when that file never validated."""
     named = explicit or os.environ.get("TASKMUX_CONFIG")
     if named:
         path = Path(named).expanduser().absolute()
@@ -283,10 +283,10 @@ def _gone(explicit: str | Path | None, error: ConfigNotFound) -> Project:
         if candidate.exists() or not ProjectPaths.for_config(candidate).root.is_dir():
             continue  # a folder taskmux never saw: no state folder is created for it
         last = _cache_read(candidate, None, file_gone=True)
-        if last is not None:
-            return Project(
-                candidate, last.config, [], Fallback(error, True, _cache_time(candidate))
-            )
+        if last is None:
+            break  # the nearest project taskmux knew never validated: not a parent's then
+        when = _cache_time(candidate)
+        return Project(candidate, last.config, [], Fallback(error, True, when))
     raise error
 
 
