@@ -469,15 +469,11 @@ class Sandbox:
         reap_zombies()
 
     def processes(self) -> list[int]:
-        """Pids of every live process carrying this sandbox's environment marker."""
-        import psutil
+        """Pids of every live process of this sandbox: those carrying its environment
+        marker, and the log collectors of its state folders (see `procs.sandbox_processes`)."""
+        from bench import procs
 
-        found = []
-        for proc in psutil.process_iter():
-            with contextlib.suppress(psutil.Error):
-                if proc.pid != os.getpid() and proc.environ().get(SANDBOX_VAR) == self.id:
-                    found.append(proc.pid)
-        return found
+        return procs.sandbox_processes(SANDBOX_VAR, self.id, self.root)
 
 
 def become_subreaper() -> None:

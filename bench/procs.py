@@ -1,5 +1,6 @@
-"""What a process costs, read from /proc: PSS, CPU time (to the nanosecond), and which
-processes of a sandbox belong to the tasks and which to the tool that runs them."""
+"""What a process costs, read from /proc: PSS, CPU time (to the nanosecond), which
+processes a sandbox holds, and which of them belong to the tasks and which to the tool
+that runs them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -90,6 +92,8 @@ def name_of(pid: int) -> str:
         script = next((a for a in argv[1:] if not a.startswith("-")), "")
         if "logpipe" in script:
             return "log writer (python)"
+        if os.path.basename(script) == "collector.py":
+            return "log collector (python)"
         if script.endswith(("taskmux", "supervisord")):
             return os.path.basename(script)
         return f"python {os.path.basename(script)}".strip()
@@ -105,6 +109,31 @@ def _session_leader(pid: int) -> bool:
             return int(handle.read().rpartition(")")[2].split()[3]) == pid
     except (OSError, ValueError, IndexError):
         return False
+
+
+def sandbox_processes(var: str, value: str, root: Path | str) -> list[int]:
+    """Every live process of a sandbox (never this one): those carrying its environment
+    marker `var=value`, and taskmux's log collectors of state folders under `root`, which
+    start with an empty environment (so that no task's marker or secret reaches them)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            if collector_of(proc.cmdline(), root) or proc.environ().get(var) == value:
+                found.append(proc.pid)
+    return found
+
+
+def collector_of(argv: list[str], root: Path | str) -> bool:
+    """Whether a command line is taskmux's log collector (`python -I -S …/collector.py
+    STATE`) of a state folder under `root`."""
+    if len(argv) < 2 or os.path.basename(argv[-2]) != "collector.py":
+        return False
+    state, base = os.path.realpath(argv[-1]), os.path.realpath(root)
+    return state == base or state.startswith(base + os.sep)
 
 
 def descendants(roots: Iterable[int], candidates: Iterable[int]) -> set[int]:
@@ -142,7 +171,8 @@ def split(
     sandbox_pids: Iterable[int], task_pids: Iterable[int], exclude: Iterable[int] = ()
 ) -> Split:
     """Task processes are the pids the tasks wrote and their descendants; every other
-    process of the sandbox (tmux server, log writers, supervisor, wrappers) is the tool's."""
+    process of the sandbox (tmux server, log writers, the log collector, supervisor,
+    wrappers) is the tool's."""
     every = set(sandbox_pids) - set(exclude)
     tasks = descendants(task_pids, every) & (every | set(task_pids))
     return Split(tasks, every - tasks)

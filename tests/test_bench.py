@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import procs, report  # noqa: E402
 from bench.core import Figure  # noqa: E402
 from bench.drivers import peer_argv  # noqa: E402
 from bench.scenarios import SCENARIOS  # noqa: E402
@@ -64,6 +64,26 @@ def test_peers_run_plain_commands_without_a_shell_of_the_bench() -> None:
     assert Path(argv[0]).name == "seq" and argv[1:] == ["1", "5"]
     assert peer_argv("echo $HOME; exit 3")[:2] == ["/bin/sh", "-c"]
     assert peer_argv("a > b")[:2] == ["/bin/sh", "-c"]
+
+
+def test_the_sandbox_processes_include_the_log_collector(tmp_path: Path) -> None:
+    """The collector starts with an empty environment, so no sandbox marker: it is found
+    by its command line (`python -I -S …/collector.py STATE`), and only for its sandbox."""
+    script = tmp_path / "collector.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    state = tmp_path / "home" / ".local" / "state" / "taskmux" / "proj-0123"
+    state.mkdir(parents=True)
+    argv = [sys.executable, "-I", "-S", str(script), str(state)]
+    collector = subprocess.Popen(argv, env={"LC_ALL": "C.UTF-8"}, stdin=subprocess.DEVNULL)
+    try:
+        found = procs.sandbox_processes("TASKMUX_BENCH_SANDBOX", "sb-1", tmp_path)
+        assert collector.pid in found
+        assert procs.name_of(collector.pid) == "log collector (python)"
+        elsewhere = procs.sandbox_processes("TASKMUX_BENCH_SANDBOX", "sb-2", tmp_path / "proj")
+        assert collector.pid not in elsewhere
+    finally:
+        collector.kill()
+        collector.wait(timeout=10)
 
 
 def test_missing_lines_are_named_as_ranges() -> None:

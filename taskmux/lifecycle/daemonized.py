@@ -2,9 +2,11 @@
 
 Such a program forks, its parent exits 0 at once and the child (setsid, reparented to
 init) keeps serving the port. tmux then shows a pane that "completed" while the server
-lives on outside it. The child still carries the task's marker, so it can be found: a
-task with a `port` whose pane exited 0 while a process with its marker listens there
-has daemonized. Seen once per exit, it is recorded as a `daemonized` event with the fix.
+lives on outside it. A task with a `port` whose pane exited 0 has daemonized when its
+port is held by a process that carries the task's marker, or, since a daemon may clear
+its environment (redis does, and so the marker goes), by a process of this user without
+any marker that started between the launch and the pane's exit. Seen once per exit, it
+is recorded as a `daemonized` event with the fix.
 """
 
 from __future__ import annotations
@@ -28,6 +30,28 @@ def task_marker(project: Project, task: str) -> str:
     return f"{project.paths.root.name}/{task}"
 
 
+# A process's start time is read from the kernel's boot-relative clock, the launch time
+# from the wall clock, and tmux says when the pane died in whole seconds: the window in
+# which a background child may have started is widened by these margins.
+STARTED_BEFORE_LAUNCH = 0.5
+STARTED_AFTER_EXIT = 2.0
+
+
+def launched_by(holder: Holder, marker: str, state: TaskState, uid: int) -> bool:
+    """Whether a process on the task's port is the one the task forked away: it carries
+    the marker, or it is this user's, has no marker at all (its environment was cleared,
+    as `redis-server --daemonize yes` does) and started while the task's pane ran."""
+    if holder.marker is not None:
+        return holder.marker == marker
+    if holder.uid != uid or holder.project is not None or holder.started is None:
+        return False
+    if state.started_at is None:
+        return False
+    if holder.started < state.started_at - STARTED_BEFORE_LAUNCH:
+        return False
+    return state.dead_time is None or holder.started <= state.dead_time + STARTED_AFTER_EXIT
+
+
 def candidate_port(project: Project, name: str, state: TaskState | None) -> int | None:
     """The task's port if its pane exited 0 (the sign of a program that forked away)."""
     task = project.config.tasks.get(name)
@@ -49,7 +73,8 @@ def find(
     wait: float = 0.0,
     timing: Timing | None = None,
 ) -> list[Holder]:
-    """The processes with the task's marker that listen on its port, if it daemonized.
+    """The processes the task forked away that listen on its port, if it daemonized
+    (see `launched_by`).
 
     `wait`: how long to give the background child to bind after the parent exited.
     """
@@ -59,10 +84,12 @@ def find(
     from taskmux.runtime import listeners
 
     marker = task_marker(project, name)
+    uid = os.getuid()
+    assert state is not None  # a candidate port means a dead pane
 
     def holders() -> list[Holder]:
-        found = listeners.port_holders(port, only_uid=os.getuid())
-        return [h for h in found if h.marker == marker]
+        found = listeners.port_holders(port, only_uid=uid)
+        return [h for h in found if launched_by(h, marker, state, uid)]
 
     return wait_until(holders, wait, interval=current(timing).daemonized_poll) or []
 

@@ -36,15 +36,19 @@ class Stopper:
             self.ctx.tmux.mark_all_stopped([s.window_id for s in states.values()])
 
     def stop_target(
-        self, name: str, pid: int | None = None, server: int | None = None
+        self,
+        name: str,
+        pid: int | None = None,
+        server: int | None = None,
+        others: tuple[int, ...] = (),
     ) -> procs.StopTarget:
         """What `end_processes` needs to stop a task: its pane process, marker, escalation.
         `server`: the tmux server's pid, which `pid` (from an observation) must prove to be
-        a pane of before it is signalled."""
+        a pane of before it is signalled; `others`: its daemonized servers' pids."""
         task = self.ctx.config.tasks.get(name)
         grace = task.stop_grace_period if task is not None else 5.0
         first = stop_signal_of(task)
-        return procs.StopTarget(pid, self.ctx.marker(name), grace, first, server)
+        return procs.StopTarget(pid, self.ctx.marker(name), grace, first, server, others)
 
     def end_processes(self, name: str, pid: int | None = None) -> str | None:
         """The one way taskmux stops a task's processes (a manual stop, an automatic
@@ -93,14 +97,22 @@ class Stopper:
         # running (a server that daemonized, an orphan) still goes.
         self.mark_all_stopped({n: states[n] for n in wave if n not in failures})
         dead = [n for n in wave if states[n].dead]
+        daemons = {n: self.note_daemonized(n, states[n]) for n in dead}
+        others = {n: _pids(daemons[n]) for n in dead}
         table = procs.ProcessTable.scan()
-        leftovers = {n: table.members(None, self.ctx.marker(n)) for n in dead}
+        leftovers = {n: table.members(None, self.ctx.marker(n), others=others[n]) for n in dead}
         leftovers = {n: found for n, found in leftovers.items() if found}
-        daemons = {n: self._announce_leftovers(n, states[n], leftovers[n]) for n in leftovers}
+        for name, found in leftovers.items():
+            self._announce_leftovers(name, found)
         order = [*live, *leftovers]
         server = observation.server_pid
         targets = [
-            self.stop_target(n, states[n].pid if n in live and states[n].is_alive else None, server)
+            self.stop_target(
+                n,
+                states[n].pid if n in live and states[n].is_alive else None,
+                server,
+                others.get(n, ()),
+            )
             for n in order
         ]
         ended = dict(zip(order, procs.stop_trees(targets, table, self.ctx.timing), strict=True))
@@ -148,14 +160,10 @@ class Stopper:
                     failures[name] = exc
         return failures
 
-    def _announce_leftovers(
-        self, name: str, state: TaskState, found: list[procs.Proc]
-    ) -> list[Holder]:
-        """Say what a dead task left running, before it is stopped; its daemonized servers."""
-        daemons = self.note_daemonized(name, state)
+    def _announce_leftovers(self, name: str, found: list[procs.Proc]) -> None:
+        """Say what a dead task left running, before it is stopped."""
         what = procs.describe(found)
         self.ctx.report(Progress(name, "stopping", f"{what}, left running after the task exited"))
-        return daemons
 
     def _leftovers_ended(
         self, name: str, found: list[procs.Proc], ended: procs.Ended, daemons: list[Holder]
@@ -255,7 +263,10 @@ class Stopper:
             self.ctx.paths.mark_killed(name)
             self.ctx.tmux.mark_stopped(state.window_id)
         pid = state.pid if state.is_alive else None
-        found = procs.kill_tree(pid, self.ctx.marker(name), self.ctx.timing, observation.server_pid)
+        others = _pids(self.note_daemonized(name, state)) if state.dead else ()
+        found = procs.kill_tree(
+            pid, self.ctx.marker(name), self.ctx.timing, observation.server_pid, others
+        )
         # Only this window: the session ends with it if nothing else (a person's window,
         # another task's) is left in it.
         self.ctx.tmux.kill_window(state.window_id)
@@ -345,3 +356,8 @@ def stop_waves(graph: dict[str, list[str]], names: Iterable[str]) -> list[list[s
                 count[other] -= 1
         left = [n for n in left if n not in done]
     return waves
+
+
+def _pids(holders: list[Holder]) -> tuple[int, ...]:
+    """The known pids of a daemonized task's servers (a stop ends them with the task)."""
+    return tuple(h.pid for h in holders if h.pid is not None)

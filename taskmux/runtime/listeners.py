@@ -143,6 +143,19 @@ def _user_name(uid: int | None) -> str | None:
         return str(uid)
 
 
+def _start_time(pid: int) -> float | None:
+    """When `pid` started, on the wall clock, to within a clock tick (psutil's
+    `create_time` adds the boot time in whole seconds: up to a second early)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            ticks = int(handle.read().rpartition(b")")[2].split()[19])
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _facts(pid: int) -> Holder | None:
     """What a port decision needs to know about one process (None once it is gone)."""
     import psutil
@@ -152,16 +165,19 @@ def _facts(pid: int) -> Holder | None:
         uid = proc.uids().real
     except psutil.Error:
         return None
-    command, cwd, env = "", None, None
+    command, cwd, env, started = "", None, None, None
     with contextlib.suppress(psutil.Error):
         command = " ".join(proc.cmdline()) or proc.name()
     with contextlib.suppress(psutil.Error):
         cwd = proc.cwd()
     with contextlib.suppress(psutil.Error):
         env = proc.environ()
+    with contextlib.suppress(psutil.Error):
+        started = _start_time(pid) or proc.create_time()
     marker = env.get(MARKER_VAR) if env else None
     project = (env.get("TASKMUX_PROJECT") or env.get("TASKMUX_SESSION")) if env else None
-    return Holder(pid, uid, _user_name(uid), command, cwd, marker or None, project or None)
+    user = _user_name(uid)
+    return Holder(pid, uid, user, command, cwd, marker or None, project or None, started)
 
 
 def port_holders(port: int, only_uid: int | None = None) -> list[Holder]:

@@ -29,6 +29,7 @@ class Holder:
     cwd: str | None = None
     marker: str | None = None  # its TASKMUX_MARKER, "<state folder>/<task>"
     project: str | None = None  # its taskmux session (TASKMUX_PROJECT / TASKMUX_SESSION)
+    started: float | None = None  # when it started (epoch seconds), None when unknown
 
     def describe(self) -> str:
         """`pid 812 (user postgres: postgres -D /var/lib/pg)`, or the unknown-pid form."""

@@ -2,7 +2,8 @@
 
 A task's processes are its pane process, everything in that process group, their
 descendants, and anything carrying the task's environment marker (children that called
-setsid or double-forked escape the first three). Finding them takes a look at every
+setsid or double-forked escape the first three), plus the trees of any processes named
+for it (a server it daemonized that cleared its environment: see `lifecycle/daemonized.py`). Finding them takes a look at every
 process on the machine (the marker is in each one's environment), so that look is one
 `ProcessTable` shared by every task a call stops, never one per task: stopping 200 tasks
 costs a few scans, not 200 of them. Who listens on a port, and freeing it, is `listeners.py`'s.
@@ -93,9 +94,15 @@ class ProcessTable:
         return table
 
     def members(
-        self, root_pid: int | None, marker: str | None, parent: int | None = None
+        self,
+        root_pid: int | None,
+        marker: str | None,
+        parent: int | None = None,
+        others: Iterable[int] = (),
     ) -> list[Proc]:
         """The task's live processes (see the module docstring), never this process.
+
+        `others`: more processes of the task, found some other way; with their descendants.
 
         `parent`: the tmux server's pid, when `root_pid` comes from an observation that
         may be stale: the pid is taken as the task's pane process only if that process
@@ -112,6 +119,9 @@ class ProcessTable:
                     found[proc.pid] = proc
         if root is not None:
             found[root.pid] = root
+        for pid in others:
+            if pid in self.procs:
+                found[pid] = self.procs[pid]
         stack = list(found)
         while stack:
             for child in self.children.get(stack.pop(), ()):
@@ -197,10 +207,14 @@ def alive(proc: Proc) -> bool:
 
 
 def task_processes(
-    root_pid: int | None, marker: str | None, parent: int | None = None
+    root_pid: int | None,
+    marker: str | None,
+    parent: int | None = None,
+    others: Iterable[int] = (),
 ) -> list[Proc]:
     """Every live process that belongs to the task (one scan of its own)."""
-    return ProcessTable.scan(markers=marker is not None).members(root_pid, marker, parent)
+    table = ProcessTable.scan(markers=marker is not None)
+    return table.members(root_pid, marker, parent, others)
 
 
 def _pgid(pid: int) -> int | None:
@@ -274,6 +288,7 @@ class StopTarget:
     grace: float
     first: int = signal.SIGINT
     parent: int | None = None  # the tmux server: `root_pid` must be its child (see `members`)
+    others: tuple[int, ...] = ()  # more of its processes, found another way (see `members`)
 
 
 @dataclass
@@ -325,7 +340,7 @@ def stop_trees(
         table = ProcessTable.scan(markers=any(t.marker is not None for t in targets))
     runs = []
     for target in targets:
-        found = table.members(target.root_pid, target.marker, target.parent)
+        found = table.members(target.root_pid, target.marker, target.parent, target.others)
         steps = stop_steps(target.first, target.grace, pauses)
         runs.append(_Run(target, steps, found, Ended(found=found)))
     now = time.monotonic()
@@ -372,7 +387,7 @@ def _escalate(run: _Run, table: ProcessTable, now: float) -> None:
     """After a scan: the run is over (nothing left, or SIGKILL was its last step), or its
     next signal goes to what is left of it and whatever carries its marker."""
     root = None if run.cleared else run.target.root_pid
-    extra = table.members(root, run.target.marker)
+    extra = table.members(root, run.target.marker, others=run.target.others)
     procs = list({p.pid: p for p in [*run.procs, *extra]}.values())
     if not procs:
         run.finish(run.steps[run.step][0].name, [])
@@ -387,18 +402,20 @@ def kill_tree(
     marker: str | None,
     timing: Timing | None = None,
     parent: int | None = None,
+    others: Iterable[int] = (),
 ) -> bool:
     """SIGKILL every process of the task; return whether anything was running.
-    `parent`: the tmux server, whose child `root_pid` must be (see `ProcessTable.members`)."""
+    `parent`: the tmux server, whose child `root_pid` must be (see `ProcessTable.members`);
+    `others`: more of its processes (a server it daemonized), with their descendants."""
     pauses = current(timing)
-    procs = task_processes(root_pid, marker, parent)
+    procs = task_processes(root_pid, marker, parent, others)
     found = bool(procs)
     for _ in range(3):
         if not procs:
             break
         send(procs, signal.SIGKILL)
         wait_gone(procs, pauses.kill_wait, pauses)
-        procs = task_processes(None, marker)
+        procs = task_processes(None, marker, others=others)
     return found
 
 

@@ -246,12 +246,15 @@ def test_a_prefork_server_of_this_project_is_freed_completely(project: Project, 
     assert set(family) <= set(freed["pids"])
 
 
-def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project) -> None:
+# `redis-server --daemonize yes` clears its environment, and the task's marker with it:
+# `env -i` does the same here, so only the port and the start time tell whose it is.
+@pytest.mark.parametrize("prefix", ["", "env -i "], ids=["marked", "cleared-env"])
+def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project, prefix: str) -> None:
     port = free_tcp_port()
     project.write(
         f"""
         [tasks.cache]
-        command = "{sys.executable} daemonize.py {port}"
+        command = "{prefix}{sys.executable} daemonize.py {port}"
         port = {port}
         stop_grace_period = 0.5
         """
@@ -286,6 +289,48 @@ def test_a_self_daemonizing_task_is_named_and_stop_ends_it(project: Project) -> 
     assert project.status()["cache"]["state"] == "stopped"
     again = project.json("stop", "cache")
     assert again["not_running"] == ["cache"] and again["stopped"] == {}
+
+
+def test_kill_ends_a_daemonized_task_that_cleared_its_environment(project: Project) -> None:
+    port = free_tcp_port()
+    project.write(
+        f"""
+        [tasks.cache]
+        command = "env -i {sys.executable} daemonize.py {port}"
+        port = {port}
+        """
+    )
+    (project.root / "daemonize.py").write_text(DAEMONIZE)
+    assert project.run("start").returncode == 0
+    row = wait_until(lambda: (r := project.status()["cache"])["state"] == "daemonized" and r)
+    (daemon_pid,) = row["daemonized"]["pids"]
+    result = project.run("kill", "cache")
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: not pid_alive(daemon_pid))
+    assert not listeners.port_is_held(port)
+
+
+def test_a_stranger_on_the_port_of_a_task_that_exited_0_is_left_alone(project: Project) -> None:
+    """A server without a marker that started after the task's pane exited is not its own."""
+    port = free_tcp_port()
+    project.write(
+        f"""
+        [tasks.setup]
+        command = "true"
+        port = {port}
+        """
+    )
+    assert project.run("start").returncode == 0
+    wait_until(lambda: project.status()["setup"]["state"] == "completed")
+    time.sleep(2.5)  # past the margin for a child forked as the pane exited
+    (project.root / "listener.py").write_text(LISTENER)
+    clean = {"PATH": os.environ.get("PATH", "")}
+    argv = [sys.executable, str(project.root / "listener.py"), str(port)]
+    with running(argv, env=clean, cwd="/") as other:
+        wait_until(lambda: listeners.port_is_held(port))
+        assert project.status()["setup"]["state"] == "completed"
+        assert project.run("stop", "setup").returncode == 0
+        assert other.poll() is None
 
 
 def test_the_supervisor_records_a_daemonized_task(project: Project) -> None:
