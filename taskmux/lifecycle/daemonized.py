@@ -11,6 +11,7 @@ is recorded as a `daemonized` event with the fix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -101,10 +102,12 @@ def note(
     wait: float = 0.0,
     timing: Timing | None = None,
 ) -> list[Holder]:
-    """Find a daemonized task's processes and record the `daemonized` event once per exit."""
+    """Find a daemonized task's processes and record the `daemonized` event once per exit
+    (best effort: a stop on a full disk still ends them, unrecorded)."""
     found = find(project, name, state, wait, timing)
     if found:
-        record(project, name, state, found)
+        with contextlib.suppress(OSError):
+            record(project, name, state, found)
     return found
 
 
