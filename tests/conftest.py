@@ -5,6 +5,7 @@ Keep this file small and generic; feature-specific fixtures live next to their t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -100,3 +101,32 @@ def other_user() -> Iterator[pwd.struct_passwd]:
         yield pwd.getpwnam(name)
     finally:
         _as_root(["userdel", name])
+
+
+@pytest.fixture
+def small_disk(isolated_home: Path) -> Iterator[Path]:
+    """The state folder's file system: a 4 MB tmpfs (root only), filled on demand."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    where = Path(os.environ["XDG_STATE_HOME"])
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:  # lazily: a task's `cat` and the collector may still hold files there
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system under `folder` (unbuffered: closing the filler cannot fail)."""
+    filler = folder / "filler"
+    with open(filler, "ab", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+    return filler

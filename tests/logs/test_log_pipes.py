@@ -4,14 +4,11 @@ tasks, and after a pipe's `cat` dies (issue 23, items 1 and 3). Real private tmu
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
+from conftest import fill_disk
 from harness import Project, project, wait_until
 
 from taskmux.statedir.claim import supervisor_running
@@ -105,39 +102,10 @@ def test_a_pipe_whose_cat_died_is_attached_again_with_a_mark_where_output_was_lo
     assert ("log_reattached", "pipe closed") in names
 
 
-@pytest.fixture
-def small_disk(isolated_home: Path) -> Iterator[Path]:
-    """The state folder's file system: a 4 MB tmpfs (root only), filled on demand."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    where = Path(os.environ["XDG_STATE_HOME"])
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:  # lazily: the task's `cat` and the collector may still hold files there
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 LOUD_TICKER = """
 [tasks.ticker]
 command = "i=0; while true; do i=$((i+1)); echo $(seq 1000) tick $i; sleep 0.05; done"
 """
-
-
-def _fill(folder: Path) -> Path:
-    """Fill the file system (again: the collector frees what it read of a spool)."""
-    filler = folder / "filler"
-    with open(filler, "ab", buffering=0) as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-    return filler
 
 
 def test_a_full_disk_loses_output_once_and_logging_comes_back_with_the_space(
@@ -147,8 +115,8 @@ def test_a_full_disk_loses_output_once_and_logging_comes_back_with_the_space(
     assert project.run("start").returncode == 0  # no supervisor: reads must see to it
     assert wait_until(lambda: _ticks(project))
     spool = str(project.paths.root / "spool" / "ticker")
-    filler = _fill(small_disk)
-    assert wait_until(lambda: _fill(small_disk) and not _pipe_writers(spool), timeout=15)
+    filler = fill_disk(small_disk)
+    assert wait_until(lambda: fill_disk(small_disk) and not _pipe_writers(spool), timeout=15)
     project.run("logs", "ticker", "-n", "5")  # still full: nothing to do yet
     assert not [e for e in project.events() if e["event"] == "log_lost"]
     filler.unlink()
