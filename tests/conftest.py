@@ -5,12 +5,14 @@ Keep this file small and generic; feature-specific fixtures live next to their t
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,8 +21,24 @@ import pytest
 from cli_runner import TASKMUX as TASKMUX
 from cli_runner import run_taskmux
 
+import taskmux
 from taskmux.runtime import timing
-from taskmux.runtime.timing import Timing
+from taskmux.runtime.timing import TIMING_VAR, Timing
+
+# Every process the suite spawns (`start -m`, the daemon, the installed command) waits the
+# fast pauses too; tests/e2e/ takes this out again to drive the product's own.
+os.environ[TIMING_VAR] = "fast"
+# A task's `python3` is this interpreter, not a version manager's shim in front of it
+# (pyenv's costs ~300 ms of shell a call).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the package once, before the workers start: each process the tests spawn
+    then reads bytecode instead of compiling every module it imports (when the machine
+    sets PYTHONDONTWRITEBYTECODE, nothing would ever be cached)."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(Path(taskmux.__file__).parent, quiet=1)
 
 
 @pytest.fixture(autouse=True)

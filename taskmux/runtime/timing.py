@@ -7,6 +7,7 @@ tests pass `Timing.fast()` and wait milliseconds where the product waits the rea
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -87,7 +88,11 @@ class Timing:
         )
 
 
-DEFAULT = Timing()
+# Time is an argument across processes too: a test suite spawns `start -m`, the daemon
+# and the installed command with TASKMUX_TIMING=fast, so they wait what in-process calls
+# wait. Any other value (or none) is the product's own pauses.
+TIMING_VAR = "TASKMUX_TIMING"
+DEFAULT = Timing.fast() if os.environ.get(TIMING_VAR) == "fast" else Timing()
 
 
 def current(timing: Timing | None = None) -> Timing:

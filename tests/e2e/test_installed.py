@@ -20,9 +20,17 @@ from cli_runner import TASKMUX
 from harness import Project, project, wait_until
 from probe_server import free_port
 
+from taskmux.runtime.timing import TIMING_VAR
+
 __all__ = ["project"]
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo"
+
+
+@pytest.fixture(autouse=True)
+def product_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drive the installed command as a user would: with the product's own pauses."""
+    monkeypatch.delenv(TIMING_VAR, raising=False)
 
 
 def _events(project: Project, task: str, kind: str) -> list[dict[str, object]]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from harness import Project, holds_for, pid_alive, project, wait_until
 
+from taskmux.runtime.timing import TIMING_VAR
+
 __all__ = ["project"]
 
 
@@ -382,6 +384,7 @@ def _quiet_for(record: Path, seconds: float) -> bool:
 def test_an_idle_supervisor_does_not_poll_tmux(project: Project) -> None:
     project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
     record = _counting_tmux(project)
+    project.env.pop(TIMING_VAR)  # the product's own sweep (15 s), not the tests' 0.5 s
     project.spawn("start", "-m")
     wait_until(lambda: _events(project, "b", "started"), timeout=15)
     # Once the start is over and the supervisor's first look is done, tmux hears nothing
