@@ -23,8 +23,8 @@ def stale_tasks(
     skip: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, list[int]]]:
     """Running tasks of the config whose ports moved: task -> {other task: [then, now]}
-    (`skip`: tasks not to look at, e.g. the ones a start just launched). Reads the
-    automatic ports' file only when some task was launched with another's port."""
+    (`skip`: tasks not to look at). Reads the automatic ports' file only when some task
+    was launched with another's port."""
     candidates = {
         name: state
         for name, state in observation.tasks.items()

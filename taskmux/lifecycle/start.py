@@ -79,14 +79,16 @@ class Starter:
 
     def _name_stale(self, report: StartReport) -> None:
         """Without a supervisor (which restarts them itself), name the running tasks whose
-        environment holds a port that moved, e.g. in this start: they need a restart."""
+        environment holds a port that moved, e.g. in this start: they need a restart
+        (`taskmux restart`; a later `ensure` can read the same facts from `status`)."""
         ctx = self.ctx
         if not any(s.built_from for s in (ctx.last_sight or Observation(False)).tasks.values()):
             return  # nothing was launched with another task's port (no round trip)
         if supervisor_running(ctx.paths.supervisor_lock):
             return
-        fresh = frozenset([*report.started, *report.completed])
-        found = stale_tasks(ctx.config, str(ctx.paths.root), ctx.observe(), fresh)
+        # A task launched by this start counts too: its wave may have read a port that a
+        # task launched beside it then had to change.
+        found = stale_tasks(ctx.config, str(ctx.paths.root), ctx.observe())
         for name, moved in found.items():
             why = why_stale(moved)
             report.needs_restart[name] = why
