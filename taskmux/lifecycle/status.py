@@ -51,8 +51,10 @@ def observe_project(tmux: Tmux, project: Project, rename: bool = False) -> Obser
     observation = replace(seen[choice.session], killed=project.paths.killed_tasks())
     if not choice.moved:
         return observation
-    if rename and choice.rename_to and tmux.rename_session(choice.session, choice.rename_to):
-        return replace(observation, session=choice.rename_to, renamed_from=choice.session)
+    if rename and choice.rename_to:
+        if tmux.rename_session(choice.session, choice.rename_to):
+            return replace(observation, session=choice.rename_to, renamed_from=choice.session)
+        return observe_project(tmux, project)  # another process renamed it first: look again
     return replace(observation, expected=choice.rename_to)
 
 

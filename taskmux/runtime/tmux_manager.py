@@ -217,10 +217,10 @@ class Tmux:
         observations = {}
         for name in [*sessions, *(n for n in found if n not in sessions)]:
             if name in found:
-                owner, panes = found[name]
+                tag, panes = found[name]
                 tasks = {task: TaskState(**facts) for task, facts in panes.items()}  # type: ignore[arg-type]
                 observations[name] = Observation(
-                    True, tasks, owner=owner, server_pid=server_pid, session=name
+                    True, tasks, owner=tag, server_pid=server_pid, session=name
                 )
             else:
                 observations[name] = Observation(False, server_pid=server_pid, session=name)
