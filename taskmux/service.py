@@ -94,13 +94,13 @@ class StatusResult:
     session_running: bool
     tasks: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # about the session: renamed by hand (see `session_notes`)
 
     def to_dict(self) -> dict[str, Any]:
         from taskmux.lifecycle.readmodel import status_document  # the lean path's too
 
-        return status_document(
-            self.session, self.session_running, list(self.tasks), list(self.warnings)
-        )
+        lists = (list(self.tasks), list(self.warnings), list(self.notes))
+        return status_document(self.session, self.session_running, *lists)
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ class Service:
         return observe_project(self.tmux, self.project)
 
     def status(self) -> StatusResult:
-        from taskmux.lifecycle.status import status_rows
+        from taskmux.lifecycle.status import session_notes, status_rows
 
         project = self.project
         observation = self.observe()
@@ -319,6 +319,7 @@ class Service:
             observation.session_exists,
             tuple(status_rows(project, observation)),
             tuple(p.render() for p in project.warnings),
+            tuple(session_notes(project, observation)),
         )
 
     def inspect(self, task: str) -> InspectResult:

@@ -135,7 +135,8 @@ def _status(config: str | None, _params: dict[str, Any], json_out: bool) -> None
         return
     from taskmux.cli.statustable import write
 
-    write(document["session"], document["session_running"], document["tasks"])
+    notes = document.get("session_notes")
+    write(document["session"], document["session_running"], document["tasks"], notes)
 
 
 def _inspect(config: str | None, params: dict[str, Any], json_out: bool) -> None:

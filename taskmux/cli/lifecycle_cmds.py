@@ -157,10 +157,16 @@ def status(json_out: JsonOpt = False) -> None:
     from taskmux.service import Service
 
     result = Service.for_project(load(json_out, fallback=True)).status()
+    document = result.to_dict()
     emit(
         json_out,
-        result.to_dict(),
-        lambda: status_table(result.session, result.session_running, list(result.tasks)),
+        document,
+        lambda: status_table(
+            result.session,
+            result.session_running,
+            list(result.tasks),
+            document.get("session_notes"),
+        ),
     )
 
 

@@ -49,16 +49,24 @@ def mark(row: dict[str, Any]) -> tuple[str, str]:
     """The row's sign and its colour."""
     state = str(row.get("state", ""))
     if row.get("running"):
-        return ("✗", "red") if row.get("healthy") is False else ("●", "green")
+        if row.get("healthy") is False:
+            return "✗", "red"
+        return ("◐", "yellow") if row.get("stale") else ("●", "green")
     if state.startswith(("exited", "killed by", "gave up")):
         return "✗", "red"
-    if state.startswith(("restarting", "daemonized")):
+    if state.startswith(("restarting", "daemonized", "left over")):
         return "◐", "yellow"
     return "○", "dim"
 
 
 def notes(row: dict[str, Any]) -> str:
     parts = []
+    if row.get("stale"):
+        moved = ", ".join(f"{t}'s port {a} is now {b}" for t, (a, b) in row["stale"].items())
+        parts.append(f"stale ({moved}): restart it")
+    if row.get("leftover_pids"):
+        pids = ",".join(str(pid) for pid in row["leftover_pids"])
+        parts.append(f"pid {pids} still runs, its session gone (start ends it)")
     if not row.get("in_config", True):
         parts.append("not in config")
     if row.get("cwd"):
@@ -94,13 +102,26 @@ def _readiness_notes(row: dict[str, Any]) -> list[str]:
     return parts
 
 
-def render(session: str, running: bool, rows: list[dict[str, Any]], width: int, color: bool) -> str:
-    """The table as text, every line at most `width` columns."""
+def state_text(row: dict[str, Any]) -> str:
+    """The STATE cell: the state, and whether the task runs with a port that moved."""
+    return f"{row['state']} (stale)" if row.get("stale") else str(row["state"])
+
+
+def render(
+    session: str,
+    running: bool,
+    rows: list[dict[str, Any]],
+    width: int,
+    color: bool,
+    said: list[str] | None = None,
+) -> str:
+    """The table as text, every line at most `width` columns; then `said`: what status
+    says about the session (`session_notes`), each wrapped to the width."""
     paint = _Painter(color)
     cells = [
         [
             row["name"],
-            row["state"],
+            state_text(row),
             str(row.get("pid") or "-"),
             str(row.get("port") or ("auto" if row.get("port_auto") else "-")),
             duration(row.get("uptime")),
@@ -143,6 +164,8 @@ def render(session: str, running: bool, rows: list[dict[str, Any]], width: int, 
             first = paint(sign, _STYLE[style]) if index == 0 else " "
             texts = [column[index] if index < len(column) else "" for column in columns]
             lines.append(_line(first, texts, widths))
+    for note in said or []:
+        lines += [paint(line, _STYLE["yellow"]) for line in _wrap("note: " + note, width)]
     return "\n".join(lines) + "\n"
 
 
@@ -259,8 +282,10 @@ def terminal() -> tuple[int, bool]:
     return width or 80, color
 
 
-def write(session: str, running: bool, rows: list[dict[str, Any]]) -> None:
-    """Print the table for this terminal."""
+def write(
+    session: str, running: bool, rows: list[dict[str, Any]], said: list[str] | None = None
+) -> None:
+    """Print the table for this terminal (`said`: the document's `session_notes`)."""
     width, color = terminal()
-    sys.stdout.write(render(session, running, rows, width, color))
+    sys.stdout.write(render(session, running, rows, width, color, said))
     sys.stdout.flush()

@@ -7,6 +7,7 @@ the event log, the progress callback, the pauses, and the task's environment.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections.abc import Callable, Iterable
@@ -84,9 +85,18 @@ class Context:
     def observe(self) -> Observation:
         """One tmux round trip, plus the kill marks; refuses a session that is not ours.
 
-        Also settles which session this checkout uses (`name` or `name-XXXX`).
+        Also settles which session this checkout uses (`name` or `name-XXXX`, or ours
+        under a name a person gave it: renamed back when that name is free).
         """
-        observation = observe_project(self.tmux, self.project)
+        observation = observe_project(self.tmux, self.project, rename=True)
+        if observation.renamed_from:
+            with contextlib.suppress(OSError):  # best effort: a full disk must not block it
+                self.events.append(
+                    "session_renamed",
+                    None,
+                    session=observation.session,
+                    was=observation.renamed_from,
+                )
         self.session = observation.session
         if observation.session_exists:
             self.last_sight = observation
@@ -101,6 +111,16 @@ class Context:
     def port_of(self, task: str) -> int | None:
         """The task's port; an automatic one is chosen now if it has not been yet."""
         return self.ports.port_of(task)
+
+    def ports_built_from(self, task: str) -> tuple[tuple[str, int], ...]:
+        """The other tasks' ports that a launch of `task` writes into it (its `env`, the
+        top level's, its command), with their values now: recorded on its window, so a
+        port that moves later shows the task as stale (`readmodel.moved_ports`)."""
+        spec = self.project.task(task)
+        texts = [*self.config.env.values(), *spec.env.values(), spec.command]
+        names = dict.fromkeys(n for t in texts for n in taskenv.port_references(t) if n != task)
+        found = ((n, self.ports.port_of(n, assign=False)) for n in names)
+        return tuple((n, port) for n, port in found if port is not None)
 
     def variables(self, task: str | None, strict: bool = True) -> dict[str, str]:
         """What `env_file` and `env` give the task (or the top level), in precedence order.

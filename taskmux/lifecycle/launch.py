@@ -47,7 +47,8 @@ class Launcher:
         command = exec_form(self.ctx.expand(task.command))
         logspool.prepare(self.ctx.paths, name)
         logspool.mark_run(self.ctx.paths, name)
-        return Launch(name, command, cwd, env, self.ctx.log_command(name))
+        built_from = self.ctx.ports_built_from(name)  # a port that moves later: stale
+        return Launch(name, command, cwd, env, self.ctx.log_command(name), built_from)
 
     def _claim_port(self, name: str) -> int:
         """An automatic port, kept unless something other than this task now holds it."""

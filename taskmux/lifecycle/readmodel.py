@@ -10,7 +10,7 @@ an interpreter start). Standard library only: no dataclasses, no typing, no subp
 
 The lean path answers the common case and raises `NotHere` for the rest, which the
 service path then answers through these same functions: no cache to trust (a config
-changed or invalid: W102), a session in the way (E305), a state folder that is not ours
+changed or invalid: W102), a session in the way (E305) or renamed by hand, a state folder that is not ours
 alone (E801), tmux missing, older than 3.2 (E302) or its server just exiting, tmux 3.3a's pending exit status,
 a pane that exited 0 with a port (it may have daemonized: psutil looks), and `inspect`
 of a task with an environment (its names come from the env tables and files).
@@ -51,6 +51,25 @@ def port_of(name: str, facts: Facts | None, ports: dict[str, int]) -> int | None
     return ports.get(name) if facts["port"] == "auto" else int(facts["port"])
 
 
+def current_ports(facts: dict[str, Facts], ports: dict[str, int]) -> dict[str, int]:
+    """Every task's port as it is now (fixed, or automatic once chosen)."""
+    found = {name: port_of(name, task, ports) for name, task in facts.items()}
+    return {name: port for name, port in found.items() if port is not None}
+
+
+def moved_ports(
+    built_from: tuple[tuple[str, int], ...], current: dict[str, int]
+) -> dict[str, list[int]]:
+    """The ports a task's environment was built from that have moved since its launch:
+    task -> [the port it was given, the port now]. Such a task is stale: it still talks
+    to the old port, where a stranger may answer now."""
+    return {
+        task: [then, current[task]]
+        for task, then in built_from
+        if task in current and current[task] != then
+    }
+
+
 def task_row(
     name: str,
     facts: Facts | None,
@@ -60,10 +79,15 @@ def task_row(
     ports: dict[str, int],
     root: str,
     daemonized: dict[str, object] | None = None,
+    leftover: list[int] | None = None,
+    stale: dict[str, list[int]] | None = None,
 ) -> dict[str, object]:
     """Everything status shows about one task, as plain data (JSON-ready).
 
     `daemonized`: what was found running in the background after the pane exited 0.
+    `leftover`: pids of the task's processes still running after its session was lost.
+    `stale`: the other tasks' ports its environment was built from that have moved since
+    (task -> [then, now]); a restart gives it the new ones.
     `port` is the port in use: an automatic one once chosen (`port_auto` says which).
     """
     row: dict[str, object] = {"name": name, "in_config": facts is not None}
@@ -81,7 +105,7 @@ def task_row(
         }
     if state is None:
         row |= {
-            "state": "killed" if killed else "not started",
+            "state": "left over" if leftover else "killed" if killed else "not started",
             "running": False,
             "pid": None,
             "manually_stopped": killed,
@@ -103,6 +127,10 @@ def task_row(
             row["daemonized"] = daemonized
         alive_for = now - state.started_at if state.is_alive and state.started_at else None
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
+        if stale and state.is_alive:
+            row["stale"] = stale
+    if leftover:
+        row["leftover_pids"] = leftover
     row["log_file"] = os.path.join(root, "logs", f"{name}.log")
     return row
 
@@ -169,17 +197,56 @@ def inspect_record(
 
 
 def status_document(
-    session: str, running: bool, rows: list[dict[str, object]], warnings: list[str]
+    session: str,
+    running: bool,
+    rows: list[dict[str, object]],
+    warnings: list[str],
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The `status` document (the service's `StatusResult.to_dict()`)."""
+    """The `status` document (the service's `StatusResult.to_dict()`). `notes`: what is
+    said about the session beyond the rows (one renamed by hand); a lost session whose
+    tasks left processes running is said here, from the rows."""
     document: dict[str, Any] = {
         "session": session,
         "session_running": running,
         "tasks": rows,
     }
+    said = list(notes or [])
+    leftovers = [row for row in rows if row.get("leftover_pids")]
+    if leftovers and not running:
+        said.append(leftover_note(session, leftovers))
+    if said:
+        document["session_notes"] = said
     if warnings:
         document["config_warnings"] = warnings
     return document
+
+
+def leftover_note(session: str, rows: list[dict[str, object]]) -> str:
+    """The session is gone, and these tasks' processes still run: say so, with pids."""
+    named = []
+    for row in rows:
+        pids = row["leftover_pids"]
+        listed = ", ".join(str(pid) for pid in pids) if isinstance(pids, list) else "?"
+        named.append(f"{row['name']} (pid {listed})")
+    count = len(rows)
+    return (
+        f"tmux session '{session}' is gone (its tmux server died, or it was ended outside "
+        f"taskmux), but {count} leftover{'s' if count != 1 else ''} of its tasks still "
+        f"run{'s' if count == 1 else ''}: {', '.join(named)}; `taskmux start` ends them and "
+        "starts the tasks again"
+    )
+
+
+def may_have_leftovers(root: str, running: bool) -> bool:
+    """Whether a session that is not running may have left task processes behind: it
+    was launched (a `logs` folder) and not ended by `stop` (its mark, see
+    `statedir.paths.stop_all_mark`). Only then is every process looked at."""
+    if running:
+        return False
+    return not os.path.lexists(os.path.join(root, "session-ended")) and os.path.isdir(
+        os.path.join(root, "logs")
+    )
 
 
 def recorded_ports(root: str) -> dict[str, int]:
@@ -216,13 +283,15 @@ class LeanRead:
         name = str(data["session"])
         owner = os.path.basename(self.root)
         alternate = alternate_name(name, owner.rpartition("-")[2][:4])
-        _server, found_sessions = read_listing(_tmux(list_panes([name, alternate])))
+        _server, found_sessions = read_listing(_tmux(list_panes([name, alternate], owner)))
         owners = {session: seen[0] for session, seen in found_sessions.items()}
         choice = choose_session(name, alternate, owner, owners)
-        if choice.conflict is not None:
-            raise NotHere  # E305 is the service path's to say
+        if choice.conflict is not None or choice.moved:
+            raise NotHere  # E305, or a session renamed by hand: the service path says so
         self.session = choice.session
         self.running = self.session in owners
+        if may_have_leftovers(self.root, self.running):
+            raise NotHere  # a lost session: its leftovers are found by a process scan
         panes = found_sessions[self.session][1] if self.running else {}
         self.panes = {task: Pane(facts) for task, facts in panes.items()}
         for task, pane in self.panes.items():
@@ -235,10 +304,14 @@ class LeanRead:
         except FileNotFoundError:
             self.killed = frozenset()
         self.now = time.time()
+        self.current = current_ports(self.facts, self.ports)
 
     def row(self, name: str) -> dict[str, object]:
         facts, pane = self.facts.get(name), self.panes.get(name)
-        return task_row(name, facts, pane, name in self.killed, self.now, self.ports, self.root)
+        moved = moved_ports(pane.built_from, self.current) if pane is not None else None
+        return task_row(
+            name, facts, pane, name in self.killed, self.now, self.ports, self.root, stale=moved
+        )
 
     def notes(self) -> str:
         """The config's warnings as the full path prints them on stderr."""

@@ -56,6 +56,8 @@ class StartReport:
     warnings: list[str] = field(default_factory=list)
     error_codes: dict[str, str] = field(default_factory=dict)
     session: str = ""  # the tmux session the tasks run in (`name`, or `name-XXXX`)
+    # Running tasks whose environment holds a port that moved (why), with no supervisor.
+    needs_restart: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ class StartReport:
             "failed": self.failed,
             "died": {name: death.to_dict() for name, death in self.died.items()},
             "warnings": self.warnings,
+            "needs_restart": self.needs_restart,
         }
 
 

@@ -16,11 +16,14 @@ from taskmux.errors import TaskmuxError
 from taskmux.lifecycle.checks import Checks
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.launch import Launcher
+from taskmux.lifecycle.leftovers import end_leftovers
 from taskmux.lifecycle.readiness import dependency_verdict, unmet_word
 from taskmux.lifecycle.results import Death, Launched, Progress, StartReport
+from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.stop import Stopper
 from taskmux.lifecycle.waiting import wait_dependency
 from taskmux.runtime.tmux_manager import Observation
+from taskmux.statedir.claim import supervisor_running
 
 
 class Starter:
@@ -63,6 +66,7 @@ class Starter:
             return report
         for name in to_launch:  # a config error in any task's env: nothing runs
             ctx.variables(name)
+        end_leftovers(ctx, self.stopper, to_launch, observation)  # a lost session's
         ctx.hook("before_start", None)
         self._start_in_order(to_launch, in_scope, report, deadline, kill_port)
         if report.started or report.completed:
@@ -70,7 +74,28 @@ class Starter:
                 ctx.hook("after_start", None)
             except TaskmuxError as exc:
                 report.warnings.append(exc.message)
+        self._name_stale(report)
         return report
+
+    def _name_stale(self, report: StartReport) -> None:
+        """Without a supervisor (which restarts them itself), name the running tasks whose
+        environment holds a port that moved, e.g. in this start: they need a restart
+        (`taskmux restart`; a later `ensure` can read the same facts from `status`)."""
+        ctx = self.ctx
+        if not any(s.built_from for s in (ctx.last_sight or Observation(False)).tasks.values()):
+            return  # nothing was launched with another task's port (no round trip)
+        if supervisor_running(ctx.paths.supervisor_lock):
+            return
+        # A task launched by this start counts too: its wave may have read a port that a
+        # task launched beside it then had to change.
+        found = stale_tasks(ctx.config, str(ctx.paths.root), ctx.observe())
+        for name, moved in found.items():
+            why = why_stale(moved)
+            report.needs_restart[name] = why
+            report.warnings.append(
+                f"task '{name}' needs a restart: it still has the old port ({why}); "
+                f"run `taskmux restart {name}`"
+            )
 
     def _wanted(self, names: list[str] | None, with_deps: bool) -> list[str]:
         """The tasks a start is about: the named ones (with their dependencies), or every

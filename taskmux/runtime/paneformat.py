@@ -37,6 +37,7 @@ FIELDS = (
     "@taskmux_health",
     "@taskmux_seen",
     "@taskmux_ready",
+    "@taskmux_ports",  # the other tasks' ports its environment was built from
 )
 FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in FIELDS)
 MAX_REASON = 200  # characters of a check's reason kept on the task's window
@@ -56,11 +57,14 @@ def as_float(text: str) -> float | None:
         return None
 
 
-def list_panes(sessions: Sequence[str]) -> list[str]:
-    """The one tmux command that reads every pane of these sessions."""
+def list_panes(sessions: Sequence[str], owner: str = "") -> list[str]:
+    """The one tmux command that reads every pane of these sessions, and (`owner`) of
+    any session tagged as that project's, whatever its name (one renamed by hand)."""
     condition = f"#{{==:#{{session_name}},{sessions[0]}}}"
     for name in sessions[1:]:
         condition = f"#{{||:{condition},#{{==:#{{session_name}},{name}}}}}"
+    if owner:  # a state folder's name: letters, digits, `_.-` only (statedir/paths.py)
+        condition = f"#{{||:{condition},#{{==:#{{@taskmux_project}},{owner}}}}}"
     return ["list-panes", "-a", "-f", condition, "-F", FORMAT]
 
 
@@ -115,7 +119,24 @@ def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
         "health": Health.decode(row["@taskmux_health"], started),
         "seen_exit": row["@taskmux_seen"],
         "ready_run": as_float(row["@taskmux_ready"]),
+        "built_from": decode_ports(row["@taskmux_ports"]),
     }
+
+
+def encode_ports(ports: Iterable[tuple[str, int]]) -> str:
+    """`api=5432,db=6379`: task names hold neither `=` nor `,` (config validation)."""
+    return ",".join(f"{task}={port}" for task, port in ports)
+
+
+def decode_ports(text: str) -> tuple[tuple[str, int], ...]:
+    """`encode_ports`' text read back; an odd part is left out, never an error."""
+    found = []
+    for part in text.split(","):
+        task, _, number = part.partition("=")
+        port = as_int(number)
+        if task and port is not None:
+            found.append((task, port))
+    return tuple(found)
 
 
 def signal_name(number: int) -> str:
@@ -239,6 +260,7 @@ class StateWords:
     health: Health | None
     seen_exit: str  # identity of the death a supervisor already reported
     ready_run: float | None  # started_at of the run whose ready line was seen
+    built_from: tuple[tuple[str, int], ...]  # other tasks' ports in its env, at its launch
 
     @property
     def ready_seen(self) -> bool:
@@ -322,6 +344,7 @@ class Pane(StateWords):
     `pane_facts` without a dataclass."""
 
     __slots__ = (
+        "built_from",
         "current_command",
         "current_path",
         "dead",

@@ -79,14 +79,15 @@ def judge(holder: Holder, scope: Scope, force: bool = False) -> Verdict:
         if mine or scope.uid == 0:
             return Verdict(holder, True, "freed on request (--kill-port)")
         return no(f"belongs to {other} and cannot be signalled")
+    ours = holder.marker is not None and holder.marker.startswith(scope.marker_prefix)
+    if ours and (mine or scope.uid == 0):  # root may end one run through `runuser` too
+        task = holder.marker[len(scope.marker_prefix) :] if holder.marker else ""
+        if task != scope.task and task in scope.running_tasks:
+            return no(f"is this project's task '{task}', which is running")
+        return Verdict(holder, True, f"left over from this project's task '{task}'")
     if not mine:
         return no(f"belongs to {other}")
     if holder.marker is not None:
-        if holder.marker.startswith(scope.marker_prefix):
-            task = holder.marker[len(scope.marker_prefix) :]
-            if task != scope.task and task in scope.running_tasks:
-                return no(f"is this project's task '{task}', which is running")
-            return Verdict(holder, True, f"left over from this project's task '{task}'")
         other_task = holder.marker.rpartition("/")[2]
         other = holder.project or holder.marker.rpartition("/")[0]
         where = f", in {holder.cwd}" if holder.cwd else ""

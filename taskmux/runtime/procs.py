@@ -419,6 +419,25 @@ def kill_tree(
     return found
 
 
+def marked(prefix: str, table: ProcessTable | None = None) -> dict[str, list[Proc]]:
+    """Live processes that carry one of a project's markers (`prefix`: "<state folder>/"),
+    by task, sorted by pid: only the top of each task's tree (a process whose parent
+    carries the same marker is left out, so a server's workers do not each count)."""
+    if table is None:
+        table = ProcessTable.scan()
+    found: dict[str, list[Proc]] = {}
+    me = os.getpid()
+    for proc in sorted(table.procs.values(), key=lambda p: p.pid):
+        marker = proc.marker
+        if marker is None or not marker.startswith(prefix) or proc.zombie or proc.pid == me:
+            continue
+        parent = table.procs.get(proc.ppid)
+        if parent is not None and parent.marker == marker and not parent.zombie:
+            continue
+        found.setdefault(marker[len(prefix) :], []).append(proc)
+    return found
+
+
 def describe(found: Sequence[Proc], limit: int = 5) -> str:
     """`pid 12 (redis-server), pid 13 (redis-server)`, for a report line."""
     parts = [f"pid {p.pid} ({p.name})" if p.name else f"pid {p.pid}" for p in found[:limit]]

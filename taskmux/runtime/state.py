@@ -85,3 +85,4 @@ class TaskState(StateWords):
     health: Health | None
     seen_exit: str = ""  # identity of the death a supervisor already reported
     ready_run: float | None = None  # started_at of the run whose ready line was seen
+    built_from: tuple[tuple[str, int], ...] = ()  # other tasks' ports in its env, at launch

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.taskenv import MARKER_VAR, TASK_VARS
 from taskmux.errors import TmuxError, TmuxTooOld
-from taskmux.runtime.paneformat import SEP, as_int, list_panes, read_listing
+from taskmux.runtime.paneformat import SEP, as_int, encode_ports, list_panes, read_listing
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.taskcmd import pane_command
 from taskmux.runtime.timing import Timing, current, wait_until
@@ -78,6 +78,8 @@ class Observation:
     owner: str = ""  # the project that created the session (empty: unknown)
     server_pid: int | None = None
     session: str = ""  # the session these facts are about (or would be created as)
+    renamed_from: str = ""  # the name a person gave it, when taskmux just renamed it back
+    expected: str = ""  # the name it should have, when it is used under another (taken)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Launch:
     cwd: Path
     env: dict[str, str]
     log_command: str | None = None
+    built_from: tuple[tuple[str, int], ...] = ()  # other tasks' ports its env was built from
 
 
 class Tmux:
@@ -188,17 +191,18 @@ class Tmux:
         """All task windows of `session` in one round trip; waits out tmux 3.3a's pending exits."""
         return self.observe_sessions([session])[session]
 
-    def observe_sessions(self, sessions: Sequence[str]) -> dict[str, Observation]:
-        """Several candidate sessions in one round trip (`session_exists` says which exist).
+    def observe_sessions(self, sessions: Sequence[str], owner: str = "") -> dict[str, Observation]:
+        """Several candidate sessions in one round trip (`session_exists` says which exist),
+        and (`owner`) every session tagged as that project's whatever its name.
 
         A death tmux 3.3a has seen but not reaped yet (`exit_pending`) is waited out for up
         to `pending_wait`: a nudge makes the server reap it, then tmux is read again."""
         pauses = current(self.timing)
-        first = [self._observe_once(sessions)]
+        first = [self._observe_once(sessions, owner)]
         latest: list[dict[str, Observation]] = []
 
         def settled() -> bool:
-            seen = first.pop() if first else self._observe_once(sessions)
+            seen = first.pop() if first else self._observe_once(sessions, owner)
             latest[:] = [seen]
             if not any(t.exit_pending for o in seen.values() for t in o.tasks.values()):
                 return True
@@ -208,15 +212,15 @@ class Tmux:
         wait_until(settled, pauses.pending_wait, interval=pauses.pending_pause)
         return latest[0]
 
-    def _observe_once(self, sessions: Sequence[str]) -> dict[str, Observation]:
-        server_pid, found = read_listing(self.run(list_panes(sessions)).stdout)
+    def _observe_once(self, sessions: Sequence[str], owner: str) -> dict[str, Observation]:
+        server_pid, found = read_listing(self.run(list_panes(sessions, owner)).stdout)
         observations = {}
-        for name in sessions:
+        for name in [*sessions, *(n for n in found if n not in sessions)]:
             if name in found:
-                owner, panes = found[name]
+                tag, panes = found[name]
                 tasks = {task: TaskState(**facts) for task, facts in panes.items()}  # type: ignore[arg-type]
                 observations[name] = Observation(
-                    True, tasks, owner=owner, server_pid=server_pid, session=name
+                    True, tasks, owner=tag, server_pid=server_pid, session=name
                 )
             else:
                 observations[name] = Observation(False, server_pid=server_pid, session=name)
@@ -308,6 +312,9 @@ class Tmux:
             ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_health"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_ready"],
+            ["set-option", "-w", "-t", window, "@taskmux_ports", encode_ports(spec.built_from)]
+            if spec.built_from
+            else ["set-option", "-w", "-u", "-t", window, "@taskmux_ports"],
         ]
         if spec.log_command and (state is None or not state.piped):
             commands.append(["pipe-pane", "-t", target, spec.log_command.replace("#", "##")])
@@ -404,6 +411,10 @@ class Tmux:
         """The running server's pid (None: no server on this socket)."""
         result = self.run(["display-message", "-p", "#{pid}"])
         return as_int(result.stdout[0]) if result.returncode == 0 and result.stdout else None
+
+    def rename_session(self, session: str, name: str) -> bool:
+        """Give a session its name back; False when tmux refuses (the name was taken)."""
+        return self.run(["rename-session", "-t", f"={session}", name]).returncode == 0
 
     def has_session(self, session: str) -> bool:
         return self.run(["has-session", "-t", f"={session}"]).returncode == 0

@@ -36,6 +36,7 @@ from taskmux.lifecycle.restart import (
     policy_of,
 )
 from taskmux.lifecycle.results import Checked
+from taskmux.lifecycle.stale import stale_tasks
 from taskmux.runtime.state import TaskState, health_change, same_run
 from taskmux.runtime.timing import Timing, wait_until
 from taskmux.runtime.tmux_manager import Observation
@@ -50,6 +51,7 @@ from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
 from taskmux.supervision.recovery import RecoveryPlan, recovery_plan, session_lost
 from taskmux.supervision.relaunch import recover
 from taskmux.supervision.seam import LifecycleSeam, Supervised
+from taskmux.supervision.stale_restart import restart_stale
 
 if TYPE_CHECKING:
     from taskmux.lifecycle.core import Lifecycle
@@ -102,6 +104,7 @@ class Supervisor:
         self._exits: ExitWatch | None = None  # while `run` runs
         self._dues: list[float] = []  # clock times at which this tick wants another
         self._collector: int | None = None  # the log collector's pid, while tasks run
+        self._stale_done: set[tuple[str, float | None]] = set()  # runs restarted as stale
 
     def _seam_of(self, service: Service) -> Supervised:
         """The seam of the service's lifecycle, the same object while the config is."""
@@ -264,6 +267,22 @@ class Supervisor:
             self._run_health(project, name, task, state, now)
             decision = decide(policy_of(task), observed_of(state), history_of(state), now)
             self._apply(project, name, state, decision, now)
+        self._restart_stale(project, observation)
+
+    def _restart_stale(self, project: Supervised, observation: Observation) -> None:
+        """Restart, once per run, each running task whose environment holds another
+        task's port that has moved since its launch (`lifecycle/stale.py`)."""
+        runs = {(n, s.started_at) for n, s in observation.tasks.items()}
+        self._stale_done &= runs  # forget runs that are over
+        busy = self._busy()
+        for name, moved in stale_tasks(
+            project.config, str(project.state_root), observation
+        ).items():
+            run = (name, observation.tasks[name].started_at)
+            if name in busy or run in self._stale_done or observation.tasks[name].manually_stopped:
+                continue
+            self._stale_done.add(run)
+            self._act(project, name, restart_stale, project, name, moved, self._notify)
 
     def _note_exit(self, project: Supervised, name: str, state: TaskState) -> bool:
         """Record a death once (the `exited` event); whether that started a check for a

@@ -36,6 +36,25 @@ ME, OTHER = "shop-aaaa111111", "shop-bbbb222222"
             SessionChoice("shop-aaaa", conflict="third"),
             id="alternate is a third project's",
         ),
+        pytest.param(
+            {"work": ME},
+            SessionChoice("work", moved=True, rename_to="shop"),
+            id="ours renamed by hand: found by its tag, its name free",
+        ),
+        pytest.param(
+            {"work": ME, "shop": ""},
+            SessionChoice("work", moved=True, rename_to=""),
+            id="ours renamed, its name now a person's: used as it is",
+        ),
+        pytest.param(
+            {"work": ME, "shop": OTHER},
+            SessionChoice("work", moved=True, rename_to="shop-aaaa"),
+            id="ours renamed, the name another checkout's: back to the alternate",
+        ),
+        pytest.param(
+            {"work": ME, "shop": ME}, SessionChoice("shop"), id="ours by name wins a renamed"
+        ),
+        pytest.param({"work": OTHER}, SessionChoice("shop"), id="another's renamed: not ours"),
     ],
 )
 def test_choose_session(owners: dict[str, str], expected: SessionChoice) -> None:
