@@ -1,6 +1,13 @@
 """Import every command module so each registers its commands on the app; each command
 is listed with its line from `catalog.py` (the lean `--help` is written from it too)."""
 
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import typer
+
 from taskmux.cli import (  # noqa: F401
     agent_cmds,
     config_cmds,
@@ -30,4 +37,13 @@ def _summaries() -> None:
 
 _summaries()
 
-__all__ = ["app"]
+
+@cache
+def command() -> Any:
+    """The app as one click command, built once a process: building it from the
+    functions' signatures costs ~90 ms, and a host that runs the CLI again and again in
+    one process (the tests, an embedding) would pay that every call."""
+    return typer.main.get_command(app)
+
+
+__all__ = ["app", "command"]

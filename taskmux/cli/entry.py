@@ -19,9 +19,9 @@ def run(argv: list[str] | None = None) -> None:
     try:
         if not answer(args):  # the hottest calls are answered without the Typer app
             _kill_commands_on_signals()  # the lean reads run no hook or check to end
-            from taskmux.cli.commands import app
+            from taskmux.cli.commands import command
 
-            result = app(args=args, prog_name="taskmux", standalone_mode=False)
+            result = command().main(args=args, prog_name="taskmux", standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # errors.py is imported only now: the lean paths never need it
