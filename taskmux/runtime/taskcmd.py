@@ -18,8 +18,11 @@ second): tmux answers only once it has read, and handed to the log pipe, every b
 written before the question. Then it ends the way the task did: the same exit code, or
 the same signal raised on itself (no core file), so the pane's status and signal still
 say how the task ended. Costs: one `sh` per task (about 0.1 MB), `stty` and `dd` at
-exit (a few ms). It traps HUP, INT, QUIT and TERM only to outlive the task: a stop's
-signal reaches the task through the process group, and SIGKILL ends both. It cannot
+exit (a few ms). It traps INT, QUIT and TERM only to outlive the task: a stop's signal
+reaches the task through the process group, and SIGKILL ends both. Not HUP: when tmux
+closes the pane's terminal (a respawn, `kill-window`, a dead server) the kernel sends
+SIGHUP to the session's leader only, the waiter, whose exit then sends it to the task
+(the terminal's foreground group), as when the task was the pane's process. It cannot
 tell `exit 143` from a death by SIGTERM (a shell reads both as 143): a task's own exit
 code above 128 that names a deadly signal is reported as that signal, as shells do.
 The collector removes the question from the log (`logs/collector.py`).
@@ -74,12 +77,13 @@ _DEADLY = "[1-9]|1[0-6]|2[4-79]|3[01]|3[4-9]|[45][0-9]|6[0-4]"
 
 # $1 is the task's command. The shell's own stderr goes nowhere (it would print
 # "Terminated" into the pane); the task's is the terminal's (fd 3, closed for the task).
-_WAITER = f"""trap : HUP INT QUIT TERM
+_WAITER = f"""trap : INT QUIT TERM
 exec 3>&2 2>/dev/null
 /bin/sh -c "exec 2>&3 3>&-
 $1"
 s=$?
 exec 3>&-
+PATH=/bin:/usr/bin:$PATH
 if stty -echo -icanon min 0 time 10; then
 printf '\\033[5n'
 i=0
@@ -89,7 +93,7 @@ case $r in *'[0n'*|'') break;; esac
 i=$((i+1))
 done
 fi
-case $((s-128)) in {_DEADLY}) trap - HUP INT QUIT TERM; ulimit -c 0; kill -$((s-128)) $$;; esac
+case $((s-128)) in {_DEADLY}) trap - INT QUIT TERM; ulimit -c 0; kill -$((s-128)) $$;; esac
 exit $s"""
 
 
