@@ -64,6 +64,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         "100,000 lines/s for 10 s: lost, log path CPU",
         True,
     ),
+    "pane-exit": (
+        "bench.scenarios.paneexit",
+        "pane_exit",
+        "a quick task's last lines in bare tmux, with and without the waiting shell",
+        False,
+    ),
     "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log", False),
 }
 
