@@ -48,6 +48,8 @@ class TaskSpec:
     command: str  # a shell command line
     restart: bool = True  # restarted when it fails (never after a stop)
     restart_delay: float | None = None  # seconds before a restart; None: the tool's default
+    depends_on: tuple[str, ...] = ()  # tasks started first (taskmux's default condition)
+    min_uptime: float | None = None  # taskmux: seconds up before it counts as healthy
 
 
 class Driver:
@@ -165,6 +167,10 @@ class TaskmuxSession(Session):
             if task.restart_delay is not None:
                 keys["restart_delay"] = task.restart_delay
                 keys["restart_backoff"] = 1.0  # the same delay before every restart
+            if task.depends_on:
+                keys["depends_on"] = list(task.depends_on)
+            if task.min_uptime is not None:
+                keys["min_uptime"] = task.min_uptime
             table[task.name] = keys
         top = {}
         if options.get("log_mb"):

@@ -24,13 +24,18 @@ FIGURES: dict[str, tuple[str, str]] = {
     "start-200": ("start 200 tasks → all running", "< 1 s"),
     "status-200": ("status, 200 tasks ÷ status, 10 tasks", "< 1.5x"),
     "stop-200": ("stop all 200 → none remain", "< 1 s"),
+    "chain-grid": ("start a 10x10 dependency chain of instant tasks → all running", "< 2.5 s"),
+    "chain-4": ("start a 4-level dependency chain of instant tasks → all running", "< 1 s"),
     "burst-lost": ("lines lost, 100,000 lines/s for 10 s", "0"),
     "burst-cpu": ("log path CPU at 100,000 lines/s", "< 0.5 core"),
     "lossless": ("lines lost of 50,000 printed at full speed", "0"),
+    "lossless-runs": ("runs that lost lines of 50,000 printed at full speed (of 20)", "0"),
 }
 
 # Figures a peer has no counterpart for, and why (shown as "n/a" in the peer's column).
 PEER_NOT_APPLICABLE: dict[str, str] = {
     "roundtrips": "the peers do not use tmux",
     "stop-one": "measured for taskmux only (the `stop` scenario: SIGINT, then escalation)",
+    "chain-grid": "the peers have no dependencies between tasks",
+    "chain-4": "the peers have no dependencies between tasks",
 }

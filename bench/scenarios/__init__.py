@@ -31,6 +31,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
     "roundtrips": ("bench.scenarios.cli", "roundtrips", "tmux calls per CLI command", False),
     "start": ("bench.scenarios.lifecycle", "start", "start 30 tasks until all run, stop all", True),
     "scale": ("bench.scenarios.lifecycle", "scale", "200 tasks: start, status, stop", True),
+    "chain": (
+        "bench.scenarios.chain",
+        "chain",
+        "start a 10x10 and a 4-level dependency chain of instant tasks",
+        False,
+    ),
     "stop": ("bench.scenarios.lifecycle", "stop", "stop a task that obeys / ignores SIGINT", False),
     "restart": ("bench.scenarios.supervision", "restart", "exit → noticed, → running again", True),
     "health": (
@@ -57,6 +63,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         "burst",
         "100,000 lines/s for 10 s: lost, log path CPU",
         True,
+    ),
+    "pane-exit": (
+        "bench.scenarios.paneexit",
+        "pane_exit",
+        "a quick task's last lines in bare tmux, with and without the waiting shell",
+        False,
     ),
     "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log", False),
 }

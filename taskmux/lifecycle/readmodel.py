@@ -22,7 +22,7 @@ import json
 import os
 import time
 
-from taskmux.runtime.childpid import real_pid
+from taskmux.runtime.childpid import real_pid, task_pid
 from taskmux.runtime.paneformat import Pane, StateWords, list_panes, read_listing
 from taskmux.runtime.sessions import alternate_name, choose_session
 from taskmux.runtime.tmuxversion import too_old
@@ -117,6 +117,8 @@ def task_row(
         }
     else:
         row |= state.to_dict()
+        if state.is_alive and state.pid:  # the task, not the pane's waiting shell (taskcmd.py)
+            row["pid"] = task_pid(state.pid)
         row["ready"] = state.ready_seen if facts is not None and facts["ready_log"] else None
         if is_starting(facts, state, now):
             row["state"] = "starting"

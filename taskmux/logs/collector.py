@@ -19,6 +19,8 @@ How it stays lossless and cheap:
 - The consumed part of a spool is freed with `fallocate(PUNCH_HOLE)` a megabyte at a
   time: offsets stay valid for the appending `cat`, the disk blocks go. Where the file system cannot punch holes,
   nothing is reclaimed (the spool grows; nothing is lost).
+- The question a task's waiting shell asks tmux when the task has ended (`ESC [5n`, see
+  `runtime/taskcmd.py`) is removed: it is not the task's output.
 - A line is stamped when the collector reads it (milliseconds after it was written); bytes
   that waited longer (no collector ran) get the spool's last write time instead.
 - It tells the project's supervisor, if one runs, that it started (a poke on the wake-up
@@ -75,6 +77,7 @@ PUNCH_STEP = 1 << 20  # reclaim the consumed prefix once this much more of it is
 CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now"
 ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
 _BLOCK = 4096
+STATUS_QUERY = b"\x1b[5n"  # written by a task's waiting shell after the task (taskcmd.py)
 _WAKE = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE  # a writer may come or go
 
 
@@ -130,7 +133,8 @@ class Spool:
         chunk = os.pread(self.fd, BATCH, self.offset)
         if not chunk:
             return False
-        if not self.writer.write(chunk, line_time(now, info.st_mtime)):
+        output = chunk.replace(STATUS_QUERY, b"")
+        if output and not self.writer.write(output, line_time(now, info.st_mtime)):
             return False  # the log cannot be written now: the bytes stay in the spool
         self.offset += len(chunk)
         writer = self.writer

@@ -128,7 +128,7 @@ def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
             position += len(chunk)
     finally:
         os.close(fd)
-    data = b"".join(chunks)
+    data = b"".join(chunks).replace(collector.STATUS_QUERY, b"")  # not the task's output
     return [line.lstrip(b"\0") for line in data.split(b"\n") if line.strip(b"\0")]
 
 

@@ -1,4 +1,4 @@
-"""A task's own pid: the pane runs `sh -c COMMAND`, whose only child is the task.
+"""A task's own pid: the pane runs a waiting `sh`, whose only child is the task.
 
 Read from /proc where the kernel lists a process's children, so that `inspect` (called by
 agents all the time) does not import psutil; psutil elsewhere.
@@ -12,21 +12,35 @@ _SHELLS = frozenset({"sh", "dash", "bash"})
 
 
 def real_pid(pid: int | None) -> int | None:
-    """The task's own process: the pane's `sh -c` wrapper's only child if it has one."""
+    """The task's own process: below the pane's waiting `sh` (runtime/taskcmd.py), and
+    below the task's own `sh -c` for a command that is not one program, the only child
+    of each shell that has exactly one."""
     if pid is None:
         return None
+    for _level in range(2):
+        child = _only_child_of_shell(pid)
+        if child is None:
+            break
+        pid = child
+    return pid
+
+
+def _only_child_of_shell(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/comm", "rb") as comm:
             name = comm.read().rstrip(b"\n").decode("utf-8", "replace")
+        if name not in _SHELLS:
+            return None
         with open(f"/proc/{pid}/task/{pid}/children", "rb") as listed:
             children = listed.read().split()
     except FileNotFoundError:  # gone, or no /proc: psutil knows other systems
-        return _real_pid_psutil(pid) if not os.path.isdir("/proc/self") else pid
+        if os.path.isdir("/proc/self"):
+            return None
+        child = _real_pid_psutil(pid)
+        return child if child != pid else None
     except OSError:
-        return pid
-    if name in _SHELLS and len(children) == 1:
-        return int(children[0])
-    return pid
+        return None
+    return int(children[0]) if len(children) == 1 else None
 
 
 def _real_pid_psutil(pid: int) -> int:
@@ -40,3 +54,14 @@ def _real_pid_psutil(pid: int) -> int:
     except psutil.Error:
         pass
     return pid
+
+
+def task_pid(pane_pid: int) -> int:
+    """For a status row (one read per running task): the pane's waiting shell's only child,
+    which is the task (or its `sh -c`); the pane's pid while there is none."""
+    try:
+        with open(f"/proc/{pane_pid}/task/{pane_pid}/children", "rb") as listed:
+            children = listed.read().split()
+    except OSError:
+        return pane_pid
+    return int(children[0]) if len(children) == 1 else pane_pid

@@ -529,11 +529,12 @@ def test_tmux_seam_accepts_a_libtmux_server(project: Project, server: Server) ->
     assert observation.tasks["a"].is_alive and observation.tasks["b"].exit_status == 4
 
 
-def test_a_plain_command_is_the_pane_process(project: Project) -> None:
-    """`sleep 300` runs as the pane's own process, so SIGKILL reads as SIGKILL."""
+def test_a_plain_command_is_the_waiting_shells_child(project: Project) -> None:
+    """`sleep 300` runs as the only child of the pane's waiting shell (runtime/taskcmd.py),
+    which ends as the task did, so SIGKILL reads as SIGKILL."""
     project.write('[tasks.a]\ncommand = "sleep 300"\nrestart_policy = "no"\n')
     assert project.run("start").returncode == 0
     info = project.json("inspect", "a")
-    assert info["pid"] == info["pane_pid"]
+    assert psutil.Process(info["pid"]).ppid() == info["pane_pid"]
     os.kill(info["pid"], signal.SIGKILL)
     assert wait_until(lambda: project.state("a") == "killed by SIGKILL")

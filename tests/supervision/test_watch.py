@@ -23,6 +23,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
 from harness import holds_for
 
 from taskmux.config.project import load_project
+from taskmux.runtime.childpid import task_pid
 from taskmux.runtime.timing import Timing
 from taskmux.runtime.tmux_manager import Tmux
 from taskmux.service import ConfigInUse, Service
@@ -225,8 +226,8 @@ def test_watch_applies_edits_and_reports_invalid_ones(project: Path, tmp_path: P
         wait_for(lambda: out.read_text().count("\n") >= 2)
         invalid = json.loads(out.read_text().splitlines()[1])
         assert not invalid["ok"] and invalid["errors"][0].startswith("error[E110]: ")
-        observed = Tmux.from_env().observe("wproj").tasks
-        assert {name: s.pid for name, s in observed.items() if s.is_alive} == {
+        observed = Tmux.from_env().observe("wproj").tasks  # pane pids: the waiting shells
+        assert {name: task_pid(s.pid) for name, s in observed.items() if s.is_alive} == {
             name: pid for name, pid in running.items() if pid is not None
         }
         watch.send_signal(signal.SIGINT)
