@@ -12,6 +12,7 @@ import difflib
 import json
 import re
 from collections import Counter
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -156,13 +157,20 @@ def _strip_unknown(raw: dict[str, Any], cls: type) -> dict[str, Any]:
     return clean
 
 
+@cache
+def _adapter(model: type[Any]) -> TypeAdapter[Any]:
+    """One validator a model a process: building one costs ~20 ms, and a long-lived
+    process (the daemon, a supervisor following edits) validates every change."""
+    return TypeAdapter(model)
+
+
 def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Problem]]:
     """Check a parsed TOML document; return the config (None if any error) and all problems."""
     problems: list[Problem] = []
     raw_tasks = raw.get("tasks", {})
     top = {k: v for k, v in raw.items() if k != "tasks"}
     problems += _unknown_keys(top, ProjectConfig, None)
-    project, found = _validate(TypeAdapter(ProjectConfig), _strip_unknown(top, ProjectConfig), None)
+    project, found = _validate(_adapter(ProjectConfig), _strip_unknown(top, ProjectConfig), None)
     problems += found
     if project is not None and not SESSION_NAME_RE.match(project.name):
         message = f"session name {project.name!r} may only hold letters, digits, '-' and '_'"
@@ -175,7 +183,7 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
         problems.append(Problem(E_TYPE, "must be a table of [tasks.NAME] tables", key="tasks"))
         raw_tasks = {}
 
-    task_adapter = TypeAdapter(TaskConfig)
+    task_adapter = _adapter(TaskConfig)
     tasks: dict[str, TaskConfig] = {}
     for name, body in raw_tasks.items():
         if not TASK_NAME_RE.match(name):
