@@ -52,6 +52,9 @@ class Timing:
     recovery_dependency_wait: float = 300.0  # a recovered wave waits this long for its deps
     catch_up: float = 1.0  # a reader waits this long for a running collector to catch up
     event_poll: float = 0.1  # without inotify, an event follower reads the file this often
+    file_debounce: float = 0.5  # quiet after the last change of a watched file before a restart
+    config_debounce: float = 0.3  # quiet after the last edit of taskmux.toml before a reload
+    tmux_retry: float = 0.05  # a client that met a server exiting as it connected tries again
 
     @classmethod
     def fast(cls) -> Timing:
@@ -85,6 +88,9 @@ class Timing:
             recovery_dependency_wait=10.0,
             catch_up=1.0,
             event_poll=0.02,
+            file_debounce=0.3,
+            config_debounce=0.2,
+            tmux_retry=0.02,
         )
 
 

@@ -176,7 +176,7 @@ class Tmux:
             # that moment is told so. The next call starts a fresh server.
             if "server exited unexpectedly" not in proc.stderr or attempt == 2:
                 break
-            time.sleep(0.05)
+            time.sleep(current(self.timing).tmux_retry)
         return Result(proc.returncode, proc.stdout.splitlines(), proc.stderr.strip())
 
     def run_checked(self, *commands: Sequence[str]) -> Result:

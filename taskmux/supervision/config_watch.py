@@ -20,13 +20,13 @@ from taskmux.config.project import Project, check_file
 from taskmux.config.reload import ConfigDiff, ReloadPlan, diff, plan
 from taskmux.errors import TaskmuxError
 from taskmux.lifecycle.core import Lifecycle, StartReport
+from taskmux.runtime.timing import current
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
     from taskmux.service import Service
 
-DEBOUNCE = 0.3
 # Opening or reading the file (as the reload itself does) must not count as an edit.
 _EDIT_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
@@ -35,10 +35,11 @@ class ConfigWatcher:
     """Calls `on_change` (from a timer thread) after edits of one file settle for `debounce`."""
 
     def __init__(
-        self, path: Path, on_change: Callable[[], object], debounce: float = DEBOUNCE
+        self, path: Path, on_change: Callable[[], object], debounce: float | None = None
     ) -> None:
+        """`debounce`: seconds of quiet before `on_change` (None: the timing in force)."""
         self.on_change = on_change
-        self.debounce = debounce
+        self.debounce = current().config_debounce if debounce is None else debounce
         self._targets = {str(path.absolute()), str(path.resolve())}
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None

@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from taskmux.runtime.timing import current
+
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
-DEBOUNCE = 0.5  # seconds of quiet after the last change before a task restarts
 NAMED_FILES = 3  # changed files named in a restart's reason; the rest are counted
 
 # Never worth a restart, whatever `watch_ignore` says: version control, dependencies,
@@ -310,7 +311,7 @@ class Debouncer:
     """Collects changed paths per task; a task's change is due once no new path came for
     `quiet` seconds. Pure: the time is an argument."""
 
-    def __init__(self, quiet: float = DEBOUNCE, named: int = NAMED_FILES) -> None:
+    def __init__(self, quiet: float, named: int = NAMED_FILES) -> None:
         self.quiet = quiet
         self.named = named
         self._pending: dict[str, _Pending] = {}
@@ -383,10 +384,13 @@ class FileWatcher:
     watched one goes.
     """
 
-    def __init__(self, debounce: float = DEBOUNCE, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, debounce: float | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`debounce`: seconds of quiet before a change is due (None: the timing in force)."""
         self.clock = clock
         self._lock = threading.Lock()
-        self._debouncer = Debouncer(debounce)
+        self._debouncer = Debouncer(current().file_debounce if debounce is None else debounce)
         self._specs: dict[str, WatchSpec] = {}
         self._matcher = Matcher({})
         self._observer: BaseObserver | None = None

@@ -137,7 +137,7 @@ class Supervisor:
             if self.files is None:
                 if not specs:
                     return
-                self.files = FileWatcher()
+                self.files = FileWatcher(self.timing.file_debounce)
                 self.files.on_notice = self.wake
             files = self.files
         files.update(specs, [os.path.realpath(project.state_root)])
