@@ -28,11 +28,17 @@ from taskmux.runtime.timing import TIMING_VAR, Timing
 # Every process the suite spawns (`start -m`, the daemon, the installed command) waits the
 # fast pauses too; tests/e2e/ takes this out again to drive the product's own.
 os.environ[TIMING_VAR] = "fast"
+# Bytecode is cached for this run whatever the machine says: with PYTHONDONTWRITEBYTECODE
+# every worker would rewrite and compile every test module again (seconds each), and
+# every spawned process every module of the package.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 # A task's `python3` is this interpreter, not a version manager's shim in front of it
 # (pyenv's costs ~300 ms of shell a call).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown under `-p no:xdist`
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers a core. Most tests spend more time waiting (for tmux to
     notice an exit, for a settle window, for a process to end) than computing, so one
