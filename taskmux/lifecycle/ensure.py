@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -191,15 +192,21 @@ def ensure(
     """Keep, start or restart every task in scope, then wait for all to be ready."""
     from taskmux.lifecycle.waiting import start_and_wait
 
+    began = time.monotonic()
     wanted = scope(lifecycle, names)
     found, notes = verdicts(lifecycle, wanted)
-    again = [n for n in wanted if found[n].action == "restarted"]
-    if again:
-        stopped = lifecycle.stop(again)
-        for name, why in stopped.failed.items():
-            found[name] = Verdict("failed", f"could not be stopped to restart it: {why}")
+    _stop_for_restart(lifecycle, [n for n in wanted if found[n].action == "restarted"], found)
     running = [n for n in wanted if not found[n].done]
     report, wait = start_and_wait(lifecycle, running, False, timeout, stop)
+    # A port this start moved (the old one was taken) leaves the tasks built from it
+    # stale, kept ones and ones launched beside it: one more round restarts them.
+    again = {n: why for n, why in report.needs_restart.items() if n in running}
+    if again:
+        for name, why in again.items():
+            found[name] = Verdict("restarted", why)
+        _stop_for_restart(lifecycle, list(again), found)
+        left = max(0.0, timeout - (time.monotonic() - began))
+        report, wait = start_and_wait(lifecycle, running, False, left, stop)
     ready = {t.task: t.met for t in wait.tasks} | {n: True for n in wanted if found[n].done}
     ports = recorded_ports(str(lifecycle.paths.root))
     facts = {n: {"port": lifecycle.project.task(n).port} for n in wanted}
@@ -212,6 +219,14 @@ def ensure(
         port = port_of(name, facts[name], ports)
         outcomes.append(TaskOutcome(name, verdict.action, verdict.reason, port, ready.get(name)))
     return EnsureResult(tuple(outcomes), wait, report, tuple(notes), list(report.warnings))
+
+
+def _stop_for_restart(lifecycle: Lifecycle, names: list[str], found: dict[str, Verdict]) -> None:
+    if not names:
+        return
+    stopped = lifecycle.stop(names)
+    for name, why in stopped.failed.items():
+        found[name] = Verdict("failed", f"could not be stopped to restart it: {why}")
 
 
 def failure(result: EnsureResult) -> TaskmuxError:

@@ -1,0 +1,160 @@
+"""`ensure` (SPEC §13) on real tmux: kept when running and current; started after a
+kill -9; restarted after an edit of the task's command, of a watched file, or a move of
+a port its environment was built from, and only that task."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from harness import Project, project, wait_until
+
+from taskmux.config.schema import TaskConfig
+from taskmux.config.watchglobs import WatchSpec
+from taskmux.lifecycle.ensure import Staleness, judge
+from taskmux.lifecycle.watchscan import Scan
+
+__all__ = ["project"]
+
+_CONFIG = """
+[tasks.db]
+command = "sleep 300"
+[tasks.api]
+command = "sleep 300"
+depends_on = ["db"]
+[tasks.web]
+command = "sleep 301"
+watch = ["src/**/*.py"]
+"""
+
+
+def _ensure(project: Project, *names: str) -> dict[str, dict[str, object]]:
+    document = project.json("ensure", *names)
+    assert document["ok"] is True, document
+    tasks: dict[str, dict[str, object]] = document["tasks"]
+    return tasks
+
+
+def _actions(tasks: dict[str, dict[str, object]]) -> dict[str, object]:
+    return {name: task["action"] for name, task in tasks.items()}
+
+
+def _pids(project: Project) -> dict[str, object]:
+    return {name: row["pid"] for name, row in project.status().items()}
+
+
+def test_ensure_starts_then_keeps_then_restarts_only_the_edited_task(project: Project) -> None:
+    project.write(_CONFIG)
+    first = _ensure(project)
+    assert _actions(first) == {"db": "started", "api": "started", "web": "started"}
+    assert first["db"]["reason"] == "not started" and first["db"]["url"] is None
+    before = _pids(project)
+
+    assert _actions(_ensure(project)) == {"db": "kept", "api": "kept", "web": "kept"}
+    assert _pids(project) == before
+
+    project.write(_CONFIG.replace('command = "sleep 301"', 'command = "sleep 302"'))
+    edited = _ensure(project)
+    assert _actions(edited) == {"db": "kept", "api": "kept", "web": "restarted"}
+    assert "definition changed" in str(edited["web"]["reason"])
+    after = _pids(project)
+    assert after["db"] == before["db"] and after["api"] == before["api"]
+    assert after["web"] != before["web"]
+
+
+def test_ensure_named_task_brings_its_dependencies_and_restarts_a_killed_one(
+    project: Project,
+) -> None:
+    project.write(_CONFIG)
+    assert _actions(_ensure(project, "api")) == {"db": "started", "api": "started"}
+    pid = project.status()["db"]["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not project.status()["db"]["running"])
+    again = _ensure(project, "api")
+    assert _actions(again) == {"db": "started", "api": "kept"}
+    assert project.status()["db"]["running"] is True
+
+
+def test_ensure_restarts_a_task_whose_watched_file_changed(project: Project) -> None:
+    project.write(_CONFIG)
+    source = project.root / "src" / "app"
+    source.mkdir(parents=True)
+    (source / "main.py").write_text("x = 1\n")
+    (project.root / "src" / "notes.txt").write_text("not watched\n")
+    _ensure(project)
+    started = project.status()["web"]["started_at"]
+    assert isinstance(started, float)
+    later = started + 1
+    os.utime(project.root / "src" / "notes.txt", (later, later))  # not a watched pattern
+    assert _actions(_ensure(project))["web"] == "kept"
+    os.utime(source / "main.py", (later, later))
+    changed = _ensure(project)
+    assert _actions(changed) == {"db": "kept", "api": "kept", "web": "restarted"}
+    assert changed["web"]["reason"] == "watched file src/app/main.py changed since its start"
+
+
+def test_ensure_restarts_the_task_whose_port_moved(project: Project) -> None:
+    import socket
+
+    project.write(
+        """
+[tasks.api]
+command = "sleep 300"
+port = "auto"
+[tasks.web]
+command = "sleep 300"
+env = { API_URL = "http://127.0.0.1:${tasks.api.port}" }
+"""
+    )
+    _ensure(project)
+    old = project.status()["api"]["port"]
+    assert isinstance(old, int)
+    assert project.run("stop", "api").returncode == 0
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", old))
+        sock.listen()
+        moved = _ensure(project)
+    new = moved["api"]["port"]
+    assert moved["api"]["action"] == "started" and new != old
+    assert moved["web"]["action"] == "restarted"
+    assert f"'api' moved from {old} to {new}" in str(moved["web"]["reason"])
+
+
+def test_ensure_that_cannot_make_a_task_ready_exits_1_saying_why(project: Project) -> None:
+    project.write(
+        """
+[tasks.bad]
+command = "echo broken; exit 3"
+restart_policy = "no"
+"""
+    )
+    result = project.run("ensure", "--json", "--timeout", "5")
+    assert result.returncode == 1
+    assert "bad" in result.stderr or "bad" in result.stdout
+
+
+# The decision, pure ----------------------------------------------------------------------
+
+
+def _task(**fields: object) -> TaskConfig:
+    return TaskConfig(command="sleep 1", **fields)  # type: ignore[arg-type]
+
+
+def test_judge_without_a_window_starts_and_says_whether_it_was_killed() -> None:
+    assert judge(_task(), None, False, Staleness()).action == "started"
+    assert judge(_task(), None, True, Staleness()).reason == "killed"
+
+
+def test_the_watch_scan_stops_at_its_budget(tmp_path: Path) -> None:
+    for index in range(30):
+        (tmp_path / f"f{index}.py").write_text("")
+    spec = WatchSpec(str(tmp_path), ("*.py",))
+    future = time.time() + 60
+    scan = Scan(budget=5)
+    assert scan.newer("web", spec, future) is None
+    assert scan.cut == ["web"]
+    assert Scan().newer("web", spec, 0.0) is not None
