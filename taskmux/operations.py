@@ -364,6 +364,7 @@ OPERATIONS: dict[str, Operation] = {
                     False,
                     0,
                     MAX_WAIT,
+                    short="-t",
                 ),
             ),
             read_only=False,

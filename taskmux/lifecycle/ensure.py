@@ -83,6 +83,8 @@ def _completed(task: TaskConfig, state: TaskState) -> bool:
     """A one-shot that ended by itself with success: done, nothing to run again."""
     if state.manually_stopped or state.gave_up or state.next_restart_at is not None:
         return False
+    if task.needs_check:  # as `wait` reads it: a task with a probe must be running
+        return False
     return task.is_success(state.exit_status, state.exit_signal)
 
 
@@ -173,8 +175,11 @@ def _staleness(
     moved: dict[str, list[int]] | None,
     scan: Scan,
 ) -> Staleness:
-    then = definition.recorded(lifecycle.paths.root, name)
-    changed = then is not None and then != definition.digest(lifecycle.project, name)
+    now = definition.digest(lifecycle.project, name)
+    then = definition.recorded(lifecycle.project, name)
+    if then is None and state.is_alive:  # launched by a taskmux that recorded nothing
+        definition.record(lifecycle.project, name, now)
+    changed = then is not None and then != now
     newer = None
     if task.watch and state.is_alive and state.started_at is not None and not changed:
         root = os.path.realpath(lifecycle.project.task_cwd(name))
@@ -211,7 +216,7 @@ def ensure(
     ports = recorded_ports(str(lifecycle.paths.root))
     facts = {n: {"port": lifecycle.project.task(n).port} for n in wanted}
     outcomes = []
-    for name in wanted:
+    for name in [n for n in lifecycle.config.tasks if n in wanted]:  # the file's order
         verdict = found[name]
         problem = report.failed.get(name) or report.skipped.get(name)
         if problem is not None and verdict.action != "failed":

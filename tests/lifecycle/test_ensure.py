@@ -9,12 +9,20 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from harness import Project, project, wait_until
 
+from taskmux.config.project import load_project
+from taskmux.config.reload import IN_PLACE_KEYS
 from taskmux.config.schema import TaskConfig
 from taskmux.config.watchglobs import WatchSpec
 from taskmux.lifecycle.ensure import Staleness, judge
+from taskmux.lifecycle.ensure_lean import all_kept
+from taskmux.lifecycle.launchrecord import IN_PLACE
+from taskmux.lifecycle.readmodel import NotHere
 from taskmux.lifecycle.watchscan import Scan
+from taskmux.runtime.tmux_manager import Tmux
+from taskmux.service import ConfigInUse, Service
 
 __all__ = ["project"]
 
@@ -158,3 +166,36 @@ def test_the_watch_scan_stops_at_its_budget(tmp_path: Path) -> None:
     assert scan.newer("web", spec, future) is None
     assert scan.cut == ["web"]
     assert Scan().newer("web", spec, 0.0) is not None
+
+
+def test_the_lean_answer_is_the_service_answer_and_env_edits_restart(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project.root / ".env").write_text("TOKEN=first-secret\n")
+    config = """
+[tasks.api]
+command = "sleep 300"
+env_file = ".env"
+[tasks.web]
+command = "sleep 300"
+env = { MODE = "one" }
+"""
+    project.write(config)
+    _ensure(project)
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
+    lean, _notes = all_kept(str(project.config), [])
+    service = Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name))
+    assert lean == {"ok": True, **service.ensure(timeout=5).to_dict()}
+    recorded = (project.paths.root / "launched" / "api").read_text()
+    assert "first-secret" not in recorded and len(recorded) == 64  # a SHA-256, never values
+
+    (project.root / ".env").write_text("TOKEN=second-secret\n")
+    with pytest.raises(NotHere):
+        all_kept(str(project.config), [])
+    assert _actions(_ensure(project)) == {"api": "restarted", "web": "kept"}
+    project.write(config.replace('"one"', '"two"'))
+    assert _actions(_ensure(project)) == {"api": "kept", "web": "restarted"}
+
+
+def test_the_lean_digest_skips_the_keys_a_reload_applies_in_place() -> None:
+    assert IN_PLACE == IN_PLACE_KEYS
