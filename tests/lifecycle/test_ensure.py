@@ -14,9 +14,7 @@ from harness import Project, project, wait_until
 
 from taskmux.config.project import load_project
 from taskmux.config.reload import IN_PLACE_KEYS
-from taskmux.config.schema import TaskConfig
 from taskmux.config.watchglobs import WatchSpec
-from taskmux.lifecycle.ensure import Staleness, judge
 from taskmux.lifecycle.ensure_lean import all_kept
 from taskmux.lifecycle.launchrecord import IN_PLACE
 from taskmux.lifecycle.readmodel import NotHere
@@ -143,18 +141,6 @@ restart_policy = "no"
     result = project.run("ensure", "--json", "--timeout", "5")
     assert result.returncode == 1
     assert "bad" in result.stderr or "bad" in result.stdout
-
-
-# The decision, pure ----------------------------------------------------------------------
-
-
-def _task(**fields: object) -> TaskConfig:
-    return TaskConfig(command="sleep 1", **fields)  # type: ignore[arg-type]
-
-
-def test_judge_without_a_window_starts_and_says_whether_it_was_killed() -> None:
-    assert judge(_task(), None, False, Staleness()).action == "started"
-    assert judge(_task(), None, True, Staleness()).reason == "killed"
 
 
 def test_the_watch_scan_stops_at_its_budget(tmp_path: Path) -> None:
