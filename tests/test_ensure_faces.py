@@ -11,12 +11,15 @@ from typing import Any
 
 import anyio
 from fake_service import Canned, FakeService
+from harness import Project, project
 from mcp import Client
 
 from taskmux.daemon.api import Api
 from taskmux.errors import PartialFailure, WaitFailed
 from taskmux.mcp.server import build_server
 from taskmux.operations import OPERATIONS, Operation
+
+__all__ = ["project"]
 
 _KEPT = {"ok": True, "tasks": {"web": {"action": "kept", "reason": None, "port": 8000}}}
 
@@ -59,3 +62,31 @@ def test_mcp_has_an_ensure_tool_with_the_cancel_event() -> None:
     call = service.only_call()
     assert call.params == {"tasks": ["web"], "timeout": 5}
     assert isinstance(call.extra["stop"], threading.Event)
+
+
+def test_the_mcp_ensure_tool_on_real_tmux(project: Project, monkeypatch: Any) -> None:
+    """One real call: the tool starts what is not running, then keeps it."""
+    from mcp_types import TextContent
+
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
+    project.write('[tasks.web]\ncommand = "sleep 300"\nmin_uptime = 0\n')
+
+    async def main() -> list[dict[str, Any]]:
+        found = []
+        async with Client(build_server(str(project.config))) as client:
+            for _ in range(2):
+                result = await client.call_tool("ensure", {"timeout": 10})
+                block = result.content[0]
+                assert isinstance(block, TextContent) and not result.is_error, block
+                found.append(json.loads(block.text))
+        return found
+
+    first, second = anyio.run(main)
+    assert first["tasks"]["web"]["action"] == "started" and first["ok"] is True
+    assert second["tasks"]["web"] == {
+        "action": "kept",
+        "reason": None,
+        "port": None,
+        "url": None,
+        "ready": True,
+    }

@@ -27,11 +27,14 @@ __all__ = ["project"]
 _CONFIG = """
 [tasks.db]
 command = "sleep 300"
+min_uptime = 0
 [tasks.api]
 command = "sleep 300"
+min_uptime = 0
 depends_on = ["db"]
 [tasks.web]
 command = "sleep 301"
+min_uptime = 0
 watch = ["src/**/*.py"]
 """
 
@@ -109,9 +112,11 @@ def test_ensure_restarts_the_task_whose_port_moved(project: Project) -> None:
         """
 [tasks.api]
 command = "sleep 300"
+min_uptime = 0
 port = "auto"
 [tasks.web]
 command = "sleep 300"
+min_uptime = 0
 env = { API_URL = "http://127.0.0.1:${tasks.api.port}" }
 """
     )
@@ -161,9 +166,11 @@ def test_the_lean_answer_is_the_service_answer_and_env_edits_restart(
     config = """
 [tasks.api]
 command = "sleep 300"
+min_uptime = 0
 env_file = ".env"
 [tasks.web]
 command = "sleep 300"
+min_uptime = 0
 env = { MODE = "one" }
 """
     project.write(config)
