@@ -345,6 +345,31 @@ OPERATIONS: dict[str, Operation] = {
             read_only=False,
         ),
         Operation(
+            "ensure",
+            "Make the stack ready: keep what runs and is current, start what is not running, "
+            "restart what is unhealthy or stale (definition, watched file or a port it uses "
+            "changed), then wait until every task is ready.",
+            (
+                Param(
+                    "tasks",
+                    "names",
+                    "Tasks to ensure, with what they depend on; none for every auto_start task.",
+                    argument=True,
+                ),
+                Param(
+                    "timeout",
+                    "float",
+                    "Give up waiting for readiness after S seconds.",
+                    60.0,
+                    False,
+                    0,
+                    MAX_WAIT,
+                    short="-t",
+                ),
+            ),
+            read_only=False,
+        ),
+        Operation(
             "stop",
             "Stop tasks gracefully and mark them stopped (none named: all, then the session).",
             (_TASKS,),

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from taskmux.config.project import Project
     from taskmux.interop.moving import ExportResult, ImportResult
     from taskmux.lifecycle.core import Lifecycle, Progress, StartReport, StopReport
+    from taskmux.lifecycle.ensure import EnsureResult
     from taskmux.lifecycle.health_report import HealthReport
+    from taskmux.lifecycle.results import KillResult, StartWaitResult
     from taskmux.lifecycle.waiting import WaitResult
     from taskmux.logs.lines import Item, TaskLog
     from taskmux.runtime.timing import Timing
@@ -38,6 +40,7 @@ _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
 _WAIT = OPERATIONS["wait"]
 _START = OPERATIONS["start"]
+_ENSURE = OPERATIONS["ensure"]
 
 
 def open_project(config: str | Path | None, fallback: bool = False) -> Project:
@@ -190,30 +193,6 @@ class EnvResult:
             "ports": self.ports,
             "env": self.exported,
         }
-
-
-@dataclass(frozen=True)
-class StartWaitResult:
-    """`start` with `wait`: the start report, and how the wait for readiness ended."""
-
-    report: StartReport
-    wait: WaitResult
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.report.warnings
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.report.to_dict(), "wait": self.wait.to_dict()}
-
-
-@dataclass(frozen=True)
-class KillResult:
-    task: str
-    was_running: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "was_running": self.was_running}
 
 
 @dataclass(frozen=True)
@@ -464,6 +443,7 @@ class Service:
                 lifecycle.start(tasks or None, with_deps=with_deps, kill_port=kill_port)
             )
         from taskmux.errors import StartFailed, WaitFailed
+        from taskmux.lifecycle.results import StartWaitResult
         from taskmux.lifecycle.waiting import start_and_wait  # not imported by a plain start
 
         report, result = start_and_wait(
@@ -491,7 +471,24 @@ class Service:
         return report
 
     def kill(self, task: str) -> KillResult:
+        from taskmux.lifecycle.results import KillResult
+
         return KillResult(task, self.lifecycle().kill(task))
+
+    def ensure(
+        self,
+        tasks: list[str] | None = None,
+        timeout: float = _ENSURE.default("timeout"),
+        stop: threading.Event | None = None,
+    ) -> EnsureResult:
+        """Keep, start or restart each task (`lifecycle/ensure.py`), then wait like
+        `start --wait`: not all ready is a PartialFailure with each one's reason."""
+        from taskmux.lifecycle.ensure import ensure, failure
+
+        result = ensure(self.lifecycle(), tasks or None, timeout, stop)
+        if not result.ok:
+            raise PartialFailure(failure(result), result)
+        return result
 
     def wait(
         self,

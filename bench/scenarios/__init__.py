@@ -71,6 +71,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         False,
     ),
     "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log", False),
+    "ensure": (
+        "bench.scenarios.ensure",
+        "ensure",
+        "ensure with 10 tasks all kept ÷ status --json; one edited task restarted",
+        False,
+    ),
 }
 
 

@@ -22,6 +22,8 @@ COMMANDS = {
     "ui": "Print (and on a desktop, open) a one-time login link to the daemon's dashboard.",
     "watch": "Apply edits of taskmux.toml to the running tasks until Ctrl+C (not a supervisor).",
     "env": "Print `export NAME=VALUE` lines: every task's port, and with TASK its environment.",
+    "ensure": "Make the tasks ready: keep what runs and is current, start or restart the rest, "
+    "then wait (exit 1 saying why if one is not ready).",
     "start": "Start tasks in dependency order (no names: every auto_start task).",
     "stop": "Stop tasks gracefully and mark them stopped (no names: all, then end the session).",
     "restart": "Stop, free ports, start again in place; clears manual-stop marks.",

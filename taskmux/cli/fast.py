@@ -54,8 +54,16 @@ def answer(args: list[str]) -> bool:
     if parsed is None:
         return False
     params, json_out = parsed
-    handler(config, params, json_out)
+    try:
+        handler(config, params, json_out)
+    except HandOver:
+        return False
     return True
+
+
+class HandOver(Exception):
+    """A handler that cannot answer on the lean path and has no service path of its own
+    here (`ensure` acts and renders progress): the Typer app answers instead."""
 
 
 def parse(
@@ -89,7 +97,10 @@ def parse(
                 return None
             values[param.name] = value
         elif positional and not arg.startswith("-"):
-            values[positional.pop(0).name] = arg
+            if positional[0].kind == "names":  # takes every remaining word
+                values.setdefault(positional[0].name, []).append(arg)
+            else:
+                values[positional.pop(0).name] = arg
         else:
             return None
     if any(param.required and param.name not in values for param in params):
@@ -108,6 +119,11 @@ def _value(param: Param, text: str | None) -> Any:
         if not (text.isascii() and text.isdigit()):  # click would also take `+5` or `1_0`
             return None
         value = int(text)
+    elif param.kind == "float":
+        digits = text.replace(".", "", 1)
+        if not (digits.isascii() and digits.isdigit()):  # no `nan`, `inf`, `1e3`: click's
+            return None
+        value = float(text)
     elif param.kind != "str":
         return None
     return value if param.check(value) is None else None
@@ -248,6 +264,23 @@ def _cached(config: str | None) -> tuple[str, list[str], str] | None:
     return root, list(data["facts"]), notes  # type: ignore[call-overload]  # JSON
 
 
+def _ensure(config: str | None, params: dict[str, Any], json_out: bool) -> None:
+    """Every task kept (running, ready, current) is answered here; anything to do, or to
+    look at more closely, is the service's (`HandOver`)."""
+    from taskmux.lifecycle.ensure_lean import all_kept
+    from taskmux.lifecycle.readmodel import NotHere
+
+    try:
+        document, notes = all_kept(config, params.get("tasks", []))
+    except (NotHere, *_CANNOT_VOUCH):
+        raise HandOver from None
+    sys.stderr.write(notes)
+    if json_out:
+        _print_json(document)
+        return
+    sys.stdout.write("".join(f"✓ {name}: kept\n" for name in document["tasks"]))
+
+
 # command word: (operation, the params answered here, handler).
 LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "status": ("status", (), _status),
@@ -256,6 +289,7 @@ LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "inspect": ("inspect", ("task",), _inspect),
     "logs": ("logs", ("task", "lines"), _logs),
     "events": ("events", ("task", "lines"), _events),
+    "ensure": ("ensure", ("tasks", "timeout"), _ensure),
 }
 
 

@@ -17,7 +17,9 @@ from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
     from taskmux.lifecycle.core import StartReport
-    from taskmux.service import Service, StartWaitResult
+    from taskmux.lifecycle.ensure import EnsureResult
+    from taskmux.lifecycle.results import StartWaitResult
+    from taskmux.service import Service
 
 TasksArg = Annotated[
     list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
@@ -80,6 +82,41 @@ def start(
         emit(json_out, {**report.to_dict(), "note": note}, note)
         return
     render(json_out, report, failure, _start_words if wait else _where)
+
+
+@app.command()
+def ensure(
+    tasks: TasksArg = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", "-t", min=0, callback=finite, help="Give up waiting after S seconds."
+        ),
+    ] = OPERATIONS["ensure"].default("timeout"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Keep what runs and is current, start what is not running, restart what is
+    unhealthy or stale (no names: every auto_start task, with their dependencies), then
+    wait until every task is ready."""
+    result, failure, _ = attempt(json_out, "ensure", lambda s: s.ensure(tasks, timeout))
+    render(json_out, result, failure, _ensure_words)
+
+
+def _ensure_words(result: EnsureResult) -> Callable[[], None]:
+    """One line per task: what was done and why; an unready task's facts after it."""
+
+    def show() -> None:
+        out = console()
+        for task in result.tasks:
+            why = f" ({task.reason})" if task.reason else ""
+            mark = "[red]✗[/]" if task.action == "failed" or task.ready is False else "[green]✓[/]"
+            out.print(f"{mark} {task.name}: {task.action}{why}", markup=True)
+        for note in result.notes:
+            out.print(f"note: {note}", markup=False)
+        if result.wait is not None and not result.wait.ok:
+            explain_wait(result.wait)
+
+    return show
 
 
 def _start_words(result: StartWaitResult) -> str | Callable[[], None]:

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from taskmux.config.signals import signal_name
 from taskmux.errors import CwdMissing, PortBusy, StartFailed, TaskmuxError, TmuxError
-from taskmux.lifecycle import daemonized, logpipes
+from taskmux.lifecycle import daemonized, definition, logpipes
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.results import Death, Launched, Progress
 from taskmux.logs import spool as logspool
@@ -47,6 +47,7 @@ class Launcher:
         command = exec_form(self.ctx.expand(task.command))
         logspool.prepare(self.ctx.paths, name)
         logspool.mark_run(self.ctx.paths, name)
+        definition.record(self.ctx.project, name)  # what `ensure` compares with later
         built_from = self.ctx.ports_built_from(name)  # a port that moves later: stale
         return Launch(name, command, cwd, env, self.ctx.log_command(name), built_from)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskmux.errors import StartFailed, TaskmuxError
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.state import Health
+
+if TYPE_CHECKING:
+    from taskmux.lifecycle.waiting import WaitResult
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,27 @@ class StopReport:
             "session_ended": self.session_ended,
             "session_kept": self.session_kept,
         }
+
+
+@dataclass(frozen=True)
+class StartWaitResult:
+    """`start` with `wait`: the start report, and how the wait for readiness ended."""
+
+    report: StartReport
+    wait: WaitResult  # lifecycle/waiting.py's
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.report.warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "wait": self.wait.to_dict()}
+
+
+@dataclass(frozen=True)
+class KillResult:
+    task: str
+    was_running: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "was_running": self.was_running}

@@ -253,7 +253,7 @@ class Tools:
         for (op, key), limit in LIMITS.items():
             if op == name and isinstance(params.get(key), int | float):
                 params = {**params, key: min(params[key], limit)}
-        extra: dict[str, Any] = {"stop": self.cancel} if name in ("wait", "start") else {}
+        extra: dict[str, Any] = {"stop": self.cancel} if name in ("wait", "start", "ensure") else {}
         if name == "logs" and params.get("after") is not None:
             extra["max_bytes"] = MAX_LOG_BYTES
         result = service.call(name, params, **extra)

@@ -23,6 +23,7 @@ __all__ = ["project"]
 TOOLS = {
     "status",
     "start",
+    "ensure",
     "stop",
     "restart",
     "kill",
