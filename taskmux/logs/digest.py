@@ -37,7 +37,7 @@ CONTEXT_BEFORE = 2  # lines kept before an error line
 CONTEXT_AFTER = 2  # and after it (after its stack lines)
 ERRORS_SHARE = 0.75  # at most this much of the budget for error blocks, when other lines wait
 MAX_LINE_CHARS = 400
-MAX_STACK_LINES = 300  # a stack longer than this is not one stack
+MAX_STACK_LINES = 5000  # a stack longer than this is not one stack
 _HEADER_ROOM = 80  # characters kept back for each of the two section headers
 _MARK_ROOM = 40  # for the mark in a block cut to fit
 
@@ -259,7 +259,7 @@ def find_blocks(texts: Sequence[str]) -> list[tuple[int, int]]:
 
 class _Block(NamedTuple):
     entries: list[Entry]  # consecutive repeats collapsed
-    lines: int  # lines it stands for
+    core: list[int]  # which entries are error or stack lines
     newest: int  # index of its last line in the input
 
 
@@ -277,9 +277,15 @@ def _collapse_runs(rows: Sequence[tuple[Line, str]], section: str) -> list[Entry
     return entries
 
 
+def _is_core(text: str) -> bool:
+    """An error line or a stack line under one (not the context around them)."""
+    return text[:1] in (" ", "\t") or is_error(text)
+
+
 def _error_blocks(lines: Sequence[Line], texts: Sequence[str]) -> tuple[list[_Block], set[int]]:
-    """Every error block (oldest first, alike ones merged into the newest with counts)
-    and the input indexes they cover."""
+    """Every error block (oldest first) and the input indexes they cover. Blocks whose
+    error and stack lines are alike (masked) are one: the newest, its lines counted for
+    them all."""
     by_task: dict[str, list[int]] = {}
     for index, line in enumerate(lines):
         by_task.setdefault(line.task, []).append(index)
@@ -291,16 +297,17 @@ def _error_blocks(lines: Sequence[Line], texts: Sequence[str]) -> tuple[list[_Bl
     covered = {index for block in found for index in block}
     alike: dict[tuple[str, ...], _Block] = {}
     for block in found:
-        rows = [(lines[i], texts[i]) for i in block]
-        entries = _collapse_runs(rows, "errors")
-        key = tuple(lines[block[0]].task + shape(entry.text) for entry in entries)
+        entries = _collapse_runs([(lines[i], texts[i]) for i in block], "errors")
+        core = [index for index, entry in enumerate(entries) if _is_core(entry.text)]
+        key = (lines[block[0]].task, *(shape(entries[i].text) for i in core))
         before = alike.pop(key, None)
-        if before is not None:  # the same error again: show the newest, count them all
-            entries = [
-                Entry(e.section, e.task, e.text, e.count + b.count, e.stamp)
-                for e, b in zip(entries, before.entries, strict=True)
-            ]
-        alike[key] = _Block(entries, len(block) + (before.lines if before else 0), block[-1])
+        if before is not None:  # the same error again: the newest, counting them all
+            for mine, theirs in zip(core, before.core, strict=True):
+                entry, older = entries[mine], before.entries[theirs]
+                entries[mine] = Entry(
+                    "errors", entry.task, entry.text, entry.count + older.count, entry.stamp
+                )
+        alike[key] = _Block(entries, core, block[-1])
     return sorted(alike.values(), key=lambda b: b.newest), covered
 
 
