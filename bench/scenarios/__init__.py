@@ -71,6 +71,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         False,
     ),
     "logs-tail": ("bench.scenarios.logs", "tail", "logs -n 100 on a 100 MB log", False),
+    "digest": (
+        "bench.scenarios.digest",
+        "digest",
+        "logs --digest of a 50,000-line chatty log with one traceback: kept, tokens, ratio",
+        False,
+    ),
 }
 
 

@@ -368,3 +368,26 @@ def test_other_results_are_their_dict_as_compact_json() -> None:
     (result,) = _session(service, [("kill", {"task": "web"})])
     assert _texts(result) == ['{"task":"web","was_running":true}']
     assert service.only_call() == Call("kill", {"task": "web"}, {})
+
+
+def test_logs_digest_by_default_as_text_lines_with_counts() -> None:
+    from taskmux.logs.digest import DigestPage, Line, digest
+
+    texts = ["GET /a 200 3ms", "GET /a 200 5ms", "Error: boom", "    at f (x.js:1:1)"]
+    page = DigestPage(digest([Line("web", "", t) for t in texts], 300), "CURSOR")
+    service = FakeService(answers={"logs": page})
+    (result,) = _session(service, [("logs", {"task": "web", "max_tokens": 300})])
+    data = _data(result)
+    assert service.only_call().params["digest"] is True
+    assert service.only_call().params["max_tokens"] == 300
+    assert data["digest"] == page.digest.text().split("\n")
+    assert data["digest"][0] == "## errors: 1 of 1 block" and "Error: boom" in data["digest"]
+    assert data["lines_in"] == 4 and data["next_cursor"] == "CURSOR"
+    assert data["task"] == "web" and "max_tokens" not in data
+
+
+def test_digest_is_not_an_mcp_param_raw_is() -> None:
+    service = FakeService()
+    (result,) = _session(service, [("logs", {"digest": True})])
+    assert result.is_error and service.calls == []
+    assert _texts(result) == ["E505: logs: unknown param(s) digest"]
