@@ -20,6 +20,9 @@ FACES: tuple[Face, ...] = ("cli", "api", "mcp")
 
 MAX_LINES = 10_000  # log lines or events returned by one request
 MAX_WAIT = 600.0  # seconds a single wait may block
+DIGEST_LINES = 50_000  # lines a log digest reads when `lines` is left at its default
+DIGEST_TOKENS = 2000
+MAX_DIGEST_TOKENS = 100_000
 
 
 class Param:
@@ -34,6 +37,7 @@ class Param:
         "argument",
         "choices",
         "default",
+        "faces",
         "help",
         "kind",
         "maximum",
@@ -55,6 +59,7 @@ class Param:
         choices: tuple[str, ...] = (),
         short: str = "",
         argument: bool = False,
+        faces: tuple[Face, ...] = FACES,  # where it is offered (the service takes it anyway)
     ) -> None:
         self.name = name
         self.kind = kind
@@ -66,6 +71,7 @@ class Param:
         self.choices = choices
         self.short = short
         self.argument = argument
+        self.faces = faces
 
     def __repr__(self) -> str:
         return f"Param({self.name!r}, {self.kind!r})"
@@ -158,6 +164,11 @@ class Operation:
     def default(self, name: str) -> Any:
         return self.param(name).default
 
+    def params_on(self, face: Face) -> tuple[Param, ...]:
+        """The params a face offers (a face may have its own switch for one the others
+        share: MCP's `raw` for the `digest` that the CLI and the API take)."""
+        return tuple(param for param in self.params if face in param.faces)
+
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
         """Every param with the given value or its default; raise ValueError naming a bad one."""
         known = {p.name for p in self.params}
@@ -240,6 +251,32 @@ OPERATIONS: dict[str, Operation] = {
                     "bool",
                     "Keep the colour codes (SGR: ESC[...m) in each line; other escapes go.",
                     default=False,
+                ),
+                Param(
+                    "digest",
+                    "bool",
+                    "What a model should read instead of every line: errors whole and first, "
+                    "repeats counted, the newest lines, within max_tokens (of the last 50,000 "
+                    "lines, or -n/since/after).",
+                    default=False,
+                    faces=("cli", "api"),
+                ),
+                Param(
+                    "max_tokens",
+                    "int",
+                    "The digest's budget in tokens (a token counted as 4 characters).",
+                    DIGEST_TOKENS,
+                    False,
+                    100,
+                    MAX_DIGEST_TOKENS,
+                ),
+                Param(
+                    "raw",
+                    "bool",
+                    "Plain lines instead of the digest (the digest: errors whole and first, "
+                    "repeats counted, the newest lines, within max_tokens).",
+                    default=False,
+                    faces=("mcp",),
                 ),
             ),
             fallback=True,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from taskmux.lifecycle.health_report import HealthReport
     from taskmux.lifecycle.results import KillResult, StartWaitResult
     from taskmux.lifecycle.waiting import WaitResult
+    from taskmux.logs.digest import DigestPage
     from taskmux.logs.lines import Item, TaskLog
     from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Observation, Tmux
@@ -323,13 +324,16 @@ class Service:
         return [TaskLog(name, project.paths.log_file(name)) for name in names]
 
     def _log_query(
-        self, task: str | None, grep: str | None, since: str | None
+        self, task: str | None, grep: str | None, since: str | None, after: str | None
     ) -> tuple[list[TaskLog], Any, float | None]:
         """What a log read is over: the files, the compiled pattern, the start time."""
+        from taskmux.errors import UsageError
         from taskmux.lifecycle.logpipes import keep_logging
         from taskmux.logs.lines import parse_since
         from taskmux.logs.search import compile_pattern
 
+        if after is not None and since is not None:
+            raise UsageError("after and since cannot be combined (the cursor says where to start)")
         pattern = compile_pattern(grep) if grep else None
         keep_logging(self.project, self.tmux, self.observe)  # lost pipes are attached first
         return self._sources(task), pattern, parse_since(since) if since else None
@@ -344,16 +348,18 @@ class Service:
         after: str | None = None,
         max_bytes: int | None = None,
         ansi: bool = False,
-    ) -> LogsResult:
+        digest: bool = False,
+        max_tokens: int = _LOGS.default("max_tokens"),
+        raw: bool = False,  # MCP's switch: lines, not the digest
+    ) -> LogsResult | DigestPage:
         """The last lines (each with its `cursor`), or with `after` only the lines written
-        since that cursor, as a page with the next cursor to poll with."""
-        from taskmux.errors import UsageError
+        since that cursor, as a page with the next cursor to poll with; or their digest."""
         from taskmux.logs.after import read_after
-        from taskmux.logs.query import query
+        from taskmux.logs.query import digest_query, query
 
-        if after is not None and since is not None:
-            raise UsageError("after and since cannot be combined (the cursor says where to start)")
-        sources, pattern, start = self._log_query(task, grep, since)
+        sources, pattern, start = self._log_query(task, grep, since, after)
+        if digest and not raw:
+            return digest_query(sources, lines, pattern, context, start, after, max_tokens)
         if after is not None:
             page = read_after(sources, after, lines, pattern, context, max_bytes)
             return LogsResult(page.lines, pattern, page.cursor, page.more, page.lost, ansi)
@@ -372,12 +378,9 @@ class Service:
     ) -> tuple[LogsResult, Iterator[Item]]:
         """The pattern (for rendering), and the stream: `logs` (or the lines after the
         cursor `after`), then every new line; `lost` names tasks whose place was gone."""
-        from taskmux.errors import UsageError
         from taskmux.logs.query import follow_after, follow_query
 
-        if after is not None and since is not None:
-            raise UsageError("after and since cannot be combined (the cursor says where to start)")
-        sources, pattern, start = self._log_query(task, grep, since)
+        sources, pattern, start = self._log_query(task, grep, since, after)
         if after is not None:
             stream, lost = follow_after(sources, after, pattern, context, stop=stop, cursors=True)
             return LogsResult((), pattern, lost=lost), stream

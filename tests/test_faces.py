@@ -105,7 +105,12 @@ def test_one_project_gives_the_same_answers_through_every_face(
         api_logs = call(daemon, "logs", {"task": "bad", "grep": "error"})["result"]["lines"]
         api_wait = call(daemon, "wait", {"tasks": ["good"], "condition": "running", "timeout": 5})
         mcp = _mcp(
-            root, [("status", {}), ("health", {}), ("logs", {"task": "bad", "grep": "error"})]
+            root,
+            [
+                ("status", {}),
+                ("health", {}),
+                ("logs", {"task": "bad", "grep": "error", "raw": True}),
+            ],
         )
 
     # status: same tasks, states and health keys everywhere
@@ -220,7 +225,7 @@ def test_logs_after_a_cursor_through_the_api_and_mcp(
             cursor = page["result"]["next_cursor"]
             seen += _numbers([r["line"] for r in page["result"]["lines"]])
         assert seen == list(range(seen[0], seen[0] + len(seen)))  # none twice, none skipped
-    (reply,) = _mcp(root, [("logs", {"task": "count", "after": cursor})])
+    (reply,) = _mcp(root, [("logs", {"task": "count", "after": cursor, "raw": True})])
     page = json.loads(reply[1])
     more = _numbers(page["lines"])
     assert more and more[0] == seen[-1] + 1 and page["next_cursor"] != cursor

@@ -77,6 +77,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         "ensure with 10 tasks all kept ÷ status --json; one edited task restarted",
         False,
     ),
+    "digest": (
+        "bench.scenarios.digest",
+        "digest",
+        "logs --digest of a 50,000-line chatty log with one traceback: kept, tokens, ratio",
+        False,
+    ),
 }
 
 

@@ -209,11 +209,12 @@ def _pipes_lost(lean: Any) -> bool:
 
 def _logs_by_service(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.cli.logprint import make_printer
-    from taskmux.service import Service
+    from taskmux.service import LogsResult, Service
 
     task = params.get("task")
     service = Service.for_project(load(config, fallback=True))
     result = service.logs(task, params["lines"]) if "lines" in params else service.logs(task)
+    assert isinstance(result, LogsResult)  # lines, not a digest: `--digest` is the Typer app's
     printer = make_printer(list(service.project.config.tasks), task, False, False, json_out, None)
     if not json_out and not result.items and not service.has_logs(task):
         folder = service.project.paths.log_file("x").parent

@@ -11,7 +11,7 @@ from taskmux.cli.logprint import Printer, make_printer
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.service import LogsResult
+    from taskmux.service import LogsResult, Service
 
 
 @app.command()
@@ -59,15 +59,39 @@ def logs(
     clear: Annotated[
         bool, typer.Option("--clear", help="Delete the logs (of TASK, or of every task).")
     ] = False,
+    digest: Annotated[
+        bool,
+        typer.Option(
+            "--digest",
+            help="What a model should read: errors whole and first, repeats counted, the "
+            "newest lines, within --max-tokens (of the last 50,000 lines, or of -n, "
+            "--since, --after).",
+        ),
+    ] = False,
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            "--max-tokens",
+            min=OPERATIONS["logs"].param("max_tokens").minimum,
+            max=OPERATIONS["logs"].param("max_tokens").maximum,
+            help="The digest's budget (a token counted as 4 characters).",
+        ),
+    ] = OPERATIONS["logs"].default("max_tokens"),
 ) -> None:
     """Show task logs (every line kept, timestamped, across restarts and rotation).
 
     --json prints one JSON object per log line, not one document (so that -f can stream);
     each carries a `cursor`. --after CURSOR --json prints one document:
     {"ok", "lines", "next_cursor", "more", "lost"}: poll with the next_cursor it gives.
+    --digest --json prints one document: {"ok", "digest", "lines_in", "lines_out",
+    "collapsed", "truncated", "next_cursor", ...}.
     """
-    from taskmux.service import Service
+    from taskmux.service import LogsResult, Service
 
+    if digest and follow:
+        from taskmux.errors import UsageError
+
+        raise UsageError("--digest reads what is written so far: it cannot --follow")
     service = Service.for_project(load(json_out, fallback=True))
     if clear:
         cleared = service.clear_logs(task)
@@ -75,6 +99,9 @@ def logs(
         emit(json_out, cleared.to_dict(), human)
         return
     tasks = list(service.project.config.tasks)
+    if digest:
+        _print_digest(service, task, lines, grep, context, since, after, max_tokens, json_out)
+        return
     if follow:
         result, stream = service.follow_logs(task, lines, grep, context, since, after)
         _warn_lost(result.lost)
@@ -82,7 +109,9 @@ def logs(
             stream, flush_each=True
         )
         return
-    result = service.logs(task, lines, grep, context, since, after)
+    read = service.logs(task, lines, grep, context, since, after)
+    assert isinstance(read, LogsResult)  # lines: no digest was asked for
+    result = read
     printer = make_printer(tasks, task, timestamps, raw, json_out, result.pattern)
     if after is not None:
         _print_page(result, printer, json_out)
@@ -90,6 +119,31 @@ def logs(
     if not json_out and not result.items and not service.has_logs(task):
         typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
     printer.run(result.items)
+
+
+def _print_digest(
+    service: Service,
+    task: str | None,
+    lines: int,
+    grep: str | None,
+    context: int,
+    since: str | None,
+    after: str | None,
+    max_tokens: int,
+    json_out: bool,
+) -> None:
+    """`--digest`: the digest's text, or (`--json`) one document with its counts."""
+    from taskmux.logs.digest import DigestPage
+
+    page = service.logs(task, lines, grep, context, since, after, None, False, True, max_tokens)
+    assert isinstance(page, DigestPage)
+    _warn_lost(page.lost)
+    if json_out:
+        print_json({"ok": True, **page.to_dict()})
+        return
+    if page.digest.lines_in == 0 and not service.has_logs(task):
+        typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
+    typer.echo(page.digest.text())
 
 
 def _print_page(page: LogsResult, printer: Printer, json_out: bool) -> None:

@@ -17,6 +17,10 @@ from taskmux.logs.reading import catch_up, merge, reader, tail_lines
 from taskmux.logs.search import Group, Pattern, Searcher, grep, grep_stream
 from taskmux.logs.snapshot import open_all
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from taskmux.logs.digest import DigestPage
+
 
 def _flatten(groups: list[Group]) -> Iterator[Item]:
     for index, group in enumerate(groups):
@@ -140,3 +144,34 @@ def _budget_per_line(lines: Iterable[LogLine], pattern: Searcher) -> Iterator[Lo
         if isinstance(pattern, Pattern):
             pattern.renew()
         yield line
+
+
+def digest_query(
+    logs: list[TaskLog],
+    n: int,
+    pattern: Searcher | None,
+    context: int,
+    since: float | None,
+    after: str | None,
+    max_tokens: int,
+) -> DigestPage:
+    """The digest (`digest.py`) of the last n lines (n left at the `logs` default: the
+    last `DIGEST_LINES`), of those since `since`, or of those after the cursor `after`;
+    with the cursor to read on from."""
+    from taskmux.logs.after import read_after
+    from taskmux.logs.cursors import line_cursor
+    from taskmux.logs.digest import DigestPage, Line, digest
+    from taskmux.operations import DIGEST_LINES, OPERATIONS
+
+    window = DIGEST_LINES if n == OPERATIONS["logs"].default("lines") else n
+    lost: tuple[str, ...] = ()
+    cursor: str | None
+    if after is not None:
+        page = read_after(logs, after, window, pattern, context)
+        items, cursor, lost = page.lines, page.cursor, page.lost
+    else:
+        items = tuple(query(logs, window, pattern, context, since, cursors=True))
+        last = next((item for item in reversed(items) if item is not None), None)
+        cursor = line_cursor(last) if last is not None else read_after(logs, "end", 0).cursor
+    lines = [Line(item.task, item.stamp, item.text) for item in items if item is not None]
+    return DigestPage(digest(lines, max_tokens), cursor, lost)

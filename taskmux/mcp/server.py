@@ -110,10 +110,23 @@ def _fit(lines: list[str], budget: int) -> list[str]:
     return kept
 
 
+def _shape_digest(page: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The digest as its text lines (fewer tokens than records), with its counts and the
+    cursor to read on from (`after`)."""
+    data = page.to_dict()
+    data.pop("max_tokens")
+    data["digest"] = page.digest.text().split("\n")
+    return {"task": params.get("task"), **data}
+
+
 def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Plain text lines (`task | line` when all tasks are merged), within 20 kB, and the
-    cursor to poll for newer lines with (`after`)."""
+    """The digest (unless `raw`); or plain text lines (`task | line` when all tasks are
+    merged), within 20 kB, and the cursor to poll for newer lines with (`after`)."""
     from taskmux.logs.cursors import line_cursor
+    from taskmux.logs.digest import DigestPage
+
+    if isinstance(result, DigestPage):
+        return _shape_digest(result, params)
 
     prefixed = params.get("task") is None
     text = ["--" if i is None else _log_text(result, i, prefixed) for i in result.items]
@@ -178,7 +191,7 @@ def signature_of(operation: Operation) -> inspect.Signature:
             annotation=_annotation(p),
             **({} if p.required else {"default": p.default}),
         )
-        for p in operation.params
+        for p in operation.params_on("mcp")
     ]
     return inspect.Signature(parameters, return_annotation=Reply)
 
@@ -205,6 +218,10 @@ def refusal(name: str, arguments: dict[str, Any]) -> TaskmuxError | None:
         operation.bind(arguments)
     except ValueError as exc:
         return BadParams(str(exc))
+    offered_here = {param.name for param in operation.params_on("mcp")}
+    elsewhere = sorted(set(arguments) - offered_here)
+    if elsewhere:  # declared, but for the other faces (`digest`: here it is `raw`)
+        return BadParams(f"{name}: unknown param(s) {', '.join(elsewhere)}")
     return None
 
 
@@ -250,11 +267,14 @@ class Tools:
         from taskmux.operations import OPERATIONS
 
         service = self.open_service(OPERATIONS[name])
+        digest = name == "logs" and not params.get("raw", False)
+        if digest:  # the digest is bounded by its tokens, not by lines or bytes
+            params = {**params, "digest": True}
         for (op, key), limit in LIMITS.items():
-            if op == name and isinstance(params.get(key), int | float):
+            if op == name and not digest and isinstance(params.get(key), int | float):
                 params = {**params, key: min(params[key], limit)}
         extra: dict[str, Any] = {"stop": self.cancel} if name in ("wait", "start", "ensure") else {}
-        if name == "logs" and params.get("after") is not None:
+        if name == "logs" and not digest and params.get("after") is not None:
             extra["max_bytes"] = MAX_LOG_BYTES
         result = service.call(name, params, **extra)
         shape = SHAPES.get(name)

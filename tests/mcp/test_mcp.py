@@ -83,7 +83,7 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
         seen["pid_changed"] = seen["inspect"]["pane_pid"] != before
 
         async def logged() -> list[str]:
-            result = await client.call_tool("logs", {"task": "web", "lines": 50})
+            result = await client.call_tool("logs", {"task": "web", "lines": 50, "raw": True})
             lines: list[str] = _data(result)["lines"]
             return lines
 
@@ -91,7 +91,9 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
             while (await logged()).count("hello-from-web") < 2:  # both runs, in one file
                 await anyio.sleep(0.1)
         seen["logs"] = await logged()
-        seen["grep"] = _data(await client.call_tool("logs", {"grep": "colou?red", "context": 0}))
+        grep = {"grep": "colou?red", "context": 0, "raw": True}
+        seen["grep"] = _data(await client.call_tool("logs", grep))
+        seen["digest"] = _data(await client.call_tool("logs", {"task": "web"}))
         seen["events"] = _data(await client.call_tool("events", {"task": "web"}))
         seen["bad"] = await client.call_tool("inspect", {"task": "nope"})
         seen["bad_wait"] = await client.call_tool("wait", {"tasks": ["worker"], "timeout": 5})
@@ -106,6 +108,9 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
     assert seen["logs"].count("hello-from-web") == 2 and "coloured" in seen["logs"]
     assert not any("\x1b" in line for line in seen["logs"])
     assert [line for line in seen["grep"]["lines"] if line != "--"] == ["web | coloured"] * 2
+    digest = seen["digest"]  # by default: both runs' lines as one line each, counted
+    assert "hello-from-web  [x2]" in digest["digest"] and digest["lines_in"] == 4
+    assert digest["next_cursor"] and digest["truncated"] is False
     assert {"started", "stopped"} <= {e["event"] for e in seen["events"]["events"]}
 
     bad = seen["bad"]

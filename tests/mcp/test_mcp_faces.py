@@ -81,11 +81,10 @@ def test_each_tool_is_its_declaration(operation: Operation) -> None:
     tool = _tools()[operation.name]
     assert tool.description == operation.summary
     schema = tool.input_schema
-    assert set(schema.get("properties", {})) == {p.name for p in operation.params}
-    assert sorted(schema.get("required", [])) == sorted(
-        p.name for p in operation.params if p.required
-    )
-    for param in operation.params:
+    offered_here = operation.params_on("mcp")
+    assert set(schema.get("properties", {})) == {p.name for p in offered_here}
+    assert sorted(schema.get("required", [])) == sorted(p.name for p in offered_here if p.required)
+    for param in offered_here:
         prop = schema["properties"][param.name]
         assert prop["description"] == param.help
         if not param.required:
@@ -118,8 +117,10 @@ def test_each_tool_is_one_service_call_with_the_declared_defaults(
     assert not result.is_error, _texts(result)
     call = service.only_call()
     assert call.name == operation.name and opened == [operation.name]
-    # Every declared param arrives, given or defaulted (the SDK fills in the schema's).
-    assert call.params == operation.bind(given)
+    # Every declared param arrives, given or defaulted (the SDK fills in the schema's);
+    # `logs` digests unless told `raw`.
+    expected = operation.bind(given) | ({"digest": True} if operation.name == "logs" else {})
+    assert call.params == expected
 
 
 def test_the_service_is_opened_for_each_call_with_its_operation() -> None:
@@ -160,14 +161,16 @@ def test_logs_are_bounded_for_an_agents_context() -> None:
     _session(
         service,
         [
-            ("logs", {"task": "web", "lines": 5000}),
-            ("logs", {"task": "web", "lines": 10}),
-            ("logs", {"task": "web", "after": "end"}),
+            ("logs", {"task": "web", "lines": 5000, "raw": True}),
+            ("logs", {"task": "web", "lines": 10, "raw": True}),
+            ("logs", {"task": "web", "after": "end", "raw": True}),
+            ("logs", {"task": "web", "lines": 5000}),  # a digest: bounded by its tokens
         ],
     )
-    many, few, after = service.calls
+    many, few, after, digest = service.calls
     assert many.params["lines"] == MAX_LOG_LINES and few.params["lines"] == 10
     assert many.extra == {} and after.extra == {"max_bytes": MAX_LOG_BYTES}
+    assert digest.params["lines"] == 5000 and digest.params["digest"] is True
 
 
 # Errors --------------------------------------------------------------------------------
@@ -306,7 +309,9 @@ def _line(task: str, text: str, ts: float = 1_700_000_000.0) -> LogLine:
 def test_logs_are_plain_lines_prefixed_by_task_when_merged() -> None:
     lines = (_line("web", "one"), None, _line("worker", "two"))
     service = FakeService(answers={"logs": LogsResult(lines)})
-    merged, single = _session(service, [("logs", {}), ("logs", {"task": "web"})])
+    merged, single = _session(
+        service, [("logs", {"raw": True}), ("logs", {"task": "web", "raw": True})]
+    )
     assert _data(merged) == {"task": None, "lines": ["web | one", "--", "worker | two"]}
     assert _data(single) == {"task": "web", "lines": ["one", "--", "two"]}
 
@@ -320,7 +325,11 @@ def test_a_long_line_is_cut_and_the_newest_lines_fit_the_budget() -> None:
 
     service = FakeService(answers={"logs": logs})
     cut, fitted = _session(
-        service, [("logs", {"task": "web", "lines": 1}), ("logs", {"task": "web"})]
+        service,
+        [
+            ("logs", {"task": "web", "lines": 1, "raw": True}),
+            ("logs", {"task": "web", "raw": True}),
+        ],
     )
     (text,) = _data(cut)["lines"]
     assert text == "x" * MAX_LINE_CHARS + "…"
@@ -334,7 +343,7 @@ def test_a_long_line_is_cut_and_the_newest_lines_fit_the_budget() -> None:
 def test_a_page_after_a_cursor_keeps_its_cursor_and_flags() -> None:
     page = LogsResult((_line("web", "new"),), None, "CURSOR", True, ("worker",))
     service = FakeService(answers={"logs": page})
-    (result,) = _session(service, [("logs", {"after": "OLD"})])
+    (result,) = _session(service, [("logs", {"after": "OLD", "raw": True})])
     assert _data(result) == {
         "task": None,
         "lines": ["web | new"],
@@ -359,3 +368,26 @@ def test_other_results_are_their_dict_as_compact_json() -> None:
     (result,) = _session(service, [("kill", {"task": "web"})])
     assert _texts(result) == ['{"task":"web","was_running":true}']
     assert service.only_call() == Call("kill", {"task": "web"}, {})
+
+
+def test_logs_digest_by_default_as_text_lines_with_counts() -> None:
+    from taskmux.logs.digest import DigestPage, Line, digest
+
+    texts = ["GET /a 200 3ms", "GET /a 200 5ms", "Error: boom", "    at f (x.js:1:1)"]
+    page = DigestPage(digest([Line("web", "", t) for t in texts], 300), "CURSOR")
+    service = FakeService(answers={"logs": page})
+    (result,) = _session(service, [("logs", {"task": "web", "max_tokens": 300})])
+    data = _data(result)
+    assert service.only_call().params["digest"] is True
+    assert service.only_call().params["max_tokens"] == 300
+    assert data["digest"] == page.digest.text().split("\n")
+    assert data["digest"][0] == "## errors: 1 of 1 block" and "Error: boom" in data["digest"]
+    assert data["lines_in"] == 4 and data["next_cursor"] == "CURSOR"
+    assert data["task"] == "web" and "max_tokens" not in data
+
+
+def test_digest_is_not_an_mcp_param_raw_is() -> None:
+    service = FakeService()
+    (result,) = _session(service, [("logs", {"digest": True})])
+    assert result.is_error and service.calls == []
+    assert _texts(result) == ["E505: logs: unknown param(s) digest"]
