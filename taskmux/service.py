@@ -119,8 +119,8 @@ class InspectResult:
 class LogsResult:
     """Log lines (None between grep groups), and the pattern they were filtered with.
 
-    Read after a cursor (`after`), it is a page: `next_cursor` to poll with, `more` when
-    the limit held lines back, `lost` for tasks whose place in the cursor was gone.
+    Every bounded read is a page: `next_cursor` to poll with, `more` when the limit held
+    lines back (after a cursor), `lost` for tasks whose place in the cursor was gone.
     """
 
     items: tuple[Item, ...]
@@ -147,13 +147,13 @@ class LogsResult:
         record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
         if self.pattern is not None:
             record["match"] = self.pattern.search(item.text) is not None
-        if cursor and self.next_cursor is None and (mark := line_cursor(item)) is not None:
+        if cursor and (mark := line_cursor(item)) is not None:
             record["cursor"] = mark
         return record
 
     def to_dict(self) -> dict[str, Any]:
-        if self.next_cursor is None:
-            return {"lines": self.records()}
+        """One shape for every bounded read: the lines (each with its `cursor`), the
+        cursor to read on from, whether lines were held back, and whose place was lost."""
         return {
             "lines": self.records(),
             "next_cursor": self.next_cursor,
@@ -355,7 +355,7 @@ class Service:
         """The last lines (each with its `cursor`), or with `after` only the lines written
         since that cursor, as a page with the next cursor to poll with; or their digest."""
         from taskmux.logs.after import read_after
-        from taskmux.logs.query import digest_query, query
+        from taskmux.logs.query import digest_query, next_cursor, query
 
         sources, pattern, start = self._log_query(task, grep, since, after)
         if digest and not raw:
@@ -363,8 +363,8 @@ class Service:
         if after is not None:
             page = read_after(sources, after, lines, pattern, context, max_bytes)
             return LogsResult(page.lines, pattern, page.cursor, page.more, page.lost, ansi)
-        items = query(sources, lines, pattern, context, start, cursors=True)
-        return LogsResult(tuple(items), pattern, ansi=ansi)
+        items = tuple(query(sources, lines, pattern, context, start, cursors=True))
+        return LogsResult(items, pattern, next_cursor(items, sources), ansi=ansi)
 
     def follow_logs(
         self,

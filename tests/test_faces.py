@@ -99,7 +99,7 @@ def test_one_project_gives_the_same_answers_through_every_face(
         cli_status = _cli(root, "status")
         cli_health = _cli(root, "health")
         grep = run_cli("logs", "bad", "-g", "error", "--json", cwd=root).stdout
-        cli_logs = [json.loads(line) for line in grep.splitlines()]
+        cli_logs = json.loads(grep)["lines"]
         api_status = call(daemon, "status")["result"]
         api_health = call(daemon, "health")
         api_logs = call(daemon, "logs", {"task": "bad", "grep": "error"})["result"]["lines"]

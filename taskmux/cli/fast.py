@@ -193,9 +193,18 @@ def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     logs = [TaskLog(name, Path(lean.root, "logs", f"{name}.log")) for name in names]
     lines = params.get("lines", OPERATIONS["logs"].default("lines"))
     items = tail_lines(logs, lines, cursors=True)
-    if not json_out and not items and not any(log.files() for log in logs):
+    printer = make_printer(tasks, task, False, False, json_out, None)
+    if json_out:
+        if not items:  # where every log ends now: the service's read knows (dataclasses)
+            _logs_by_service(config, params, json_out)
+            return
+        from taskmux.logs.cursors import line_cursor
+
+        _print_json(printer.page(items, line_cursor(items[-1])))
+        return
+    if not items and not any(log.files() for log in logs):
         sys.stderr.write(f"no logs yet (in {Path(lean.root, 'logs')})\n")
-    make_printer(tasks, task, False, False, json_out, None).run(items)
+    printer.run(items)
 
 
 def _pipes_lost(lean: Any) -> bool:
@@ -216,7 +225,10 @@ def _logs_by_service(config: str | None, params: dict[str, Any], json_out: bool)
     result = service.logs(task, params["lines"]) if "lines" in params else service.logs(task)
     assert isinstance(result, LogsResult)  # lines, not a digest: `--digest` is the Typer app's
     printer = make_printer(list(service.project.config.tasks), task, False, False, json_out, None)
-    if not json_out and not result.items and not service.has_logs(task):
+    if json_out:
+        _print_json(printer.page(result.items, result.next_cursor, result.more, result.lost))
+        return
+    if not result.items and not service.has_logs(task):
         folder = service.project.paths.log_file("x").parent
         sys.stderr.write(f"no logs yet (in {folder})\n")
     printer.run(result.items)

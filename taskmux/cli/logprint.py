@@ -81,20 +81,37 @@ class Printer:
         return head + body + b"\n"
 
     def record(self, line: LogLine) -> dict[str, object]:
+        """A line for `--json`: task, time, text, whether it matched, and its `cursor`."""
+        from taskmux.logs.cursors import line_cursor
+
         text = line.raw.decode("utf-8", "replace") if self.raw else line.text
         record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
         if self.pattern is not None:
             record["match"] = self.pattern.search(line.text) is not None
-        return record
-
-    def _json(self, line: LogLine) -> bytes:
-        from taskmux.logs.cursors import line_cursor
-
-        record = self.record(line)
         cursor = line_cursor(line)
         if cursor is not None:
             record["cursor"] = cursor
-        return json.dumps(record).encode() + b"\n"
+        return record
+
+    def page(
+        self,
+        items: Iterable[Item],
+        next_cursor: str | None,
+        more: bool = False,
+        lost: Iterable[str] = (),
+    ) -> dict[str, object]:
+        """A bounded read for `--json`: one document, the same with or without `--after`."""
+        records = [self.record(item) for item in items if item is not None]
+        return {
+            "ok": True,
+            "lines": records,
+            "next_cursor": next_cursor,
+            "more": more,
+            "lost": list(lost),
+        }
+
+    def _json(self, line: LogLine) -> bytes:
+        return json.dumps(self.record(line)).encode() + b"\n"
 
 
 def _prefixes(tasks: list[str], colour: bool) -> dict[str, bytes]:

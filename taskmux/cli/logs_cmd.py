@@ -80,9 +80,9 @@ def logs(
 ) -> None:
     """Show task logs (every line kept, timestamped, across restarts and rotation).
 
-    --json prints one JSON object per log line, not one document (so that -f can stream);
-    each carries a `cursor`. --after CURSOR --json prints one document:
-    {"ok", "lines", "next_cursor", "more", "lost"}: poll with the next_cursor it gives.
+    --json prints one document, with or without --after CURSOR:
+    {"ok", "lines", "next_cursor", "more", "lost"}, each line with its `cursor`: poll
+    with the next_cursor it gives. Only -f --json streams, one JSON object a line.
     --digest --json prints one document: {"ok", "digest", "lines_in", "lines_out",
     "collapsed", "truncated", "next_cursor", ...}.
     """
@@ -113,7 +113,7 @@ def logs(
     assert isinstance(read, LogsResult)  # lines: no digest was asked for
     result = read
     printer = make_printer(tasks, task, timestamps, raw, json_out, result.pattern)
-    if after is not None:
+    if after is not None or json_out:
         _print_page(result, printer, json_out)
         return
     if not json_out and not result.items and not service.has_logs(task):
@@ -149,16 +149,7 @@ def _print_digest(
 def _print_page(page: LogsResult, printer: Printer, json_out: bool) -> None:
     """`--after`: one JSON document, or the lines and (on stderr) the cursor to go on with."""
     if json_out:
-        records = [printer.record(line) for line in page.items if line is not None]
-        print_json(
-            {
-                "ok": True,
-                "lines": records,
-                "next_cursor": page.next_cursor,
-                "more": page.more,
-                "lost": list(page.lost),
-            }
-        )
+        print_json(printer.page(page.items, page.next_cursor, page.more, page.lost))
         return
     _warn_lost(page.lost)
     printer.run(page.items)

@@ -159,7 +159,6 @@ def digest_query(
     last `DIGEST_LINES`), of those since `since`, or of those after the cursor `after`;
     with the cursor to read on from."""
     from taskmux.logs.after import read_after
-    from taskmux.logs.cursors import line_cursor
     from taskmux.logs.digest import DigestPage, Line, digest
     from taskmux.operations import DIGEST_LINES, OPERATIONS
 
@@ -171,7 +170,17 @@ def digest_query(
         items, cursor, lost = page.lines, page.cursor, page.lost
     else:
         items = tuple(query(logs, window, pattern, context, since, cursors=True))
-        last = next((item for item in reversed(items) if item is not None), None)
-        cursor = line_cursor(last) if last is not None else read_after(logs, "end", 0).cursor
+        cursor = next_cursor(items, logs)
     lines = [Line(item.task, item.stamp, item.text) for item in items if item is not None]
     return DigestPage(digest(lines, max_tokens), cursor, lost)
+
+
+def next_cursor(items: Iterable[Item], logs: list[TaskLog]) -> str:
+    """The cursor to read on from after a read of the newest lines: just after the last
+    line it gave (every task's place), or, when it gave none, where every log ends now."""
+    from taskmux.logs.after import read_after
+    from taskmux.logs.cursors import line_cursor
+
+    last = next((item for item in reversed(list(items)) if item is not None), None)
+    cursor = line_cursor(last) if last is not None else None
+    return cursor if cursor is not None else str(read_after(logs, "end", 0).cursor)

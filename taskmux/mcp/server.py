@@ -130,7 +130,7 @@ def _shape_logs(result: Any, params: dict[str, Any]) -> dict[str, Any]:
 
     prefixed = params.get("task") is None
     text = ["--" if i is None else _log_text(result, i, prefixed) for i in result.items]
-    if result.next_cursor is not None:  # a page after a cursor, already within 20 kB
+    if params.get("after") is not None:  # a page after a cursor, already within 20 kB
         return {
             "task": params.get("task"),
             "lines": text,

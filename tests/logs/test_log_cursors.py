@@ -341,8 +341,11 @@ def _last_number(log: Path) -> int:
 
 
 def _json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """The lines of a `logs --json` page (one document, as with --after)."""
     assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    page = json.loads(result.stdout)
+    assert set(page) == {"ok", "lines", "next_cursor", "more", "lost"}, page
+    return list(page["lines"])
 
 
 TALKER = """

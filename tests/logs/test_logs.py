@@ -680,13 +680,19 @@ def test_cli_n_is_exact_and_long_lines_stay_whole(project: Path) -> None:
     assert lines[-1] == long_line
 
 
-def test_cli_json_is_one_object_per_line(project: Path) -> None:
+def test_cli_json_is_one_document_like_a_page_after_a_cursor(project: Path) -> None:
     append(task_log(project, "worker"), [(BASE, "one"), (BASE + 1, "two")])
     result = cli(project, "logs", "--json")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    page = json.loads(result.stdout)
+    assert (page["ok"], page["more"], page["lost"]) == (True, False, [])
+    records = page["lines"]
     cursors = [record.pop("cursor") for record in records]  # tests/test_log_cursors.py
     assert all(isinstance(cursor, str) for cursor in cursors) and cursors[0] != cursors[1]
+    assert page["next_cursor"] == cursors[-1]  # poll on with --after: only what is new
+    append(task_log(project, "worker"), [(BASE + 2, "three")])
+    newer = json.loads(cli(project, "logs", "--json", "--after", page["next_cursor"]).stdout)
+    assert [record["line"] for record in newer["lines"]] == ["three"]
     assert records == [
         {"task": "worker", "ts": "2023-11-14T22:13:20.000Z", "line": "one"},
         {"task": "worker", "ts": "2023-11-14T22:13:21.000Z", "line": "two"},
