@@ -246,6 +246,17 @@ def crashed_collector(root: Path | str) -> int | None:
         os.close(fd)
 
 
+def restart_crashed(root: Path | str) -> bool:
+    """Start a collector in place of one that died holding the lock, and record it; False
+    (and nothing done) if none did, or a collector runs."""
+    previous = crashed_collector(root)
+    if previous is None:
+        return False
+    spawn(root)
+    record_restart(root, previous)
+    return True
+
+
 def record_restart(root: Path | str, previous: int) -> None:
     """The `collector_restarted` event, whoever found the crash (a launch, a read, the
     supervisor)."""
@@ -312,6 +323,9 @@ def catch_up(root: Path | str, tasks: Iterable[str], wait: float = CATCH_UP_WAIT
     tasks = list(tasks)
     targets = pending(root, tasks)
     if not targets:
+        # Nothing waits now (the tasks are quiet, or the collector died right after its
+        # last batch), yet its death is found here as on any other read.
+        restart_crashed(root)
         return
     if collector_pid(root) is None:  # (a running one would hold the lock for good)
         previous = crashed_collector(root)

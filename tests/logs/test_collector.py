@@ -411,10 +411,6 @@ def _restarts(project: Project) -> list[int]:
     return [e["previous_pid"] for e in project.events() if e["event"] == "collector_restarted"]
 
 
-@pytest.mark.skip(
-    reason="order-dependent: passes alone and with its file, fails after other tests in one "
-    "xdist worker (e.g. `-m slow`); a read's collector restart is to be found (issue 23, item 4)"
-)
 def test_a_read_restarts_a_killed_collector_and_records_it(project: Project) -> None:
     """No supervisor: the next read finds the collector that died holding its lock, starts
     another and says so, once (issue 23, item 4)."""
@@ -429,6 +425,27 @@ def test_a_read_restarts_a_killed_collector_and_records_it(project: Project) -> 
     assert second != first
     assert _restarts(project) == [first]
     assert project.run("logs", "ticker", "-n", "3").returncode == 0
+    assert _restarts(project) == [first]  # one crash, one event
+
+
+def test_a_read_restarts_a_killed_collector_while_the_tasks_are_quiet(
+    project: Project,
+) -> None:
+    """A read that finds nothing waiting in the spools still finds the dead collector (what
+    the ticker above hits whenever it prints nothing between the kill and the read)."""
+    project.write('[tasks.quiet]\ncommand = "echo once; exec sleep 600"\n')
+    assert project.run("start").returncode == 0
+    root = project.paths.root
+    first = wait_until(lambda: collector_alive(root), timeout=15)
+    wait_until(lambda: (root / "logs" / "quiet.log").exists(), timeout=5)
+    wait_until(lambda: not logspool.pending(root, ["quiet"]), timeout=5)  # all read
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: collector_alive(root) != first, timeout=5)
+    assert project.run("logs", "quiet", "-n", "3").stdout.count("once") == 1
+    second = wait_until(lambda: collector_alive(root), timeout=15)
+    assert second != first
+    assert _restarts(project) == [first]
+    assert project.run("logs", "quiet", "-n", "3").returncode == 0
     assert _restarts(project) == [first]  # one crash, one event
 
 
