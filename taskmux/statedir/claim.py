@@ -184,6 +184,16 @@ def _lock(lock_path: Path) -> int | None:
         time.sleep(0.01)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _bind(address: bytes, info_path: Path) -> tuple[socket.socket | None, str | None]:
     """Bind and listen on the claim name; raise E501 if a supervisor of ours holds it;
     (None, warning) if another user squats it."""
@@ -193,13 +203,23 @@ def _bind(address: bytes, info_path: Path) -> tuple[socket.socket | None, str | 
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     except OSError as exc:
         return None, f"cannot make the supervisor claim name ({exc.strerror}); {_ALONE}"
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        if exc.errno != errno.EADDRINUSE:
-            return None, f"cannot bind the supervisor claim name ({exc.strerror}); {_ALONE}"
+    deadline = time.monotonic() + _PATIENCE
+    while True:
+        try:
+            sock.bind(address)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                sock.close()
+                return None, f"cannot bind the supervisor claim name ({exc.strerror}); {_ALONE}"
         holder = name_holder(address, patience=_PATIENCE)
+        # A supervisor killed while a child of its own had not yet exec'd leaves the name
+        # bound by that child's copy of the socket for a few milliseconds: a dead holder
+        # is waited out, not reported as a supervisor that runs.
+        if holder is not None and not _alive(holder.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+            continue
+        sock.close()
         if holder is not None and holder.uid == os.geteuid():
             raise SupervisorRunning(
                 "another supervisor runs for this project: "
