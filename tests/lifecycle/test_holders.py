@@ -9,6 +9,7 @@ from harness import Project, project, wait_until
 
 from taskmux.config.project import load_project
 from taskmux.errors import HeldByOther
+from taskmux.lifecycle.ensure_lean import all_kept
 from taskmux.runtime.tmux_manager import Tmux
 from taskmux.service import ConfigInUse, Service
 
@@ -38,6 +39,7 @@ def test_another_process_is_refused_with_e307_until_it_forces(project: Project) 
     _write(project)
     assert project.run("start", "--holder", "agent-a").returncode == 0
     assert _holders(project) == {"db": "agent-a", "api": "agent-a"}
+    assert "held by agent-a" in project.run("status").stdout  # the human table
 
     refused = project.run("stop", "api", installed=True)  # another process, no holder
     assert refused.returncode == 1
@@ -94,6 +96,17 @@ def test_ensure_claims_what_it_keeps_but_not_over_another(project: Project) -> N
     project.env["TASKMUX_HOLDER"] = "agent-c"
     assert project.json("ensure")["ok"] is True
     assert _holders(project) == {"db": "agent-b", "api": "agent-b"}  # b's claim stands
+
+
+def test_the_lean_ensure_claims_on_its_own(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(project)
+    assert project.json("ensure")["ok"] is True
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
+    document, _notes = all_kept(str(project.config), ["db"], "agent-l")  # no service path
+    assert document["tasks"]["db"]["action"] == "kept"
+    assert _holders(project) == {"db": "agent-l", "api": None}
 
 
 def test_service_faces_refuse_and_both_read_paths_show_the_holder(project: Project) -> None:
