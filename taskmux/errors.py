@@ -152,6 +152,12 @@ class StopFailed(TaskmuxError):
     code = "E306"
 
 
+class HeldByOther(TaskmuxError):
+    """Another holder's live claim (`--holder`) covers a task to stop, restart or kill."""
+
+    code = "E307"
+
+
 class HookFailed(TaskmuxError):
     code = "E401"
 

@@ -202,6 +202,15 @@ _KILL_PORT = Param(
     "Free a task's port even when a process that is not this project's holds it.",
     default=False,
 )
+_HOLDER = Param(
+    "holder",
+    "str",
+    "Act as this holder (an agent's name; the CLI also reads TASKMUX_HOLDER): claims what "
+    "it starts, restarts or ensures for hold_ttl seconds, and may stop it.",
+)
+_FORCE = Param(
+    "force", "bool", "Act even on a task another holder holds (instead of E307).", default=False
+)
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
@@ -378,6 +387,7 @@ OPERATIONS: dict[str, Operation] = {
                     0,
                     MAX_WAIT,
                 ),
+                _HOLDER,
             ),
             read_only=False,
         ),
@@ -403,13 +413,14 @@ OPERATIONS: dict[str, Operation] = {
                     MAX_WAIT,
                     short="-t",
                 ),
+                _HOLDER,
             ),
             read_only=False,
         ),
         Operation(
             "stop",
             "Stop tasks gracefully and mark them stopped (none named: all, then the session).",
-            (_TASKS,),
+            (_TASKS, _HOLDER, _FORCE),
             read_only=False,
             destructive=True,
             fallback=True,
@@ -417,14 +428,14 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "restart",
             "Stop, free ports and start again; clears manual-stop marks.",
-            (_TASKS, _KILL_PORT),
+            (_TASKS, _KILL_PORT, _HOLDER, _FORCE),
             read_only=False,
             destructive=True,
         ),
         Operation(
             "kill",
             "SIGKILL a task's whole process tree and close its window.",
-            (_TASK,),
+            (_TASK, _HOLDER, _FORCE),
             read_only=False,
             destructive=True,
             fallback=True,

@@ -279,8 +279,10 @@ class Service:
             bound = OPERATIONS[name].bind(params)
         except ValueError as exc:
             raise BadParams(str(exc)) from None
+        from taskmux.lifecycle.holders import as_holder  # `holder`/`force`: E307, claims
+
         method: Callable[..., Any] = getattr(self, name)
-        return method(**bound, **extra)
+        return as_holder(self.lifecycle, name, bound, lambda rest: method(**rest, **extra))
 
     # Queries -------------------------------------------------------------------------
 

@@ -34,7 +34,11 @@ def test_the_api_ensures_through_one_service_call() -> None:
     reply = _api(service, {"id": 1, "command": "ensure", "params": {"tasks": ["web"]}})
     assert reply["ok"] is True and reply["result"]["tasks"]["web"]["action"] == "kept"
     call = service.only_call()
-    assert call.name == "ensure" and call.bound == {"tasks": ["web"], "timeout": 60.0}
+    assert call.name == "ensure" and call.bound == {
+        "tasks": ["web"],
+        "timeout": 60.0,
+        "holder": None,
+    }
 
 
 def test_the_api_says_why_an_ensure_failed_and_refuses_a_bad_timeout() -> None:
@@ -60,7 +64,7 @@ def test_mcp_has_an_ensure_tool_with_the_cancel_event() -> None:
     assert "ensure" in tools and tools["ensure"].description == OPERATIONS["ensure"].summary
     assert result.is_error is False
     call = service.only_call()
-    assert call.params == {"tasks": ["web"], "timeout": 5}
+    assert call.params == {"tasks": ["web"], "timeout": 5, "holder": None}
     assert isinstance(call.extra["stop"], threading.Event)
 
 

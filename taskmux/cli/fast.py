@@ -280,11 +280,14 @@ def _cached(config: str | None) -> tuple[str, list[str], str] | None:
 def _ensure(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     """Every task kept (running, ready, current) is answered here; anything to do, or to
     look at more closely, is the service's (`HandOver`)."""
+    import os
+
     from taskmux.lifecycle.ensure_lean import all_kept
     from taskmux.lifecycle.readmodel import NotHere
 
     try:
-        document, notes = all_kept(config, params.get("tasks", []))
+        holder = params.get("holder") or os.environ.get("TASKMUX_HOLDER") or None
+        document, notes = all_kept(config, params.get("tasks", []), holder)
     except (NotHere, *_CANNOT_VOUCH):
         raise HandOver from None
     sys.stderr.write(notes)
@@ -302,7 +305,7 @@ LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "inspect": ("inspect", ("task",), _inspect),
     "logs": ("logs", ("task", "lines"), _logs),
     "events": ("events", ("task", "lines"), _events),
-    "ensure": ("ensure", ("tasks", "timeout"), _ensure),
+    "ensure": ("ensure", ("tasks", "timeout", "holder"), _ensure),
 }
 
 

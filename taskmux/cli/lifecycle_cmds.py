@@ -35,6 +35,20 @@ KillPortOpt = Annotated[
     ),
 ]
 
+HolderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--holder",
+        envvar="TASKMUX_HOLDER",
+        help="Act as this holder (an agent's name): claims what it starts, restarts or "
+        "ensures for hold_ttl seconds; another's stop/restart/kill of it fails with E307.",
+        show_default=False,
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Act even on a task another holder holds (not E307).")
+]
+
 
 @app.command()
 def start(
@@ -61,6 +75,7 @@ def start(
             "--timeout", "-t", min=0, callback=finite, help="With --wait: give up after S seconds."
         ),
     ] = OPERATIONS["start"].default("timeout"),
+    holder: HolderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Start tasks in dependency order (no names: every auto_start task)."""
@@ -73,9 +88,9 @@ def start(
 
         run_monitor(tasks or None, json_out, kill_port, with_deps)
         return
-    report, failure, service = attempt(
-        json_out, "start", lambda s: s.start(tasks, kill_port, with_deps, wait, timeout)
-    )
+    params: dict[str, Any] = {"tasks": tasks, "kill_port": kill_port, "wait": wait}
+    params |= {"with_deps": with_deps, "timeout": timeout, "holder": holder}
+    report, failure, service = attempt(json_out, "start", lambda s: s.call("start", params))
     plain = report.report if wait else report
     note = None if tasks or failure else nothing_to_start(service, plain)
     if note is not None:
@@ -93,12 +108,14 @@ def ensure(
             "--timeout", "-t", min=0, callback=finite, help="Give up waiting after S seconds."
         ),
     ] = OPERATIONS["ensure"].default("timeout"),
+    holder: HolderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Keep what runs and is current, start what is not running, restart what is
     unhealthy or stale (no names: every auto_start task, with their dependencies), then
     wait until every task is ready."""
-    result, failure, _ = attempt(json_out, "ensure", lambda s: s.ensure(tasks, timeout))
+    params = {"tasks": tasks, "timeout": timeout, "holder": holder}
+    result, failure, _ = attempt(json_out, "ensure", lambda s: s.call("ensure", params))
     render(json_out, result, failure, _ensure_words)
 
 
@@ -153,7 +170,12 @@ def nothing_to_start(service: Service, report: StartReport) -> str | None:
 
 
 @app.command()
-def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
+def stop(
+    tasks: TasksArg = None,
+    holder: HolderOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Stop tasks gracefully and mark them stopped (no names: all, then end the session)."""
 
     def human(report: Any) -> str | None:
@@ -162,20 +184,29 @@ def stop(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
                 typer.echo(f"{name}: not running")
         return report.session_kept or ("session ended" if report.session_ended else None)
 
-    perform(json_out, "stop", lambda s: s.stop(tasks or None), human)
+    params = {"tasks": tasks or None, "holder": holder, "force": force}
+    perform(json_out, "stop", lambda s: s.call("stop", params), human)
 
 
 @app.command()
 def restart(
-    tasks: TasksArg = None, kill_port: KillPortOpt = False, json_out: JsonOpt = False
+    tasks: TasksArg = None,
+    kill_port: KillPortOpt = False,
+    holder: HolderOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    perform(json_out, "restart", lambda s: s.restart(tasks or None, kill_port), _where)
+    params = {"tasks": tasks or None, "kill_port": kill_port, "holder": holder, "force": force}
+    perform(json_out, "restart", lambda s: s.call("restart", params), _where)
 
 
 @app.command()
 def kill(
-    task: Annotated[str, typer.Argument(help="Task to kill.")], json_out: JsonOpt = False
+    task: Annotated[str, typer.Argument(help="Task to kill.")],
+    holder: HolderOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """SIGKILL a task's whole process tree and close its window."""
 
@@ -184,7 +215,12 @@ def kill(
             f"{task}: killed" if result.was_running else f"{task}: was not running; window closed"
         )
 
-    perform(json_out, "kill", lambda s: s.kill(task), human)
+    perform(
+        json_out,
+        "kill",
+        lambda s: s.call("kill", {"task": task, "holder": holder, "force": force}),
+        human,
+    )
 
 
 @app.command()

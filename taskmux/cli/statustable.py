@@ -67,6 +67,8 @@ def notes(row: dict[str, Any]) -> str:
     if row.get("leftover_pids"):
         pids = ",".join(str(pid) for pid in row["leftover_pids"])
         parts.append(f"pid {pids} still runs, its session gone (start ends it)")
+    if row.get("holder"):
+        parts.append(f"held by {row['holder']}")
     if not row.get("in_config", True):
         parts.append("not in config")
     if row.get("cwd"):

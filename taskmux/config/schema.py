@@ -369,6 +369,13 @@ class ProjectConfig:
             "with E401"
         ),
     )
+    hold_ttl: Annotated[float, Bounds(gt=0)] = field(
+        default=1800.0,
+        metadata=about(
+            "seconds a holder's claim on a task (`--holder`) lasts without another "
+            "`start`/`ensure` from it; then another may stop it without `--force`"
+        ),
+    )
     hooks: Hooks = field(
         default_factory=Hooks,
         metadata=about("`[hooks]`: shell commands run around starting and stopping"),

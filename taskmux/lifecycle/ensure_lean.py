@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def all_kept(config: str | None, names: list[str]) -> tuple[dict[str, Any], str]:
+def all_kept(
+    config: str | None, names: list[str], holder: str | None = None
+) -> tuple[dict[str, Any], str]:
     """The `ensure` document when nothing needs doing, and the config's warnings as
-    printed; `NotHere` otherwise."""
+    printed; `NotHere` otherwise. A `holder` claims (renews) the kept tasks."""
     lean = LeanRead(config)
     found = read_current(config)
     path = find_config(config)
@@ -41,6 +43,10 @@ def all_kept(config: str | None, names: list[str]) -> tuple[dict[str, Any], str]
             raise NotHere
         port = port_of(name, lean.facts[name], lean.ports)
         tasks[name] = launchrecord.entry("kept", "", port, True)
+    if holder is not None:
+        from taskmux.lifecycle.holds_lean import renew
+
+        renew(lean, wanted, holder, float(plain["hold_ttl"]))
     return {"ok": True, "tasks": tasks}, lean.notes()
 
 

@@ -114,6 +114,9 @@ def task_row(
             "health_failures": 0,
             "probe_reason": None,
             "ready": None,
+            "holder": None,
+            "held_since": None,
+            "held_until": None,
         }
     else:
         row |= state.to_dict()
@@ -131,6 +134,10 @@ def task_row(
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
         if stale and state.is_alive:
             row["stale"] = stale
+        holder = state.live_holder(now)
+        row["holder"] = holder
+        row["held_since"] = state.held_since if holder else None
+        row["held_until"] = state.held_until if holder else None
     if leftover:
         row["leftover_pids"] = leftover
     row["log_file"] = os.path.join(root, "logs", f"{name}.log")
@@ -341,6 +348,12 @@ def _may_have_daemonized(facts: Facts | None, pane: Pane) -> bool:
         and pane.exit_signal is None
         and pane.exit_status == 0
     )
+
+
+def tmux_lines(command: list[str]) -> list[str]:
+    """One tmux client call (a command list: `;` between commands), as the lean path
+    makes it: its output lines."""
+    return _tmux(command)
 
 
 _VOUCHED: set[str] = set()  # tmux binaries whose `-V` this process found new enough

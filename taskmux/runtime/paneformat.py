@@ -38,6 +38,9 @@ FIELDS = (
     "@taskmux_seen",
     "@taskmux_ready",
     "@taskmux_ports",  # the other tasks' ports its environment was built from
+    "@taskmux_holder",  # who holds the task (`--holder`), since when, until when
+    "@taskmux_held_since",
+    "@taskmux_held_until",
 )
 FORMAT = "pane" + SEP + SEP.join(f"#{{{f}}}" for f in FIELDS)
 MAX_REASON = 200  # characters of a check's reason kept on the task's window
@@ -120,6 +123,9 @@ def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
         "seen_exit": row["@taskmux_seen"],
         "ready_run": as_float(row["@taskmux_ready"]),
         "built_from": decode_ports(row["@taskmux_ports"]),
+        "holder": row["@taskmux_holder"],
+        "held_since": as_float(row["@taskmux_held_since"]),
+        "held_until": as_float(row["@taskmux_held_until"]),
     }
 
 
@@ -261,6 +267,14 @@ class StateWords:
     seen_exit: str  # identity of the death a supervisor already reported
     ready_run: float | None  # started_at of the run whose ready line was seen
     built_from: tuple[tuple[str, int], ...]  # other tasks' ports in its env, at its launch
+    holder: str  # who holds it (`--holder`), "" for nobody
+    held_since: float | None
+    held_until: float | None  # when the claim lapses
+
+    def live_holder(self, now: float) -> str | None:
+        """Who holds the task at `now`: a claim past its `held_until` has lapsed."""
+        until = self.held_until
+        return self.holder if self.holder and until is not None and now < until else None
 
     @property
     def ready_seen(self) -> bool:
@@ -353,6 +367,9 @@ class Pane(StateWords):
         "exit_status",
         "gave_up",
         "health",
+        "held_since",
+        "held_until",
+        "holder",
         "manually_stopped",
         "next_restart_at",
         "pane_id",

@@ -154,6 +154,7 @@ TOP_RANGES = [
     ("log_max_size_mb", 0.01, [0, -1]),
     ("log_backups", 0, [-1]),
     ("hook_timeout", 0.001, [0, -3]),
+    ("hold_ttl", 0.5, [0, -1]),
 ]
 
 

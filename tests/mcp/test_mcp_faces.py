@@ -142,7 +142,7 @@ def test_per_call_options_reach_the_service_call() -> None:
     )
     first, second, third = service.calls
     assert first.params["kill_port"] is True and first.params["with_deps"] is True
-    assert second.params == {"tasks": ["web"], "kill_port": True}
+    assert second.params == {"tasks": ["web"], "kill_port": True, "holder": None, "force": False}
     assert third.params["kill_port"] is False  # one call's option does not outlive it
 
 
@@ -367,7 +367,7 @@ def test_other_results_are_their_dict_as_compact_json() -> None:
     service = FakeService(answers={"kill": Canned({"task": "web", "was_running": True})})
     (result,) = _session(service, [("kill", {"task": "web"})])
     assert _texts(result) == ['{"task":"web","was_running":true}']
-    assert service.only_call() == Call("kill", {"task": "web"}, {})
+    assert service.only_call() == Call("kill", {"task": "web", "holder": None, "force": False}, {})
 
 
 def test_logs_digest_by_default_as_text_lines_with_counts() -> None:
