@@ -196,11 +196,23 @@ def signature_of(operation: Operation) -> inspect.Signature:
     return inspect.Signature(parameters, return_annotation=Reply)
 
 
+# Calling these again with the same arguments changes nothing more: a running task is not
+# started twice, a stopped one not stopped twice, a kept one kept. (`restart` restarts
+# every time.) MCP's own hint, so it lives with the other MCP hints rather than in the
+# declaration every face reads.
+IDEMPOTENT = frozenset({"start", "ensure", "stop", "kill"})
+
+
 def hints_of(operation: Operation) -> ToolAnnotations:
+    """MCP's tool annotations: read-only for reads; destructive for what ends a running
+    process (stop, restart, kill); idempotent where a repeat has no further effect."""
     if operation.read_only:
         return ToolAnnotations(read_only_hint=True, open_world_hint=False)
     return ToolAnnotations(
-        read_only_hint=False, destructive_hint=operation.destructive, open_world_hint=False
+        read_only_hint=False,
+        destructive_hint=operation.destructive,
+        idempotent_hint=operation.name in IDEMPOTENT,
+        open_world_hint=False,
     )
 
 
