@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -275,6 +275,13 @@ class Tools:
 
         return Service.for_project(open_project(self.config, fallback=operation.fallback))
 
+    def follow(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Events appended from now on (positioned at this call), until `stop` is set."""
+        from taskmux.operations import OPERATIONS
+
+        service = self.open_service(OPERATIONS["follow_events"])
+        return service.follow_events(stop=stop)
+
     def run(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         from taskmux.operations import OPERATIONS
 
@@ -299,13 +306,18 @@ def build_server(
     """The MCP server with one tool per operation offered on MCP (not yet running)."""
     from importlib.metadata import version
 
+    from taskmux.mcp.resources import add_resources
+    from taskmux.mcp.updates import Updates
+
     stop = threading.Event()
     tools = Tools(config, stop, open_service)
+    updates = Updates(tools.follow)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield {}
+            async with updates.running():
+                yield {}
         finally:
             stop.set()
 
@@ -315,7 +327,10 @@ def build_server(
         version=version("taskmux"),
         log_level="WARNING",
         lifespan=lifespan,
+        subscriptions=updates.bus,
     )
+    updates.install(server)
+    add_resources(server, tools.run)
     for operation in offered("mcp"):
         server.add_tool(
             _tool(tools, operation),
