@@ -28,9 +28,9 @@ from mcp_types import INTERNAL_ERROR, EmptyResult, SubscribeRequestParams, Unsub
 from taskmux.errors import TaskmuxError
 
 if TYPE_CHECKING:
+    from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import MCPServer
-    from mcp.server.session import ServerSession
 
 STATUS_URI = "taskmux://status"
 EVENTS_URI = "taskmux://events"
@@ -48,6 +48,13 @@ def touched(record: dict[str, Any]) -> set[str]:
     if isinstance(task, str) and task:
         uris.add(LOGS_URI.format(task=task))
     return uris
+
+
+def _connection_of(ctx: ServerRequestContext[Any]) -> Connection:
+    """The client's connection: the SDK builds a new `ctx.session` for every request, so
+    it cannot say which subscriptions are whose; the connection it wraps can."""
+    connection: Connection = ctx.session._connection
+    return connection
 
 
 class CountingBus(InMemorySubscriptionBus):
@@ -87,7 +94,7 @@ class Updates:
 
     def __init__(self, follow: Follow) -> None:
         self.follow = follow
-        self.sessions: dict[ServerSession, set[str]] = {}
+        self.sessions: dict[Connection, set[str]] = {}  # 2025 clients: what each wants
         self.bus = CountingBus(lambda _delta: self._demand_changed())
         self.watching: threading.Event | None = None  # the running watcher's stop, if any
         self._pending: set[str] = set()
@@ -109,7 +116,10 @@ class Updates:
     async def _subscribe(
         self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams
     ) -> EmptyResult:
-        wanted = self.sessions.setdefault(ctx.session, set())
+        connection = _connection_of(ctx)
+        if connection not in self.sessions:  # forgotten when the client goes
+            connection.exit_stack.callback(self._forget, connection)
+        wanted = self.sessions.setdefault(connection, set())
         wanted.add(str(params.uri))
         try:
             self._demand_changed()
@@ -121,12 +131,13 @@ class Updates:
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams
     ) -> EmptyResult:
-        wanted = self.sessions.get(ctx.session, set())
-        wanted.discard(str(params.uri))
-        if not wanted:
-            self.sessions.pop(ctx.session, None)
+        self.sessions.get(_connection_of(ctx), set()).discard(str(params.uri))
         self._demand_changed()
         return EmptyResult()
+
+    def _forget(self, connection: Connection) -> None:
+        self.sessions.pop(connection, None)
+        self._demand_changed()
 
     @property
     def wanted(self) -> bool:
@@ -179,13 +190,12 @@ class Updates:
         if self.bus.listeners:  # each listen stream gets only the URIs it asked for
             for uri in sorted(uris):
                 await self.bus.publish(ResourceUpdated(uri=uri))
-        for session, wanted in list(self.sessions.items()):
+        for connection, wanted in list(self.sessions.items()):
             for uri in sorted(uris & wanted):
                 try:
-                    await session.send_resource_updated(uri)
-                except Exception:  # noqa: BLE001 (a session that has gone: forget it)
-                    self.sessions.pop(session, None)
-                    self._demand_changed()
+                    await connection.send_resource_updated(uri)
+                except Exception:  # noqa: BLE001 (a client that has gone: forget it)
+                    self._forget(connection)
                     break
 
     @asynccontextmanager
