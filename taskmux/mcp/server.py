@@ -10,7 +10,8 @@ failure adds its result as JSON. A call is checked against the declaration befor
 SDK sees it, as the daemon's API checks a request: an unknown tool is E504, a missing,
 unknown or wrongly typed argument E505 (the SDK would coerce `"yes"` to true). Nothing
 here writes to stdout: the SDK's stdio
-transport owns it.
+transport owns it. The resources (status, events, a task's log digest) are resources.py's,
+read through the same `Tools.run`; their update notifications are updates.py's.
 """
 
 from __future__ import annotations
