@@ -10,7 +10,8 @@ failure adds its result as JSON. A call is checked against the declaration befor
 SDK sees it, as the daemon's API checks a request: an unknown tool is E504, a missing,
 unknown or wrongly typed argument E505 (the SDK would coerce `"yes"` to true). Nothing
 here writes to stdout: the SDK's stdio
-transport owns it.
+transport owns it. The resources (status, events, a task's log digest) are resources.py's,
+read through the same `Tools.run`; their update notifications are updates.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import inspect
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -196,11 +197,23 @@ def signature_of(operation: Operation) -> inspect.Signature:
     return inspect.Signature(parameters, return_annotation=Reply)
 
 
+# Calling these again with the same arguments changes nothing more: a running task is not
+# started twice, a stopped one not stopped twice, a kept one kept. (`restart` restarts
+# every time.) MCP's own hint, so it lives with the other MCP hints rather than in the
+# declaration every face reads.
+IDEMPOTENT = frozenset({"start", "ensure", "stop", "kill"})
+
+
 def hints_of(operation: Operation) -> ToolAnnotations:
+    """MCP's tool annotations: read-only for reads; destructive for what ends a running
+    process (stop, restart, kill); idempotent where a repeat has no further effect."""
     if operation.read_only:
         return ToolAnnotations(read_only_hint=True, open_world_hint=False)
     return ToolAnnotations(
-        read_only_hint=False, destructive_hint=operation.destructive, open_world_hint=False
+        read_only_hint=False,
+        destructive_hint=operation.destructive,
+        idempotent_hint=operation.name in IDEMPOTENT,
+        open_world_hint=False,
     )
 
 
@@ -263,6 +276,13 @@ class Tools:
 
         return Service.for_project(open_project(self.config, fallback=operation.fallback))
 
+    def follow(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Events appended from now on (positioned at this call), until `stop` is set."""
+        from taskmux.operations import OPERATIONS
+
+        service = self.open_service(OPERATIONS["follow_events"])
+        return service.follow_events(stop=stop)
+
     def run(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         from taskmux.operations import OPERATIONS
 
@@ -287,13 +307,18 @@ def build_server(
     """The MCP server with one tool per operation offered on MCP (not yet running)."""
     from importlib.metadata import version
 
+    from taskmux.mcp.resources import add_resources
+    from taskmux.mcp.updates import Updates
+
     stop = threading.Event()
     tools = Tools(config, stop, open_service)
+    updates = Updates(tools.follow)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield {}
+            async with updates.running():
+                yield {}
         finally:
             stop.set()
 
@@ -303,7 +328,10 @@ def build_server(
         version=version("taskmux"),
         log_level="WARNING",
         lifespan=lifespan,
+        subscriptions=updates.bus,
     )
+    updates.install(server)
+    add_resources(server, tools.run)
     for operation in offered("mcp"):
         server.add_tool(
             _tool(tools, operation),

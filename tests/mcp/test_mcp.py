@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from conftest import TASKMUX, run_cli
 from harness import Project, project, wait_until
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult, TextContent
+from mcp.client.subscriptions import ResourceUpdated
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types import (
+    CallToolResult,
+    ResourceUpdatedNotification,
+    TextContent,
+    TextResourceContents,
+)
 
 from taskmux.mcp.server import MAX_LOG_BYTES, _fit
+from taskmux.mcp.updates import EVENTS_URI as EVENTS
+from taskmux.mcp.updates import STATUS_URI as STATUS
 
 __all__ = ["project"]
 
@@ -146,6 +157,82 @@ def test_errors_and_hook_output_leave_the_session_intact(project: Project) -> No
 
     _with_client(project, session)  # a stray line on stdout would break the session
     wait_until(lambda: project.marked_processes() == [])
+
+
+def test_resources_read_and_updated_after_a_stop(project: Project) -> None:
+    """Both ways to subscribe, each from its own client: `resources/subscribe` on a 2025
+    protocol, a `subscriptions/listen` stream on 2026-07-28. Stopping a task notifies
+    both that `taskmux://status` changed."""
+    project.write(
+        """
+        [tasks.a]
+        command = "echo hello-from-a; sleep 300"
+        [tasks.b]
+        command = "sleep 300"
+        """
+    )
+    assert project.run("start", "a").returncode == 0
+    params = StdioServerParameters(
+        command=TASKMUX, args=["mcp"], env=dict(project.env), cwd=str(project.root)
+    )
+    seen: dict[str, Any] = {}
+    legacy_updates: list[str] = []
+    legacy_updated = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            legacy_updates.append(message.params.uri)
+            legacy_updated.set()
+
+    async def main() -> None:
+        async with (
+            Client(params, read_timeout_seconds=60) as client,
+            Client(
+                params, read_timeout_seconds=60, mode="legacy", message_handler=on_message
+            ) as legacy,
+        ):
+            tools = {tool.name: tool.annotations for tool in (await client.list_tools()).tools}
+            seen["hints"] = {name: hints.model_dump(by_alias=True) for name, hints in tools.items()}
+            seen["resources"] = {str(r.uri) for r in (await client.list_resources()).resources}
+            listed = await client.list_resource_templates()
+            seen["templates"] = {t.uri_template for t in listed.resource_templates}
+            for name, uri in (("status", STATUS), ("events", EVENTS), ("logs", "taskmux://logs/a")):
+                contents = (await client.read_resource(uri)).contents[0]
+                assert isinstance(contents, TextResourceContents)
+                seen[name] = json.loads(contents.text)
+            with pytest.raises(MCPError) as unknown:
+                await client.read_resource("taskmux://logs/nope")
+            seen["unknown"] = unknown.value.error.message
+
+            with warnings.catch_warnings():  # deprecated on 2026-07-28, still the 2025 way
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await legacy.subscribe_resource(STATUS)
+            async with client.listen(resource_subscriptions=[STATUS, "taskmux://logs/a"]) as sub:
+                seen["honored"] = sub.honored.resource_subscriptions
+                await anyio.to_thread.run_sync(project.run, "stop", "a")
+                listened: set[str] = set()
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        assert isinstance(event, ResourceUpdated)
+                        listened.add(event.uri)
+                        if listened == {STATUS, "taskmux://logs/a"}:
+                            break
+                    await legacy_updated.wait()
+
+    anyio.run(main)
+
+    assert seen["hints"]["status"]["readOnlyHint"] is True
+    assert seen["hints"]["stop"]["destructiveHint"] is True
+    assert seen["hints"]["ensure"]["idempotentHint"] is True
+    assert seen["resources"] == {STATUS, EVENTS}
+    assert seen["templates"] == {"taskmux://logs/{task}"}
+    rows = {row["name"]: row for row in seen["status"]["tasks"]}
+    assert rows["a"]["state"] == "running" and rows["b"]["running"] is False
+    assert any(e["event"] == "started" and e["task"] == "a" for e in seen["events"]["events"])
+    assert seen["logs"]["task"] == "a" and "hello-from-a" in seen["logs"]["digest"]
+    assert seen["unknown"] == "E201: task 'nope' not found in taskmux.toml"
+    assert set(seen["honored"]) == {STATUS, "taskmux://logs/a"}
+    assert set(legacy_updates) == {STATUS}  # only what that client subscribed to
 
 
 # A backtracking grep: the budget is test_logs.py's (in-process and through the CLI), its

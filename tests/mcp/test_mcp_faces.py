@@ -96,6 +96,33 @@ def test_each_tool_is_its_declaration(operation: Operation) -> None:
         assert hints.destructive_hint is operation.destructive
 
 
+def test_the_hints_on_the_wire() -> None:
+    """The annotations as a client reads them (MCP's camelCase keys): reads are
+    read-only; stop, restart and kill destructive; start, ensure, stop and kill idempotent."""
+    read = {"readOnlyHint": True, "openWorldHint": False}
+
+    def act(destructive: bool, idempotent: bool) -> dict[str, bool]:
+        return {
+            "readOnlyHint": False,
+            "destructiveHint": destructive,
+            "idempotentHint": idempotent,
+            "openWorldHint": False,
+        }
+
+    wire = {
+        name: tool.annotations.model_dump(by_alias=True, exclude_none=True)
+        for name, tool in _tools().items()
+    }
+    assert wire == {
+        **dict.fromkeys(("status", "inspect", "health", "logs", "events", "wait"), read),
+        "start": act(destructive=False, idempotent=True),
+        "ensure": act(destructive=False, idempotent=True),
+        "stop": act(destructive=True, idempotent=True),
+        "restart": act(destructive=True, idempotent=False),
+        "kill": act(destructive=True, idempotent=True),
+    }
+
+
 def test_the_tools_are_the_operations_offered_on_mcp() -> None:
     assert set(_tools()) == {op.name for op in MCP_OPERATIONS}
     assert {"follow_logs", "env", "clear_logs", "ui_login", "add"}.isdisjoint(_tools())
