@@ -17,7 +17,7 @@ from taskmux.lifecycle.checks import Checks
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.launch import Launcher
 from taskmux.lifecycle.leftovers import end_leftovers
-from taskmux.lifecycle.readiness import dependency_verdict, unmet_word
+from taskmux.lifecycle.readiness import dependency_verdict, met_at_launch, unmet_word
 from taskmux.lifecycle.results import Death, Launched, Progress, StartReport
 from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.stop import Stopper
@@ -223,9 +223,10 @@ class _Schedule:
     Each wave of ready tasks is launched together and settles together (in a worker): a
     task that dies within the settle window failed to start, and its dependents that are
     still waiting are skipped. `started` is met by the launch itself, before the settle
-    window, so a chain of `started` dependencies costs a tmux round trip per level; the
-    other conditions are waited for (in a worker) once the dependency was launched.
-    """
+    window, and so is `healthy` for a task with nothing to wait for (`met_at_launch`): a
+    chain of such dependencies costs a tmux round trip per level. The other conditions
+    are waited for (in a worker) once the dependency was launched; those waits share
+    their tmux reads (`Context.observe`)."""
 
     starter: Starter
     in_scope: set[str]
@@ -241,10 +242,15 @@ class _Schedule:
     waits: dict[Future[str | None], tuple[str, str]] = field(default_factory=dict)
     waves: dict[Future[Launched], list[str]] = field(default_factory=dict)  # settling
     asked: set[tuple[str, str]] = field(default_factory=set)
+    healthy_asked: set[str] = field(default_factory=set)  # some task needs it healthy
 
     def run(self, pending: list[str]) -> None:
-        self.up = {n for n in self.in_scope if n not in pending}
-        self.met = {(n, "started") for n in self.up}
+        self.healthy_asked = {
+            d.task for n in pending for d in self._task_deps(n) if d.condition == "healthy"
+        }
+        for name in self.in_scope:
+            if name not in pending:
+                self._mark_up(name)
         try:
             while pending:
                 ready, pending = self._sort(pending)
@@ -313,8 +319,20 @@ class _Schedule:
             self._settled(wave)
             return
         for name in fresh:
-            self.up.add(name)
-            self.met.add((name, "started"))
+            self._mark_up(name)
+
+    def _mark_up(self, name: str) -> None:
+        """A task that runs (launched now, or before this start): the conditions it meets
+        by that alone are met."""
+        if name in self.up:
+            return
+        self.up.add(name)
+        task = self.starter.ctx.project.task(name)
+        for condition in ("started", "healthy"):
+            if met_at_launch(condition, task):
+                self.met.add((name, condition))
+        if name in self.healthy_asked and (name, "healthy") in self.met:
+            self.starter.ctx.report(Progress(name, "healthy"))
 
     def _settled(self, wave: Future[Launched]) -> None:
         ready = self.waves.pop(wave)
@@ -322,8 +340,7 @@ class _Schedule:
         self.starter.sort_wave(ready, launched, self.report, self.broken)
         for name in ready:
             if name not in self.broken:
-                self.up.add(name)
-                self.met.add((name, "started"))
+                self._mark_up(name)
             elif _exited(self.report.died.get(name)):  # it ran, and ended: "completed"
                 self.met.add((name, "completed"))
 
