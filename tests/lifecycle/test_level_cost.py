@@ -6,9 +6,11 @@ about one settle window, not one per level."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from harness import Project, project
+from libtmux import Server
 
 __all__ = ["project"]
 
@@ -143,3 +145,78 @@ def test_an_instant_healthy_dependency_that_dies_at_once_still_fails_the_start(
     result = project.json("start")
     assert "db" in result["failed"] and "exited 3" in result["failed"]["db"]
     assert result["started"] == ["app"]
+
+
+def _service(project: Project) -> Any:
+    from taskmux.config.project import load_project
+    from taskmux.runtime.timing import Timing
+    from taskmux.runtime.tmux_manager import Tmux
+    from taskmux.service import ConfigInUse, Service
+
+    tmux = Tmux(project.socket_name)
+    return Service(ConfigInUse(load_project(project.config)), tmux, timing=Timing.fast())
+
+
+def _count_launches(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    from taskmux.runtime.tmux_manager import Tmux
+
+    launches: list[list[str]] = []
+    real = Tmux.launch
+
+    def counted(self: Tmux, session: str, specs: Any, *args: Any, **kwargs: Any) -> None:
+        specs = list(specs)
+        launches.append([spec.task for spec in specs])
+        real(self, session, specs, *args, **kwargs)
+
+    monkeypatch.setattr(Tmux, "launch", counted)
+    return launches
+
+
+@pytest.mark.parametrize(
+    ("hook", "expected"),
+    [("", [["t0", "t1", "t2", "t3"]]), ("[tasks.t2.hooks]\nbefore_start = 'true'\n", None)],
+    ids=["chained", "a-before-start-hook-waits-for-its-dependency"],
+)
+def test_a_chain_of_instant_tasks_is_one_tmux_launch_in_dependency_order(
+    project: Project, monkeypatch: pytest.MonkeyPatch, hook: str, expected: list[list[str]] | None
+) -> None:
+    project.write(_chain(4, "healthy", "min_uptime = 0\n") + hook)
+    launches = _count_launches(monkeypatch)
+    report = _service(project).start()
+    assert report.started == ["t0", "t1", "t2", "t3"]
+    # A task whose before_start hook runs must find its dependency running already.
+    assert launches == (expected or [["t0", "t1"], ["t2", "t3"]])
+    windows = Server(socket_name=project.socket_name).cmd(
+        "list-windows", "-a", "-F", "#{window_index} #{window_name}"
+    )
+    order = {name: int(index) for index, name in (line.split() for line in windows.stdout)}
+    assert order["t0"] < order["t1"] < order["t2"] < order["t3"]  # tmux started them in order
+
+
+def test_a_chained_dependency_that_cannot_launch_holds_its_dependents_back(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        """
+        [tasks.db]
+        command = "sleep 300"
+        cwd = "missing"
+        [tasks.app]
+        command = "sleep 300"
+        depends_on = [{task = "db", condition = "started"}]
+        [tasks.web]
+        command = "sleep 300"
+        min_uptime = 0
+        [tasks.api]
+        command = "sleep 300"
+        depends_on = [{task = "app", condition = "started"}, "web"]
+        """
+    )
+    launches = _count_launches(monkeypatch)
+    report = _service(project).lifecycle().start()
+    assert "does not exist" in report.failed["db"]
+    assert report.skipped["app"].startswith("dependency 'db' failed to start")
+    assert report.skipped["api"] == "dependency 'app' was skipped"
+    assert report.started == ["web"]
+    assert launches == [["web"]]  # app and api were in db's wave, and held back
+    assert not project.status()["app"]["running"]
