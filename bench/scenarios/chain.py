@@ -1,6 +1,7 @@
 """`start` of a dependency chain of instant tasks (taskmux only: the peers have no
 dependencies): 10 levels of 10 tasks, each depending on every task of the level before,
-and a chain of 4 tasks, each depending on the one before.
+and a chain of 4 tasks, each depending on the one before. (Issue 23's "10 chains of 10
+tasks" as a grid: the same 10 levels of 10, with 100 dependencies per level, not 10.)
 
 "Instant": each task writes its pid and sleeps (the `start` scenario's sleeper) and is
 healthy as soon as it runs (`min_uptime = 0`; with the default of 1 s, a bare-name

@@ -19,6 +19,7 @@ from taskmux.config import taskenv
 from taskmux.config.project import Project
 from taskmux.errors import ConfigError, Problem
 from taskmux.lifecycle.results import Progress
+from taskmux.lifecycle.sharedread import SharedRead
 from taskmux.lifecycle.status import observe_project
 from taskmux.logs import spool as logspool
 from taskmux.logs.events import EventLog
@@ -59,6 +60,7 @@ class Context:
         self.report = on_progress or _no_progress
         self.ports = PortBook(self.paths, self.config)
         self._timing = timing
+        self._reads = SharedRead(self._read_session)  # shared by `tagged` copies too
         # Created on first use (it imports the log reader); shared by `tagged` copies.
         self._ready_scanners: list[ReadyScanner] = []
 
@@ -84,10 +86,18 @@ class Context:
 
     def observe(self) -> Observation:
         """One tmux round trip, plus the kill marks; refuses a session that is not ours.
+        Threads that ask at once share one round trip (`SharedRead`).
 
         Also settles which session this checkout uses (`name` or `name-XXXX`, or ours
         under a name a person gave it: renamed back when that name is free).
         """
+        observation = self._reads()
+        self.session = observation.session
+        if observation.session_exists:
+            self.last_sight = observation
+        return observation
+
+    def _read_session(self) -> Observation:
         observation = observe_project(self.tmux, self.project, rename=True)
         if observation.renamed_from:
             with contextlib.suppress(OSError):  # best effort: a full disk must not block it
@@ -97,9 +107,6 @@ class Context:
                     session=observation.session,
                     was=observation.renamed_from,
                 )
-        self.session = observation.session
-        if observation.session_exists:
-            self.last_sight = observation
         return observation
 
     def task_locks(self, names: Iterable[str]) -> AbstractContextManager[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -121,6 +121,7 @@ class Launcher:
         count_restart: bool = False,
         kill_port: bool = False,
         on_launched: Callable[[list[str]], None] | None = None,
+        follows: Mapping[str, Collection[str]] | None = None,
     ) -> Launched:
         """Start those of `names` that may start, in one tmux round trip.
 
@@ -134,6 +135,8 @@ class Launcher:
         holds it that we may signal, not just from this project's orphans.
         `on_launched` hears the names of the tasks tmux now runs, before the settle window
         (a `started` dependency is met then); it is called once, also when none launched.
+        `follows`: a task's dependencies among `names` (listed before it; tmux starts them
+        first): a task is held back, not launched, when one of them failed before launch.
         """
         result = Launched()
         if not names:
@@ -156,6 +159,7 @@ class Launcher:
                         prepared.append(future.result())
                     except TaskmuxError as exc:
                         result.failures[name] = exc
+            prepared, result.held = _hold_back(prepared, set(result.failures), follows or {})
             self._launch_in_tmux(prepared, observation, manual, count_restart)
             launched_at = time.time()  # every task of the wave runs from here on
             for spec in prepared:
@@ -309,6 +313,21 @@ class Launcher:
             self.ctx.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
             logspool.ensure_collector(self.ctx.paths.root)  # after the spools were touched
             wakeup.poke(self.ctx.paths.root)  # a supervisor starts watching the new processes
+
+
+def _hold_back(
+    prepared: list[Launch], failed: set[str], follows: Mapping[str, Collection[str]]
+) -> tuple[list[Launch], list[str]]:
+    """(what to launch, what to hold back): a task that follows one that failed, or was
+    held back itself, does not start without it (its dependent's start decides why)."""
+    gone, kept, held = set(failed), [], []
+    for spec in prepared:
+        if gone.intersection(follows.get(spec.task, ())):
+            gone.add(spec.task)
+            held.append(spec.task)
+        else:
+            kept.append(spec)
+    return kept, held
 
 
 def _may_launch(observation: Observation, task: str, manual: bool) -> bool:

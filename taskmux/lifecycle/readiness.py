@@ -77,6 +77,17 @@ def dependency_verdict(
     return Verdict("failed", f"{ended}; it can no longer become healthy")
 
 
+def met_at_launch(condition: Condition, task: TaskConfig) -> bool:
+    """Whether launching the dependency meets `condition` by itself: `started`, and
+    `healthy` for a task with neither probe nor ready line and no `min_uptime` to stay up
+    for (0 s of uptime is had at once). A start counts such a dependency met when tmux runs
+    it, so the level costs one launch, not a wait; a death in its settle window still
+    fails the start."""
+    if condition == "started":
+        return True
+    return condition == "healthy" and not task.needs_check and task.min_uptime <= 0
+
+
 def unmet_word(condition: Condition) -> str:
     """How a dependency that was not started with its dependent falls short, in words."""
     if condition == "completed":

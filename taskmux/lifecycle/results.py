@@ -110,6 +110,7 @@ class Launched:
     completed: list[str] = field(default_factory=list)
     died: dict[str, Death] = field(default_factory=dict)
     daemonized: dict[str, str] = field(default_factory=dict)  # completed, but left a server
+    held: list[str] = field(default_factory=list)  # not launched: follows a failure (`follows`)
 
 
 @dataclass(frozen=True)

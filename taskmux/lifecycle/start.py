@@ -17,7 +17,7 @@ from taskmux.lifecycle.checks import Checks
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.launch import Launcher
 from taskmux.lifecycle.leftovers import end_leftovers
-from taskmux.lifecycle.readiness import dependency_verdict, unmet_word
+from taskmux.lifecycle.readiness import dependency_verdict, met_at_launch, unmet_word
 from taskmux.lifecycle.results import Death, Launched, Progress, StartReport
 from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.stop import Stopper
@@ -181,12 +181,14 @@ class Starter:
         ready: list[str],
         kill_port: bool,
         on_launched: Callable[[list[str]], None] | None = None,
+        follows: dict[str, set[str]] | None = None,
     ) -> Launched:
         """Launch one wave and watch it through the settle window; `on_launched` hears
-        which tasks tmux runs as soon as it does (see `Launcher.launch`)."""
+        which tasks tmux runs as soon as it does; `follows`: each task's dependencies in
+        the wave (see `Launcher.launch`)."""
         settle = self.ctx.timing.settle
         return self.launcher.launch(
-            ready, settle=settle, kill_port=kill_port, on_launched=on_launched
+            ready, settle=settle, kill_port=kill_port, on_launched=on_launched, follows=follows
         )
 
     @staticmethod
@@ -197,6 +199,8 @@ class Starter:
         failures = launched.failures
         report.died |= launched.died
         for name in ready:
+            if name in launched.held:  # never launched: the schedule skips it, with why
+                continue
             if name in failures:
                 report.failed[name] = failures[name].message
                 report.error_codes[name] = failures[name].code
@@ -223,9 +227,10 @@ class _Schedule:
     Each wave of ready tasks is launched together and settles together (in a worker): a
     task that dies within the settle window failed to start, and its dependents that are
     still waiting are skipped. `started` is met by the launch itself, before the settle
-    window, so a chain of `started` dependencies costs a tmux round trip per level; the
-    other conditions are waited for (in a worker) once the dependency was launched.
-    """
+    window, and so is `healthy` for a task with nothing to wait for (`met_at_launch`): a
+    chain of such dependencies costs a tmux round trip per level. The other conditions
+    are waited for (in a worker) once the dependency was launched; those waits share
+    their tmux reads (`Context.observe`)."""
 
     starter: Starter
     in_scope: set[str]
@@ -241,15 +246,21 @@ class _Schedule:
     waits: dict[Future[str | None], tuple[str, str]] = field(default_factory=dict)
     waves: dict[Future[Launched], list[str]] = field(default_factory=dict)  # settling
     asked: set[tuple[str, str]] = field(default_factory=set)
+    healthy_asked: set[str] = field(default_factory=set)  # some task needs it healthy
 
     def run(self, pending: list[str]) -> None:
-        self.up = {n for n in self.in_scope if n not in pending}
-        self.met = {(n, "started") for n in self.up}
+        self.healthy_asked = {
+            d.task for n in pending for d in self._task_deps(n) if d.condition == "healthy"
+        }
+        for name in self.in_scope:
+            if name not in pending:
+                self._mark_up(name)
         try:
             while pending:
                 ready, pending = self._sort(pending)
                 if ready:
-                    self._launch(ready)
+                    wave, follows, pending = self._chained(ready, pending)
+                    pending = self._launch(wave, follows) + pending
                     continue  # their dependents' waits start in the next round
                 if not pending:
                     break
@@ -300,30 +311,80 @@ class _Schedule:
         )
         self.waits[future] = key
 
-    def _launch(self, ready: list[str]) -> None:
+    def _chained(
+        self, ready: list[str], pending: list[str]
+    ) -> tuple[list[str], dict[str, set[str]], list[str]]:
+        """(the wave, each task's dependencies in it, still pending): the ready tasks, and
+        the pending ones whose every unmet dependency is in the wave and met by its launch
+        (`met_at_launch`), listed after it: tmux starts them in that order, in the same
+        round trip, so a chain of instant tasks costs one launch, not one per level.
+
+        Not chained: a task with a `before_start` hook (it runs before its launch: the
+        dependency must run by then), or one whose dependency has an automatic port (its
+        own launch may move that port, which the dependent's environment reads)."""
+        project = self.starter.ctx.project
+        wave, follows, rest = list(ready), {}, []
+        members = set(ready)
+        for name in pending:  # in start order: a task's dependencies come before it
+            deps = [d for d in self._task_deps(name) if d.task in self.in_scope]
+            waiting = [d for d in deps if (d.task, d.condition) not in self.met]
+            hooked = project.task(name).hooks.before_start
+            if not hooked and all(self._met_in(d, members) for d in waiting):
+                wave.append(name)
+                members.add(name)
+                follows[name] = {d.task for d in waiting}
+            else:
+                rest.append(name)
+        return wave, follows, rest
+
+    def _met_in(self, dep: Dependency, wave: set[str]) -> bool:
+        """Whether launching `wave` meets `dep` (and moves no port its dependent reads)."""
+        task = self.starter.ctx.project.task(dep.task)
+        return dep.task in wave and met_at_launch(dep.condition, task) and not task.auto_port
+
+    def _launch(self, ready: list[str], follows: dict[str, set[str]]) -> list[str]:
         """Launch a wave in a worker and go on once tmux runs it (its settle window goes
-        on in that worker); a wave that launched less than all is waited for whole."""
+        on in that worker); a wave that launched less than all is waited for whole. The
+        tasks held back (a dependency in the wave failed before its launch) are returned,
+        to be skipped with that reason."""
         running: Future[list[str]] = Future()
-        wave = self.pool.submit(self.starter.launch_wave, ready, self.kill_port, running.set_result)
+        wave = self.pool.submit(
+            self.starter.launch_wave, ready, self.kill_port, running.set_result, follows
+        )
         self.waves[wave] = ready
         either: list[Future[Any]] = [running, wave]
         wait(either, return_when=FIRST_COMPLETED)
         fresh = running.result() if running.done() else []
         if set(fresh) != set(ready):  # a failure before the launch: known in full at its end
+            held = wave.result().held
             self._settled(wave)
-            return
+            return list(held)
         for name in fresh:
-            self.up.add(name)
-            self.met.add((name, "started"))
+            self._mark_up(name)
+        return []
+
+    def _mark_up(self, name: str) -> None:
+        """A task that runs (launched now, or before this start): the conditions it meets
+        by that alone are met."""
+        if name in self.up:
+            return
+        self.up.add(name)
+        task = self.starter.ctx.project.task(name)
+        for condition in ("started", "healthy"):
+            if met_at_launch(condition, task):
+                self.met.add((name, condition))
+        if name in self.healthy_asked and (name, "healthy") in self.met:
+            self.starter.ctx.report(Progress(name, "healthy"))
 
     def _settled(self, wave: Future[Launched]) -> None:
         ready = self.waves.pop(wave)
         launched = wave.result()
         self.starter.sort_wave(ready, launched, self.report, self.broken)
         for name in ready:
+            if name in launched.held:
+                continue
             if name not in self.broken:
-                self.up.add(name)
-                self.met.add((name, "started"))
+                self._mark_up(name)
             elif _exited(self.report.died.get(name)):  # it ran, and ended: "completed"
                 self.met.add((name, "completed"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskmux.config.schema import TaskConfig
-from taskmux.lifecycle.readiness import dependency_verdict
+from taskmux.config.schema import Condition, TaskConfig
+from taskmux.lifecycle.readiness import dependency_verdict, met_at_launch
 from taskmux.runtime.state import Health, TaskState
 
 
@@ -78,3 +78,23 @@ def test_a_passing_probe_is_not_decided_here() -> None:
     """The verdict asks for the check; the check (not a stored verdict) decides."""
     passed = _state(health=Health(True, 1.0, 0, 1000.0, 3))
     assert dependency_verdict("healthy", PROBED, passed).status == "check"
+
+
+@pytest.mark.parametrize(
+    ("condition", "task", "expected"),
+    [
+        ("started", PLAIN, True),
+        ("started", PROBED, True),
+        ("healthy", TaskConfig(command="x", min_uptime=0), True),  # nothing to wait for
+        ("healthy", PLAIN, False),  # the default min_uptime of 1 s is waited out
+        ("healthy", TaskConfig(command="x", min_uptime=0.3), False),
+        ("healthy", TaskConfig(command="x", min_uptime=0, health_tcp=True, port=1), False),
+        ("healthy", TaskConfig(command="x", min_uptime=0, ready_log="up"), False),
+        ("completed", TaskConfig(command="x", min_uptime=0), False),
+        ("completed_successfully", TaskConfig(command="x", min_uptime=0), False),
+    ],
+)
+def test_which_conditions_a_launch_meets_by_itself(
+    condition: Condition, task: TaskConfig, expected: bool
+) -> None:
+    assert met_at_launch(condition, task) is expected
