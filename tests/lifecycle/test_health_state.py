@@ -4,6 +4,7 @@ it, and which tasks `health` holds to account. Tables of cases; no tmux, no cloc
 from __future__ import annotations
 
 import pytest
+from task_states import task_state
 
 from taskmux.config.schema import TaskConfig
 from taskmux.lifecycle.health_report import HealthReport, expectation, task_health
@@ -16,14 +17,7 @@ OTHER_RUN = 2000.0
 
 
 def _state(**overrides: object) -> TaskState:
-    base: dict[str, object] = {
-        "task": "t", "window_id": "@1", "pane_id": "%1", "pid": 10, "dead": False,
-        "exit_status": None, "exit_signal": None, "dead_time": None, "current_command": "sh",
-        "current_path": "/", "piped": True, "manually_stopped": False, "restarts": 0,
-        "started_at": RUN, "gave_up": False, "next_restart_at": None, "health": None,
-    }  # fmt: skip
-    base.update(overrides)
-    return TaskState(**base)  # type: ignore[arg-type]
+    return task_state(**{"started_at": RUN, **overrides})
 
 
 def _health(healthy: bool, failures: int, retries: int = 3, run: float = RUN) -> Health:

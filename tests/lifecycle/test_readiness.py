@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from task_states import task_state
 
 from taskmux.config.schema import Condition, TaskConfig
 from taskmux.lifecycle.readiness import dependency_verdict, met_at_launch
@@ -10,14 +11,7 @@ from taskmux.runtime.state import Health, TaskState
 
 
 def _state(**overrides: object) -> TaskState:
-    base: dict[str, object] = {
-        "task": "t", "window_id": "@1", "pane_id": "%1", "pid": 10, "dead": False,
-        "exit_status": None, "exit_signal": None, "dead_time": None, "current_command": "sh",
-        "current_path": "/", "piped": True, "manually_stopped": False, "restarts": 0,
-        "started_at": 1000.0, "gave_up": False, "next_restart_at": None, "health": None,
-    }  # fmt: skip
-    base.update(overrides)
-    return TaskState(**base)  # type: ignore[arg-type]
+    return task_state(**overrides)
 
 
 PLAIN = TaskConfig(command="x")

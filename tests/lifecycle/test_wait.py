@@ -8,6 +8,7 @@ import time
 
 import pytest
 from harness import Project, project, wait_until
+from task_states import task_state
 
 from taskmux.config.schema import TaskConfig
 from taskmux.lifecycle.waiting import comes_back, judge
@@ -185,14 +186,7 @@ def test_a_restart_pending_under_supervision_keeps_the_wait_going(project: Proje
 
 
 def _state(**overrides: object) -> TaskState:
-    base: dict[str, object] = {
-        "task": "t", "window_id": "@1", "pane_id": "%1", "pid": 10, "dead": False,
-        "exit_status": None, "exit_signal": None, "dead_time": None, "current_command": "sh",
-        "current_path": "/", "piped": True, "manually_stopped": False, "restarts": 0,
-        "started_at": 1000.0, "gave_up": False, "next_restart_at": None, "health": None,
-    }  # fmt: skip
-    base.update(overrides)
-    return TaskState(**base)  # type: ignore[arg-type]
+    return task_state(**overrides)
 
 
 PLAIN = TaskConfig(command="x")
