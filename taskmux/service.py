@@ -318,12 +318,12 @@ class Service:
         return report
 
     def _sources(self, task: str | None) -> list[TaskLog]:
-        from taskmux.logs.lines import TaskLog
+        from taskmux.lifecycle.redaction import task_logs  # reads hide the tasks' secrets
 
         project = self.project
         names = [task] if task else list(project.config.tasks)
         project.check_names(names)
-        return [TaskLog(name, project.paths.log_file(name)) for name in names]
+        return task_logs(project, names)
 
     def _log_query(
         self, task: str | None, grep: str | None, since: str | None, after: str | None
