@@ -37,10 +37,15 @@ def task_redactor(project: Project, name: str) -> Redactor | None:
     return Redactor(found) if found else None
 
 
-def task_logs(project: Project, names: list[str]) -> list[TaskLog]:
-    """The tasks' logs, each with its Redactor: every read through them hides secrets."""
+def task_logs(project: Project, names: list[str], redact: bool = True) -> list[TaskLog]:
+    """The tasks' logs, each with its Redactor: every read through them hides secrets
+    (`redact=False` only for `logs --reveal`, on a terminal)."""
     paths = project.paths
-    return [TaskLog(n, paths.log_file(n), task_redactor(project, n)) for n in names]
+    return [TaskLog(n, paths.log_file(n), _redactor(project, n, redact)) for n in names]
+
+
+def _redactor(project: Project, name: str, redact: bool) -> Redactor | None:
+    return task_redactor(project, name) if redact else None
 
 
 def redacted_tail(project: Project, name: str, n: int) -> list[LogLine]:

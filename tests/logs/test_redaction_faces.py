@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
+import sys
+import threading
 
+import pytest
 from harness import Project, project, wait_until
 
 from taskmux.config.project import load_project
+from taskmux.errors import BadParams, UsageError
 from taskmux.service import Service
 
 __all__ = ["project"]
@@ -81,3 +85,39 @@ def test_no_secret_reaches_any_read(project: Project) -> None:
         page = service.logs("api", 20, ansi=ansi)
         _clean(json.dumps(page.to_dict()))
     _clean(json.dumps(service.logs("api", digest=True).to_dict()))
+    for grep in (None, "tok"):  # `logs -f`, with and without -g
+        stop = threading.Event()
+        _, stream = service.follow_logs("api", 20, grep, stop=stop)
+        seen = [next(stream) for _ in range(2)]
+        stop.set()
+        shown = " ".join(item.text + repr(item.raw) for item in seen if item is not None)
+        _clean(shown)
+        assert "redacted:" in shown
+
+    refused = project.run("logs", "api", "--reveal")  # stdout is a pipe here, not a terminal
+    assert refused.returncode != 0 and "terminal only" in refused.stderr
+    _clean(refused.stdout + refused.stderr)
+    service.reveal_secrets = True  # what `logs --reveal` on a terminal reads
+    revealed = service.logs("api", 20)
+    assert TOKEN in json.dumps(revealed.to_dict())
+
+
+def test_reveal_is_for_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskmux.cli.logs_cmd import _may_reveal
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert _may_reveal(True) is True
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert _may_reveal(False) is False
+    with pytest.raises(UsageError, match="terminal only"):
+        _may_reveal(True)
+
+
+def test_reveal_is_refused_over_the_api_and_mcp() -> None:
+    from taskmux.daemon.api import parse_request
+    from taskmux.mcp.server import refusal
+
+    with pytest.raises(BadParams):
+        parse_request(json.dumps({"command": "logs", "params": {"reveal": True}}))
+    refused = refusal("logs", {"task": "api", "reveal": True})
+    assert isinstance(refused, BadParams) and "reveal" in str(refused)
