@@ -218,6 +218,8 @@ class EditResult:
 class Service:
     """Every operation on one project, for every face."""
 
+    reveal_secrets = False  # log reads hide secrets; only the CLI's `logs --reveal` sets it
+
     def __init__(
         self,
         config: ConfigInUse,
@@ -225,8 +227,7 @@ class Service:
         on_progress: Callable[[Progress], None] | None = None,
         timing: Timing | None = None,
     ) -> None:
-        """`timing`: every pause of this service's actions (None: `timing.DEFAULT`, looked
-        up when each action runs)."""
+        """`timing`: every pause of its actions (None: `timing.DEFAULT`, read at each)."""
         self.config = config
         self._timing = timing
         self._tmux = tmux
@@ -242,8 +243,7 @@ class Service:
 
     @property
     def tmux(self) -> Tmux:
-        """The tmux server (TASKMUX_TMUX_SOCKET's, else the user's default), found on first
-        use: editing the file needs no tmux."""
+        """The tmux server (TASKMUX_TMUX_SOCKET's, else the default), found on first use."""
         if self._tmux is None:
             from taskmux.runtime.tmux_manager import Tmux
 
@@ -318,12 +318,12 @@ class Service:
         return report
 
     def _sources(self, task: str | None) -> list[TaskLog]:
-        from taskmux.logs.lines import TaskLog
+        from taskmux.lifecycle.redaction import task_logs  # reads hide the tasks' secrets
 
         project = self.project
         names = [task] if task else list(project.config.tasks)
         project.check_names(names)
-        return [TaskLog(name, project.paths.log_file(name)) for name in names]
+        return task_logs(project, names, redact=not self.reveal_secrets)
 
     def _log_query(
         self, task: str | None, grep: str | None, since: str | None, after: str | None

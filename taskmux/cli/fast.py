@@ -182,6 +182,9 @@ def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     if lean is None or (task is not None and task not in lean.facts) or _pipes_lost(lean):
         _logs_by_service(config, params, json_out)  # W102, E201, re-attaching pipes: its own
         return
+    if _may_hold_secrets(lean, task):
+        _logs_by_service(config, params, json_out)  # it hides them (`logs/redact.py`)
+        return
     from pathlib import Path
 
     from taskmux.logs.lines import TaskLog
@@ -205,6 +208,13 @@ def _logs(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     if not items and not any(log.files() for log in logs):
         sys.stderr.write(f"no logs yet (in {Path(lean.root, 'logs')})\n")
     printer.run(items)
+
+
+def _may_hold_secrets(lean: Any, task: str | None) -> bool:
+    """Whether a task read may print a secret: it gets variables from `env`/`env_file`
+    (only the service resolves them, to hide their values)."""
+    names = [task] if task is not None else list(lean.facts)
+    return bool(lean.has_env) or any(lean.facts[name].get("has_env") for name in names)
 
 
 def _pipes_lost(lean: Any) -> bool:

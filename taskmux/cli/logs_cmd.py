@@ -68,6 +68,14 @@ def logs(
             "--since, --after).",
         ),
     ] = False,
+    reveal: Annotated[
+        bool,
+        typer.Option(
+            "--reveal",
+            help="Show secret values as written (hidden as [redacted:NAME] otherwise); "
+            "only on a terminal.",
+        ),
+    ] = False,
     max_tokens: Annotated[
         int,
         typer.Option(
@@ -93,6 +101,7 @@ def logs(
 
         raise UsageError("--digest reads what is written so far: it cannot --follow")
     service = Service.for_project(load(json_out, fallback=True))
+    service.reveal_secrets = _may_reveal(reveal)
     if clear:
         cleared = service.clear_logs(task)
         human = "\n".join([f"cleared {path}" for path in cleared.paths] or ["no log files"])
@@ -119,6 +128,17 @@ def logs(
     if not json_out and not result.items and not service.has_logs(task):
         typer.echo(f"no logs yet (in {service.project.paths.log_file('x').parent})", err=True)
     printer.run(result.items)
+
+
+def _may_reveal(reveal: bool) -> bool:
+    """`--reveal` is for a person at a terminal: never into a pipe, a file or an agent."""
+    import sys
+
+    if reveal and not sys.stdout.isatty():
+        from taskmux.errors import UsageError
+
+        raise UsageError("--reveal shows secrets on a terminal only (stdout is not one)")
+    return reveal
 
 
 def _print_digest(

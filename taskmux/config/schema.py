@@ -269,6 +269,13 @@ class TaskConfig:
         default=None,
         metadata=about("dotenv files for this task, over the top-level ones; `?path` is optional"),
     )
+    secrets: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "more variable names whose values are hidden in this task's output, on top of "
+            "the top-level `secrets`"
+        ),
+    )
 
     @property
     def env_files(self) -> list[str]:
@@ -388,6 +395,15 @@ class ProjectConfig:
         default=None,
         metadata=about(
             "dotenv files for every task, relative to the config's folder; `?path` is optional"
+        ),
+    )
+    secrets: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "variable names whose values (from `env`/`env_file`, 6 characters or more) are "
+            "shown as `[redacted:NAME]` in every task's output, besides the names that look "
+            "secret (`KEY`, `SECRET`, `TOKEN`, `PASSWORD`, `PASSWD`, `CREDENTIAL`, `PRIVATE`, "
+            "`*_DSN`, a `*_URL` with a password)"
         ),
     )
     tasks: dict[str, TaskConfig] = field(

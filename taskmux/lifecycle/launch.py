@@ -282,13 +282,11 @@ class Launcher:
         return found
 
     def _tail_since(self, name: str, since: float | None) -> tuple[str, ...]:
-        from taskmux.logs.lines import TaskLog  # only for a task that died: not on every start
-        from taskmux.logs.reading import tail
+        from taskmux.lifecycle.redaction import redacted_tail  # only for a task that died
 
-        log = TaskLog(name, self.ctx.paths.log_file(name))
         texts = [
             line.text.strip()[:300]
-            for line in tail(log, LAST_LINES * 4)
+            for line in redacted_tail(self.ctx.project, name, LAST_LINES * 4)
             if since is None or line.ts >= since - 0.001
         ]
         return tuple([t for t in texts if t][-LAST_LINES:])

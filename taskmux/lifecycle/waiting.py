@@ -26,10 +26,9 @@ from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict, settling
+from taskmux.lifecycle.redaction import redacted_tail
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.lifecycle.results import Death, Progress, StartReport
-from taskmux.logs.lines import TaskLog
-from taskmux.logs.reading import tail
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.readylog import STAMP_SLACK
 from taskmux.runtime.state import TaskState
@@ -229,8 +228,7 @@ def last_log_lines(
 ) -> tuple[str, ...]:
     """The task's last n log lines (only those since `since`, if given), escape codes
     removed, each cut to a sane length."""
-    log = TaskLog(task, lifecycle.paths.log_file(task))
-    lines = tail(log, n)
+    lines = redacted_tail(lifecycle.project, task, n)  # secrets hidden
     if since is not None:
         lines = [line for line in lines if line.ts >= since - STAMP_SLACK]
     return tuple(line.text[:MAX_LINE] for line in lines)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from taskmux.logs.cursors import SPECIAL_CURSORS, Mark, Track, decode_cursor, locate
 from taskmux.logs.lines import Item, LogLine, TaskLog
 from taskmux.logs.reading import catch_up, forward, merge
+from taskmux.logs.redact import redact_lines
 from taskmux.logs.search import Searcher, grep_stream
 from taskmux.logs.snapshot import START, Position, Source, end_of, open_all, parts_of
 
@@ -59,7 +60,7 @@ def read_after(
             sources.append(source)
             streams.append(stream)
         track = Track(sources, marks)
-        lines = track.follow(merge(streams), snapshots=False)
+        lines = redact_lines(track.follow(merge(streams), snapshots=False), logs)
         taken = _take(lines, limit, pattern, context, max_bytes)
         lost = tuple(source.task for source in sources if source.lost)
         return Page(tuple(taken), track.cursor().encode(), track.more, lost)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from taskmux.logs.cursors import Cursor
+    from taskmux.logs.redact import Redactor
     from taskmux.logs.snapshot import Position
 
 STAMP_LEN = 24  # len("2024-01-31T12:00:00.000Z")
@@ -113,11 +114,12 @@ Item = LogLine | None  # None separates non-adjacent grep groups (`--`)
 class TaskLog:
     """Where one task's log lives: the current file, and its rotated siblings `FILE.N`."""
 
-    __slots__ = ("path", "task")
+    __slots__ = ("path", "redactor", "task")
 
-    def __init__(self, task: str, path: Path) -> None:
+    def __init__(self, task: str, path: Path, redactor: Redactor | None = None) -> None:
         self.task = task
         self.path = path
+        self.redactor = redactor  # hides the task's secrets in what is read (`redact.py`)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TaskLog):

@@ -14,6 +14,7 @@ from taskmux.logs.cursors import SPECIAL_CURSORS, Track, decode_cursor
 from taskmux.logs.follow import Follower
 from taskmux.logs.lines import Item, LogLine, TaskLog
 from taskmux.logs.reading import catch_up, merge, reader, tail_lines
+from taskmux.logs.redact import redact_lines
 from taskmux.logs.search import Group, Pattern, Searcher, grep, grep_stream
 from taskmux.logs.snapshot import open_all
 
@@ -41,11 +42,11 @@ def query(
     with their context, groups separated by None. With `cursors`, every line of a merged
     read carries a cursor that covers every task (`line_cursor`)."""
     if pattern is None:
-        return iter(tail_lines(logs, n, since, cursors))
+        return redact_lines(tail_lines(logs, n, since, cursors), logs)
     catch_up(logs)
     readers = [reader(log.task, open_all(log), since, complete=False) for log in logs]
     try:
-        lines: Iterable[LogLine] = merge([stream for _, stream in readers])
+        lines: Iterable[LogLine] = redact_lines(merge([s for _, s in readers]), logs)
         if cursors and len(logs) > 1:
             lines = Track([source for source, _ in readers]).follow(lines)
         groups = grep(lines, pattern, context, last_matches=n)
@@ -71,8 +72,8 @@ def follow_query(
     """
     follower = Follower(logs, poll=poll, stop=stop, cursors=cursors)
     if pattern is None:
-        return _recent_then_live(follower, n, since)
-    return _grep_then_live(follower, n, pattern, context, since)
+        return _recent_then_live(follower, logs, n, since)
+    return _grep_then_live(follower, logs, n, pattern, context, since)
 
 
 def follow_after(
@@ -95,41 +96,57 @@ def follow_after(
         lost: tuple[str, ...] = ()
     else:
         caught_up, lost = follower.after(marks)
-    return _caught_up_then_live(follower, caught_up, pattern, context), lost
+    caught_up = redact_lines(caught_up, logs)
+    return _caught_up_then_live(follower, logs, caught_up, pattern, context), lost
 
 
 def _caught_up_then_live(
-    follower: Follower, caught_up: Iterator[LogLine], pattern: Searcher | None, context: int
+    follower: Follower,
+    logs: list[TaskLog],
+    caught_up: Iterator[LogLine],
+    pattern: Searcher | None,
+    context: int,
 ) -> Iterator[Item]:
     try:
+        live = redact_lines(follower, logs)
         if pattern is None:
             yield from caught_up
-            yield from follower
+            yield from live
             return
-        lines = itertools.chain(caught_up, _budget_per_line(follower, pattern))
+        lines = itertools.chain(caught_up, _budget_per_line(live, pattern))
         for item in grep_stream(lines, pattern, context):
             yield item[0] if item is not None else None
     finally:
         follower.close()
 
 
-def _recent_then_live(follower: Follower, n: int, since: float | None) -> Iterator[Item]:
+def _recent_then_live(
+    follower: Follower, logs: list[TaskLog], n: int, since: float | None
+) -> Iterator[Item]:
     try:
         backlog = follower.backlog(n)
-        yield from (line for line in backlog if since is None or line.ts >= since)
-        yield from follower
+        yield from redact_lines((x for x in backlog if since is None or x.ts >= since), logs)
+        yield from redact_lines(follower, logs)
     finally:
         follower.close()
 
 
 def _grep_then_live(
-    follower: Follower, n: int, pattern: Searcher, context: int, since: float | None
+    follower: Follower,
+    logs: list[TaskLog],
+    n: int,
+    pattern: Searcher,
+    context: int,
+    since: float | None,
 ) -> Iterator[Item]:
+    """Secrets are hidden before the search: a pattern cannot find a line by its secret."""
     try:
-        groups = grep(follower.history(since), pattern, context, last_matches=n)
+        history = redact_lines(follower.history(since), logs)
+        groups = grep(history, pattern, context, last_matches=n)
         yield from _flatten(groups)
         separate = bool(groups)
-        for item in grep_stream(_budget_per_line(follower, pattern), pattern, context):
+        live = redact_lines(follower, logs)
+        for item in grep_stream(_budget_per_line(live, pattern), pattern, context):
             if separate and item is not None:
                 yield None
             separate = False
