@@ -513,3 +513,41 @@ def test_the_tcp_probe_command() -> None:
     finally:
         listener.close()
     assert not _passes(command)
+
+
+SECRET_RAW = {
+    "name": "shop",
+    "secrets": ["SIGNING"],
+    "tasks": {
+        "api": {
+            "command": "./api",
+            "env": {
+                "API_TOKEN": "tok-abcdef123456",
+                "DATABASE_URL": "postgres://app:s3cr3tpass@db/shop",
+                "SIGNING": "sign-0987654321",
+                "LOG_LEVEL": "debug",
+            },
+        },
+    },
+}
+SECRET_VALUES = ("tok-abcdef123456", "s3cr3tpass", "sign-0987654321")
+
+
+def test_exports_never_write_a_secret_value(tmp_path: Path) -> None:
+    """SPEC §13: a secret-looking or listed `env` value stays out of every exported file."""
+    units = systemd_units(_config(SECRET_RAW), tmp_path, tmp_path / "taskmux.toml")
+    compose = compose_file(
+        _config(SECRET_RAW), tmp_path, tmp_path / "compose.yaml", "python:3.12-slim",
+        tmp_path / "taskmux.toml",
+    )  # fmt: skip
+    for export in (units, compose):
+        for text in export.files.values():
+            assert not any(value in text for value in SECRET_VALUES), text
+        assert any("API_TOKEN, DATABASE_URL, SIGNING" in note for note in export.notes)
+    api = _unit(units.files["taskmux-shop-api.service"])
+    values = dict(systemd_unquote(v, variables=False).split("=", 1) for v in api["Environment"])
+    assert values["LOG_LEVEL"] == "debug" and "API_TOKEN" not in values
+    data = yaml.safe_load(compose.files["compose.yaml"])
+    environment = data["services"]["api"]["environment"]
+    assert environment["LOG_LEVEL"] == "debug"
+    assert environment["API_TOKEN"].startswith("${API_TOKEN:?")  # compose asks for it

@@ -22,6 +22,7 @@ from taskmux.interop.exporters.shared import (
     is_auto_port,
     probe_command,
     resolve_ports,
+    secret_names,
     signal_name,
     task_env,
     with_ports,
@@ -120,7 +121,14 @@ def _service(
             {"path": _relative(path, compose_dir), "required": not optional}
             for path, optional in env.files
         ]
-    service["environment"] = _environment(env)
+    hidden = secret_names(config, task, env.values)
+    if hidden:
+        notes.add(
+            name,
+            f"env: {', '.join(hidden)} look secret: the file names them for compose to fill "
+            "from its own environment or .env, and fails to start without them",
+        )
+    service["environment"] = _environment(env, hidden)
     port = ports.get(name)
     if port is not None:
         service.update(_port(name, task, port, notes))
@@ -154,9 +162,12 @@ def _working_dir(name: str, task: TaskConfig, notes: Notes) -> str:
     return workdir
 
 
-def _environment(env: TaskEnv) -> dict[str, str]:
+def _environment(env: TaskEnv, hidden: list[str]) -> dict[str, str]:
     environment = {}
     for key, value in env.values.items():
+        if key in hidden:  # a secret's value stays out of the file: compose asks for it
+            environment[key] = f"${{{key}:?{key} is a secret: set it where compose runs}}"
+            continue
         # A `${NAME}` taskmux would fill from its environment is for compose to fill from
         # its own; every other `$` is literal.
         escaped = compose_escape(value)

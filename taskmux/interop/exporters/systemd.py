@@ -20,6 +20,7 @@ from taskmux.interop.exporters.shared import (
     num,
     probe_command,
     resolve_ports,
+    secret_names,
     signal_name,
     task_env,
     with_ports,
@@ -202,8 +203,16 @@ def _environment(
         notes.add(
             name, "env and env_file: a variable in both takes the env file's value under systemd"
         )
+    hidden = secret_names(config, task, env.values)
+    if hidden:
+        notes.add(
+            name,
+            f"env: {', '.join(hidden)} look secret and are left out of the unit: give them "
+            "to it in an env_file (EnvironmentFile=)",
+        )
     for key, value in env.values.items():
-        lines.append("Environment=" + systemd_quote(f"{key}={value}", variables=False))
+        if key not in hidden:
+            lines.append("Environment=" + systemd_quote(f"{key}={value}", variables=False))
     return lines
 
 
