@@ -485,12 +485,13 @@ class Service:
         tasks: list[str] | None = None,
         timeout: float = _ENSURE.default("timeout"),
         stop: threading.Event | None = None,
+        holder: str | None = None,
     ) -> EnsureResult:
         """Keep, start or restart each task (`lifecycle/ensure.py`), then wait like
         `start --wait`: not all ready is a PartialFailure with each one's reason."""
         from taskmux.lifecycle.ensure import ensure, failure
 
-        result = ensure(self.lifecycle(), tasks or None, timeout, stop)
+        result = ensure(self.lifecycle(), tasks or None, timeout, stop, holder)
         if not result.ok:
             raise PartialFailure(failure(result), result)
         return result

@@ -143,19 +143,24 @@ def ensure(
     names: list[str] | None,
     timeout: float,
     stop: threading.Event | None = None,
+    holder: str | None = None,
 ) -> EnsureResult:
-    """Keep, start or restart every task in scope, then wait for all to be ready."""
+    """Keep, start or restart every task in scope, then wait for all to be ready. A
+    task another holder claims is never restarted for `holder` (SPEC §13: E307)."""
     from taskmux.lifecycle.waiting import start_and_wait
 
     began = time.monotonic()
     wanted = scope(lifecycle, names)
     found, notes = verdicts(lifecycle, wanted)
+    _spare_held(lifecycle, [n for n in wanted if found[n].action == "restarted"], found, holder)
     _stop_for_restart(lifecycle, [n for n in wanted if found[n].action == "restarted"], found)
     running = [n for n in wanted if not found[n].done]
     report, wait = start_and_wait(lifecycle, running, False, timeout, stop)
     # A port this start moved (the old one was taken) leaves the tasks built from it
     # stale, kept ones and ones launched beside it: one more round restarts them.
     again = {n: why for n, why in report.needs_restart.items() if n in running}
+    _spare_held(lifecycle, list(again), found, holder)
+    again = {n: why for n, why in again.items() if found[n].action != "failed"}
     if again:
         for name, why in again.items():
             found[name] = Verdict("restarted", why)
@@ -174,6 +179,27 @@ def ensure(
         port = port_of(name, facts[name], ports)
         outcomes.append(TaskOutcome(name, verdict.action, verdict.reason, port, ready.get(name)))
     return EnsureResult(tuple(outcomes), wait, report, tuple(notes), list(report.warnings))
+
+
+def _spare_held(
+    lifecycle: Lifecycle, names: list[str], found: dict[str, Verdict], holder: str | None
+) -> None:
+    """A task that another holder's live claim covers is left running, as `failed`
+    with the reason (E307), instead of being restarted under it."""
+    from taskmux.lifecycle.holdrules import blocker
+
+    if not names:
+        return
+    tasks, now = lifecycle.observe().tasks, time.time()
+    for name in names:
+        state = tasks.get(name)
+        other = blocker(state.live_holder(now), holder, False) if state is not None else None
+        if other is not None:
+            found[name] = Verdict(
+                "failed",
+                f"held by '{other}': not restarted (E307); ensure as that holder "
+                "(--holder), or once its claim lapses",
+            )
 
 
 def _stop_for_restart(lifecycle: Lifecycle, names: list[str], found: dict[str, Verdict]) -> None:

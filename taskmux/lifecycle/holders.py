@@ -44,6 +44,8 @@ def as_holder(
     names = _named(rest)
     if operation in GUARDED:
         _refuse_if_held(lifecycle(), operation, names, holder, force)
+    if operation == "ensure":  # it restarts only what no other holder claims: it must know
+        rest["holder"] = holder
     try:
         result = run(rest)
     except PartialFailure:

@@ -131,3 +131,20 @@ def test_a_bad_holder_name_is_a_usage_error(project: Project) -> None:
     _write(project)
     result = project.run("start", "db", "--holder", "two words")
     assert result.returncode == 2 and "E100" in result.stderr
+
+
+def test_ensure_does_not_restart_a_task_another_holder_claims(project: Project) -> None:
+    """A stale task held by another is left running, `failed` with E307's reason; its
+    holder's own ensure restarts it."""
+    _write(project)
+    assert project.run("start", "--holder", "agent-a").returncode == 0
+    pid = project.status()["api"]["pid"]
+    project.config.write_text(project.config.read_text().replace("sleep 300", "sleep 301"))
+    for who in (("--holder", "agent-b"), ()):  # another holder, and no holder at all
+        refused = project.run("ensure", "api", *who, "--json")
+        assert refused.returncode == 1
+        assert project.status()["api"]["pid"] == pid  # agent-a's process still runs
+        assert "held by 'agent-a'" in refused.stdout + refused.stderr
+    owned = project.json("ensure", "api", "--holder", "agent-a")
+    assert owned["tasks"]["api"]["action"] == "restarted"
+    assert project.status()["api"]["pid"] != pid
