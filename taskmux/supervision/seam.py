@@ -123,6 +123,16 @@ class LifecycleSeam:
         logspool.ensure_collector(self.state_root)
 
     def record(self, event: str, task: str | None, **fields: object) -> None:
+        """An event; a task's text fields (a failed check's or watch command's output)
+        with its secrets hidden, as every read of its output has them."""
+        if task is not None and task in self.lifecycle.config.tasks:
+            from taskmux.lifecycle.redaction import task_redactor
+
+            redactor = task_redactor(self.lifecycle.project, task)
+            if redactor is not None:
+                fields = {
+                    k: redactor.text(v) if isinstance(v, str) else v for k, v in fields.items()
+                }
         self.lifecycle.events.append(event, task, **fields)
 
     def tagged(self, **tags: object) -> LifecycleSeam:
