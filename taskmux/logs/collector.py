@@ -78,6 +78,16 @@ CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now
 ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
 _BLOCK = 4096
 STATUS_QUERY = b"\x1b[5n"  # written by a task's waiting shell after the task (taskcmd.py)
+
+
+def _query_head(chunk: bytes) -> int:
+    """How many bytes at the end of `chunk` begin STATUS_QUERY (0: none)."""
+    for size in range(len(STATUS_QUERY) - 1, 0, -1):
+        if chunk.endswith(STATUS_QUERY[:size]):
+            return size
+    return 0
+
+
 _WAKE = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE  # a writer may come or go
 
 
@@ -133,6 +143,8 @@ class Spool:
         chunk = os.pread(self.fd, BATCH, self.offset)
         if not chunk:
             return False
+        if info.st_size > self.offset + len(chunk):  # more follows: a query cut by the
+            chunk = chunk[: len(chunk) - _query_head(chunk)]  # batch is read whole next time
         output = chunk.replace(STATUS_QUERY, b"")
         if output and not self.writer.write(output, line_time(now, info.st_mtime)):
             return False  # the log cannot be written now: the bytes stay in the spool

@@ -31,3 +31,14 @@ def test_the_status_query_never_reaches_the_log(tmp_path: Path) -> None:
         "red",
     ]
     assert collector.STATUS_QUERY not in (tmp_path / "logs" / "t.log").read_bytes()
+
+
+def test_a_query_cut_by_a_batch_is_still_left_out(tmp_path: Path) -> None:
+    """The collector reads the spool `BATCH` bytes at a time: a query that straddles the
+    end of one batch is read whole with the next."""
+    head = b"x" * (collector.BATCH - 2 - 2) + b"\r\n"  # the batch ends two bytes into it
+    with Feed(tmp_path, "t") as feed:
+        feed.send(head + collector.STATUS_QUERY + b"after\r\n")
+        feed.wait_caught_up()
+    raw = (tmp_path / "logs" / "t.log").read_bytes()
+    assert b"\x1b" not in raw and raw.endswith(b"after\r\n")
