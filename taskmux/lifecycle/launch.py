@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from taskmux.config.signals import signal_name
 from taskmux.errors import CwdMissing, PortBusy, StartFailed, TaskmuxError, TmuxError
-from taskmux.lifecycle import daemonized, definition, logpipes, redaction
+from taskmux.lifecycle import daemonized, definition, logpipes
 from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.results import Death, Launched, Progress
 from taskmux.logs import spool as logspool
@@ -40,7 +40,6 @@ class Launcher:
             raise CwdMissing(f"task '{name}': working directory {cwd} does not exist")
         port = self._claim_port(name) if task.auto_port else self.ctx.port_of(name)
         env = self.ctx.task_env(name)  # before the hook: a config error runs nothing
-        redaction.record(self.ctx.project, name, env)  # readers see other environments
         if hooks:
             self.ctx.hook("before_start", name, cwd)
         if port is not None:

@@ -7,20 +7,13 @@ task's secret values replaced by `[redacted:NAME]` (`logs/redact.py`).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from collections.abc import Mapping
-from pathlib import Path
 
 from taskmux.config.project import Project
 from taskmux.config.taskenv import resolve
 from taskmux.logs.lines import LogLine, TaskLog
 from taskmux.logs.reading import tail
 from taskmux.logs.redact import Redactor, redact_lines, secret_values
-from taskmux.statedir.files import read_trusted, write_private
-
-_KEPT = 64  # values remembered a task: a secret rotated since is still hidden in old lines
 
 
 def task_redactor(project: Project, name: str) -> Redactor | None:
@@ -40,40 +33,8 @@ def task_redactor(project: Project, name: str) -> Redactor | None:
         return ports.get(target, 0) if other.auto_port else int(other.port)
 
     values, _ = resolve(config, project.root, name, os.environ, port_of)
-    found = recorded(project, name) | secret_values(values, [*config.secrets, *spec.secrets])
+    found = secret_values(values, [*config.secrets, *spec.secrets])
     return Redactor(found) if found else None
-
-
-def record(project: Project, name: str, env: Mapping[str, str]) -> None:
-    """Remember the secret values a launch gave the task (0600, in the state folder): a
-    reader whose environment differs from the starter's (another shell, the daemon, the
-    MCP server) resolves `${VAR}` differently, and must still hide what the task got."""
-    spec = project.config.tasks[name]
-    found = secret_values(env, [*project.config.secrets, *spec.secrets])
-    known = recorded(project, name)
-    if not found or found.items() <= known.items():
-        return
-    path = _file(project, name)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    kept = dict(list({**known, **found}.items())[-_KEPT:])
-    with contextlib.suppress(OSError):  # a full disk: the read still hides what it resolves
-        write_private(path, json.dumps(kept))
-
-
-def recorded(project: Project, name: str) -> dict[str, str]:
-    """{value: NAME} of what launches of the task were given (empty when none is known)."""
-    raw = read_trusted(_file(project, name))
-    try:
-        found = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    return {str(k): str(v) for k, v in found.items()}
-
-
-def _file(project: Project, name: str) -> Path:
-    return project.paths.root / "secrets" / f"{name}.json"
 
 
 def task_logs(project: Project, names: list[str], redact: bool = True) -> list[TaskLog]:
