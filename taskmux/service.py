@@ -323,7 +323,8 @@ class Service:
         project = self.project
         names = [task] if task else list(project.config.tasks)
         project.check_names(names)
-        return task_logs(project, names, redact=not self.reveal_secrets)
+        pids = {n: s.pid for n, s in self.observe().tasks.items() if s.is_alive and s.pid}
+        return task_logs(project, names, not self.reveal_secrets, pids)
 
     def _log_query(
         self, task: str | None, grep: str | None, since: str | None, after: str | None

@@ -8,6 +8,7 @@ task's secret values replaced by `[redacted:NAME]` (`logs/redact.py`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from taskmux.config.project import Project
 from taskmux.config.taskenv import resolve
@@ -16,7 +17,21 @@ from taskmux.logs.reading import tail
 from taskmux.logs.redact import Redactor, redact_lines, secret_values
 
 
-def task_redactor(project: Project, name: str) -> Redactor | None:
+def given(pid: int | None) -> dict[str, str]:
+    """The environment a running task's pane was given (its /proc environ; this user's
+    own process): what it holds, whatever the reader's environment would resolve."""
+    if pid is None:
+        return {}
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {key: value for key, _, value in pairs}
+
+
+def task_redactor(project: Project, name: str, pid: int | None = None) -> Redactor | None:
     """The task's Redactor (None when it has no secret): from what `env_file` and `env`
     give it now, expanded as a start would (a port not chosen yet counts as 0, so a
     value that names one still has its password found)."""
@@ -33,19 +48,25 @@ def task_redactor(project: Project, name: str) -> Redactor | None:
         return ports.get(target, 0) if other.auto_port else int(other.port)
 
     values, _ = resolve(config, project.root, name, os.environ, port_of)
-    found = secret_values(values, [*config.secrets, *spec.secrets])
+    listed = [*config.secrets, *spec.secrets]
+    # What the running task got counts too: a `${VAR}` the reader lacks (another shell,
+    # the daemon, MCP) or a secret rotated since its start is still hidden.
+    found = secret_values(given(pid), listed) | secret_values(values, listed)
     return Redactor(found) if found else None
 
 
-def task_logs(project: Project, names: list[str], redact: bool = True) -> list[TaskLog]:
+def task_logs(
+    project: Project, names: list[str], redact: bool = True, pids: Mapping[str, int] | None = None
+) -> list[TaskLog]:
     """The tasks' logs, each with its Redactor: every read through them hides secrets
-    (`redact=False` only for `logs --reveal`, on a terminal)."""
+    (`redact=False` only for `logs --reveal`, on a terminal). `pids`: the running tasks'
+    pane pids, whose environment holds what each was given."""
     paths = project.paths
-    return [TaskLog(n, paths.log_file(n), _redactor(project, n, redact)) for n in names]
-
-
-def _redactor(project: Project, name: str, redact: bool) -> Redactor | None:
-    return task_redactor(project, name) if redact else None
+    known = pids or {}
+    return [
+        TaskLog(n, paths.log_file(n), task_redactor(project, n, known.get(n)) if redact else None)
+        for n in names
+    ]
 
 
 def redacted_tail(project: Project, name: str, n: int) -> list[LogLine]:

@@ -121,3 +121,25 @@ def test_reveal_is_refused_over_the_api_and_mcp() -> None:
         parse_request(json.dumps({"command": "logs", "params": {"reveal": True}}))
     refused = refusal("logs", {"task": "api", "reveal": True})
     assert isinstance(refused, BadParams) and "reveal" in str(refused)
+
+
+def test_a_reader_without_the_starters_environment_still_hides_it(project: Project) -> None:
+    """`${MYTOK}` resolves to nothing for a reader that lacks MYTOK (another shell, the
+    daemon): what the running task was given is read from its pane's environment."""
+    project.write(
+        '[tasks.a]\ncommand = "echo tok=$API_TOKEN; sleep 300"\nmin_uptime = 0\n'
+        '[tasks.a.env]\nAPI_TOKEN = "${MYTOK}"\n'
+    )
+    project.env["MYTOK"] = "tok-from-the-shell-42"
+    assert project.run("start").returncode == 0
+    wait_until(lambda: "tok=" in project.run("logs", "a").stdout)
+    del project.env["MYTOK"]
+    for args in (("logs", "a"), ("logs", "a", "--json"), ("logs", "a", "--digest")):
+        shown = project.run(*args).stdout
+        assert "tok-from-the-shell-42" not in shown and "[redacted:API_TOKEN]" in shown
+    kept = [
+        path.relative_to(project.paths.root).parts[0]
+        for path in project.paths.root.rglob("*")
+        if path.is_file() and b"tok-from-the-shell-42" in path.read_bytes()
+    ]
+    assert set(kept) <= {"logs", "spool"}  # only the raw output holds it, as it did
