@@ -64,7 +64,7 @@ class Timing:
             settle_poll=0.03,
             log_wait=1.0,
             log_poll=0.02,
-            daemon_settle=0.5,
+            daemon_settle=1.0,  # a forked server binds late on a loaded machine
             daemonized_poll=0.02,
             dependency_poll=0.02,
             uptime_poll=0.01,
