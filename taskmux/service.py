@@ -323,8 +323,7 @@ class Service:
         project = self.project
         names = [task] if task else list(project.config.tasks)
         project.check_names(names)
-        pids = {n: s.pid for n, s in self.observe().tasks.items() if s.is_alive and s.pid}
-        return task_logs(project, names, not self.reveal_secrets, pids)
+        return task_logs(project, names, not self.reveal_secrets, self.observe)
 
     def _log_query(
         self, task: str | None, grep: str | None, since: str | None, after: str | None

@@ -8,13 +8,17 @@ task's secret values replaced by `[redacted:NAME]` (`logs/redact.py`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from taskmux.config.project import Project
 from taskmux.config.taskenv import resolve
 from taskmux.logs.lines import LogLine, TaskLog
 from taskmux.logs.reading import tail
 from taskmux.logs.redact import Redactor, redact_lines, secret_values
+
+if TYPE_CHECKING:
+    from taskmux.runtime.tmux_manager import Observation
 
 
 def given(pid: int | None) -> dict[str, str]:
@@ -56,17 +60,29 @@ def task_redactor(project: Project, name: str, pid: int | None = None) -> Redact
 
 
 def task_logs(
-    project: Project, names: list[str], redact: bool = True, pids: Mapping[str, int] | None = None
+    project: Project,
+    names: list[str],
+    redact: bool = True,
+    observe: Callable[[], Observation] | None = None,
 ) -> list[TaskLog]:
     """The tasks' logs, each with its Redactor: every read through them hides secrets
-    (`redact=False` only for `logs --reveal`, on a terminal). `pids`: the running tasks'
-    pane pids, whose environment holds what each was given."""
+    (`redact=False` only for `logs --reveal`, on a terminal). `observe`: one look at the
+    panes, taken only when a task has variables of its own (a pane's environment holds
+    what it was given)."""
     paths = project.paths
-    known = pids or {}
+    known: dict[str, int] = {}
+    if redact and observe is not None and _has_variables(project, names):
+        known = {n: s.pid for n, s in observe().tasks.items() if s.is_alive and s.pid}
     return [
         TaskLog(n, paths.log_file(n), task_redactor(project, n, known.get(n)) if redact else None)
         for n in names
     ]
+
+
+def _has_variables(project: Project, names: list[str]) -> bool:
+    config = project.config
+    tasks = [config.tasks[n] for n in names]
+    return bool(config.env or config.env_file or any(t.env or t.env_file for t in tasks))
 
 
 def redacted_tail(project: Project, name: str, n: int) -> list[LogLine]:
