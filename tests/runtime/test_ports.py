@@ -95,7 +95,12 @@ DAEMONIZE = textwrap.dedent(
     import os, signal, socket, sys, time
     port = int(sys.argv[1])
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # The parent exits once the server listens, as systemd's Type=forking expects, so
+    # a loaded machine cannot put the bind after the parent's exit and the first look.
+    ready, tell = os.pipe()
     if os.fork() > 0:
+        os.close(tell)
+        os.read(ready, 1)
         os._exit(0)
     os.setsid()
     if os.fork() > 0:
@@ -107,6 +112,8 @@ DAEMONIZE = textwrap.dedent(
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
     s.listen()
+    os.write(tell, b"1")
+    os.close(tell)
     time.sleep(300)
     """
 )
