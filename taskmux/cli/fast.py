@@ -228,7 +228,8 @@ def _pipes_lost(lean: Any) -> bool:
 
 def _logs_by_service(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.cli.logprint import make_printer
-    from taskmux.service import LogsResult, Service
+    from taskmux.service import Service
+    from taskmux.service.results import LogsResult
 
     task = params.get("task")
     service = Service.for_project(load(config, fallback=True))

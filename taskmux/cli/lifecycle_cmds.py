@@ -1,6 +1,6 @@
 """Commands that act on running tasks: start, stop, restart, kill, status, health, inspect.
 
-Each parses its arguments, makes one call into the service (`taskmux/service.py`) and
+Each parses its arguments, makes one call into the service (`taskmux/service/`) and
 renders what comes back; a `PartialFailure` is rendered with its result and error line.
 """
 

@@ -11,7 +11,8 @@ from taskmux.cli.logprint import Printer, make_printer
 from taskmux.operations import OPERATIONS
 
 if TYPE_CHECKING:
-    from taskmux.service import LogsResult, Service
+    from taskmux.service import Service
+    from taskmux.service.results import LogsResult
 
 
 @app.command()
@@ -94,7 +95,8 @@ def logs(
     --digest --json prints one document: {"ok", "digest", "lines_in", "lines_out",
     "collapsed", "truncated", "next_cursor", ...}.
     """
-    from taskmux.service import LogsResult, Service
+    from taskmux.service import Service
+    from taskmux.service.results import LogsResult
 
     if digest and follow:
         from taskmux.errors import UsageError

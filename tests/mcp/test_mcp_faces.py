@@ -31,7 +31,7 @@ from taskmux.mcp.server import (
     build_server,
 )
 from taskmux.operations import OPERATIONS, Operation, offered
-from taskmux.service import EventsResult, LogsResult, StatusResult
+from taskmux.service.results import EventsResult, LogsResult, StatusResult
 
 MCP_OPERATIONS = offered("mcp")
 

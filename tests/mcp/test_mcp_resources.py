@@ -26,7 +26,7 @@ from taskmux.mcp.server import build_server
 from taskmux.mcp.updates import EVENTS_URI, STATUS_URI, touched
 from taskmux.operations import Operation
 from taskmux.runtime.timing import wait_until
-from taskmux.service import EventsResult, StatusResult
+from taskmux.service.results import EventsResult, StatusResult
 
 LOGS_WEB = "taskmux://logs/web"
 

@@ -1,0 +1,135 @@
+"""What the service's read operations return: plain frozen records with `to_dict()`.
+
+Kept apart from `Service` so the faces (and their fakes in tests) can name a result
+without the service's own imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import re
+
+    from taskmux.logs.lines import Item
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    session: str
+    session_running: bool
+    tasks: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # about the session: renamed by hand (see `session_notes`)
+
+    def to_dict(self) -> dict[str, Any]:
+        from taskmux.lifecycle.readmodel import status_document  # the lean path's too
+
+        lists = (list(self.tasks), list(self.warnings), list(self.notes))
+        return status_document(self.session, self.session_running, *lists)
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    record: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.record)
+
+
+@dataclass(frozen=True)
+class LogsResult:
+    """Log lines (None between grep groups), and the pattern they were filtered with.
+
+    Every bounded read is a page: `next_cursor` to poll with, `more` when the limit held
+    lines back (after a cursor), `lost` for tasks whose place in the cursor was gone.
+    """
+
+    items: tuple[Item, ...]
+    pattern: re.Pattern[str] | Any | None = None
+    next_cursor: str | None = None
+    more: bool = False
+    lost: tuple[str, ...] = ()
+    ansi: bool = False  # lines keep their colour codes
+
+    def records(self, cursors: bool = True) -> list[dict[str, Any]]:
+        return [self.record(item, cursors) for item in self.items if item is not None]
+
+    def text(self, item: Any) -> str:
+        """The line as shown: cleaned, or with its colour codes when `ansi` was asked for."""
+        if self.ansi:
+            from taskmux.logs.lines import coloured
+
+            return coloured(item.raw)
+        return str(item.text)
+
+    def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
+        from taskmux.logs.cursors import line_cursor
+
+        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
+        if self.pattern is not None:
+            record["match"] = self.pattern.search(item.text) is not None
+        if cursor and (mark := line_cursor(item)) is not None:
+            record["cursor"] = mark
+        return record
+
+    def to_dict(self) -> dict[str, Any]:
+        """One shape for every bounded read: the lines (each with its `cursor`), the
+        cursor to read on from, whether lines were held back, and whose place was lost."""
+        return {
+            "lines": self.records(),
+            "next_cursor": self.next_cursor,
+            "more": self.more,
+            "lost": list(self.lost),
+        }
+
+
+@dataclass(frozen=True)
+class ClearResult:
+    paths: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cleared": list(self.paths)}
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    events: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": list(self.events)}
+
+
+@dataclass(frozen=True)
+class EnvResult:
+    """`taskmux env`: every task's port, and a task's whole environment (secrets too)."""
+
+    session: str
+    task: str | None
+    ports: dict[str, int]
+    exported: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "task": self.task,
+            "ports": self.ports,
+            "env": self.exported,
+        }
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What `add` or `remove` changed in taskmux.toml."""
+
+    task: str
+    config: str
+    action: str
+    was_running: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"task": self.task, "config": self.config, self.action: True}
+        if self.action == "removed":
+            data["killed"] = self.was_running
+        return data
