@@ -23,12 +23,20 @@ if TYPE_CHECKING:
     from taskmux.supervision.supervisor import Supervisor
 
 
-def _stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> None:
-    """Signal handlers only set the flag (and wake the loop); the loop winds down."""
+def _stop_on_signals(stop: threading.Event, wakers: list[Callable[[], None]]) -> None:
+    """Signal handlers only set the flag (and wake the loop); the loop winds down.
 
-    def handler(_signum: int, _frame: object) -> None:
+    Installed before the start: a SIGTERM while the tasks start (a service manager's
+    stop) lets the start finish and ends without supervising, exit 0, rather than killing
+    `start -m` mid-way. Ctrl+C while starting still interrupts the start at once, as it
+    does a plain `start` (`wakers` is empty until the supervisor exists)."""
+
+    def handler(signum: int, _frame: object) -> None:
         stop.set()
-        wake()
+        for wake in wakers:
+            wake()
+        if signum == signal.SIGINT and not wakers:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -63,6 +71,9 @@ def run_monitor(
     from taskmux.supervision.config_watch import ConfigWatcher, Reloader
     from taskmux.supervision.supervisor import Supervisor, claim_supervision
 
+    stop = threading.Event()
+    wakers: list[Callable[[], None]] = []
+    _stop_on_signals(stop, wakers)
     with service_for(json_out, "start") as starter:
         claim = claim_supervision(starter.project.paths.supervisor_lock, "start -m")
         if claim.warning:
@@ -80,9 +91,8 @@ def run_monitor(
     watcher = ConfigWatcher(service.project.path, lambda: _show_reload(reloader.reload(), json_out))
     try:
         render(json_out, report, failure, exit_on_failure=False)
-        stop = threading.Event()
         supervisor = Supervisor(service, seen=starter.lifecycle().last_sight)
-        _stop_on_signals(stop, supervisor.wake)
+        wakers.append(supervisor.wake)
         watcher.start()
         caught_up = reloader.reload()  # edits made while the tasks were starting
         if caught_up.errors or (caught_up.change is not None and not caught_up.change.is_empty):
