@@ -118,7 +118,7 @@ class Project:
         return list(self.json("events", "-n", "1000")["events"])
 
     def marked_processes(self) -> list[psutil.Process]:
-        prefix = self.paths.root.name + "/"
+        prefix = self.paths.marker_prefix
         found = []
         for proc in psutil.process_iter():
             try:

@@ -113,7 +113,7 @@ class Context:
         return locked_all([self.paths.task_lock(n) for n in names])
 
     def marker(self, task: str) -> str:
-        return f"{self.paths.root.name}/{task}"
+        return self.paths.marker(task)
 
     def port_of(self, task: str) -> int | None:
         """The task's port; an automatic one is chosen now if it has not been yet."""

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 
 def task_marker(project: Project, task: str) -> str:
-    """The task's TASKMUX_MARKER value (the same string Lifecycle.marker builds)."""
-    return f"{project.paths.root.name}/{task}"
+    """The task's TASKMUX_MARKER value."""
+    return project.paths.marker(task)
 
 
 # A process's start time is read from the kernel's boot-relative clock, the launch time

@@ -98,7 +98,7 @@ def find_leftovers(project: Project, observation: Observation) -> dict[str, list
         return {}
     from taskmux.runtime.procs import marked
 
-    found = marked(project.paths.root.name + "/")
+    found = marked(project.paths.marker_prefix)
     return {task: [p.pid for p in procs] for task, procs in found.items()}
 
 

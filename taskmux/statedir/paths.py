@@ -40,6 +40,20 @@ class ProjectPaths:
         return cls(state_root() / f"{folder}-{digest}")
 
     @property
+    def marker_prefix(self) -> str:
+        """What TASKMUX_MARKER holds before the task's name in every process of this
+        project's tasks: the state folder's name, and 6 hex characters of where that
+        folder lives. The name alone is the config's path, which two users can share
+        (`/srv/app/taskmux.toml`, each with a state home of their own): root's `start`
+        must never take the other user's processes for its own leftovers."""
+        home = _sha1(str(self.root.parent).encode()).hexdigest()[:6]
+        return f"{self.root.name}.{home}/"
+
+    def marker(self, task: str) -> str:
+        """The task's TASKMUX_MARKER value."""
+        return self.marker_prefix + task
+
+    @property
     def checkout_id(self) -> str:
         """4 hex characters fixed by the config's path: a second checkout's session suffix."""
         return self.root.name.rpartition("-")[2][:4]

@@ -162,7 +162,7 @@ def test_each_task_gets_exactly_the_documented_variables(project: Project) -> No
         assert {k: env.get(k) for k in wanted} == wanted, task
         extra = set(env) - base - _PANE_VARS - _PASSED
         assert extra == set(wanted) - base, task
-        assert env[MARKER_VAR] == f"{project.paths.root.name}/{task}"
+        assert env[MARKER_VAR] == project.paths.marker(task)
     assert "PORT" not in _environ(rows["worker"]["pid"])
 
     # The hook saw the task's variables (the secret compared by digest only)...

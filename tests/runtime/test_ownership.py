@@ -6,6 +6,10 @@ the project's name, are left alone, on a real private tmux server.
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 from harness import Project, holds_for, pid_alive, project, wait_until
 
@@ -13,7 +17,9 @@ from taskmux.config.project import load_project
 from taskmux.config.taskenv import MARKER_VAR
 from taskmux.errors import SessionConflict
 from taskmux.lifecycle.core import Lifecycle
+from taskmux.runtime import procs
 from taskmux.runtime.tmux_manager import Launch, Tmux
+from taskmux.statedir.paths import ProjectPaths
 
 __all__ = ["project"]
 
@@ -58,7 +64,7 @@ def test_the_task_marker_stays_out_of_the_session_environment(project: Project) 
     assert MARKER_VAR not in server_env and "TASKMUX_TASK=" not in server_env
     # The first task, which created the session, still carries its own marker.
     web = project.status()["web"]["pid"]
-    assert _environ(web)[MARKER_VAR] == f"{project.paths.root.name}/web"
+    assert _environ(web)[MARKER_VAR] == project.paths.marker("web")
     assert _environ(web)["TASKMUX_TASK"] == "web"
     mine = _environ(_open_own_window(project))
     assert MARKER_VAR not in mine and "TASKMUX_TASK" not in mine
@@ -149,3 +155,25 @@ def test_a_racing_start_of_this_project_is_joined(project: Project) -> None:
     assert sorted(_windows(project)) == ["api", "web"]
     wait_until(lambda: project.status()["web"]["running"])
     holds_for(lambda: project.status()["api"]["running"], 0.3)
+
+
+def test_two_users_of_one_config_path_never_share_a_marker(tmp_path: Path) -> None:
+    """`/srv/app/taskmux.toml` run by two users: one state folder name, two state homes.
+    Root's sweep for its own leftovers must not take the other user's task for one."""
+    config = tmp_path / "app" / "taskmux.toml"
+    mine = ProjectPaths(tmp_path / "root-state" / "taskmux" / "app-0123456789")
+    theirs = ProjectPaths(tmp_path / "ann-state" / "taskmux" / "app-0123456789")
+    assert mine.root.name == theirs.root.name
+    assert mine.marker("web") != theirs.marker("web")
+    assert ProjectPaths.for_config(config).marker("web").endswith("/web")
+    sleepers = [
+        subprocess.Popen(["sleep", "300"], env={**os.environ, MARKER_VAR: paths.marker("web")})
+        for paths in (mine, theirs)
+    ]
+    try:
+        found = procs.marked(mine.marker_prefix)
+        assert [p.pid for p in found["web"]] == [sleepers[0].pid]
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
