@@ -147,6 +147,17 @@ def _reap_when_it_ends(child: subprocess.Popen[bytes]) -> None:
     threading.Thread(target=child.wait, name="reap-collector", daemon=True).start()
 
 
+def _set_environ(env: Mapping[str, str]) -> None:
+    """Make os.environ `env`, touching only the variables that differ: a supervisor
+    running in a thread of this process (`Project.supervise`) never sees HOME or
+    XDG_STATE_HOME missing for a moment."""
+    for name in [name for name in os.environ if name not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
 def run_in_process(
     args: Sequence[str],
     *,
@@ -168,8 +179,7 @@ def run_in_process(
     code = 0
     try:
         sys.unraisablehook = _drop_resource_warnings(saved_hook)
-        os.environ.clear()
-        os.environ.update(env)
+        _set_environ(env)
         os.chdir(cwd)
         sys.stdin = io.StringIO(input or "")
         sys.stdout, sys.stderr = out, err
@@ -193,8 +203,7 @@ def run_in_process(
         for signum, handler in saved_handlers.items():
             signal.signal(signum, handler)
         os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _set_environ(saved_env)
         _reset_process_state()
     return subprocess.CompletedProcess(
         ["taskmux", *args], code, stdout=_captured(out), stderr=_captured(err)

@@ -15,10 +15,11 @@ import os
 import signal
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -31,6 +32,11 @@ from taskmux.config.taskenv import MARKER_VAR
 from taskmux.runtime import timing
 from taskmux.runtime.timing import Timing
 from taskmux.statedir.paths import ProjectPaths
+
+if TYPE_CHECKING:
+    from taskmux.statedir.claim import Claim
+    from taskmux.supervision.config_watch import ReloadOutcome
+    from taskmux.supervision.monitor import Monitor
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -65,6 +71,7 @@ class Project:
         self.session = f"t{root.name[-12:]}".replace(".", "_")
         self.env = {**os.environ, "TASKMUX_TMUX_SOCKET": socket_name}
         self.children: list[subprocess.Popen[str]] = []
+        self.supervisors: list[Supervising] = []
 
     @property
     def config(self) -> Path:
@@ -103,6 +110,15 @@ class Project:
         self.children.append(proc)
         return proc
 
+    def supervise(self, *names: str) -> Supervising:
+        """`start -m NAMES` in this process: the same start, then the same `Monitor` the
+        command runs, in a thread (ended at teardown, or by `Supervising.end`). Saves a
+        process start per test; what only a real process shows (signals, a crash of the
+        supervisor, its printed lines) still uses `spawn("start", "-m")`."""
+        supervising = Supervising.begin(self, list(names))
+        self.supervisors.append(supervising)
+        return supervising
+
     def status(self) -> dict[str, dict[str, Any]]:
         return {row["name"]: row for row in self.json("status")["tasks"]}
 
@@ -129,6 +145,8 @@ class Project:
         return found
 
     def cleanup(self) -> None:
+        for supervising in self.supervisors:
+            supervising.end()
         for proc in self.children:
             if proc.poll() is None:
                 proc.kill()
@@ -142,9 +160,78 @@ class Project:
                 continue
 
 
+class Supervising:
+    """A project's supervision running in a thread of the test's process (see
+    `Project.supervise`): its claim, its monitor and the reloads it applied."""
+
+    def __init__(self, claim: Claim, monitor: Monitor, report: Any) -> None:
+        self.claim = claim
+        self.monitor = monitor
+        self.report = report  # what the start returned (its PartialFailure's result too)
+        self.reloads: list[ReloadOutcome] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="supervise", daemon=True)
+
+    @classmethod
+    def begin(cls, project: Project, names: list[str]) -> Supervising:
+        from taskmux.config.project import load_project
+        from taskmux.errors import PartialFailure
+        from taskmux.runtime.tmux_manager import Tmux
+        from taskmux.service import ConfigInUse, Service
+        from taskmux.supervision.monitor import Monitor
+        from taskmux.supervision.supervisor import claim_supervision
+
+        tmux = Tmux(socket_name=project.socket_name)
+        starter = Service(ConfigInUse(load_project(project.config)), tmux)
+        claim = claim_supervision(starter.project.paths.supervisor_lock, "start -m")
+        try:
+            try:
+                report: Any = starter.start(names or None)
+            except PartialFailure as failure:
+                report = failure.result
+            service = Service(starter.config, tmux)
+            reloads: list[ReloadOutcome] = []
+            monitor = Monitor(service, starter.lifecycle().last_sight, reloads.append)
+            supervising = cls(claim, monitor, report)
+            supervising.reloads = reloads
+            monitor.__enter__()
+        except BaseException:
+            claim.release()
+            raise
+        supervising._thread.start()
+        return supervising
+
+    def _run(self) -> None:
+        try:
+            self.monitor.run(self._stop)
+        except Exception as exc:  # noqa: BLE001 - the test sees it: not `alive`, and `error`
+            self.error = exc
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def end(self) -> None:
+        """Stop supervising (as SIGTERM does `start -m`); tasks keep running. Idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self.monitor.wake()
+        self._thread.join(timeout=15)
+        self.monitor.__exit__(None, None, None)
+        self.claim.release()
+        assert not self._thread.is_alive(), "the supervisor did not end within 15 s"
+
+
 @pytest.fixture
-def project(tmp_path: Path, server: Server, fast_timing: Timing) -> Iterator[Project]:
+def project(
+    tmp_path: Path, server: Server, fast_timing: Timing, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
     assert server.socket_name
+    # This process's own tmux server is the test's too: a supervisor running in a thread
+    # here (`Project.supervise`) and every in-process CLI call agree on it.
+    monkeypatch.setenv("TASKMUX_TMUX_SOCKET", server.socket_name)
     proj = Project(tmp_path, server.socket_name)
     try:
         yield proj

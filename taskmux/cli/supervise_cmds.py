@@ -68,8 +68,8 @@ def run_monitor(
     from taskmux.cli.calls import render, service_for
     from taskmux.errors import PartialFailure
     from taskmux.service import Service
-    from taskmux.supervision.config_watch import ConfigWatcher, Reloader
-    from taskmux.supervision.supervisor import Supervisor, claim_supervision
+    from taskmux.supervision.monitor import Monitor
+    from taskmux.supervision.supervisor import claim_supervision
 
     stop = threading.Event()
     wakers: list[Callable[[], None]] = []
@@ -87,27 +87,25 @@ def run_monitor(
             claim.release()
             raise
     service = Service(starter.config, starter.tmux)  # the same config in use, no progress
-    reloader = Reloader(service)
-    watcher = ConfigWatcher(service.project.path, lambda: _show_reload(reloader.reload(), json_out))
     try:
         render(json_out, report, failure, exit_on_failure=False)
-        supervisor = Supervisor(service, seen=starter.lifecycle().last_sight)
-        wakers.append(supervisor.wake)
-        watcher.start()
-        caught_up = reloader.reload()  # edits made while the tasks were starting
-        if caught_up.errors or (caught_up.change is not None and not caught_up.change.is_empty):
-            _show_reload(caught_up, json_out)
-        if sys.stdout.isatty() and not json_out:
-            worker = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
-            worker.start()
-            _live_view(supervisor, stop)
-        else:
-            events = service.follow_events(stop=stop)
-            printer = threading.Thread(target=_print_events, args=(events, json_out), daemon=True)
-            printer.start()
-            supervisor.run(stop)
+        monitor = Monitor(
+            service, starter.lifecycle().last_sight, lambda done: _show_reload(done, json_out)
+        )
+        wakers.append(monitor.wake)
+        with monitor:
+            if sys.stdout.isatty() and not json_out:
+                worker = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+                worker.start()
+                _live_view(monitor.supervisor, stop)
+            else:
+                events = service.follow_events(stop=stop)
+                printer = threading.Thread(
+                    target=_print_events, args=(events, json_out), daemon=True
+                )
+                printer.start()
+                monitor.run(stop)
     finally:
-        watcher.stop()
         claim.release()
     if not json_out:
         typer.echo("supervision ended; tasks keep running", err=True)

@@ -266,7 +266,7 @@ def test_a_process_compose_project_runs_as_process_compose_would(project: Projec
     check = project.run("check")
     assert check.returncode == 0, check.stdout + check.stderr
 
-    supervisor = project.spawn("start", "-m")
+    supervising = project.supervise()
     wait_until(lambda: project.status()["api"]["healthy"] is True, timeout=30)
     rows = project.status()
     # order: the migration completed before the api started, after db was healthy
@@ -283,7 +283,7 @@ def test_a_process_compose_project_runs_as_process_compose_would(project: Projec
     wait_until(lambda: project.status()["worker"].get("gave_up") is True, timeout=30)
     assert ticks.read_text().split() == ["tick"] * 3
     holds_for(lambda: ticks.read_text().count("tick") == 3, 1.0)
-    assert supervisor.poll() is None  # supervision goes on for the others
+    assert supervising.alive  # supervision goes on for the others
 
 
 # export ----------------------------------------------------------------------------------

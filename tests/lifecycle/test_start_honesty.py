@@ -105,7 +105,7 @@ def test_unhealthy_only_after_health_retries_failures(project: Project) -> None:
         health_retries = 6
         """
     )
-    project.spawn("start", "-m")
+    project.supervise()
     seen_below: list[dict[str, Any]] = []
 
     def unhealthy_row() -> dict[str, Any] | None:

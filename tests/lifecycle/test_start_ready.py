@@ -295,14 +295,12 @@ def test_success_exit_codes_complete_and_are_not_restarted(project: Project) -> 
     )
     doc = project.json("start", "--wait")
     assert doc["ok"] is True and doc["completed"] == ["job"], doc
-    monitor = project.spawn("start", "-m")
+    project.supervise()
     wait_until(lambda: _events(project, "job", "exited"), timeout=15)  # the supervisor saw it
     holds_for(lambda: not _events(project, "job", "restart_scheduled"), 1.0)
     rows = project.status()
     assert rows["job"]["state"] == "completed (exit 3)" and rows["job"]["restart_count"] == 0
     assert _events(project, "job", "restart_scheduled") == []
-    monitor.terminate()
-    monitor.communicate(timeout=10)
 
 
 def test_health_start_period_keeps_failed_checks_from_counting(project: Project) -> None:
@@ -317,15 +315,13 @@ def test_health_start_period_keeps_failed_checks_from_counting(project: Project)
         restart_policy = "no"
         """
     )
-    monitor = project.spawn("start", "-m")
+    project.supervise()
     wait_until(lambda: project.status()["warm"]["running"])
     started = project.status()["warm"]["started_at"]
     failed = wait_until(lambda: _events(project, "warm", "health_failed"), timeout=15)
     # Five checks fail inside the period; only those after it make the streak of two.
     assert failed[0]["ts"] >= started + 2.0, failed[0]["ts"] - started
     assert project.status()["warm"]["state"] == "unhealthy"
-    monitor.terminate()
-    monitor.communicate(timeout=10)
 
 
 def test_restart_delay_zero_restarts_at_once(project: Project) -> None:
@@ -337,14 +333,12 @@ def test_restart_delay_zero_restarts_at_once(project: Project) -> None:
         max_restarts = 2
         """
     )
-    monitor = project.spawn("start", "-m")
+    project.supervise()
     gave_up = wait_until(lambda: _events(project, "crashy", "gave_up"), timeout=20)
     scheduled = _events(project, "crashy", "restart_scheduled")
     assert [e["delay"] for e in scheduled] == [0, 0]
     restarted = _events(project, "crashy", "restarted")
     assert len(restarted) == 2 and gave_up
-    monitor.terminate()
-    monitor.communicate(timeout=10)
 
 
 def test_stop_signal_is_the_first_signal_of_a_stop(project: Project) -> None:

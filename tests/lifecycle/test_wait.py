@@ -173,13 +173,11 @@ def test_a_restart_pending_under_supervision_keeps_the_wait_going(project: Proje
         restart_backoff = 1.0
         """
     )
-    monitor = project.spawn("start", "-m")
+    project.supervise()
     wait_until(lambda: project.state("flaky") != "not started")  # supervision has begun
     doc = project.json("wait", "flaky", "--timeout", "30")
     assert doc["ok"] is True, doc
     assert project.status()["flaky"]["restart_count"] >= 1
-    monitor.terminate()
-    monitor.communicate(timeout=10)
 
 
 # The pure judgement -----------------------------------------------------------------

@@ -355,7 +355,7 @@ def test_the_supervisor_records_a_daemonized_task(project: Project) -> None:
         """
     )
     (project.root / "daemonize.py").write_text(DAEMONIZE)
-    project.spawn("start", "-m")
+    project.supervise()
     # Not a status call: the supervisor noticed it on its own.
     (event,) = wait_until(lambda: events_of(project, "daemonized"), timeout=15)
     assert event["task"] == "cache" and listener_pids(port) == set(event["pids"])

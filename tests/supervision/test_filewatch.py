@@ -385,7 +385,7 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
         command = "sleep 300"
         """
     )
-    project.spawn("start", "-m")
+    project.supervise()
     first = wait_until(lambda: _pid(project, "worker"), timeout=15)
     other = _pid(project, "bystander")
     watching = wait_until(lambda: _watching(project))[0]
@@ -438,7 +438,7 @@ def test_watch_cmd_runs_first_and_a_failing_one_leaves_the_task_alone(project: P
         stop_grace_period = 1
         """
     )
-    project.spawn("start", "-m")
+    project.supervise()
     first = wait_until(lambda: _pid(project, "worker"), timeout=15)
     wait_until(lambda: _watching(project))
 
