@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from taskmux.service import Service
 
 TasksArg = Annotated[
-    list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
+    list[str] | None,
+    typer.Argument(
+        help="Task names, or @GROUP for a [groups] entry's tasks (default: all).",
+        show_default=False,
+    ),
 ]
 
 
@@ -203,7 +207,7 @@ def restart(
 
 @app.command()
 def kill(
-    task: Annotated[str, typer.Argument(help="Task to kill.")],
+    task: Annotated[str, typer.Argument(help="Task to kill (or @GROUP: each of its tasks).")],
     holder: HolderOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
