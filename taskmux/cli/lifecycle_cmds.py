@@ -215,8 +215,9 @@ def kill(
     """SIGKILL a task's whole process tree and close its window."""
 
     def human(result: Any) -> str:
+        named = ", ".join(r.task for r in getattr(result, "results", ())) or task  # @GROUP
         return (
-            f"{task}: killed" if result.was_running else f"{task}: was not running; window closed"
+            f"{named}: killed" if result.was_running else f"{named}: was not running; window closed"
         )
 
     perform(
