@@ -107,6 +107,13 @@ class TaskNotFound(TaskmuxError):
     exit_code = 2
 
 
+class GroupNotFound(TaskmuxError):
+    """`@NAME` names no group of `[groups]`."""
+
+    code = "E118"
+    exit_code = 2
+
+
 class TaskExists(TaskmuxError):
     code = "E202"
     exit_code = 2

@@ -192,7 +192,11 @@ class Operation:
 
 
 _TASKS = Param(
-    "tasks", "names", "Task names; none for all (start: every auto_start task).", argument=True
+    "tasks",
+    "names",
+    "Task names, @GROUP for a [groups] entry's tasks (a replicated task's name: all its "
+    "instances); none for all (start: every auto_start task).",
+    argument=True,
 )
 _TASK = Param("task", "str", "Task name.", required=True, argument=True)
 _SINCE = Param("since", "str", "Only what is newer: 30s, 5m, 2h, 1d, or an ISO-8601 time.")
@@ -226,7 +230,13 @@ OPERATIONS: dict[str, Operation] = {
             "logs",
             "A task's log lines (all tasks merged by time when none is named).",
             (
-                Param("task", "str", "One task; none for all, merged by time.", argument=True),
+                Param(
+                    "task",
+                    "str",
+                    "One task (or @GROUP, or a replicated task: merged); none for all, "
+                    "merged by time.",
+                    argument=True,
+                ),
                 Param(
                     "lines",
                     "int",
@@ -347,7 +357,8 @@ OPERATIONS: dict[str, Operation] = {
                 Param(
                     "tasks",
                     "names",
-                    "Tasks that must all meet the condition; none for every auto_start task.",
+                    "Tasks (or @GROUP) that must all meet the condition; none for every "
+                    "auto_start task.",
                 ),
                 Param(
                     "condition",
@@ -400,7 +411,8 @@ OPERATIONS: dict[str, Operation] = {
                 Param(
                     "tasks",
                     "names",
-                    "Tasks to ensure, with what they depend on; none for every auto_start task.",
+                    "Tasks (or @GROUP) to ensure, with what they depend on; none for every "
+                    "auto_start task.",
                     argument=True,
                 ),
                 Param(
@@ -435,10 +447,39 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "kill",
             "SIGKILL a task's whole process tree and close its window.",
-            (_TASK, _HOLDER, _FORCE),
+            (
+                Param(
+                    "task",
+                    "str",
+                    "Task name (or @GROUP, or a replicated task: each of its tasks).",
+                    required=True,
+                    argument=True,
+                ),
+                _HOLDER,
+                _FORCE,
+            ),
             read_only=False,
             destructive=True,
             fallback=True,
+        ),
+        Operation(
+            "scale",
+            "Set a task's replicas in taskmux.toml (comments kept) and apply it: stop the "
+            "instances it drops; start the new ones when one of the task's instances runs.",
+            (
+                Param("task", "str", "The task, as declared.", required=True, argument=True),
+                Param(
+                    "replicas",
+                    "int",
+                    "Instances wanted (TASK-1...TASK-N).",
+                    required=True,
+                    minimum=1,
+                    maximum=32,
+                    argument=True,
+                ),
+            ),
+            read_only=False,
+            destructive=True,
         ),
         Operation(
             "ui_login",

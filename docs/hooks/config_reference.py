@@ -140,6 +140,8 @@ def render_section(cls: type[Any]) -> str:
     hints = get_type_hints(cls, include_extras=True)
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for spec in dataclasses.fields(cls):
+        if spec.metadata.get("internal"):
+            continue  # filled in by the loader, not a key of the file
         meaning = spec.metadata.get("doc", "")
         cells = (f"`{spec.name}`", type_text(hints[spec.name]), default_text(spec), meaning)
         rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")

@@ -17,6 +17,7 @@ COMMANDS = {
     "inject": "Write or refresh the taskmux instructions in AI agents' context files.",
     "add": "Add a task to taskmux.toml (validated before the file is written).",
     "remove": "Remove a task from taskmux.toml, killing it first if it runs.",
+    "scale": "Set a task's replicas in taskmux.toml and apply it (start or stop the difference).",
     "init": "Create taskmux.toml here and write taskmux instructions for detected AI agents.",
     "check": "Validate taskmux.toml and report every problem (errors exit 2, warnings exit 0).",
     "ui": "Print (and on a desktop, open) a one-time login link to the daemon's dashboard.",
@@ -24,7 +25,8 @@ COMMANDS = {
     "env": "Print `export NAME=VALUE` lines: every task's port, and with TASK its environment.",
     "ensure": "Make the tasks ready: keep what runs and is current, start or restart the rest, "
     "then wait (exit 1 saying why if one is not ready).",
-    "start": "Start tasks in dependency order (no names: every auto_start task).",
+    "start": "Start tasks (@GROUP: a [groups] entry's) in dependency order (no names: every "
+    "auto_start task).",
     "stop": "Stop tasks gracefully and mark them stopped (no names: all, then end the session).",
     "restart": "Stop, free ports, start again in place; clears manual-stop marks.",
     "kill": "SIGKILL a task's whole process tree and close its window.",

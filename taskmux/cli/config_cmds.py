@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -68,7 +68,7 @@ def add(
     )
     for problem in service.project.warnings:
         warn(problem.render(), problem.code)
-    emit(json_out, result.to_dict(), f"added task '{task}'")
+    emit(json_out, result.to_dict(), f"added task '{task}'{result.note()}")
 
 
 def _port_value(text: str | None) -> int | str | None:
@@ -106,7 +106,32 @@ def remove(
 
     result = Service.for_project(load(json_out)).remove(task)
     note = " (was running: killed)" if result.was_running else ""
-    emit(json_out, result.to_dict(), f"removed task '{task}'{note}")
+    emit(json_out, result.to_dict(), f"removed task '{task}'{note}{result.note()}")
+
+
+@app.command()
+def scale(
+    task: Annotated[str, typer.Argument(help="The task, as declared in taskmux.toml.")],
+    replicas: Annotated[
+        int, typer.Argument(min=1, max=32, help="Instances wanted: TASK-1...TASK-N.")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a task's replicas in taskmux.toml (comments kept) and apply it: stop the
+    instances it drops, start the new ones when one of the task's instances runs."""
+    from taskmux.cli.calls import perform
+
+    def human(result: Any) -> str:
+        done = [
+            f"{verb} {', '.join(names)}"
+            for verb, names in (("started", result.started), ("stopped", result.stopped))
+            if names
+        ]
+        line = f"{task}: replicas = {replicas} ({', '.join(result.instances)})"
+        return "; ".join([line, *done])
+
+    params = {"task": task, "replicas": replicas}
+    perform(json_out, "scale", lambda s: s.call("scale", params), human)
 
 
 @app.command()

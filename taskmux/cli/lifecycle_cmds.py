@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from taskmux.service import Service
 
 TasksArg = Annotated[
-    list[str] | None, typer.Argument(help="Task names (default: all).", show_default=False)
+    list[str] | None,
+    typer.Argument(
+        help="Task names, or @GROUP for a [groups] entry's tasks (default: all).",
+        show_default=False,
+    ),
 ]
 
 
@@ -203,7 +207,7 @@ def restart(
 
 @app.command()
 def kill(
-    task: Annotated[str, typer.Argument(help="Task to kill.")],
+    task: Annotated[str, typer.Argument(help="Task to kill (or @GROUP: each of its tasks).")],
     holder: HolderOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -211,8 +215,9 @@ def kill(
     """SIGKILL a task's whole process tree and close its window."""
 
     def human(result: Any) -> str:
+        named = ", ".join(r.task for r in getattr(result, "results", ())) or task  # @GROUP
         return (
-            f"{task}: killed" if result.was_running else f"{task}: was not running; window closed"
+            f"{named}: killed" if result.was_running else f"{named}: was not running; window closed"
         )
 
     perform(

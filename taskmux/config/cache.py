@@ -15,6 +15,10 @@ import json
 import os
 import stat
 
+TYPE_CHECKING = False  # the lean path: no `typing` import
+if TYPE_CHECKING:
+    from typing import Any
+
 CONFIG_NAME = "taskmux.toml"
 CACHE_NAME = "config-cache.json"
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -32,6 +36,45 @@ def schema_stamp() -> str:
 def key_prefix(resolved: str, info: os.stat_result) -> list[object]:
     """The part of the cache's key that names the file as it is now."""
     return [resolved, info.st_ino, info.st_size, info.st_mtime_ns]
+
+
+def local_config(path: str) -> str:
+    """The local override beside a config: `taskmux.local.toml` beside `taskmux.toml`
+    (`NAME.local.toml` beside a `-c NAME.toml`)."""
+    folder, name = os.path.split(path)
+    stem = name[: -len(".toml")] if name.endswith(".toml") else name
+    return os.path.join(folder, f"{stem}.local.toml")
+
+
+def local_stamp(path: str) -> list[int] | None:
+    """The local override as it is now (None: there is none), the cache key's last part:
+    an edit of it, or its coming or going, is a new config."""
+    try:
+        info = os.stat(local_config(path))
+    except OSError:
+        return None
+    return [info.st_ino, info.st_size, info.st_mtime_ns]
+
+
+def with_env_tables(plain: dict[str, Any], path: str) -> dict[str, Any]:
+    """The cached config with its `env` tables put back from the files (the cache keeps
+    them out: values may be secrets), composed as the loader composes them."""
+    import tomllib
+
+    from taskmux.config.composition import compose
+
+    with open(path, "rb") as handle:
+        main = tomllib.load(handle)
+    local = None
+    if local_stamp(path) is not None:
+        with open(local_config(path), "rb") as handle:
+            local = tomllib.load(handle)
+    raw = compose(main, local).raw
+    tasks = {
+        name: {**body, "env": dict(raw["tasks"][name].get("env", {}))}
+        for name, body in plain["tasks"].items()
+    }
+    return {**plain, "env": dict(raw.get("env", {})), "tasks": tasks}
 
 
 def find_config(explicit: str | None) -> str | None:
@@ -136,6 +179,6 @@ def read_current(explicit: str | None) -> tuple[str, dict[str, object]] | None:
     key = data.get("key")
     if not isinstance(key, list) or key[:4] != key_prefix(resolved, info):
         return None
-    if key[5:] != [schema_stamp()]:
+    if key[5:] != [schema_stamp(), local_stamp(found)]:
         return None
     return root, data

@@ -87,3 +87,31 @@ def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) ->
         del tasks[task]
 
     return edit_config(path, mutate, after_write)
+
+
+def set_replicas(
+    path: Path, task: str, replicas: int, after_write: AfterWrite | None = None
+) -> Project:
+    """Write `replicas = N` into the task's table of taskmux.toml (its comments kept)."""
+    import tomllib
+
+    from taskmux.config.cache import local_config
+    from taskmux.errors import UsageError
+
+    local = Path(local_config(str(path)))
+    if local.exists():
+        body = tomllib.loads(local.read_text(encoding="utf-8")).get("tasks", {}).get(task, {})
+        if isinstance(body, dict) and "replicas" in body:
+            raise UsageError(
+                f"{local.name} sets replicas for '{task}' (over {path.name}): "
+                "change it there, or remove it there first"
+            )
+
+    def mutate(document: Any) -> None:
+        tasks = document.get("tasks")
+        if not isinstance(tasks, dict) or not isinstance(tasks.get(task), dict):
+            where = f"; it is declared in {local.name}" if local.exists() else ""
+            raise TaskNotFound(f"task '{task}' not found in {path.name}{where}")
+        tasks[task]["replicas"] = replicas
+
+    return edit_config(path, mutate, after_write)

@@ -20,7 +20,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskmux.config.cache import CACHE_NAME, key_prefix
+from taskmux.config.cache import (
+    CACHE_NAME,
+    key_prefix,
+    local_config,
+    local_stamp,
+    with_env_tables,
+)
 from taskmux.config.cache import CONFIG_NAME as CONFIG_NAME
 from taskmux.config.cache import schema_stamp as schema_stamp
 from taskmux.config.locating import by_line, locate
@@ -135,15 +141,13 @@ class Project:
         in the file's order."""
         try:
             text = self.path.read_text(encoding="utf-8")
-        except OSError:
-            text = ""
+            local = _local_file(self.path)
+            raw = _parse(self.path, text) if local else {}
+        except (OSError, ConfigError, ConfigNotFound):
+            text, local, raw = "", None, {}
+        placed = [p for p in problems if p.path]
         return by_line(
-            [
-                p
-                if p.path
-                else replace(p, line=p.line or locate(text, p.task, p.key), path=str(self.path))
-                for p in problems
-            ]
+            placed + _place(self.path, raw, text, local, [p for p in problems if not p.path])
         )
 
 
@@ -212,8 +216,6 @@ def check_file(path: Path) -> tuple[ProjectConfig | None, list[Problem]]:
     A valid config is remembered in the state folder (the cache), so commands that only
     look or stop can still work from it after a later edit breaks the file.
     """
-    from taskmux.config.models import validate_config
-
     try:
         key: list[object] | None = _cache_key(path)
     except OSError:
@@ -221,13 +223,66 @@ def check_file(path: Path) -> tuple[ProjectConfig | None, list[Problem]]:
     try:
         text = _read(path)
         raw = _parse(path, text)
+        config, problems = _composed(path, raw, text)
     except ConfigError as exc:
         return None, exc.problems
-    config, problems = validate_config(raw)
-    problems = _locate_all(text, path, problems)
     if config is not None and key is not None:
         _cache_write(Project(path, config, _warnings(problems)), key)
     return config, problems
+
+
+def _local_file(path: Path) -> tuple[Path, str, dict[str, Any]] | None:
+    """`taskmux.local.toml` beside the config, read and parsed (None: there is none)."""
+    local = Path(local_config(str(path)))
+    if not local.exists():
+        return None
+    text = _read(local)
+    return local, text, _parse(local, text)
+
+
+def _composed(
+    path: Path, raw: dict[str, Any], text: str
+) -> tuple[ProjectConfig | None, list[Problem]]:
+    """The file with its local override merged, `extends` and `replicas` applied
+    (`composition.py`), validated; each problem located in the file that holds it."""
+    from taskmux.config.composition import compose, declared_problems
+    from taskmux.config.models import validate_config
+
+    local = _local_file(path)
+    composition = compose(raw, local[2] if local else None)
+    config, found = validate_config(composition.raw)
+    problems = declared_problems(composition, composition.problems + found)
+    problems = _place(path, raw, text, local, problems)
+    if config is None or any(p.severity == "error" for p in composition.problems):
+        return None, problems
+    return replace(config, instances=composition.instances), problems
+
+
+def _place(
+    path: Path,
+    raw: dict[str, Any],
+    text: str,
+    local: tuple[Path, str, dict[str, Any]] | None,
+    problems: list[Problem],
+) -> list[Problem]:
+    """Each problem located in the file that sets its key: the local override, or the
+    config itself (which also holds what neither sets)."""
+    from taskmux.config.composition import holds
+
+    if local is None:
+        return _locate_all(text, path, problems)
+    local_path, local_text, local_raw = local
+    placed = []
+    for p in problems:
+        if p.key is not None and holds(local_raw, p.task, p.key):
+            own = True
+        elif p.key is not None and holds(raw, p.task, p.key):
+            own = False
+        else:  # a key neither sets (missing, inherited): the file that has the task
+            own = holds(local_raw, p.task, None) and not holds(raw, p.task, None)
+        where, what = (local_path, local_text) if own else (path, text)
+        placed += _locate_all(what, where, [p])
+    return by_line(placed)
 
 
 def _warnings(problems: list[Problem]) -> list[Problem]:
@@ -317,7 +372,8 @@ def _cache_key(path: Path) -> list[object]:
     from taskmux.config.schema import signature
 
     resolved = str(path.resolve())
-    return [*key_prefix(resolved, os.stat(resolved)), signature(), schema_stamp()]
+    prefix = key_prefix(resolved, os.stat(resolved))
+    return [*prefix, signature(), schema_stamp(), local_stamp(str(path))]
 
 
 def _cache_file(path: Path) -> Path:
@@ -342,9 +398,7 @@ def _cache_read(path: Path, key: list[object] | None, file_gone: bool = False) -
         warnings = [Problem(**p) for p in data["warnings"]]
         plain = data["config"]
         if data.get("env_tables") and not file_gone:
-            import tomllib
-
-            plain = _with_env_tables(plain, tomllib.loads(path.read_text(encoding="utf-8")))
+            plain = with_env_tables(plain, str(path))
         return Project(path, ProjectConfig.from_plain(plain), warnings)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -354,15 +408,6 @@ def _without_env_tables(plain: dict[str, Any]) -> dict[str, Any]:
     """The config for the cache: `env` values may be secrets, so they stay in the TOML only."""
     tasks = {name: {**body, "env": {}} for name, body in plain["tasks"].items()}
     return {**plain, "env": {}, "tasks": tasks}
-
-
-def _with_env_tables(plain: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    """Put the `env` tables back from the file (validated when the cache was written)."""
-    tasks = {
-        name: {**body, "env": dict(raw["tasks"][name].get("env", {}))}
-        for name, body in plain["tasks"].items()
-    }
-    return {**plain, "env": dict(raw.get("env", {})), "tasks": tasks}
 
 
 def _cache_write(project: Project, key: list[object]) -> None:
@@ -458,7 +503,6 @@ def edit_config(
     """
     import tomlkit
 
-    from taskmux.config.models import validate_config
     from taskmux.statedir.filelock import locked
 
     with locked(ProjectPaths.for_config(path).ensure().config_lock):
@@ -468,8 +512,7 @@ def edit_config(
         document = _parse_document(path, text)
         mutate(document)
         new_text = tomlkit.dumps(document)
-        config, problems = validate_config(document.unwrap())
-        problems = _locate_all(new_text, path, problems)
+        config, problems = _composed(path, document.unwrap(), new_text)
         if config is None:
             raise ConfigError.from_problems(problems)
         bom = "\ufeff" if data.startswith(_BOM) else ""  # the file keeps its BOM

@@ -73,7 +73,9 @@ def diff(old: ProjectConfig, new: ProjectConfig) -> ConfigDiff:
     top_level = tuple(
         f.name
         for f in dataclasses.fields(ProjectConfig)
-        if f.name != "tasks" and getattr(old, f.name) != getattr(new, f.name)
+        if f.name != "tasks"
+        and not f.metadata.get("internal")  # `instances`: told by the tasks added or removed
+        and getattr(old, f.name) != getattr(new, f.name)
     )
     shared_env = bool({"env", "env_file"} & set(top_level))  # every task's environment
 

@@ -310,6 +310,26 @@ class TaskConfig:
         ),
     )
 
+    # Composition (SPEC §15): both are applied when the file is loaded
+    # (`composition.py`), so a task in use has neither set.
+    replicas: Annotated[int, Bounds(ge=1, le=32)] | None = field(
+        default=None,
+        metadata=about(
+            "run N instances `NAME-1`…`NAME-N`, each its own task (window, log, restarts, "
+            "automatic port) with `TASKMUX_REPLICA` (1…N) in its environment; `NAME` in a "
+            "command means all of them, a dependency on NAME waits for all, "
+            "`${tasks.NAME.port}` is the first's port. A fixed `port` needs `replicas = 1`",
+            unset='one task called NAME (`replicas = 1` runs one called "NAME-1")',
+        ),
+    )
+    extends: str | None = field(
+        default=None,
+        metadata=about(
+            "another task whose keys are this task's defaults (tables such as `env` merged "
+            "key by key); it may extend a third, but not in a cycle"
+        ),
+    )
+
     @property
     def dependencies(self) -> list[str]:
         """The names this task depends on, in the file's order."""
@@ -409,6 +429,18 @@ class ProjectConfig:
     tasks: dict[str, TaskConfig] = field(
         default_factory=dict, metadata=about("`[tasks.NAME]`: one table per task")
     )
+    # Composition (SPEC §15).
+    groups: dict[str, list[str]] = field(
+        default_factory=dict,
+        metadata=about(
+            '`[groups]`: `backend = ["db", "api"]`; `@backend` then stands for those tasks '
+            "wherever task names are taken. A group may not share a name with a task"
+        ),
+    )
+    instances: dict[str, list[str]] = field(
+        default_factory=dict,
+        metadata={"internal": True},  # not a key of the file: each replicated task's instances
+    )
 
     @property
     def env_files(self) -> list[str]:
@@ -444,7 +476,8 @@ def env_file_list(value: str | list[str] | None) -> list[str]:
 
 
 def field_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    """The keys the file may hold (an internal field is filled in by the loader only)."""
+    return {f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
 
 
 def signature() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from taskmux.config.cache import find_config, read_current
+from taskmux.config.cache import find_config, read_current, with_env_tables
 from taskmux.lifecycle import launchrecord
 from taskmux.lifecycle.readmodel import LeanRead, NotHere, moved_ports, port_of
 
@@ -34,7 +34,7 @@ def all_kept(
     data = found[1]
     plain: dict[str, Any] = data["config"]  # type: ignore[assignment]  # JSON
     if data.get("env_tables"):  # the cache keeps `env` values out: read them from the file
-        plain = _with_env(plain, os.path.realpath(path))
+        plain = with_env_tables(plain, path)
     wanted = _scope(lean, plain, names)
     config_dir = os.path.dirname(os.path.realpath(path))
     tasks = {}
@@ -97,16 +97,3 @@ def _is_kept(lean: LeanRead, plain: dict[str, Any], config_dir: str, name: str) 
     spec = WatchSpec(cwd, tuple(table["watch"]), tuple(table["watch_ignore"]))
     scan = Scan()
     return scan.newer(name, spec, pane.started_at) is None and not scan.cut
-
-
-def _with_env(plain: dict[str, Any], path: str) -> dict[str, Any]:
-    """The cached config with the `env` tables of the file (validated with the cache)."""
-    import tomllib
-
-    with open(path, "rb") as handle:
-        raw = tomllib.load(handle)
-    tasks = {
-        name: {**body, "env": dict(raw.get("tasks", {}).get(name, {}).get("env", {}))}
-        for name, body in plain["tasks"].items()
-    }
-    return {**plain, "env": dict(raw.get("env", {})), "tasks": tasks}

@@ -198,10 +198,10 @@ def signature_of(operation: Operation) -> inspect.Signature:
 
 
 # Calling these again with the same arguments changes nothing more: a running task is not
-# started twice, a stopped one not stopped twice, a kept one kept. (`restart` restarts
-# every time.) MCP's own hint, so it lives with the other MCP hints rather than in the
-# declaration every face reads.
-IDEMPOTENT = frozenset({"start", "ensure", "stop", "kill"})
+# started twice, a stopped one not stopped twice, a kept one kept, a task scaled to the
+# count it has left as it is. (`restart` restarts every time.) MCP's own hint, so it lives
+# with the other MCP hints rather than in the declaration every face reads.
+IDEMPOTENT = frozenset({"start", "ensure", "stop", "kill", "scale"})
 
 
 def hints_of(operation: Operation) -> ToolAnnotations:

@@ -26,6 +26,7 @@ from taskmux.service.results import (
     EnvResult,
     EventsResult,
     InspectResult,
+    KillResults,
     LogsResult,
     StatusResult,
 )
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from taskmux.logs.lines import Item, TaskLog
     from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Observation, Tmux
+    from taskmux.service.scaling import ScaleResult
 
 _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
@@ -164,8 +166,25 @@ class Service:
             raise BadParams(str(exc)) from None
         from taskmux.lifecycle.holders import as_holder  # `holder`/`force`: E307, claims
 
+        if bound.get("tasks"):  # `@GROUP`, a replicated task: before holders look at them
+            bound["tasks"] = self.select(bound["tasks"])
+        if name == "kill" and len(names := self.select([bound["task"]])) != 1:
+            return KillResults(tuple(self.call(name, {**params, "task": n}) for n in names))
+        if name == "kill":
+            bound["task"] = names[0]
         method: Callable[..., Any] = getattr(self, name)
         return as_holder(self.lifecycle, name, bound, lambda rest: method(**rest, **extra))
+
+    def select(self, names: list[str]) -> list[str]:
+        """The concrete tasks that names stand for (`@GROUP`, a replicated task's name:
+        `config/selection.py`); a name that is no task is left for E201."""
+        from taskmux.config.selection import select
+
+        config = self.project.config
+        return select(names, config.tasks, config.groups, config.instances)
+
+    def _chosen(self, tasks: list[str] | None) -> list[str] | None:
+        return self.select(tasks) if tasks else None
 
     # Queries -------------------------------------------------------------------------
 
@@ -204,7 +223,7 @@ class Service:
         from taskmux.lifecycle.redaction import task_logs  # reads hide the tasks' secrets
 
         project = self.project
-        names = [task] if task else list(project.config.tasks)
+        names = self.select([task]) if task else list(project.config.tasks)
         project.check_names(names)
         return task_logs(project, names, not self.reveal_secrets, self.observe)
 
@@ -325,11 +344,9 @@ class Service:
     ) -> StartReport | StartWaitResult:
         """Start in dependency order; with `wait`, return once every task started is ready
         (or fail with each unready task's facts), `timeout` bounding the whole call."""
-        lifecycle = self.lifecycle()
+        lifecycle, tasks = self.lifecycle(), self._chosen(tasks)
         if not wait:
-            return _settled(
-                lifecycle.start(tasks or None, with_deps=with_deps, kill_port=kill_port)
-            )
+            return _settled(lifecycle.start(tasks, with_deps=with_deps, kill_port=kill_port))
         from taskmux.errors import StartFailed, WaitFailed
         from taskmux.lifecycle.results import StartWaitResult
         from taskmux.lifecycle.waiting import start_and_wait  # not imported by a plain start
@@ -349,10 +366,10 @@ class Service:
         raise PartialFailure(error, both)
 
     def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
-        return _settled(self.lifecycle().restart(tasks or None, kill_port=kill_port))
+        return _settled(self.lifecycle().restart(self._chosen(tasks), kill_port=kill_port))
 
     def stop(self, tasks: list[str] | None = None) -> StopReport:
-        report = self.lifecycle().stop(tasks or None)
+        report = self.lifecycle().stop(self._chosen(tasks))
         if report.failed:
             error = TaskmuxError("; ".join(report.failed.values()))
             raise PartialFailure(error, report)
@@ -374,7 +391,7 @@ class Service:
         `start --wait`: not all ready is a PartialFailure with each one's reason."""
         from taskmux.lifecycle.ensure import ensure, failure
 
-        result = ensure(self.lifecycle(), tasks or None, timeout, stop, holder)
+        result = ensure(self.lifecycle(), self._chosen(tasks), timeout, stop, holder)
         if not result.ok:
             raise PartialFailure(failure(result), result)
         return result
@@ -392,7 +409,7 @@ class Service:
         chosen = next((c for c in CONDITIONS if c == condition), None)
         if chosen is None:
             raise UsageError(f"condition must be one of {', '.join(CONDITIONS)}")
-        lifecycle = self.lifecycle()
+        lifecycle, tasks = self.lifecycle(), self._chosen(tasks)
         if not tasks:  # as `start` with no names starts them
             config = lifecycle.config
             tasks = [n for n, t in config.tasks.items() if t.auto_start and config.auto_start]
@@ -436,7 +453,7 @@ class Service:
             after_write=refresh_for,
         )
         self.config.replace(project)
-        return EditResult(task, str(project.path), "added")
+        return EditResult(task, str(project.path), "added", local=_local_name(project))
 
     def remove(self, task: str) -> EditResult:
         """Remove a task from taskmux.toml, killing it first if it runs."""
@@ -450,7 +467,15 @@ class Service:
         was_running = shutil.which("tmux") is not None and self.lifecycle().kill_if_present(task)
         project = remove_task(self.project.path, task, refresh_for)
         self.config.replace(project)
-        return EditResult(task, str(project.path), "removed", was_running)
+        return EditResult(
+            task, str(project.path), "removed", was_running, local=_local_name(project)
+        )
+
+    def scale(self, task: str, replicas: int) -> ScaleResult:
+        """Set TASK's replicas in taskmux.toml and apply the difference (`scaling.py`)."""
+        from taskmux.service.scaling import scale
+
+        return scale(self, task, replicas)
 
     # Moving in and out (SPEC §12) --------------------------------------------------
 
@@ -473,6 +498,14 @@ class Service:
         from taskmux.interop.moving import export_compose
 
         return export_compose(self.project, image, file, force)
+
+
+def _local_name(project: Project) -> str | None:
+    """The local override's name when one is beside the config (edits leave it alone)."""
+    from taskmux.config.cache import local_config
+
+    local = Path(local_config(str(project.path)))
+    return local.name if local.exists() else None
 
 
 def _settled(report: StartReport) -> StartReport:

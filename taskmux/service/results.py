@@ -7,6 +7,7 @@ without the service's own imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -127,9 +128,32 @@ class EditResult:
     config: str
     action: str
     was_running: bool = False
+    local: str | None = None  # the local override beside the file, left as it is
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"task": self.task, "config": self.config, self.action: True}
         if self.action == "removed":
             data["killed"] = self.was_running
+        if self.local is not None:
+            data["local_override"] = self.local
         return data
+
+    def note(self) -> str:
+        """What a person should know besides the edit (an untouched local override)."""
+        if self.local is None:
+            return ""
+        return f" (in {Path(self.config).name} only; {self.local} is merged over it, unchanged)"
+
+
+@dataclass(frozen=True)
+class KillResults:
+    """`kill` of a name that stands for several tasks (`@GROUP`, a replicated task)."""
+
+    results: tuple[Any, ...]  # each one task's `KillResult`
+
+    @property
+    def was_running(self) -> bool:
+        return any(result.was_running for result in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tasks": [result.to_dict() for result in self.results]}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskmux.config.cache import local_config
 from taskmux.config.project import Project, check_file
 from taskmux.config.reload import ConfigDiff, ReloadPlan, diff, plan
 from taskmux.errors import TaskmuxError
@@ -40,7 +41,8 @@ class ConfigWatcher:
         """`debounce`: seconds of quiet before `on_change` (None: the timing in force)."""
         self.on_change = on_change
         self.debounce = current().config_debounce if debounce is None else debounce
-        self._targets = {str(path.absolute()), str(path.resolve())}
+        local = Path(local_config(str(path.absolute())))  # taskmux.local.toml: merged over it
+        self._targets = {str(path.absolute()), str(path.resolve()), str(local)}
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._observer: BaseObserver | None = None

@@ -132,6 +132,7 @@ TASK_RANGES = [
     ("health_start_period", 0, None, [-0.5]),
     ("restart_delay", 0, None, [-1]),
     ("min_uptime", 0, None, [-1]),
+    ("replicas", 1, 32, [0, -1, 33]),
 ]
 # Lists whose items are ranged, tested on their own (test_list_ranges).
 LIST_RANGES = {"health_expect_status", "success_exit_codes"}

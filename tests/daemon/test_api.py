@@ -41,7 +41,7 @@ def _answer(
 
 def _required(operation: Operation) -> dict[str, Any]:
     """The smallest params the declaration accepts."""
-    values = {"str": "web", "names": ["web"]}
+    values = {"str": "web", "names": ["web"], "int": 2}
     return {p.name: values[p.kind] for p in operation.params if p.required}
 
 

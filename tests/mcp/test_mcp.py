@@ -43,6 +43,7 @@ TOOLS = {
     "health",
     "events",
     "wait",
+    "scale",
 }
 
 

@@ -65,7 +65,7 @@ def _data(result: CallToolResult) -> Any:
 
 
 def _required(operation: Operation) -> dict[str, Any]:
-    values = {"str": "web", "names": ["web"]}
+    values = {"str": "web", "names": ["web"], "int": 2}
     return {p.name: values[p.kind] for p in operation.params if p.required}
 
 
@@ -120,6 +120,7 @@ def test_the_hints_on_the_wire() -> None:
         "stop": act(destructive=True, idempotent=True),
         "restart": act(destructive=True, idempotent=False),
         "kill": act(destructive=True, idempotent=True),
+        "scale": act(destructive=True, idempotent=True),
     }
 
 

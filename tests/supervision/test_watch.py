@@ -86,6 +86,15 @@ def test_reads_and_other_files_are_not_changes(
     assert recorder.snapshot() == ["final"]
 
 
+def test_an_edit_of_the_local_override_is_a_change(
+    watched: tuple[Path, Recorder, ConfigWatcher],
+) -> None:
+    path, recorder, _ = watched
+    (path.parent / "taskmux.local.toml").write_text("[tasks]")  # merged over the config
+    wait_for(lambda: recorder.snapshot())
+    assert recorder.snapshot() == ["v0"]
+
+
 def test_stop_drops_a_pending_change(watched: tuple[Path, Recorder, ConfigWatcher]) -> None:
     path, recorder, watcher = watched
     watcher.debounce = 1.0  # long enough to stop inside it, short enough to outwait it
