@@ -172,7 +172,7 @@ BAD_CONFIGS = [
         )
         for name in ["my task", "1st", "-web", "a.b", "a:b"]
     ],
-    pytest.param('name = "my shop"\n', "E118", ["key 'name'", "'my shop'"], id="session-name"),
+    pytest.param('name = "my shop"\n', "E140", ["key 'name'", "'my shop'"], id="session-name"),
 ]
 
 

@@ -260,7 +260,7 @@ def test_names_are_bounded() -> None:
         f"task name is 300 characters long; at most {MAX_NAME_LENGTH}"
     )
     errors = _errors({"name": "s" * (MAX_NAME_LENGTH + 1)})
-    assert [(p.code, p.key) for p in errors] == [("E118", "name")]
+    assert [(p.code, p.key) for p in errors] == [("E140", "name")]
     assert f"at most {MAX_NAME_LENGTH}" in errors[0].message
 
 
@@ -293,7 +293,7 @@ def test_bad_task_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["my app", "a.b", "x:y", ""])
 def test_bad_session_names(name: str) -> None:
     errors = _errors({"name": name})
-    assert [(p.code, p.key) for p in errors] == [("E118", "name")]
+    assert [(p.code, p.key) for p in errors] == [("E140", "name")]
 
 
 def test_tasks_must_be_a_table() -> None:
