@@ -37,6 +37,7 @@ from taskmux.lifecycle.restart import (
 )
 from taskmux.lifecycle.results import Checked
 from taskmux.lifecycle.stale import stale_tasks
+from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.runtime.state import TaskState, health_change, same_run
 from taskmux.runtime.timing import Timing, wait_until
 from taskmux.runtime.tmux_manager import Observation
@@ -150,6 +151,7 @@ class Supervisor:
     def run(self, stop: threading.Event) -> None:
         last_error = ""
         exits = ExitWatch(Listener.bind(self.supervised.state_root))
+        proxy = keep_proxy(self.supervised.config.proxy_port)  # SPEC §14: named URLs
         with self._lock:
             self._watching = True
             self._exits = exits
@@ -181,6 +183,8 @@ class Supervisor:
             if files is not None:
                 files.stop()
             exits.close()
+            if proxy is not None:
+                proxy.stop()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.action_pool.shutdown(wait=False, cancel_futures=True)
 
