@@ -37,7 +37,6 @@ from taskmux.lifecycle.restart import (
 )
 from taskmux.lifecycle.results import Checked
 from taskmux.lifecycle.stale import stale_tasks
-from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.runtime.state import TaskState, health_change, same_run
 from taskmux.runtime.timing import Timing, wait_until
 from taskmux.runtime.tmux_manager import Observation
@@ -49,6 +48,7 @@ from taskmux.statedir.claim import read_holder as read_holder
 from taskmux.statedir.claim import supervisor_running as supervisor_running
 from taskmux.supervision.exitwatch import ExitWatch
 from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
+from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.supervision.recovery import RecoveryPlan, recovery_plan, session_lost
 from taskmux.supervision.relaunch import recover
 from taskmux.supervision.seam import LifecycleSeam, Supervised
