@@ -158,6 +158,14 @@ class HeldByOther(TaskmuxError):
     code = "E307"
 
 
+class WorktreeFailed(TaskmuxError):
+    """A `taskmux worktree` step failed (SPEC §14): git's refusal (E134), an `init` step
+    (E135), a `teardown` step (E136), a path that is not a checkout of this repository
+    (E137), uncommitted changes without `--force` (E138), no git repository here (E139)."""
+
+    code = "E134"
+
+
 class HookFailed(TaskmuxError):
     code = "E401"
 
