@@ -159,9 +159,10 @@ class HeldByOther(TaskmuxError):
 
 
 class WorktreeFailed(TaskmuxError):
-    """A `taskmux worktree` step failed (SPEC §14): git's refusal (E134), an `init` step
-    (E135), a `teardown` step (E136), a path that is not a checkout of this repository
-    (E137), uncommitted changes without `--force` (E138), no git repository here (E139)."""
+    """A `taskmux worktree` step failed (SPEC §14): git's refusal, or no git or repository
+    (E134), an `init` step (E135), a `teardown` step (E136), a path that is not a removable
+    checkout of this repository (E137), uncommitted changes without `--force` (E138).
+    E139 is the URL proxy's: it cannot serve its port."""
 
     code = "E134"
 

@@ -117,7 +117,7 @@ def proxy_cmd(
 
     chosen = port if port is not None else proxy_port(_configured())
     if not chosen:
-        raise TaskmuxError("the URL proxy is off (proxy_port = 0)", code="E130")
+        raise TaskmuxError("the URL proxy is off (proxy_port = 0)", code="E139")
     keeper = ProxyKeeper(chosen).start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

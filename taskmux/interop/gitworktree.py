@@ -36,7 +36,7 @@ def git(folder: Path, *args: str) -> str:
         )
     except FileNotFoundError:
         raise WorktreeFailed(
-            "git is not installed (taskmux worktree runs git)", code="E139"
+            "git is not installed (taskmux worktree runs git)", code="E134"
         ) from None
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
@@ -53,7 +53,7 @@ def toplevel(folder: Path) -> Path:
         return Path(git(folder, "rev-parse", "--show-toplevel").strip()).resolve()
     except WorktreeFailed as exc:
         raise WorktreeFailed(
-            f"{folder} is not in a git repository ({exc.message})", code="E139"
+            f"{folder} is not in a git repository ({exc.message})", code="E134"
         ) from None
 
 

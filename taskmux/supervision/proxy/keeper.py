@@ -5,7 +5,7 @@ thread with its own event loop that takes the port's lock (`proxyreg.serve_lock`
 flock) without waiting; the holder binds `127.0.0.1:PORT` and serves every registered
 project; the others look again every `poll` seconds, so when the serving process ends
 (the kernel frees its lock), one of them takes over. A port held by something else
-(E130) is reported once and tried again at the next look. aiohttp is imported in the
+(E139) is reported once and tried again at the next look. aiohttp is imported in the
 thread, only once this process is to serve.
 """
 
@@ -76,7 +76,7 @@ class ProxyKeeper:
             self.problem = None
         except OSError as exc:
             self.problem = (
-                f"E130: cannot serve the URL proxy on 127.0.0.1:{self.port}: {exc.strerror or exc}"
+                f"E139: cannot serve the URL proxy on 127.0.0.1:{self.port}: {exc.strerror or exc}"
             )
 
 

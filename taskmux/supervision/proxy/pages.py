@@ -49,7 +49,6 @@ def down_document(task: str, session: str, url: str, facts: dict[str, Any]) -> d
     reason = "is not running" if not facts.get("running") else "does not answer on its port"
     return {
         "ok": False,
-        "code": "E131",
         "error": f"task '{task}' of '{session}' {reason}",
         "task": task,
         "session": session,
@@ -61,7 +60,6 @@ def down_document(task: str, session: str, url: str, facts: dict[str, Any]) -> d
 def unknown_document(host: str, urls: list[str]) -> dict[str, Any]:
     return {
         "ok": False,
-        "code": "E132",
         "error": f"no task answers to {host!r}: the names are TASK.SESSION.localhost",
         "urls": urls,
     }
@@ -70,7 +68,6 @@ def unknown_document(host: str, urls: list[str]) -> dict[str, Any]:
 def refused_document(host: str) -> dict[str, Any]:
     return {
         "ok": False,
-        "code": "E133",
         "error": f"taskmux's proxy serves only *.localhost names, not {host!r}",
     }
 
