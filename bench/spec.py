@@ -30,6 +30,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "burst-cpu": ("log path CPU at 100,000 lines/s", "< 0.5 core"),
     "lossless": ("lines lost of 50,000 printed at full speed", "0"),
     "lossless-runs": ("runs that lost lines of 50,000 printed at full speed (of 20)", "0"),
+    "proxy-added": ("named URL proxy: added median latency, small request", "< 2 ms"),
 }
 
 # Figures a peer has no counterpart for, and why (shown as "n/a" in the peer's column).
@@ -38,4 +39,5 @@ PEER_NOT_APPLICABLE: dict[str, str] = {
     "stop-one": "measured for taskmux only (the `stop` scenario: SIGINT, then escalation)",
     "chain-grid": "the peers have no dependencies between tasks",
     "chain-4": "the peers have no dependencies between tasks",
+    "proxy-added": "the peers have no URL proxy",
 }

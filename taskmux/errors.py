@@ -165,6 +165,15 @@ class HeldByOther(TaskmuxError):
     code = "E307"
 
 
+class WorktreeFailed(TaskmuxError):
+    """A `taskmux worktree` step failed (SPEC §14): git's refusal, or no git or repository
+    (E134), an `init` step (E135), a `teardown` step (E136), a path that is not a removable
+    checkout of this repository (E137), uncommitted changes without `--force` (E138).
+    E139 is the URL proxy's: it cannot serve its port."""
+
+    code = "E134"
+
+
 class HookFailed(TaskmuxError):
     code = "E401"
 

@@ -67,6 +67,9 @@ def isolated_home(
     # TMUX would point tmux clients at the server the tests happen to run inside.
     for name in ("TASKMUX_CONFIG", "TASKMUX_TMUX_SOCKET", "TMUX", "TMUX_PANE"):
         monkeypatch.delenv(name, raising=False)
+    # No test may serve the URL proxy on the user's port (28780): off unless a test turns
+    # it on with a free port of its own (tests/proxy/).
+    monkeypatch.setenv("TASKMUX_PROXY_PORT", "0")
     return home
 
 

@@ -83,6 +83,12 @@ SCENARIOS: dict[str, tuple[str, str, str, bool]] = {
         "logs --digest of a 50,000-line chatty log with one traceback: kept, tokens, ratio",
         False,
     ),
+    "proxy": (
+        "bench.scenarios.proxy",
+        "proxy",
+        "a small request through the named URL proxy vs straight to the task",
+        False,
+    ),
 }
 
 

@@ -37,6 +37,13 @@ SECTIONS: tuple[tuple[type[Any], str, str, str], ...] = (
         "[Hooks](../configuration.md#hooks).",
     ),
     (
+        schema.WorktreeSettings,
+        "Worktrees: `[worktree]`",
+        "worktree",
+        "What `taskmux worktree add` copies and runs in a new checkout, and what `worktree "
+        "remove` runs before removing one: [Worktrees and URLs](../worktrees.md).",
+    ),
+    (
         schema.Dependency,
         "Dependencies: entries of `depends_on`",
         "dependencies",
@@ -54,6 +61,7 @@ _SCALARS: dict[Any, tuple[str, str]] = {
 }
 _TABLES: dict[Any, tuple[str, str]] = {
     schema.Hooks: ("table ([hooks](#hooks))", "tables"),
+    schema.WorktreeSettings: ("table ([worktree](#worktree))", "tables"),
     schema.Dependency: (
         "task name or table",
         "task names or `{task, condition}` tables ([dependencies](#dependencies))",

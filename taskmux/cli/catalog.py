@@ -41,6 +41,8 @@ COMMANDS = {
     "daemon": "Supervise tasks, apply config edits, serve a WebSocket API and a web dashboard "
     "(127.0.0.1 only).",
     "export": "Write the project for another engine: systemd user units, or a compose file.",
+    "worktree": "Git worktrees of this project: add one ready to start, list, remove, prune.",
+    "proxy": "Serve the named URLs http://TASK.SESSION.localhost:PORT/ until Ctrl+C.",
 }
 ALIASES = {"list": "Alias of status.", "ls": "Alias of status."}
 

@@ -17,6 +17,7 @@ from taskmux.cli import (  # noqa: F401
     logs_cmd,
     move_cmds,
     supervise_cmds,
+    worktree_cmds,
 )
 from taskmux.cli.app import app
 from taskmux.cli.catalog import ALIASES, COMMANDS

@@ -25,6 +25,20 @@ _BOLD = "\x1b[1m"
 HEADERS = ("", "TASK", "STATE", "PID", "PORT", "UPTIME")
 
 
+def port_cell(row: dict[str, Any]) -> str:
+    """The PORT cell: the task's named URL when the proxy is on (SPEC §14), else its port."""
+    if row.get("url"):
+        return str(row["url"])
+    return str(row.get("port") or ("auto" if row.get("port_auto") else "-"))
+
+
+def _headers(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The PORT column is headed URL when it shows URLs."""
+    if any(row.get("url") for row in rows):
+        return tuple("URL" if h == "PORT" else h for h in HEADERS)
+    return HEADERS
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -125,16 +139,15 @@ def render(
             row["name"],
             state_text(row),
             str(row.get("pid") or "-"),
-            str(row.get("port") or ("auto" if row.get("port_auto") else "-")),
+            port_cell(row),
             duration(row.get("uptime")),
             first_line(str(row.get("command", "-"))),
             notes(row),
         ]
         for row in rows
     ]
-    fixed = [1] + [
-        max([len(h), *(len(c[i - 1]) for c in cells)]) for i, h in enumerate(HEADERS) if i
-    ]
+    heads = _headers(rows)
+    fixed = [1] + [max([len(h), *(len(c[i - 1]) for c in cells)]) for i, h in enumerate(heads) if i]
     command, notes_width = flexible_widths(
         width - sum(fixed) - _GAP * len(fixed),
         max([len("COMMAND"), *(len(c[5]) for c in cells)]),
@@ -144,7 +157,7 @@ def render(
     if sum(fixed) + _GAP * (len(fixed) - 1) > width:  # the name and the state wrap
         fixed[1], fixed[2] = _squeezed(width, fixed, cells)
     widths = fixed[1:] + [w for w in (command, notes_width) if w]
-    headers = [*HEADERS[1:], *(["COMMAND"] if command else []), *(["NOTES"] if notes_width else [])]
+    headers = [*heads[1:], *(["COMMAND"] if command else []), *(["NOTES"] if notes_width else [])]
     title = "running" if running else paint("not running", _STYLE["dim"])
     lines = [f"session {paint(session, _BOLD)}: {title}"]
     lines.append(

@@ -26,6 +26,7 @@ from taskmux.config.schema import (
     ProjectConfig,
     RestartPolicy,
     TaskConfig,
+    WorktreeSettings,
     field_names,
 )
 from taskmux.config.signals import parse_signal
@@ -146,6 +147,9 @@ def _unknown_keys(
     hooks = raw.get("hooks")
     if isinstance(hooks, dict):
         problems += _unknown_keys(hooks, Hooks, task, f"{prefix}hooks.")
+    worktree = raw.get("worktree") if task is None else None
+    if isinstance(worktree, dict):
+        problems += _unknown_keys(worktree, WorktreeSettings, None, "worktree.")
     return problems
 
 
@@ -154,6 +158,8 @@ def _strip_unknown(raw: dict[str, Any], cls: type) -> dict[str, Any]:
     clean = {k: v for k, v in raw.items() if k in known}
     if isinstance(clean.get("hooks"), dict):
         clean["hooks"] = _strip_unknown(clean["hooks"], Hooks)
+    if cls is ProjectConfig and isinstance(clean.get("worktree"), dict):
+        clean["worktree"] = _strip_unknown(clean["worktree"], WorktreeSettings)
     return clean
 
 

@@ -420,6 +420,7 @@ def _cache_write(project: Project, key: list[object]) -> None:
         "env_tables": bool(config.env) or any(t.env for t in config.tasks.values()),
         "warnings": [p.to_dict() for p in project.warnings],
         "session": config.name,
+        "proxy_port": config.proxy_port,
         "has_env": bool(config.env) or config.env_file is not None,
         "facts": {name: task_facts(task) for name, task in config.tasks.items()},
         "warning_lines": [[p.code, p.render()] for p in project.warnings],

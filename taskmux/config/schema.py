@@ -66,6 +66,32 @@ class Hooks:
 
 
 @dataclass(frozen=True)
+class WorktreeSettings:
+    """`[worktree]`: what a new checkout of the project gets, and what its removal runs
+    (SPEC §14, `taskmux worktree`)."""
+
+    __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
+
+    copy: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "paths relative to the project root (usually gitignored, e.g. `.env`) copied "
+            "into a new checkout by `worktree add` when present"
+        ),
+    )
+    init: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "shell commands `worktree add` runs in order in the new checkout; each must exit 0"
+        ),
+    )
+    teardown: list[str] = field(
+        default_factory=list,
+        metadata=about("shell commands `worktree remove` runs in the checkout before removing it"),
+    )
+
+
+@dataclass(frozen=True)
 class Dependency:
     """One `depends_on` entry: a task, and what it must have done before this one starts.
 
@@ -426,6 +452,19 @@ class ProjectConfig:
             "`*_DSN`, a `*_URL` with a password)"
         ),
     )
+    # Worktrees and named URLs (SPEC §14) ---------------------------------------------
+    worktree: WorktreeSettings = field(
+        default_factory=WorktreeSettings,
+        metadata=about("`[worktree]`: what `taskmux worktree add`/`remove` copy and run"),
+    )
+    proxy_port: Annotated[int, Bounds(ge=0, le=65535)] = field(
+        default=28780,
+        metadata=about(
+            "port of the URL proxy on 127.0.0.1 serving `http://TASK.SESSION.localhost:PORT/` "
+            "while a supervisor or `taskmux proxy` runs; 0 turns it (and the URLs) off"
+        ),
+    )
+    # ---------------------------------------------------------------------------------
     tasks: dict[str, TaskConfig] = field(
         default_factory=dict, metadata=about("`[tasks.NAME]`: one table per task")
     )
@@ -465,7 +504,10 @@ class ProjectConfig:
             )
             for name, body in data["tasks"].items()
         }
-        return cls(**{**data, "hooks": Hooks(**data["hooks"]), "tasks": tasks})
+        worktree = WorktreeSettings(**data.get("worktree", {}))
+        return cls(
+            **{**data, "hooks": Hooks(**data["hooks"]), "worktree": worktree, "tasks": tasks}
+        )
 
 
 def env_file_list(value: str | list[str] | None) -> list[str]:
@@ -483,7 +525,7 @@ def field_names(cls: type) -> set[str]:
 def signature() -> str:
     """Changes whenever the schema does, so caches of validated configs expire with it."""
     parts = []
-    for cls in (Hooks, Dependency, TaskConfig, ProjectConfig):
+    for cls in (Hooks, WorktreeSettings, Dependency, TaskConfig, ProjectConfig):
         parts += [f"{f.name}:{f.type}:{_default_text(f)}" for f in dataclasses.fields(cls)]
     return "|".join(parts)
 

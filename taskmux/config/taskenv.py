@@ -257,3 +257,8 @@ def all_problems(
 def port_variable(task: str) -> str:
     """TASKMUX_<TASK>_PORT: upper case, anything but letters, digits and `_` as `_`."""
     return f"TASKMUX_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}_PORT"
+
+
+def url_variable(task: str) -> str:
+    """TASKMUX_URL_<TASK>: the task's named URL (SPEC §14), spelled as `port_variable`."""
+    return f"TASKMUX_URL_{re.sub(r'[^A-Za-z0-9_]', '_', task).upper()}"

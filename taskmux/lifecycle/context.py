@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskmux.config import taskenv
+from taskmux.config.checkout import WORKTREE_VAR, worktree_label
 from taskmux.config.project import Project
 from taskmux.errors import ConfigError, Problem
 from taskmux.lifecycle.results import Progress
@@ -143,14 +144,20 @@ class Context:
         return values
 
     def own_variables(self, task: str | None) -> dict[str, str]:
-        """TASKMUX_PROJECT (the session in use), TASKMUX_TASK and PORT: taskmux's, always."""
-        env = {"TASKMUX_PROJECT": self.session}
+        """TASKMUX_PROJECT (the session in use), TASKMUX_WORKTREE, TASKMUX_TASK and PORT:
+        taskmux's, always."""
+        env = {"TASKMUX_PROJECT": self.session, WORKTREE_VAR: self.worktree}
         if task is not None:
             env["TASKMUX_TASK"] = task
             port = self.port_of(task)
             if port is not None:
                 env["PORT"] = str(port)
         return env
+
+    @property
+    def worktree(self) -> str:
+        """`main`, or this checkout's 4-hex id (`config/checkout.py`)."""
+        return worktree_label(self.project.root, self.paths.checkout_id)
 
     def task_env(self, task: str) -> dict[str, str]:
         """What every launch passes: tmux would otherwise use its server's old environment."""

@@ -25,7 +25,7 @@ from taskmux.config.deps import start_order, transitive_dependencies
 from taskmux.config.watchglobs import WatchSpec
 from taskmux.lifecycle import definition
 from taskmux.lifecycle.ensure_verdict import Action, Staleness, Verdict, judge
-from taskmux.lifecycle.readmodel import port_of, recorded_ports
+from taskmux.lifecycle.readmodel import port_of, proxy_port, recorded_ports, url_of
 from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.watchscan import BUDGET, Scan
 
@@ -45,13 +45,14 @@ class TaskOutcome:
     reason: str
     port: int | None
     ready: bool | None = None  # None: not waited for (the start failed first)
+    url: str | None = None  # its named URL (SPEC §14), with the proxy on
 
     def to_dict(self) -> dict[str, object]:
         return {
             "action": self.action,
             "reason": self.reason or None,
             "port": self.port,
-            "url": None,
+            "url": self.url,
             "ready": self.ready,
         }
 
@@ -170,6 +171,7 @@ def ensure(
     ready = {t.task: t.met for t in wait.tasks} | {n: True for n in wanted if found[n].done}
     ports = recorded_ports(str(lifecycle.paths.root))
     facts = {n: {"port": lifecycle.project.task(n).port} for n in wanted}
+    proxy = (lifecycle.session, proxy_port(lifecycle.config.proxy_port))
     outcomes = []
     for name in [n for n in lifecycle.config.tasks if n in wanted]:  # the file's order
         verdict = found[name]
@@ -177,7 +179,10 @@ def ensure(
         if problem is not None and verdict.action != "failed":
             verdict = Verdict("failed", problem)
         port = port_of(name, facts[name], ports)
-        outcomes.append(TaskOutcome(name, verdict.action, verdict.reason, port, ready.get(name)))
+        url = url_of(name, facts[name], proxy)
+        outcomes.append(
+            TaskOutcome(name, verdict.action, verdict.reason, port, ready.get(name), url)
+        )
     return EnsureResult(tuple(outcomes), wait, report, tuple(notes), list(report.warnings))
 
 

@@ -14,7 +14,7 @@ import os
 
 from taskmux.config.cache import find_config, read_current, with_env_tables
 from taskmux.lifecycle import launchrecord
-from taskmux.lifecycle.readmodel import LeanRead, NotHere, moved_ports, port_of
+from taskmux.lifecycle.readmodel import LeanRead, NotHere, moved_ports, port_of, url_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def all_kept(
         if not _is_kept(lean, plain, config_dir, name):
             raise NotHere
         port = port_of(name, lean.facts[name], lean.ports)
-        tasks[name] = launchrecord.entry("kept", "", port, True)
+        url = url_of(name, lean.facts[name], lean.proxy)
+        tasks[name] = launchrecord.entry("kept", "", port, True, url)
     if holder is not None:
         from taskmux.lifecycle.holds_lean import renew
 

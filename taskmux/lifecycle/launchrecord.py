@@ -69,6 +69,8 @@ def recorded(state_root: str, name: str) -> str | None:
     return raw.decode("ascii", "replace").strip() or None if raw else None
 
 
-def entry(action: str, reason: str, port: int | None, ready: bool | None) -> dict[str, Any]:
-    """One task of the `ensure` document, on both paths."""
-    return {"action": action, "reason": reason or None, "port": port, "url": None, "ready": ready}
+def entry(
+    action: str, reason: str, port: int | None, ready: bool | None, url: str | None = None
+) -> dict[str, Any]:
+    """One task of the `ensure` document, on both paths (`url`: its named URL, SPEC §14)."""
+    return {"action": action, "reason": reason or None, "port": port, "url": url, "ready": ready}

@@ -70,6 +70,27 @@ def moved_ports(
     }
 
 
+def proxy_port(configured: int) -> int:
+    """The URL proxy's port in effect: `TASKMUX_PROXY_PORT` (0: off) over `proxy_port`."""
+    override = os.environ.get("TASKMUX_PROXY_PORT", "")
+    if override.isascii() and override.isdigit() and int(override) < 65536:
+        return int(override)
+    return configured
+
+
+def task_url(name: str, session: str, proxy_port: int) -> str:
+    """The task's named URL through the proxy (SPEC §14); "" when the proxy is off."""
+    return f"http://{name}.{session}.localhost:{proxy_port}/".lower() if proxy_port else ""
+
+
+def url_of(name: str, facts: Facts | None, proxy: tuple[str, int] | None) -> str | None:
+    """A task's URL in a row: only a task with a port, and only with the proxy on
+    (`proxy`: the session in use and `proxy_port`)."""
+    if facts is None or facts["port"] is None or proxy is None:
+        return None
+    return task_url(name, *proxy) or None
+
+
 def task_row(
     name: str,
     facts: Facts | None,
@@ -81,6 +102,7 @@ def task_row(
     daemonized: dict[str, object] | None = None,
     leftover: list[int] | None = None,
     stale: dict[str, list[int]] | None = None,
+    proxy: tuple[str, int] | None = None,
 ) -> dict[str, object]:
     """Everything status shows about one task, as plain data (JSON-ready).
 
@@ -88,6 +110,7 @@ def task_row(
     `leftover`: pids of the task's processes still running after its session was lost.
     `stale`: the other tasks' ports its environment was built from that have moved since
     (task -> [then, now]); a restart gives it the new ones.
+    `proxy`: the session in use and `proxy_port`, for the task's `url` (None: no URL).
     `port` is the port in use: an automatic one once chosen (`port_auto` says which).
     """
     row: dict[str, object] = {"name": name, "in_config": facts is not None}
@@ -97,6 +120,7 @@ def task_row(
             "auto_start": facts["auto_start"],
             "port": port_of(name, facts, ports),
             "port_auto": facts["port"] == "auto",
+            "url": url_of(name, facts, proxy),
             "cwd": facts["cwd"],
             "restart_policy": facts["restart_policy"],
             "depends_on": list(facts["depends_on"]),
@@ -172,7 +196,8 @@ def _completed_with(facts: Facts | None, state: StateWords) -> bool:
 
 def own_env_names(facts: Facts) -> list[str]:
     """The variables taskmux itself gives every task (PORT only to one with a port)."""
-    return ["TASKMUX_PROJECT", "TASKMUX_TASK"] + (["PORT"] if facts["port"] is not None else [])
+    own = ["TASKMUX_PROJECT", "TASKMUX_TASK", "TASKMUX_WORKTREE"]
+    return own + (["PORT"] if facts["port"] is not None else [])
 
 
 def inspect_record(
@@ -314,12 +339,22 @@ class LeanRead:
             self.killed = frozenset()
         self.now = time.time()
         self.current = current_ports(self.facts, self.ports)
+        configured = data.get("proxy_port", 0)
+        self.proxy = (self.session, proxy_port(configured if isinstance(configured, int) else 0))
 
     def row(self, name: str) -> dict[str, object]:
         facts, pane = self.facts.get(name), self.panes.get(name)
         moved = moved_ports(pane.built_from, self.current) if pane is not None else None
         return task_row(
-            name, facts, pane, name in self.killed, self.now, self.ports, self.root, stale=moved
+            name,
+            facts,
+            pane,
+            name in self.killed,
+            self.now,
+            self.ports,
+            self.root,
+            stale=moved,
+            proxy=self.proxy,
         )
 
     def notes(self) -> str:

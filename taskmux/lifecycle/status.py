@@ -136,6 +136,7 @@ def _row(
         daemonized.summary(daemons) if daemons else None,
         (leftovers or {}).get(name),
         moved,
+        (observation.session, readmodel.proxy_port(project.config.proxy_port)),
     )
 
 

@@ -13,6 +13,7 @@ it, so all of them always agree on it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -324,11 +325,19 @@ class Service:
         return (r for r in records if task is None or r.get("task") == task)
 
     def env(self, task: str | None = None) -> EnvResult:
-        from taskmux.config.taskenv import port_variable
+        from taskmux.config.taskenv import port_variable, url_variable
+        from taskmux.lifecycle.readmodel import proxy_port as port_in_effect
+        from taskmux.lifecycle.readmodel import task_url
 
         lifecycle = self.lifecycle()
         ports, env = lifecycle.environment(task)
-        exported = {port_variable(name): str(port) for name, port in ports.items()} | env
+        exported = {port_variable(name): str(port) for name, port in ports.items()}
+        if proxy_port := port_in_effect(
+            self.project.config.proxy_port
+        ):  # SPEC §14: each task's named URL
+            urls = {url_variable(n): task_url(n, lifecycle.session, proxy_port) for n in ports}
+            exported |= urls
+        exported |= env
         return EnvResult(lifecycle.session, task, ports, exported)
 
     # Actions -------------------------------------------------------------------------
@@ -346,7 +355,9 @@ class Service:
         (or fail with each unready task's facts), `timeout` bounding the whole call."""
         lifecycle, tasks = self.lifecycle(), self._chosen(tasks)
         if not wait:
-            return _settled(lifecycle.start(tasks, with_deps=with_deps, kill_port=kill_port))
+            report = lifecycle.start(tasks, with_deps=with_deps, kill_port=kill_port)
+            self.register_urls(lifecycle.session)
+            return _settled(report)
         from taskmux.errors import StartFailed, WaitFailed
         from taskmux.lifecycle.results import StartWaitResult
         from taskmux.lifecycle.waiting import start_and_wait  # not imported by a plain start
@@ -355,6 +366,7 @@ class Service:
             lifecycle, tasks or None, with_deps, timeout, stop, kill_port=kill_port
         )
         both = StartWaitResult(report, result)
+        self.register_urls(lifecycle.session)
         if result.ok and report.ok:
             return both
         # The wait's summary names every task that is not ready and why; a start that
@@ -364,6 +376,15 @@ class Service:
         if start_error is not None:
             error = StartFailed(result.summary(), code=start_error.code)
         raise PartialFailure(error, both)
+
+    def register_urls(self, session: str) -> None:
+        """Put this checkout in the URL proxy's registry (SPEC §14), under `session`."""
+        from taskmux.lifecycle.readmodel import proxy_port
+        from taskmux.statedir import proxyreg
+
+        if proxy_port(self.project.config.proxy_port):
+            with contextlib.suppress(OSError):  # the names are a convenience: never fail a start
+                proxyreg.register(self.project.path, self.project.paths.root, session)
 
     def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
         return _settled(self.lifecycle().restart(self._chosen(tasks), kill_port=kill_port))

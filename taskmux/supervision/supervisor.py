@@ -48,6 +48,7 @@ from taskmux.statedir.claim import read_holder as read_holder
 from taskmux.statedir.claim import supervisor_running as supervisor_running
 from taskmux.supervision.exitwatch import ExitWatch
 from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
+from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.supervision.recovery import RecoveryPlan, recovery_plan, session_lost
 from taskmux.supervision.relaunch import recover
 from taskmux.supervision.seam import LifecycleSeam, Supervised
@@ -150,6 +151,7 @@ class Supervisor:
     def run(self, stop: threading.Event) -> None:
         last_error = ""
         exits = ExitWatch(Listener.bind(self.supervised.state_root))
+        proxy = keep_proxy(self.supervised.config.proxy_port)  # SPEC §14: named URLs
         with self._lock:
             self._watching = True
             self._exits = exits
@@ -181,6 +183,8 @@ class Supervisor:
             if files is not None:
                 files.stop()
             exits.close()
+            if proxy is not None:
+                proxy.stop()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.action_pool.shutdown(wait=False, cancel_futures=True)
 

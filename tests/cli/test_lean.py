@@ -284,7 +284,7 @@ def test_inspect_of_a_task_with_an_environment_is_the_services(
     full_run = project.run("inspect", "web", "--json", "--")
     assert _canon(json.loads(lean_run.stdout)) == _canon(json.loads(full_run.stdout))
     names = json.loads(lean_run.stdout)["env_names"]
-    assert names == ["PORT", "SHARED", "TASKMUX_PROJECT", "TASKMUX_TASK"]
+    assert names == ["PORT", "SHARED", "TASKMUX_PROJECT", "TASKMUX_TASK", "TASKMUX_WORKTREE"]
 
 
 @pytest.mark.parametrize(

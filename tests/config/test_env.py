@@ -144,6 +144,7 @@ def test_each_task_gets_exactly_the_documented_variables(project: Project) -> No
         "GREETING": "hello Ada Lovelace",
         "LITERAL": "$HOME stays",
         "TASKMUX_PROJECT": project.session,
+        "TASKMUX_WORKTREE": "main",
     }
     expected = {
         "api": shared

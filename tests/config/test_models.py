@@ -156,6 +156,7 @@ TOP_RANGES = [
     ("log_backups", 0, [-1]),
     ("hook_timeout", 0.001, [0, -3]),
     ("hold_ttl", 0.5, [0, -1]),
+    ("proxy_port", 0, [-1, 65536]),
 ]
 
 

@@ -49,6 +49,7 @@ def test_block_says_how_to_work_here() -> None:
         "MCP tools",
         "`taskmux env` prints `TASKMUX_<TASK>_PORT",
         'eval "$(taskmux env TASK)"',
+        "TASKMUX_URL_<TASK>",
         "- `web`: `npm run dev`",
         "- `q`: `` echo `date` ``",  # a backtick in the command keeps the code span intact
     ):

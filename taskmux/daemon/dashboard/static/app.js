@@ -197,17 +197,18 @@ function renderTasks() {
 }
 
 function portCell(td, row) {
-  const key = `${row.port}|${row.running}`;
+  const key = `${row.port}|${row.running}|${row.url}`;
   if (td.dataset.key === key) return;
   td.dataset.key = key;
   td.textContent = "";
   if (row.port == null) return;
   if (!row.running) { td.textContent = String(row.port); return; }
   const a = document.createElement("a");
-  a.href = `http://127.0.0.1:${row.port}/`;
+  a.href = row.url || `http://127.0.0.1:${row.port}/`;  // its named URL when the proxy is on
   a.target = "_blank";
   a.rel = "noopener noreferrer";
   a.textContent = String(row.port);
+  if (row.url) a.title = row.url;
   td.append(a);
 }
 

@@ -1,0 +1,210 @@
+"""The URL proxy (SPEC §14) on real sockets: a task's page, keep-alive, a stream that is
+not buffered, a WebSocket echo, 503 for a stopped task, 404 for an unknown name, a Host
+outside `.localhost` refused, and one proxy for two projects with a takeover."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Project, project, wait_until
+from websockets.sync.client import connect
+
+from taskmux.supervision.proxy.keeper import ProxyKeeper
+
+__all__ = ["project"]
+
+SERVER = """\
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        if self.path == "/events":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            self.wfile.write(b"data: first\\n\\n")
+            self.wfile.flush()
+            time.sleep(30)  # the stream stays open: a buffering proxy would show nothing
+            return
+        body = f"hello from {os.environ['TASKMUX_TASK']} {os.environ['TASKMUX_WORKTREE']} host={self.headers['Host']}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+print("serving", flush=True)
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+ECHO = """\
+import asyncio, os
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(f"echo:{message}")
+
+async def main():
+    async with serve(echo, "127.0.0.1", int(os.environ["PORT"])):
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+CONFIG = f"""
+[tasks.web]
+command = "{sys.executable} server.py"
+port = "auto"
+health_tcp = true
+stop_grace_period = 0.5
+
+[tasks.ws]
+command = "{sys.executable} echo.py"
+port = "auto"
+health_tcp = true
+stop_grace_period = 0.5
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _setup(checkout: Project, port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKMUX_PROXY_PORT", str(port))
+    checkout.env["TASKMUX_PROXY_PORT"] = str(port)
+    checkout.write(CONFIG)
+    (checkout.root / "server.py").write_text(SERVER)
+    (checkout.root / "echo.py").write_text(ECHO)
+
+
+@pytest.fixture
+def served(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, int]]:
+    """The project started, and a proxy serving it on a free port."""
+    port = free_port()
+    _setup(project, port, monkeypatch)
+    started = project.json("start", "--wait")
+    assert started["ok"] is True, started
+    keeper = ProxyKeeper(port, poll=0.05).start()
+    try:
+        assert keeper.serving.wait(5), keeper.problem
+        yield project, port
+    finally:
+        keeper.stop()
+
+
+def get(port: int, host: str, path: str = "/", accept: str = "*/*") -> tuple[int, str, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host, "Accept": accept})
+        reply = conn.getresponse()
+        return reply.status, reply.getheader("Content-Type") or "", reply.read().decode()
+    finally:
+        conn.close()
+
+
+def host_of(project: Project, task: str, port: int) -> str:
+    return f"{task}.{project.session}.localhost:{port}".lower()
+
+
+def test_a_named_url_reaches_the_task_with_keep_alive_streams_and_websockets(
+    served: tuple[Project, int],
+) -> None:
+    project, port = served
+    host = host_of(project, "web", port)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(2):  # one connection, two requests: keep-alive
+        conn.request("GET", "/", headers={"Host": host})
+        reply = conn.getresponse()
+        assert reply.status == 200
+        assert reply.read().decode() == f"hello from web main host={host}"
+    conn.request("GET", "/events", headers={"Host": host})
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.getheader("Content-Type") == "text/event-stream"
+    assert reply.fp.readline().strip() != b""  # a chunk size line: the event came through
+    conn.close()
+
+    with (
+        socket.create_connection(("127.0.0.1", port)) as sock,
+        connect(f"ws://{host_of(project, 'ws', port)}/", sock=sock) as ws,
+    ):
+        ws.send("ping")
+        assert ws.recv(timeout=5) == "echo:ping"
+
+    rows = project.status()
+    assert rows["web"]["url"] == f"http://{host}/"
+    exported = project.json("env")["env"]
+    assert exported["TASKMUX_URL_WEB"] == f"http://{host}/"
+    assert f"http://{host}/" in project.run("status").stdout
+
+
+def test_a_stopped_task_answers_503_an_unknown_name_404_and_a_foreign_host_is_refused(
+    served: tuple[Project, int],
+) -> None:
+    project, port = served
+    host = host_of(project, "web", port)
+    assert project.json("stop", "web")["ok"] is True
+    status, kind, body = get(port, host, accept="application/json")
+    assert status == 503 and kind.startswith("application/json")
+    down = json.loads(body)
+    assert down["task"] == "web" and down["running"] is False and "state" in down
+    assert isinstance(down["logs"], list) and down["logs"]
+    status, kind, body = get(port, host, accept="text/html")
+    assert status == 503 and kind.startswith("text/html") and "last log lines" in body
+
+    status, _, body = get(port, f"nope.{project.session}.localhost", accept="application/json")
+    assert status == 404
+    assert f"http://{host_of(project, 'ws', port)}/" in json.loads(body)["urls"]
+    status, _, body = get(port, "example.com")
+    assert status == 421 and "only *.localhost" in body
+
+
+def test_two_projects_share_one_proxy_and_it_moves_when_its_server_ends(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    other = Project(tmp_path_factory.mktemp("other"), project.socket_name)
+    try:
+        for checkout in (project, other):
+            _setup(checkout, port, monkeypatch)
+            assert checkout.json("start", "web", "--wait")["ok"] is True
+        first = ProxyKeeper(port, poll=0.05).start()
+        assert first.serving.wait(5), first.problem
+        second = ProxyKeeper(port, poll=0.05).start()  # a second supervisor: it waits
+        try:
+            assert not second.serving.is_set()
+            for checkout in (project, other):
+                status, _, body = get(port, host_of(checkout, "web", port))
+                assert status == 200 and body.startswith("hello from web"), body
+            first.stop()
+            assert second.serving.wait(5), second.problem
+            wait_until(lambda: get(port, host_of(other, "web", port))[0] == 200, timeout=5)
+        finally:
+            first.stop()
+            second.stop()
+    finally:
+        other.cleanup()
+
+
+def test_the_proxy_is_not_imported_by_other_commands(project: Project) -> None:
+    project.write(CONFIG)
+    code = "import sys; from taskmux.cli import entry; print('aiohttp' in sys.modules)"
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd()
+    )
+    assert out.stdout.strip() == "False"
