@@ -24,7 +24,7 @@ def _hook() -> ModuleType:
 
 
 def _schema_classes() -> list[type[Any]]:
-    return [schema.ProjectConfig, schema.TaskConfig, schema.Hooks, schema.Dependency]
+    return [schema.ProjectConfig, schema.TaskConfig, schema.Hooks, schema.Dependency, schema.Notify]
 
 
 def test_every_schema_field_has_a_meaning() -> None:
