@@ -22,14 +22,14 @@ class Node:
     name: str
     depends_on: tuple[tuple[str, str], ...]  # (task, condition)
     ready_after: float | None  # seconds from its last start to ready (None: not seen)
-    scheduled: bool = False
+    schedule: str | None = None  # a scheduled one-shot's `schedule` or `every`
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "depends_on": [{"task": t, "condition": c} for t, c in self.depends_on],
             "ready_after": self.ready_after,
-            "scheduled": self.scheduled,
+            "schedule": self.schedule,
         }
 
 
@@ -46,7 +46,8 @@ class GraphResult:
         for node in self.nodes:
             deps = ", ".join(f"{t} ({c})" for t, c in node.depends_on) or "-"
             ready = f"  ready after {node.ready_after:.2f}s" if node.ready_after is not None else ""
-            out.append(f"{node.name} <- {deps}{ready}")
+            when = f"  ({node.schedule})" if node.schedule else ""
+            out.append(f"{node.name} <- {deps}{ready}{when}")
         if self.chain:
             took = f" ({self.chain_seconds:.2f}s)" if self.chain_seconds is not None else ""
             out.append(f"critical chain by {self.chain_by}: {' -> '.join(self.chain)}{took}")
@@ -90,7 +91,9 @@ def ready_times(records: Iterable[dict[str, Any]]) -> dict[str, float]:
             started[task] = float(ts)
             ready.pop(task, None)
         elif record.get("event") == "ready" and task in started and task not in ready:
-            ready[task] = round(float(ts) - started[task], 3)
+            after = record.get("after")  # measured from the run's own start
+            took = after if isinstance(after, int | float) else float(ts) - started[task]
+            ready[task] = round(float(took), 3)
     return ready
 
 
@@ -128,7 +131,7 @@ def graph_of(config: ProjectConfig, records: Iterable[dict[str, Any]]) -> GraphR
             name,
             tuple((d.task, d.condition) for d in task.depends_on),
             times.get(name),
-            task.is_scheduled,
+            task.schedule or (f"every {task.every}" if task.every else None),
         )
         for name, task in config.tasks.items()
     )

@@ -92,7 +92,7 @@ class Notifier:
         """One event: a crash-loop check for an exit, a notice if `notify.on` names it."""
         project = self._source()
         event, task = str(record.get("event", "")), record.get("task")
-        if event == "exited" and isinstance(task, str):
+        if event == "exited" and isinstance(task, str) and not _succeeded(project, task, record):
             line = project.last_line(task)
             at = float(record.get("ts") or 0.0)
             repeated = self.loops.exited(task, at, line)
@@ -141,6 +141,15 @@ class Notifier:
             except (OSError, ValueError, TaskmuxError) as exc:  # refused, timed out, 5xx
                 error = str(exc)
         return f"{TRIES} tries failed: {error}"
+
+
+def _succeeded(project: Supervised, task: str, record: dict[str, Any]) -> bool:
+    """Whether an exit counts as success (a one-shot's, a schedule's run): no crash."""
+    spec = project.config.tasks.get(task)
+    code, sig = record.get("exit_code"), record.get("signal")
+    if spec is None or sig is not None or not isinstance(code, int):
+        return False
+    return spec.is_success(code, None)
 
 
 def _post(url: str, data: bytes) -> None:

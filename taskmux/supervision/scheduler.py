@@ -56,14 +56,16 @@ class Scheduler:
             self.due[name] = step.next_run
             wanted.append(step.next_run)
             if step.verdict is Verdict.RUN:
-                project.record("scheduled_run", name, due=step.due, next_run=step.next_run)
+                project.record(
+                    "scheduled_run", name, due=_at(step.due), next_run=_at(step.next_run)
+                )
                 act(name, _launch, project, name)
             elif step.verdict is Verdict.SKIP:
                 project.record(
                     "schedule_skipped",
                     name,
-                    due=step.due,
-                    next_run=step.next_run,
+                    due=_at(step.due),
+                    next_run=_at(step.next_run),
                     reason="the previous run is still running",
                 )
         self._publish(project.state_root)
@@ -95,3 +97,7 @@ def _launch(project: Supervised, name: str) -> None:
     launched = project.relaunch([name])
     if name in launched.failures:
         project.record("scheduled_run_failed", name, error=launched.failures[name].message)
+
+
+def _at(moment: float | None) -> float | None:
+    return round(moment, 3) if moment is not None else None
