@@ -62,9 +62,15 @@ def restart_cascade(
 ) -> StartReport:
     """After `report` (the restart of `names`): wait until each of `names` is ready, then
     restart their dependents; the report of both. A task that does not become ready
-    holds its dependents back (each named in `skipped` with why)."""
+    holds its dependents back (each named in `skipped` with why). Only dependents that
+    were started and not stopped by hand are restarted."""
     config = lifecycle.config
-    targets = dependents_to_restart(config, names)
+    observation = lifecycle.observe()  # a dependent stopped by hand, or never started, stays so
+    targets = [
+        name
+        for name in dependents_to_restart(config, names)
+        if name in observation.tasks and not observation.tasks[name].manually_stopped
+    ]
     if not targets:
         return report
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from harness import Project, project  # noqa: F401  (project is a fixture)
+from harness import Project, project, wait_until  # noqa: F401  (project is a fixture)
 from test_histories import T0, FakeProject, _config, _settle
 
 from taskmux.runtime.timing import Timing
@@ -146,3 +146,63 @@ def test_status_reads_the_next_run_of_a_live_supervisor(tmp_path: Path) -> None:
     assert next_run(str(tmp_path), "job") == 5.0
     (tmp_path / "schedule.json").write_text(json.dumps({"pid": 2**22 + 7, "next": {"job": 5.0}}))
     assert next_run(str(tmp_path), "job") is None  # its supervisor is gone
+
+
+CASCADING = """
+[tasks.db]
+command = "db"
+restart_delay = 0
+restart_dependents = true
+[tasks.api]
+command = "api"
+depends_on = ["db"]
+"""
+
+
+def test_a_supervisor_restart_cascades_to_the_dependents(tmp_path: Path) -> None:
+    clock = [T0]
+    fake = ScheduledProject(CASCADING, clock, tmp_path)
+    followed: list[str] = []
+    fake.restart_dependents = lambda name: followed.append(name) or ["api"]  # type: ignore[method-assign]
+    fake.run("db")
+    fake.run("api")
+    supervisor = Supervisor(lambda: fake, clock=lambda: clock[0], timing=Timing.fast())
+    try:
+        fake.die("db", status=1)
+        supervisor.tick()
+        _settle(supervisor)
+        fake.die("api", status=1)  # api has no restart_dependents: nothing follows it
+        supervisor.tick()
+        _settle(supervisor)
+    finally:
+        supervisor.action_pool.shutdown(wait=True)
+        supervisor.pool.shutdown(wait=True)
+    assert followed == ["db"]
+
+
+@pytest.mark.slow
+def test_start_m_runs_an_every_task_and_keeps_the_status_line(project: Project) -> None:  # noqa: F811
+    """End to end: `start -m` on a private tmux server runs an `every = "1s"` task about
+    every second, status shows its next run, and the session's status line its tags."""
+    project.write(
+        """
+        [tasks.web]
+        command = "sleep 60"
+        [tasks.tick]
+        command = "echo tick"
+        every = "1s"
+        restart_policy = "no"
+        """
+    )
+    project.spawn("start", "-m")
+
+    def runs() -> list[float]:
+        return [e["ts"] for e in project.events() if e["event"] == "scheduled_run"]
+
+    wait_until(lambda: len(runs()) >= 3, timeout=20)
+    gaps = [b - a for a, b in zip(runs(), runs()[1:], strict=False)]
+    assert all(0.5 < gap < 2.5 for gap in gaps), gaps
+    row = project.status()["tick"]
+    assert row["schedule"] == "every 1s" and row["next_run"] is not None
+    line = project.tmux("show-options", "-t", project.session, "status-right").stdout
+    assert "●web" in line
