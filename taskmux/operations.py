@@ -227,6 +227,12 @@ OPERATIONS: dict[str, Operation] = {
         Operation("inspect", "Everything taskmux knows about one task.", (_TASK,), fallback=True),
         Operation("health", "Run every task's health check now, concurrently."),
         Operation(
+            "graph",
+            "The dependency graph (each task's dependencies and conditions), its critical "
+            "chain, and how long each task took to become ready at its last start.",
+            fallback=True,
+        ),
+        Operation(
             "logs",
             "A task's log lines (all tasks merged by time when none is named).",
             (
@@ -440,7 +446,19 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "restart",
             "Stop, free ports and start again; clears manual-stop marks.",
-            (_TASKS, _KILL_PORT, _HOLDER, _FORCE),
+            (
+                _TASKS,
+                _KILL_PORT,
+                _HOLDER,
+                _FORCE,
+                Param(
+                    "cascade",
+                    "bool",
+                    "Then, once they are ready again, restart the tasks that depend on them "
+                    "(condition healthy or started), in dependency order.",
+                    default=False,
+                ),
+            ),
             read_only=False,
             destructive=True,
         ),

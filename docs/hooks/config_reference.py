@@ -51,6 +51,13 @@ SECTIONS: tuple[tuple[type[Any], str, str, str], ...] = (
         '"..."}` table. What each condition waits for, and when it can no longer be met: '
         "[Dependency conditions](../configuration.md#dependency-conditions).",
     ),
+    (
+        schema.Notify,
+        "Notices: `[notify]`",
+        "notify",
+        "Whom a supervisor (`start -m`, `daemon`) tells when something goes wrong: "
+        "[Notifications](../configuration.md#notifications).",
+    ),
 )
 
 _SCALARS: dict[Any, tuple[str, str]] = {
@@ -67,6 +74,7 @@ _TABLES: dict[Any, tuple[str, str]] = {
         "task names or `{task, condition}` tables ([dependencies](#dependencies))",
     ),
     schema.TaskConfig: ("table ([per task](#tasks))", "tables ([per task](#tasks))"),
+    schema.Notify: ("table ([notify](#notify))", "tables"),
 }
 
 

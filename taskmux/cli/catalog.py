@@ -34,6 +34,7 @@ COMMANDS = {
     "health": "Check every running task concurrently; exit 1 if one that should run is down "
     "or unhealthy (tasks never started, or stopped by hand, show as not running).",
     "inspect": "Everything taskmux knows about one task, as JSON.",
+    "graph": "The dependency graph, its critical chain and the last start's times to ready.",
     "logs": "Show task logs (every line kept, timestamped, across restarts and rotation).",
     "import": "Write taskmux.toml next to FILE from a Procfile or a process-compose.yaml.",
     "events": "The lifecycle event history: starts, exits, restarts, health changes, stops.",

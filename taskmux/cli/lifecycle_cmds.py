@@ -198,11 +198,32 @@ def restart(
     kill_port: KillPortOpt = False,
     holder: HolderOpt = None,
     force: ForceOpt = False,
+    cascade: Annotated[
+        bool,
+        typer.Option(
+            "--cascade",
+            help="Then, once they are ready again, restart what depends on them (condition "
+            "healthy or started), in dependency order.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Stop, free ports, start again in place; clears manual-stop marks."""
-    params = {"tasks": tasks or None, "kill_port": kill_port, "holder": holder, "force": force}
-    perform(json_out, "restart", lambda s: s.call("restart", params), _where)
+    params = {
+        "tasks": tasks or None,
+        "kill_port": kill_port,
+        "holder": holder,
+        "force": force,
+        "cascade": cascade,
+    }
+
+    def human(report: StartReport) -> str | None:
+        said = [_where(report)] if _where(report) else []
+        if report.cascaded:
+            said.append("then, once ready, its dependents: " + ", ".join(report.cascaded))
+        return "; ".join(s for s in said if s) or None
+
+    perform(json_out, "restart", lambda s: s.call("restart", params), human)
 
 
 @app.command()
@@ -285,3 +306,20 @@ def inspect(
 
     record = Service.for_project(load(json_out, fallback=True)).inspect(task).to_dict()
     print_json({"ok": True, **record} if json_out else record)
+
+
+@app.command()
+def graph(
+    dot: Annotated[
+        bool, typer.Option("--dot", help="Graphviz text (pipe it to `dot -Tsvg`).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The dependency graph, its critical chain and the last start's times to ready."""
+    from taskmux.service import Service
+
+    result = Service.for_project(load(json_out, fallback=True)).graph()
+    if dot and not json_out:
+        print(result.dot(), end="")
+        return
+    emit(json_out, result.to_dict(), lambda: print("\n".join(result.lines())))

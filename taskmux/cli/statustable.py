@@ -96,12 +96,24 @@ def notes(row: dict[str, Any]) -> str:
         parts.append(f"restarts={row['restart_count']}")
     if row.get("next_restart_at"):
         parts.append(f"next restart in {max(0.0, row['next_restart_at'] - time.time()):.0f}s")
-    if row.get("auto_start") is False:
+    if row.get("schedule"):
+        parts.append(_schedule_note(row))
+    elif row.get("auto_start") is False:
         parts.append("manual start")
     if row.get("daemonized"):
         pids = ",".join(str(pid) for pid in row["daemonized"]["pids"])
         parts.append(f"in background, pid {pids}: run it in the foreground (see inspect)")
     return " ".join(parts)
+
+
+def _schedule_note(row: dict[str, Any]) -> str:
+    """`every 2s, next run in 1s`, or without a supervisor `... (no supervisor runs it)`."""
+    due = row.get("next_run")
+    if due is None:
+        return f"{row['schedule']} (runs under start -m or the daemon)"
+    wait = max(0.0, due - time.time())
+    when = f"in {wait:.0f}s" if wait < 3600 else time.strftime("at %H:%M", time.localtime(due))
+    return f"{row['schedule']}, next run {when}"
 
 
 def _readiness_notes(row: dict[str, Any]) -> list[str]:

@@ -18,6 +18,12 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from taskmux.config.schedules import (
+    depended_problems,
+    notify_problems,
+    schedule_problems,
+    without_auto_start,
+)
 from taskmux.config.deps import find_cycle
 from taskmux.config.patterns import pattern_problem
 from taskmux.config.schema import (
@@ -224,8 +230,14 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
             for dep in task.depends_on:
                 unique.setdefault(dep.task, dep)  # listed twice: the first one counts
             tasks[name] = dataclasses.replace(task, depends_on=list(unique.values()))
+            # Schedules and cascades (SPEC §15): `config/composition.py`.
+            problems += schedule_problems(name, task, body)
+            tasks[name] = without_auto_start(tasks[name])
 
     problems += _dependency_problems(tasks, raw_tasks)
+    # `[notify]` and dependencies on scheduled tasks (SPEC §15): `config/composition.py`.
+    problems += depended_problems(tasks)
+    problems += notify_problems(raw.get("notify"), project.notify if project else None)
     problems += _env_problems(project, tasks, raw_tasks)
     if project is None or any(p.severity == "error" for p in problems):
         return None, problems

@@ -456,6 +456,7 @@ def task_facts(task: TaskConfig) -> dict[str, Any]:
         "stop_signal": task.stop_signal,
         "restart_delay": task.restart_delay,
         "has_env": bool(task.env) or task.env_file is not None,
+        "schedule": task.schedule or (f"every {task.every}" if task.every else None),
     }
 
 

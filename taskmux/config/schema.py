@@ -356,6 +356,38 @@ class TaskConfig:
         ),
     )
 
+    # Schedules and cascades (SPEC §15); checked by `config/schedules.py`.
+    schedule: str | None = field(
+        default=None,
+        metadata=about(
+            'a cron expression (five fields, local time: `"*/5 * * * *"`): the task is a '
+            "scheduled one-shot that a supervisor (`start -m`, `daemon`) starts at each time; "
+            "a bare `start` does not start it, naming it does. A run still going at the next "
+            "time is not started twice (event `schedule_skipped`)"
+        ),
+    )
+    every: str | None = field(
+        default=None,
+        metadata=about(
+            'instead of `schedule`: a period (`"30s"`, `"5m"`, `"2h"`, `"1d"`; at least 1 s) '
+            "after which a supervisor starts the task again, the first time one period after "
+            "it began supervising"
+        ),
+    )
+    restart_dependents: bool = field(
+        default=False,
+        metadata=about(
+            "when this task is restarted (by hand or by a supervisor), also restart the tasks "
+            "that depend on it with condition `healthy` or `started` (and theirs), in "
+            "dependency order, once it is ready again"
+        ),
+    )
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Whether a supervisor starts this task on a schedule (`schedule` or `every`)."""
+        return self.schedule is not None or self.every is not None
+
     @property
     def dependencies(self) -> list[str]:
         """The names this task depends on, in the file's order."""
@@ -390,6 +422,48 @@ class TaskConfig:
     def is_success(self, exit_status: int | None, exit_signal: int | None) -> bool:
         """Whether an exit counts as success (`success_exit_codes`; a signal never does)."""
         return exit_signal is None and exit_status in self.success_exit_codes
+
+
+def _notify_events() -> list[str]:
+    return ["gave_up", "unhealthy", "crash_loop"]
+
+
+@dataclass(frozen=True)
+class Notify:
+    """`[notify]`: who is told when something goes wrong, while a supervisor runs."""
+
+    __pydantic_config__: ClassVar[dict[str, bool]] = {"strict": True}
+
+    on: list[str] = field(
+        default_factory=_notify_events,
+        metadata=about(
+            "the events that notify: `gave_up`, `unhealthy`, `crash_loop` (3 exits within "
+            "60 s with the same last line), `restart_failed`, `exited`, `session_lost`, "
+            "`schedule_skipped`"
+        ),
+    )
+    desktop: bool = field(
+        default=False,
+        metadata=about(
+            "a desktop notification (`notify-send`) when one can be shown; nothing on a "
+            "machine without one"
+        ),
+    )
+    webhook: str | None = field(
+        default=None,
+        metadata=about("an http(s) URL the event is POSTed to as JSON (3 tries, secrets hidden)"),
+    )
+    command: str | None = field(
+        default=None,
+        metadata=about(
+            "a shell command run for each notice, with the event as JSON in `TASKMUX_EVENT`"
+        ),
+    )
+
+    @property
+    def active(self) -> bool:
+        """Whether any notice goes anywhere."""
+        return bool(self.on) and (self.desktop or bool(self.webhook) or bool(self.command))
 
 
 @dataclass(frozen=True)
@@ -465,6 +539,10 @@ class ProjectConfig:
         ),
     )
     # ---------------------------------------------------------------------------------
+    notify: Notify = field(
+        default_factory=Notify,
+        metadata=about("`[notify]`: notices of failures (SPEC §15), sent by a supervisor"),
+    )
     tasks: dict[str, TaskConfig] = field(
         default_factory=dict, metadata=about("`[tasks.NAME]`: one table per task")
     )
@@ -505,9 +583,9 @@ class ProjectConfig:
             for name, body in data["tasks"].items()
         }
         worktree = WorktreeSettings(**data.get("worktree", {}))
-        return cls(
-            **{**data, "hooks": Hooks(**data["hooks"]), "worktree": worktree, "tasks": tasks}
-        )
+        notify = Notify(**data["notify"]) if "notify" in data else Notify()
+        plain = {**data, "hooks": Hooks(**data["hooks"]), "worktree": worktree, "notify": notify}
+        return cls(**{**plain, "tasks": tasks})
 
 
 def env_file_list(value: str | list[str] | None) -> list[str]:
@@ -525,7 +603,7 @@ def field_names(cls: type) -> set[str]:
 def signature() -> str:
     """Changes whenever the schema does, so caches of validated configs expire with it."""
     parts = []
-    for cls in (Hooks, WorktreeSettings, Dependency, TaskConfig, ProjectConfig):
+    for cls in (Hooks, WorktreeSettings, Dependency, TaskConfig, Notify, ProjectConfig):
         parts += [f"{f.name}:{f.type}:{_default_text(f)}" for f in dataclasses.fields(cls)]
     return "|".join(parts)
 

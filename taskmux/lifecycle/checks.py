@@ -13,6 +13,7 @@ from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.health_report import HealthReport, expectation, task_health
 from taskmux.lifecycle.results import Checked
 from taskmux.runtime.health import CheckResult
+from taskmux.runtime.paneformat import Health
 from taskmux.runtime.probes import run_probe
 from taskmux.runtime.state import TaskState, in_start_period, next_health, same_run
 
@@ -130,6 +131,9 @@ class Checks:
             before, passed, counted, task.health_retries, now, run, result.reason, ready
         )
         self.ctx.tmux.set_health(current.window_id, after)
+        if after.healthy and run is not None and not _was_ready(before, run):
+            # The first pass of this run: how long it took is what `graph` shows.
+            self.ctx.events.append("ready", name, after=round(now - run, 3))
         return Checked(result, before, after)
 
     def health(self) -> HealthReport:
@@ -160,3 +164,8 @@ class Checks:
         return HealthReport(
             {n: task_health(n, *expected[n], results.get(n), n in starting) for n in names}
         )
+
+
+def _was_ready(before: Health | None, run: float) -> bool:
+    """Whether this run had passed a check already (its `ready` event is written)."""
+    return before is not None and bool(before.healthy) and same_run(before.run, run)

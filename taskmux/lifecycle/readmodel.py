@@ -164,6 +164,9 @@ def task_row(
         row["held_until"] = state.held_until if holder else None
     if leftover:
         row["leftover_pids"] = leftover
+    if facts is not None and facts.get("schedule"):
+        row["schedule"] = facts["schedule"]
+        row["next_run"] = next_run(root, name)
     row["log_file"] = os.path.join(root, "logs", f"{name}.log")
     return row
 
@@ -281,6 +284,19 @@ def may_have_leftovers(root: str, running: bool) -> bool:
     return not os.path.lexists(os.path.join(root, "session-ended")) and os.path.isdir(
         os.path.join(root, "logs")
     )
+
+
+def next_run(root: str, name: str) -> float | None:
+    """When a supervisor starts a scheduled task next (`supervision/scheduler.py` keeps
+    `schedule.json`); None while no supervisor runs, or it stopped the schedule."""
+    try:
+        with open(os.path.join(root, "schedule.json"), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
+        os.kill(int(data["pid"]), 0)  # a supervisor that died left its file behind
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    due = data.get("next", {}).get(name) if isinstance(data.get("next"), dict) else None
+    return float(due) if isinstance(due, int | float) else None
 
 
 def recorded_ports(root: str) -> dict[str, int]:

@@ -61,6 +61,8 @@ class StartReport:
     session: str = ""  # the tmux session the tasks run in (`name`, or `name-XXXX`)
     # Running tasks whose environment holds a port that moved (why), with no supervisor.
     needs_restart: dict[str, str] = field(default_factory=dict)
+    # Dependents restarted after the named tasks were ready again (`lifecycle/cascade.py`).
+    cascaded: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,7 @@ class StartReport:
             "died": {name: death.to_dict() for name, death in self.died.items()},
             "warnings": self.warnings,
             "needs_restart": self.needs_restart,
-        }
+        } | ({"cascaded": self.cascaded} if self.cascaded else {})
 
 
 @dataclass

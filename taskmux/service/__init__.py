@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from taskmux.interop.moving import ExportResult, ImportResult
     from taskmux.lifecycle.core import Lifecycle, Progress, StartReport, StopReport
     from taskmux.lifecycle.ensure import EnsureResult
+    from taskmux.lifecycle.graph import GraphResult
     from taskmux.lifecycle.health_report import HealthReport
     from taskmux.lifecycle.results import KillResult, StartWaitResult
     from taskmux.lifecycle.waiting import WaitResult
@@ -213,6 +214,12 @@ class Service:
         self.project.task(task)
         return InspectResult(inspect_row(self.project, task, self.observe()))
 
+    def graph(self) -> GraphResult:
+        """The dependency graph, its critical chain, the last start's times to ready."""
+        from taskmux.lifecycle.graph import project_graph
+
+        return project_graph(self.lifecycle())
+
     def health(self) -> HealthReport:
         report = self.lifecycle().health()
         error = report.error()
@@ -386,8 +393,16 @@ class Service:
             with contextlib.suppress(OSError):  # the names are a convenience: never fail a start
                 proxyreg.register(self.project.path, self.project.paths.root, session)
 
-    def restart(self, tasks: list[str] | None = None, kill_port: bool = False) -> StartReport:
-        return _settled(self.lifecycle().restart(self._chosen(tasks), kill_port=kill_port))
+    def restart(
+        self, tasks: list[str] | None = None, kill_port: bool = False, cascade: bool = False
+    ) -> StartReport:
+        """Restart; then, once ready, the dependents of those that cascade (`cascade`, or
+        `restart_dependents = true`: `lifecycle/cascade.py`)."""
+        from taskmux.lifecycle.cascade import restart_with_dependents
+
+        return _settled(
+            restart_with_dependents(self.lifecycle(), self._chosen(tasks), kill_port, cascade)
+        )
 
     def stop(self, tasks: list[str] | None = None) -> StopReport:
         report = self.lifecycle().stop(self._chosen(tasks))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskmux.errors import TaskmuxError
 from taskmux.lifecycle import logpipes
@@ -66,6 +66,10 @@ class Supervised(Protocol):
     def build(self, name: str, command: str) -> str | None: ...
     def wait_condition(self, name: str, condition: Condition, timeout: float) -> str | None: ...
     def ensure_collector(self) -> None: ...
+    def restart_dependents(self, name: str) -> list[str]: ...
+    def last_line(self, name: str) -> str: ...
+    def redacted(self, task: str | None, fields: dict[str, Any]) -> dict[str, Any]: ...
+    def set_status_line(self, session: str, text: str | None) -> None: ...
 
 
 class LifecycleSeam:
@@ -125,15 +129,26 @@ class LifecycleSeam:
     def record(self, event: str, task: str | None, **fields: object) -> None:
         """An event; a task's text fields (a failed check's or watch command's output)
         with its secrets hidden, as every read of its output has them."""
+        self.lifecycle.events.append(event, task, **self.redacted(task, fields))
+
+    def redacted(self, task: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """`fields` with the task's secrets hidden in its text values."""
         if task is not None and task in self.lifecycle.config.tasks:
             from taskmux.lifecycle.redaction import task_redactor
 
             redactor = task_redactor(self.lifecycle.project, task)
             if redactor is not None:
-                fields = {
-                    k: redactor.text(v) if isinstance(v, str) else v for k, v in fields.items()
-                }
-        self.lifecycle.events.append(event, task, **fields)
+                return {k: redactor.text(v) if isinstance(v, str) else v for k, v in fields.items()}
+        return fields
+
+    def last_line(self, name: str) -> str:
+        """The last line the task printed (secrets hidden), "" when none."""
+        from taskmux.lifecycle.redaction import task_logs
+        from taskmux.logs.reading import tail
+
+        logs = task_logs(self.lifecycle.project, [name], True, self.lifecycle.observe)
+        lines = tail(logs[0], 5) if logs else []
+        return next((line.text.strip() for line in reversed(lines) if line.text.strip()), "")
 
     def tagged(self, **tags: object) -> LifecycleSeam:
         return LifecycleSeam(self.lifecycle.tagged(**tags))
@@ -198,3 +213,30 @@ class LifecycleSeam:
     def wait_condition(self, name: str, condition: Condition, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
         return self.lifecycle.wait_condition(name, condition, deadline=deadline)
+
+    def restart_dependents(self, name: str) -> list[str]:
+        """After a restart of `name` (`restart_dependents = true`): once it is ready, its
+        dependents, as `restart --cascade` does; the names restarted."""
+        from taskmux.lifecycle.cascade import restart_cascade
+        from taskmux.lifecycle.results import StartReport
+
+        report = restart_cascade(self.lifecycle, [name], StartReport(started=[name]))
+        for held, why in report.skipped.items():
+            self.record("cascade_skipped", held, reason=why)
+        return report.cascaded
+
+    def set_status_line(self, session: str, text: str | None) -> None:
+        """The session's own `status-right` (None: unset, back to the global one); never
+        `-g`, never another session."""
+        target = f"={session}:"
+        if text is None:
+            self.lifecycle.tmux.run(
+                ["set-option", "-u", "-t", target, "status-right"],
+                ["set-option", "-u", "-t", target, "status-right-length"],
+            )
+            return
+        length = str(max(40, len(text)))
+        self.lifecycle.tmux.run(
+            ["set-option", "-t", target, "status-right", text],
+            ["set-option", "-t", target, "status-right-length", length],
+        )

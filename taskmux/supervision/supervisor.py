@@ -46,13 +46,17 @@ from taskmux.statedir.claim import claim_supervision as claim_supervision
 from taskmux.statedir.claim import describe_holder as describe_holder
 from taskmux.statedir.claim import read_holder as read_holder
 from taskmux.statedir.claim import supervisor_running as supervisor_running
+from taskmux.supervision.change_restart import restart_for_change
 from taskmux.supervision.exitwatch import ExitWatch
 from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
+from taskmux.supervision.notify import Notifier
 from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.supervision.recovery import RecoveryPlan, recovery_plan, session_lost
 from taskmux.supervision.relaunch import recover
+from taskmux.supervision.scheduler import Scheduler
 from taskmux.supervision.seam import LifecycleSeam, Supervised
 from taskmux.supervision.stale_restart import restart_stale
+from taskmux.supervision.statusline import StatusLine
 
 if TYPE_CHECKING:
     from taskmux.lifecycle.core import Lifecycle
@@ -106,6 +110,8 @@ class Supervisor:
         self._dues: list[float] = []  # clock times at which this tick wants another
         self._collector: int | None = None  # the log collector's pid, while tasks run
         self._stale_done: set[tuple[str, float | None]] = set()  # runs restarted as stale
+        self.schedules = Scheduler()  # scheduled one-shots' next times
+        self.status_line = StatusLine()  # the session's tags, while `run` runs
 
     def _seam_of(self, service: Service) -> Supervised:
         """The seam of the service's lifecycle, the same object while the config is."""
@@ -155,6 +161,8 @@ class Supervisor:
         with self._lock:
             self._watching = True
             self._exits = exits
+        notifier = Notifier(lambda: self.supervised)
+        notifier.start(self.supervised.state_root / "events.jsonl")
         try:
             woken = True
             next_tick = 0.0
@@ -162,6 +170,7 @@ class Supervisor:
                 if woken or time.monotonic() >= next_tick:
                     try:
                         self.tick()
+                        self.status_line.show(self.supervised, self.snapshot, self.clock())
                         exits.follow(self._watched_pids())
                         last_error = ""
                         next_tick = time.monotonic() + self._pause(self._notified(exits))
@@ -182,11 +191,22 @@ class Supervisor:
                 files, self.files = self.files, None
             if files is not None:
                 files.stop()
+            notifier.close()
+            self._end_views()
             exits.close()
             if proxy is not None:
                 proxy.stop()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.action_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _end_views(self) -> None:
+        """Nothing keeps them current any more: no next runs, no tags on the session."""
+        project = self.supervised
+        try:
+            self.schedules.close(project.state_root)
+            self.status_line.clear(project)
+        except (OSError, TaskmuxError) as exc:  # the tmux server may be gone already
+            project.record("supervisor_error", None, error=f"ending supervision: {exc}")
 
     def wake(self) -> None:
         """Look at tmux again now (from any thread): a check or an action finished."""
@@ -269,9 +289,14 @@ class Supervisor:
             if self._note_exit(project, name, state):
                 continue  # a check of what it left runs first; its end wakes the loop
             self._run_health(project, name, task, state, now)
+            if task.is_scheduled:
+                continue  # it runs again at its next time (`scheduler.py`), not by policy
             decision = decide(policy_of(task), observed_of(state), history_of(state), now)
             self._apply(project, name, state, decision, now)
         self._restart_stale(project, observation)
+        self._dues += self.schedules.tick(
+            project, observation, now, busy, partial(self._act, project)
+        )
 
     def _restart_stale(self, project: Supervised, observation: Observation) -> None:
         """Restart, once per run, each running task whose environment holds another
@@ -429,6 +454,9 @@ class Supervisor:
             self._after_failure(project, name, state, attempt, error)
         else:
             project.record("restarted", name, attempt=attempt, reason=reason)
+            task = project.config.tasks.get(name)
+            if task is not None and task.restart_dependents:
+                project.restart_dependents(name)  # once it is ready again
 
     def _after_failure(
         self, project: Supervised, name: str, state: TaskState, attempt: int, error: str
@@ -473,46 +501,8 @@ class Supervisor:
             state.is_alive, state.manually_stopped, state.gave_up, state.started_at, change
         ):
             return False
-        self._act(project, name, self._restart_for_change, project, name, change)
+        self._act(project, name, restart_for_change, project, name, change, self._notify)
         return True
-
-    def _restart_for_change(self, project: Supervised, name: str, change: Change) -> None:
-        """Run the task's `watch_cmd` (if any; a failure leaves the task running as it is),
-        then restart it the way `taskmux restart` does: hooks, port cleanup, settle window.
-
-        Like a restart by hand, it is not counted toward `max_restarts` and clears the
-        count: the files changed, so earlier crashes say little about the new code.
-        """
-        task = project.config.tasks.get(name)
-        if task is None:
-            return
-        project = project.tagged(trigger="watch")  # its stop, start, … events say so
-        reason = change.reason()
-        details: dict[str, object] = {"files": list(change.files), "changed": change.count}
-        if task.watch_cmd:
-            error = project.build(name, task.watch_cmd)
-            if error is not None:
-                project.record("watch_cmd_failed", name, reason=reason, error=error, **details)
-                self._notify(f"{name} left as it was: {error}")
-                return
-            state = project.observe().tasks.get(name)  # the build took a while
-            if state is None or not should_restart(
-                state.is_alive, state.manually_stopped, state.gave_up, state.started_at, change
-            ):
-                return
-        try:
-            report = project.restart(name)
-        except TaskmuxError as exc:  # e.g. a failing before_stop hook
-            report = None
-            error = exc.message
-        if report is not None and (name in report.started or name in report.completed):
-            project.record("restarted", name, reason=reason, **details)
-            self._notify(f"{name} restarted: {reason}")
-            return
-        if report is not None:
-            error = report.failed.get(name) or report.skipped.get(name) or "it did not start"
-        project.record("restart_failed", name, reason=reason, error=error, **details)
-        self._notify(f"{name}: restart after a change failed: {error}")
 
     # A lost session -----------------------------------------------------------------
 

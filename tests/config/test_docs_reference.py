@@ -30,6 +30,7 @@ def _schema_classes() -> list[type[Any]]:
         schema.Hooks,
         schema.WorktreeSettings,
         schema.Dependency,
+        schema.Notify,
     ]
 
 

@@ -33,6 +33,7 @@ __all__ = ["project"]
 
 TOOLS = {
     "status",
+    "graph",
     "start",
     "ensure",
     "stop",

@@ -114,7 +114,7 @@ def test_the_hints_on_the_wire() -> None:
         for name, tool in _tools().items()
     }
     assert wire == {
-        **dict.fromkeys(("status", "inspect", "health", "logs", "events", "wait"), read),
+        **dict.fromkeys(("status", "inspect", "health", "graph", "logs", "events", "wait"), read),
         "start": act(destructive=False, idempotent=True),
         "ensure": act(destructive=False, idempotent=True),
         "stop": act(destructive=True, idempotent=True),
@@ -170,7 +170,13 @@ def test_per_call_options_reach_the_service_call() -> None:
     )
     first, second, third = service.calls
     assert first.params["kill_port"] is True and first.params["with_deps"] is True
-    assert second.params == {"tasks": ["web"], "kill_port": True, "holder": None, "force": False}
+    assert second.params == {
+        "tasks": ["web"],
+        "kill_port": True,
+        "holder": None,
+        "force": False,
+        "cascade": False,
+    }
     assert third.params["kill_port"] is False  # one call's option does not outlive it
 
 
