@@ -1,6 +1,6 @@
 """MkDocs hook: the configuration reference, rendered from the config dataclasses at build time.
 
-Every key, its type, its default and its meaning come from `taskmux/config/schema.py`
+Every key, its type, its default and its meaning come from `taskmux/config/schema.py` (and `tables.py`)
 (the meaning from each field's `about(...)` metadata), so the page cannot drift from the
 code. The page `reference/configuration.md` holds the prose; this fills in the tables.
 """

@@ -18,14 +18,14 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from taskmux.config.deps import find_cycle
+from taskmux.config.patterns import pattern_problem
 from taskmux.config.schedules import (
     depended_problems,
     notify_problems,
     schedule_problems,
     without_auto_start,
 )
-from taskmux.config.deps import find_cycle
-from taskmux.config.patterns import pattern_problem
 from taskmux.config.schema import (
     Dependency,
     Hooks,
