@@ -94,7 +94,9 @@ def notes(row: dict[str, Any]) -> str:
     parts += _readiness_notes(row)
     if row.get("restart_count"):
         parts.append(f"restarts={row['restart_count']}")
-    if row.get("next_restart_at"):
+    if row.get("restart_waits"):
+        parts.append("restart waits for a supervisor")
+    elif row.get("next_restart_at"):
         parts.append(f"next restart in {max(0.0, row['next_restart_at'] - time.time()):.0f}s")
     if row.get("schedule"):
         parts.append(_schedule_note(row))

@@ -158,6 +158,9 @@ def task_row(
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
         if stale and state.is_alive:
             row["stale"] = stale
+        if _restart_waits(state, root):
+            row["state"] = state.exit_text()
+            row["restart_waits"] = "for a supervisor (start -m, the daemon)"
         holder = state.live_holder(now)
         row["holder"] = holder
         row["held_since"] = state.held_since if holder else None
@@ -169,6 +172,21 @@ def task_row(
         row["next_run"] = next_run(root, name)
     row["log_file"] = os.path.join(root, "logs", f"{name}.log")
     return row
+
+
+def _restart_waits(state: StateWords, root: str) -> bool:
+    """A restart a supervisor scheduled, with no supervisor left to carry it out: the row
+    says "exited 1" and that the restart waits, not "restarting" (the next `start -m`
+    or daemon does restart it)."""
+    if not state.dead or state.next_restart_at is None or state.gave_up:
+        return False
+    if state.manually_stopped:
+        return False
+    from pathlib import Path  # only for such a row: not on the lean path's way
+
+    from taskmux.statedir.claim import supervisor_running
+
+    return not supervisor_running(Path(root) / "supervisor.lock")
 
 
 def is_starting(facts: Facts | None, state: StateWords, now: float) -> bool:

@@ -493,3 +493,28 @@ def test_a_restart_that_fails_waits_the_backoff(project: Project) -> None:
     assert "E304" in str(failed[0]["error"]) or "port" in str(failed[0]["error"])
     delays = [e["delay"] for e in _events(project, "web", "restart_scheduled")]
     assert delays == [1.0, 2.0, 4.0]
+
+
+def test_a_restart_left_by_an_ended_supervisor_is_not_shown_as_under_way(
+    project: Project,
+) -> None:
+    """A scheduled restart needs a supervisor: once none runs, the row says how the task
+    ended and that its restart waits, not "restarting"; the next supervisor does it."""
+    project.write(
+        """
+        [tasks.crash]
+        command = "sleep 0.3; exit 3"
+        restart_backoff = 5.0
+        """
+    )
+    supervising = project.supervise()
+    wait_until(lambda: _events(project, "crash", "restart_scheduled"), timeout=15)
+    assert project.status()["crash"]["state"] == "restarting (exited 3)"
+    supervising.end()
+    row = project.status()["crash"]
+    assert row["state"] == "exited 3" and row["next_restart_at"] is not None
+    assert row["restart_waits"] == "for a supervisor (start -m, the daemon)"
+    table = " ".join(project.run("status").stdout.split())  # the NOTES column wraps
+    assert "restart waits for a supervisor" in table
+    project.supervise()
+    wait_until(lambda: _events(project, "crash", "restarted"), timeout=15)
