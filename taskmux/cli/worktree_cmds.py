@@ -97,6 +97,12 @@ def _print_removed(checkouts: list[dict[str, Any]]) -> None:
     if not checkouts:
         typer.echo("nothing to prune")
     for item in checkouts:
+        for ran in item.get("teardown", []):
+            failed = ran["timed_out"] or ran["exit_code"] != 0
+            how = "timed out" if ran["timed_out"] else f"exit {ran['exit_code']}"
+            typer.echo(
+                f"  teardown: {ran['step']}" + (f" (failed, {how}; --force)" if failed else "")
+            )
         ended = ", ".join(item["sessions"]) or "none running"
         typer.echo(f"removed {item['path']} (sessions: {ended}; state {item['state']})")
 

@@ -173,12 +173,15 @@ def remove(project: Project, path: Path, force: bool) -> Removed:
     config_path = _config_in(target, relative)
     paths = ProjectPaths.for_config(config_path)
     stopped: list[str] = []
+    teardown: list[dict[str, Any]] = []  # each step run, and how it ended
     if config_path.is_file():
         checkout = open_project(config_path, fallback=True)
         _end_supervisor(paths)
         stopped = _stop(Service.for_project(checkout))
         for index, step in enumerate(checkout.config.worktree.teardown, 1):
             result = run_shell(step, config_path.parent, STEP_TIMEOUT, dict(os.environ))
+            ran = {"step": step, "exit_code": result.exit_code, "timed_out": result.timed_out}
+            teardown.append(ran)
             if (result.exit_code != 0 or result.timed_out) and not force:
                 raise WorktreeFailed(
                     _step_failure("teardown", index, step, result.exit_code, result.output, target)
@@ -188,7 +191,7 @@ def remove(project: Project, path: Path, force: bool) -> Removed:
     sessions = _end_sessions(paths)
     _forget_state(paths)
     gitworktree.remove(top, target, force)
-    return Removed([_record(target, paths, stopped, sessions)])
+    return Removed([{**_record(target, paths, stopped, sessions), "teardown": teardown}])
 
 
 def prune(project: Project) -> Removed:

@@ -90,6 +90,8 @@ def test_add_list_remove_keep_each_checkout_apart(repo: Project) -> None:
     removed = repo.json("worktree", "remove", str(wt.root))
     assert removed["ok"] is True, removed
     assert removed["removed"][0]["stopped"] == ["web"]
+    (ran,) = removed["removed"][0]["teardown"]
+    assert ran == {"step": "printf bye > ../teardown.out", "exit_code": 0, "timed_out": False}
     assert (repo.checkouts / "teardown.out").read_text() == "bye"  # type: ignore[attr-defined]
     assert not state.exists() and not wt.root.exists()
     assert repo.status()["web"]["running"] is True  # the main checkout is untouched
