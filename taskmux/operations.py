@@ -221,7 +221,8 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         Operation(
             "status",
-            "Session and every task: state, pid, port, health, restarts.",
+            "Session and every task (or the ones named): state, pid, port, health, restarts.",
+            (_TASKS,),
             fallback=True,
         ),
         Operation("inspect", "Everything taskmux knows about one task.", (_TASK,), fallback=True),

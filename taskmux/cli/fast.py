@@ -134,18 +134,20 @@ def _value(param: Param, text: str | None) -> Any:
 _CANNOT_VOUCH = (OSError, ValueError, KeyError, TypeError, IndexError)
 
 
-def _status(config: str | None, _params: dict[str, Any], json_out: bool) -> None:
+def _status(config: str | None, params: dict[str, Any], json_out: bool) -> None:
     from taskmux.lifecycle.readmodel import LeanRead, NotHere
 
     document: dict[str, Any]
+    names = params.get("tasks") or []
     try:
         lean = LeanRead(config)
-        document = lean.status()
+        document = lean.status(names)
         sys.stderr.write(lean.notes())
     except (NotHere, *_CANNOT_VOUCH):
         from taskmux.service import Service
 
-        document = Service.for_project(load(config, fallback=True)).status().to_dict()
+        service = Service.for_project(load(config, fallback=True))
+        document = service.call("status", {"tasks": names or None}).to_dict()
     if json_out:
         _print_json({"ok": True, **document})
         return
@@ -310,9 +312,9 @@ def _ensure(config: str | None, params: dict[str, Any], json_out: bool) -> None:
 
 # command word: (operation, the params answered here, handler).
 LEAN: dict[str, tuple[str, tuple[str, ...], Handler]] = {
-    "status": ("status", (), _status),
-    "ls": ("status", (), _status),
-    "list": ("status", (), _status),
+    "status": ("status", ("tasks",), _status),
+    "ls": ("status", ("tasks",), _status),
+    "list": ("status", ("tasks",), _status),
     "inspect": ("inspect", ("task",), _inspect),
     "logs": ("logs", ("task", "lines"), _logs),
     "events": ("events", ("task", "lines"), _events),

@@ -250,12 +250,13 @@ def kill(
 
 
 @app.command()
-def status(json_out: JsonOpt = False) -> None:
-    """Show the session and every task: state, pid, port, uptime, notes."""
+def status(tasks: TasksArg = None, json_out: JsonOpt = False) -> None:
+    """Show the session and every task (or those named): state, pid, port, uptime, notes."""
     from taskmux.cli.statustable import write as status_table
     from taskmux.service import Service
 
-    result = Service.for_project(load(json_out, fallback=True)).status()
+    service = Service.for_project(load(json_out, fallback=True))
+    result = service.call("status", {"tasks": tasks or None})
     document = result.to_dict()
     emit(
         json_out,

@@ -189,6 +189,21 @@ def _restart_waits(state: StateWords, root: str) -> bool:
     return not supervisor_running(Path(root) / "supervisor.lock")
 
 
+def only_rows(
+    rows: list[dict[str, object]], names: list[str], config: str
+) -> list[dict[str, object]]:
+    """The rows of `names` (concrete task names, in the rows' order); E201 for a name
+    with no row (`config`: the file's name, for the message)."""
+    by_name = {str(row["name"]): row for row in rows}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        from taskmux.errors import TaskNotFound
+
+        raise TaskNotFound(f"task '{missing[0]}' not found in {config}")
+    wanted = set(names)
+    return [row for row in rows if row["name"] in wanted]
+
+
 def is_starting(facts: Facts | None, state: StateWords, now: float) -> bool:
     """Alive, with a probe or ready line, not yet passed nor unhealthy, inside its start-up
     window (`health_start_period`, then `health_retries` checks' worth of time).
@@ -395,9 +410,13 @@ class LeanRead:
         """The config's warnings as the full path prints them on stderr."""
         return "".join(f"warning[{code}]: {text}\n" for code, text in self.warnings)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, only: list[str] | None = None) -> dict[str, Any]:
+        """`only`: concrete task names to show (a group or a replicated task's own name
+        is the service's to expand: NotHere)."""
         names = list(self.facts) + [t for t in self.panes if t not in self.facts]
-        rows = [self.row(name) for name in names]
+        if only and any(name not in names for name in only):
+            raise NotHere
+        rows = [self.row(name) for name in (only and [n for n in names if n in only]) or names]
         return status_document(self.session, self.running, rows, [t for _, t in self.warnings])
 
     def inspect(self, name: str) -> dict[str, Any]:

@@ -195,15 +195,21 @@ class Service:
 
         return observe_project(self.tmux, self.project)
 
-    def status(self) -> StatusResult:
+    def status(self, tasks: list[str] | None = None) -> StatusResult:
+        """Every task's row, or the rows of `tasks` (names, `@GROUP`; E201 for one that
+        has no row)."""
+        from taskmux.lifecycle.readmodel import only_rows
         from taskmux.lifecycle.status import session_notes, status_rows
 
         project = self.project
         observation = self.observe()
+        rows = status_rows(project, observation)
+        if tasks:
+            rows = only_rows(rows, self.select(tasks), project.path.name)
         return StatusResult(
             observation.session or project.session,
             observation.session_exists,
-            tuple(status_rows(project, observation)),
+            tuple(rows),
             tuple(p.render() for p in project.warnings),
             tuple(session_notes(project, observation)),
         )

@@ -62,3 +62,30 @@ def test_replicas_run_on_their_own_ports_and_scale_stops_the_surplus(project: Pr
     rows = project.status()
     assert "web-2" not in rows and rows["web-1"]["state"] == "running"
     assert project.json("scale", "web", "2")["started"] == ["web-2"]
+
+
+def test_status_shows_the_tasks_named(project: Project) -> None:
+    project.write(STACK)
+    assert project.run("start", "@backend").returncode == 0
+
+    def names(*args: str) -> list[str]:
+        return [row["name"] for row in project.json("status", *args)["tasks"]]
+
+    assert names("@backend") == ["db", "api"]
+    assert names("web") == ["web-1", "web-2", "web-3"]
+    assert names("api", "db") == ["db", "api"]  # in the table's order
+    # A plain name is read on the lean path, a group by the service: the same rows.
+    for args in (("status", "api", "--json"), ("status", "@backend", "--json")):
+        lean, full = project.run(*args), project.run(*args, "--")
+        assert lean.returncode == full.returncode == 0
+        assert _without_uptime(lean.stdout) == _without_uptime(full.stdout), args
+    for unknown in ("nope", "@front"):
+        result = project.run("status", unknown)
+        assert result.returncode == 2 and ("E201" in result.stderr or "E118" in result.stderr)
+
+
+def _without_uptime(text: str) -> list[dict[str, object]]:
+    import json
+
+    rows: list[dict[str, object]] = json.loads(text)["tasks"]
+    return [{k: v for k, v in row.items() if k != "uptime"} for row in rows]
