@@ -16,6 +16,7 @@ from taskmux.runtime.health import CheckResult
 from taskmux.runtime.paneformat import Health
 from taskmux.runtime.probes import run_probe
 from taskmux.runtime.state import TaskState, in_start_period, next_health, same_run
+from taskmux.statedir.filelock import locked
 
 
 class Checks:
@@ -119,18 +120,22 @@ class Checks:
         if state.dead or not task.needs_check:
             return Checked(result)
         run = state.started_at
-        # The supervisor is the only writer of the streak, so what it saw is still
-        # current; any other check reads the window again, after its check ran.
-        current = state if count else self.ctx.observe().tasks.get(name)
-        if current is None or current.dead or not same_run(current.started_at, run):
-            return Checked(result)  # the run that was checked is over: its verdict is moot
-        before = current.health
-        now = time.time()
-        counted = count and (passed or not in_start_period(task.health_start_period, run, now))
-        after = next_health(
-            before, passed, counted, task.health_retries, now, run, result.reason, ready
-        )
-        self.ctx.tmux.set_health(current.window_id, after)
+        # One reader-writer of the streak at a time, across processes: a `taskmux
+        # health` that read the streak before the supervisor's check raised it would
+        # otherwise write it back lower (and a second `health_failed` would follow).
+        with locked(self.ctx.paths.health_lock(name)):
+            # The supervisor is the only one to change the streak, so what it saw is
+            # still current; any other check reads the window again, after it ran.
+            current = state if count else self.ctx.observe().tasks.get(name)
+            if current is None or current.dead or not same_run(current.started_at, run):
+                return Checked(result)  # the run that was checked is over: its verdict is moot
+            before = current.health
+            now = time.time()
+            counted = count and (passed or not in_start_period(task.health_start_period, run, now))
+            after = next_health(
+                before, passed, counted, task.health_retries, now, run, result.reason, ready
+            )
+            self.ctx.tmux.set_health(current.window_id, after)
         if after.healthy and run is not None and not _was_ready(before, run):
             # The first pass of this run: how long it took is what `graph` shows.
             self.ctx.events.append("ready", name, after=round(now - run, 3))

@@ -96,6 +96,10 @@ class ProjectPaths:
     def log_file(self, task: str) -> Path:
         return self.root / "logs" / f"{task}.log"
 
+    def health_lock(self, task: str) -> Path:
+        """Held while a check reads the task's health streak and writes the next one."""
+        return self.root / "locks" / f"{task}.health.lock"
+
     def task_lock(self, task: str) -> Path:
         """Held from a task's liveness check to its launch, and while marking it stopped."""
         return self.root / "locks" / f"{task}.lock"

@@ -166,10 +166,7 @@ def test_failing_health_checks_restart_the_task(project: Project) -> None:
         max_restarts = 1
         """
     )
-    # A process of its own: in this one, the GIL shared with the manual checks below
-    # widened a race (a second `health_failed` and `restart_scheduled` before the restart,
-    # seen once under load) that a separate process has not shown; noted to be fixed.
-    project.spawn("start", "-m")
+    project.supervise()
     wait_until(lambda: project.json("inspect", "sick")["pid"], timeout=15)
     for _ in range(5):  # manual checks never extend the streak on their own
         project.run("health")

@@ -1,0 +1,60 @@
+"""The health streak has one writer at a time across processes (a file lock), so a
+`taskmux health` never writes back a streak the supervisor raised meanwhile."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from harness import Project, project, wait_until
+
+from taskmux.config.project import load_project
+from taskmux.runtime.tmux_manager import Tmux
+from taskmux.service import ConfigInUse, Service
+
+__all__ = ["project"]
+
+
+def test_a_manual_check_never_writes_the_streak_back_down(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        """
+        [tasks.sick]
+        command = "exec sleep 300"
+        health_check = "exit 1"
+        health_retries = 2
+        health_interval = 60
+        """
+    )
+    assert project.run("start").returncode == 0
+
+    def lifecycle():  # type: ignore[no-untyped-def]
+        config = ConfigInUse(load_project(project.config))
+        return Service(config, Tmux(project.socket_name)).lifecycle()
+
+    supervisor, manual = lifecycle(), lifecycle()
+    state = wait_until(lambda: supervisor.observe().tasks.get("sick"))
+    supervisor.checked("sick", state, count=True)  # the streak: 1 of 2
+    state = supervisor.observe().tasks["sick"]
+    assert state.health is not None and state.health.failures == 1
+
+    # The manual check reads the window; the supervisor's next check then runs (as on a
+    # busy machine) before the manual one writes what it read.
+    late: list[threading.Thread] = []
+    read = manual.observe
+
+    def read_then_let_the_supervisor_in():  # type: ignore[no-untyped-def]
+        seen = read()
+        check = threading.Thread(target=supervisor.checked, args=("sick", state, True))
+        check.start()
+        check.join(timeout=0.5)  # held by the lock: it writes after the manual check
+        late.append(check)
+        return seen
+
+    monkeypatch.setattr(manual, "observe", read_then_let_the_supervisor_in)
+    manual.checked("sick", state)
+    for check in late:
+        check.join(timeout=10)
+    health = supervisor.observe().tasks["sick"].health
+    assert health is not None and health.failures == 2 and health.unhealthy
