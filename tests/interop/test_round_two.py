@@ -656,3 +656,22 @@ restart_policy = "always"
     document["services"]["api"]["restart"] = ["always"]
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(document)
+
+
+def test_a_mapping_taskmux_refuses_names_the_source_and_writes_nothing(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "pc.yaml",
+        """
+        processes:
+          api:
+            command: ./api
+            shutdown: {signal: SIGSTOP}
+        """,
+    )
+    code, doc = _import(tmp_path, "pc.yaml")
+    assert code == 2 and doc["error"]["code"] == "E905"
+    message = doc["error"]["message"]
+    assert message.startswith("pc.yaml cannot be imported (nothing was written)")
+    assert "task 'api' key 'stop_signal'" in message and "taskmux.toml" not in message
+    assert not (tmp_path / "taskmux.toml").exists()
