@@ -297,3 +297,28 @@ class FileInTheWay(TaskmuxError):
 
     code = "E902"
     exit_code = 2
+
+
+# E903 is a config problem (config/models.py): two tasks with one fixed port.
+
+
+class ImportIncomplete(TaskmuxError):
+    """`import` wrote `taskmux.toml`, but `taskmux check` rejects it as it stands: the
+    message names what is left to fix (an env file to write, a variable to define)."""
+
+    code = "E904"
+    exit_code = 1
+
+
+class ImportInvalid(TaskmuxError):
+    """`import` mapped the source to a config taskmux does not accept; nothing was written."""
+
+    code = "E905"
+    exit_code = 2
+
+
+class ExportRefused(TaskmuxError):
+    """`export`: the config has problems `taskmux check` rejects; nothing was written."""
+
+    code = "E906"
+    exit_code = 2

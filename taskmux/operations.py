@@ -562,6 +562,8 @@ OPERATIONS: dict[str, Operation] = {
             (
                 Param("dir", "str", "Folder for the units (default: ~/.config/systemd/user)."),
                 Param("force", "bool", "Overwrite a file that taskmux did not write.", False),
+                Param("system", "bool", "System units (needs user).", False),
+                Param("user", "str", "The account system units run as."),
             ),
             read_only=False,
             faces=("cli",),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taskmux.cli.app import JsonOpt, app, console, emit, load, warn
+from taskmux.cli.app import JsonOpt, app, console, emit, fail, load, warn
 
 if TYPE_CHECKING:
     from taskmux.interop.moving import ExportResult, ImportResult
@@ -42,6 +42,10 @@ def import_cmd(
     result = Service.import_file(file, force)
     for problem in result.warnings:
         warn(problem.render(), problem.code)
+    if result.errors:  # written, but check rejects it: say what is left, exit non-zero
+        from taskmux.interop.moving import import_incomplete
+
+        fail(json_out, result.to_dict(), import_incomplete(result), lambda: _print_import(result))
     emit(json_out, result.to_dict(), lambda: _print_import(result))
 
 
@@ -59,6 +63,13 @@ def _print_import(result: ImportResult) -> None:
         out.print("no equivalent (kept as comments in the file):", style="bold")
         for note in result.unmapped:
             out.print(f"  {note['source']}: {note['detail']}", markup=False)
+    for path in result.private:
+        out.print(f"wrote {path} (0600: values that look secret; add it to .gitignore)")
+    if result.errors:
+        out.print("left to fix (taskmux check rejects the file until then):", style="bold")
+        for problem in result.errors:
+            out.print(f"  error[{problem.code}]: {problem.render()}", markup=False)
+        return
     out.print("next: taskmux check, then taskmux start")
 
 
@@ -69,19 +80,30 @@ def export_systemd_cmd(
         typer.Option("--dir", help="Folder for the units (default: ~/.config/systemd/user)."),
     ] = None,
     force: ForceOpt = False,
+    system: Annotated[
+        bool,
+        typer.Option(
+            "--system", help="System units (default folder /etc/systemd/system); needs --user."
+        ),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The account system units run as (User=).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write systemd user units: one per task, and a target that starts them all."""
+    """Write systemd units (user units, or --system --user NAME): one per task, and a
+    target that starts them all."""
     from taskmux.interop.exporters import target_name
     from taskmux.service import Service
 
     project = load(json_out)
-    result = Service.for_project(project).export_systemd(directory, force)
+    result = Service.for_project(project).export_systemd(directory, force, system, user)
     target = target_name(project.session)
+    ctl = "sudo systemctl" if system else "systemctl --user"
     follow = [
-        "systemctl --user daemon-reload",
-        f"systemctl --user start {target}",
-        f"systemctl --user enable {target}   # start at login",
+        f"{ctl} daemon-reload",
+        f"{ctl} start {target}",
+        f"{ctl} enable {target}   # start at {'boot' if system else 'login'}",
     ]
     emit(json_out, result.to_dict(), lambda: _print_export(result, follow))
 

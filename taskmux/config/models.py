@@ -61,6 +61,7 @@ E_REGEX = "E131"  # health_expect_body or ready_log does not compile
 E_SIGNAL = "E132"  # stop_signal is not a signal that can stop a process
 E_PROBE_TARGET = "E133"  # health_url is not http(s), health_tcp = true without a port
 W_PROBE_OPTION = "W134"  # health_expect_* without health_url: no effect
+E_DUPLICATE_PORT = "E903"  # two tasks with one fixed port: the second cannot start
 
 # tmux takes names of thousands of characters, but a task's name also names its log and
 # lock files (255 bytes at most on common file systems) and fills a column of `status`.
@@ -235,6 +236,7 @@ def validate_config(raw: dict[str, Any]) -> tuple[ProjectConfig | None, list[Pro
             tasks[name] = without_auto_start(tasks[name])
 
     problems += _dependency_problems(tasks, raw_tasks)
+    problems += _duplicate_port_problems(tasks)
     # `[notify]` and dependencies on scheduled tasks (SPEC §15): `config/composition.py`.
     problems += depended_problems(tasks)
     problems += notify_problems(raw.get("notify"), project.notify if project else None)
@@ -395,6 +397,24 @@ def _duplicate_problems(task: str, depends_on: list[str]) -> list[Problem]:
         )
         for dep in repeated
     ]
+
+
+def _duplicate_port_problems(tasks: dict[str, TaskConfig]) -> list[Problem]:
+    """A fixed port held by two tasks: only one can listen there, the other fails to start
+    (and exports would publish the port twice)."""
+    owners: dict[int, str] = {}
+    problems = []
+    for name, task in tasks.items():
+        if not isinstance(task.port, int) or isinstance(task.port, bool):
+            continue
+        first = owners.setdefault(task.port, name)
+        if first != name:
+            message = (
+                f"port {task.port} is also task '{first}'s port: two tasks cannot listen on "
+                'one port (give one another port, or port = "auto")'
+            )
+            problems.append(Problem(E_DUPLICATE_PORT, message, task=name, key="port"))
+    return problems
 
 
 def _dependency_problems(tasks: dict[str, TaskConfig], raw_tasks: dict[str, Any]) -> list[Problem]:

@@ -529,10 +529,16 @@ class Service:
 
         return import_file(file, force)
 
-    def export_systemd(self, dir: str | None = None, force: bool = False) -> ExportResult:
+    def export_systemd(
+        self,
+        dir: str | None = None,
+        force: bool = False,
+        system: bool = False,
+        user: str | None = None,
+    ) -> ExportResult:
         from taskmux.interop.moving import export_systemd
 
-        return export_systemd(self.project, dir, force)
+        return export_systemd(self.project, dir, force, system, user)
 
     def export_compose(
         self, image: str, file: str | None = None, force: bool = False

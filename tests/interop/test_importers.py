@@ -85,23 +85,33 @@ def test_a_rails_procfile() -> None:
     assert list(data["tasks"]) == ["web", "worker", "release", "clock"]
     web, release = data["tasks"]["web"], data["tasks"]["release"]
     assert web["command"] == "bundle exec puma -C config/puma.rb -p $PORT"
-    assert web["port"] == "auto"
-    assert "port" not in data["tasks"]["worker"]  # only a command that uses $PORT gets one
-    assert release == {"command": "bundle exec rails db:migrate", "restart_policy": "no"}
+    # every process gets the PORT foreman, honcho and overmind give it: 5000 + 100 * n
+    assert [data["tasks"][n]["port"] for n in ("web", "worker", "release", "clock")] == [
+        5000,
+        5100,
+        5200,
+        5300,
+    ]
+    assert release == {
+        "command": "bundle exec rails db:migrate",
+        "port": 5200,
+        "restart_policy": "no",
+    }
     waits = [{"task": "release", "condition": "completed_successfully"}]
     for name in ("web", "worker", "clock"):
         assert data["tasks"][name]["depends_on"] == waits
     assert _unmapped(plan) == []
     text = render(plan, "taskmux import")
-    assert 'port = "auto" # was PORT=5000 under foreman/honcho' in text
+    assert "port = 5000 # PORT as foreman, honcho and overmind give this line" in text
     details = {n.source: n.detail for n in plan.notes}
-    assert "PORT=5000" in details["line 2 ($PORT)"]
+    assert details["line 2 (PORT)"].startswith("5000 (its command uses $PORT)")
+    assert "5000 + 100 * n" in details["line 3 (PORT)"]
 
 
 def test_foreman_port_numbers_follow_the_line_order() -> None:
     plan = _procfile("a: ./a\nb: ./b --port ${PORT}\nc: ./c -p $PORT\n")
-    text = render(plan, "t")
-    assert "PORT=5100" in text and "PORT=5200" in text
+    ports = [task.keys["port"] for task in plan.tasks.values()]
+    assert ports == [5000, 5100, 5200]
 
 
 @needs_env
@@ -253,7 +263,7 @@ def test_an_http_readiness_probe() -> None:
     plan = _compose({"api": {"command": "./api", "readiness_probe": probe}})
     task = _toml(plan)["tasks"]["api"]
     assert task["health_url"] == "http://127.0.0.1:8080/health"
-    assert task["port"] == 8080  # the probe's own port on this machine
+    assert "port" not in task  # a probe's target is not the task's own port
     assert (
         task["health_start_period"],
         task["health_interval"],
@@ -351,13 +361,13 @@ def test_whatever_has_no_equivalent_is_a_comment_in_the_task_table() -> None:
         "# no equivalent: log_location = ./pc.log:",
         "# no equivalent: is_strict = true:",
         "# no equivalent: processes.worker.is_daemon = true:",
-        "# no equivalent: processes.worker.replicas = 3:",
         "# no equivalent: processes.worker.namespace = jobs:",
         "# no equivalent: processes.worker.x-team = core:",
         "# Background jobs  (processes.worker.description)",
     ):
         assert line in text, line
     assert "version" not in _unmapped(plan)  # not needed: noted as mapped to nothing
+    assert data["tasks"]["worker"]["replicas"] == 3  # taskmux has replicas now
 
 
 def test_same_as_taskmux_flags_are_not_comments() -> None:
@@ -380,7 +390,8 @@ def test_a_bash_shell_is_named() -> None:
     plan = _compose(
         {"w": {"command": "./w"}}, shell={"shell_command": "bash", "shell_argument": "-c"}
     )
-    assert _unmapped(plan) == ["shell"]
+    assert _unmapped(plan) == []
+    assert {n.source: n.detail for n in plan.notes}["shell"].endswith("wrapped in bash -c")
     quiet = _compose({"w": {"command": "./w"}}, shell={"shell_command": "sh"})
     assert _unmapped(quiet) == []
 

@@ -18,10 +18,13 @@ from taskmux.interop.exporters.shared import (
     task_env,
 )
 from taskmux.interop.exporters.systemd import (
+    SystemdTarget,
+    instance_units,
     one_shots,
     systemd_quote,
     systemd_units,
     target_name,
+    unit_for,
     unit_name,
 )
 
@@ -29,9 +32,11 @@ __all__ = [
     "MARK",
     "Export",
     "Notes",
+    "SystemdTarget",
     "TaskEnv",
     "compose_escape",
     "compose_file",
+    "instance_units",
     "one_shots",
     "probe_command",
     "resolve_ports",
@@ -39,5 +44,6 @@ __all__ = [
     "systemd_units",
     "target_name",
     "task_env",
+    "unit_for",
     "unit_name",
 ]

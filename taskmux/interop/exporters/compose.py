@@ -56,6 +56,7 @@ def compose_file(
     if any(getattr(config.hooks, hook) for hook in HOOKS):
         notes.add(None, "[hooks] (global): not exported; compose runs no project-wide commands")
     carries_env = False
+    published: set[int] = set()
     for name, task in config.tasks.items():
         env = task_env(config, name, root, ports, session)
         common_notes(
@@ -66,7 +67,9 @@ def compose_file(
             "compose",
             "is left for compose to fill in from its own environment",
         )
-        services[name] = _service(config, name, task, compose_dir, image, mount, env, ports, notes)
+        services[name] = _service(
+            config, name, task, compose_dir, image, mount, env, ports, notes, published
+        )
         carries_env = carries_env or bool(env_table(config) or env_table(task))
     if carries_env:
         notes.add(
@@ -105,6 +108,7 @@ def _service(
     env: TaskEnv,
     ports: dict[str, int],
     notes: Notes,
+    published: set[int],
 ) -> dict[str, Any]:
     service: dict[str, Any] = {"image": image}
     if not task.auto_start:
@@ -114,7 +118,9 @@ def _service(
         )
     service["command"] = ["/bin/sh", "-c", compose_escape(with_ports(task.command, ports))]
     service["init"] = True  # signals reach the command, which is not PID 1
-    service["working_dir"] = _working_dir(name, task, notes)
+    # compose fills `$` in every string from where it runs: a literal `$` stays one, as
+    # in systemd's WorkingDirectory= and taskmux's cwd.
+    service["working_dir"] = compose_escape(_working_dir(name, task, notes))
     service["volumes"] = [f"{mount}:/app"]
     if env.files:
         service["env_file"] = [
@@ -131,7 +137,7 @@ def _service(
     service["environment"] = _environment(env, hidden)
     port = ports.get(name)
     if port is not None:
-        service.update(_port(name, task, port, notes))
+        service.update(_port(name, task, port, notes, published))
     probe = probe_command(task, port, ports)
     if probe is not None:
         service["healthcheck"] = _healthcheck(task, probe)
@@ -177,10 +183,17 @@ def _environment(env: TaskEnv, hidden: list[str]) -> dict[str, str]:
     return environment
 
 
-def _port(name: str, task: TaskConfig, port: int, notes: Notes) -> dict[str, Any]:
-    """A fixed port published as itself; an automatic one only exposed to the others."""
-    if not is_auto_port(task):
+def _port(
+    name: str, task: TaskConfig, port: int, notes: Notes, published: set[int]
+) -> dict[str, Any]:
+    """A fixed port published as itself (once: `check` refuses two tasks on one port, and
+    a host port can be published by one service only); an automatic one only exposed."""
+    if not is_auto_port(task) and port not in published:
+        published.add(port)
         return {"ports": [f"{port}:{port}"]}
+    if not is_auto_port(task):
+        notes.add(name, f"port {port} is published by another service: only exposed")
+        return {"expose": [str(port)]}
     notes.add(
         name,
         f'port = "auto": PORT={port} in the container ({AUTO_RULE}), not published '

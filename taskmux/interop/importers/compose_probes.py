@@ -11,6 +11,7 @@ from taskmux.interop.importers.plan import (
     shown,
     unescape_dollars,
 )
+from taskmux.interop.importers.substitution import port_number
 
 
 def probes(plan: ImportPlan, name: str, where: str, body: dict[str, Any], expand: bool) -> None:
@@ -83,22 +84,29 @@ def _http_probe(plan: ImportPlan, name: str, source: str, http: dict[str, Any]) 
     keys = plan.tasks[name].keys
     scheme = str(http.get("scheme") or "http")
     host = str(http.get("host") or "127.0.0.1")
-    port = http.get("port")
+    raw_port = http.get("port")
+    port = port_number(raw_port)
     path = str(http.get("path") or "/")
     if not path.startswith("/"):
         path = "/" + path
-    has_port = isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535
-    netloc = f"{host}:{port}" if has_port else host
-    keys["health_url"] = f"{scheme}://{netloc}{path}"
-    plan.mapped(f"{source}.http_get", f"tasks.{name}.health_url", keys["health_url"])
-    if has_port and host in ("127.0.0.1", "localhost", "0.0.0.0", "::1") and "port" not in keys:
-        keys["port"] = port
-        plan.tasks[name].key_comments["port"] = "the probe's port"
-        plan.mapped(
-            f"{source}.http_get.port",
-            f"tasks.{name}.port",
-            f"{port}: taskmux frees it before a start, shows it and sets PORT",
+    if raw_port is not None and port is None:
+        plan.unmapped(
+            shown(f"{source}.http_get.port", raw_port),
+            "not a port number: no probe (it would check the scheme's default port)",
+            name,
         )
+        return
+    netloc = f"{host}:{port}" if port is not None else host
+    keys["health_url"] = f"{scheme}://{netloc}{path}"
+    detail = keys["health_url"]
+    if port is not None and not isinstance(raw_port, int):
+        detail += f" (port {raw_port!r} read as {port})"
+    if port is not None:
+        # A probe's target is not what the task listens on: several tasks may probe one
+        # port (a proxy's, a database's), and a port of its own would be freed, shown,
+        # published by exports and refused twice by check.
+        detail += "; not taken as the task's own port: set port if the task listens on it"
+    plan.mapped(f"{source}.http_get", f"tasks.{name}.health_url", detail)
     status = http.get("status_code")
     if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
         keys["health_expect_status"] = status

@@ -55,6 +55,9 @@ class ImportPlan:
     top_comments: list[str] = field(default_factory=list)
     tasks: dict[str, TaskPlan] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
+    # Env files to write beside taskmux.toml, readable by the owner only (0600): the
+    # values that look secret, kept out of the config (file name → NAME → value).
+    private_files: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def mapped(self, source: str, target: str, detail: str) -> None:
         self.notes.append(Note(source, target, detail))

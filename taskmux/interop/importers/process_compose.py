@@ -1,5 +1,6 @@
 """Moving in from process-compose: its processes as tasks, each key mapped to its taskmux
-key or noted as having no equivalent (probes: `compose_probes.py`). Pure."""
+key or noted as having no equivalent (probes: `compose_probes.py`; environment, vars,
+shells and the newer keys: `compose_extras.py`). Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmux.errors import ImportFailed
+from taskmux.interop.importers.compose_extras import (
+    Shell,
+    bool_keys,
+    finish_command,
+    place_env,
+    render_vars,
+    replicas,
+    shell_of,
+    success_codes,
+    watch,
+)
 from taskmux.interop.importers.compose_probes import probes
 from taskmux.interop.importers.plan import (
     ImportPlan,
@@ -55,9 +67,7 @@ _TOP_UNMAPPED = {
     "log_configuration": "taskmux writes timestamped lines as they come",
     "log_format": "taskmux writes timestamped lines as they come",
     "is_strict": "taskmux always reports unknown keys (as warnings, taskmux check)",
-    "vars": "no templates in taskmux.toml: write the values into the commands",
     "env_cmds": "no commands that compute variables: put the values in env or an env file",
-    "disable_env_expansion": "taskmux passes commands to the shell as written",
     "ordered_shutdown": "taskmux always stops dependents before their dependencies",
 }
 _PROCESS_UNMAPPED = {
@@ -65,40 +75,51 @@ _PROCESS_UNMAPPED = {
     "without detaching (e.g. without -d) so that taskmux can watch and stop it",
     "log_location": "taskmux keeps every task's log in its state folder (taskmux logs)",
     "log_configuration": "taskmux writes timestamped lines as they come",
-    "namespace": "taskmux has no namespaces",
-    "replicas": "taskmux runs one process per task: add tasks for more",
+    "namespace": "taskmux has no namespaces (a [groups] entry can name tasks together)",
     "is_tty": "every task runs on a terminal (its tmux window)",
     "is_interactive": "attach to the task's window (tmux attach) to type into it",
     "is_elevated": "taskmux runs tasks as you: put sudo in the command if you must",
     "launch_timeout_seconds": "taskmux watches a start for a short settle window",
     "disable_ansi_colors": "taskmux keeps the output as the task writes it",
-    "vars": "no templates in taskmux.toml: write the values into the command",
     "description": "kept as this comment",
 }
 
 
-def from_process_compose(data: Any, session: str, source_name: str) -> ImportPlan:
-    """A process-compose project as tasks (see the README for each rule)."""
+def from_process_compose(
+    data: Any, session: str, source_name: str, extended: tuple[str, ...] = ()
+) -> ImportPlan:
+    """A process-compose project as tasks (see docs/import-export.md for each rule);
+    `extended` names the files its `extends` chain merged in (moving.py reads them)."""
     if not isinstance(data, dict) or not isinstance(data.get("processes"), dict):
         raise ImportFailed(f"{source_name} has no 'processes' table: not a process-compose file")
     if not data["processes"]:
         raise ImportFailed(f"{source_name} has no processes to import")
+    data = bool_keys(data)
     plan = ImportPlan("process-compose", source_name, top={"name": session})
-    expand = not data.get("disable_env_expansion", False)
-    if data.get("is_dotenv_disabled"):
+    expand = data.get("disable_env_expansion") is not True
+    if data.get("is_dotenv_disabled") is True:
         plan.mapped("is_dotenv_disabled", "env_file", "true: .env is not read (no env_file)")
     else:
         plan.top["env_file"] = "?.env"
         plan.mapped(".env", "env_file", 'process-compose reads .env: env_file = "?.env" (optional)')
+    top_vars: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
+    shell = shell_of(plan, data.get("shell"))
+    top_exports: dict[str, str] = {}
     for key, value in data.items():
-        if key in ("processes", "is_dotenv_disabled"):
+        if key in ("processes", "is_dotenv_disabled", "shell"):
             continue
         if key == "environment":
-            env = _environment(value, "environment", plan, None, expand)
+            rendered = render_vars(plan, None, "environment", value, top_vars)
+            env = _environment(rendered, "environment", plan, None, expand)
+            top_exports = place_env(plan, None, "environment", env)
             if env:
                 plan.top["env"] = env
-        elif key == "shell":
-            _shell(value, plan)
+        elif key == "vars":
+            _vars_note(plan, "vars", value, None)
+        elif key == "extends":
+            _extends_note(plan, value, extended)
+        elif key == "disable_env_expansion":
+            plan.mapped(key, "-", f"{scalar_text(value)}: commands are taken as written")
         elif key in _TOP_IGNORED:
             plan.mapped(key, "-", f"not needed: {_TOP_IGNORED[key]}")
         else:
@@ -112,64 +133,75 @@ def from_process_compose(data: Any, session: str, source_name: str) -> ImportPla
         body = data["processes"][original]
         if not isinstance(body, dict):
             raise ImportFailed(f"{source_name}: processes.{original} is not a table")
-        _process(plan, name, f"processes.{original}", body, renamed, data["processes"], expand)
+        where = f"processes.{original}"
+        own_vars: dict[str, Any] = body["vars"] if isinstance(body.get("vars"), dict) else {}
+        body = render_vars(plan, name, where, body, {**top_vars, **own_vars})
+        context = _Context(renamed, data["processes"], expand, shell, top_exports)
+        _process(plan, name, where, body, context)
     return plan
 
 
-def _shell(value: Any, plan: ImportPlan) -> None:
-    command = value.get("shell_command") if isinstance(value, dict) else None
-    if command in (None, "sh", "/bin/sh"):
-        plan.mapped("shell", "-", "taskmux runs every command with /bin/sh -c as well")
+class _Context:
+    """What every process of the file shares."""
+
+    def __init__(
+        self,
+        renamed: dict[str, str],
+        processes: dict[str, Any],
+        expand: bool,
+        shell: Shell,
+        exports: dict[str, str],
+    ) -> None:
+        self.renamed = renamed
+        self.processes = processes
+        self.expand = expand
+        self.shell = shell
+        self.exports = exports
+
+
+def _vars_note(plan: ImportPlan, where: str, value: Any, task: str | None) -> None:
+    if isinstance(value, dict):
+        plan.mapped(where, "-", "rendered: each {{.NAME}} is replaced by its value")
     else:
-        plan.unmapped(
-            shown("shell", value),
-            "taskmux runs every command with /bin/sh -c; wrap a command that needs "
-            f"{command} as: {command} -c '...'",
-        )
+        plan.unmapped(shown(where, value), "not a table of values", task)
 
 
-def _process(
-    plan: ImportPlan,
-    name: str,
-    where: str,
-    body: dict[str, Any],
-    renamed: dict[str, str],
-    processes: dict[str, Any],
-    expand: bool,
-) -> None:
+def _extends_note(plan: ImportPlan, value: Any, extended: tuple[str, ...]) -> None:
+    if extended:
+        detail = f"followed: {', '.join(extended)} merged under this file (this file wins)"
+        plan.mapped(f"extends = {value}", "-", detail)
+    else:
+        plan.unmapped(shown("extends", value), "could not be followed: merge it by hand")
+
+
+def _process(plan: ImportPlan, name: str, where: str, body: dict[str, Any], ctx: _Context) -> None:
     task = plan.tasks[name]
-    keys = task.keys
-    command = body.get("command")
-    entrypoint = body.get("entrypoint")
-    if isinstance(command, str) and command.strip():
-        keys["command"] = unescape_dollars(command, expand)
-        plan.mapped(f"{where}.command", f"tasks.{name}.command", "run by /bin/sh -c")
-        if entrypoint:
-            plan.unmapped(
-                shown(f"{where}.entrypoint", entrypoint), "process-compose uses command", name
-            )
-    elif isinstance(entrypoint, list) and entrypoint:
-        keys["command"] = shlex.join(str(word) for word in entrypoint)
-        plan.mapped(f"{where}.entrypoint", f"tasks.{name}.command", "its words, shell-quoted")
-    else:
-        raise ImportFailed(f"{plan.source_name}: {where} has no command")
-
-    handled = {"command", "entrypoint"}
+    expand = ctx.expand
+    _command(plan, name, where, body, ctx)
+    handled = {"command", "entrypoint", "executable", "args", "vars"}
+    own_env = body.get("environment")
+    exports = {k: v for k, v in ctx.exports.items() if not _sets(own_env, k)}
+    cd_into: list[str] = []
     handlers: dict[str, Callable[[Any], None]] = {
-        "working_dir": lambda v: _working_dir(plan, name, where, v),
-        "environment": lambda v: _task_environment(plan, name, where, v, expand),
+        "working_dir": lambda v: cd_into.extend(_working_dir(plan, name, where, v)),
+        "environment": lambda v: exports.update(_task_environment(plan, name, where, v, expand)),
         "env_file": lambda v: _env_file(plan, name, where, v),
-        "depends_on": lambda v: _depends_on(plan, name, where, v, renamed, processes),
+        "depends_on": lambda v: _depends_on(plan, name, where, v, ctx.renamed, ctx.processes),
         "availability": lambda v: _availability(plan, name, where, v),
         "shutdown": lambda v: _shutdown(plan, name, where, v, expand),
         "ready_log_line": lambda v: _ready_log(plan, name, where, v),
         "disabled": lambda v: _disabled(plan, name, where, v, "disabled"),
         "is_foreground": lambda v: _disabled(plan, name, where, v, "is_foreground"),
+        "success_exit_codes": lambda v: success_codes(plan, name, f"{where}.success_exit_codes", v),
+        "watch": lambda v: watch(plan, name, where, v),
+        "replicas": lambda v: replicas(plan, name, where, v),
     }
     for key, value in body.items():
         if key in handled or key in ("readiness_probe", "liveness_probe"):
+            if key == "vars":
+                _vars_note(plan, f"{where}.vars", value, name)
             continue
-        if key in handlers:
+        if key in handlers and not (key == "replicas" and value == 1):
             handlers[key](value)
         elif key in _SAME_AS_TASKMUX and value == _SAME_AS_TASKMUX[key]:
             plan.mapped(f"{where}.{key}", "-", f"{scalar_text(value)}: what taskmux does anyway")
@@ -186,23 +218,86 @@ def _process(
     if "shutdown" not in body:
         _shutdown(plan, name, where, {}, expand)
     probes(plan, name, where, body, expand)
+    finish_command(plan, name, where, ctx.shell, exports, cd_into[0] if cd_into else None)
 
 
-def _working_dir(plan: ImportPlan, name: str, where: str, value: Any) -> None:
-    if isinstance(value, str) and value.strip():
-        cwd = value.strip()
-        if cwd not in (".", "./"):
-            plan.tasks[name].keys["cwd"] = cwd
-        plan.mapped(f"{where}.working_dir", f"tasks.{name}.cwd", cwd)
+def _command(plan: ImportPlan, name: str, where: str, body: dict[str, Any], ctx: _Context) -> None:
+    """`command`, else `entrypoint`'s words, else `executable` and `args`."""
+    keys = plan.tasks[name].keys
+    expand = ctx.expand
+    command = body.get("command")
+    entrypoint = body.get("entrypoint")
+    executable = body.get("executable")
+    if isinstance(command, str) and command.strip():
+        keys["command"] = unescape_dollars(command, expand)
+        plan.mapped(
+            f"{where}.command",
+            f"tasks.{name}.command",
+            f"run by /bin/sh -c (process-compose: {ctx.shell.name})",
+        )
+        for other in ("entrypoint", "executable"):
+            if body.get(other):
+                plan.unmapped(
+                    shown(f"{where}.{other}", body[other]), "process-compose uses command", name
+                )
+    elif isinstance(entrypoint, list) and entrypoint:
+        keys["command"] = shlex.join(str(word) for word in entrypoint)
+        plan.mapped(f"{where}.entrypoint", f"tasks.{name}.command", "its words, shell-quoted")
+    elif isinstance(executable, str) and executable.strip():
+        args = body.get("args") or []
+        words = [executable, *(scalar_text(a) for a in args)] if isinstance(args, list) else []
+        if not words:
+            raise ImportFailed(f"{plan.source_name}: {where}.args is not a list")
+        keys["command"] = shlex.join(words)
+        detail = "its words, shell-quoted (process-compose runs it without a shell)"
+        plan.mapped(f"{where}.executable, args", f"tasks.{name}.command", detail)
     else:
+        raise ImportFailed(f"{plan.source_name}: {where} has no command")
+
+
+def _sets(environment: Any, name: str) -> bool:
+    """Whether a process's own `environment` sets `name` (it wins over the top level's)."""
+    if isinstance(environment, dict):
+        return name in environment
+    if isinstance(environment, list):
+        return any(str(item).partition("=")[0].strip() == name for item in environment)
+    return False
+
+
+def _working_dir(plan: ImportPlan, name: str, where: str, value: Any) -> list[str]:
+    """The folder as `cwd`; one named with a variable (or `~`), which taskmux would take
+    literally, is returned for the command to `cd` into."""
+    if not isinstance(value, str) or not value.strip():
         plan.unmapped(shown(f"{where}.working_dir", value), "not a folder name", name)
+        return []
+    cwd = value.strip()
+    if cwd.startswith("~"):
+        cwd = "${HOME}" + cwd[1:]
+    if "$" in cwd:
+        cwd = _BARE_VAR_RE.sub(r"${\1}", cwd)
+        detail = (
+            "names a variable, which taskmux's cwd would take literally: the command starts "
+            f"with cd into {cwd}, which the shell expands from the task's environment"
+        )
+        plan.mapped(f"{where}.working_dir", f"tasks.{name}.command", detail)
+        return [cwd]
+    if cwd not in (".", "./"):
+        plan.tasks[name].keys["cwd"] = cwd
+    plan.mapped(f"{where}.working_dir", f"tasks.{name}.cwd", cwd)
+    return []
 
 
-def _task_environment(plan: ImportPlan, name: str, where: str, value: Any, expand: bool) -> None:
+def _task_environment(
+    plan: ImportPlan, name: str, where: str, value: Any, expand: bool
+) -> dict[str, str]:
+    """The process's `environment` as the task's `env`; returns what must be exported
+    before the command instead (values taskmux's `env` cannot expand)."""
     env = _environment(value, f"{where}.environment", plan, name, expand)
+    exports = place_env(plan, name, f"{where}.environment", env)
     if env:
         plan.tasks[name].keys["env"] = env
         plan.mapped(f"{where}.environment", f"tasks.{name}.env", ", ".join(env))
+    return exports
 
 
 def _environment(
@@ -235,8 +330,8 @@ def _environment(
             plan.unmapped(f"{where}: {name!r}", "not a variable name (value not copied)", task)
             continue
         text = "" if raw is None else scalar_text(raw)
-        if expand:
-            text = _BARE_VAR_RE.sub(r"${\1}", text)
+        # Without expansion every `$` is taken literally: `$$` in taskmux's env.
+        text = _BARE_VAR_RE.sub(r"${\1}", text) if expand else text.replace("$", "$$")
         env[name] = text
     if env and task is None:
         plan.mapped(where, "env", ", ".join(env))
@@ -305,7 +400,8 @@ def _availability(plan: ImportPlan, name: str, where: str, value: Any) -> None:
     if not isinstance(value, dict):
         plan.unmapped(shown(source, value), "not a table", name)
         value = {}
-    restart = str(value.get("restart", "no"))
+    raw_restart = value.get("restart", "no")
+    restart = "no" if raw_restart is False else str(raw_restart)  # YAML 1.1 read `no` as false
     policy = RESTART_POLICIES.get(restart)
     if restart == "exit_on_failure":
         policy = "no"
@@ -341,8 +437,10 @@ def _availability(plan: ImportPlan, name: str, where: str, value: Any) -> None:
             "taskmux gives up after max_restarts (default 5) restarts in a row",
             name,
         )
+    if "success_exit_codes" in value:
+        success_codes(plan, name, f"{source}.success_exit_codes", value["success_exit_codes"])
     for extra in value:
-        if extra not in ("restart", "backoff_seconds", "max_restarts"):
+        if extra not in ("restart", "backoff_seconds", "max_restarts", "success_exit_codes"):
             reason = "taskmux does not stop the project when one task ends"
             plan.unmapped(shown(f"{source}.{extra}", value[extra]), reason, name)
 

@@ -1,5 +1,5 @@
 """Moving in from a Procfile (foreman, honcho, overmind): `name: command` lines as
-tasks, `$PORT` as an automatic port, Heroku's release phase as a one-shot. Pure."""
+tasks, each with the PORT foreman gives it, Heroku's release phase as a one-shot. Pure."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from taskmux.errors import ImportFailed
 from taskmux.interop.importers.plan import ImportPlan, TaskPlan, unique_names
+from taskmux.interop.importers.substitution import in_shell, uses_bash
 
 # The port foreman, honcho and overmind give the n-th Procfile line (0-based): 5000 + 100 n.
 PROCFILE_BASE_PORT = 5000
@@ -73,15 +74,26 @@ def from_procfile(
         task = plan.tasks.setdefault(name, TaskPlan())
         task.keys["command"] = entry.command
         plan.mapped(f"line {entry.line} ({entry.name})", f"tasks.{name}.command", entry.command)
-        if _USES_PORT_RE.search(entry.command):
-            task.keys["port"] = "auto"
-            given = PROCFILE_BASE_PORT + PROCFILE_PORT_STEP * index
-            task.key_comments["port"] = f"was PORT={given} under foreman/honcho"
+        # foreman, honcho and overmind give every process PORT = 5000 + 100 * its place:
+        # a server that reads PORT from its environment (gunicorn, puma, Node) stays put.
+        given = PROCFILE_BASE_PORT + PROCFILE_PORT_STEP * index
+        task.keys["port"] = given
+        task.key_comments["port"] = "PORT as foreman, honcho and overmind give this line"
+        uses = " (its command uses $PORT)" if _USES_PORT_RE.search(entry.command) else ""
+        plan.mapped(
+            f"line {entry.line} (PORT)",
+            f"tasks.{name}.port",
+            f"{given}{uses}: foreman, honcho and overmind give the n-th process PORT = "
+            '5000 + 100 * n; taskmux sets PORT from port (port = "auto" picks a free one, '
+            "for parallel checkouts)",
+        )
+        if uses_bash(entry.command):
+            task.keys["command"] = in_shell(entry.command, "bash")
             plan.mapped(
-                f"line {entry.line} ($PORT)",
-                f"tasks.{name}.port",
-                f'port = "auto": taskmux picks a free port and sets PORT '
-                f"(foreman and honcho gave this line PORT={given})",
+                f"line {entry.line} ({entry.name})",
+                f"tasks.{name}.command",
+                "uses bash syntax; taskmux runs /bin/sh -c (dash on Debian and Ubuntu, as "
+                "foreman and honcho do): wrapped in bash -c '…'",
             )
     release = _release_name(by_name)
     if release is not None:
@@ -96,6 +108,13 @@ def from_procfile(
             'the release phase: a one-shot (restart_policy = "no") every other task waits '
             "for (depends_on, condition completed_successfully)",
         )
+    plan.mapped(
+        "stopping",
+        "tasks.*.stop_signal",
+        "foreman and honcho send SIGTERM, then SIGKILL after 5 s; taskmux sends stop_signal "
+        "(default SIGINT), SIGTERM after stop_grace_period (5 s), then SIGKILL 3 s later: "
+        'set stop_signal = "SIGTERM" for a process that treats SIGINT otherwise',
+    )
     for number, line in strange:
         plan.unmapped(f"line {number}", f"not a 'name: command' line: {line}")
     return plan

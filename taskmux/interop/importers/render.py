@@ -13,6 +13,7 @@ _KEY_ORDER = (
     "command",
     "cwd",
     "port",
+    "replicas",
     "auto_start",
     "env_file",
     "depends_on",
@@ -28,8 +29,10 @@ _KEY_ORDER = (
     "restart_delay",
     "restart_backoff",
     "max_restarts",
+    "success_exit_codes",
     "stop_signal",
     "stop_grace_period",
+    "watch",
 )
 
 
