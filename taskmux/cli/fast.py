@@ -3,7 +3,7 @@
 Agents and people call `status` and `inspect` many times a minute; importing typer, rich
 and every command module costs far more than the rest of the call. `LEAN` names the
 commands answered here and the operation params each answers; their command-line
-spellings come from `operations.py` (`Param.flags`, `Param.argument`), the one
+spellings come from `operations/` (`Param.flags`, `Param.argument`), the one
 declaration the Typer commands are checked against (tests/test_faces.py). Anything else
 (another option, `--help` of a command, a value the declaration refuses, `--`) goes to
 the Typer app, which also owns every usage error. `taskmux --help` is written from

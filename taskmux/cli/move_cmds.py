@@ -1,6 +1,6 @@
 """Moving in and out: `import FILE`, `export systemd`, `export compose` (SPEC §12).
 
-Kept to the CLI (no API or MCP face; `operations.py` says why): they write files in the
+Kept to the CLI (no API or MCP face; `operations/` says why): they write files in the
 project and in the user's systemd folder. Each makes one call into the service.
 """
 

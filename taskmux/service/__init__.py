@@ -1,4 +1,4 @@
-"""One service under every face: each operation of `operations.py`, carried out once.
+"""One service under every face: each operation of `operations/`, carried out once.
 
 The CLI, the daemon's API and the MCP server parse a request, make one call here and
 render the result they get back; none of them holds tmux or policy logic. Results have
