@@ -1,7 +1,7 @@
 """`taskmux up`: the stack in the foreground as a container's main process (SPEC §16).
 
 It starts every `auto_start` task in order and supervises as `start -m` does (the same
-start path and `Monitor`), printing the events as lines; SIGTERM or SIGINT stops every
+start path and `Monitor`), printing the events and the tasks' output as lines; SIGTERM or SIGINT stops every
 task in reverse dependency order within their grace periods, then it exits: 0 when all
 stopped cleanly, else the first failing task's exit code (with `--exit-on-failure`, as soon
 as a task fails). It also ends once every task has ended for good. The PID-1 duties
@@ -15,14 +15,17 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from taskmux.cli.app import JsonOpt, app
 from taskmux.cli.eventline import describe_event
+from taskmux.operations import MAX_LINES
 
 if TYPE_CHECKING:
+    from taskmux.service import Service
     from taskmux.supervision.stack_rules import Failure
 
 
@@ -74,6 +77,7 @@ def _run(
     from taskmux.supervision.container import StackWatch
     from taskmux.supervision.monitor import Monitor
 
+    began = datetime.now(UTC).isoformat()  # the tasks' lines from here are shown
     started = start_supervised(None, json_out, holder="up")
     service = started.service
     try:
@@ -89,6 +93,10 @@ def _run(
 
             follower = threading.Thread(target=watch.follow, args=(events, show), daemon=True)
             follower.start()
+            printer = threading.Thread(
+                target=_print_logs, args=(service, stop, began, json_out), daemon=True
+            )
+            printer.start()
             watch.check_over()  # a stack of one-shots may be over before the first event
             monitor.run(stop)
         reason = watch.reason or "a stop was asked for"
@@ -100,6 +108,16 @@ def _run(
     if failures:
         first = failures[0]
         raise StackFailed(_failure_text(first), first.exit_code)
+
+
+def _print_logs(service: Service, stop: threading.Event, began: str, json_out: bool) -> None:
+    """Every task's output since `up` began, prefixed by its name (`--json`: the records
+    of `logs --json`), so a container's log shows it (secrets redacted, as `logs` does)."""
+    from taskmux.cli.logprint import make_printer
+
+    tasks = list(service.project.config.tasks)
+    result, stream = service.follow_logs(None, MAX_LINES, None, 0, began, stop=stop)
+    make_printer(tasks, None, False, False, json_out, result.pattern).run(stream, True)
 
 
 def _stopped_text(failures: list[Failure]) -> str:

@@ -214,7 +214,7 @@ def test_up_exits_with_the_failing_tasks_code_at_once(project: Project) -> None:
         command = "{TRAP.format(name="keep")}"
 
         [tasks.bad]
-        command = "sleep 0.3; exit 3"
+        command = "echo about to fail; sleep 0.3; exit 3"
         restart_policy = "no"
         depends_on = [{{ task = "keep", condition = "started" }}]
         """
@@ -224,6 +224,7 @@ def test_up_exits_with_the_failing_tasks_code_at_once(project: Project) -> None:
     assert code == 3, stderr
     assert "E520" in stderr and "task 'bad'" in stderr
     assert (project.root / "order.txt").read_text().split() == ["keep"]
+    assert up.seen(task="bad", line="about to fail")  # the tasks' output, for `docker logs`
     stopping = up.seen(up="stopping")
     assert stopping is not None and stopping["reason"].startswith("bad:")
 
