@@ -322,3 +322,22 @@ class ExportRefused(TaskmuxError):
 
     code = "E906"
     exit_code = 2
+
+
+class KubernetesRefused(TaskmuxError):
+    """`export kubernetes`: the project cannot be written as manifests: a namespace
+    Kubernetes does not accept (E910), two tasks with one Kubernetes name (E911)."""
+
+    code = "E910"
+    exit_code = 2
+
+
+class StackFailed(TaskmuxError):
+    """`up`: a task failed (gave up, or exited with an error and is not restarted), or a
+    stop was not clean; the process exits with that task's own exit code."""
+
+    code = "E520"
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -144,6 +144,7 @@ def test_every_face_offers_what_the_declaration_says() -> None:
     cli_commands |= {g.name for g in app.registered_groups if g.name}
     cli_names = {"follow_logs": "logs", "follow_events": "events", "clear_logs": "logs"}
     cli_names |= {"import_file": "import", "export_systemd": "export", "export_compose": "export"}
+    cli_names |= {"export_kubernetes": "export"}
     for op in offered("cli"):
         assert cli_names.get(op.name, op.name) in cli_commands, op.name
     assert {op.name for op in offered("api")} - {"follow_events"} <= set(COMMANDS)

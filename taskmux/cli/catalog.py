@@ -41,7 +41,10 @@ COMMANDS = {
     "mcp": "Serve taskmux to AI agents over MCP (stdio); 'mcp install' registers it.",
     "daemon": "Supervise tasks, apply config edits, serve a WebSocket API and a web dashboard "
     "(127.0.0.1 only).",
-    "export": "Write the project for another engine: systemd user units, or a compose file.",
+    "export": "Write the project for another engine: systemd user units, a compose file, "
+    "or Kubernetes manifests.",
+    "up": "Run the stack in the foreground as a container's main process: start, supervise, "
+    "stop everything on SIGTERM, exit with the tasks' code.",
     "worktree": "Git worktrees of this project: add one ready to start, list, remove, prune.",
     "proxy": "Serve the named URLs http://TASK.SESSION.localhost:PORT/ until Ctrl+C.",
 }

@@ -13,10 +13,12 @@ from taskmux.cli import (  # noqa: F401
     config_cmds,
     daemon_cmds,
     env_cmd,
+    kube_cmd,
     lifecycle_cmds,
     logs_cmd,
     move_cmds,
     supervise_cmds,
+    up_cmd,
     worktree_cmds,
 )
 from taskmux.cli.app import app

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +20,10 @@ from taskmux.operations import OPERATIONS
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from taskmux.errors import PartialFailure
+    from taskmux.runtime.tmux_manager import Observation
+    from taskmux.service import Service
+    from taskmux.statedir.claim import Claim
     from taskmux.supervision.config_watch import ReloadOutcome
     from taskmux.supervision.supervisor import Supervisor
 
@@ -60,22 +65,33 @@ def _show_reload(outcome: ReloadOutcome, json_out: bool) -> None:
     typer.echo(outcome.describe(), err=True)
 
 
-def run_monitor(
-    names: list[str] | None, json_out: bool, kill_port: bool = False, with_deps: bool = False
-) -> None:
-    """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM,
-    following edits of taskmux.toml as the daemon does."""
+@dataclass(frozen=True)
+class Started:
+    """What a supervising command has once its start is done: the service (the start's
+    config, no progress printing), the session as the start last saw it, its claim on
+    supervision (release it when done) and the start's partial failure, if any."""
+
+    service: Service
+    seen: Observation | None
+    claim: Claim
+    failure: PartialFailure | None
+
+
+def start_supervised(
+    names: list[str] | None,
+    json_out: bool,
+    kill_port: bool = False,
+    with_deps: bool = False,
+    holder: str = "start -m",
+) -> Started:
+    """Claim supervision, start like `start` and print its report (`start -m`, `up`)."""
     from taskmux.cli.calls import render, service_for
     from taskmux.errors import PartialFailure
     from taskmux.service import Service
-    from taskmux.supervision.monitor import Monitor
     from taskmux.supervision.supervisor import claim_supervision
 
-    stop = threading.Event()
-    wakers: list[Callable[[], None]] = []
-    _stop_on_signals(stop, wakers)
     with service_for(json_out, "start") as starter:
-        claim = claim_supervision(starter.project.paths.supervisor_lock, "start -m")
+        claim = claim_supervision(starter.project.paths.supervisor_lock, holder)
         if claim.warning:
             warn(claim.warning)
         failure: PartialFailure | None = None
@@ -89,9 +105,30 @@ def run_monitor(
     service = Service(starter.config, starter.tmux)  # the same config in use, no progress
     try:
         render(json_out, report, failure, exit_on_failure=False)
-        monitor = Monitor(
-            service, starter.lifecycle().last_sight, lambda done: _show_reload(done, json_out)
-        )
+    except BaseException:
+        claim.release()
+        raise
+    return Started(service, starter.lifecycle().last_sight, claim, failure)
+
+
+def show_reload(json_out: bool) -> Callable[[ReloadOutcome], None]:
+    return lambda outcome: _show_reload(outcome, json_out)
+
+
+def run_monitor(
+    names: list[str] | None, json_out: bool, kill_port: bool = False, with_deps: bool = False
+) -> None:
+    """Start like `start`, then supervise in the foreground until Ctrl+C or SIGTERM,
+    following edits of taskmux.toml as the daemon does."""
+    from taskmux.supervision.monitor import Monitor
+
+    stop = threading.Event()
+    wakers: list[Callable[[], None]] = []
+    _stop_on_signals(stop, wakers)
+    started = start_supervised(names, json_out, kill_port, with_deps)
+    service = started.service
+    try:
+        monitor = Monitor(service, started.seen, show_reload(json_out))
         wakers.append(monitor.wake)
         with monitor:
             if sys.stdout.isatty() and not json_out:
@@ -106,7 +143,7 @@ def run_monitor(
                 printer.start()
                 monitor.run(stop)
     finally:
-        claim.release()
+        started.claim.release()
     if not json_out:
         typer.echo("supervision ended; tasks keep running", err=True)
 

@@ -160,8 +160,7 @@ OPERATIONS: dict[str, Operation] = {
                 Param("context", "int", "Lines of context around each match.", 3, False, 0, 1000),
             ),
             faces=("cli",),
-            not_offered="a stream: the API pushes events to subscribers, and an MCP tool "
-            "returns one reply (poll `logs` with `since` instead)",
+            not_offered="a stream: the API pushes it to subscribers; MCP polls `logs` (`since`)",
             fallback=True,
         ),
         Operation(
@@ -338,9 +337,8 @@ OPERATIONS: dict[str, Operation] = {
             "A one-time login URL for the dashboard (random, single use, expires in 60 s).",
             read_only=False,
             faces=("api",),
-            not_offered="only the daemon that serves the dashboard can mint its logins and "
-            "keep the sessions they open: `taskmux ui` asks the running daemon for one over "
-            "the token-guarded API, and an MCP agent has no browser to log in with",
+            not_offered="only the daemon serving the dashboard mints its logins and keeps their "
+            "sessions (`taskmux ui` asks it over the API); an MCP agent has no browser",
         ),
         Operation(
             "add",
@@ -365,8 +363,7 @@ OPERATIONS: dict[str, Operation] = {
             ),
             read_only=False,
             faces=("cli",),
-            not_offered="edits the user's file: kept to the CLI, where a person or agent "
-            "in the project runs it",
+            not_offered="edits the user's file: kept to the CLI, where a person or agent runs it",
         ),
         Operation(
             "remove",
@@ -386,8 +383,7 @@ OPERATIONS: dict[str, Operation] = {
             ),
             read_only=False,
             faces=("cli",),
-            not_offered="writes a new config into a project folder: kept to the CLI, where "
-            "a person or an agent in the project runs it",
+            not_offered="writes a new config into a project folder: kept to the CLI",
         ),
         Operation(
             "export_systemd",
@@ -413,6 +409,19 @@ OPERATIONS: dict[str, Operation] = {
             read_only=False,
             faces=("cli",),
             not_offered="writes a file into the project: kept to the CLI",
+        ),
+        Operation(
+            "export_kubernetes",
+            "Write Kubernetes manifests: Deployments, Services, Jobs, CronJobs, a kustomization.",
+            (
+                Param("image", "str", "The image that holds the project at /app.", required=True),
+                Param("dir", "str", "The folder (default: kubernetes/ beside taskmux.toml)."),
+                Param("namespace", "str", "The namespace of every resource."),
+                Param("force", "bool", "Overwrite a file that taskmux did not write.", False),
+            ),
+            False,  # not read-only: it writes files; below, why only the CLI has it
+            faces=("cli",),
+            not_offered="writes files into the project: kept to the CLI",
         ),
     )
 }

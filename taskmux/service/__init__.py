@@ -547,6 +547,13 @@ class Service:
 
         return export_compose(self.project, image, file, force)
 
+    def export_kubernetes(
+        self, image: str, dir: str | None = None, namespace: str | None = None, force: bool = False
+    ) -> ExportResult:
+        from taskmux.interop.kubernetes import export_kubernetes
+
+        return export_kubernetes(self.project, image, dir, namespace, force)
+
 
 def _local_name(project: Project) -> str | None:
     """The local override's name when one is beside the config (edits leave it alone)."""
