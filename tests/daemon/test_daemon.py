@@ -372,7 +372,7 @@ def test_config_edits_are_applied_minimally(project: Path) -> None:
         assert check.returncode == 2
         error_line = next(line for line in check.stderr.splitlines() if line.startswith("error["))
         wait_for(lambda: error_line in daemon.log_text)
-        assert "config not reloaded" in daemon.log_text
+        wait_for(lambda: "config not reloaded" in daemon.log_text)  # its own line, just after
         reply = call(daemon, "status")  # the CLI cannot read the file now; the daemon can
         now = {row["name"]: row for row in reply["result"]["tasks"]}
         assert {name: row["pid"] for name, row in now.items()} == running
