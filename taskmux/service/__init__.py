@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Observation, Tmux
     from taskmux.service.scaling import ScaleResult
+    from taskmux.service.views import ConfigView, UsageMeter, UsageResult
 
 _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
@@ -121,6 +122,7 @@ class Service:
         self.on_progress = on_progress
         self._lifecycle: Lifecycle | None = None
         self._lock = threading.Lock()
+        self._meter: UsageMeter | None = None
 
     @classmethod
     def for_project(
@@ -219,6 +221,18 @@ class Service:
         from taskmux.lifecycle.graph import project_graph
 
         return project_graph(self.lifecycle())
+
+    def usage(self) -> UsageResult:
+        """CPU (since the previous call) and memory of each running task's process tree."""
+        from taskmux.service.views import UsageMeter
+
+        self._meter = self._meter or UsageMeter()
+        return self._meter.measure(self.status(), self.project.paths)
+
+    def config_view(self) -> ConfigView:
+        from taskmux.service.views import config_view
+
+        return config_view(self.project)
 
     def health(self) -> HealthReport:
         report = self.lifecycle().health()
