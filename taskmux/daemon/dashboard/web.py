@@ -2,7 +2,7 @@
 
 The daemon serves the dashboard on a second listener (127.0.0.1 only) with the same
 `websockets` server it uses for the API; this module decides, for every request, between
-a plain HTTP answer (the page's three files, the login redirect, a refusal) and letting
+a plain HTTP answer (the page's files, the login redirect, a refusal) and letting
 the page's WebSocket handshake through. Pure apart from reading the shipped files once:
 it neither logs nor imports `websockets`, so every rule can be tested with a dict.
 
@@ -38,6 +38,8 @@ FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/pictures.js": ("pictures.js", "text/javascript; charset=utf-8"),
+    "/logview.js": ("logview.js", "text/javascript; charset=utf-8"),
 }
 # What the page may ask over its WebSocket: look, follow, start, stop, restart, and end
 # its session (`logout`, the page's own). A browser session is a weaker credential than
