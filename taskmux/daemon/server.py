@@ -32,6 +32,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from taskmux.daemon.dashboard import peers, web
 from taskmux.daemon.dashboard.logins import LOGIN_TTL, SESSION_TTL, Logins
 from taskmux.daemon.logfile import close_log, open_log
 from taskmux.daemon.push import Subscribers
+from taskmux.daemon.searches import Searches
 from taskmux.daemon.statefile import HOST, DaemonInfo
 from taskmux.errors import NotOffered, PortBusy, SessionEnded, TaskmuxError
 from taskmux.lifecycle.core import Progress
@@ -65,6 +67,7 @@ DEFAULT_UI_PORT = 28766  # the dashboard's: as clear of them, and not the API's
 MAX_FRAME = 1024 * 1024
 EVENT_POLL = 0.1  # without inotify: an event reaches subscribers within this, plus a push
 WORKER_THREADS = 32
+SWITCH_INTERVAL = 0.0005  # seconds (see Daemon.run)
 MAX_IN_FLIGHT = 8  # requests one connection may have running at once
 SESSION_ENDED = 4001  # the close code the page reads as "log in again"
 
@@ -102,13 +105,20 @@ class Daemon:
         self.quiet = web.QuietLog()
         self.gate = web.Gate(self.logins)
         self._peer_check = peers.checkable()
-        self.api = Api(lambda: self.service, own={"ui_login": self._ui_login})
+        self.searches = Searches(project.path)
+        self.api = Api(
+            lambda: self.service, own={"ui_login": self._ui_login}, searches=self.searches
+        )
         self.subscribers = Subscribers()
         self._stop: asyncio.Event | None = None
         self._config_dirty: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> None:
+        # Worker threads share one GIL: a long log search would make every tmux call of
+        # a restart wait up to the switch interval (5 ms) to get it back, again and
+        # again. A shorter interval keeps quick requests quick beside a slow one.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         asyncio.run(self.main())
 
     def request_stop(self) -> None:
@@ -153,6 +163,7 @@ class Daemon:
         if claim.warning:
             log.warning("%s", claim.warning)
         self._handle_signals(loop, stack)
+        stack.callback(self.searches.close)
         write_private(self.paths.daemon_token, self.token + "\n")
         stack.callback(self.paths.daemon_token.unlink, missing_ok=True)
         server = await self._bind(stack)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,7 +228,7 @@ class Service:
         from taskmux.service.views import UsageMeter
 
         self._meter = self._meter or UsageMeter()
-        return self._meter.measure(self.status(), self.project.paths)
+        return self._meter.measure(self.status, self.project.paths, time.monotonic())
 
     def config_view(self) -> ConfigView:
         from taskmux.service.views import config_view

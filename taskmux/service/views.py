@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskmux.logs.redact import looks_secret
+
+FRESH = 1.0  # seconds a look is reused for (see UsageMeter.measure)
 
 if TYPE_CHECKING:
     import psutil
@@ -55,32 +58,45 @@ class ConfigView:
 class UsageMeter:
     """The CPU and memory of each running task's process tree (psutil, one scan)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fresh: float = FRESH) -> None:
         self._handles: dict[tuple[int, float], psutil.Process] = {}
         self._lock = threading.Lock()
+        self._fresh = fresh
+        self._last: tuple[float, UsageResult] | None = None
 
-    def measure(self, status: StatusResult, paths: ProjectPaths) -> UsageResult:
+    def measure(
+        self, status: Callable[[], StatusResult], paths: ProjectPaths, now: float
+    ) -> UsageResult:
+        """Each running task's usage; a look younger than `fresh` seconds is reused, so
+        many tabs polling cost the daemon one scan."""
+        with self._lock:
+            if self._last is not None and now - self._last[0] < self._fresh:
+                return self._last[1]
+            result = self._measure(status(), paths)
+            self._last = (now, result)
+            return result
+
+    def _measure(self, status: StatusResult, paths: ProjectPaths) -> UsageResult:
         from taskmux.runtime.procs import ProcessTable
 
         table = ProcessTable.scan(markers=True)
         seen: set[tuple[int, float]] = set()
         found = []
-        with self._lock:
-            for row in status.tasks:
-                if not row.get("running"):
-                    continue
-                name = str(row["name"])
-                pid = row.get("pid")
-                members = table.members(pid if isinstance(pid, int) else None, paths.marker(name))
-                cpu, memory = 0.0, 0
-                for proc in members:
-                    key = (proc.pid, proc.start)
-                    seen.add(key)
-                    sample = self._sample(key)
-                    cpu, memory = cpu + sample[0], memory + sample[1]
-                found.append(TaskUsage(name, round(cpu, 1), memory, len(members)))
-            for gone in set(self._handles) - seen:
-                del self._handles[gone]
+        for row in status.tasks:
+            if not row.get("running"):
+                continue
+            name = str(row["name"])
+            pid = row.get("pid")
+            members = table.members(pid if isinstance(pid, int) else None, paths.marker(name))
+            cpu, memory = 0.0, 0
+            for proc in members:
+                key = (proc.pid, proc.start)
+                seen.add(key)
+                sample = self._sample(key)
+                cpu, memory = cpu + sample[0], memory + sample[1]
+            found.append(TaskUsage(name, round(cpu, 1), memory, len(members)))
+        for gone in set(self._handles) - seen:
+            del self._handles[gone]
         return UsageResult(tuple(found))
 
     def _sample(self, key: tuple[int, float]) -> tuple[float, int]:

@@ -129,15 +129,19 @@ def test_usage_measures_a_task_process_tree(tmp_path: Path) -> None:
     )
     try:
         status = type("S", (), {"tasks": ({"name": "busy", "running": True, "pid": busy.pid},)})
-        meter = UsageMeter()
+        meter = UsageMeter(fresh=0.0)
         paths = ProjectPaths(tmp_path)
-        first = meter.measure(status, paths).tasks[0]  # type: ignore[arg-type]
+        first = meter.measure(lambda: status, paths, 0.0).tasks[0]  # type: ignore[arg-type, return-value]
         assert first.task == "busy" and first.processes == 1 and first.memory_bytes > 1_000_000
 
         def busy_seen() -> bool:
-            return meter.measure(status, paths).tasks[0].cpu_percent > 20  # type: ignore[arg-type]
+            look = meter.measure(lambda: status, paths, time.monotonic())  # type: ignore[arg-type, return-value]
+            return look.tasks[0].cpu_percent > 20
 
         wait_for(busy_seen, timeout=4, interval=0.2)
+        cached = UsageMeter(fresh=60.0)
+        once = cached.measure(lambda: status, paths, 5.0)  # type: ignore[arg-type, return-value]
+        assert cached.measure(lambda: 1 / 0, paths, 6.0) is once  # type: ignore[arg-type, return-value]
     finally:
         busy.kill()
         busy.wait()

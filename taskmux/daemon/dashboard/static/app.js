@@ -520,7 +520,7 @@ setInterval(() => {
   tickUptimes();
   if ($("follow").checked && !state.down) loadLog(false);
 }, 1000);
-setInterval(() => { if (!state.down) usage(); }, 2000);
+setInterval(() => { if (!state.down && !document.hidden) usage(); }, 3000);
 setInterval(() => { if (!state.down) refresh(); }, 5000);
 markSort();
 connect();
