@@ -239,3 +239,106 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
         # Under 1 s where a restart alone takes its usual 0.6 s; on a machine so loaded
         # that a restart alone takes longer, not much longer than that.
         assert answered < max(1.0, 1.5 * alone), (answered, alone)
+
+
+LONG = "a-service-with-a-very-long-name-that-goes-on-and-on-for-sixty-four"[:64]
+CRASHING = 30
+
+
+def _crowd() -> str:
+    text = ""
+    for i in range(CRASHING):
+        text += f"""
+[tasks.crash{i:02d}]
+command = "sleep 0.4; exit 1"
+restart_policy = "always"
+restart_delay = 0.2
+restart_backoff = 1
+max_restarts = 100000
+"""
+    for i in range(39 - CRASHING):
+        text += f'\n[tasks.calm{i}]\ncommand = "sleep 300"\ndepends_on = ["{LONG}"]\n'
+    text += f'\n[tasks.{LONG}]\ncommand = "sleep 300"\nport = {_free_port()}\n'
+    return text
+
+
+LATENCY = """() => {
+  window.clickDelays = [];
+  window.longTasks = [];
+  document.addEventListener('click', (e) => clickDelays.push(performance.now() - e.timeStamp), true);
+  new PerformanceObserver((list) => list.getEntries().forEach((t) => longTasks.push(t.duration)))
+    .observe({ type: 'longtask' });
+}"""
+
+OVERFLOWS = """() => {
+  const out = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth) out.push(`page ${root.scrollWidth} > ${root.clientWidth}`);
+  for (const s of document.querySelectorAll('section')) {
+    if (s.scrollWidth > s.clientWidth + 1) out.push(`section ${s.querySelector('h2, table')?.textContent.slice(0, 20)} ${s.scrollWidth} > ${s.clientWidth}`);
+    const box = s.getBoundingClientRect();
+    for (const e of s.querySelectorAll('svg, button, td, table')) {
+      if (e.offsetParent === null && e.tagName !== 'svg') continue;
+      const r = e.getBoundingClientRect();
+      if (r.width && (r.right > box.right + 1 || r.left < box.left - 1)) out.push(`${e.tagName} ${e.className?.baseVal ?? e.className} ${Math.round(r.right)} > ${Math.round(box.right)}`);
+    }
+  }
+  return out;
+}"""
+
+NARROW = """() => [...document.querySelectorAll('#tasks tbody tr')].map((tr) => {
+  const box = (sel) => { const r = tr.querySelector(sel).getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= innerWidth; };
+  return [tr.dataset.task, box('td.name .nm'), box('td.state'), box('td.act .menu')];
+})"""
+
+
+def test_forty_tasks_thirty_crash_looping_at_1280_and_390_pixels(
+    tmp_path: Path,
+    tmux_socket: str,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    root = _project(tmp_path, _crowd())
+    result = run_cli("start", "--json", cwd=root)
+    assert result.returncode in (0, 1), result.stderr
+    with running_daemon(root):
+        page = _open(browser, ui_link(root))
+        problems = _problems(page)
+        page.evaluate(LATENCY)
+        # The storm: every crash-looping task dies and is restarted again and again.
+        wait_for(lambda: page.locator("#events li").count() >= 150, timeout=60)
+        names = [f"crash{i:02d}" for i in range(0, CRASHING, 3)]
+        for name in names:
+            page.click(f"tr[data-task={name}] td.name .nm")
+            page.wait_for_timeout(150)
+        assert page.input_value("#logtask") == names[-1]
+        delays = page.evaluate("clickDelays")
+        longest = max(page.evaluate("longTasks") or [0])
+        print(
+            f"clicks during the storm: slowest {max(delays):.0f} ms; longest task {longest:.0f} ms"
+        )
+        assert len(delays) >= len(names) and max(delays) < 200, delays
+        assert page.evaluate("timeline.draws") > 0
+
+        # 1280 px: summary, failing first, nothing runs off its card (the graph neither).
+        assert page.inner_text("#summary").startswith("40 tasks")
+        rows = page.eval_on_selector_all("#tasks tbody tr", "rs => rs.map(r => r.className)")
+        failing = [i for i, c in enumerate(rows) if "bad" in c]
+        if failing:
+            assert failing == list(range(len(failing))), rows
+        assert page.evaluate(OVERFLOWS) == []
+        assert page.is_visible(f"tr[data-task='{LONG}'] button[data-act=restart]")
+        page.screenshot(path=str(tmp_path / "wide.png"), full_page=True)
+
+        # 390 px: every task's name, state and menu of actions, no sideways scrolling.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        seen = page.evaluate(NARROW)
+        assert len(seen) == 40 and all(all(flags) for _, *flags in seen), seen
+        page.screenshot(path=str(tmp_path / "narrow.png"))
+        assert page.evaluate(OVERFLOWS) == []
+        page.click(f"tr[data-task='{LONG}'] button.menu")
+        restart = page.locator(f"tr[data-task='{LONG}'] button[data-act=restart]")
+        box = restart.bounding_box()
+        assert restart.is_visible() and box is not None and box["x"] + box["width"] <= 390
+        assert problems == []

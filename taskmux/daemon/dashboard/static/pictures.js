@@ -47,16 +47,25 @@ function drawGraph(svg, tasks, tone, onPick) {
   if (svg.dataset.key === key) return; // nothing that shows has changed
   svg.dataset.key = key;
   const layers = depths(rows);
-  const count = [];
+  const W = 150, H = 28, DX = 190, DY = 40, PER_COLUMN = 10;
+  // One column per dependency depth; a depth with many tasks wraps into more columns.
+  const size = [];
+  for (const r of rows) { const d = layers.get(r.name) || 0; size[d] = (size[d] || 0) + 1; }
+  const firstColumn = [];
+  let columns = 0;
+  for (let d = 0; d < size.length; d++) { firstColumn[d] = columns; columns += Math.ceil((size[d] || 0) / PER_COLUMN); }
+  const placed = [];
   const pos = new Map();
-  const W = 150, H = 28, DX = 190, DY = 40;
+  let tallest = 1;
   for (const r of rows) {
     const d = layers.get(r.name) || 0;
-    count[d] = (count[d] || 0) + 1;
-    pos.set(r.name, { x: 10 + d * DX, y: 10 + (count[d] - 1) * DY, row: r });
+    const i = (placed[d] = (placed[d] || 0) + 1) - 1;
+    const column = firstColumn[d] + Math.floor(i / PER_COLUMN), place = i % PER_COLUMN;
+    tallest = Math.max(tallest, place + 1);
+    pos.set(r.name, { x: 10 + column * DX, y: 10 + place * DY, row: r });
   }
-  const width = 20 + Math.max(0, count.length - 1) * DX + W;
-  const height = 20 + Math.max(1, ...count.filter(Boolean)) * DY - (DY - H);
+  const width = 20 + Math.max(0, columns - 1) * DX + W;
+  const height = 20 + tallest * DY - (DY - H);
   svg.replaceChildren();
   // Scaled to its card (CSS: width 100%, a height cap): the picture never runs off it.
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -107,7 +116,9 @@ class Timeline {
     if (!e.task) return;
     let list = this.events.get(e.task);
     if (!list) this.events.set(e.task, (list = []));
-    list.push(e);
+    let at = list.length; // in time order: pushed events can come before the history
+    while (at > 0 && list[at - 1].ts > e.ts) at -= 1;
+    list.splice(at, 0, e);
     if (list.length > MAX_TASK_EVENTS) list.splice(0, list.length - MAX_TASK_EVENTS);
     this.dirty.add(e.task);
     this.schedule();
