@@ -522,5 +522,6 @@ setInterval(() => {
 }, 1000);
 setInterval(() => { if (!state.down && !document.hidden) usage(); }, 3000);
 setInterval(() => { if (!state.down) refresh(); }, 5000);
+window.addEventListener("resize", () => timeline.resized());
 markSort();
 connect();

@@ -131,6 +131,11 @@ class Timeline {
     if (changed) { this.scale = null; this.schedule(); }
   }
 
+  resized() { // the width changed: the next drawing is a full one
+    this.scale = null;
+    this.schedule();
+  }
+
   schedule() {
     if (this.timer) return;
     const wait = Math.max(0, this.last + 1000 - performance.now());
