@@ -215,12 +215,13 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
         assert share < 0.05, share
 
         # A slow search (the whole 20 MB log) on the page's socket: a restart click is
-        # answered meanwhile. Best of three, alone and during a search: the machine is
-        # shared, and one trial can meet someone else's burst of work.
+        # answered meanwhile. Three rounds of a restart alone, then one during a search,
+        # compared best to best: the machine is shared, and one trial can meet someone
+        # else's burst of work.
         page = pages[0]
-        alone = min(_restart_click(page) for _ in range(3))
-        during, searches = [], []
+        alone, during, searches = [], [], []
         for _ in range(3):
+            alone.append(_restart_click(page))
             page.evaluate(
                 "() => { window.searchDone = null; const t = performance.now();"
                 " send('logs', {task: 'big', grep: 'x+y', context: 0, lines: 500})"
@@ -229,16 +230,17 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
             page.wait_for_timeout(200)  # the search is under way
             during.append(_restart_click(page))
             page.wait_for_function("() => window.searchDone !== null", timeout=60_000)
-            searches.append(page.evaluate("window.searchDone") / 1000 + 0.2)
-        answered, search = min(during), min(searches)
+            searches.append(page.evaluate("window.searchDone") / 1000)
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
         print(
-            f"restart answered in {answered:.2f} s (alone: {alone:.2f} s) during a search of "
-            f"{search:.2f} s (best of three)"
+            f"restart answered in {min(during):.2f} s during a search of {min(searches):.2f} s "
+            f"(alone: {min(alone):.2f} s; best of three; load {load:.1f} per core)"
         )
-        assert search >= 2.0 and max(during) < search, (during, searches)
-        # Under 1 s where a restart alone takes its usual 0.6 s; on a machine so loaded
-        # that a restart alone takes longer, not much longer than that.
-        assert answered < max(1.0, 1.5 * alone), (answered, alone)
+        assert min(searches) >= 2.0 and max(during) < min(searches), (during, searches)
+        # Within 1 s, as a restart alone takes about 0.6 s. On a machine already loaded
+        # past its cores, where a restart alone may take that long, within twice that.
+        limit = 1.0 if load < 1.0 else max(1.0, 2 * min(alone))
+        assert min(during) < limit, (during, alone, load)
 
 
 def _restart_click(page: Any) -> float:
@@ -295,6 +297,12 @@ OVERFLOWS = """() => {
   return out;
 }"""
 
+FAILING = """() => {
+  renderTasks();  // as drawn from one status: events recolour a row before it is re-sorted
+  const bad = new Set(state.tasks.filter((r) => tone(r) === 'bad').map((r) => r.name));
+  return [...document.querySelectorAll('#tasks tbody tr')].map((tr) => bad.has(tr.dataset.task));
+}"""
+
 NARROW = """() => [...document.querySelectorAll('#tasks tbody tr')].map((tr) => {
   const box = (sel) => { const r = tr.querySelector(sel).getBoundingClientRect();
     return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= innerWidth; };
@@ -331,10 +339,8 @@ def test_forty_tasks_thirty_crash_looping_at_1280_and_390_pixels(
 
         # 1280 px: summary, failing first, nothing runs off its card (the graph neither).
         assert page.inner_text("#summary").startswith("40 tasks")
-        rows = page.eval_on_selector_all("#tasks tbody tr", "rs => rs.map(r => r.className)")
-        failing = [i for i, c in enumerate(rows) if "bad" in c]
-        if failing:
-            assert failing == list(range(len(failing))), rows
+        failing = page.evaluate(FAILING)  # the rows in order: is each one failing?
+        assert failing == sorted(failing, reverse=True), failing
         assert page.evaluate(OVERFLOWS) == []
         assert page.is_visible(f"tr[data-task='{LONG}'] button[data-act=restart]")
         page.screenshot(path=str(tmp_path / "wide.png"), full_page=True)
