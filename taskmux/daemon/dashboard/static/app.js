@@ -485,6 +485,7 @@ document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") event.target.blur();
     return;
   }
+  if ((event.key === "Enter" || event.key === " ") && event.target.closest("button, a, summary")) return;
   const tr = document.activeElement.closest?.("tr[data-task]");
   const task = tr && tr.dataset.task;
   const press = (act) => { const b = tr && tr.querySelector(`button[data-act=${act}]`); if (b && !b.disabled) b.click(); };
