@@ -1,4 +1,6 @@
-"""Take docs/dashboard.png: the demo project in the dashboard, in Debian's chromium.
+"""Take docs/dashboard.png (1280 px wide), docs/dashboard-narrow.png (390 px, a phone) and
+docs/dashboard-dark.png (dark mode): the demo project in the dashboard, in Debian's
+chromium.
 
 Run from the repository: `.venv/bin/python docs/screenshot.py`. It copies examples/demo
 to a temporary folder, runs it on a private tmux server with its own state folder, kills
@@ -23,6 +25,8 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parent.parent
 TASKMUX = str(Path(sys.executable).parent / "taskmux")
 OUT = REPO / "docs" / "dashboard.png"
+NARROW = REPO / "docs" / "dashboard-narrow.png"
+DARK = REPO / "docs" / "dashboard-dark.png"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
@@ -63,10 +67,18 @@ def main() -> None:
             page.goto(url)
             page.wait_for_selector("body[data-ready='1']")
             page.select_option("#logtask", "worker")
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(3500)  # two looks at CPU and memory
             page.screenshot(path=str(OUT), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.click("tr[data-task=worker] button.menu")  # its menu of actions, open
+            page.wait_for_timeout(1500)  # the timeline is redrawn for the new width
+            page.screenshot(path=str(NARROW))
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.emulate_media(color_scheme="dark")  # the system's dark mode
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(DARK))
             context.close()
-        print(f"saved {OUT}")
+        print(f"saved {OUT}, {NARROW} and {DARK}")
     finally:
         if daemon is not None:
             daemon.terminate()

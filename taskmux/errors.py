@@ -277,6 +277,13 @@ class NotOffered(TaskmuxError):
     code = "E506"
 
 
+class SessionEnded(TaskmuxError):
+    """The dashboard: the page's session expired or was logged out (or ended to make room
+    for a newer one); `taskmux ui` gives a new login link."""
+
+    code = "E508"
+
+
 class ClientConfigInvalid(TaskmuxError):
     """An MCP client's existing config file cannot be read as what it should be."""
 

@@ -3,8 +3,10 @@
 A request is `{"id": ..., "command": ..., "params": {...}}`; the reply echoes the id with
 `"ok": true, "result": ...` or `"ok": false, "error": {"code", "message"}` (plus
 `"details"` when the operation partly failed). The commands and their params are the
-operations of `operations.py` offered on the API, checked against their declaration;
-`subscribe`/`unsubscribe` (the API's `follow_events`) are the protocol's own.
+operations of `operations/` offered on the API, checked against their declaration;
+`subscribe`/`unsubscribe` (the API's `follow_events`) are the protocol's own. A search
+of a whole log history runs in a worker process (`searches.py`), everything else in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taskmux.daemon.searches import Searches, is_search
 from taskmux.errors import BadParams, BadRequest, NotOffered, TaskmuxError, UnknownCommand
 from taskmux.operations import OPERATIONS, Operation, Param, offered
 
@@ -111,15 +114,21 @@ class Api:
     """
 
     def __init__(
-        self, service: Callable[[], Service], own: dict[str, Handler] | None = None
+        self,
+        service: Callable[[], Service],
+        own: dict[str, Handler] | None = None,
+        searches: Searches | None = None,
     ) -> None:
         self.service = service
         self.own = own or {}
+        self.searches = searches  # where searches of a whole log history run (searches.py)
 
     async def call(self, request: Request) -> dict[str, Any]:
         """The command's result as plain data; raises TaskmuxError for the error reply."""
         if request.command in self.own:
             return self.own[request.command](request.params)
+        if self.searches is not None and is_search(request.command, request.params):
+            return await self.searches.run(request.params)
         service = self.service()
         if request.command in STREAMS:
             return await asyncio.to_thread(_check_stream, service, request.params)

@@ -11,6 +11,9 @@ The dashboard has a listener of its own (127.0.0.1 only), served by the same
 the page's three files and its login (see `dashboard/web.py`), and the page's WebSocket
 then talks the API's protocol, limited to what the page offers, with a session cookie
 in place of the token. One HTTP stack, one event loop, one shutdown.
+
+Each connection's requests run concurrently (up to `MAX_IN_FLIGHT`), each reply sent as
+soon as it is ready with the request's id: a slow log search never holds up a restart.
 Tasks keep running in tmux throughout; everything the supervisor must remember lives
 there too, so a daemon killed with -9 is replaced without losing anything.
 
@@ -29,6 +32,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,13 +41,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskmux.config.project import Project
-from taskmux.daemon.api import Api, Request
+from taskmux.daemon.api import Api, Request, error_reply, ok_reply, request_id
 from taskmux.daemon.dashboard import peers, web
-from taskmux.daemon.dashboard.logins import LOGIN_TTL, Logins
+from taskmux.daemon.dashboard.logins import LOGIN_TTL, SESSION_TTL, Logins
 from taskmux.daemon.logfile import close_log, open_log
 from taskmux.daemon.push import Subscribers
+from taskmux.daemon.searches import Searches
 from taskmux.daemon.statefile import HOST, DaemonInfo
-from taskmux.errors import PortBusy, TaskmuxError
+from taskmux.errors import NotOffered, PortBusy, SessionEnded, TaskmuxError
 from taskmux.lifecycle.core import Progress
 from taskmux.service import ConfigInUse, Service
 from taskmux.statedir.files import write_private
@@ -62,6 +67,9 @@ DEFAULT_UI_PORT = 28766  # the dashboard's: as clear of them, and not the API's
 MAX_FRAME = 1024 * 1024
 EVENT_POLL = 0.1  # without inotify: an event reaches subscribers within this, plus a push
 WORKER_THREADS = 32
+SWITCH_INTERVAL = 0.0005  # seconds (see Daemon.run)
+MAX_IN_FLIGHT = 8  # requests one connection may have running at once
+SESSION_ENDED = 4001  # the close code the page reads as "log in again"
 
 log = logging.getLogger("taskmux.daemon")
 
@@ -71,6 +79,7 @@ class Settings:
     port: int = DEFAULT_PORT
     ui_port: int = DEFAULT_UI_PORT
     login_ttl: float = LOGIN_TTL
+    session_ttl: float = SESSION_TTL
 
 
 class Daemon:
@@ -90,16 +99,26 @@ class Daemon:
         self.service = Service(ConfigInUse(project), _tmux(), _log_progress)
         self.reloader = Reloader(self.service)
         self.supervisor: Supervisor | None = None
-        self.logins = Logins(settings.login_ttl)
+        self.logins = Logins(
+            settings.login_ttl, session_ttl=settings.session_ttl, store=self.paths.ui_sessions
+        )
+        self.quiet = web.QuietLog()
         self.gate = web.Gate(self.logins)
         self._peer_check = peers.checkable()
-        self.api = Api(lambda: self.service, own={"ui_login": self._ui_login})
+        self.searches = Searches(project.path)
+        self.api = Api(
+            lambda: self.service, own={"ui_login": self._ui_login}, searches=self.searches
+        )
         self.subscribers = Subscribers()
         self._stop: asyncio.Event | None = None
         self._config_dirty: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> None:
+        # Worker threads share one GIL: a long log search would make every tmux call of
+        # a restart wait up to the switch interval (5 ms) to get it back, again and
+        # again. A shorter interval keeps quick requests quick beside a slow one.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         asyncio.run(self.main())
 
     def request_stop(self) -> None:
@@ -144,6 +163,7 @@ class Daemon:
         if claim.warning:
             log.warning("%s", claim.warning)
         self._handle_signals(loop, stack)
+        stack.callback(self.searches.close)
         write_private(self.paths.daemon_token, self.token + "\n")
         stack.callback(self.paths.daemon_token.unlink, missing_ok=True)
         server = await self._bind(stack)
@@ -206,12 +226,15 @@ class Daemon:
         """The dashboard's listener: its page, its login and its WebSocket (see web.py)."""
         from websockets.asyncio.server import serve
 
+        from taskmux.daemon.dashboard.bodies import BodyAwareConnection
+
         try:
             server = await serve(
                 self._dashboard_connection,
                 HOST,
                 self.settings.ui_port,
                 process_request=self._admit_dashboard,
+                create_connection=BodyAwareConnection,
                 max_size=MAX_FRAME,
                 compression=None,
                 logger=logging.getLogger("taskmux.daemon.websockets"),
@@ -319,18 +342,18 @@ class Daemon:
         cannot send the token (a browser sets no Authorization header on a WebSocket),
         so no origin is ever let in: browsers use the dashboard's port."""
         if not self._from_our_user(connection):
-            log.info("refused an API connection from another user's process")
+            self._refused("refused an API connection from another user's process")
             return connection.respond(
                 http.HTTPStatus.FORBIDDEN, "This daemon belongs to another user\n"
             )
         origins = request.headers.get_all("Origin")
         if origins:
-            log.info("refused a connection from origin %r", origins[0][:200])
+            self._refused("refused an API connection from a browser (an Origin header)")
             return connection.respond(
                 http.HTTPStatus.FORBIDDEN, "Browsers are refused; use the dashboard\n"
             )
         if not self._has_token(request.headers.get_all("Authorization")):
-            log.info("refused a connection without a valid token")
+            self._refused("refused an API connection without a valid token")
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "Bearer token required\n")
         return None
 
@@ -342,25 +365,97 @@ class Daemon:
             return False
         return hmac.compare_digest(presented.strip().encode(), self.token.encode())
 
-    async def _connection(
-        self, websocket: ServerConnection, offered: frozenset[str] | None = None
-    ) -> None:
-        """Serve one client: requests are answered in order; events are pushed alongside.
+    def _refused(self, note: str) -> None:
+        """Log a refusal, summarised (see web.QuietLog): a flood costs a line a minute."""
+        line = self.quiet.note(note, time.monotonic())
+        if line is not None:
+            log.info("%s", line)
 
-        `offered`: the only commands this connection may use (the dashboard's), if limited.
+    async def _connection(
+        self,
+        websocket: ServerConnection,
+        offered: frozenset[str] | None = None,
+        session: str | None = None,
+    ) -> None:
+        """Serve one client: each request runs as it comes (up to MAX_IN_FLIGHT at once)
+        and is answered when done; events are pushed alongside.
+
+        `offered`: the only commands this connection may use (the dashboard's), if limited;
+        `session`: the page's session, checked before each request (the dashboard's).
         """
         from websockets.exceptions import ConnectionClosed
 
+        running: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         try:
             async for message in websocket:
-                reply, request = await self.api.answer(message, offered)
-                await websocket.send(json.dumps(reply, default=str))
-                if request is not None and reply["ok"]:
-                    self._after(websocket, request)
+                if session is not None:
+                    refusal = self._page_refusal(message, session)
+                    if refusal is not None:
+                        reply, close = refusal
+                        await websocket.send(json.dumps(reply))
+                        if close:
+                            await websocket.close(SESSION_ENDED, close)
+                            break
+                        continue
+                await slots.acquire()
+                task = asyncio.create_task(self._reply(websocket, message, offered, slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
         except ConnectionClosed:
             pass
         finally:
+            for task in running:
+                task.cancel()
             self.subscribers.unsubscribe(websocket)
+
+    async def _reply(
+        self,
+        websocket: ServerConnection,
+        message: str | bytes,
+        offered: frozenset[str] | None,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            reply, request = await self.api.answer(message, offered)
+            with contextlib.suppress(ConnectionClosed):
+                await websocket.send(json.dumps(reply, default=str))
+            if request is not None and reply["ok"]:
+                self._after(websocket, request)
+        finally:
+            slots.release()
+
+    def _page_refusal(
+        self, message: str | bytes, session: str
+    ) -> tuple[dict[str, Any], str | None] | None:
+        """What the page's socket answers itself: (the reply, a close reason or None),
+        or None to answer the request as the API does. An ended session closes the
+        socket; `logout` ends it; `kill_port` is refused."""
+        ident = request_id(message)
+        if not self.logins.valid(session):
+            ended = SessionEnded("this dashboard session has ended: run `taskmux ui` again")
+            return error_reply(ident, ended), "session ended"
+        try:
+            data = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            return None  # the API's parser gives the error reply
+        if not isinstance(data, dict):
+            return None
+        if data.get("command") == web.LOGOUT:
+            self.logins.end(session)
+            log.info("dashboard logout: a browser session ended")
+            return ok_reply(ident, {"logged_out": True}), "logged out"
+        params = data.get("params")
+        refused = web.refused_param(params) if isinstance(params, dict) else None
+        if refused is not None:
+            error = NotOffered(
+                f"'{refused}' is not offered on the dashboard (it ends processes that are "
+                "not the project's); use the CLI or the token-guarded API"
+            )
+            return error_reply(ident, error), None
+        return None
 
     def _after(self, websocket: ServerConnection, request: Request) -> None:
         """Effects that follow the reply: start or end pushing events to this client."""
@@ -385,7 +480,10 @@ class Daemon:
         if answer is None:
             return None
         if answer.note:
-            log.info("%s", answer.note)
+            if answer.status >= 400:
+                self._refused(answer.note)
+            else:
+                log.info("%s", answer.note)
         phrase = http.HTTPStatus(answer.status).phrase
         return Response(answer.status, phrase, Headers(answer.all_headers()), answer.body)
 
@@ -397,7 +495,8 @@ class Daemon:
         return peers.peer_uid(client[:2], server[:2]) == os.geteuid()
 
     async def _dashboard_connection(self, websocket: ServerConnection) -> None:
-        await self._connection(websocket, web.COMMANDS)
+        session = self.gate.session(websocket.request.headers) if websocket.request else None
+        await self._connection(websocket, web.COMMANDS, session or "")
 
     def _ui_login(self, _params: dict[str, Any]) -> dict[str, Any]:
         """`ui_login` (token-guarded API only): a one-time login URL for the dashboard."""

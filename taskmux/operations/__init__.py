@@ -49,6 +49,11 @@ _FORCE = Param(
     "force", "bool", "Act even on a task another holder holds (instead of E307).", default=False
 )
 
+_VIEWS: tuple[Face, ...] = ("api", "mcp")  # what the dashboard shows beside `status`
+_USAGE = "CPU (% of a core, since the last look) and memory of each running task's processes."
+_POLLED = "a rate needs a caller that looks again (the dashboard, an agent)"
+_CONFIG = "The effective config (local overrides merged), secret variables' values redacted."
+_HAS_FILE = "the CLI has the file itself"
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
@@ -60,6 +65,8 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation("inspect", "Everything taskmux knows about one task.", (_TASK,), fallback=True),
         Operation("health", "Run every task's health check now, concurrently."),
+        Operation("usage", _USAGE, faces=_VIEWS, not_offered=_POLLED),
+        Operation("config_view", _CONFIG, faces=_VIEWS, not_offered=_HAS_FILE, fallback=True),
         Operation(
             "graph",
             "The dependency graph (each task's dependencies and conditions), its critical "

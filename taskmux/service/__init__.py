@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from taskmux.runtime.timing import Timing
     from taskmux.runtime.tmux_manager import Observation, Tmux
     from taskmux.service.scaling import ScaleResult
+    from taskmux.service.views import ConfigView, UsageMeter, UsageResult
 
 _LOGS = OPERATIONS["logs"]
 _EVENTS = OPERATIONS["events"]
@@ -121,6 +123,7 @@ class Service:
         self.on_progress = on_progress
         self._lifecycle: Lifecycle | None = None
         self._lock = threading.Lock()
+        self._meter: UsageMeter | None = None
 
     @classmethod
     def for_project(
@@ -225,6 +228,18 @@ class Service:
         from taskmux.lifecycle.graph import project_graph
 
         return project_graph(self.lifecycle())
+
+    def usage(self) -> UsageResult:
+        """CPU (since the previous call) and memory of each running task's process tree."""
+        from taskmux.service.views import UsageMeter
+
+        self._meter = self._meter or UsageMeter()
+        return self._meter.measure(self.status, self.project.paths, time.monotonic())
+
+    def config_view(self) -> ConfigView:
+        from taskmux.service.views import config_view
+
+        return config_view(self.project)
 
     def health(self) -> HealthReport:
         report = self.lifecycle().health()

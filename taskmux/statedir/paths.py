@@ -93,6 +93,11 @@ class ProjectPaths:
     def daemon_log(self) -> Path:
         return self.root / "daemon.log"
 
+    @property
+    def ui_sessions(self) -> Path:
+        """The dashboard's browser sessions (hashed ids and expiries), kept across restarts."""
+        return self.root / "dashboard-sessions.json"
+
     def log_file(self, task: str) -> Path:
         return self.root / "logs" / f"{task}.log"
 

@@ -181,7 +181,7 @@ def test_handshake_needs_the_token_and_refuses_every_origin(project: Path) -> No
         token_file = Path(daemon.info["token_file"])
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert token not in daemon.log_text
-        assert "refused a connection" in daemon.log_text
+        assert "refused an API connection" in daemon.log_text
 
 
 HANDSHAKE_AS_OTHER = """

@@ -100,7 +100,7 @@ def test_the_gate_refuses_everything_without_the_session_cookie() -> None:
     assert headers["Location"] == "/"
     name_value, *attributes = headers["Set-Cookie"].split("; ")
     assert name_value.startswith(f"{gate.cookie}=") and len(name_value) > 40
-    assert sorted(attributes) == ["HttpOnly", "Path=/", "SameSite=Strict"]
+    assert sorted(attributes) == ["HttpOnly", "Max-Age=43200", "Path=/", "SameSite=Strict"]
     session = Headers(host, Cookie=[f"other=1; {name_value}"])
 
     page = gate.decide("GET", "/", session)

@@ -33,6 +33,8 @@ __all__ = ["project"]
 
 TOOLS = {
     "status",
+    "usage",
+    "config_view",
     "graph",
     "start",
     "ensure",

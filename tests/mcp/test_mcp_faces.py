@@ -114,7 +114,20 @@ def test_the_hints_on_the_wire() -> None:
         for name, tool in _tools().items()
     }
     assert wire == {
-        **dict.fromkeys(("status", "inspect", "health", "graph", "logs", "events", "wait"), read),
+        **dict.fromkeys(
+            (
+                "status",
+                "inspect",
+                "health",
+                "graph",
+                "logs",
+                "events",
+                "wait",
+                "usage",
+                "config_view",
+            ),
+            read,
+        ),
         "start": act(destructive=False, idempotent=True),
         "ensure": act(destructive=False, idempotent=True),
         "stop": act(destructive=True, idempotent=True),

@@ -2,13 +2,13 @@
 
 The daemon serves the dashboard on a second listener (127.0.0.1 only) with the same
 `websockets` server it uses for the API; this module decides, for every request, between
-a plain HTTP answer (the page's three files, the login redirect, a refusal) and letting
+a plain HTTP answer (the page's files, the login redirect, a refusal) and letting
 the page's WebSocket handshake through. Pure apart from reading the shipped files once:
 it neither logs nor imports `websockets`, so every rule can be tested with a dict.
 
 The rules, in order:
 - only GET (nothing on this port changes state on a request alone; actions travel as
-  commands over the page's WebSocket);
+  commands over the page's WebSocket); a request with a body gets 405 too (`bodies.py`);
 - the Host must be `127.0.0.1:PORT` (a DNS-rebinding page has another host name);
 - `/login?code=...` trades a live one-time code for a session cookie (HttpOnly,
   SameSite=Strict, Path=/) and redirects (303) to `/`, so the code leaves the address
@@ -29,7 +29,7 @@ from importlib import resources
 from typing import Protocol
 from urllib.parse import parse_qs
 
-from taskmux.daemon.dashboard.logins import Logins
+from taskmux.daemon.dashboard.logins import MAX_SESSIONS, Logins
 
 HOST = "127.0.0.1"
 SOCKET_PATH = "/ws"
@@ -38,14 +38,32 @@ FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/pictures.js": ("pictures.js", "text/javascript; charset=utf-8"),
+    "/logview.js": ("logview.js", "text/javascript; charset=utf-8"),
 }
-# What the page may ask over its WebSocket: look, follow, start, stop, restart. A browser
-# session is a weaker credential than the token (a cookie, sent by the browser on its
-# own), so commands the page has no button for (kill, wait, health, ui_login) stay on
-# the token-guarded API.
+# What the page may ask over its WebSocket: look, follow, start, stop, restart, and end
+# its session (`logout`, the page's own). A browser session is a weaker credential than
+# the token (a cookie, sent by the browser on its own), so commands the page has no
+# button for (kill, wait, health, ui_login) stay on the token-guarded API, and so does
+# `kill_port` (ending a process that is not the project's).
 COMMANDS = frozenset(
-    {"status", "inspect", "logs", "events", "start", "stop", "restart", "subscribe", "unsubscribe"}
+    {
+        "status",
+        "inspect",
+        "logs",
+        "events",
+        "usage",
+        "config_view",
+        "start",
+        "stop",
+        "restart",
+        "subscribe",
+        "unsubscribe",
+        "logout",
+    }
 )
+LOGOUT = "logout"
+REFUSED_PARAMS = ("kill_port",)
 SECURITY_HEADERS = (
     (
         "Content-Security-Policy",
@@ -144,8 +162,8 @@ class Gate:
             return _refusal(
                 403, "Origin not allowed\n", "refused a dashboard WebSocket from another origin"
             )
-        if not any(self.logins.valid(s) for s in self._sessions(headers)):
-            note = f"refused a dashboard request without a session ({path[:80]!r})"
+        if self.session(headers) is None:
+            note = "refused a dashboard request without a session"
             return _refusal(401, NOT_LOGGED_IN, note)
         if path == SOCKET_PATH:
             return None
@@ -160,13 +178,23 @@ class Gate:
         if session is None:
             note = "refused a dashboard login: unknown, used or expired code"
             return _refusal(401, BAD_CODE, note)
-        cookie = f"{self.cookie}={session}; HttpOnly; SameSite=Strict; Path=/"
+        ended = self.logins.ended_oldest
+        self.logins.ended_oldest = 0
+        max_age = int(self.logins.session_ttl)
+        cookie = f"{self.cookie}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"
+        note = "dashboard login: a new browser session"
+        if ended:
+            note += f" (the oldest session was ended: {MAX_SESSIONS} are kept at most)"
         return Answer(
             303,
             b"logged in: on to /\n",
             headers=(("Location", "/"), ("Set-Cookie", cookie)),
-            note="dashboard login: a new browser session",
+            note=note,
         )
+
+    def session(self, headers: Headers) -> str | None:
+        """The valid session the request's cookie names, if any."""
+        return next((s for s in self._sessions(headers) if self.logins.valid(s)), None)
 
     def _sessions(self, headers: Headers) -> list[str]:
         """Every value sent under this dashboard's cookie name (a stale one may come first)."""
@@ -177,3 +205,27 @@ class Gate:
                 if name == self.cookie:
                     found.append(value)
         return found
+
+
+def refused_param(params: dict[str, object]) -> str | None:
+    """A param the page's socket does not take (when set), for the error reply."""
+    return next((name for name in REFUSED_PARAMS if params.get(name)), None)
+
+
+@dataclass
+class QuietLog:
+    """Refusals, summarised: the first of a kind is logged, then at most one line per
+    `every` seconds saying how many more came. A local page can send requests without
+    end; the daemon's log must not grow a line for each."""
+
+    every: float = 60.0
+    seen: dict[str, tuple[float, int]] = field(default_factory=dict)  # kind -> (logged at, since)
+
+    def note(self, kind: str, now: float) -> str | None:
+        """The line to log for this refusal now, or None (it is counted)."""
+        logged_at, since = self.seen.get(kind, (-self.every, 0))
+        if now - logged_at < self.every:
+            self.seen[kind] = (logged_at, since + 1)
+            return None
+        self.seen[kind] = (now, 0)
+        return f"{kind} (and {since} more like it since the last such line)" if since else kind

@@ -1,21 +1,20 @@
 // The taskmux dashboard: one WebSocket to the daemon (the API's protocol, with the
-// session cookie in place of the token), the event stream for live updates, and SVG
-// for the pictures. No framework, no build step. Text from tasks (names, log lines,
-// event details) only ever goes into the page as text, never as markup.
+// session cookie in place of the token), the event stream for live updates, SVG for the
+// pictures (pictures.js) and the log (logview.js). No framework, no build step. Text
+// from tasks (names, log lines, event details) only ever goes into the page as text,
+// never as markup. The daemon answers each request when it is done, so a slow log read
+// never holds up a button.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
-const HOUR = 3600;
-const START = new Set(["started", "restarted"]);
-const END = new Set(["exited", "stopped", "killed", "start_failed", "gave_up"]);
-// An end that is not a failure: a stop by hand, a kill by hand, a one-shot that completed.
-const calm = (e) => e.event === "stopped" || e.event === "killed" || (e.event === "exited" && e.exit_code === 0 && e.signal == null);
-const MAX_LOG = 2000;
 const MAX_FEED = 200;
+const SESSION_ENDED = 4001;
 
-const state = { tasks: [], events: [], seen: new Set(), rows: new Map(), shown: false };
-const log = { gen: 0, stamp: null, same: 0, busy: false, loaded: false };
+const state = {
+  tasks: [], seen: new Set(), rows: new Map(), shown: false, usage: new Map(),
+  groups: {}, sort: "order", down: false, selected: null, lastExit: new Map(),
+};
+const timeline = new Timeline($("timeline"));
 let ws = null;
 let nextId = 1;
 let retries = 0;
@@ -27,14 +26,21 @@ function connect() {
   ws = new WebSocket(`ws://${location.host}/ws`);
   ws.onopen = () => {
     retries = 0;
-    setConnected(true);
+    setDown(false);
     send("subscribe");
     refresh();
     send("events", { since: "1h", lines: 5000 }).then((r) => {
       if (r.ok) r.result.events.forEach(addEvent);
       renderTasks(); // the last exits of running tasks come from the events
-      drawTimeline();
     });
+    send("config_view").then((r) => {
+      if (!r.ok) return;
+      state.groups = r.result.config.groups || {};
+      $("config").textContent = JSON.stringify(r.result.config, null, 2);
+      $("configpath").textContent = r.result.path;
+      fillTaskSelect();
+    });
+    usage();
     if (state.tasks.length) loadLog(true);
   };
   ws.onmessage = (message) => {
@@ -44,12 +50,13 @@ function connect() {
     pending.delete(data.id);
     if (resolve) resolve(data);
   };
-  ws.onclose = () => {
-    setConnected(false);
-    for (const resolve of pending.values()) resolve({ ok: false, error: { message: "connection lost" } });
+  ws.onclose = (event) => {
+    for (const resolve of pending.values()) resolve({ ok: false, error: { message: "the daemon went away" } });
     pending.clear();
+    if (event.code === SESSION_ENDED) return loggedOut(event.reason);
+    setDown(true);
     retries += 1;
-    setTimeout(() => loggedIn().then((yes) => (yes ? connect() : loggedOut())), Math.min(5000, 250 * retries));
+    setTimeout(() => loggedIn().then((yes) => (yes === false ? loggedOut() : connect())), Math.min(2000, 250 * retries));
   };
 }
 
@@ -62,21 +69,29 @@ function send(command, params = {}) {
   });
 }
 
+// true: logged in; false: the daemon says no session; null: no daemon to ask.
 async function loggedIn() {
   try {
     return (await fetch("/app.css", { cache: "no-store" })).status !== 401;
   } catch {
-    return true; // the daemon is down: keep trying
+    return null;
   }
 }
 
-function loggedOut() {
-  notice("Logged out (the daemon restarted, or the session ended): run `taskmux ui` for a new link.", true);
+function loggedOut(reason = "") {
+  setDown(true, "logged out");
+  const why = reason === "logged out" ? "You logged out" : "This session has ended (it expired, or was logged out)";
+  notice(`${why}: run \`taskmux ui\` for a new login link.`, true);
 }
 
-function setConnected(on) {
-  $("conn").textContent = on ? "live" : "reconnecting…";
-  $("conn").className = on ? "conn on" : "conn";
+// A stopped daemon: say so, grey everything out, and keep trying to reconnect.
+function setDown(down, text = "daemon stopped — reconnecting…") {
+  state.down = down;
+  document.body.classList.toggle("down", down);
+  $("conn").textContent = down ? text : "live";
+  $("conn").className = down ? "conn down" : "conn on";
+  for (const button of document.querySelectorAll("button[data-act], button[data-all]")) button.disabled = down;
+  if (!down) renderTasks();
 }
 
 function notice(text, bad = false) {
@@ -89,24 +104,48 @@ function notice(text, bad = false) {
 // Status -----------------------------------------------------------------------------
 
 let refreshTimer = null;
-function refreshSoon() {
-  if (!refreshTimer) refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 30);
+let lastRefresh = 0;
+function refreshSoon() { // at most one status read per 400 ms, however many events come
+  if (refreshTimer) return;
+  const wait = Math.max(30, lastRefresh + 400 - performance.now());
+  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, wait);
 }
 
 async function refresh() {
+  lastRefresh = performance.now();
   const reply = await send("status");
   if (!reply.ok) return;
   state.tasks = reply.result.tasks;
   $("session").textContent = reply.result.session;
   renderTasks();
-  drawGraph();
-  drawTimeline();
+  drawGraph($("graph"), state.tasks, tone, showLog);
+  timeline.setRows(state.tasks);
   fillTaskSelect();
   if (!state.shown) {
     state.shown = true;
     performance.mark("tasks-shown");
     document.body.dataset.ready = "1";
   }
+}
+
+async function usage() {
+  const reply = await send("usage");
+  if (!reply.ok) return;
+  state.usage = new Map(reply.result.tasks.map((u) => [u.task, u]));
+  for (const row of state.tasks) {
+    const tr = state.rows.get(row.name);
+    const u = state.usage.get(row.name);
+    if (!tr) continue;
+    cell(tr, "cpu", u ? `${u.cpu_percent.toFixed(1)}%` : "");
+    cell(tr, "mem", u ? bytes(u.memory_bytes) : "", u ? `${u.processes} process(es)` : "");
+  }
+  if (state.sort === "cpu" || state.sort === "mem") renderTasks();
+}
+
+function bytes(n) {
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 function tone(row) {
@@ -136,7 +175,7 @@ function lastExit(row) {
     const how = row.signal ? `killed by ${row.signal}` : `exit ${row.exit_code}`;
     return `${how} ${ago(row.exited_at)}`;
   }
-  const exit = state.events.findLast((e) => e.task === row.name && e.event === "exited");
+  const exit = state.lastExit.get(row.name);
   return exit ? `${exit.description || "exited"} ${ago(exit.ts)}` : "";
 }
 
@@ -152,64 +191,147 @@ function health(row) {
 function cell(tr, name, text, title) {
   const td = tr.querySelector(`td.${name}`);
   if (td.textContent !== text) td.textContent = text;
-  if (title !== undefined) td.title = title;
+  if (title !== undefined && td.title !== title) td.title = title;
   return td;
 }
+
+const COLUMNS = ["name", "state", "health", "cpu", "mem", "pid", "port", "uptime", "restarts", "exit", "act"];
 
 function makeRow(name) {
   const tr = document.createElement("tr");
   tr.dataset.task = name;
-  for (const c of ["name", "state", "health", "pid", "port", "uptime", "restarts", "exit", "act"]) {
+  tr.tabIndex = 0;
+  for (const c of COLUMNS) {
     const td = document.createElement("td");
     td.className = c;
     tr.append(td);
   }
-  tr.querySelector("td.name").textContent = name;
+  const label = document.createElement("span");
+  label.className = "nm";
+  label.textContent = name;
+  label.title = name;
+  const url = document.createElement("a");
+  url.className = "url";
+  url.target = "_blank";
+  url.rel = "noopener noreferrer";
+  tr.querySelector("td.name").append(label, url);
+  const buttons = document.createElement("span");
+  buttons.className = "btns";
   for (const act of ["start", "stop", "restart"]) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = act;
     button.dataset.act = act;
     button.dataset.task = name;
-    tr.querySelector("td.act").append(button);
+    buttons.append(button);
   }
-  tr.querySelector("td.name").addEventListener("click", () => showLog(name));
+  const menu = document.createElement("button");
+  menu.type = "button";
+  menu.className = "menu";
+  menu.textContent = "⋯";
+  menu.title = "actions";
+  menu.setAttribute("aria-label", `actions for ${name}`);
+  menu.addEventListener("click", () => tr.classList.toggle("open"));
+  tr.querySelector("td.act").append(menu, buttons);
+  label.addEventListener("click", () => showLog(name));
   return tr;
+}
+
+// Which rows show, in which order: the table's filter (a name, or @GROUP), the chosen
+// sort, failing tasks first when asked.
+function shownRows() {
+  const filter = $("taskfilter").value.trim();
+  let rows = state.tasks;
+  if (filter.startsWith("@")) {
+    const members = new Set(state.groups[filter.slice(1)] || []);
+    rows = rows.filter((r) => members.has(r.name) || members.has(r.name.replace(/-\d+$/, "")));
+  } else if (filter) {
+    rows = rows.filter((r) => r.name.includes(filter) || (r.state || "").includes(filter));
+  }
+  const order = new Map(state.tasks.map((r, i) => [r.name, i]));
+  const key = {
+    order: (r) => order.get(r.name),
+    name: (r) => r.name,
+    state: (r) => r.state || "",
+    cpu: (r) => -(state.usage.get(r.name)?.cpu_percent || 0),
+    mem: (r) => -(state.usage.get(r.name)?.memory_bytes || 0),
+    restarts: (r) => -(r.restart_count || 0),
+  }[state.sort];
+  const failingFirst = $("failfirst").checked;
+  return [...rows].sort((a, b) => {
+    if (failingFirst && (tone(a) === "bad") !== (tone(b) === "bad")) return tone(a) === "bad" ? -1 : 1;
+    const ka = key(a), kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : order.get(a.name) - order.get(b.name);
+  });
 }
 
 function renderTasks() {
   const body = $("tasks").tBodies[0];
   const names = new Set(state.tasks.map((r) => r.name));
   for (const [name, tr] of state.rows) if (!names.has(name)) { tr.remove(); state.rows.delete(name); }
-  state.tasks.forEach((row, index) => {
+  const rows = shownRows();
+  const shown = new Set(rows.map((r) => r.name));
+  for (const [name, tr] of state.rows) if (!shown.has(name)) tr.remove();
+  rows.forEach((row, index) => {
     let tr = state.rows.get(row.name);
     if (!tr) { tr = makeRow(row.name); state.rows.set(row.name, tr); }
     if (body.rows[index] !== tr) body.insertBefore(tr, body.rows[index] || null);
-    tr.className = tone(row);
+    tr.classList.remove("ok", "bad", "wait", "off");
+    tr.classList.add(tone(row));
     cell(tr, "state", row.state || "", row.command || "");
     cell(tr, "health", health(row));
     cell(tr, "pid", row.pid == null ? "" : String(row.pid));
     portCell(tr.querySelector("td.port"), row);
+    urlLink(tr.querySelector("a.url"), row);
     cell(tr, "restarts", String(row.restart_count || 0));
     cell(tr, "exit", lastExit(row));
+    buttonsFor(tr, row);
   });
   tickUptimes();
+  summary();
+}
+
+// The buttons a task's state allows: start what is not running, stop and restart what is.
+function buttonsFor(tr, row) {
+  const can = { start: !row.running, stop: row.running || row.state === "completed", restart: row.in_config !== false };
+  for (const button of tr.querySelectorAll("button[data-act]")) {
+    button.disabled = state.down || button.dataset.busy === "1" || !can[button.dataset.act];
+  }
+}
+
+function summary() {
+  const count = { ok: 0, bad: 0, wait: 0, off: 0 };
+  for (const row of state.tasks) count[tone(row)] += 1;
+  const parts = [`${state.tasks.length} tasks`, `${count.ok} running`];
+  if (count.wait) parts.push(`${count.wait} starting`);
+  parts.push(`${count.bad} failing`, `${count.off} stopped`);
+  $("summary").textContent = parts.join(" · ");
+  $("summary").className = count.bad ? "bad" : "";
 }
 
 function portCell(td, row) {
-  const key = `${row.port}|${row.running}|${row.url}`;
+  const key = `${row.port}|${row.running}`;
   if (td.dataset.key === key) return;
   td.dataset.key = key;
   td.textContent = "";
   if (row.port == null) return;
   if (!row.running) { td.textContent = String(row.port); return; }
   const a = document.createElement("a");
-  a.href = row.url || `http://127.0.0.1:${row.port}/`;  // its named URL when the proxy is on
+  a.href = `http://127.0.0.1:${row.port}/`;
   a.target = "_blank";
   a.rel = "noopener noreferrer";
   a.textContent = String(row.port);
-  if (row.url) a.title = row.url;
   td.append(a);
+}
+
+function urlLink(a, row) { // the task's named URL (the proxy's), under its name
+  const url = row.url || "";
+  if (a.dataset.url === url) return;
+  a.dataset.url = url;
+  a.textContent = url.replace(/^https?:\/\//, "");
+  a.hidden = !url;
+  if (url) a.href = url;
+  else a.removeAttribute("href");
 }
 
 function tickUptimes() {
@@ -222,14 +344,16 @@ function tickUptimes() {
 // Events -----------------------------------------------------------------------------
 
 const eventKey = (e) => `${e.ts}|${e.event}|${e.task}`;
+const feedQueue = [];
 
 function addEvent(e) {
   if (state.seen.has(eventKey(e))) return false; // pushed while the history was read
   state.seen.add(eventKey(e));
-  state.events.push(e);
-  const cutoff = Date.now() / 1000 - HOUR;
-  while (state.events.length && state.events[0].ts < cutoff) state.seen.delete(eventKey(state.events.shift()));
-  feed(e);
+  if (state.seen.size > 20000) state.seen = new Set([...state.seen].slice(-10000));
+  if (e.event === "exited" && e.task) state.lastExit.set(e.task, e);
+  timeline.add(e);
+  feedQueue.push(e);
+  if (feedQueue.length === 1) requestAnimationFrame(flushFeed);
   return true;
 }
 
@@ -237,157 +361,38 @@ function onEvent(e) {
   if (!addEvent(e)) return;
   const tr = e.task && state.rows.get(e.task);
   if (tr && END.has(e.event)) { // at once, before the status that confirms it
-    tr.className = calm(e) ? "off" : "bad";
+    tr.classList.remove("ok", "bad", "wait", "off");
+    tr.classList.add(calm(e) ? "off" : "bad");
     cell(tr, "state", e.description || e.event);
   }
-  drawTimeline();
   refreshSoon();
 }
 
-function detail(e) {
-  for (const k of ["description", "reason", "error", "output"]) if (e[k]) return String(e[k]).slice(0, 300);
-  if (e.port) return `port ${e.port}`;
-  return "";
-}
-
-function clock(ts) {
-  return new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
-}
-
-function feed(e) {
-  const li = document.createElement("li");
-  li.className = END.has(e.event) && !calm(e) ? "bad" : e.event.startsWith("health") ? "wait" : "";
-  for (const [cls, text] of [["time", clock(e.ts)], ["task", e.task || "·"], ["event", e.event], ["detail", detail(e)]]) {
-    const span = document.createElement("span");
-    span.className = cls;
-    span.textContent = text;
-    li.append(span);
-  }
+// The feed, drawn once a frame with what came since: an event storm costs one insert.
+function flushFeed() {
   const list = $("events");
-  list.insertBefore(li, list.firstChild); // newest first
+  const frag = document.createDocumentFragment();
+  for (const e of feedQueue.splice(0).slice(-MAX_FEED).reverse()) { // newest first
+    const li = document.createElement("li");
+    li.className = END.has(e.event) && !calm(e) ? "bad" : e.event.startsWith("health") ? "wait" : "";
+    for (const [cls, text] of [["time", clock(e.ts)], ["task", e.task || "·"], ["event", e.event], ["detail", detail(e)]]) {
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      li.append(span);
+    }
+    frag.append(li);
+  }
+  list.insertBefore(frag, list.firstChild);
   while (list.children.length > MAX_FEED) list.lastChild.remove();
 }
 
-// Pictures ---------------------------------------------------------------------------
-
-function el(name, attrs, text) {
-  const node = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-// A dependency: a task name, or {task, condition} where conditions are declared.
-const needs = (row) => (row.depends_on || []).map((d) => (typeof d === "string" ? d : d.task));
-
-function depths(rows) {
-  const byName = new Map(rows.map((r) => [r.name, r]));
-  const memo = new Map();
-  const depth = (name, trail) => {
-    if (memo.has(name)) return memo.get(name);
-    if (trail.has(name) || !byName.has(name)) return 0; // a cycle, or an unknown name
-    trail.add(name);
-    const deps = needs(byName.get(name));
-    const d = deps.length ? 1 + Math.max(...deps.map((n) => depth(n, trail))) : 0;
-    trail.delete(name);
-    memo.set(name, d);
-    return d;
-  };
-  rows.forEach((r) => depth(r.name, new Set()));
-  return memo;
-}
-
-function drawGraph() {
-  const svg = $("graph");
-  const rows = state.tasks.filter((r) => r.in_config !== false);
-  const layers = depths(rows);
-  const count = [];
-  const pos = new Map();
-  const W = 130, H = 28, DX = 170, DY = 42;
-  for (const r of rows) {
-    const d = layers.get(r.name) || 0;
-    count[d] = (count[d] || 0) + 1;
-    pos.set(r.name, { x: 10 + d * DX, y: 10 + (count[d] - 1) * DY, row: r });
-  }
-  const width = 20 + Math.max(0, count.length - 1) * DX + W;
-  const height = 20 + Math.max(1, ...count.filter(Boolean)) * DY - (DY - H);
-  svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
-  const defs = el("defs", {});
-  const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto" });
-  marker.append(el("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }));
-  defs.append(marker);
-  svg.append(defs);
-  for (const { x, y, row } of pos.values()) {
-    for (const dep of needs(row)) {
-      const from = pos.get(dep);
-      if (!from) continue;
-      const x1 = from.x + W, y1 = from.y + H / 2, x2 = x, y2 = y + H / 2, mx = (x1 + x2) / 2;
-      svg.append(el("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, class: "edge", "marker-end": "url(#arrow)" }));
-    }
-  }
-  for (const { x, y, row } of pos.values()) {
-    const g = el("g", { class: `node ${tone(row)}`, "data-task": row.name });
-    g.append(el("title", {}, `${row.name}: ${row.state}`));
-    g.append(el("rect", { x, y, width: W, height: H, rx: 6 }));
-    g.append(el("text", { x: x + W / 2, y: y + H / 2 + 4, "text-anchor": "middle" }, row.name));
-    g.addEventListener("click", () => showLog(row.name));
-    svg.append(g);
-  }
-}
-
-function drawTimeline() {
-  const svg = $("timeline");
-  const rows = state.tasks;
-  // The last hour, or less when the history is shorter: the strips use the whole width.
-  const now = Date.now() / 1000;
-  const first = [...state.events.map((e) => e.ts), ...rows.map((r) => (r.running && r.started_at) || now)]
-    .reduce((a, b) => Math.min(a, b), now);
-  const span = Math.min(HOUR, Math.max(20, (now - first) * 1.05));
-  const from = now - span;
-  const width = Math.max(320, svg.parentElement.clientWidth - 24), label = 100, RH = 22;
-  const x = (t) => label + ((Math.max(t, from) - from) / span) * (width - label - 8);
-  const height = 22 + rows.length * RH;
-  svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
-  for (let i = 4; i >= 0; i--) {
-    const back = (span * i) / 4, tx = x(now - back);
-    const text = i ? `-${back >= 120 ? `${Math.round(back / 60)}m` : `${Math.round(back)}s`}` : "now";
-    svg.append(el("line", { x1: tx, x2: tx, y1: 0, y2: height - 16, class: "grid" }));
-    svg.append(el("text", { x: tx, y: height - 4, "text-anchor": i ? "middle" : "end", class: "axis" }, text));
-  }
-  rows.forEach((row, i) => {
-    const y = 4 + i * RH;
-    svg.append(el("text", { x: 0, y: y + 13, class: "label" }, row.name));
-    const evs = state.events.filter((e) => e.task === row.name);
-    let up = null;
-    const bar = (a, b) => b > from && svg.append(el("rect", { x: x(a), y: y + 3, width: Math.max(1, x(b) - x(a)), height: RH - 8, class: "up" }));
-    for (const e of evs) {
-      if (START.has(e.event)) up = up ?? e.ts;
-      else if (END.has(e.event)) { bar(up ?? from, e.ts); up = null; }
-    }
-    if (row.running) bar(up ?? Math.max(from, row.started_at || from), now);
-    for (const e of evs) {
-      if (e.ts < from) continue;
-      const kind = END.has(e.event) ? (calm(e) ? "stop" : "exit") : START.has(e.event) ? "start"
-        : e.event === "health_failed" ? "sick" : e.event === "health_recovered" ? "well" : null;
-      if (!kind) continue;
-      const mark = el("rect", { x: x(e.ts) - 1.5, y: y + 1, width: 3, height: RH - 4, class: `mark ${kind}` });
-      mark.append(el("title", {}, `${clock(e.ts)} ${e.event} ${detail(e)}`));
-      svg.append(mark);
-    }
-  });
-}
-
-// Logs -------------------------------------------------------------------------------
+// Logs: which task --------------------------------------------------------------------
 
 function fillTaskSelect() {
   const select = $("logtask");
-  const names = ["", ...state.tasks.map((r) => r.name)];
+  const groups = Object.keys(state.groups).map((g) => `@${g}`);
+  const names = ["", ...state.tasks.map((r) => r.name), ...groups];
   if ([...select.options].map((o) => o.value).join("\n") === names.join("\n")) return;
   const current = select.value || names[1] || "";
   select.replaceChildren(...names.map((n) => new Option(n || "(all tasks)", n)));
@@ -401,122 +406,55 @@ function showLog(name) {
   $("log").scrollIntoView({ block: "nearest" });
 }
 
-// Follow by polling `logs` with `since` (the last stamp shown) every second: what the
-// declaration tells API clients to do, it needs no second stream in the daemon, and it
-// ends by itself with the tab. Lines of that same stamp already shown are skipped.
-async function loadLog(reset) {
-  if (reset) Object.assign(log, { gen: log.gen + 1, stamp: null, same: 0, busy: false, loaded: false });
-  else if (log.busy || !log.loaded) return;
-  const task = $("logtask").value, filter = $("filter").value, gen = log.gen;
-  const params = { lines: 500, ansi: true };
-  if (task) params.task = task;
-  if (filter) Object.assign(params, { grep: filter, context: 0 });
-  if (log.stamp) params.since = log.stamp;
-  log.busy = true;
-  const reply = await send("logs", params);
-  if (gen !== log.gen) return; // another task or filter was chosen meanwhile
-  Object.assign(log, { busy: false, loaded: true });
-  const pre = $("log");
-  $("logerror").textContent = reply.ok ? "" : reply.error.message;
-  if (!reply.ok) return void (log.loaded = false); // a bad regex: no polling until changed
-  if (reset) pre.replaceChildren();
-  const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
-  let skip = log.same;
-  const startStamp = log.stamp;
-  for (const line of reply.result.lines) {
-    if (!reset && line.ts === startStamp && skip-- > 0) continue;
-    if (line.ts === log.stamp) log.same += 1;
-    else Object.assign(log, { stamp: line.ts, same: 1 });
-    pre.append(logLine(line, !task));
-  }
-  while (pre.childElementCount > MAX_LOG) pre.firstChild.remove();
-  if (reset || atBottom) pre.scrollTop = pre.scrollHeight;
-}
-
-function logLine(line, withTask) {
-  const div = document.createElement("div");
-  const ts = document.createElement("span");
-  ts.className = "ts";
-  ts.textContent = `${line.ts.slice(11, 19)} ${withTask ? line.task + " " : ""}`;
-  div.append(ts, ansi(line.line));
-  return div;
-}
-
-// ANSI colours (SGR) to spans: 16 colours as classes, 256 and RGB as inline colours.
-const SGR_RE = /\x1b\[([0-9;:]*)m/g;
-
-function ansi(text) {
-  const frag = document.createDocumentFragment();
-  let style = {}, last = 0, m;
-  SGR_RE.lastIndex = 0;
-  while ((m = SGR_RE.exec(text))) {
-    span(frag, text.slice(last, m.index), style);
-    style = sgr(style, m[1]);
-    last = SGR_RE.lastIndex;
-  }
-  span(frag, text.slice(last), style);
-  return frag;
-}
-
-function sgr(old, params) {
-  const codes = params === "" ? [0] : params.split(/[;:]/).map(Number);
-  let s = { ...old };
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i];
-    if (c === 0) s = {};
-    else if (c === 1) s.bold = true;
-    else if (c === 2) s.dim = true;
-    else if (c === 3) s.italic = true;
-    else if (c === 4) s.underline = true;
-    else if (c === 22) { delete s.bold; delete s.dim; }
-    else if (c === 23) delete s.italic;
-    else if (c === 24) delete s.underline;
-    else if (c >= 30 && c <= 37) s.fg = c - 30;
-    else if (c >= 90 && c <= 97) s.fg = c - 82;
-    else if (c === 39) delete s.fg;
-    else if (c >= 40 && c <= 47) s.bg = c - 40;
-    else if (c >= 100 && c <= 107) s.bg = c - 92;
-    else if (c === 49) delete s.bg;
-    else if ((c === 38 || c === 48) && codes[i + 1] === 5) { s[c === 38 ? "fg" : "bg"] = codes[i + 2]; i += 2; }
-    else if ((c === 38 || c === 48) && codes[i + 1] === 2) { s[c === 38 ? "fg" : "bg"] = codes.slice(i + 2, i + 5); i += 4; }
-  }
-  return s;
-}
-
-function colour(value) {
-  if (Array.isArray(value)) return `rgb(${value.map((v) => v || 0).join(",")})`;
-  if (value < 232) {
-    const v = [0, 95, 135, 175, 215, 255], n = value - 16;
-    return `rgb(${v[Math.floor(n / 36) % 6]},${v[Math.floor(n / 6) % 6]},${v[n % 6]})`;
-  }
-  const g = 8 + (value - 232) * 10;
-  return `rgb(${g},${g},${g})`;
-}
-
-function span(frag, text, s) {
-  if (!text) return;
-  if (!Object.keys(s).length) return frag.append(text);
-  const node = document.createElement("span");
-  node.textContent = text;
-  for (const k of ["bold", "dim", "italic", "underline"]) if (s[k]) node.classList.add(k);
-  for (const [k, prop] of [["fg", "color"], ["bg", "backgroundColor"]]) {
-    if (s[k] === undefined) continue;
-    if (typeof s[k] === "number" && s[k] < 16) node.classList.add(`${k}${s[k]}`);
-    else node.style[prop] = colour(s[k]);
-  }
-  frag.append(node);
-}
-
 // Actions ----------------------------------------------------------------------------
+
+const dependents = (name) => state.tasks.filter((r) => needs(r).includes(name)).map((r) => r.name);
+
+function confirmStop(tasks) {
+  if (!tasks) return confirm("Stop every task and end the session?");
+  const done = tasks.map((t) => state.tasks.find((r) => r.name === t)).filter((r) => r && r.state === "completed");
+  if (!done.length) return true;
+  const lines = done.map((r) => {
+    const after = dependents(r.name);
+    const them = after.length ? `its dependents (${after.join(", ")}) will run it again before they start next time` : "nothing depends on it";
+    return `${r.name} already completed. Stopping it clears that: ${them}.`;
+  });
+  return confirm(`${lines.join("\n")}\nStop it?`);
+}
+
+// What the daemon said, in a line: what was done, what was already so, and its warnings.
+function describe(command, what, result) {
+  const parts = [];
+  const list = (label, names) => names && names.length && parts.push(`${label} ${names.join(", ")}`);
+  list("started", result.started);
+  list("completed", result.completed);
+  list("already running:", result.already_running);
+  list("stopped", result.stopped);
+  list("not running:", result.not_running);
+  list("also restarted (dependents):", result.cascaded);
+  for (const [name, why] of Object.entries(result.skipped || {})) parts.push(`${name} skipped: ${why}`);
+  for (const [name, why] of Object.entries(result.failed || {})) parts.push(`${name} failed: ${why}`);
+  if (result.session_kept) parts.push(result.session_kept);
+  for (const w of result.warnings || []) parts.push(`warning: ${w}`);
+  return `${command} ${what}: ${parts.length ? parts.join("; ") : "done"}`;
+}
 
 async function act(command, tasks, button) {
   const what = tasks ? tasks.join(", ") : "all tasks";
-  if (command === "stop" && !tasks && !confirm("Stop every task and end the session?")) return;
+  if (command === "stop" && !confirmStop(tasks)) return;
   button.disabled = true;
+  button.dataset.busy = "1";
   notice(`${command} ${what}…`);
   const reply = await send(command, tasks ? { tasks } : {});
-  button.disabled = false;
-  notice(reply.ok ? `${command} ${what}: done` : `${command} ${what} failed: ${reply.error.message}`, !reply.ok);
+  delete button.dataset.busy;
+  button.disabled = state.down;
+  if (reply.ok) {
+    const r = reply.result;
+    const warned = (r.warnings || []).length || Object.keys(r.failed || {}).length;
+    notice(describe(command, what, r), Boolean(warned));
+  } else {
+    notice(`${command} ${what} failed: ${reply.error.message}`, true);
+  }
   refreshSoon();
 }
 
@@ -525,19 +463,66 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   if (button.dataset.act) act(button.dataset.act, [button.dataset.task], button);
   else if (button.dataset.all) act(button.dataset.all, null, button);
+  else if (button.dataset.sort) { state.sort = button.dataset.sort; renderTasks(); markSort(); }
+});
+
+function markSort() {
+  for (const b of document.querySelectorAll("button[data-sort]")) b.classList.toggle("on", b.dataset.sort === state.sort);
+}
+
+// Keyboard: / filter tasks, j/k or arrows move, Enter shows the log, s/x/r start, stop,
+// restart the chosen task, l the log's filter, ? the keys.
+function selectRow(step) {
+  const rows = [...$("tasks").tBodies[0].rows];
+  if (!rows.length) return;
+  const at = rows.indexOf(document.activeElement.closest?.("tr"));
+  const next = rows[Math.max(0, Math.min(rows.length - 1, at < 0 ? 0 : at + step))];
+  next.focus();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.matches("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) {
+    if (event.key === "Escape") event.target.blur();
+    return;
+  }
+  if ((event.key === "Enter" || event.key === " ") && event.target.closest("button, a, summary")) return;
+  const tr = document.activeElement.closest?.("tr[data-task]");
+  const task = tr && tr.dataset.task;
+  const press = (act) => { const b = tr && tr.querySelector(`button[data-act=${act}]`); if (b && !b.disabled) b.click(); };
+  const keys = {
+    "/": () => $("taskfilter").focus(),
+    l: () => $("filter").focus(),
+    j: () => selectRow(1), ArrowDown: () => selectRow(1),
+    k: () => selectRow(-1), ArrowUp: () => selectRow(-1),
+    Enter: () => task && showLog(task),
+    s: () => press("start"), x: () => press("stop"), r: () => press("restart"),
+    "?": () => { $("keys").open = !$("keys").open; },
+  };
+  const run = keys[event.key];
+  if (!run) return;
+  event.preventDefault();
+  run();
 });
 
 let filterTimer = null;
 $("filter").addEventListener("input", () => {
   clearTimeout(filterTimer);
-  filterTimer = setTimeout(() => loadLog(true), 250);
+  filterTimer = setTimeout(() => loadLog(true), 300);
 });
+$("taskfilter").addEventListener("input", renderTasks);
+$("failfirst").addEventListener("change", renderTasks);
 $("logtask").addEventListener("change", () => loadLog(true));
 $("follow").addEventListener("change", () => $("follow").checked && loadLog(false));
+$("download").addEventListener("click", downloadLog);
+$("logtrimload").addEventListener("click", downloadLog);
+$("logout").addEventListener("click", () => send("logout"));
 
 setInterval(() => {
   tickUptimes();
-  if ($("follow").checked) loadLog(false);
+  if ($("follow").checked && !state.down) loadLog(false);
 }, 1000);
-setInterval(() => { refresh(); drawTimeline(); }, 5000);
+setInterval(() => { if (!state.down && !document.hidden) usage(); }, 3000);
+setInterval(() => { if (!state.down) refresh(); }, 5000);
+window.addEventListener("resize", () => timeline.resized());
+markSort();
 connect();
