@@ -80,7 +80,9 @@ def backoff_delay(backoff: float, restarts_so_far: int, first: float = 1.0) -> f
 
 def _exit_reason(observed: Observed) -> str:
     if observed.exit_signal is not None:
-        return f"killed by signal {observed.exit_signal}"
+        from taskmux.config.signals import signal_name  # as `status` says it: SIGKILL
+
+        return f"killed by {signal_name(observed.exit_signal)}"
     return f"exited {observed.exit_status}"
 
 

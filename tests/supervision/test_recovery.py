@@ -48,7 +48,7 @@ WORN = replace(RUNNING, restarts=5)  # alive, but out of restarts
         (COMPLETED, "always", True, None),
         (CRASHED, "on-failure", True, None),  # a restart was due anyway
         (GAVE_UP, "always", False, "had given up"),
-        (WORN, "always", False, "gave up: killed by signal 1; 5 restarts already"),
+        (WORN, "always", False, "gave up: killed by SIGHUP; 5 restarts already"),
     ],
 )
 def test_which_lost_tasks_come_back(
