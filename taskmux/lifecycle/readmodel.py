@@ -103,8 +103,11 @@ def task_row(
     leftover: list[int] | None = None,
     stale: dict[str, list[int]] | None = None,
     proxy: tuple[str, int] | None = None,
+    stopped: bool = False,
 ) -> dict[str, object]:
     """Everything status shows about one task, as plain data (JSON-ready).
+
+    `stopped`: a `stop` of everything ended it with the session (no window is left).
 
     `daemonized`: what was found running in the background after the pane exited 0.
     `leftover`: pids of the task's processes still running after its session was lost.
@@ -129,10 +132,10 @@ def task_row(
         }
     if state is None:
         row |= {
-            "state": "left over" if leftover else "killed" if killed else "not started",
+            "state": _windowless_state(leftover, killed, stopped),
             "running": False,
             "pid": None,
-            "manually_stopped": killed,
+            "manually_stopped": killed or stopped,
             "restart_count": 0,
             "healthy": None,
             "health_failures": 0,
@@ -172,6 +175,15 @@ def task_row(
         row["next_run"] = next_run(root, name)
     row["log_file"] = os.path.join(root, "logs", f"{name}.log")
     return row
+
+
+def _windowless_state(leftover: list[int] | None, killed: bool, stopped: bool) -> str:
+    """The state of a task without a window."""
+    if leftover:
+        return "left over"
+    if killed:
+        return "killed"
+    return "stopped" if stopped else "not started"
 
 
 def _restart_waits(state: StateWords, root: str) -> bool:
@@ -319,6 +331,22 @@ def may_have_leftovers(root: str, running: bool) -> bool:
     )
 
 
+def stopped_with_session(root: str, project: str, running: bool) -> frozenset[str]:
+    """The tasks a `stop` of everything ended along with the session (its mark lists
+    them, `lifecycle/stop.py`), while no session runs: `status` says "stopped" for them."""
+    if running:
+        return frozenset()
+    try:
+        fd = os.open(os.path.join(root, "session-ended"), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return frozenset()
+    try:
+        lines = os.read(fd, 65536).decode(errors="replace").split("\n")
+    finally:
+        os.close(fd)
+    return frozenset(lines[1:]) if lines[0] == project else frozenset()
+
+
 def next_run(root: str, name: str) -> float | None:
     """When a supervisor starts a scheduled task next (`supervision/scheduler.py` keeps
     `schedule.json`); None while no supervisor runs, or it stopped the schedule."""
@@ -373,6 +401,7 @@ class LeanRead:
             raise NotHere  # E305, or a session renamed by hand: the service path says so
         self.session = choice.session
         self.running = self.session in owners
+        self.stopped = stopped_with_session(self.root, name, self.running)
         if may_have_leftovers(self.root, self.running):
             raise NotHere  # a lost session: its leftovers are found by a process scan
         panes = found_sessions[self.session][1] if self.running else {}
@@ -404,6 +433,7 @@ class LeanRead:
             self.root,
             stale=moved,
             proxy=self.proxy,
+            stopped=name in self.stopped,
         )
 
     def notes(self) -> str:

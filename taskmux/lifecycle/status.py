@@ -85,8 +85,20 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
     ports = recorded_ports(project)
     now = time.time()
     current = current_ports(project.config, ports)
+    root, running = str(project.paths.root), observation.session_exists
+    stopped = readmodel.stopped_with_session(root, project.config.name, running)
     return [
-        _row(project, name, observation, now, ports, daemons.get(name), current, leftovers)
+        _row(
+            project,
+            name,
+            observation,
+            now,
+            ports,
+            daemons.get(name),
+            current,
+            leftovers,
+            stopped=name in stopped,
+        )
         for name in names
     ]
 
@@ -121,6 +133,7 @@ def _row(
     daemons: list[Holder] | None,
     current: dict[str, int] | None = None,
     leftovers: dict[str, list[int]] | None = None,
+    stopped: bool = False,
 ) -> dict[str, Any]:
     task = project.config.tasks.get(name)
     state = observation.tasks.get(name)
@@ -137,6 +150,7 @@ def _row(
         (leftovers or {}).get(name),
         moved,
         (observation.session, readmodel.proxy_port(project.config.proxy_port)),
+        stopped,
     )
 
 

@@ -233,7 +233,7 @@ class Stopper:
                     report.stopped[name] = signal_used
         kept: tuple[str, ...] = ()
         if ending and not report.failed:
-            kept = self.end_session()
+            kept = self.end_session(list(observation.tasks))
             report.session_ended = not self.ctx.tmux.has_session(self.ctx.session)
         if ending and (kept or report.failed):
             self.ctx.tmux.run(["run-shell", "-b", "true"])  # the windows stay: reap them now
@@ -273,18 +273,20 @@ class Stopper:
         self._record("killed", name, manual=True)
         return state.is_alive or found
 
-    def end_session(self) -> tuple[str, ...]:
+    def end_session(self, stopped: list[str] | None = None) -> tuple[str, ...]:
         """End the session on purpose: close the task windows unless a person's are there.
 
-        The mark tells a supervisor that this end was meant (not a lost tmux server).
-        Returns the names of the windows that kept the session.
+        The mark tells a supervisor that this end was meant (not a lost tmux server); its
+        first line is the project's name, the others the tasks this stop ended (`status`
+        shows them as stopped, not as never started). Returns the names of the windows
+        that kept the session.
         """
         mark = self.ctx.paths.stop_all_mark
         try:
             mark.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
-                os.write(fd, self.ctx.config.name.encode())
+                os.write(fd, "\n".join([self.ctx.config.name, *(stopped or [])]).encode())
             finally:
                 os.close(fd)
         except OSError:  # a full disk: the session ends all the same, unmarked
@@ -305,7 +307,8 @@ class Stopper:
         except OSError:
             return False
         try:
-            return os.read(fd, 4096).decode(errors="replace") == self.ctx.config.name
+            first = os.read(fd, 4096).decode(errors="replace").partition("\n")[0]
+            return first == self.ctx.config.name
         finally:
             os.close(fd)
 

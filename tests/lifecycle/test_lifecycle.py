@@ -538,3 +538,31 @@ def test_a_plain_command_is_the_waiting_shells_child(project: Project) -> None:
     assert psutil.Process(info["pid"]).ppid() == info["pane_pid"]
     os.kill(info["pid"], signal.SIGKILL)
     assert wait_until(lambda: project.state("a") == "killed by SIGKILL")
+
+
+def test_a_stop_of_everything_leaves_its_tasks_shown_as_stopped(project: Project) -> None:
+    """No window is left after `stop`, but what it stopped reads "stopped" (on both read
+    paths), not "not started"; a task it never ran still reads "not started"."""
+    project.write(
+        """
+        [tasks.a]
+        command = "exec sleep 300"
+        [tasks.b]
+        command = "exec sleep 300"
+        [tasks.later]
+        command = "exec sleep 300"
+        auto_start = false
+        """
+    )
+    assert project.run("start").returncode == 0
+    assert project.json("stop")["session_ended"] is True
+    for args in (("status", "--json"), ("status", "--json", "--")):  # lean, then service
+        rows = {row["name"]: row for row in json.loads(project.run(*args).stdout)["tasks"]}
+        states = {name: (row["state"], row["manually_stopped"]) for name, row in rows.items()}
+        assert states == {
+            "a": ("stopped", True),
+            "b": ("stopped", True),
+            "later": ("not started", False),
+        }, args
+    assert project.run("start").returncode == 0
+    assert project.status()["a"]["state"] == "running"
