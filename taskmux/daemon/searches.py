@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +90,8 @@ class Searches:
         if self._pool is None:
             # spawn, not fork: the daemon has threads, and a forked copy of a lock one of
             # them held would never be released in the child.
+            import multiprocessing  # only once a search runs: most daemons never search
+
             context = multiprocessing.get_context("spawn")
             self._pool = context.Pool(self.workers, initializer=_lower_priority)
         return self._pool

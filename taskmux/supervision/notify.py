@@ -14,8 +14,6 @@ import os
 import shlex
 import shutil
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -154,6 +152,8 @@ def _succeeded(project: Supervised, task: str, record: dict[str, Any]) -> bool:
 
 def _post(url: str, data: bytes) -> None:
     """One POST of JSON; raises on a connection error or a status that is not 2xx."""
+    import urllib.request  # with http.client and ssl (~8 MB): only once a webhook is sent
+
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )
