@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,7 +121,79 @@ def spawn_daemon(root: Path, output: Path, *args: str) -> subprocess.Popen[bytes
         )
 
 
-def start_daemon(root: Path, *args: str) -> DaemonProcess:
+class DaemonThread:
+    """`taskmux daemon` run in a thread of the test's process: the same `Daemon` the
+    command runs, without an interpreter start of its own (or its signal handlers).
+    What only a process shows (SIGKILL, `daemon stop`, which signals its pid: this one's)
+    uses `DaemonProcess`: `start_daemon(..., process=True)`."""
+
+    def __init__(self, root: Path, ui_port: int) -> None:
+        from taskmux.cli.daemon_cmds import _login_ttl  # the command's own reading
+        from taskmux.config.project import load_project
+        from taskmux.daemon.server import Daemon, Settings
+
+        self.paths = ProjectPaths.for_config(root / "taskmux.toml")
+        self.info: dict[str, Any] = {}
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._switch = sys.getswitchinterval()
+        settings = Settings(0, ui_port, login_ttl=_login_ttl(), handle_signals=False)
+        self.daemon = Daemon(load_project(root / "taskmux.toml"), settings, self._on_ready)
+        self._thread = threading.Thread(target=self._run, name="daemon", daemon=True)
+
+    def _on_ready(self, info: Any) -> None:
+        self.info = info.to_dict()
+        self._ready.set()
+
+    def _run(self) -> None:
+        try:
+            self.daemon.run()
+        except BaseException as exc:  # noqa: BLE001 - the waiting test fails with it
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    def begin(self) -> DaemonThread:
+        self._thread.start()
+        if not self._ready.wait(20) or self.error is not None or not self.info:
+            self.stop()
+            raise AssertionError(f"daemon did not start: {self.error!r}")
+        return self
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+    @property
+    def url(self) -> str:
+        return str(self.info["url"])
+
+    @property
+    def token(self) -> str:
+        return Path(self.info["token_file"]).read_text().strip()
+
+    @property
+    def log_text(self) -> str:
+        return self.paths.daemon_log.read_text() if self.paths.daemon_log.exists() else ""
+
+    def stop(self) -> None:
+        """End it as SIGTERM would; always safe to call again."""
+        self.daemon.request_stop()
+        self._thread.join(15)
+        sys.setswitchinterval(self._switch)  # the daemon shortens it for the process
+        assert not self._thread.is_alive(), "the daemon did not stop within 15 s"
+
+
+def start_daemon(root: Path, *args: str, process: bool = False) -> DaemonProcess | DaemonThread:
+    """A daemon for the project at `root`: in a thread of this process, or with `process`
+    a real `taskmux daemon` (args: `--ui-port N` only, in a thread)."""
+    if not process:
+        ui_port = int(args[args.index("--ui-port") + 1]) if "--ui-port" in args else 0
+        return DaemonThread(root, ui_port).begin()
+    return start_daemon_process(root, *args)
+
+
+def start_daemon_process(root: Path, *args: str) -> DaemonProcess:
     """Start a daemon and wait until its state file names it; fail if it exits first."""
     paths = ProjectPaths.for_config(root / "taskmux.toml")
     output = root.parent / f"daemon-{uuid.uuid4().hex[:8]}.out"
@@ -143,8 +217,10 @@ def start_daemon(root: Path, *args: str) -> DaemonProcess:
 
 
 @contextlib.contextmanager
-def running_daemon(root: Path, *args: str) -> Iterator[DaemonProcess]:
-    daemon = start_daemon(root, *args)
+def running_daemon(
+    root: Path, *args: str, process: bool = False
+) -> Iterator[DaemonProcess | DaemonThread]:
+    daemon = start_daemon(root, *args, process=process)
     try:
         yield daemon
     finally:
@@ -159,7 +235,7 @@ def headers(token: str | None) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def client(daemon: DaemonProcess, **kwargs: Any) -> Any:
+async def client(daemon: DaemonProcess | DaemonThread, **kwargs: Any) -> Any:
     from websockets.asyncio.client import connect
 
     kwargs.setdefault("additional_headers", headers(daemon.token))
@@ -179,7 +255,9 @@ async def request(websocket: Any, command: str, params: dict[str, Any] | None = 
             return reply
 
 
-def call(daemon: DaemonProcess, command: str, params: dict[str, Any] | None = None) -> Any:
+def call(
+    daemon: DaemonProcess | DaemonThread, command: str, params: dict[str, Any] | None = None
+) -> Any:
     """One request on a fresh connection, from synchronous test code."""
 
     async def go() -> Any:

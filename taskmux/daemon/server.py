@@ -79,6 +79,9 @@ class Settings:
     port: int = DEFAULT_PORT
     ui_port: int = DEFAULT_UI_PORT
     login_ttl: float = LOGIN_TTL
+    # SIGTERM/SIGINT end the daemon; off for one run in a thread of a test's process
+    # (signal handlers belong to the main thread), which ends it with `request_stop`.
+    handle_signals: bool = True
     session_ttl: float = SESSION_TTL
 
 
@@ -162,7 +165,8 @@ class Daemon:
         stack.callback(log.info, "daemon stopped")  # the last line, whatever stopped it
         if claim.warning:
             log.warning("%s", claim.warning)
-        self._handle_signals(loop, stack)
+        if self.settings.handle_signals:
+            self._handle_signals(loop, stack)
         stack.callback(self.searches.close)
         write_private(self.paths.daemon_token, self.token + "\n")
         stack.callback(self.paths.daemon_token.unlink, missing_ok=True)

@@ -412,7 +412,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, tmux_socket: str) -> None:  # noqa
     run_cli("start", "crasher", cwd=tmp_path)
     assert run_cli("stop", "parked", cwd=tmp_path).returncode == 0
     steady = pids(tmp_path)["steady"]
-    first = start_daemon(tmp_path)
+    first = start_daemon(tmp_path, process=True)  # killed with SIGKILL below
     try:
         counted = wait_for(lambda: status(tmp_path)["crasher"]["restart_count"] >= 2, timeout=30)
         assert counted
@@ -436,7 +436,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, tmux_socket: str) -> None:  # noqa
 
 
 def test_one_supervisor_per_project(project: Path) -> None:
-    with running_daemon(project) as daemon:
+    with running_daemon(project, process=True) as daemon:
         port = str(daemon.info["port"])
         second = run_cli("daemon", "--port", "0", cwd=project)
         assert second.returncode == 1
@@ -506,7 +506,7 @@ def test_the_default_port_is_clear_of_the_demo(project: Path) -> None:
 def test_daemon_status_and_stop(project: Path) -> None:
     start_tasks(project)
     before = pids(project)
-    with running_daemon(project) as daemon:
+    with running_daemon(project, process=True) as daemon:  # `daemon stop` signals its pid
         wait_for(lambda: str(daemon.info["port"]) in daemon.output.read_text())  # --port 0
         shown = run_cli("daemon", "status", "--json", cwd=project)
         assert shown.returncode == 0, shown.stderr

@@ -100,7 +100,7 @@ def test_the_dashboard_in_chromium(tmp_path: Path, tmux_socket: str, browser: An
     port = _free_port()
     write_config(root, PROJECT.format(suffix=tmp_path.name[-6:], port=port))
     start_tasks(root)
-    with running_daemon(root) as daemon:
+    with running_daemon(root, process=True) as daemon:
         token = daemon.token
         page = browser.new_page()
         problems: list[str] = []

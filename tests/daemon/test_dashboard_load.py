@@ -109,7 +109,7 @@ command = "while [ ! -f spin ]; do sleep 0.05; done; timeout 15 sh -c 'while :; 
     )
     start_tasks(root)
     ui = _free_port()
-    daemon = start_daemon(root, "--ui-port", str(ui))
+    daemon = start_daemon(root, "--ui-port", str(ui), process=True)
     try:
         page = _open(browser, ui_link(root))
         problems = _problems(page)
@@ -153,7 +153,7 @@ command = "while [ ! -f spin ]; do sleep 0.05; done; timeout 15 sh -c 'while :; 
         daemon.process.wait(15)
 
         # A new daemon on the same port: the page comes back without a new login.
-        daemon = start_daemon(root, "--ui-port", str(ui))
+        daemon = start_daemon(root, "--ui-port", str(ui), process=True)
         page.wait_for_selector("#conn.on", timeout=15_000)
         assert page.locator("body.down").count() == 0
         assert page.locator("button[data-act=restart]:enabled").count() == 2
@@ -188,7 +188,7 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
     root = _project(tmp_path, BIG)
     start_tasks(root)
     wait_for(lambda: "0299999" in run_cli("logs", "big", "-n", "1", cwd=root).stdout, 60)
-    with running_daemon(root) as daemon:
+    with running_daemon(root, process=True) as daemon:
         time.sleep(1)
         before, start = _cpu_seconds(daemon.pid), time.monotonic()
         time.sleep(3)
@@ -318,7 +318,7 @@ def test_forty_tasks_thirty_crash_looping_at_1280_and_390_pixels(
     root = _project(tmp_path, _crowd())
     result = run_cli("start", "--json", cwd=root)
     assert result.returncode in (0, 1), result.stderr
-    with running_daemon(root):
+    with running_daemon(root, process=True):
         page = _open(browser, ui_link(root))
         problems = _problems(page)
         page.evaluate(LATENCY)
