@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskmux.config.project import Project
 from taskmux.daemon.api import Api, Request, error_reply, ok_reply, request_id
-from taskmux.daemon.dashboard import peers, web
+from taskmux.daemon.dashboard import web
 from taskmux.daemon.dashboard.logins import LOGIN_TTL, SESSION_TTL, Logins
 from taskmux.daemon.logfile import close_log, open_log
 from taskmux.daemon.push import Subscribers
@@ -50,6 +50,7 @@ from taskmux.daemon.searches import Searches
 from taskmux.daemon.statefile import HOST, DaemonInfo
 from taskmux.errors import NotOffered, PortBusy, SessionEnded, TaskmuxError
 from taskmux.lifecycle.core import Progress
+from taskmux.runtime import peers
 from taskmux.service import ConfigInUse, Service
 from taskmux.statedir.files import write_private
 from taskmux.supervision.config_watch import ConfigWatcher, Reloader

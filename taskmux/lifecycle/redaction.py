@@ -59,6 +59,17 @@ def task_redactor(project: Project, name: str, pid: int | None = None) -> Redact
     return Redactor(found) if found else None
 
 
+def resolves_here(project: Project, name: str) -> bool:
+    """Whether this process resolves every variable the task's `env` and `env_file` give
+    it: only then does its Redactor know every value a stopped task may have printed.
+    A reader in another environment (the URL proxy serving other projects, a daemon
+    started elsewhere) shows such a task's lines only through `taskmux logs`."""
+    if name not in project.config.tasks:
+        return False
+    _values, problems = resolve(project.config, project.root, name, os.environ, lambda _t: 0)
+    return not problems
+
+
 def task_logs(
     project: Project,
     names: list[str],

@@ -249,9 +249,9 @@ def _end_sessions(paths: ProjectPaths) -> list[str]:
     sessions = tmux.sessions_owned_by(owner)
     for session in sessions:
         tmux.end_session(session)
-    for task, procs in marked(owner + "/").items():
+    for task, procs in marked(paths.marker_prefix).items():
         for proc in procs:
-            kill_tree(proc.pid, f"{owner}/{task}")
+            kill_tree(proc.pid, paths.marker(task))
     return sessions
 
 

@@ -36,7 +36,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     write_config,
 )
 
-from taskmux.daemon.dashboard import peers
+from taskmux.runtime import peers
 from taskmux.statedir.paths import ProjectPaths
 
 BASIC = """

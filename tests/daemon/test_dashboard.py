@@ -22,10 +22,10 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
 )
 from dashboard_helpers import ask, get, log_in, open_socket, refused_status, ui_link, ui_port
 
-from taskmux.daemon.dashboard import peers
 from taskmux.daemon.dashboard.logins import LOGIN_TTL, Logins
 from taskmux.daemon.dashboard.web import COMMANDS, Gate
 from taskmux.logs.lines import coloured
+from taskmux.runtime import peers
 
 PROJECT = """
 name = "dash{suffix}"

@@ -4,6 +4,7 @@ nothing of the others."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from harness import Project, project
+
+from taskmux.config.taskenv import MARKER_VAR
 
 __all__ = ["project"]
 
@@ -124,10 +127,21 @@ def test_remove_refuses_uncommitted_changes_and_prune_cleans_a_deleted_checkout(
     assert repo.json("start")["ok"] is True
     session = wt.json("status")["session"]
     state = wt.paths.root
-    shutil.rmtree(wt.root)
-    pruned = repo.json("worktree", "prune")
-    assert pruned["ok"] is True
-    assert [item["sessions"] for item in pruned["removed"]] == [[session]]
+    # A process of one of its tasks that left the session (setsid): found by its marker.
+    escaped = subprocess.Popen(
+        ["sleep", "300"],
+        env={**os.environ, MARKER_VAR: wt.paths.marker("web")},
+        start_new_session=True,
+    )
+    try:
+        shutil.rmtree(wt.root)
+        pruned = repo.json("worktree", "prune")
+        assert pruned["ok"] is True
+        assert [item["sessions"] for item in pruned["removed"]] == [[session]]
+        assert escaped.wait(timeout=10) is not None  # ended with its checkout
+    finally:
+        escaped.kill()
+        escaped.wait()
     assert not state.exists()
     assert repo.tmux("has-session", "-t", f"={session}").returncode != 0
     assert repo.status()["web"]["running"] is True

@@ -8,7 +8,9 @@ import http.client
 import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -172,6 +174,37 @@ def test_a_stopped_task_answers_503_an_unknown_name_404_and_a_foreign_host_is_re
     assert status == 421 and "only *.localhost" in body
 
 
+def test_a_stopped_tasks_port_taken_by_a_stranger_is_never_reached(
+    served: tuple[Project, int],
+) -> None:
+    """Its old port now serves something else: the name still answers 503, and the
+    stranger hears nothing (nor the browser's cookies)."""
+    project, port = served
+    host = host_of(project, "web", port)
+    task_port = project.status()["web"]["port"]
+    assert project.json("stop", "web")["ok"] is True
+    heard: list[str] = []
+
+    class Stranger(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            heard.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    stranger = ThreadingHTTPServer(("127.0.0.1", task_port), Stranger)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    try:
+        status, _, body = get(port, host, accept="application/json")
+        assert status == 503 and json.loads(body)["running"] is False
+        assert heard == []
+    finally:
+        stranger.shutdown()
+        stranger.server_close()
+
+
 def test_two_projects_share_one_proxy_and_it_moves_when_its_server_ends(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,3 +241,37 @@ def test_the_proxy_is_not_imported_by_other_commands(project: Project) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd()
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_503_shows_no_line_the_proxy_cannot_redact(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task was given API_KEY where it started; the proxy's process has none, so it
+    could not hide the value: the page withholds the lines rather than show it."""
+    port = free_port()
+    _setup(project, port, monkeypatch)
+    project.write(
+        CONFIG
+        + """
+        [tasks.keyed]
+        command = "echo the key is $API_KEY; exec sleep 300"
+        port = "auto"
+        env = { API_KEY = "${API_KEY}" }
+        stop_grace_period = 0.5
+        """
+    )
+    monkeypatch.setenv("API_KEY", "supersecretvalue123")
+    project.env["API_KEY"] = "supersecretvalue123"
+    assert project.run("start", "keyed").returncode == 0
+    wait_until(lambda: "the key is" in project.run("logs", "keyed").stdout)
+    assert project.json("stop", "keyed")["ok"] is True
+    monkeypatch.delenv("API_KEY")  # the proxy's environment lacks it
+    keeper = ProxyKeeper(port, poll=0.05).start()
+    try:
+        assert keeper.serving.wait(5), keeper.problem
+        status, _, body = get(port, host_of(project, "keyed", port), accept="application/json")
+    finally:
+        keeper.stop()
+    down = json.loads(body)
+    assert status == 503 and down["logs"] == [] and "supersecretvalue123" not in body
+    assert "taskmux logs keyed" in down["logs_withheld"]

@@ -21,21 +21,30 @@ def wants_json(accept: str | None) -> bool:
     return "text/html" not in text or text.index("application/json") < text.index("text/html")
 
 
-def down_facts(config: str, task: str) -> dict[str, Any]:
+def down_facts(config: str, task: str, own: bool = True) -> dict[str, Any]:
     """State, last exit and last lines of a task the proxy could not reach (blocking:
     the server calls it in a thread). Never raises: a page must come back."""
     from taskmux.errors import TaskmuxError
+    from taskmux.lifecycle.redaction import resolves_here
     from taskmux.service import Service, open_project
 
     try:
         service = Service.for_project(open_project(config, fallback=True))
         rows = {row["name"]: row for row in service.status().to_dict()["tasks"]}
         row = rows.get(task, {})
-        logs = service.logs(task, LOG_LINES)
-        lines = [str(r.get("line", "")) for r in getattr(logs, "records", lambda: [])()]
+        lines: list[str] = []
+        withheld = None
+        if not own:  # the proxy's port is open to every local user
+            withheld = "shown only to the user who runs the task"
+        elif resolves_here(service.project, task):
+            logs = service.logs(task, LOG_LINES)
+            lines = [str(r.get("line", "")) for r in getattr(logs, "records", lambda: [])()]
+        else:  # a secret set where the task started, not here, would show in plain text
+            withheld = f"the task's variables are not all set here: `taskmux logs {task}`"
     except (TaskmuxError, OSError) as exc:
         return {"state": "unknown", "error": str(exc), "logs": []}
     return {
+        "logs_withheld": withheld,
         "state": row.get("state", "not started"),
         "running": bool(row.get("running")),
         "exit_code": row.get("exit_code"),
@@ -89,7 +98,9 @@ def _html(document: dict[str, Any]) -> str:
             parts.append(f" · last exit: <b>{esc(str(exit_text))}</b>")
         parts.append("</p>")
         lines = "\n".join(esc(line) for line in document.get("logs", []))
-        parts.append(f"<h2>last log lines</h2><pre>{lines or '(none)'}</pre>")
+        withheld = document.get("logs_withheld")
+        shown = f"(withheld: {esc(str(withheld))})" if withheld else lines or "(none)"
+        parts.append(f"<h2>last log lines</h2><pre>{shown}</pre>")
         parts.append(f"<p><code>taskmux start {esc(document['task'])}</code> starts it.</p>")
     if "urls" in document:
         links = "".join(f'<li><a href="{esc(u)}">{esc(u)}</a></li>' for u in document["urls"])

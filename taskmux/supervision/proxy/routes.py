@@ -91,3 +91,45 @@ class RouteTable:
 
     def urls(self) -> list[str]:
         return sorted(route.url for route in self.routes.values())
+
+
+class Liveness:
+    """Which of a checkout's tasks run, read with the read model at most every
+    `MAX_AGE` seconds per checkout. A stopped task's port may be bound by any process
+    since (another user's too): the proxy forwards only to a task that runs, so a name
+    never leads to something that is not the task's."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def running(self, config: str) -> frozenset[str]:
+        """Blocking (a tmux call when stale): the server calls it in a thread."""
+        now = time.monotonic()
+        seen = self._seen.get(config)
+        if seen is not None and now - seen[0] <= MAX_AGE:
+            return seen[1]
+        names = frozenset(_running(config))
+        self._seen[config] = (now, names)
+        return names
+
+    def fresh(self, config: str) -> bool:
+        """Whether `running` would answer without reading tmux."""
+        seen = self._seen.get(config)
+        return seen is not None and time.monotonic() - seen[0] <= MAX_AGE
+
+
+def _running(config: str) -> list[str]:
+    """The running tasks of a checkout: the lean read, else the service's (a lost or
+    renamed session, a config the lean path cannot vouch for); none if neither can say."""
+    from taskmux.lifecycle.readmodel import LeanRead, NotHere
+
+    try:
+        rows = LeanRead(config).status()["tasks"]
+    except (NotHere, OSError, ValueError, KeyError, TypeError):
+        try:
+            from taskmux.service import Service, open_project
+
+            rows = Service.for_project(open_project(config, fallback=True)).status().tasks
+        except Exception:  # noqa: BLE001  # no answer is "not running": never a stranger
+            return []
+    return [str(row["name"]) for row in rows if row.get("running")]

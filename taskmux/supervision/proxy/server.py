@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from typing import Any
 
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from taskmux.supervision.proxy import pages
 from taskmux.supervision.proxy.hosts import read_host
-from taskmux.supervision.proxy.routes import Route, RouteTable
+from taskmux.supervision.proxy.routes import Liveness, Route, RouteTable
 
 # RFC 9110 §7.6.1: meant for one connection only, never passed on.
 HOP_BY_HOP = frozenset(
@@ -59,6 +60,7 @@ class Proxy:
 
     def __init__(self, table: RouteTable | None = None) -> None:
         self.table = table or RouteTable()
+        self.liveness = Liveness()
         self.client: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -86,14 +88,31 @@ class Proxy:
             route = self.table.lookup(wanted.task, wanted.session, fresh=True)
         if route is None:
             return _page(pages.unknown_document(host, self.table.urls()), as_json, 404)
+        if not await self._runs(route):
+            return await self._down(request, route, as_json)
         try:
             if request.headers.get("Upgrade", "").lower() == "websocket":
                 return await self._websocket(request, route)
             return await self._forward(request, route)
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError):
-            facts = await asyncio.to_thread(pages.down_facts, route.config, route.task)
-            document = pages.down_document(route.task, route.session, route.url, facts)
-            return _page(document, as_json, 503)
+            return await self._down(request, route, as_json)
+
+    async def _down(
+        self, request: web.BaseRequest, route: Route, as_json: bool
+    ) -> web.StreamResponse:
+        """503 with the task's state and last exit; its last lines only for a request
+        from this user's own process (the proxy's port is open to every local user)."""
+        own = _from_this_user(request)
+        facts = await asyncio.to_thread(pages.down_facts, route.config, route.task, own)
+        document = pages.down_document(route.task, route.session, route.url, facts)
+        return _page(document, as_json, 503)
+
+    async def _runs(self, route: Route) -> bool:
+        """Whether the route's task runs (read at most every second per checkout)."""
+        if self.liveness.fresh(route.config):
+            return route.task in self.liveness.running(route.config)
+        running = await asyncio.to_thread(self.liveness.running, route.config)
+        return route.task in running
 
     async def _forward(self, request: web.BaseRequest, route: Route) -> web.StreamResponse:
         assert self.client is not None
@@ -217,3 +236,17 @@ def _ack_now(upstream: aiohttp.ClientResponse) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
+def _from_this_user(request: web.BaseRequest) -> bool:
+    """Whether the request's connection comes from a process of this user (Linux's
+    /proc/net/tcp; where that cannot be told, no)."""
+    from taskmux.runtime import peers
+
+    transport = request.transport
+    if transport is None:
+        return False
+    client, server = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+    if not client or not server:
+        return False
+    return peers.peer_uid(client[:2], server[:2]) == os.getuid()

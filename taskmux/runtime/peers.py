@@ -6,7 +6,8 @@ it to the dashboard from their own process. So the dashboard also checks that ea
 connection comes from a process of the daemon's own user, as the kernel records it for
 the client's socket. Where there is no such table (not Linux), this check is skipped and
 the cookie, the Origin and the Host checks remain. The daemon's API port makes the same
-check before it reads the token, so a token that leaked opens nothing to another user.
+check before it reads the token, so a token that leaked opens nothing to another user,
+and the URL proxy shows a stopped task's last lines only to its own user.
 """
 
 from __future__ import annotations
