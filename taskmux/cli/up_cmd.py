@@ -63,8 +63,14 @@ def up(
         for wake in wakers:
             wake()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # Every signal the reaper forwards has a handler here, or its default action would
+    # end this worker without a stop: HUP and QUIT stop the stack as TERM does (a
+    # terminal closed, `docker stop --signal QUIT`); USR1 and USR2 mean nothing to it.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, handler)
+    for signum in container.FORWARDED:
+        if signum in (signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_IGN)
     container.unblock()
     _run(stop, wakers, exit_on_failure, json_out)
 

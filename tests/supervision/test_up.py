@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
-from harness import TASKMUX, Project, project, wait_until
+from harness import TASKMUX, Project, holds_for, project, wait_until
 
 from taskmux.config.schema import ProjectConfig, TaskConfig
 from taskmux.runtime.state import TaskState
@@ -205,6 +205,25 @@ def test_up_reaps_orphans_and_stops_in_reverse_order_on_sigterm(
     stopped = up.seen(up="stopped")
     assert stopped is not None and stopped["failed"] == {}
     assert set(stopped["stopped"].values()) == {"SIGINT"}
+
+
+def test_up_ignores_usr1_and_stops_the_stack_on_sighup(project: Project) -> None:
+    """Every signal the reaper forwards is handled by the worker: none ends it without a
+    stop (SIGUSR1's default action would have, leaving the tasks running)."""
+    project.write(
+        f"""
+        [tasks.keep]
+        command = "{TRAP.format(name="keep")}"
+        """
+    )
+    up = Up(project, [], pid1=False)
+    wait_until(lambda: project.state("keep") == "running", timeout=20)
+    os.kill(up.main_pid, signal.SIGUSR1)
+    holds_for(lambda: up.proc.poll() is None, 0.5)
+    os.kill(up.main_pid, signal.SIGHUP)
+    code, stderr = up.wait()
+    assert code == 0, stderr
+    assert (project.root / "order.txt").read_text().split() == ["keep"]
 
 
 def test_up_exits_with_the_failing_tasks_code_at_once(project: Project) -> None:
