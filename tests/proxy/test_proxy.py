@@ -22,7 +22,7 @@ from taskmux.supervision.proxy.keeper import ProxyKeeper
 __all__ = ["project"]
 
 SERVER = """\
-import os, sys, time
+import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
@@ -38,6 +38,14 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: first\\n\\n")
             self.wfile.flush()
             time.sleep(30)  # the stream stays open: a buffering proxy would show nothing
+            return
+        if self.path.startswith("/echo"):  # what reached the task, as it reached it
+            seen = {"path": self.path, "xff": self.headers.get_all("X-Forwarded-For") or []}
+            body = json.dumps(seen).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         body = f"hello from {os.environ['TASKMUX_TASK']} {os.environ['TASKMUX_WORKTREE']} host={self.headers['Host']}".encode()
         self.send_response(200)
@@ -172,6 +180,28 @@ def test_a_stopped_task_answers_503_an_unknown_name_404_and_a_foreign_host_is_re
     assert f"http://{host_of(project, 'ws', port)}/" in json.loads(body)["urls"]
     status, _, body = get(port, "example.com")
     assert status == 421 and "only *.localhost" in body
+
+
+def test_the_request_reaches_the_task_as_sent_and_with_our_forwarding_only(
+    served: tuple[Project, int],
+) -> None:
+    project, port = served
+    host = host_of(project, "web", port)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    target = "/echo/x/../y//z?next=%2Fa%3Fb&q=%7E"
+    conn.request("GET", target, headers={"Host": host, "X-Forwarded-For": "6.6.6.6"})
+    reply = conn.getresponse()
+    seen = json.loads(reply.read())
+    conn.close()
+    assert reply.status == 200 and seen == {"path": target, "xff": ["127.0.0.1"]}
+    # An upgrade a task does not speak is a clear 502, not a crash of the proxy.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    upgrade = {"Host": host, "Upgrade": "websocket", "Connection": "Upgrade"}
+    upgrade |= {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}
+    conn.request("GET", "/", headers=upgrade)
+    reply = conn.getresponse()
+    assert reply.status == 502 and "WebSocket refused" in reply.read().decode()
+    conn.close()
 
 
 def test_a_stopped_tasks_port_taken_by_a_stranger_is_never_reached(

@@ -66,6 +66,16 @@ def down_document(task: str, session: str, url: str, facts: dict[str, Any]) -> d
     }
 
 
+def broken_document(task: str, session: str, error: str) -> dict[str, Any]:
+    """502: the task took the request but the exchange broke off (or timed out)."""
+    return {
+        "ok": False,
+        "error": f"task '{task}' of '{session}' broke off the exchange: {error or 'no reason'}",
+        "task": task,
+        "session": session,
+    }
+
+
 def unknown_document(host: str, urls: list[str]) -> dict[str, Any]:
     return {
         "ok": False,

@@ -22,6 +22,7 @@ import socket
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from taskmux.supervision.proxy import pages
@@ -31,6 +32,12 @@ from taskmux.supervision.proxy.routes import Liveness, Route, RouteTable
 # RFC 9110 §7.6.1: meant for one connection only, never passed on.
 HOP_BY_HOP = frozenset(
     {
+        # What a client says of the path it came by is not passed on: ours replaces it
+        # (a framework that trusts the first X-Forwarded-For would believe the client).
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
         "connection",
         "keep-alive",
         "proxy-authenticate",
@@ -96,6 +103,13 @@ class Proxy:
             return await self._forward(request, route)
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError):
             return await self._down(request, route, as_json)
+        except aiohttp.WSServerHandshakeError as refused:  # the task said no to the upgrade
+            status = refused.status if refused.status >= 400 else 502  # or speaks no WebSocket
+            return web.Response(status=status, text=f"WebSocket refused: {refused.message}\n")
+        except (aiohttp.ClientError, TimeoutError) as broken:  # cut mid-way, or it hung
+            return _page(
+                pages.broken_document(route.task, route.session, str(broken)), as_json, 502
+            )
 
     async def _down(
         self, request: web.BaseRequest, route: Route, as_json: bool
@@ -119,7 +133,7 @@ class Proxy:
         headers = _passed(request.headers, HOP_BY_HOP)
         headers += _forwarded(request)
         body = request.content if request.body_exists else None
-        target = f"http://127.0.0.1:{route.port}{request.rel_url}"
+        target = yarl.URL(f"http://127.0.0.1:{route.port}{request.raw_path}", encoded=True)
         async with self.client.request(
             request.method, target, headers=headers, data=body, allow_redirects=False
         ) as upstream:
@@ -132,9 +146,12 @@ class Proxy:
             elif upstream.content_length is not None:
                 answer.headers["Content-Length"] = str(upstream.content_length)
             await answer.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await answer.write(chunk)  # as it comes: a stream is never held back
-                _ack_now(upstream)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await answer.write(chunk)  # as it comes: a stream is never held back
+                    _ack_now(upstream)
+            except (aiohttp.ClientError, TimeoutError):
+                return answer  # cut off mid-answer: the client sees it cut off too
             await answer.write_eof()
             return answer
 
@@ -152,7 +169,7 @@ class Proxy:
         }
         headers = _passed(request.headers, frozenset(skip)) + _forwarded(request)
         headers.append(("Host", request.headers.get("Host", "")))
-        target = f"ws://127.0.0.1:{route.port}{request.rel_url}"
+        target = yarl.URL(f"ws://127.0.0.1:{route.port}{request.raw_path}", encoded=True)
         async with self.client.ws_connect(
             target, protocols=offered, headers=headers, autoping=True, max_msg_size=0
         ) as upstream:
