@@ -12,6 +12,7 @@ Nothing here looks at another checkout's session: a session is found by its owne
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -207,7 +208,43 @@ def prune(project: Project) -> Removed:
         _forget_state(paths)
         removed.append(_record(tree.path, paths, [], sessions))
     gitworktree.prune(top)
+    for config, paths in _forgotten_checkouts(project):  # `git worktree prune` ran first
+        _end_supervisor(paths)
+        sessions = _end_sessions(paths)
+        _forget_state(paths)
+        removed.append(_record(config.parent, paths, [], sessions))
     return Removed(removed)
+
+
+def _forgotten_checkouts(project: Project) -> list[tuple[Path, ProjectPaths]]:
+    """State folders of this project's other checkouts whose folder is gone and which
+    git already forgot (so it lists nothing to prune): those whose cached config bears
+    this project's name, sits at the same place in its checkout, and no longer exists."""
+    from taskmux.config.cache import CACHE_NAME, read_trusted
+    from taskmux.statedir.paths import state_root
+
+    _top, relative = _relative_config(project)
+    found = []
+    try:
+        folders = [entry for entry in state_root().iterdir() if entry.is_dir()]
+    except OSError:
+        return []
+    for folder in folders:
+        raw = read_trusted(str(folder / CACHE_NAME))
+        try:
+            data = json.loads(raw) if raw is not None else None
+            config = Path(str(data["key"][0])) if isinstance(data, dict) else None
+            name = data["config"]["name"] if isinstance(data, dict) else None
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+        if config is None or name != project.config.name or config.exists():
+            continue
+        if tuple(config.parts[-len(relative.parts) :]) != relative.parts:
+            continue
+        paths = ProjectPaths(folder)
+        if paths.root != project.paths.root and ProjectPaths.for_config(config) == paths:
+            found.append((config, paths))
+    return found
 
 
 def _record(

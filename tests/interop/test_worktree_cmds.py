@@ -145,3 +145,20 @@ def test_remove_refuses_uncommitted_changes_and_prune_cleans_a_deleted_checkout(
     assert not state.exists()
     assert repo.tmux("has-session", "-t", f"={session}").returncode != 0
     assert repo.status()["web"]["running"] is True
+
+
+def test_prune_also_cleans_a_checkout_git_already_forgot(repo: Project) -> None:
+    """The folder deleted by hand and `git worktree prune` run first: git lists nothing
+    to prune, but the checkout's state and session are found by its cached config."""
+    wt = _checkout(repo, "forgotten")
+    assert repo.json("worktree", "add", str(wt.root))["ok"] is True
+    assert wt.json("start")["ok"] is True
+    session, state = wt.json("status")["session"], wt.paths.root
+    assert repo.json("start")["ok"] is True
+    shutil.rmtree(wt.root)
+    subprocess.run(["git", "worktree", "prune"], cwd=repo.root, check=True)
+    pruned = repo.json("worktree", "prune")
+    assert [item["sessions"] for item in pruned["removed"]] == [[session]]
+    assert not state.exists()
+    assert repo.status()["web"]["running"] is True  # this checkout is not touched
+    assert repo.paths.root.exists()
