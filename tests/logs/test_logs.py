@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from harness import holds_for, wait_until
 from spool_feed import Feed
 
@@ -646,16 +647,9 @@ def task_log(project: Path, task: str) -> Path:
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TASKMUX, *args],
-        cwd=project,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """`taskmux ARGS` in the project: in this process (the CLI's own entry point), as
+    conftest's `run_cli` runs it; the tests of a real process start `TASKMUX` below."""
+    return run_cli(*args, cwd=project)
 
 
 def test_cli_all_tasks_merged_with_padded_prefix(project: Path) -> None:
