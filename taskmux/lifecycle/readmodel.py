@@ -103,11 +103,12 @@ def task_row(
     leftover: list[int] | None = None,
     stale: dict[str, list[int]] | None = None,
     proxy: tuple[str, int] | None = None,
-    stopped: bool = False,
+    stopped: str | None = None,
 ) -> dict[str, object]:
     """Everything status shows about one task, as plain data (JSON-ready).
 
-    `stopped`: a `stop` of everything ended it with the session (no window is left).
+    `stopped`: what a `stop` of everything that closed its window last knew of it
+    ("stopped", "completed", "exited 1").
 
     `daemonized`: what was found running in the background after the pane exited 0.
     `leftover`: pids of the task's processes still running after its session was lost.
@@ -135,7 +136,7 @@ def task_row(
             "state": _windowless_state(leftover, killed, stopped),
             "running": False,
             "pid": None,
-            "manually_stopped": killed or stopped,
+            "manually_stopped": killed or stopped == "stopped",
             "restart_count": 0,
             "healthy": None,
             "health_failures": 0,
@@ -177,13 +178,13 @@ def task_row(
     return row
 
 
-def _windowless_state(leftover: list[int] | None, killed: bool, stopped: bool) -> str:
+def _windowless_state(leftover: list[int] | None, killed: bool, stopped: str | None) -> str:
     """The state of a task without a window."""
     if leftover:
         return "left over"
     if killed:
         return "killed"
-    return "stopped" if stopped else "not started"
+    return stopped or "not started"
 
 
 def _restart_waits(state: StateWords, root: str) -> bool:
@@ -331,20 +332,23 @@ def may_have_leftovers(root: str, running: bool) -> bool:
     )
 
 
-def stopped_with_session(root: str, project: str, running: bool) -> frozenset[str]:
-    """The tasks a `stop` of everything ended along with the session (its mark lists
-    them, `lifecycle/stop.py`), while no session runs: `status` says "stopped" for them."""
+def stopped_with_session(root: str, project: str, running: bool) -> dict[str, str]:
+    """What a `stop` of everything last knew of each task whose window it closed (its
+    mark, `lifecycle/stop.py`), while no session runs: task -> "stopped", "completed"…"""
     if running:
-        return frozenset()
+        return {}
     try:
         fd = os.open(os.path.join(root, "session-ended"), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return frozenset()
+        return {}
     try:
         lines = os.read(fd, 65536).decode(errors="replace").split("\n")
     finally:
         os.close(fd)
-    return frozenset(lines[1:]) if lines[0] == project else frozenset()
+    if lines[0] != project:
+        return {}
+    found = (line.partition("\t") for line in lines[1:] if line)
+    return {task: state or "stopped" for task, _, state in found}
 
 
 def next_run(root: str, name: str) -> float | None:
@@ -433,7 +437,7 @@ class LeanRead:
             self.root,
             stale=moved,
             proxy=self.proxy,
-            stopped=name in self.stopped,
+            stopped=self.stopped.get(name),
         )
 
     def notes(self) -> str:

@@ -97,7 +97,7 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
             daemons.get(name),
             current,
             leftovers,
-            stopped=name in stopped,
+            stopped=stopped.get(name),
         )
         for name in names
     ]
@@ -133,7 +133,7 @@ def _row(
     daemons: list[Holder] | None,
     current: dict[str, int] | None = None,
     leftovers: dict[str, list[int]] | None = None,
-    stopped: bool = False,
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     task = project.config.tasks.get(name)
     state = observation.tasks.get(name)

@@ -233,7 +233,12 @@ class Stopper:
                     report.stopped[name] = signal_used
         kept: tuple[str, ...] = ()
         if ending and not report.failed:
-            kept = self.end_session(list(observation.tasks))
+            kept = self.end_session(
+                [
+                    f"{name}\t{'stopped' if s.is_alive or s.manually_stopped else s.describe()}"
+                    for name, s in observation.tasks.items()
+                ]
+            )
             report.session_ended = not self.ctx.tmux.has_session(self.ctx.session)
         if ending and (kept or report.failed):
             self.ctx.tmux.run(["run-shell", "-b", "true"])  # the windows stay: reap them now
@@ -277,9 +282,10 @@ class Stopper:
         """End the session on purpose: close the task windows unless a person's are there.
 
         The mark tells a supervisor that this end was meant (not a lost tmux server); its
-        first line is the project's name, the others the tasks this stop ended (`status`
-        shows them as stopped, not as never started). Returns the names of the windows
-        that kept the session.
+        first line is the project's name, the others `TASK<tab>STATE` for each task window
+        it closes: "stopped" for one running (or stopped by hand), else how it had ended
+        ("completed", "exited 1"), which `status` keeps showing once the window is gone.
+        Returns the names of the windows that kept the session.
         """
         mark = self.ctx.paths.stop_all_mark
         try:

@@ -542,7 +542,8 @@ def test_a_plain_command_is_the_waiting_shells_child(project: Project) -> None:
 
 def test_a_stop_of_everything_leaves_its_tasks_shown_as_stopped(project: Project) -> None:
     """No window is left after `stop`, but what it stopped reads "stopped" (on both read
-    paths), not "not started"; a task it never ran still reads "not started"."""
+    paths), not "not started"; a one-shot that had completed still reads "completed",
+    and a task it never ran "not started"."""
     project.write(
         """
         [tasks.a]
@@ -552,9 +553,12 @@ def test_a_stop_of_everything_leaves_its_tasks_shown_as_stopped(project: Project
         [tasks.later]
         command = "exec sleep 300"
         auto_start = false
+        [tasks.once]
+        command = "true"
         """
     )
     assert project.run("start").returncode == 0
+    wait_until(lambda: project.state("once") == "completed")
     assert project.json("stop")["session_ended"] is True
     for args in (("status", "--json"), ("status", "--json", "--")):  # lean, then service
         rows = {row["name"]: row for row in json.loads(project.run(*args).stdout)["tasks"]}
@@ -563,6 +567,7 @@ def test_a_stop_of_everything_leaves_its_tasks_shown_as_stopped(project: Project
             "a": ("stopped", True),
             "b": ("stopped", True),
             "later": ("not started", False),
+            "once": ("completed", False),  # what it was when its window closed
         }, args
     assert project.run("start").returncode == 0
     assert project.status()["a"]["state"] == "running"
