@@ -72,18 +72,12 @@ def start_tasks(root: Path, *names: str) -> None:
     wait_for(lambda: all(status(root)[name]["running"] for name in wanted))
 
 
-@dataclass
-class DaemonProcess:
-    """A `taskmux daemon` run as a real process, found through its state file."""
+class DaemonFiles:
+    """What a test reads of a running daemon, whichever way it runs: its URL, token and
+    log, from its state file's record (`info`) and its state folder (`paths`)."""
 
-    process: subprocess.Popen[bytes]
-    paths: ProjectPaths
-    output: Path
     info: dict[str, Any]
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
+    paths: ProjectPaths
 
     @property
     def url(self) -> str:
@@ -96,6 +90,20 @@ class DaemonProcess:
     @property
     def log_text(self) -> str:
         return self.paths.daemon_log.read_text() if self.paths.daemon_log.exists() else ""
+
+
+@dataclass
+class DaemonProcess(DaemonFiles):
+    """A `taskmux daemon` run as a real process, found through its state file."""
+
+    process: subprocess.Popen[bytes]
+    paths: ProjectPaths
+    output: Path
+    info: dict[str, Any]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def stop(self) -> None:
         """Terminate (then kill) the process; always safe to call again."""
@@ -121,7 +129,7 @@ def spawn_daemon(root: Path, output: Path, *args: str) -> subprocess.Popen[bytes
         )
 
 
-class DaemonThread:
+class DaemonThread(DaemonFiles):
     """`taskmux daemon` run in a thread of the test's process: the same `Daemon` the
     command runs, without an interpreter start of its own (or its signal handlers).
     What only a process shows (SIGKILL, `daemon stop`, which signals its pid: this one's)
@@ -163,18 +171,6 @@ class DaemonThread:
     @property
     def pid(self) -> int:
         return os.getpid()
-
-    @property
-    def url(self) -> str:
-        return str(self.info["url"])
-
-    @property
-    def token(self) -> str:
-        return Path(self.info["token_file"]).read_text().strip()
-
-    @property
-    def log_text(self) -> str:
-        return self.paths.daemon_log.read_text() if self.paths.daemon_log.exists() else ""
 
     def stop(self) -> None:
         """End it as SIGTERM would; always safe to call again."""
