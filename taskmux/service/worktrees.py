@@ -30,7 +30,13 @@ from taskmux.runtime.shell import run_shell
 from taskmux.runtime.timing import wait_until
 from taskmux.runtime.tmux_manager import Tmux
 from taskmux.statedir import proxyreg
-from taskmux.statedir.claim import read_holder, supervisor_running
+from taskmux.statedir.claim import (
+    ABSTRACT_NAMES,
+    claim_name,
+    name_holder,
+    read_holder,
+    supervisor_running,
+)
 from taskmux.statedir.paths import ProjectPaths
 
 LAST_LINES = 10
@@ -267,8 +273,12 @@ def _end_supervisor(paths: ProjectPaths) -> None:
     """A `start -m` or daemon of that checkout ends first: it would start the tasks again."""
     if not paths.root.is_dir() or not supervisor_running(paths.supervisor_lock):
         return
-    holder = read_holder(paths.supervisor_info) or {}
-    pid = holder.get("pid")
+    # The kernel's word for who holds the claim (our own uid, checked), else its record.
+    found = name_holder(claim_name(paths.root)) if ABSTRACT_NAMES else None
+    if found is not None and found.uid == os.geteuid():
+        pid: object = found.pid
+    else:
+        pid = (read_holder(paths.supervisor_info) or {}).get("pid")
     if not isinstance(pid, int) or pid <= 1 or pid == os.getpid():
         return
     with contextlib.suppress(ProcessLookupError):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Project, project
+from harness import Project, project, wait_until
 
 from taskmux.config.taskenv import MARKER_VAR
 
@@ -162,3 +162,20 @@ def test_prune_also_cleans_a_checkout_git_already_forgot(repo: Project) -> None:
     assert not state.exists()
     assert repo.status()["web"]["running"] is True  # this checkout is not touched
     assert repo.paths.root.exists()
+
+
+def test_remove_ends_the_checkouts_own_supervisor_first(repo: Project) -> None:
+    """A `start -m` of the checkout would start its tasks again: `remove` ends it (the
+    claim's holder as the kernel names it), and no other supervisor."""
+    from taskmux.statedir.claim import supervisor_running
+
+    wt = _checkout(repo, "supervised")
+    assert repo.json("worktree", "add", str(wt.root))["ok"] is True
+    theirs = wt.spawn("start", "-m")
+    wait_until(lambda: supervisor_running(wt.paths.supervisor_lock), timeout=15)
+    ours = repo.supervise()
+    removed = repo.json("worktree", "remove", str(wt.root), "--force")
+    assert removed["ok"] is True, removed
+    output, _ = theirs.communicate(timeout=15)  # it ended (its pipe read and closed)
+    assert theirs.returncode == 0, output
+    assert ours.alive and supervisor_running(repo.paths.supervisor_lock)
