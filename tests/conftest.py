@@ -46,6 +46,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * len(os.sched_getaffinity(0))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under xdist, tests marked `xdist_group` run in one worker (`--dist loadgroup`): the
+    MCP tests share the worker that imports the MCP SDK (~1.7 s of CPU), instead of every
+    worker paying for it. Runs before xdist's own hook, which would pick plain `load`."""
+    option = config.option
+    if getattr(option, "numprocesses", None) and getattr(option, "dist", "no") == "no":
+        option.dist = "loadgroup"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Compile the package once, before the workers start: each process the tests spawn
     then reads bytecode instead of compiling every module it imports (when the machine

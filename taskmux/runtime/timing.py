@@ -61,12 +61,12 @@ class Timing:
         """Pauses short enough for tests, long enough to stay correct on a loaded machine."""
         return cls(
             settle=0.15,
-            settle_poll=0.03,
+            settle_poll=0.05,
             log_wait=1.0,
-            log_poll=0.02,
+            log_poll=0.04,
             daemon_settle=1.0,  # a forked server binds late on a loaded machine
-            daemonized_poll=0.02,
-            dependency_poll=0.02,
+            daemonized_poll=0.04,
+            dependency_poll=0.04,
             uptime_poll=0.01,
             pending_wait=0.5,
             pending_pause=0.004,
@@ -76,7 +76,7 @@ class Timing:
             port_poll_first=0.005,
             port_poll_max=0.05,
             death_wait=3.0,
-            death_poll=0.01,
+            death_poll=0.02,
             exit_poll_first=0.002,
             exit_poll_max=0.02,
             exit_rescan=0.05,
