@@ -308,7 +308,7 @@ name = "slowproj"
 
 [tasks.slow]
 command = "trap '' INT; while :; do sleep 0.1; done"
-stop_grace_period = 5
+stop_grace_period = 2
 
 [tasks.quick]
 command = "sleep 300"

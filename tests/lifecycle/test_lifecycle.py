@@ -88,13 +88,16 @@ def test_stop_escalates_sigint_sigterm_sigkill(project: Project) -> None:
 
 
 def test_setsid_grandchild_dies_on_stop_and_kill(project: Project) -> None:
+    # `&` in sh: the grandchild ignores SIGINT, so the stop goes on to SIGTERM
     script = "setsid sh -c 'echo $$ > {name}.pid; exec sleep 300' & sleep 300"
     project.write(
         f"""
         [tasks.a]
         command = "{script.format(name="a")}"
+        stop_grace_period = 0.3
         [tasks.b]
         command = "{script.format(name="b")}"
+        stop_grace_period = 0.3
         """
     )
     assert project.run("start").returncode == 0
@@ -485,6 +488,7 @@ def test_stop_of_an_exited_task_removes_its_orphans(project: Project) -> None:
         [tasks.t]
         command = "setsid sh -c 'echo $$ > orphan.pid; exec sleep 300' & sleep 0.2; exit 0"
         restart_policy = "no"
+        stop_grace_period = 0.3
         """
     )
     assert project.run("start").returncode == 0
