@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import start_daemon
 from harness import Project, project, wait_until
 
 __all__ = ["project"]
@@ -114,11 +115,16 @@ def test_two_worktrees_run_side_by_side(project: Project, worktrees: Project) ->
     for log in logs:
         wait_until(lambda p=log: "GET /checkout.txt" in _read(Path(p)), timeout=10)
 
-    # One daemon per checkout, both at once.
-    daemons = [c.spawn("daemon", "--port", "0") for c in (project, second)]
-    infos = [wait_until(lambda c=c: _daemon_info(c), timeout=20) for c in (project, second)]
-    assert all(d.poll() is None for d in daemons)
-    assert infos[0]["pid"] != infos[1]["pid"] and infos[0]["port"] != infos[1]["port"]
+    # One daemon per checkout, both at once (each claims its own checkout's supervision).
+    daemons = [start_daemon(c.root) for c in (project, second)]
+    try:
+        infos = [_daemon_info(c) for c in (project, second)]
+        assert infos[0] is not None and infos[1] is not None
+        assert infos[0]["port"] != infos[1]["port"]
+        assert [d.info["port"] for d in daemons] == [i["port"] for i in infos]
+    finally:
+        for daemon in daemons:
+            daemon.stop()
 
     # Stopping one checkout leaves the other running; its session name is kept.
     assert project.json("stop")["session_ended"] is True
