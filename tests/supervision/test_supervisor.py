@@ -105,6 +105,7 @@ def test_supervisor_crash_loses_nothing(project: Project) -> None:
         command = "sleep 300"
         [tasks.flaky]
         command = "sleep 0.3; exit 1"
+        restart_delay = 0.2
         restart_backoff = 1.0
         max_restarts = 100
         """
