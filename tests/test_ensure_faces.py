@@ -10,16 +10,18 @@ import threading
 from typing import Any
 
 import anyio
+import pytest
 from fake_service import Canned, FakeService
 from harness import Project, project
-from mcp import Client
+from mcp_client import in_process, text, with_service
 
 from taskmux.daemon.api import Api
 from taskmux.errors import PartialFailure, WaitFailed
-from taskmux.mcp.server import build_server
-from taskmux.operations import OPERATIONS, Operation
+from taskmux.operations import OPERATIONS
 
 __all__ = ["project"]
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 _KEPT = {"ok": True, "tasks": {"web": {"action": "kept", "reason": None, "port": 8000}}}
 
@@ -52,11 +54,8 @@ def test_the_api_says_why_an_ensure_failed_and_refuses_a_bad_timeout() -> None:
 def test_mcp_has_an_ensure_tool_with_the_cancel_event() -> None:
     service = FakeService(answers={"ensure": Canned(_KEPT)})
 
-    def open_service(_operation: Operation) -> FakeService:
-        return service
-
     async def main() -> Any:
-        async with Client(build_server(open_service=open_service)) as client:
+        async with with_service(service) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
             return tools, await client.call_tool("ensure", {"tasks": ["web"], "timeout": 5})
 
@@ -70,19 +69,16 @@ def test_mcp_has_an_ensure_tool_with_the_cancel_event() -> None:
 
 def test_the_mcp_ensure_tool_on_real_tmux(project: Project, monkeypatch: Any) -> None:
     """One real call: the tool starts what is not running, then keeps it."""
-    from mcp_types import TextContent
-
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
     project.write('[tasks.web]\ncommand = "sleep 300"\nmin_uptime = 0\n')
 
     async def main() -> list[dict[str, Any]]:
         found = []
-        async with Client(build_server(str(project.config))) as client:
+        async with in_process(project.config) as client:
             for _ in range(2):
                 result = await client.call_tool("ensure", {"timeout": 10})
-                block = result.content[0]
-                assert isinstance(block, TextContent) and not result.is_error, block
-                found.append(json.loads(block.text))
+                assert not result.is_error, text(result)
+                found.append(json.loads(text(result)))
         return found
 
     first, second = anyio.run(main)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
-from conftest import TASKMUX, run_cli
+import pytest
+from conftest import run_cli
 from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     call,
     running_daemon,
@@ -18,14 +17,13 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     wait_for,
     write_config,
 )
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp_types import TextContent
+from mcp_client import call_tools, in_process, texts, tools
 
 from taskmux.cli.commands import app
 from taskmux.daemon.api import COMMANDS
-from taskmux.mcp.server import build_server
 from taskmux.operations import OPERATIONS, offered
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 THREE = """
 name = "{session}"
@@ -53,22 +51,9 @@ def _cli(root: Path, *args: str) -> dict[str, Any]:
 
 
 def _mcp(root: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, str]]:
-    import os
-
-    params = StdioServerParameters(
-        command=TASKMUX, args=["mcp"], env=dict(os.environ), cwd=str(root)
-    )
-    replies: list[tuple[bool, str]] = []
-
-    async def main() -> None:
-        async with Client(params, read_timeout_seconds=60) as client:
-            for name, arguments in calls:
-                result = await client.call_tool(name, arguments)
-                texts = [b.text for b in result.content if isinstance(b, TextContent)]
-                replies.append((bool(result.is_error), "\n".join(texts)))
-
-    anyio.run(main)
-    return replies
+    """Each call through an MCP client of the project's own server, in this process."""
+    results = call_tools(in_process(root / "taskmux.toml"), calls)
+    return [(bool(result.is_error), "\n".join(texts(result))) for result in results]
 
 
 def _facts(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
@@ -95,7 +80,7 @@ def test_one_project_gives_the_same_answers_through_every_face(
                 and ("four" in logged)
             )
 
-        wait_for(settled)
+        wait_for(settled, interval=0.2)
         cli_status = _cli(root, "status")
         cli_health = _cli(root, "health")
         grep = run_cli("logs", "bad", "-g", "error", "--json", cwd=root).stdout
@@ -149,22 +134,21 @@ def test_every_face_offers_what_the_declaration_says() -> None:
         assert cli_names.get(op.name, op.name) in cli_commands, op.name
     assert {op.name for op in offered("api")} - {"follow_events"} <= set(COMMANDS)
     assert "subscribe" in COMMANDS and "wait" in COMMANDS
-    tools = anyio.run(build_server().list_tools)
-    assert {t.name for t in tools} == {op.name for op in offered("mcp")}
-    assert "kill" in {t.name for t in tools}
+    assert set(tools()) == {op.name for op in offered("mcp")}
+    assert "kill" in tools()
     for op in OPERATIONS.values():
         missing = [face for face in ("cli", "api", "mcp") if face not in op.faces]
         assert not missing or op.not_offered, f"{op.name} must say why it is not on {missing}"
 
 
 def test_mcp_tools_take_their_schema_and_hints_from_the_declaration() -> None:
-    tools = {t.name: t for t in anyio.run(build_server().list_tools)}
-    logs = tools["logs"].input_schema["properties"]
+    listed = tools()
+    logs = listed["logs"].input_schema["properties"]
     assert logs["context"]["default"] == OPERATIONS["logs"].default("context") == 3
     assert logs["lines"]["default"] == OPERATIONS["logs"].default("lines")
-    assert tools["stop"].annotations is not None and tools["stop"].annotations.destructive_hint
-    assert tools["status"].annotations is not None and tools["status"].annotations.read_only_hint
-    assert tools["inspect"].input_schema["required"] == ["task"]
+    assert listed["stop"].annotations is not None and listed["stop"].annotations.destructive_hint
+    assert listed["status"].annotations is not None and listed["status"].annotations.read_only_hint
+    assert listed["inspect"].input_schema["required"] == ["task"]
 
 
 def test_cli_defaults_are_the_declared_ones() -> None:
@@ -218,13 +202,17 @@ def test_logs_after_a_cursor_through_the_api_and_mcp(
     with running_daemon(root) as daemon:
         first = call(daemon, "logs", {"task": "count", "after": "end"})["result"]
         assert first["lines"] == [] and first["next_cursor"]
-        cursor, seen = first["next_cursor"], []
-        deadline = time.monotonic() + 20
-        while len(seen) < 30:  # three polls at least: each returns only what is new
-            assert time.monotonic() < deadline, seen
+        cursor: str = first["next_cursor"]
+        seen: list[int] = []
+
+        def polled_enough() -> bool:  # three polls at least: each returns only what is new
+            nonlocal cursor
             page = call(daemon, "logs", {"task": "count", "after": cursor, "lines": 12})
             cursor = page["result"]["next_cursor"]
-            seen += _numbers([r["line"] for r in page["result"]["lines"]])
+            seen.extend(_numbers([r["line"] for r in page["result"]["lines"]]))
+            return len(seen) >= 30
+
+        wait_for(polled_enough, timeout=20, interval=0.2)
         assert seen == list(range(seen[0], seen[0] + len(seen)))  # none twice, none skipped
     (reply,) = _mcp(root, [("logs", {"task": "count", "after": cursor, "raw": True})])
     page = json.loads(reply[1])

@@ -9,13 +9,14 @@ import json
 from typing import Any
 
 import anyio
+import pytest
 from fake_service import FakeService
-from mcp import Client
+from mcp_client import with_service
 
 from taskmux.daemon.api import Api
 from taskmux.errors import HeldByOther
-from taskmux.mcp.server import build_server
-from taskmux.operations import Operation
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 _HELD = HeldByOther("stop: task 'api' is held by 'agent-a'")
 
@@ -31,11 +32,8 @@ def test_the_api_passes_the_holder_and_replies_e307() -> None:
 def test_mcp_tools_take_holder_and_force_and_say_e307() -> None:
     service = FakeService(answers={"kill": _HELD})
 
-    def open_service(_operation: Operation) -> FakeService:
-        return service
-
     async def main() -> Any:
-        async with Client(build_server(open_service=open_service)) as client:
+        async with with_service(service) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
             return tools, await client.call_tool("kill", {"task": "api", "force": True})
 

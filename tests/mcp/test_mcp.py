@@ -1,35 +1,30 @@
-"""`taskmux mcp` (an SDK client over stdio against a real tmux server) and
-`taskmux mcp install` (client configs edited without clobbering them)."""
+"""`taskmux mcp` on a real tmux server: its tools and resources through the SDK's
+in-memory transport to the project's own server (the real service, no subprocess), and
+once end to end over stdio, as an agent's client starts it; and `taskmux mcp install`
+(client configs edited without clobbering them)."""
 
 from __future__ import annotations
 
 import json
 import tomllib
 import warnings
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-from conftest import TASKMUX, run_cli
+from conftest import run_cli
 from harness import Project, project, wait_until
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp.client.subscriptions import ResourceUpdated
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_types import (
-    CallToolResult,
-    ResourceUpdatedNotification,
-    TextContent,
-    TextResourceContents,
-)
+from mcp_client import EVENTS_URI as EVENTS
+from mcp_client import STATUS_URI as STATUS
+from mcp_client import data, in_process, over_stdio, run_with, text, texts
 
-from taskmux.mcp.server import MAX_LOG_BYTES, _fit
-from taskmux.mcp.updates import EVENTS_URI as EVENTS
-from taskmux.mcp.updates import STATUS_URI as STATUS
+if TYPE_CHECKING:
+    from mcp import Client
 
 __all__ = ["project"]
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 TOOLS = {
     "status",
@@ -50,32 +45,63 @@ TOOLS = {
 }
 
 
-def _with_client(project: Project, session: Callable[[Client], Awaitable[None]]) -> None:
-    """Spawn `taskmux mcp` in the project, as an MCP client would, and run `session`."""
-    params = StdioServerParameters(
-        command=TASKMUX, args=["mcp"], env=dict(project.env), cwd=str(project.root)
+def test_taskmux_mcp_over_stdio_end_to_end(project: Project) -> None:
+    """What only the real command shows: the entry point finds the project from its cwd,
+    JSON-RPC on stdin/stdout carries tools, resources, errors and update notifications,
+    and a hook's output breaks nothing (a stray line on the server's stdout would reach
+    the client as a fault). The rest of MCP on real tmux is in-process, below."""
+    from mcp.client.subscriptions import ResourceUpdated
+    from mcp_types import TextResourceContents
+
+    project.write(
+        """
+        [tasks.web]
+        command = "sleep 300"
+        [tasks.worker]
+        command = "sleep 300"
+        [hooks]
+        before_start = "echo hook output on stdout"
+        """
     )
+    seen: dict[str, Any] = {}
+    faults: list[Exception] = []  # what the transport could not read, a stray line say
 
-    async def main() -> None:
-        async with Client(params, read_timeout_seconds=60) as client:
-            await session(client)
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception):
+            faults.append(message)
 
-    anyio.run(main)
+    async def session(client: Client) -> None:
+        seen["tools"] = {tool.name for tool in (await client.list_tools()).tools}
+        seen["started"] = data(await client.call_tool("start", {"tasks": ["web"]}))
+        seen["status"] = data(await client.call_tool("status", {}))
+        contents = (await client.read_resource(STATUS)).contents[0]
+        assert isinstance(contents, TextResourceContents)
+        seen["resource"] = json.loads(contents.text)
+        seen["bad"] = await client.call_tool("inspect", {"task": "nope"})
+        async with client.listen(resource_subscriptions=[STATUS]) as sub:
+            await anyio.to_thread.run_sync(project.run, "stop", "web")
+            with anyio.fail_after(10):
+                event = await sub.__anext__()
+            assert isinstance(event, ResourceUpdated)
+        seen["updated"] = event.uri
+        seen["stopped"] = data(await client.call_tool("stop", {}))
+
+    run_with(over_stdio(project.root, project.env, message_handler=on_message), session)
+
+    assert faults == []
+    assert seen["tools"] == TOOLS
+    assert seen["started"]["started"] == ["web"]
+    for status in (seen["status"], seen["resource"]):
+        rows = {row["name"]: row for row in status["tasks"]}
+        assert rows["web"]["state"] == "running" and rows["worker"]["running"] is False
+    bad = seen["bad"]
+    assert bad.is_error and text(bad) == "E201: task 'nope' not found in taskmux.toml"
+    assert seen["updated"] == STATUS
+    assert seen["stopped"]["session_ended"] is True
+    wait_until(lambda: project.marked_processes() == [])
 
 
-def _text(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-def _data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, _text(result)
-    data: dict[str, Any] = json.loads(_text(result))
-    return data
-
-
-def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
+def test_tools_against_real_tmux(project: Project) -> None:
     project.write(
         """
         [tasks.web]
@@ -90,16 +116,16 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
     async def session(client: Client) -> None:
         listed = await client.list_tools()
         seen["tools"] = {tool.name for tool in listed.tools}
-        seen["status"] = _data(await client.call_tool("status", {}))
+        seen["status"] = data(await client.call_tool("status", {}))
         before = seen["status"]["tasks"][0]["pid"]
-        seen["restart"] = _data(await client.call_tool("restart", {"tasks": ["web"]}))
-        seen["wait"] = _data(await client.call_tool("wait", {"tasks": ["web"], "timeout": 20}))
-        seen["inspect"] = _data(await client.call_tool("inspect", {"task": "web"}))
+        seen["restart"] = data(await client.call_tool("restart", {"tasks": ["web"]}))
+        seen["wait"] = data(await client.call_tool("wait", {"tasks": ["web"], "timeout": 20}))
+        seen["inspect"] = data(await client.call_tool("inspect", {"task": "web"}))
         seen["pid_changed"] = seen["inspect"]["pane_pid"] != before
 
         async def logged() -> list[str]:
             result = await client.call_tool("logs", {"task": "web", "lines": 50, "raw": True})
-            lines: list[str] = _data(result)["lines"]
+            lines: list[str] = data(result)["lines"]
             return lines
 
         with anyio.fail_after(20):
@@ -107,13 +133,13 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
                 await anyio.sleep(0.1)
         seen["logs"] = await logged()
         grep = {"grep": "colou?red", "context": 0, "raw": True}
-        seen["grep"] = _data(await client.call_tool("logs", grep))
-        seen["digest"] = _data(await client.call_tool("logs", {"task": "web"}))
-        seen["events"] = _data(await client.call_tool("events", {"task": "web"}))
+        seen["grep"] = data(await client.call_tool("logs", grep))
+        seen["digest"] = data(await client.call_tool("logs", {"task": "web"}))
+        seen["events"] = data(await client.call_tool("events", {"task": "web"}))
         seen["bad"] = await client.call_tool("inspect", {"task": "nope"})
         seen["bad_wait"] = await client.call_tool("wait", {"tasks": ["worker"], "timeout": 5})
 
-    _with_client(project, session)
+    run_with(in_process(project.config), session)
 
     assert seen["tools"] == TOOLS
     rows = {row["name"]: row for row in seen["status"]["tasks"]}
@@ -129,15 +155,15 @@ def test_tools_over_stdio_against_real_tmux(project: Project) -> None:
     assert {"started", "stopped"} <= {e["event"] for e in seen["events"]["events"]}
 
     bad = seen["bad"]
-    assert bad.is_error and _text(bad) == "E201: task 'nope' not found in taskmux.toml"
+    assert bad.is_error and text(bad) == "E201: task 'nope' not found in taskmux.toml"
     bad_wait = seen["bad_wait"]
-    assert bad_wait.is_error and _text(bad_wait).startswith("E403: worker: not started")
-    details = bad_wait.content[1]
-    assert isinstance(details, TextContent)
-    assert json.loads(details.text)["tasks"]["worker"]["met"] is False
+    assert bad_wait.is_error and text(bad_wait).startswith("E403: worker: not started")
+    assert json.loads(texts(bad_wait)[1])["tasks"]["worker"]["met"] is False
 
 
-def test_errors_and_hook_output_leave_the_session_intact(project: Project) -> None:
+def test_errors_and_a_hook_leave_the_session_intact(project: Project) -> None:
+    """Tool errors are replies, not a broken session (a hook's output on stdout is the
+    stdio test's: only there could it break one)."""
     project.write(
         """
         [tasks.noisy]
@@ -148,25 +174,29 @@ def test_errors_and_hook_output_leave_the_session_intact(project: Project) -> No
     )
 
     async def session(client: Client) -> None:
-        started = _data(await client.call_tool("start", {"tasks": ["noisy"]}))
+        started = data(await client.call_tool("start", {"tasks": ["noisy"]}))
         assert started["started"] == ["noisy"]
         since = await client.call_tool("logs", {"task": "noisy", "since": "yesterday-ish"})
-        assert since.is_error and _text(since).startswith("E100: ")
+        assert since.is_error and text(since).startswith("E100: ")
         pattern = await client.call_tool("logs", {"grep": "("})
-        assert pattern.is_error and _text(pattern).startswith("E601: ")
-        health = _data(await client.call_tool("health", {}))
+        assert pattern.is_error and text(pattern).startswith("E601: ")
+        health = data(await client.call_tool("health", {}))
         assert health["healthy"] is True and health["tasks"]["noisy"]["state"] == "running"
-        stopped = _data(await client.call_tool("stop", {}))
+        stopped = data(await client.call_tool("stop", {}))
         assert stopped["session_ended"] is True
 
-    _with_client(project, session)  # a stray line on stdout would break the session
+    run_with(in_process(project.config), session)
     wait_until(lambda: project.marked_processes() == [])
 
 
 def test_resources_read_and_updated_after_a_stop(project: Project) -> None:
-    """Both ways to subscribe, each from its own client: `resources/subscribe` on a 2025
-    protocol, a `subscriptions/listen` stream on 2026-07-28. Stopping a task notifies
-    both that `taskmux://status` changed."""
+    """Both ways to subscribe, each from its own client of its own server: `resources/
+    subscribe` on a 2025 protocol, a `subscriptions/listen` stream on 2026-07-28.
+    Stopping a task (with the CLI) notifies both that `taskmux://status` changed."""
+    from mcp.client.subscriptions import ResourceUpdated
+    from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+    from mcp_types import ResourceUpdatedNotification, TextResourceContents
+
     project.write(
         """
         [tasks.a]
@@ -176,9 +206,6 @@ def test_resources_read_and_updated_after_a_stop(project: Project) -> None:
         """
     )
     assert project.run("start", "a").returncode == 0
-    params = StdioServerParameters(
-        command=TASKMUX, args=["mcp"], env=dict(project.env), cwd=str(project.root)
-    )
     seen: dict[str, Any] = {}
     legacy_updates: list[str] = []
     legacy_updated = anyio.Event()
@@ -190,20 +217,27 @@ def test_resources_read_and_updated_after_a_stop(project: Project) -> None:
 
     async def main() -> None:
         async with (
-            Client(params, read_timeout_seconds=60) as client,
-            Client(
-                params, read_timeout_seconds=60, mode="legacy", message_handler=on_message
-            ) as legacy,
+            in_process(project.config) as client,
+            in_process(project.config, mode="legacy", message_handler=on_message) as legacy,
         ):
             tools = {tool.name: tool.annotations for tool in (await client.list_tools()).tools}
             seen["hints"] = {name: hints.model_dump(by_alias=True) for name, hints in tools.items()}
             seen["resources"] = {str(r.uri) for r in (await client.list_resources()).resources}
             listed = await client.list_resource_templates()
             seen["templates"] = {t.uri_template for t in listed.resource_templates}
-            for name, uri in (("status", STATUS), ("events", EVENTS), ("logs", "taskmux://logs/a")):
+
+            async def read(uri: str) -> dict[str, Any]:
                 contents = (await client.read_resource(uri)).contents[0]
                 assert isinstance(contents, TextResourceContents)
-                seen[name] = json.loads(contents.text)
+                found: dict[str, Any] = json.loads(contents.text)
+                return found
+
+            seen["status"], seen["events"] = await read(STATUS), await read(EVENTS)
+            with anyio.fail_after(10):  # until the collector has spooled the first line
+                seen["logs"] = await read("taskmux://logs/a")
+                while "hello-from-a" not in seen["logs"]["digest"]:
+                    await anyio.sleep(0.05)
+                    seen["logs"] = await read("taskmux://logs/a")
             with pytest.raises(MCPError) as unknown:
                 await client.read_resource("taskmux://logs/nope")
             seen["unknown"] = unknown.value.error.message
@@ -244,6 +278,8 @@ def test_resources_read_and_updated_after_a_stop(project: Project) -> None:
 
 
 def test_fit_keeps_the_newest_lines_within_the_budget() -> None:
+    from taskmux.mcp.server import MAX_LOG_BYTES, _fit
+
     lines = [f"{n:04d} " + "x" * 95 for n in range(1000)]  # 101 bytes with the newline
     kept = _fit(lines, MAX_LOG_BYTES)
     assert kept == lines[-len(kept) :]

@@ -1,19 +1,18 @@
 """The MCP tools (mcp/server.py) against a fake service, through the SDK's in-memory
 client: no tmux, no subprocess. Each tool is built from its declaration, makes one
 service call, and shapes the frozen result (or the error) for an agent's context. The
-same tools against real tmux over stdio are test_mcp.py's."""
+same tools against real tmux (in-process, and once over stdio) are test_mcp.py's."""
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import pytest
 from fake_service import Call, Canned, FakeService
-from mcp import Client
-from mcp_types import CallToolResult, TextContent
+from mcp_client import call_tools, texts, tools, with_service
+from mcp_client import data as read
 
 from taskmux.errors import (
     InvalidPattern,
@@ -23,15 +22,13 @@ from taskmux.errors import (
     WaitFailed,
 )
 from taskmux.logs.lines import LogLine
-from taskmux.mcp.server import (
-    MAX_EVENTS,
-    MAX_LINE_CHARS,
-    MAX_LOG_BYTES,
-    MAX_LOG_LINES,
-    build_server,
-)
 from taskmux.operations import OPERATIONS, Operation, offered
 from taskmux.service.results import EventsResult, LogsResult, StatusResult
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 MCP_OPERATIONS = offered("mcp")
 
@@ -41,27 +38,7 @@ def _session(
 ) -> list[CallToolResult]:
     """Each call through an in-memory MCP client; `opened` records which operation each
     service was opened for."""
-
-    def open_service(operation: Operation) -> FakeService:
-        if opened is not None:
-            opened.append(operation.name)
-        return service
-
-    async def main() -> list[CallToolResult]:
-        async with Client(build_server(open_service=open_service)) as client:
-            return [await client.call_tool(name, arguments) for name, arguments in calls]
-
-    return anyio.run(main)
-
-
-def _texts(result: CallToolResult) -> list[str]:
-    return [block.text for block in result.content if isinstance(block, TextContent)]
-
-
-def _data(result: CallToolResult) -> Any:
-    assert not result.is_error, _texts(result)
-    (text,) = _texts(result)
-    return json.loads(text)
+    return call_tools(with_service(service, opened), calls)
 
 
 def _required(operation: Operation) -> dict[str, Any]:
@@ -69,16 +46,12 @@ def _required(operation: Operation) -> dict[str, Any]:
     return {p.name: values[p.kind] for p in operation.params if p.required}
 
 
-def _tools() -> dict[str, Any]:
-    return {tool.name: tool for tool in anyio.run(build_server().list_tools)}
-
-
 # Tools from the declaration ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("operation", MCP_OPERATIONS, ids=lambda op: op.name)
 def test_each_tool_is_its_declaration(operation: Operation) -> None:
-    tool = _tools()[operation.name]
+    tool = tools()[operation.name]
     assert tool.description == operation.summary
     schema = tool.input_schema
     offered_here = operation.params_on("mcp")
@@ -111,7 +84,7 @@ def test_the_hints_on_the_wire() -> None:
 
     wire = {
         name: tool.annotations.model_dump(by_alias=True, exclude_none=True)
-        for name, tool in _tools().items()
+        for name, tool in tools().items()
     }
     assert wire == {
         **dict.fromkeys(
@@ -138,8 +111,8 @@ def test_the_hints_on_the_wire() -> None:
 
 
 def test_the_tools_are_the_operations_offered_on_mcp() -> None:
-    assert set(_tools()) == {op.name for op in MCP_OPERATIONS}
-    assert {"follow_logs", "env", "clear_logs", "ui_login", "add"}.isdisjoint(_tools())
+    assert set(tools()) == {op.name for op in MCP_OPERATIONS}
+    assert {"follow_logs", "env", "clear_logs", "ui_login", "add"}.isdisjoint(tools())
 
 
 @pytest.mark.parametrize("operation", MCP_OPERATIONS, ids=lambda op: op.name)
@@ -155,7 +128,7 @@ def test_each_tool_is_one_service_call_with_the_declared_defaults(
     given = _required(operation)
     opened: list[str] = []
     (result,) = _session(service, [(operation.name, given)], opened)
-    assert not result.is_error, _texts(result)
+    assert not result.is_error, texts(result)
     call = service.only_call()
     assert call.name == operation.name and opened == [operation.name]
     # Every declared param arrives, given or defaulted (the SDK fills in the schema's);
@@ -204,6 +177,8 @@ def test_start_and_wait_get_the_servers_cancel_event_and_it_is_set_at_shutdown()
 
 
 def test_logs_are_bounded_for_an_agents_context() -> None:
+    from taskmux.mcp.server import MAX_LOG_BYTES, MAX_LOG_LINES
+
     service = FakeService(answers={"logs": LogsResult(())})
     _session(
         service,
@@ -235,7 +210,7 @@ def test_logs_are_bounded_for_an_agents_context() -> None:
 def test_a_taskmux_error_is_a_tool_error_led_by_its_code(error: Any) -> None:
     (result,) = _session(FakeService(answers={"inspect": error}), [("inspect", {"task": "nope"})])
     assert result.is_error
-    assert _texts(result) == [f"{error.code}: {error.message}"]
+    assert texts(result) == [f"{error.code}: {error.message}"]
 
 
 def test_a_partial_failure_adds_its_result_as_json() -> None:
@@ -243,7 +218,7 @@ def test_a_partial_failure_adds_its_result_as_json() -> None:
     failure = PartialFailure(WaitFailed("worker: not started"), Canned(details))
     (result,) = _session(FakeService(answers={"wait": failure}), [("wait", {"tasks": ["worker"]})])
     assert result.is_error
-    text, extra = _texts(result)
+    text, extra = texts(result)
     assert text == "E403: worker: not started" and json.loads(extra) == details
 
 
@@ -252,7 +227,7 @@ def test_a_param_out_of_its_declared_range_is_refused_by_code() -> None:
     # checked when the service is called.
     (result,) = _session(FakeService(), [("logs", {"context": -1})])
     assert result.is_error
-    assert _texts(result) == ["E505: logs: param 'context' must be at least 0"]
+    assert texts(result) == ["E505: logs: param 'context' must be at least 0"]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +252,7 @@ def test_an_unknown_tool_is_e504_as_an_unknown_api_command() -> None:
     (result,) = _session(FakeService(), [("nope", {})])
     assert result.is_error
     known = ", ".join(sorted(op.name for op in MCP_OPERATIONS))
-    assert _texts(result) == [f"E504: unknown tool 'nope' (known: {known})"]
+    assert texts(result) == [f"E504: unknown tool 'nope' (known: {known})"]
 
 
 @pytest.mark.parametrize(
@@ -305,7 +280,7 @@ def test_a_wrong_argument_is_refused_as_the_api_refuses_it(
         parse_request(json.dumps({"command": name, "params": arguments}))
     assert api.value.code == "E505"
     assert result.is_error and service.calls == []
-    assert _texts(result) == [f"E505: {api.value.message}"]
+    assert texts(result) == [f"E505: {api.value.message}"]
     assert "\n" not in api.value.message
 
 
@@ -332,7 +307,7 @@ def test_status_rows_keep_the_facts_an_agent_acts_on() -> None:
     }
     status = StatusResult("proj", True, (row,), ("taskmux.toml: a warning",))
     (result,) = _session(FakeService(answers={"status": status}), [("status", {})])
-    data = _data(result)
+    data = read(result)
     assert data["session"] == "proj" and data["config_warnings"] == ["taskmux.toml: a warning"]
     assert data["tasks"] == [
         {
@@ -359,11 +334,13 @@ def test_logs_are_plain_lines_prefixed_by_task_when_merged() -> None:
     merged, single = _session(
         service, [("logs", {"raw": True}), ("logs", {"task": "web", "raw": True})]
     )
-    assert _data(merged) == {"task": None, "lines": ["web | one", "--", "worker | two"]}
-    assert _data(single) == {"task": "web", "lines": ["one", "--", "two"]}
+    assert read(merged) == {"task": None, "lines": ["web | one", "--", "worker | two"]}
+    assert read(single) == {"task": "web", "lines": ["one", "--", "two"]}
 
 
 def test_a_long_line_is_cut_and_the_newest_lines_fit_the_budget() -> None:
+    from taskmux.mcp.server import MAX_LINE_CHARS, MAX_LOG_BYTES
+
     long = _line("web", "x" * (MAX_LINE_CHARS + 500))
     many = tuple(_line("web", f"{n:05d} " + "y" * 194) for n in range(150))  # ~30 kB
 
@@ -378,9 +355,9 @@ def test_a_long_line_is_cut_and_the_newest_lines_fit_the_budget() -> None:
             ("logs", {"task": "web", "raw": True}),
         ],
     )
-    (text,) = _data(cut)["lines"]
+    (text,) = read(cut)["lines"]
     assert text == "x" * MAX_LINE_CHARS + "…"
-    data = _data(fitted)
+    data = read(fitted)
     kept = data["lines"]
     assert sum(len(line.encode()) + 1 for line in kept) <= MAX_LOG_BYTES
     assert kept[-1].startswith("00149 ") and len(kept) < 150
@@ -391,7 +368,7 @@ def test_a_page_after_a_cursor_keeps_its_cursor_and_flags() -> None:
     page = LogsResult((_line("web", "new"),), None, "CURSOR", True, ("worker",))
     service = FakeService(answers={"logs": page})
     (result,) = _session(service, [("logs", {"after": "OLD", "raw": True})])
-    assert _data(result) == {
+    assert read(result) == {
         "task": None,
         "lines": ["web | new"],
         "next_cursor": "CURSOR",
@@ -401,19 +378,21 @@ def test_a_page_after_a_cursor_keeps_its_cursor_and_flags() -> None:
 
 
 def test_events_keep_the_newest_and_wait_says_ok() -> None:
+    from taskmux.mcp.server import MAX_EVENTS
+
     events = EventsResult(tuple({"event": "started", "n": n} for n in range(MAX_EVENTS + 50)))
     wait = Canned({"condition": "healthy", "tasks": {"web": {"met": True}}})
     service = FakeService(answers={"events": events, "wait": wait})
     listed, waited = _session(service, [("events", {}), ("wait", {"tasks": ["web"]})])
-    kept = _data(listed)["events"]
+    kept = read(listed)["events"]
     assert len(kept) == MAX_EVENTS and kept[0]["n"] == 50 and kept[-1]["n"] == MAX_EVENTS + 49
-    assert _data(waited) == {"ok": True, **wait.to_dict()}
+    assert read(waited) == {"ok": True, **wait.to_dict()}
 
 
 def test_other_results_are_their_dict_as_compact_json() -> None:
     service = FakeService(answers={"kill": Canned({"task": "web", "was_running": True})})
     (result,) = _session(service, [("kill", {"task": "web"})])
-    assert _texts(result) == ['{"task":"web","was_running":true}']
+    assert texts(result) == ['{"task":"web","was_running":true}']
     assert service.only_call() == Call("kill", {"task": "web", "holder": None, "force": False}, {})
 
 
@@ -424,7 +403,7 @@ def test_logs_digest_by_default_as_text_lines_with_counts() -> None:
     page = DigestPage(digest([Line("web", "", t) for t in texts], 300), "CURSOR")
     service = FakeService(answers={"logs": page})
     (result,) = _session(service, [("logs", {"task": "web", "max_tokens": 300})])
-    data = _data(result)
+    data = read(result)
     assert service.only_call().params["digest"] is True
     assert service.only_call().params["max_tokens"] == 300
     assert data["digest"] == page.digest.text().split("\n")
@@ -437,4 +416,4 @@ def test_digest_is_not_an_mcp_param_raw_is() -> None:
     service = FakeService()
     (result,) = _session(service, [("logs", {"digest": True})])
     assert result.is_error and service.calls == []
-    assert _texts(result) == ["E505: logs: unknown param(s) digest"]
+    assert texts(result) == ["E505: logs: unknown param(s) digest"]

@@ -1,6 +1,6 @@
 """The MCP resources and their update notifications (mcp/resources.py, mcp/updates.py)
 against a fake service whose event log the test writes: no tmux, no subprocess. The
-same over stdio against real tmux is test_mcp.py's."""
+same against real tmux is test_mcp.py's."""
 
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ from typing import Any
 import anyio
 import pytest
 from fake_service import FakeService
-from mcp import Client
-from mcp.client.subscriptions import ResourceUpdated
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_types import INVALID_PARAMS, ResourceUpdatedNotification, TextResourceContents
+from mcp_client import EVENTS_URI, STATUS_URI, with_service
 
 from taskmux.errors import TaskNotFound
 from taskmux.logs.digest import DigestPage, Line, digest
-from taskmux.mcp.resources import RESOURCE_EVENTS
-from taskmux.mcp.server import build_server
-from taskmux.mcp.updates import EVENTS_URI, STATUS_URI, touched
-from taskmux.operations import Operation
 from taskmux.runtime.timing import wait_until
 from taskmux.service.results import EventsResult, StatusResult
+
+pytestmark = pytest.mark.xdist_group("mcp")  # one worker pays for importing the SDK
 
 LOGS_WEB = "taskmux://logs/web"
 
@@ -60,31 +55,35 @@ class Followed(FakeService):
         return any(not stop.is_set() for stop, _ in self.followers)
 
 
-def _client(service: FakeService, **options: Any) -> Client:
-    def open_service(_operation: Operation) -> FakeService:
-        return service
-
-    return Client(build_server(open_service=open_service), **options)
-
-
 async def _stops_watching(service: Followed) -> bool:
     return bool(await anyio.to_thread.run_sync(wait_until, lambda: not service.watching, 5))
 
 
 def test_touched_resources() -> None:
-    assert touched({"event": "stopped", "task": "web"}) == {STATUS_URI, EVENTS_URI, LOGS_WEB}
-    assert touched({"event": "reloaded"}) == {STATUS_URI, EVENTS_URI}
-    assert touched({"event": "odd", "task": None}) == {STATUS_URI, EVENTS_URI}
+    from taskmux.mcp import updates
+
+    assert (updates.STATUS_URI, updates.EVENTS_URI) == (STATUS_URI, EVENTS_URI)  # as spelt
+    assert updates.touched({"event": "stopped", "task": "web"}) == {
+        STATUS_URI,
+        EVENTS_URI,
+        LOGS_WEB,
+    }
+    assert updates.touched({"event": "reloaded"}) == {STATUS_URI, EVENTS_URI}
+    assert updates.touched({"event": "odd", "task": None}) == {STATUS_URI, EVENTS_URI}
 
 
 def test_each_resource_is_its_tools_call() -> None:
+    from mcp_types import TextResourceContents
+
+    from taskmux.mcp.resources import RESOURCE_EVENTS
+
     lines = [Line("web", "", "booting"), Line("web", "", "booting")]
     page = DigestPage(digest(lines, 300), "CURSOR")
     service = Followed(status=StatusResult("p", True, ()), events=EventsResult(()), logs=page)
     read: dict[str, Any] = {}
 
     async def main() -> None:
-        async with _client(service) as client:
+        async with with_service(service) as client:
             for uri in (STATUS_URI, EVENTS_URI, LOGS_WEB):
                 contents = (await client.read_resource(uri)).contents[0]
                 assert isinstance(contents, TextResourceContents)
@@ -103,10 +102,13 @@ def test_each_resource_is_its_tools_call() -> None:
 
 
 def test_a_taskmux_error_is_an_mcp_error_with_its_code() -> None:
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_PARAMS
+
     service = Followed(logs=TaskNotFound("task 'nope' not found in taskmux.toml"))
 
     async def main() -> None:
-        async with _client(service) as client:
+        async with with_service(service) as client:
             with pytest.raises(MCPError) as raised:
                 await client.read_resource("taskmux://logs/nope")
             assert raised.value.error.code == INVALID_PARAMS
@@ -116,11 +118,13 @@ def test_a_taskmux_error_is_an_mcp_error_with_its_code() -> None:
 
 
 def test_a_listen_stream_gets_only_its_resources_and_the_watch_ends_with_it() -> None:
+    from mcp.client.subscriptions import ResourceUpdated
+
     service = Followed()
     got: list[str] = []
 
     async def main() -> None:
-        async with _client(service) as client:
+        async with with_service(service) as client:
             assert not service.followers  # nobody subscribed: nothing followed
             async with client.listen(resource_subscriptions=[LOGS_WEB]) as sub:
                 assert service.watching
@@ -138,6 +142,9 @@ def test_a_listen_stream_gets_only_its_resources_and_the_watch_ends_with_it() ->
 
 
 def test_resources_subscribe_on_a_2025_session_and_unsubscribe_ends_the_watch() -> None:
+    from mcp.shared.exceptions import MCPDeprecationWarning
+    from mcp_types import ResourceUpdatedNotification
+
     service = Followed()
     updated: list[str] = []
     arrived = anyio.Event()
@@ -148,7 +155,7 @@ def test_resources_subscribe_on_a_2025_session_and_unsubscribe_ends_the_watch() 
             arrived.set()
 
     async def main() -> None:
-        async with _client(service, mode="legacy", message_handler=on_message) as client:
+        async with with_service(service, mode="legacy", message_handler=on_message) as client:
             with warnings.catch_warnings():  # deprecated on 2026-07-28, the 2025 way
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 await client.subscribe_resource(STATUS_URI)
@@ -165,10 +172,12 @@ def test_resources_subscribe_on_a_2025_session_and_unsubscribe_ends_the_watch() 
 
 
 def test_a_2025_client_that_leaves_without_unsubscribing_ends_the_watch() -> None:
+    from mcp.shared.exceptions import MCPDeprecationWarning
+
     service = Followed()
 
     async def main() -> None:
-        async with _client(service, mode="legacy") as client:
+        async with with_service(service, mode="legacy") as client:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 await client.subscribe_resource(EVENTS_URI)
