@@ -135,6 +135,7 @@ def test_unhealthy_only_after_health_retries_failures(project: Project) -> None:
     assert _events(project, "boot", "health_failed") == []  # coming up is not failing
 
 
+@pytest.mark.xdist_group("mcp")  # imports the MCP SDK: on the worker that has it
 def test_health_ignores_tasks_nobody_meant_to_run(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

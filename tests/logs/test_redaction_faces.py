@@ -113,6 +113,7 @@ def test_reveal_is_for_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
         _may_reveal(True)
 
 
+@pytest.mark.xdist_group("mcp")  # imports the MCP SDK: on the worker that has it
 def test_reveal_is_refused_over_the_api_and_mcp() -> None:
     from taskmux.daemon.api import parse_request
     from taskmux.mcp.server import refusal
