@@ -221,8 +221,12 @@ class Launcher:
                     ended[name] = state
             return len(ended) == len(names)
 
-        remaining = min(window, launched_at + window - time.time())
-        wait_until(all_ended, max(0.0, remaining), interval=self.ctx.timing.settle_poll)
+        remaining = max(0.0, min(window, launched_at + window - time.time()))
+        # tmux has only just run them: a look now would find (almost) none ended yet, and
+        # each look is a tmux round trip; the first one comes a poll into the window.
+        first = min(self.ctx.timing.settle_poll, remaining)
+        time.sleep(first)
+        wait_until(all_ended, remaining - first, interval=self.ctx.timing.settle_poll)
         result.started = [n for n in names if n not in ended]
         result.completed = [
             n
