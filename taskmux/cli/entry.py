@@ -19,9 +19,10 @@ def run(argv: list[str] | None = None) -> None:
     try:
         if not answer(args):  # the hottest calls are answered without the Typer app
             _kill_commands_on_signals()  # the lean reads run no hook or check to end
-            from taskmux.cli.commands import command
+            from taskmux.cli.dispatch import command_for
 
-            result = command().main(args=args, prog_name="taskmux", standalone_mode=False)
+            command = command_for(args)
+            result = command.main(args=args, prog_name="taskmux", standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # errors.py is imported only now: the lean paths never need it

@@ -322,6 +322,15 @@ def load_project(explicit: str | Path | None = None, fallback: bool = False) -> 
     return Project(path, ProjectConfig(name=_session_guess(path)), [], Fallback(error, False))
 
 
+def cached_project(path: Path) -> Project | None:
+    """The config as validated when the file last had its present content (the cache),
+    or None: a reader that must see edits (a reload) then validates it with `check_file`."""
+    try:
+        return _cache_read(path, _cache_key(path))
+    except OSError:  # gone or unreadable: check_file says so
+        return None
+
+
 def _gone(explicit: str | Path | None, error: ConfigNotFound) -> Project:
     """A missing config file (deleted, or a branch switch moved it) handled like an
     invalid one: the last valid config of the file that was there stands in, found from
@@ -514,12 +523,26 @@ def edit_config(
         document = _parse_document(path, text)
         mutate(document)
         new_text = tomlkit.dumps(document)
+        local = local_stamp(str(path))  # before _composed reads it
         config, problems = _composed(path, document.unwrap(), new_text)
         if config is None:
             raise ConfigError.from_problems(problems)
         bom = "\ufeff" if data.startswith(_BOM) else ""  # the file keeps its BOM
         atomic_write(path, bom + new_text)
         project = Project(path, config, _warnings(problems))
+        _remember(project, (bom + new_text).encode(), local)
         if after_write is not None:
             after_write(project)
     return project
+
+
+def _remember(project: Project, written: bytes, local: list[int] | None) -> None:
+    """Cache the config an edit validated, so the next command need not validate it again;
+    only while the file still holds what was written and its local override is as it was
+    read (the key is taken first: a later edit then misses the cache)."""
+    try:
+        key = _cache_key(project.path)
+        if key[-1] == local and _read_bytes(project.path) == written:
+            _cache_write(project, key)
+    except (OSError, ConfigNotFound):  # a cache that cannot be written only costs speed
+        return

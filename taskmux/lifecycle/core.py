@@ -15,11 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from taskmux.config.project import Project
-from taskmux.config.schema import Condition
-from taskmux.lifecycle.checks import Checks
 from taskmux.lifecycle.context import Context
-from taskmux.lifecycle.health_report import HealthReport
-from taskmux.lifecycle.launch import Launcher
 from taskmux.lifecycle.results import (
     Checked,
     Death,
@@ -28,16 +24,21 @@ from taskmux.lifecycle.results import (
     StartReport,
     StopReport,
 )
-from taskmux.lifecycle.start import Starter
 from taskmux.lifecycle.stop import Stopper, stop_signal_of
-from taskmux.runtime.health import CheckResult
-from taskmux.runtime.port_guard import Holder
-from taskmux.runtime.state import TaskState
 from taskmux.runtime.timing import Timing
 from taskmux.runtime.tmux_manager import Tmux
 
 if TYPE_CHECKING:
     from typing import Self
+
+    from taskmux.config.schema import Condition
+    from taskmux.lifecycle.checks import Checks
+    from taskmux.lifecycle.health_report import HealthReport
+    from taskmux.lifecycle.launch import Launcher
+    from taskmux.lifecycle.start import Starter
+    from taskmux.runtime.health import CheckResult
+    from taskmux.runtime.port_guard import Holder
+    from taskmux.runtime.state import TaskState
 
 __all__ = [
     "Checked",
@@ -65,10 +66,37 @@ class Lifecycle(Context):
         self._attach()
 
     def _attach(self) -> None:
-        self.launcher = Launcher(self)
-        self.checks = Checks(self)
+        """The parts, each made on first use: a `stop`, `kill` or `remove` process never
+        imports the start, launch and check modules (~50 ms). They hold nothing but the
+        context, so two threads that make one at once make two equal ones."""
         self.stopper = Stopper(self)
-        self.starter = Starter(self, self.launcher, self.checks, self.stopper)
+        self._launcher: Launcher | None = None
+        self._checks: Checks | None = None
+        self._starter: Starter | None = None
+
+    @property
+    def launcher(self) -> Launcher:
+        if self._launcher is None:
+            from taskmux.lifecycle.launch import Launcher
+
+            self._launcher = Launcher(self)
+        return self._launcher
+
+    @property
+    def checks(self) -> Checks:
+        if self._checks is None:
+            from taskmux.lifecycle.checks import Checks
+
+            self._checks = Checks(self)
+        return self._checks
+
+    @property
+    def starter(self) -> Starter:
+        if self._starter is None:
+            from taskmux.lifecycle.start import Starter
+
+            self._starter = Starter(self, self.launcher, self.checks, self.stopper)
+        return self._starter
 
     @classmethod
     def for_project(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskmux.config.cache import local_config
-from taskmux.config.project import Project, check_file
+from taskmux.config.project import Project, cached_project, check_file
 from taskmux.config.reload import ConfigDiff, ReloadPlan, diff, plan
 from taskmux.errors import TaskmuxError
 from taskmux.lifecycle.core import Lifecycle, StartReport
@@ -158,6 +158,9 @@ class ReloadOutcome:
 def read_project(path: Path) -> Project | list[str]:
     """The config as it is now, or the error lines `taskmux check` prints for it."""
     try:
+        cached = cached_project(path)  # unchanged since it validated: no pydantic needed
+        if cached is not None:
+            return cached
         config, problems = check_file(path)
     except TaskmuxError as exc:  # unreadable, e.g. deleted mid-save
         return [f"error[{exc.code}]: {exc.message}"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.schema import TaskConfig
 from taskmux.errors import StopFailed, TaskmuxError
+from taskmux.lifecycle.readmodel import proxy_port
 from taskmux.lifecycle.restart import (
     Action,
     Decision,
@@ -50,7 +51,6 @@ from taskmux.supervision.change_restart import restart_for_change
 from taskmux.supervision.exitwatch import ExitWatch
 from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
 from taskmux.supervision.notify import Notifier
-from taskmux.supervision.proxy.keeper import keep_proxy
 from taskmux.supervision.recovery import RecoveryPlan, recovery_plan, session_lost
 from taskmux.supervision.relaunch import recover
 from taskmux.supervision.scheduler import Scheduler
@@ -61,6 +61,7 @@ from taskmux.supervision.statusline import StatusLine
 if TYPE_CHECKING:
     from taskmux.lifecycle.core import Lifecycle
     from taskmux.service import Service
+    from taskmux.supervision.proxy.keeper import ProxyKeeper
 
 
 class Supervisor:
@@ -157,7 +158,7 @@ class Supervisor:
     def run(self, stop: threading.Event) -> None:
         last_error = ""
         exits = ExitWatch(Listener.bind(self.supervised.state_root))
-        proxy = keep_proxy(self.supervised.config.proxy_port)  # SPEC §14: named URLs
+        proxy = _keep_proxy(self.supervised.config.proxy_port)  # SPEC §14: named URLs
         with self._lock:
             self._watching = True
             self._exits = exits
@@ -578,3 +579,13 @@ def _loss_cause(project: Supervised, server_pid: int | None) -> str:
     if server_pid is not None and project.server_pid() != server_pid:
         return f"the tmux server (pid {server_pid}) died"
     return "the session was ended outside taskmux"
+
+
+def _keep_proxy(configured: int) -> ProxyKeeper | None:
+    """The URL proxy's keeper, None when the proxy is off: only then is its module (and
+    asyncio, ~60 ms) imported."""
+    if not proxy_port(configured):
+        return None
+    from taskmux.supervision.proxy.keeper import keep_proxy
+
+    return keep_proxy(configured)

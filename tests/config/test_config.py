@@ -369,3 +369,24 @@ def test_the_config_cache_keeps_env_values_out(tmp_path: Path) -> None:
     assert again.config.tasks == first.config.tasks
     assert again.config.env == {"TOP": "top-s3cret"}
     assert again.config.tasks["t"].env == {"TASK": "task-s3cret", "N": "1"}
+
+
+def test_an_edit_leaves_the_next_load_a_warm_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`add` then `start`: the config the edit validated is the cache the start reads, so
+    it is validated once; a file changed behind the edit is validated again."""
+    from taskmux.config import models
+
+    path = _write(tmp_path, COMMENTED)
+    edited = edit_config(path, _add("w", command="x", watch_cmd="y"))
+    calls: list[object] = []
+    validate = models.validate_config
+    monkeypatch.setattr(models, "validate_config", lambda raw: calls.append(raw) or validate(raw))
+    loaded = load_project(path)
+    assert calls == [] and loaded.config == edited.config
+    assert loaded.warnings == edited.warnings and [p.code for p in loaded.warnings] == ["W122"]
+    assert loaded.config == check_file(path)[0] and len(calls) == 1
+    edit_config(path, _add("v", command="z"))
+    path.write_text(path.read_text() + "\n# a comment of the user's\n")
+    assert "v" in load_project(path).config.tasks and len(calls) == 3

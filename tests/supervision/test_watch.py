@@ -248,3 +248,27 @@ def test_watch_applies_edits_and_reports_invalid_ones(project: Path, tmp_path: P
         claim.release()
     assert all(Tmux.from_env().observe("wproj").tasks[n].is_alive for n in ("alpha", "beta"))
     assert os.path.exists(project / "taskmux.toml")
+
+
+def test_a_reload_of_an_unchanged_file_trusts_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`start -m` reloads once its tasks are up: a file unchanged since it was loaded
+    must not cost pydantic's validators a second time."""
+    from taskmux.config import models
+    from taskmux.supervision.config_watch import read_project
+
+    path = tmp_path / "taskmux.toml"
+    path.write_text(TASKS + 'watch_cmd = "x"\n')  # a warning the cache keeps
+    loaded = load_project(path)
+    calls: list[object] = []
+    validate = models.validate_config
+    monkeypatch.setattr(models, "validate_config", lambda raw: calls.append(raw) or validate(raw))
+    found = read_project(path)
+    assert calls == [] and not isinstance(found, list)
+    assert loaded.warnings and found.warnings == loaded.warnings
+    assert found.config == loaded.config
+    path.write_text(TASKS.replace("sleep 302", "sleep 9"))
+    edited = read_project(path)
+    assert len(calls) == 1 and not isinstance(edited, list)
+    assert edited.config.tasks["gamma"].command == "sleep 9" and edited.warnings == []
