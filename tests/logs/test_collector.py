@@ -144,7 +144,8 @@ def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) 
 def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
     with Feed(tmp_path, "t") as feed:
         feed.send(b"one\n")
-        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.5)
+        # Past its grace with the writer there: it stays.
+        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.25)
         feed.close()
         assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
     assert _texts(_log(tmp_path)) == ["one"]
@@ -161,8 +162,8 @@ def test_a_touched_spool_keeps_an_exiting_collector(tmp_path: Path) -> None:
             os.utime(feed.layout.spool("t"))
             return True
 
-        # touched more often than the grace: it never finds the quiet it waits for
-        deadline = time.monotonic() + collector.GRACE * 2
+        # touched more often than the grace, for longer: it never finds the quiet it waits for
+        deadline = time.monotonic() + collector.GRACE * 1.5
         while time.monotonic() < deadline:
             touch()
             time.sleep(collector.GRACE / 4)
