@@ -140,16 +140,20 @@ def test_hanging_health_check_does_not_stall_exit_detection(project: Project) ->
         command = "sleep 300"
         health_check = "sleep 100"
         health_interval = 0.1
-        health_timeout = 60
+        health_timeout = 5
         [tasks.crash]
         command = "sleep 0.3; exit 2"
         restart_delay = 0.2
         restart_backoff = 1.0
         """
     )
+    # The check hangs for its whole 5 s timeout (a longer one only keeps the test's
+    # process waiting for it at exit); a stalled detection would wait that long too.
     project.supervise()
+    started = wait_until(lambda: _events(project, "crash", "started"), timeout=15)[0]
     exited = wait_until(lambda: _events(project, "crash", "exited"), timeout=15)[0]
     restarted = wait_until(lambda: _events(project, "crash", "restarted"), timeout=15)[0]
+    assert exited["ts"] - started["ts"] < 3.0
     assert restarted["ts"] - exited["ts"] < 3.0
 
 
