@@ -135,7 +135,7 @@ class DaemonThread(DaemonFiles):
     What only a process shows (SIGKILL, `daemon stop`, which signals its pid: this one's)
     uses `DaemonProcess`: `start_daemon(..., process=True)`."""
 
-    def __init__(self, root: Path, ui_port: int) -> None:
+    def __init__(self, root: Path, ui_port: int, port: int = 0) -> None:
         from taskmux.cli.daemon_cmds import _login_ttl  # the command's own reading
         from taskmux.config.project import load_project
         from taskmux.daemon.server import Daemon, Settings
@@ -145,7 +145,7 @@ class DaemonThread(DaemonFiles):
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._switch = sys.getswitchinterval()
-        settings = Settings(0, ui_port, login_ttl=_login_ttl(), handle_signals=False)
+        settings = Settings(port, ui_port, login_ttl=_login_ttl(), handle_signals=False)
         self.daemon = Daemon(load_project(root / "taskmux.toml"), settings, self._on_ready)
         self._thread = threading.Thread(target=self._run, name="daemon", daemon=True)
 

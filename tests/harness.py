@@ -14,16 +14,17 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
-from cli_runner import TASKMUX, run_taskmux
+from cli_runner import TASKMUX, run_in_process, run_taskmux
 from conftest import kill_tmux_server
 from libtmux import Server
 from spool_feed import stop_collector
@@ -53,6 +54,21 @@ def holds_for(predicate: Callable[[], Any], seconds: float, interval: float = 0.
     while time.monotonic() < deadline:
         assert predicate(), f"condition stopped holding: {predicate}"
         time.sleep(interval)
+
+
+def run_refused(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`taskmux ARGS` of a command that runs long (`start -m`, `daemon`) which the test
+    expects refused at once (another supervisor holds the claim, a busy port, a bad
+    option): in this process, as a command that returns, without an interpreter start.
+    Were it not refused, it would run here until pytest-timeout ends the test: a failure
+    either way."""
+    switch = sys.getswitchinterval()  # the daemon shortens it for its process
+    try:
+        return run_in_process(args, cwd=cwd, env={**os.environ, **(env or {})})
+    finally:
+        sys.setswitchinterval(switch)
 
 
 def pid_alive(pid: int) -> bool:
@@ -95,6 +111,11 @@ class Project:
         assert "Traceback" not in result.stderr, result.stderr
         data: dict[str, Any] = json.loads(result.stdout)
         return data
+
+    def refused(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`taskmux ARGS` of a command that runs long, expected to be refused at once
+        (see `run_refused`)."""
+        return run_refused(args, cwd=self.root, env=self.env)
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         """Start a long-running CLI process (e.g. `start -m`); killed at teardown."""

@@ -19,9 +19,10 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import TASKMUX, run_cli
+from conftest import run_cli
 from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     DaemonProcess,
+    DaemonThread,
     call,
     client,
     headers,
@@ -35,6 +36,7 @@ from daemon_helpers import (  # noqa: F401  (tmux_socket is a fixture)
     wait_for,
     write_config,
 )
+from harness import run_refused
 
 from taskmux.runtime import peers
 from taskmux.statedir.paths import ProjectPaths
@@ -229,7 +231,7 @@ def test_a_leaked_token_does_not_work_from_another_users_process(
 
 def test_there_is_no_allow_origin_option(tmp_path: Path) -> None:
     """A browser cannot send the token, so an allowed origin could never connect."""
-    result = run_cli("daemon", "--allow-origin", "http://good.example", cwd=tmp_path)
+    result = run_refused(["daemon", "--allow-origin", "http://good.example"], cwd=tmp_path)
     assert result.returncode == 2 and "No such option: --allow-origin" in result.stderr
     assert "allow-origin" not in run_cli("daemon", "--help", cwd=tmp_path).stdout
 
@@ -401,6 +403,7 @@ command = "sleep 300"
 
 [tasks.crasher]
 command = "sleep 0.3; exit 3"
+restart_delay = 0.2
 restart_backoff = 1.0
 max_restarts = 1000
 """
@@ -436,13 +439,14 @@ def test_kill_9_loses_nothing(tmp_path: Path, tmux_socket: str) -> None:  # noqa
 
 
 def test_one_supervisor_per_project(project: Path) -> None:
+    # The holder is a real process; the refused ones run in the test's process.
     with running_daemon(project, process=True) as daemon:
         port = str(daemon.info["port"])
-        second = run_cli("daemon", "--port", "0", cwd=project)
+        second = run_refused(["daemon", "--port", "0"], cwd=project)
         assert second.returncode == 1
         assert "E501" in second.stderr and str(daemon.pid) in second.stderr
         assert port in second.stderr
-        monitor = run_cli("start", "-m", cwd=project)
+        monitor = run_refused(["start", "-m"], cwd=project)
         assert monitor.returncode == 1 and str(daemon.pid) in monitor.stderr
         assert daemon.process.poll() is None
         assert call(daemon, "status")["ok"]
@@ -452,7 +456,7 @@ def test_one_supervisor_per_project(project: Path) -> None:
 def test_a_busy_port_is_a_clear_error(project: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
-        result = run_cli("daemon", "--port", port, cwd=project)
+        result = run_refused(["daemon", "--port", port], cwd=project)
     assert result.returncode == 1 and "E304" in result.stderr and port in result.stderr
     assert "Traceback" not in result.stderr
     paths = ProjectPaths.for_config(project / "taskmux.toml")
@@ -481,24 +485,9 @@ def test_the_default_port_is_clear_of_the_demo(project: Path) -> None:
             socket.create_server(("127.0.0.1", DEFAULT_PORT)).close()
         except OSError:
             pytest.skip(f"port {DEFAULT_PORT} is in use on this machine")
-        paths = ProjectPaths.for_config(project / "taskmux.toml")
-        output = project.parent / "daemon-default.out"
-        with output.open("wb") as sink:
-            process = subprocess.Popen(
-                [TASKMUX, "daemon"], cwd=project, stdin=subprocess.DEVNULL,
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        daemon = DaemonProcess(process, paths, output, {})
+        # The command's default (its help above) is the port this daemon binds.
+        daemon = DaemonThread(project, ui_port=0, port=DEFAULT_PORT).begin()
         stack.callback(daemon.stop)
-
-        def ready() -> dict[str, Any] | None:
-            assert process.poll() is None, output.read_text()
-            with contextlib.suppress(OSError, ValueError):
-                info: dict[str, Any] = json.loads(paths.daemon_state.read_text())
-                return info if info.get("pid") == process.pid else None
-            return None
-
-        daemon.info = wait_for(ready, timeout=20)
         assert daemon.info["port"] == DEFAULT_PORT
         assert call(daemon, "status")["ok"]
 

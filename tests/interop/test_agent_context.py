@@ -114,7 +114,7 @@ def test_inject_creates_refreshes_and_never_duplicates(
 
 
 @pytest.mark.parametrize(
-    "writers", [4, pytest.param(8, marks=pytest.mark.slow)], ids=["four", "eight"]
+    "writers", [3, pytest.param(8, marks=pytest.mark.slow)], ids=["three", "eight"]
 )
 def test_parallel_adds_never_break_the_block(
     tmp_path: Path, bare_path: dict[str, str], writers: int

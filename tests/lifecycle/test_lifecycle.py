@@ -512,7 +512,7 @@ def test_kill_mark_outlives_the_session(project: Project) -> None:
 
 def test_concurrent_starts_of_one_task_launch_it_once(project: Project) -> None:
     project.write('[tasks.a]\ncommand = "sleep 300"\n[tasks.b]\ncommand = "sleep 300"\n')
-    starters = [project.spawn("start", "a", "b") for _ in range(4)]
+    starters = [project.spawn("start", "a", "b") for _ in range(3)]  # real processes race
     for proc in starters:
         proc.communicate(timeout=60)
         assert proc.returncode == 0

@@ -75,6 +75,6 @@ def test_daemon_on_a_full_disk_names_its_file(project: Project, small_disk: Path
     project.write(TASKS)
     assert project.run("check").returncode == 0
     fill_disk(small_disk)
-    result = project.run("daemon", "--port", "0", timeout=30)
+    result = project.refused("daemon", "--port", "0")
     line = next(x for x in result.stderr.splitlines() if x.startswith("error[E002]"))
     assert "No space left on device: " in line and str(small_disk) in line

@@ -144,7 +144,8 @@ def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) 
 def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
     with Feed(tmp_path, "t") as feed:
         feed.send(b"one\n")
-        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.5)
+        # Past its grace with the writer there: it stays.
+        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.25)
         feed.close()
         assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
     assert _texts(_log(tmp_path)) == ["one"]
@@ -161,8 +162,8 @@ def test_a_touched_spool_keeps_an_exiting_collector(tmp_path: Path) -> None:
             os.utime(feed.layout.spool("t"))
             return True
 
-        # touched more often than the grace: it never finds the quiet it waits for
-        deadline = time.monotonic() + collector.GRACE * 2
+        # touched more often than the grace, for longer: it never finds the quiet it waits for
+        deadline = time.monotonic() + collector.GRACE * 1.5
         while time.monotonic() < deadline:
             touch()
             time.sleep(collector.GRACE / 4)
@@ -392,13 +393,14 @@ def _holds_a_pidfd_of(holder: int, pid: int) -> bool:
 
 def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None:
     """Under `start -m` the collector's death wakes the supervisor (its pidfd), which
-    starts another at once: lines are stamped as they come, not when someone reads."""
+    starts another at once: lines are stamped as they come, not when someone reads.
+    (The supervisor runs in a thread: the pidfd is this process's.)"""
     project.write('[tasks.ticker]\ncommand = "while true; do echo tick; sleep 0.05; done"\n')
-    monitor = project.spawn("start", "-m")
+    project.supervise()
     root = project.paths.root
     first = wait_until(lambda: collector_alive(root), timeout=15)
     wait_until(lambda: any(e["event"] == "started" for e in project.events()), timeout=15)
-    wait_until(lambda: _holds_a_pidfd_of(monitor.pid, first), timeout=15)  # it watches it
+    wait_until(lambda: _holds_a_pidfd_of(os.getpid(), first), timeout=15)  # it watches it
     os.kill(first, signal.SIGKILL)
     second = wait_until(lambda: (pid := collector_alive(root)) and pid != first and pid, timeout=5)
     assert second != first
@@ -461,13 +463,14 @@ def test_a_supervisor_restarts_at_once_a_collector_a_cli_launch_started(
         auto_start = false
         """
     )
-    project.spawn("start", "-m")  # starts nothing, supervises
+    project.supervise()  # starts nothing, supervises (in a thread)
     root = project.paths.root
-    wait_until(lambda: supervisor_running(project.paths.supervisor_lock), timeout=15)
+    assert supervisor_running(project.paths.supervisor_lock)
     assert collector_alive(root) is None
-    assert project.run("start", "ticker").returncode == 0  # this process starts it
+    assert project.run("start", "ticker").returncode == 0  # a CLI launch starts it
     launched = wait_until(lambda: collector_alive(root), timeout=15)
-    time.sleep(0.3)  # the supervisor reads its poke
+    # The supervisor has read the launch's poke once it watches the collector (a pidfd).
+    wait_until(lambda: _holds_a_pidfd_of(os.getpid(), launched), timeout=10)
     os.kill(launched, signal.SIGKILL)
     began = time.monotonic()
     back = wait_until(lambda: (pid := collector_alive(root)) != launched and pid, timeout=10)

@@ -296,6 +296,8 @@ def test_a_token_file_others_can_read_is_refused(project: Project) -> None:
 def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
     project: Project, first: list[str]
 ) -> None:
+    """The first supervisor is a real process (the claim is held by another process); the
+    second ones are refused in the test's process, and the next one runs in its thread."""
     project.write(SLEEPER)
     lock = project.paths.supervisor_lock
     supervisor = project.spawn(*first)
@@ -318,7 +320,7 @@ def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
     wait_until(removed, timeout=10, interval=0.01)
     assert supervisor_running(lock)  # the probe agrees with the claim
     for second in (["start", "-m"], ["daemon", "--port", "0"]):
-        result = project.run(*second, "--json", timeout=30)
+        result = project.refused(*second, "--json")
         error = _error(result)
         assert result.returncode == 1 and error["code"] == "E501", result.stdout
         assert f"pid {supervisor.pid}" in error["message"]
@@ -326,9 +328,9 @@ def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
     supervisor.terminate()
     supervisor.wait(timeout=20)
     wait_until(lambda: not supervisor_running(lock))
-    again = project.spawn("start", "-m")  # the claim died with its holder
-    wait_until(lambda: supervisor_running(lock), timeout=20)
-    holds_for(lambda: again.poll() is None, 0.5)
+    again = project.supervise()  # the claim died with its holder
+    assert supervisor_running(lock) and again.claim.warning is None
+    holds_for(lambda: again.alive, 0.3)
 
 
 _SQUATTER = """
@@ -369,7 +371,7 @@ def test_another_user_squatting_the_claim_name_cannot_lock_us_out(
         monitor = project.spawn("start", "-m")
         wait_until(lambda: supervisor_running(lock), timeout=20)
         assert monitor.poll() is None
-        second = project.run("start", "-m", "--json", timeout=30)
+        second = project.refused("start", "-m", "--json")
         assert second.returncode == 1 and _error(second)["code"] == "E501"  # the lock file
         monitor.terminate()
         output, _ = monitor.communicate(timeout=20)
@@ -401,5 +403,5 @@ def test_the_claim_name_is_released_when_its_holder_dies(project: Project) -> No
     # its copy of the socket (until that child execs: the socket is close-on-exec).
     wait_until(lambda: _binds(claim_name(project.paths.root)), timeout=2, interval=0.005)
     assert not supervisor_running(lock)
-    project.spawn("start", "-m")  # and a new supervisor is not told another one runs
-    wait_until(lambda: supervisor_running(lock), timeout=20)
+    again = project.supervise()  # and a new supervisor is not told another one runs
+    assert supervisor_running(lock) and again.alive and again.claim.warning is None

@@ -33,7 +33,7 @@ addresses = [bytes.fromhex(a) for a in sys.argv[1:]]
 sent = refused = 0
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.setblocking(False)
-deadline = time.monotonic() + 1.5
+deadline = time.monotonic() + 0.5
 while time.monotonic() < deadline:
     for address in addresses:
         try:
@@ -60,11 +60,11 @@ def test_another_user_cannot_poke_the_supervisor_nor_keep_it_busy(
     if not os.path.exists(python):
         pytest.skip(f"{python} is needed to run a process as the other user")
     project.write(SLEEPER)
-    monitor = project.spawn("start", "-m")
+    project.supervise()  # in a thread: this process's CPU is the supervisor's
     root = project.paths.root
-    wait_until(lambda: supervisor_running(root / "supervisor.lock"), timeout=20)
+    assert supervisor_running(root / "supervisor.lock")
     assert wait_until(lambda: poke(root), timeout=10)  # its own user reaches it
-    supervisor = psutil.Process(monitor.pid)
+    supervisor = psutil.Process()
     before = sum(supervisor.cpu_times()[:2])
     addresses = [_old_abstract_name(root).hex(), os.fsencode(root / "wake.sock").hex()]
     flood = subprocess.run(
@@ -81,7 +81,8 @@ def test_another_user_cannot_poke_the_supervisor_nor_keep_it_busy(
     spent = sum(supervisor.cpu_times()[:2]) - before
     sent, refused = map(int, flood.stdout.split())
     assert sent == 0 and refused > 1000, flood.stdout
-    assert spent < 0.3, f"the supervisor spent {spent:.2f} s of CPU under the flood"
+    # A 0.5 s flood: the supervisor that read another uid's pokes spent two thirds of it.
+    assert spent < 0.15, f"the supervisor spent {spent:.2f} s of CPU under the flood"
 
 
 def test_a_dead_supervisors_socket_file_is_replaced_and_a_closed_one_removed(
