@@ -123,7 +123,7 @@ def _compose_project(db_port: int, api_port: int) -> dict[str, str]:
                 availability:
                   restart: on_failure
               worker:
-                command: "echo tick >> ticks.txt; sleep 0.6; exit 3"
+                command: "echo tick >> ticks.txt; sleep 0.3; exit 3"
                 availability:
                   restart: on_failure
                   backoff_seconds: 0
@@ -131,7 +131,7 @@ def _compose_project(db_port: int, api_port: int) -> dict[str, str]:
             """,
         "db.py": """\
             import socket, sys, time
-            time.sleep(0.5)  # replaying its journal
+            time.sleep(0.2)  # replaying its journal
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -142,7 +142,7 @@ def _compose_project(db_port: int, api_port: int) -> dict[str, str]:
             """,
         "migrate.py": """\
             import pathlib, time
-            time.sleep(0.5)
+            time.sleep(0.2)
             pathlib.Path("migrated.txt").write_text("done")
             """,
         "api.py": """\
@@ -296,7 +296,7 @@ def test_a_process_compose_project_runs_as_process_compose_would(project: Projec
     ticks = project.root / "ticks.txt"
     wait_until(lambda: project.status()["worker"].get("gave_up") is True, timeout=30)
     assert ticks.read_text().split() == ["tick"] * 3
-    holds_for(lambda: ticks.read_text().count("tick") == 3, 1.0)
+    holds_for(lambda: ticks.read_text().count("tick") == 3, 0.5)  # its restarts: no delay
     assert supervising.alive  # supervision goes on for the others
 
 

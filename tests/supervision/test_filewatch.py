@@ -406,7 +406,7 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
         (project.root / "src" / f"b{i % 4}.py").write_text(f"x = {i}\n")
         time.sleep(0.02)
     wait_until(lambda: len(_restarts(project, "worker")) == 2)
-    holds_for(lambda: len(_restarts(project, "worker")) == 2, 1.5)
+    holds_for(lambda: len(_restarts(project, "worker")) == 2, 1.0)  # 0.3 s debounce + a restart
     burst = _restarts(project, "worker")[1]
     assert burst["changed"] == 4 and burst["reason"].endswith("and 1 more changed")
     third = _pid(project, "worker")
@@ -416,11 +416,11 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
     (project.root / "src" / "notes.txt").write_text("x")
     (project.root / "src" / ".a.py.swp").write_text("x")
     (project.root / "other.py").write_text("x")
-    holds_for(lambda: _pid(project, "worker") == third, 1.5)
+    holds_for(lambda: _pid(project, "worker") == third, 1.0)
 
     assert project.run("stop", "worker").returncode == 0
     (project.root / "src" / "a.py").write_text("print(2)\n")
-    holds_for(lambda: project.state("worker") == "stopped", 1.5)
+    holds_for(lambda: project.state("worker") == "stopped", 1.0)
     assert len(_restarts(project, "worker")) == 2
 
     shown = project.run("events", "--task", "worker").stdout
@@ -448,7 +448,7 @@ def test_watch_cmd_runs_first_and_a_failing_one_leaves_the_task_alone(project: P
         lambda: [e for e in project.events() if e["event"] == "watch_cmd_failed"], timeout=10
     )[0]
     assert "exit 1" in failed["error"] and failed["files"] == ["a.src"]
-    holds_for(lambda: _pid(project, "worker") == first, 1.0)  # left running as it was
+    holds_for(lambda: _pid(project, "worker") == first, 0.6)  # left running as it was
 
     (project.root / "broken").unlink()
     (project.root / "a.src").write_text("2")

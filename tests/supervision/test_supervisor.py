@@ -222,10 +222,12 @@ def test_a_killed_tmux_server_is_noticed_and_the_session_recreated(project: Proj
         [tasks.keeper]
         command = "trap '' HUP; exec sleep 300"
         restart_policy = "always"
+        restart_delay = 0.2
         stop_grace_period = 0.5
         [tasks.held]
         command = "sleep 300"
         restart_policy = "always"
+        restart_delay = 0.2
         [tasks.never]
         command = "sleep 300"
         restart_policy = "no"
@@ -267,9 +269,11 @@ def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -
         [tasks.a]
         command = "sleep 300"
         restart_policy = "always"
+        restart_delay = 0.2
         [tasks.b]
         command = "sleep 300"
         restart_policy = "always"
+        restart_delay = 0.2
         """
     )
     project.supervise()
@@ -307,6 +311,7 @@ def test_start_m_follows_edits_of_the_config(project: Project) -> None:
         [tasks.b]
         command = "sleep 301"
         restart_policy = "always"
+        restart_delay = 0.2
         """
     )
     # The added task is started by the reload and supervised with its own policy.
