@@ -47,6 +47,7 @@ health_check = 'test "$TASKMUX_TASK" = api && test "$PORT" = ${tasks.api.port} &
 health_interval = 0.2
 stop_grace_period = 0.5
 restart_backoff = 1.0
+restart_delay = 0.2
 
 [tasks.api.env]
 FROM_TOP = "task wins"

@@ -63,7 +63,7 @@ RAILS = {
     ".env": "GREETING=hello from .env\n",
     "release.py": """\
         import pathlib, time
-        time.sleep(0.5)  # a migration takes a while
+        time.sleep(0.2)  # a migration takes a while
         pathlib.Path("public").mkdir(exist_ok=True)
         pathlib.Path("public/index.html").write_text("migrated")
         pathlib.Path("migrated.txt").write_text("done")

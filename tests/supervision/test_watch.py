@@ -97,7 +97,7 @@ def test_an_edit_of_the_local_override_is_a_change(
 
 def test_stop_drops_a_pending_change(watched: tuple[Path, Recorder, ConfigWatcher]) -> None:
     path, recorder, watcher = watched
-    watcher.debounce = 1.0  # long enough to stop inside it, short enough to outwait it
+    watcher.debounce = 0.5  # long enough to stop inside it, short enough to outwait it
     pending = threading.Event()
     notice = watcher.notice
 
@@ -110,7 +110,7 @@ def test_stop_drops_a_pending_change(watched: tuple[Path, Recorder, ConfigWatche
     path.write_text("late")
     assert pending.wait(10)
     watcher.stop()
-    holds_for(lambda: recorder.snapshot() == [], 1.5)  # past the debounce: nothing fired
+    holds_for(lambda: recorder.snapshot() == [], 1.0)  # past the debounce: nothing fired
 
 
 # The reloader -----------------------------------------------------------------------------
