@@ -269,11 +269,9 @@ def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -
         [tasks.a]
         command = "sleep 300"
         restart_policy = "always"
-        restart_delay = 0.2
         [tasks.b]
         command = "sleep 300"
         restart_policy = "always"
-        restart_delay = 0.2
         """
     )
     project.supervise()
