@@ -192,10 +192,10 @@ def _post(port: int, body: bytes) -> int:
 
 
 async def _slow_then_fast(daemon: Any) -> list[tuple[str, float]]:
-    """On one API connection: a request that takes 1.5 s, then a quick one; the order and
-    time of their replies."""
+    """On one API connection: a request that takes 1 s, then a quick one; the order and
+    time of their replies (a quick reply held behind the slow one comes after 1 s)."""
     async with client(daemon) as websocket:
-        slow = {"tasks": ["api"], "condition": "exited", "timeout": 1.5}
+        slow = {"tasks": ["api"], "condition": "exited", "timeout": 1.0}
         await websocket.send(json.dumps({"id": "slow", "command": "wait", "params": slow}))
         await websocket.send(json.dumps({"id": "fast", "command": "status"}))
         order: list[tuple[str, float]] = []
