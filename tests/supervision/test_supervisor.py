@@ -23,17 +23,19 @@ def _events(project: Project, task: str, kind: str) -> list[dict[str, object]]:
 
 
 def test_policies_under_start_monitor(project: Project) -> None:
+    # crash and forever live 0.6 s: well past the 0.15 s settle window even when a loaded
+    # machine looks at tmux late (a death seen after the window still reads as a failed start)
     project.write(
         """
         [tasks.crash]
-        command = "sleep 0.3; exit 3"
+        command = "sleep 0.6; exit 3"
         max_restarts = 2
         restart_delay = 0.2
         restart_backoff = 1.0
         [tasks.done]
         command = "exit 0"
         [tasks.forever]
-        command = "sleep 0.3; exit 0"
+        command = "sleep 0.6; exit 0"
         restart_policy = "always"
         restart_delay = 0.2
         restart_backoff = 1.0
