@@ -71,10 +71,10 @@ def test_stop_escalates_sigint_sigterm_sigkill(project: Project) -> None:
         command = "sleep 300"
         [tasks.stubborn]
         command = "trap '' INT; sleep 300"
-        stop_grace_period = 0.5
+        stop_grace_period = 0.2
         [tasks.deaf]
         command = "trap '' INT TERM; while true; do sleep 0.1; done"
-        stop_grace_period = 0.5
+        stop_grace_period = 0.2
         """
     )
     assert project.run("start").returncode == 0

@@ -38,7 +38,7 @@ def _stack(project: Project, migrate: str, db_port: int, web_port: int) -> None:
     project.write(
         f"""
         [tasks.db]
-        command = '''{DB.format(delay=0.8, port=db_port)}'''
+        command = '''{DB.format(delay=0.4, port=db_port)}'''
         port = {db_port}
         health_tcp = true
         health_interval = 0.5
@@ -63,15 +63,15 @@ def test_a_stack_with_a_migration_comes_up_and_start_wait_returns_when_ready(
     project: Project,
 ) -> None:
     db_port, web_port = free_port(), free_port()
-    _stack(project, "sleep 1; echo applying 0042; echo done > migrated.txt", db_port, web_port)
+    _stack(project, "sleep 0.5; echo applying 0042; echo done > migrated.txt", db_port, web_port)
     began = time.monotonic()
     result = project.run("start", "--wait", "--timeout", "30", "--json")
     took = time.monotonic() - began
     assert result.returncode == 0, result.stdout + result.stderr
     doc = json.loads(result.stdout)
     assert doc["ok"] is True and doc["wait"]["timed_out"] is False
-    # db came up after 0.8 s, the migration ran 1 s after db was healthy, then web.
-    assert 1.8 <= took < 15, took
+    # db came up after 0.4 s, the migration ran 0.5 s after db was healthy, then web.
+    assert 0.9 <= took < 15, took
     assert (project.root / "migrated.txt").read_text() == "done\n"
     tasks = doc["wait"]["tasks"]
     assert {name: t["met"] for name, t in tasks.items()} == {
@@ -93,7 +93,7 @@ def test_a_stack_with_a_migration_comes_up_and_start_wait_returns_when_ready(
 def test_start_wait_fails_within_a_second_of_a_failed_migration(project: Project) -> None:
     db_port, web_port = free_port(), free_port()
     migrate = (
-        "sleep 1; echo applying 0042; echo 'ERROR: relation users already exists';"
+        "sleep 0.3; echo applying 0042; echo 'ERROR: relation users already exists';"
         " python3 -c 'import time; print(time.time())' > failed_at; exit 1"
     )
     _stack(project, migrate, db_port, web_port)
@@ -170,7 +170,7 @@ def test_a_ready_line_printed_late(project: Project) -> None:
     project.write(
         """
         [tasks.web]
-        command = "echo compiling; if [ -f slow ]; then sleep 1.5; fi; while [ -f hold ]; do sleep 0.05; done; echo 'ready in 42ms on :3000'; sleep 300"
+        command = "echo compiling; if [ -f slow ]; then sleep 0.8; fi; while [ -f hold ]; do sleep 0.05; done; echo 'ready in 42ms on :3000'; sleep 300"
         ready_log = "ready in \\\\d+ms"
         stop_grace_period = 0.5
         """
@@ -180,7 +180,7 @@ def test_a_ready_line_printed_late(project: Project) -> None:
     doc = project.json("start", "--wait", "--timeout", "20")
     took = time.monotonic() - began
     assert doc["ok"] is True, doc
-    assert 1.5 <= took < 10, took  # not ready before the line, ready soon after it
+    assert 0.8 <= took < 10, took  # not ready before the line, ready soon after it
     assert project.status()["web"]["ready"] is True
 
     # A restart needs a new line: the one the previous run printed does not count.
@@ -231,7 +231,7 @@ def test_started_and_completed_conditions(project: Project) -> None:
         health_interval = 10
 
         [tasks.seed]
-        command = "sleep 1.5; echo partly seeded; exit 4"
+        command = "sleep 0.5; echo partly seeded; exit 4"
 
         [tasks.app]
         command = "sleep 300"
@@ -256,6 +256,7 @@ def test_with_deps_starts_what_the_named_tasks_need(project: Project) -> None:
         [tasks.db]
         command = "sleep 300"
         auto_start = false
+        min_uptime = 0.2
 
         [tasks.migrate]
         command = "echo migrated"
@@ -264,6 +265,7 @@ def test_with_deps_starts_what_the_named_tasks_need(project: Project) -> None:
 
         [tasks.web]
         command = "sleep 300"
+        min_uptime = 0.2
         depends_on = [{ task = "migrate", condition = "completed_successfully" }]
 
         [tasks.other]
@@ -311,7 +313,7 @@ def test_health_start_period_keeps_failed_checks_from_counting(project: Project)
         health_check = "echo cold; exit 1"
         health_interval = 0.2
         health_retries = 2
-        health_start_period = 2
+        health_start_period = 1
         restart_policy = "no"
         """
     )
@@ -320,7 +322,7 @@ def test_health_start_period_keeps_failed_checks_from_counting(project: Project)
     started = project.status()["warm"]["started_at"]
     failed = wait_until(lambda: _events(project, "warm", "health_failed"), timeout=15)
     # Five checks fail inside the period; only those after it make the streak of two.
-    assert failed[0]["ts"] >= started + 2.0, failed[0]["ts"] - started
+    assert failed[0]["ts"] >= started + 1.0, failed[0]["ts"] - started
     assert project.status()["warm"]["state"] == "unhealthy"
 
 
@@ -328,7 +330,7 @@ def test_restart_delay_zero_restarts_at_once(project: Project) -> None:
     project.write(
         """
         [tasks.crashy]
-        command = "sleep 1; exit 1"
+        command = "sleep 0.3; exit 1"
         restart_delay = 0
         max_restarts = 2
         """
@@ -433,8 +435,8 @@ def test_the_timeout_bounds_the_waits_for_dependencies_too(project: Project) -> 
         """
     )
     began = time.monotonic()
-    doc = project.json("start", "--wait", "--timeout", "2")
-    assert 1.9 <= time.monotonic() - began < 8
+    doc = project.json("start", "--wait", "--timeout", "1")
+    assert 0.9 <= time.monotonic() - began < 8
     assert doc["ok"] is False
     assert doc["skipped"] == {
         "web": "dependency 'migrate' was still running when the timeout ran out"

@@ -21,7 +21,7 @@ def test_waits_until_healthy_then_exits_zero(project: Project) -> None:
     project.write(
         """
         [tasks.web]
-        command = "sleep 2; touch ready; echo ready; sleep 300"
+        command = "sleep 1; touch ready; echo ready; sleep 300"
         health_check = "test -f ready"
         """
     )
@@ -30,7 +30,7 @@ def test_waits_until_healthy_then_exits_zero(project: Project) -> None:
     result = project.run("wait", "web", "--json")
     total = time.monotonic() - began
     assert result.returncode == 0, result.stderr
-    assert 1.5 <= total <= 10, total
+    assert 0.8 <= total <= 10, total
     doc = json.loads(result.stdout)
     assert doc["ok"] is True and doc["condition"] == "healthy" and doc["timed_out"] is False
     web = doc["tasks"]["web"]
@@ -101,7 +101,7 @@ def test_running_and_exited_conditions(project: Project) -> None:
         command = "sleep 300"
         health_check = "false"
         [tasks.migrate]
-        command = "sleep 1; echo migrated"
+        command = "sleep 0.5; echo migrated"
         [tasks.oneshot]
         command = "true"
         auto_start = false
@@ -171,6 +171,8 @@ def test_a_restart_pending_under_supervision_keeps_the_wait_going(project: Proje
         [tasks.flaky]
         command = "if [ -f once ]; then echo up; sleep 300; else touch once; exit 1; fi"
         restart_backoff = 1.0
+        restart_delay = 0.2
+        min_uptime = 0.3
         """
     )
     project.supervise()
