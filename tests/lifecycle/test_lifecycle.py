@@ -26,6 +26,7 @@ def test_start_status_inspect_stop(project: Project) -> None:
         """
         [tasks.web]
         command = "sleep 300"
+        min_uptime = 0.2
         [tasks.worker]
         command = "sleep 301"
         depends_on = ["web"]

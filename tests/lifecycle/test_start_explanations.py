@@ -39,7 +39,7 @@ def test_only_the_current_runs_lines_are_shown(project: Project) -> None:
         """
     )
     assert project.run("start").returncode == 1  # the first run dies at once
-    result = project.run("start", "--wait", "--timeout", "1.5")
+    result = project.run("start", "--wait", "--timeout", "1")
     assert result.returncode == 1
     assert "first run: config broken" not in result.stdout + result.stderr
 
