@@ -152,7 +152,7 @@ def test_dependency_order_and_parallel_start(project: Project) -> None:
     project.write(
         """
         [tasks.db]
-        command = "sleep 1; date +%s.%N > db.ready; sleep 300"
+        command = "sleep 0.3; date +%s.%N > db.ready; sleep 300"
         health_check = "test -f db.ready"
         health_interval = 1
         health_retries = 10
