@@ -75,12 +75,12 @@ def test_timeout_exits_one_with_the_health_output(project: Project) -> None:
     )
     assert project.run("start").returncode == 0
     began = time.monotonic()
-    doc = project.json("wait", "slow", "--timeout", "1")
-    assert 0.9 <= time.monotonic() - began < 10
+    doc = project.json("wait", "slow", "--timeout", "0.5")
+    assert 0.4 <= time.monotonic() - began < 10
     assert doc["ok"] is False and doc["timed_out"] is True
     slow = doc["tasks"]["slow"]
     assert slow["running"] is True and slow["met"] is False
-    assert "timed out after 1s" in slow["reason"]
+    assert "timed out after 0.5s" in slow["reason"]
     assert slow["health"]["exit_code"] == 7
     assert "connection refused" in slow["health"]["output"]
     wait_until(
@@ -89,7 +89,7 @@ def test_timeout_exits_one_with_the_health_output(project: Project) -> None:
         )
     )
 
-    human = project.run("wait", "slow", "--timeout", "0.5")
+    human = project.run("wait", "slow", "--timeout", "0.3")
     assert human.returncode == 1
     assert "timed out" in human.stderr and "connection refused" in human.stdout
 
