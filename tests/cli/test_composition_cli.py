@@ -13,6 +13,7 @@ backend = ["db", "api"]
 [tasks.db]
 command = "exec sleep 300"
 stop_grace_period = 0.5
+min_uptime = 0.2  # api waits for it
 
 [tasks.api]
 command = "exec sleep 300"

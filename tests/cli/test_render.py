@@ -130,6 +130,7 @@ def test_status_in_an_80_column_terminal(project: Project) -> None:
         command = "sleep 300 # {LONG}"
         port = 18000
         restart_policy = "always"
+        min_uptime = 0.2
         [tasks.worker]
         command = "sleep 301"
         depends_on = ["api-server"]

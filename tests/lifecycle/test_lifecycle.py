@@ -26,6 +26,7 @@ def test_start_status_inspect_stop(project: Project) -> None:
         """
         [tasks.web]
         command = "sleep 300"
+        min_uptime = 0.2
         [tasks.worker]
         command = "sleep 301"
         depends_on = ["web"]
@@ -71,10 +72,10 @@ def test_stop_escalates_sigint_sigterm_sigkill(project: Project) -> None:
         command = "sleep 300"
         [tasks.stubborn]
         command = "trap '' INT; sleep 300"
-        stop_grace_period = 0.5
+        stop_grace_period = 0.2
         [tasks.deaf]
         command = "trap '' INT TERM; while true; do sleep 0.1; done"
-        stop_grace_period = 0.5
+        stop_grace_period = 0.2
         """
     )
     assert project.run("start").returncode == 0
@@ -151,7 +152,7 @@ def test_dependency_order_and_parallel_start(project: Project) -> None:
     project.write(
         """
         [tasks.db]
-        command = "sleep 1; date +%s.%N > db.ready; sleep 300"
+        command = "sleep 0.3; date +%s.%N > db.ready; sleep 300"
         health_check = "test -f db.ready"
         health_interval = 1
         health_retries = 10

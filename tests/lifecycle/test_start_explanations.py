@@ -23,10 +23,10 @@ def test_a_timeout_is_blamed_on_the_timeout(project: Project) -> None:
         depends_on = ["db"]
         """
     )
-    result = project.run("start", "--wait", "--timeout", "2")
+    result = project.run("start", "--wait", "--timeout", "1")
     assert result.returncode == 1
     assert "app failed" not in result.stdout + result.stderr
-    assert "db: timed out after 2s" in result.stderr
+    assert "db: timed out after 1s" in result.stderr
 
 
 def test_only_the_current_runs_lines_are_shown(project: Project) -> None:
@@ -39,7 +39,7 @@ def test_only_the_current_runs_lines_are_shown(project: Project) -> None:
         """
     )
     assert project.run("start").returncode == 1  # the first run dies at once
-    result = project.run("start", "--wait", "--timeout", "1.5")
+    result = project.run("start", "--wait", "--timeout", "1")
     assert result.returncode == 1
     assert "first run: config broken" not in result.stdout + result.stderr
 

@@ -154,7 +154,7 @@ def test_health_ignores_tasks_nobody_meant_to_run(
         [tasks.once]
         command = "true"
         [tasks.late]
-        command = "sleep 1; exit 3"
+        command = "sleep 0.6; exit 3"
         auto_start = false
         restart_policy = "no"
         """

@@ -93,7 +93,7 @@ def test_a_stack_with_a_migration_comes_up_and_start_wait_returns_when_ready(
 def test_start_wait_fails_within_a_second_of_a_failed_migration(project: Project) -> None:
     db_port, web_port = free_port(), free_port()
     migrate = (
-        "sleep 1; echo applying 0042; echo 'ERROR: relation users already exists';"
+        "sleep 0.3; echo applying 0042; echo 'ERROR: relation users already exists';"
         " python3 -c 'import time; print(time.time())' > failed_at; exit 1"
     )
     _stack(project, migrate, db_port, web_port)
@@ -231,7 +231,7 @@ def test_started_and_completed_conditions(project: Project) -> None:
         health_interval = 10
 
         [tasks.seed]
-        command = "sleep 1.5; echo partly seeded; exit 4"
+        command = "sleep 0.5; echo partly seeded; exit 4"
 
         [tasks.app]
         command = "sleep 300"
@@ -256,6 +256,7 @@ def test_with_deps_starts_what_the_named_tasks_need(project: Project) -> None:
         [tasks.db]
         command = "sleep 300"
         auto_start = false
+        min_uptime = 0.2
 
         [tasks.migrate]
         command = "echo migrated"
@@ -264,6 +265,7 @@ def test_with_deps_starts_what_the_named_tasks_need(project: Project) -> None:
 
         [tasks.web]
         command = "sleep 300"
+        min_uptime = 0.2
         depends_on = [{ task = "migrate", condition = "completed_successfully" }]
 
         [tasks.other]
@@ -297,7 +299,7 @@ def test_success_exit_codes_complete_and_are_not_restarted(project: Project) -> 
     assert doc["ok"] is True and doc["completed"] == ["job"], doc
     project.supervise()
     wait_until(lambda: _events(project, "job", "exited"), timeout=15)  # the supervisor saw it
-    holds_for(lambda: not _events(project, "job", "restart_scheduled"), 1.0)
+    holds_for(lambda: not _events(project, "job", "restart_scheduled"), 0.5)
     rows = project.status()
     assert rows["job"]["state"] == "completed (exit 3)" and rows["job"]["restart_count"] == 0
     assert _events(project, "job", "restart_scheduled") == []
@@ -328,7 +330,7 @@ def test_restart_delay_zero_restarts_at_once(project: Project) -> None:
     project.write(
         """
         [tasks.crashy]
-        command = "sleep 1; exit 1"
+        command = "sleep 0.3; exit 1"
         restart_delay = 0
         max_restarts = 2
         """

@@ -89,7 +89,7 @@ def test_timeout_exits_one_with_the_health_output(project: Project) -> None:
         )
     )
 
-    human = project.run("wait", "slow", "--timeout", "0.5")
+    human = project.run("wait", "slow", "--timeout", "0.3")
     assert human.returncode == 1
     assert "timed out" in human.stderr and "connection refused" in human.stdout
 
@@ -101,7 +101,7 @@ def test_running_and_exited_conditions(project: Project) -> None:
         command = "sleep 300"
         health_check = "false"
         [tasks.migrate]
-        command = "sleep 1; echo migrated"
+        command = "sleep 0.5; echo migrated"
         [tasks.oneshot]
         command = "true"
         auto_start = false
@@ -171,6 +171,8 @@ def test_a_restart_pending_under_supervision_keeps_the_wait_going(project: Proje
         [tasks.flaky]
         command = "if [ -f once ]; then echo up; sleep 300; else touch once; exit 1; fi"
         restart_backoff = 1.0
+        restart_delay = 0.2
+        min_uptime = 0.3
         """
     )
     project.supervise()

@@ -352,7 +352,7 @@ TALKER = """
 import time
 for i in range(1_000_000):
     print(f"talker {i} " + "y" * 40, flush=True)
-    time.sleep(0.01 if i % 40 else 0.6)
+    time.sleep(0.005 if i % 40 else 0.2)
 """
 
 

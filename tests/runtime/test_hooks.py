@@ -190,7 +190,7 @@ def test_a_running_hook_is_shown_on_a_terminal(project: Project) -> None:
         [tasks.web]
         command = "sleep 300"
         [tasks.web.hooks]
-        before_start = "sleep 1"
+        before_start = "sleep 0.3"
         """
     )
     leader, follower = os.openpty()
