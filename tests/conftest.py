@@ -63,6 +63,28 @@ def pytest_configure(config: pytest.Config) -> None:
     sets PYTHONDONTWRITEBYTECODE, nothing would ever be cached)."""
     if not hasattr(config, "workerinput"):
         compileall.compile_dir(Path(taskmux.__file__).parent, quiet=1)
+        if getattr(config.option, "numprocesses", None):
+            _rewrite_test_modules(config)
+
+
+def _rewrite_test_modules(config: pytest.Config) -> None:
+    """Before the xdist workers start, rewrite the test modules' asserts once and cache
+    them as pytest does: on a fresh clone every worker would otherwise rewrite every
+    module itself (about 4 s of CPU each). pytest's own cache format and checks, through
+    its internals; should they change, the workers simply rewrite as before."""
+    try:
+        from _pytest.assertion import rewrite
+
+        state = config.stash[rewrite.assertstate_key]
+        for path in sorted(Path(__file__).parent.rglob("test_*.py")):
+            pyc = rewrite.get_cache_dir(path) / (path.name[:-3] + rewrite.PYC_TAIL)
+            if rewrite._read_pyc(path, pyc, state.trace) is not None:
+                continue  # already cached, and still true to its source
+            if rewrite.try_makedirs(pyc.parent):
+                source_hash, code = rewrite._rewrite_test(path, config)
+                rewrite._write_pyc(state, code, source_hash, pyc)
+    except (ImportError, AttributeError, KeyError, OSError, SyntaxError):
+        return
 
 
 @pytest.fixture(autouse=True)
