@@ -50,23 +50,14 @@ HOMES: dict[str, tuple[str, ...]] = {
     "proxy": ("worktree_cmds",),
 }
 
-_ROOT_OPTIONS_WITH_VALUE = ("-c", "--config")
-
 
 def command_name(args: list[str]) -> str | None:
-    """The command `args` run, if only `-c`/`--config` stand before it (None otherwise)."""
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in _ROOT_OPTIONS_WITH_VALUE:
-            index += 2
-        elif arg.startswith("--config=") or (arg.startswith("-c") and len(arg) > 2):
-            index += 1
-        elif arg.startswith("-"):
-            return None  # --version, --help, `--`, a typo: the whole app answers
-        else:
-            return arg
-    return None
+    """The command `args` run, if only `-c`/`--config` stands before it (None otherwise:
+    `--version`, `--help`, `--`, a typo, which the whole app answers)."""
+    from taskmux.cli.fast import split_config  # already imported: entry.run asked it first
+
+    rest = split_config(args)[1]
+    return rest[0] if rest and not rest[0].startswith("-") else None
 
 
 def command_for(args: list[str]) -> Any:

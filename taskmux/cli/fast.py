@@ -33,14 +33,22 @@ if TYPE_CHECKING:
 _ROOT_CONFIG = ("-c", "--config")
 
 
+def split_config(args: list[str]) -> tuple[str | None, list[str]]:
+    """(the config a leading `-c`/`--config` names, what follows it): the one reading of
+    the root option, for the lean path and for `dispatch.command_name`."""
+    first = args[0] if args else ""
+    if first in _ROOT_CONFIG and len(args) >= 2:
+        return args[1], args[2:]
+    if first.startswith("--config="):
+        return first.partition("=")[2], args[1:]
+    if first.startswith("-c") and len(first) > 2 and not first.startswith("--"):
+        return first[2:], args[1:]
+    return None, list(args)
+
+
 def answer(args: list[str]) -> bool:
     """Answer `args` here and say so; False when they are for the Typer app."""
-    config: str | None = None
-    rest = list(args)
-    if rest[:1] in (["-c"], ["--config"]) and len(rest) >= 2:
-        config, rest = rest[1], rest[2:]
-    elif rest[:1] and rest[0].startswith("--config="):
-        config, rest = rest[0].partition("=")[2], rest[1:]
+    config, rest = split_config(args)
     if rest in (["--help"], ["-h"]):
         from taskmux.cli.catalog import help_text
         from taskmux.cli.statustable import terminal
