@@ -36,6 +36,7 @@ command = "{sys.executable} -m http.server $PORT --bind 127.0.0.1"
 port = "auto"
 health_check = "{sys.executable} -c 'import socket,os; socket.create_connection((\\"127.0.0.1\\", int(os.environ[\\"PORT\\"])), 1)'"
 health_interval = 0.2
+health_start_period = 30  # web waits for api's first pass, however loaded the machine is
 stop_grace_period = 0.5
 
 [tasks.web]
@@ -78,6 +79,12 @@ def worktrees(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Ite
         second.cleanup()
 
 
+def _failure(checkout: Project, start: dict[str, object]) -> str:
+    """The whole start report and the tasks' logs (a failed start is otherwise cut short)."""
+    logs = checkout.run("logs", "--lines", "40").stdout
+    return f"{json.dumps(start, indent=1)}\n--- logs ---\n{logs}"
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -87,10 +94,10 @@ def _listening(port: int) -> bool:
 def test_two_worktrees_run_side_by_side(project: Project, worktrees: Project) -> None:
     second = worktrees
     first_start = project.json("start")
-    assert first_start["ok"] is True, first_start
+    assert first_start["ok"] is True, _failure(project, first_start)
     assert first_start["session"] == project.session
     second_start = second.json("start")
-    assert second_start["ok"] is True, second_start
+    assert second_start["ok"] is True, _failure(second, second_start)
     alternate = f"{project.session}-{second.paths.checkout_id}"
     assert second_start["session"] == alternate
     human = second.run("status")
