@@ -301,7 +301,9 @@ class Daemon:
     def _start_event_tail(
         self, loop: asyncio.AbstractEventLoop, stack: contextlib.AsyncExitStack
     ) -> None:
-        stop = threading.Event()
+        from taskmux.logs.stopflag import StopFlag
+
+        stop = StopFlag()  # wakes the follower at once: the shutdown waits for its end
         # Positioned at the end before startup goes on: no event after "ready" is missed.
         events = self.service.follow_events(stop=stop, poll=EVENT_POLL)
 

@@ -128,8 +128,8 @@ class EventLog:
         The one follower of the event log: `events -f`, `start -m`'s event lines and the
         daemon's push to subscribers all read through it. A file that does not exist yet
         is read from its first line once it appears. Where inotify works it sleeps until
-        the file changes (looking at `stop` at least every IDLE_LOOK seconds), else it
-        looks every `poll` seconds.
+        the file changes (looking at `stop` at least every IDLE_LOOK seconds, at once if
+        it is a `StopFlag`), else it looks every `poll` seconds.
         """
         handle: BinaryIO | None = None
         inode = None
@@ -150,6 +150,9 @@ class EventLog:
     ) -> Iterator[dict[str, Any]]:
         pending = b""
         changes = _changes_of(self.path.parent)
+        waker = getattr(stop, "fileno", None)  # a `StopFlag` wakes the sleep when set
+        if changes is not None and waker is not None:
+            changes.wake_on(waker())
         try:
             yield from self._read_on(handle, inode, pending, poll, stop, changes)
         finally:

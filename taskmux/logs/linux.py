@@ -75,6 +75,10 @@ class Inotify:
     def close(self) -> None:
         os.close(self.fd)
 
+    def wake_on(self, fd: int) -> None:
+        """Let `fd` becoming readable end a `wait` too (e.g. a `StopFlag` being set)."""
+        self.poller.register(fd, select.POLLIN)
+
     def wait(self, timeout: float | None) -> int | None:
         """The union of the event masks that arrive within `timeout` (None: forever);
         None if none did."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskmux.errors import TaskmuxError
 from taskmux.logs.events import EventLog
+from taskmux.logs.stopflag import StopFlag
 from taskmux.runtime.shell import run_shell
 from taskmux.supervision.crashloop import EXITS, WINDOW, CrashLoops
 
@@ -63,7 +64,7 @@ class Notifier:
         self.retry_pause = retry_pause
         self._post = post or _post
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="taskmux-notify")
-        self._stop = threading.Event()
+        self._stop = StopFlag()  # the follower's thread ends as soon as it is set
         self._thread: threading.Thread | None = None
 
     def start(self, events: Path) -> None:
