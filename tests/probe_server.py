@@ -15,6 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+# How often serve_forever looks for shutdown(): its default (0.5 s) is what each
+# server's teardown waited.
+SHUTDOWN_POLL = 0.02
+
 
 @dataclass
 class Answer:
@@ -62,7 +66,9 @@ class ProbeServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/health"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:

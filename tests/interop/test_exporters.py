@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from probe_server import SHUTDOWN_POLL
 
 from taskmux.config.models import validate_config
 from taskmux.config.schema import ProjectConfig, TaskConfig, field_names
@@ -461,7 +462,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def http_port() -> Iterator[int]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+    )
     thread.start()
     try:
         yield server.server_address[1]

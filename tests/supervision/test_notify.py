@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from harness import wait_until
+from probe_server import SHUTDOWN_POLL
 from test_histories import _config
 
 from taskmux.supervision.crashloop import CrashLoops
@@ -88,7 +89,9 @@ class Hook(BaseHTTPRequestHandler):
 def hook() -> Iterator[tuple[str, type[Hook]]]:
     handler = type("H", (Hook,), {"bodies": [], "failures": []})
     server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/notify", handler
