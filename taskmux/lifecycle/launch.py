@@ -16,6 +16,7 @@ from taskmux.lifecycle.context import Context
 from taskmux.lifecycle.results import Death, Launched, Progress
 from taskmux.logs import spool as logspool
 from taskmux.runtime import listeners, wakeup
+from taskmux.runtime.pidwait import wait_exits
 from taskmux.runtime.port_guard import Holder, Scope, Verdict, judge_all, may_free_all, refusal
 from taskmux.runtime.shell import exec_form
 from taskmux.runtime.state import TaskState
@@ -160,7 +161,7 @@ class Launcher:
                     except TaskmuxError as exc:
                         result.failures[name] = exc
             prepared, result.held = _hold_back(prepared, set(result.failures), follows or {})
-            self._launch_in_tmux(prepared, observation, manual, count_restart)
+            pids = self._launch_in_tmux(prepared, observation, manual, count_restart)
             launched_at = time.time()  # every task of the wave runs from here on
             for spec in prepared:
                 self.ctx.paths.killed_mark(spec.task).unlink(missing_ok=True)
@@ -168,7 +169,7 @@ class Launcher:
         if on_launched is not None:
             on_launched(list(fresh))
         if settle > 0 and fresh:
-            self._settle(list(fresh), settle, result, launched_at)
+            self._settle(list(fresh), settle, result, launched_at, pids)
         else:
             result.started = list(fresh)
         self._record(result, fresh, manual, hooks, settle > 0)
@@ -200,11 +201,16 @@ class Launcher:
             self.ctx.report(Progress(name, "failed", error.message))
 
     def _settle(
-        self, names: list[str], window: float, result: Launched, launched_at: float
+        self,
+        names: list[str],
+        window: float,
+        result: Launched,
+        launched_at: float,
+        pids: dict[str, int],
     ) -> None:
         """Watch freshly launched tasks together for `window` seconds from the end of their
-        launch (one tmux round trip per poll, one window for the whole wave) and sort them
-        into started, completed (exit 0) and died.
+        launch (one window for the whole wave) and sort them into started, completed
+        (exit 0) and died.
 
         Counted from when the launch returned, not from tmux's stamp before it: a wave of
         200 windows takes tmux a while to create, and the last task launched must live
@@ -221,12 +227,22 @@ class Launcher:
                     ended[name] = state
             return len(ended) == len(names)
 
-        remaining = max(0.0, min(window, launched_at + window - time.time()))
-        # tmux has only just run them: a look now would find (almost) none ended yet, and
-        # each look is a tmux round trip; the first one comes a poll into the window.
-        first = min(self.ctx.timing.settle_poll, remaining)
-        time.sleep(first)
-        wait_until(all_ended, remaining - first, interval=self.ctx.timing.settle_poll)
+        deadline = launched_at + window
+        gone = wait_exits([pids[n] for n in names], deadline) if set(names) <= set(pids) else None
+        if gone is not None:
+            # The kernel told which pane processes ended: tmux is read once, and again
+            # only while it has not yet seen an exit the kernel already reported.
+            exited = {n for n in names if pids[n] in gone}
+            wait_until(
+                lambda: all_ended() or exited <= set(ended),
+                self.ctx.timing.pending_wait,
+                interval=self.ctx.timing.pending_pause,
+            )
+        else:  # no pidfds: look at tmux every `settle_poll`, the first look a poll in
+            remaining = max(0.0, min(window, deadline - time.time()))
+            first = min(self.ctx.timing.settle_poll, remaining)
+            time.sleep(first)
+            wait_until(all_ended, remaining - first, interval=self.ctx.timing.settle_poll)
         result.started = [n for n in names if n not in ended]
         result.completed = [
             n
@@ -297,10 +313,13 @@ class Launcher:
 
     def _launch_in_tmux(
         self, specs: list[Launch], observation: Observation, manual: bool, count: bool = False
-    ) -> None:
+    ) -> dict[str, int]:
+        """Launch in tmux; each task's pane pid, as tmux printed it."""
         owner = self.ctx.paths.root.name
         try:
-            self.ctx.tmux.launch(observation.session, specs, observation, manual, owner, count)
+            pids = self.ctx.tmux.launch(
+                observation.session, specs, observation, manual, owner, count
+            )
         except TmuxError as exc:
             if "duplicate session" not in exc.message:
                 raise
@@ -310,11 +329,12 @@ class Launcher:
             # picks this checkout's own name; anyone else's it refuses (E305).
             again = self.ctx.observe()
             specs = [replace(s, env=s.env | self.ctx.own_variables(s.task)) for s in specs]
-            self.ctx.tmux.launch(again.session, specs, again, manual, owner)
+            pids = self.ctx.tmux.launch(again.session, specs, again, manual, owner)
         if specs:
             self.ctx.paths.stop_all_mark.unlink(missing_ok=True)  # the session is meant to run
             logspool.ensure_collector(self.ctx.paths.root)  # after the spools were touched
             wakeup.poke(self.ctx.paths.root)  # a supervisor starts watching the new processes
+        return pids
 
 
 def _hold_back(

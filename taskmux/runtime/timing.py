@@ -25,7 +25,7 @@ class Timing:
     # 127) dies in milliseconds, a program that cannot import, parse its config or bind
     # its port within a few hundred. Every task of a wave settles in the same window.
     settle: float = 0.4
-    settle_poll: float = 0.1  # how often tmux is read during the settle window
+    settle_poll: float = 0.1  # how often tmux is read during the settle window (no pidfds)
     log_wait: float = 1.0  # a failed start waits this long for the dead task's last output
     log_poll: float = 0.05  # between two looks at that output
     daemon_settle: float = 1.0  # a task that exited 0 at start is watched for a forked server

@@ -33,6 +33,8 @@ ARGV_LIMIT = 8192
 # What a new session's first pane runs for the moment before it is respawned with the
 # task's command and environment, in the same command list (see `_launch_commands`).
 _PLACEHOLDER = ["--", "/bin/sh", "-c", "exec cat"]
+# What a launch has tmux print for each task it started: the name, then the pane's pid.
+_PID_LINE = "taskmux-launched %s #{pane_pid}"
 
 
 def escape_arg(arg: str) -> str:
@@ -244,11 +246,12 @@ class Tmux:
         reset_counts: bool = True,
         owner: str = "",
         count_restart: bool = False,
-    ) -> None:
+    ) -> dict[str, int]:
         """Start each task: respawn its window in place, or create the window (and session).
 
         One round trip, on stdin (`run_script`): the tasks' environments go nowhere else.
         `count_restart` counts each as an automatic restart in the same round trip.
+        Returns each launched task's pane pid, as tmux printed it in that round trip.
         """
         commands: list[list[str]] = []
         session_exists = existing.session_exists
@@ -266,12 +269,15 @@ class Tmux:
                 ]
             if count_restart and state is not None:
                 commands.append(_count_command(state.window_id))
+            target = state.pane_id if state else f"={session}:={spec.task}"
+            commands.append(["display-message", "-p", "-t", target, _PID_LINE % spec.task])
             session_exists = True
         if not commands:
-            return
+            return {}
         result = self.run_script(*commands)
         if result.returncode != 0:
             raise TmuxError(f"tmux failed: {result.stderr or 'exit ' + str(result.returncode)}")
+        return _launched_pids(result.stdout)
 
     def _launch_commands(
         self, session: str, spec: Launch, state: TaskState | None, session_exists: bool, now: str
@@ -445,3 +451,14 @@ def _count_command(window_id: str) -> list[str]:
         "set-option", "-w", "-F", "-t", window_id, "@taskmux_restarts",
         "#{e|+:#{?@taskmux_restarts,#{@taskmux_restarts},0},1}",
     ]  # fmt: skip
+
+
+def _launched_pids(lines: list[str]) -> dict[str, int]:
+    """The `_PID_LINE`s of a launch's output, as task → pane pid."""
+    pids = {}
+    for line in lines:
+        mark, _, rest = line.partition(" ")
+        task, _, pid = rest.partition(" ")
+        if mark == "taskmux-launched" and pid.isdigit():
+            pids[task] = int(pid)
+    return pids

@@ -163,10 +163,10 @@ def _count_launches(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     launches: list[list[str]] = []
     real = Tmux.launch
 
-    def counted(self: Tmux, session: str, specs: Any, *args: Any, **kwargs: Any) -> None:
+    def counted(self: Tmux, session: str, specs: Any, *args: Any, **kwargs: Any) -> dict[str, int]:
         specs = list(specs)
         launches.append([spec.task for spec in specs])
-        real(self, session, specs, *args, **kwargs)
+        return real(self, session, specs, *args, **kwargs)
 
     monkeypatch.setattr(Tmux, "launch", counted)
     return launches
@@ -220,3 +220,44 @@ def test_a_chained_dependency_that_cannot_launch_holds_its_dependents_back(
     assert report.started == ["web"]
     assert launches == [["web"]]  # app and api were in db's wave, and held back
     assert not project.status()["app"]["running"]
+
+
+def test_a_settle_window_reads_tmux_once_not_every_poll(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel tells the start when a pane process ends (a pidfd): tmux is read once at
+    the window's end, not every `settle_poll` through it; a death in the window still
+    makes a failed start, and a one-shot that ends in it ends the wait at once."""
+    from dataclasses import replace
+
+    from taskmux.runtime import timing
+    from taskmux.runtime.tmux_manager import Tmux
+
+    monkeypatch.setattr(timing, "DEFAULT", replace(timing.DEFAULT, settle=1.0, settle_poll=0.02))
+    reads: list[float] = []
+    real = Tmux._observe_once
+
+    def counted(self: Tmux, *args: Any, **kwargs: Any) -> Any:
+        reads.append(time.monotonic())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tmux, "_observe_once", counted)
+    project.write('[tasks.api]\ncommand = "sleep 300"\n')
+    began = time.monotonic()
+    assert project.json("start")["started"] == ["api"]
+    assert time.monotonic() - began >= 1.0  # the whole window was waited
+    during = [t for t in reads if t - began > 0.05]
+    assert len(during) <= 3, f"{len(during)} tmux reads (polling would make ~50)"
+
+    monkeypatch.setattr(timing, "DEFAULT", replace(timing.DEFAULT, settle=20.0))
+    project.write('[tasks.api]\ncommand = "sleep 300"\n[tasks.setup]\ncommand = "true"\n')
+    began = time.monotonic()
+    report = project.json("start", "setup")
+    assert report["completed"] == ["setup"]
+    assert time.monotonic() - began < 15, "a one-shot's exit did not end the window"
+
+    project.write(
+        '[tasks.api]\ncommand = "sleep 300"\n[tasks.bad]\ncommand = "sleep 0.3; exit 3"\n'
+    )
+    report = project.json("start", "bad")
+    assert report["ok"] is False and "bad" in report["failed"], report
