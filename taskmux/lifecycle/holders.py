@@ -42,16 +42,17 @@ def as_holder(
     if holder is not None and (problem := holdrules.name_problem(holder)):
         raise UsageError(f"--holder: {problem}")
     names = _named(rest)
+    seen = None
     if operation in GUARDED:
-        _refuse_if_held(lifecycle(), operation, names, holder, force)
+        seen = _refuse_if_held(lifecycle(), operation, names, holder, force)
     if operation == "ensure":  # it restarts only what no other holder claims: it must know
         rest["holder"] = holder
     try:
         result = run(rest)
     except PartialFailure:
-        _after(lifecycle(), operation, names, rest, holder, force)
+        _after(lifecycle(), operation, names, rest, holder, force, seen)
         raise
-    _after(lifecycle(), operation, names, rest, holder, force)
+    _after(lifecycle(), operation, names, rest, holder, force, seen)
     return result
 
 
@@ -64,8 +65,9 @@ def _named(params: dict[str, Any]) -> list[str] | None:
 
 def _refuse_if_held(
     lifecycle: Lifecycle, operation: str, names: list[str] | None, holder: str | None, force: bool
-) -> None:
-    """E307 when another holder's live claim covers a task the operation would act on."""
+) -> Observation:
+    """E307 when another holder's live claim covers a task the operation would act on;
+    else the observation it looked at."""
     observation = lifecycle.observe()
     now = time.time()
     blocked: dict[str, tuple[str, float]] = {}
@@ -77,6 +79,7 @@ def _refuse_if_held(
             blocked[task] = (other, state.held_until or now)
     if blocked:
         raise HeldByOther(holdrules.refusal(operation, blocked, now))
+    return observation
 
 
 def _after(
@@ -86,11 +89,13 @@ def _after(
     params: dict[str, Any],
     holder: str | None,
     force: bool,
+    seen: Observation | None = None,
 ) -> None:
-    """A stop ends the claims on what it stopped; a start, restart or ensure by a holder
-    claims (or renews) the tasks in its scope that now run."""
+    """A stop ends the claims on what it stopped (the claims seen when it was checked,
+    `seen`: no second look at tmux); a start, restart or ensure by a holder claims (or
+    renews) the tasks in its scope that now run."""
     if operation == "stop" and names:
-        release(lifecycle, names)
+        release(lifecycle, names, seen)
     elif operation in CLAIMING and holder is not None:
         scope = _scope(lifecycle, operation, names, params)
         claim(lifecycle, scope, holder, force)
