@@ -322,8 +322,14 @@ def test_kill_ends_a_daemonized_task_that_cleared_its_environment(project: Proje
     assert not listeners.port_is_held(port)
 
 
-def test_a_stranger_on_the_port_of_a_task_that_exited_0_is_left_alone(project: Project) -> None:
+def test_a_stranger_on_the_port_of_a_task_that_exited_0_is_left_alone(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server without a marker that started after the task's pane exited is not its own."""
+    from taskmux.lifecycle import daemonized
+
+    # tmux stamps a death in whole seconds: a margin of one still covers that.
+    monkeypatch.setattr(daemonized, "STARTED_AFTER_EXIT", 1.0)
     port = free_tcp_port()
     project.write(
         f"""
@@ -334,7 +340,7 @@ def test_a_stranger_on_the_port_of_a_task_that_exited_0_is_left_alone(project: P
     )
     assert project.run("start").returncode == 0
     wait_until(lambda: project.status()["setup"]["state"] == "completed")
-    time.sleep(2.5)  # past the margin for a child forked as the pane exited
+    time.sleep(1.3)  # past the margin for a child forked as the pane exited
     (project.root / "listener.py").write_text(LISTENER)
     clean = {"PATH": os.environ.get("PATH", "")}
     argv = [sys.executable, str(project.root / "listener.py"), str(port)]
