@@ -31,6 +31,8 @@ HEAVY = {"typer", "click", "rich", "pydantic", "libtmux", "psutil", "tomlkit", "
 # The common case costs about an interpreter start: none of these either.
 NOT_ON_HOT_PATHS = {"dataclasses", "typing", "subprocess", "taskmux.service", "taskmux.errors"}
 
+# Every task that dies at its start says something first: a silent one would cost each
+# start the whole wait for its last output (log_wait).
 SCENE = """
 [tasks.web]
 command = "echo web up; echo web again; exec sleep 300"
@@ -62,10 +64,10 @@ success_exit_codes = [0, 4]
 command = "echo done"
 restart_policy = "no"
 [tasks.hopeless]
-command = "exit 5"
+command = "echo hopeless; exit 5"
 restart_policy = "no"
 [tasks.again]
-command = "exit 6"
+command = "echo again; exit 6"
 restart_policy = "no"
 [tasks.killed]
 command = "exec sleep 300"
