@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TASKMUX, kill_tmux_server, run_cli
+from import_probe import imports_of
 
 from taskmux.interop.agents import BEGIN, END
 
@@ -734,63 +734,29 @@ def test_init_with_no_agent_writes_no_context_file(
 
 # ---- startup cost ---------------------------------------------------------------------
 
-HEAVY = ("libtmux", "pydantic", "websockets", "watchdog")
-
-PROBE = """
-import json, sys
-sys.argv = ["taskmux", *json.loads(sys.argv[1])]
-from taskmux.cli.entry import run
-try:
-    run()
-except SystemExit as exc:
-    code = exc.code
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy})
-sys.stderr.write("PROBE " + json.dumps({{"code": code, "heavy": heavy}}) + "\\n")
-"""
+HEAVY = {"libtmux", "pydantic", "websockets", "watchdog"}
 
 
-def _probe(args: list[str], cwd: Path) -> tuple[object, list[str], str]:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=repr(set(HEAVY))), json.dumps(args)],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    line = next(x for x in result.stderr.splitlines() if x.startswith("PROBE "))
-    doc = json.loads(line.removeprefix("PROBE "))
-    return doc["code"], doc["heavy"], result.stdout
-
-
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["-h"]])
-def test_help_and_version_import_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
-    code, heavy, stdout = _probe(args, tmp_path)
-    assert code == 0
-    assert heavy == []
-    assert "taskmux" in stdout
-
-
-def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
-    """Control: a command that validates a config does import pydantic."""
+def test_help_and_version_import_nothing_heavy(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """--help, --version and -h, each as a fresh interpreter runs it (see import_probe);
+    the control, a command that validates a config, shows the probe sees pydantic."""
     _write(tmp_path, COMMENTED)
-    code, heavy, _ = _probe(["check"], tmp_path)
-    assert code == 0
-    assert "pydantic" in heavy
+    runs = [["--help"], ["--version"], ["-h"], ["check"]]
+    *light, control = imports_of(runs, cwd=tmp_path, folder=tmp_path_factory.mktemp("probe"))
+    for args, report in zip(runs[:-1], light, strict=True):
+        assert report.code == 0, (args, report.stderr)
+        assert sorted(m for m in report.modules if m.split(".")[0] in HEAVY) == [], args
+        assert "taskmux" in report.stdout, args
+    assert light[1].stdout == f"taskmux {version('taskmux')}\n"  # `python -m taskmux`
+    assert control.code == 0, control.stderr
+    assert "pydantic" in control.modules
 
 
 def test_version_comes_from_package_metadata(tmp_path: Path) -> None:
-    expected = f"taskmux {version('taskmux')}\n"
-    assert run_cli("--version", cwd=tmp_path).stdout == expected
-    result = subprocess.run(
-        [sys.executable, "-m", "taskmux", "--version"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.stdout == expected
+    """In this process; `python -m taskmux --version` in the test above."""
+    assert run_cli("--version", cwd=tmp_path).stdout == f"taskmux {version('taskmux')}\n"
 
 
 def test_help_lists_the_config_commands(tmp_path: Path) -> None:

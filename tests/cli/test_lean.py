@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 from harness import Project, project, wait_until
+from import_probe import imports_of
 
 from taskmux.cli import fast
 from taskmux.lifecycle.readmodel import LeanRead, NotHere
@@ -31,6 +30,8 @@ HEAVY = {"typer", "click", "rich", "pydantic", "libtmux", "psutil", "tomlkit", "
 # The common case costs about an interpreter start: none of these either.
 NOT_ON_HOT_PATHS = {"dataclasses", "typing", "subprocess", "taskmux.service", "taskmux.errors"}
 
+# Every task that dies at its start says something first: a silent one would cost each
+# start the whole wait for its last output (log_wait).
 SCENE = """
 [tasks.web]
 command = "echo web up; echo web again; exec sleep 300"
@@ -62,10 +63,10 @@ success_exit_codes = [0, 4]
 command = "echo done"
 restart_policy = "no"
 [tasks.hopeless]
-command = "exit 5"
+command = "echo hopeless; exit 5"
 restart_policy = "no"
 [tasks.again]
-command = "exit 6"
+command = "echo again; exit 6"
 restart_policy = "no"
 [tasks.killed]
 command = "exec sleep 300"
@@ -100,20 +101,6 @@ EXPECTED = {
     "signalled": "killed by SIGTERM",
     "later": "not started",
 }
-
-
-def _imported(project: Project, *args: str) -> set[str]:
-    traced = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "taskmux", *args],
-        cwd=project.root,
-        env=project.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert traced.returncode == 0, traced.stderr
-    lines = [line for line in traced.stderr.splitlines() if line.startswith("import time:")]
-    return {line.rsplit("|", 1)[-1].strip() for line in lines}
 
 
 def _without_uptime(data: Any) -> Any:
@@ -287,34 +274,42 @@ def test_inspect_of_a_task_with_an_environment_is_the_services(
     assert names == ["PORT", "SHARED", "TASKMUX_PROJECT", "TASKMUX_TASK", "TASKMUX_WORKTREE"]
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("status",),
-        ("status", "--json"),
-        ("ls", "--json"),
-        ("inspect", "web"),
-        ("inspect", "web", "--json"),
-        ("logs", "web", "-n", "20"),
-        ("logs", "-n", "20", "--json"),
-        ("events", "-n", "20"),
-        ("events", "-t", "web", "-n", "20", "--json"),
-        ("--help",),
-    ],
-)
-def test_hot_read_paths_import_no_heavy_module(project: Project, args: tuple[str, ...]) -> None:
+HOT_READS = [
+    ("status",),
+    ("status", "--json"),
+    ("ls", "--json"),
+    ("inspect", "web"),
+    ("inspect", "web", "--json"),
+    ("logs", "web", "-n", "20"),
+    ("logs", "-n", "20", "--json"),
+    ("events", "-n", "20"),
+    ("events", "-t", "web", "-n", "20", "--json"),
+    ("--help",),
+]
+
+
+def test_hot_read_paths_import_no_heavy_module(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Not typer, rich, pydantic or libtmux, and in the common case not even dataclasses,
-    typing, subprocess or the service."""
+    typing, subprocess or the service: each command as a fresh interpreter runs it (one
+    interpreter start, forked per command: see import_probe)."""
     project.write(SCENE)
     assert project.run("start", "web").returncode == 0
-    imported = _imported(project, *args)
-    assert "taskmux.cli.fast" in imported
-    assert not HEAVY & {name.split(".")[0] for name in imported}
-    assert not NOT_ON_HOT_PATHS & imported, NOT_ON_HOT_PATHS & imported
-    if args[0] in ("status", "ls", "inspect"):
-        assert "taskmux.lifecycle.readmodel" in imported
-    if args[0] in ("logs", "events"):
-        assert "taskmux.config.cache" in imported  # answered from the cache, not the service
+    reports = imports_of(
+        HOT_READS, cwd=project.root, env=project.env, folder=tmp_path_factory.mktemp("probe")
+    )
+    for args, report in zip(HOT_READS, reports, strict=True):
+        imported = report.modules
+        assert report.code == 0, (args, report.stderr)
+        assert "taskmux.cli.fast" in imported, args
+        assert not HEAVY & {name.split(".")[0] for name in imported}, args
+        assert not NOT_ON_HOT_PATHS & imported, (args, NOT_ON_HOT_PATHS & imported)
+        if args[0] in ("status", "ls", "inspect"):
+            assert "taskmux.lifecycle.readmodel" in imported, args
+        if args[0] in ("logs", "events"):
+            # answered from the cache, not the service
+            assert "taskmux.config.cache" in imported, args
 
 
 def test_lean_logs_print_what_the_typer_command_prints(project: Project) -> None:

@@ -1,9 +1,9 @@
 """The installed `taskmux` command, run as a real process: what only a process shows.
 
 The rest of the suite runs the CLI's entry point in the test's own process (tests/
-cli_runner.py); here every call goes through the console script: its exit codes, help and
-version, stdin that is no terminal, signals to `start -m`, error lines, and the README's
-demo coming up.
+cli_runner.py); here every call under test goes through the console script (a setup
+step may run in the test's process): its exit codes, help and version, stdin that is no
+terminal, signals to `start -m` and `logs -f`, error lines, and the README's demo coming up.
 """
 
 from __future__ import annotations
@@ -96,10 +96,13 @@ def test_start_status_logs_stop_through_the_console_script(project: Project) -> 
 
 
 def test_a_failed_start_wait_exits_one(project: Project) -> None:
-    project.write('[tasks.api]\ncommand = "exit 3"\nrestart_policy = "no"\n')
+    # It says why before it dies: a silent death would cost the start its whole wait for
+    # the dead task's last output (the product's log_wait), and show the user nothing.
+    project.write('[tasks.api]\ncommand = "echo api cannot bind; exit 3"\nrestart_policy = "no"\n')
     done = project.run("start", "--wait", "--timeout", "10", installed=True)
     assert done.returncode == 1
-    assert "api" in done.stdout + done.stderr
+    assert "error[E402]: api: failed to start: exited 3" in done.stderr
+    assert "api cannot bind" in done.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -121,7 +124,7 @@ def test_a_signal_ends_start_m_and_the_tasks_keep_running(
 
 def test_logs_follow_ends_on_ctrl_c(project: Project) -> None:
     project.write('[tasks.web]\ncommand = "echo first line; sleep 300"\n')
-    assert project.run("start", installed=True).returncode == 0
+    assert project.run("start").returncode == 0  # in this process: the follower is the test
     follower = subprocess.Popen(
         [TASKMUX, "logs", "-f", "web"],
         cwd=project.root,
@@ -172,7 +175,7 @@ def test_the_demo_comes_up_with_its_migration_and_its_body_probe(project: Projec
     )
     schema = (project.root / "data" / "schema.txt").read_text().split()
     assert schema == ["0001_create_pages", "0002_add_visits"]
-    assert project.run("stop", installed=True).returncode == 0
+    assert project.run("stop").returncode == 0  # (the test above stops through the script)
 
     (project.root / "data" / "fail").touch()
     (project.root / "data" / "schema.txt").unlink()
