@@ -155,9 +155,11 @@ def _as_root(argv: list[str]) -> None:
         time.sleep(0.2)  # the retry step of a deadline loop
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def other_user() -> Iterator[pwd.struct_passwd]:
-    """A second real user for the duration of one test (needs root and useradd)."""
+    """A second real user (needs root and useradd), one for the worker's whole session:
+    `useradd` and `userdel` cost up to a second each, and every test that uses it ends
+    the processes it starts as that user."""
     if os.geteuid() != 0:
         pytest.skip("creating a second user needs root")
     if shutil.which("useradd") is None or shutil.which("userdel") is None:
