@@ -179,6 +179,7 @@ class FileWatcher:
         self._stopped = False
         self._planning = threading.Lock()  # one plan at a time; taken before `_lock`
         self.on_notice: Callable[[], None] | None = None  # wakes the supervisor's loop
+        self.noticed = 0  # changed paths some task watches, counted since the start
 
     @property
     def specs(self) -> dict[str, WatchSpec]:
@@ -223,6 +224,7 @@ class FileWatcher:
                 for path in paths:
                     for task, relative in self._matcher.tasks_for(path):
                         self._debouncer.add(task, relative, now)
+                        self.noticed += 1
                         noticed = True
         if noticed and self.on_notice is not None:
             self.on_notice()

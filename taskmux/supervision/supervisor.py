@@ -113,6 +113,9 @@ class Supervisor:
         self._stale_done: set[tuple[str, float | None]] = set()  # runs restarted as stale
         self.schedules = Scheduler()  # scheduled one-shots' next times
         self.status_line = StatusLine()  # the session's tags, while `run` runs
+        # Ticks completed: one that began after a change has seen it (what a test waits
+        # for instead of a while in which the supervisor may or may not have looked).
+        self.ticks = 0
 
     def _seam_of(self, service: Service) -> Supervised:
         """The seam of the service's lifecycle, the same object while the config is."""
@@ -298,6 +301,7 @@ class Supervisor:
         self._dues += self.schedules.tick(
             project, observation, now, busy, partial(self._act, project)
         )
+        self.ticks += 1
 
     def _restart_stale(self, project: Supervised, observation: Observation) -> None:
         """Restart, once per run, each running task whose environment holds another

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import running_daemon, tmux_socket, write_config
+from daemon_helpers import DaemonThread, running_daemon, tmux_socket, write_config
 from harness import Project, holds_for, pid_alive, project, wait_until
 
 from taskmux.supervision.filewatch import (
@@ -26,6 +26,7 @@ from taskmux.supervision.filewatch import (
     plan_folders,
     should_restart,
 )
+from taskmux.supervision.supervisor import Supervisor
 
 __all__ = ["project", "tmux_socket"]
 
@@ -371,6 +372,28 @@ def _watching(project: Project) -> list[dict[str, Any]]:
     return [e for e in project.events() if e["event"] == "watching"]
 
 
+def _looked(supervisor: Supervisor) -> None:
+    """Wake the supervisor until a whole tick that began after this call has ended, and
+    wait for the actions it started; its file watcher (if any) then has no change left
+    pending: every change it had noticed was decided on (no window of time in which it
+    may or may not have looked)."""
+    since = supervisor.ticks  # a tick under way now may have begun before the change
+
+    def looked() -> bool:
+        supervisor.wake()
+        return supervisor.ticks >= since + 2
+
+    wait_until(looked, timeout=15)
+    wait_until(lambda: all(a.done() for a in list(supervisor.actions.values())), timeout=15)
+    assert supervisor.files is None or supervisor.files.next_due() is None
+
+
+def _files(supervisor: Supervisor) -> FileWatcher:
+    files = supervisor.files
+    assert files is not None
+    return files
+
+
 def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -> None:
     (project.root / "src").mkdir()
     (project.root / "node_modules").mkdir()
@@ -385,7 +408,7 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
         command = "sleep 300"
         """
     )
-    project.supervise()
+    supervisor = project.supervise().monitor.supervisor
     first = wait_until(lambda: _pid(project, "worker"), timeout=15)
     other = _pid(project, "bystander")
     watching = wait_until(lambda: _watching(project))[0]
@@ -406,7 +429,8 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
         (project.root / "src" / f"b{i % 4}.py").write_text(f"x = {i}\n")
         time.sleep(0.02)
     wait_until(lambda: len(_restarts(project, "worker")) == 2)
-    holds_for(lambda: len(_restarts(project, "worker")) == 2, 1.0)  # 0.3 s debounce + a restart
+    _looked(supervisor)  # nothing of the burst is left to restart for
+    assert len(_restarts(project, "worker")) == 2
     burst = _restarts(project, "worker")[1]
     assert burst["changed"] == 4 and burst["reason"].endswith("and 1 more changed")
     third = _pid(project, "worker")
@@ -416,12 +440,25 @@ def test_start_monitor_restarts_a_task_when_its_files_change(project: Project) -
     (project.root / "src" / "notes.txt").write_text("x")
     (project.root / "src" / ".a.py.swp").write_text("x")
     (project.root / "other.py").write_text("x")
-    holds_for(lambda: _pid(project, "worker") == third, 1.0)
+    # Then a file that counts: its restart names it alone, so the others, noticed before
+    # it, were not counted (nor restarted the task on their own).
+    (project.root / "src" / "c.py").write_text("x")
+    wait_until(lambda: len(_restarts(project, "worker")) == 3)
+    _looked(supervisor)
+    assert len(_restarts(project, "worker")) == 3
+    alone = _restarts(project, "worker")[2]
+    assert alone["files"] == ["src/c.py"] and alone["changed"] == 1
+    assert _pid(project, "worker") not in (first, second, third, None)
 
     assert project.run("stop", "worker").returncode == 0
+    files = _files(supervisor)
+    noticed = files.noticed
     (project.root / "src" / "a.py").write_text("print(2)\n")
-    holds_for(lambda: project.state("worker") == "stopped", 1.0)
-    assert len(_restarts(project, "worker")) == 2
+    wait_until(lambda: files.noticed > noticed)  # the edit is seen: due in 0.3 s
+    wait_until(lambda: files.next_due() is None)  # and was decided on
+    _looked(supervisor)
+    assert project.state("worker") == "stopped"
+    assert len(_restarts(project, "worker")) == 3
 
     shown = project.run("events", "--task", "worker").stdout
     assert "reason=src/a.py changed" in shown and "trigger=watch" in shown
@@ -438,7 +475,7 @@ def test_watch_cmd_runs_first_and_a_failing_one_leaves_the_task_alone(project: P
         stop_grace_period = 1
         """
     )
-    project.supervise()
+    supervisor = project.supervise().monitor.supervisor
     first = wait_until(lambda: _pid(project, "worker"), timeout=15)
     wait_until(lambda: _watching(project))
 
@@ -448,7 +485,8 @@ def test_watch_cmd_runs_first_and_a_failing_one_leaves_the_task_alone(project: P
         lambda: [e for e in project.events() if e["event"] == "watch_cmd_failed"], timeout=10
     )[0]
     assert "exit 1" in failed["error"] and failed["files"] == ["a.src"]
-    holds_for(lambda: _pid(project, "worker") == first, 0.6)  # left running as it was
+    _looked(supervisor)  # the failed build's action is over, and no change is pending
+    assert _pid(project, "worker") == first  # left running as it was
 
     (project.root / "broken").unlink()
     (project.root / "a.src").write_text("2")
@@ -481,8 +519,12 @@ def test_a_reload_changes_the_watch_set_without_restarting(
         assert project.run("start").returncode == 0
         first = wait_until(lambda: _pid(project, "worker"), timeout=15)
         with running_daemon(root) as daemon:
+            assert isinstance(daemon, DaemonThread)
+            supervisor = wait_until(lambda: getattr(daemon.daemon, "supervisor", None))
             (root / "lib.py").write_text("x")
-            holds_for(lambda: _pid(project, "worker") == first, 1.0)  # nothing watched yet
+            _looked(supervisor)  # it has looked at the config: nothing to watch, no observer
+            assert supervisor.files is None and _watching(project) == []
+            assert _pid(project, "worker") == first
 
             write_config(root, DAEMON_CONFIG + 'watch = ["*.py"]\n')
             wait_until(lambda: "new watch settings for worker" in daemon.log_text)
@@ -495,9 +537,13 @@ def test_a_reload_changes_the_watch_set_without_restarting(
 
             write_config(root, DAEMON_CONFIG)
             wait_until(lambda: daemon.log_text.count("new watch settings for worker") == 2)
+            # No folder is watched any more (the watch is dropped before it is recorded).
+            wait_until(lambda: _watching(project)[-1]["folders"] == [])
+            assert _files(supervisor).folders == ()
             second = _pid(project, "worker")
             (root / "lib.py").write_text("z")
-            holds_for(lambda: _pid(project, "worker") == second, 1.0)
+            _looked(supervisor)
+            assert _pid(project, "worker") == second
     finally:
         project.cleanup()
 

@@ -9,17 +9,44 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from harness import Project, holds_for, pid_alive, project, wait_until
+from harness import Project, Supervising, holds_for, pid_alive, project, wait_until
 
 from taskmux.runtime.timing import TIMING_VAR
+from taskmux.runtime.tmux_manager import Observation
+from taskmux.supervision.supervisor import Supervisor
 
 __all__ = ["project"]
 
 
 def _events(project: Project, task: str, kind: str) -> list[dict[str, object]]:
     return [e for e in project.events() if e["task"] == task and e["event"] == kind]
+
+
+def _looked(supervising: Supervising) -> Supervisor:
+    """Wake the supervisor until a whole tick that began after this call has ended, then
+    wait for the actions it started: it has seen, and acted on, all that happened before
+    (no window of time in which it may or may not have looked)."""
+    supervisor = supervising.monitor.supervisor
+    since = supervisor.ticks  # a tick under way now may have read tmux before the change
+
+    def looked() -> bool:
+        supervisor.wake()
+        return supervisor.ticks >= since + 2
+
+    wait_until(looked, timeout=15)
+    wait_until(lambda: all(a.done() for a in list(supervisor.actions.values())), timeout=15)
+    return supervisor
+
+
+def _seen(supervising: Supervising, check: Callable[[Observation], bool]) -> None:
+    """Wait until the supervisor's own last sight of tmux passes `check`, and that tick
+    (with what it decided) is over."""
+    supervisor = supervising.monitor.supervisor
+    wait_until(lambda: check(supervisor.snapshot), timeout=15)
+    _looked(supervising)
 
 
 def test_policies_under_start_monitor(project: Project) -> None:
@@ -87,16 +114,25 @@ def test_manual_stop_and_kill_from_another_process_are_respected(project: Projec
         restart_delay = 0.2
         """
     )
-    project.supervise()
+    supervising = project.supervise()
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
     assert project.run("stop", "x").returncode == 0
     assert project.run("kill", "y").returncode == 0
 
-    def still_stopped() -> bool:
-        rows = project.status()
-        return bool(rows["x"]["state"] == "stopped" and rows["y"]["state"] == "killed")
-
-    holds_for(still_stopped, 1.0)  # ten health intervals of x, five restart delays
+    # The supervisor has seen both dead, and any restart it might have scheduled has
+    # fallen due and been acted on: nothing was restarted.
+    _seen(supervising, lambda seen: all(seen.tasks[name].dead for name in ("x", "y")))
+    wait_until(
+        lambda: all(
+            (due := row.get("next_restart_at")) is None or due <= time.time()
+            for row in project.status().values()
+        ),
+        timeout=15,
+    )
+    supervisor = _looked(supervising)
+    assert "x" not in supervisor.next_check  # no more health checks of a stopped task
+    rows = project.status()
+    assert rows["x"]["state"] == "stopped" and rows["y"]["state"] == "killed"
     assert _events(project, "x", "restarted") == [] and _events(project, "y", "restarted") == []
 
     assert project.run("start", "x").returncode == 0
@@ -119,7 +155,7 @@ def test_supervisor_crash_loses_nothing(project: Project) -> None:
         """
     )
     first = project.spawn("start", "-m")  # a real process: killed with SIGKILL below
-    wait_until(lambda: project.status()["flaky"]["restart_count"] >= 2, timeout=20)
+    wait_until(lambda: project.status()["flaky"]["restart_count"] >= 1, timeout=20)
     pid_stable = project.json("inspect", "stable")["pid"]
     second_try = project.refused("start", "-m")  # another process holds the claim
     assert second_try.returncode == 1 and "E501" in second_try.stderr
@@ -238,7 +274,9 @@ def test_a_killed_tmux_server_is_noticed_and_the_session_recreated(project: Proj
     supervising = project.supervise()
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
     assert project.run("stop", "held").returncode == 0
-    holds_for(lambda: project.state("held") == "stopped", 1.0)  # the supervisor sees it
+    # The supervisor has seen it stopped by hand: the loss below must leave it alone.
+    _seen(supervising, lambda seen: seen.tasks["held"].dead and seen.tasks["held"].manually_stopped)
+    assert project.state("held") == "stopped"
     keeper = project.status()["keeper"]["pid"]
 
     os.kill(_server_pid(project), signal.SIGKILL)
@@ -276,19 +314,20 @@ def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -
         restart_policy = "always"
         """
     )
-    project.supervise()
+    supervising = project.supervise()
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
     assert project.json("stop")["session_ended"] is True
 
-    def still_gone() -> bool:
-        return bool(project.tmux("has-session", "-t", f"={project.session}").returncode != 0)
-
-    holds_for(still_gone, 1.0)  # two of the tests' 0.5 s sweeps
+    # The supervisor has seen the session gone (a loss is noticed, and its recovery
+    # started, in the tick that sees it): it took it for the stop it was.
+    _seen(supervising, lambda seen: not seen.session_exists)
+    assert project.tmux("has-session", "-t", f"={project.session}").returncode != 0
     assert _global_events(project, "session_lost") == []
-    # A later start clears the mark: a loss after it is a loss again.
+    # A later start clears the mark: a loss after it is a loss again (once the supervisor
+    # has seen the new session: a session it never saw is no loss).
     assert project.run("start").returncode == 0
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
-    holds_for(lambda: project.status()["a"]["running"], 1.0)
+    _seen(supervising, lambda seen: all(seen.tasks[name].is_alive for name in ("a", "b")))
     os.kill(_server_pid(project), signal.SIGKILL)
     lost = wait_until(lambda: _global_events(project, "session_lost"), timeout=10)[0]
     assert lost["relaunch"] == ["a", "b"]
@@ -323,7 +362,9 @@ def test_start_m_follows_edits_of_the_config(project: Project) -> None:
     assert again["pid"] != row["pid"]
     # An invalid edit changes nothing: both keep running, and supervision goes on.
     project.config.write_text(project.config.read_text() + "\n[tasks.c\n")
-    holds_for(lambda: all(r["running"] for r in project.status().values()), 1.0)
+    wait_until(lambda: "invalid" in supervising.reloads[-1].describe(), timeout=15)
+    _looked(supervising)
+    assert all(r["running"] for r in project.status().values())
     said = [outcome.describe() for outcome in supervising.reloads]
     assert "config reloaded: started b" in said
     assert "config not reloaded (invalid)" in said[-1]
@@ -418,10 +459,10 @@ def test_an_idle_supervisor_does_not_poll_tmux(project: Project) -> None:
     # The supervisor's first look ends with the session's status line (a loaded machine
     # can leave a quiet second between the start and that look: not proof it is done).
     wait_until(lambda: "●b" in _status_right(project), timeout=20)
-    # From then on tmux hears nothing: a 0.5 s poll is never quiet for a second, let
-    # alone two.
-    wait_until(lambda: _quiet_for(record, 1.0), timeout=20, interval=0)
-    assert _quiet_for(record, 2.0)
+    # From then on tmux hears nothing (once a tick that may follow that look is over):
+    # a 0.5 s poll is never quiet for 1.5 s, three of its periods.
+    wait_until(lambda: _quiet_for(record, 0.5), timeout=20, interval=0)
+    assert _quiet_for(record, 1.5)
 
 
 def test_restart_delay_zero_relaunches_at_once(project: Project) -> None:
