@@ -23,8 +23,10 @@ def test_a_stop_flag_wakes_a_follower_asleep_on_inotify(
     seen: list[dict[str, Any]] = []
     first = threading.Event()
 
+    records = log.follow(poll=60.0, stop=stop)  # positioned now, before the append
+
     def follow() -> None:
-        for record in log.follow(poll=60.0, stop=stop):
+        for record in records:
             seen.append(record)
             first.set()
 
