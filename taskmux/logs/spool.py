@@ -132,6 +132,46 @@ def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
     return [line.lstrip(b"\0") for line in data.split(b"\n") if line.strip(b"\0")]
 
 
+def run_end(root: Path | str, task: str) -> int | None:
+    """Where the run last launched ends in the task's spool, once all it printed is there:
+    its last bytes are its waiting shell's question (`runtime/taskcmd.py`), which tmux
+    hands to the pipe after every byte written before it. None until then, and for a run
+    that ended otherwise (its window killed, or its waiting shell) or another spool."""
+    where = layout(root)
+    query = collector.STATUS_QUERY
+    try:
+        inode, offset = read_private(where.run_start(task), MARK_BYTES).split()[:2]
+        fd = open_private(where.spool(task), os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        start = info.st_size - len(query)
+        if info.st_ino != int(inode) or start < int(offset):
+            return None  # another spool, or the run wrote nothing yet (not even the question)
+        return info.st_size if os.pread(fd, len(query), start) == query else None
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def run_logged(root: Path | str, task: str) -> bool:
+    """Whether the log files hold everything the task's last run printed: its end is in
+    the spool (`run_end`) and, once caught up as a reader would, the collector has read
+    that far. False while either is not known yet."""
+    end = run_end(root, task)
+    if end is None:
+        return False
+    catch_up(root, [task])
+    where = layout(root)
+    try:
+        inode = os.stat(where.spool(task)).st_ino
+    except OSError:
+        return False
+    return _read_offset(where, task, inode) >= end
+
+
 def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
     """Which of these panes' logging is lost, and why: tmux closed the pipe (its `cat`
     died: `pane_pipe` 0), or the spool it appends to was removed (the state folder was
