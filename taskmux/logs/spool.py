@@ -307,9 +307,10 @@ def record_restart(root: Path | str, previous: int) -> None:
     EventLog(Path(root) / "events.jsonl").append("collector_restarted", None, previous_pid=previous)
 
 
-def spawn(root: Path | str) -> None:
+def spawn(root: Path | str, grace: float | None = None) -> None:
     """Start a detached collector (it exits at once if another took the lock meanwhile).
-    Its errors go to `collector.err` in the state folder."""
+    Its errors go to `collector.err` in the state folder. `grace`: how long it stays with
+    no writer and nothing new (None: its own `collector.GRACE`; tests pass a short one)."""
     import subprocess  # not on a reader's path unless it has to start one
 
     global _spawned
@@ -317,7 +318,8 @@ def spawn(root: Path | str) -> None:
     err = open_private(os.path.join(root, "collector.err"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", COLLECTOR, str(root)],
+            [sys.executable, "-I", "-S", COLLECTOR, str(root)]
+            + ([] if grace is None else [repr(grace)]),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,

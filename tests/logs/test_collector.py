@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from taskmux.statedir.claim import supervisor_running
 
 __all__ = ["project"]
 
+SHORT_GRACE = 0.2  # the collector's, in tests that wait for it to exit (its own: 1 s)
 LINE_RE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
@@ -141,34 +143,40 @@ def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) 
     assert _texts(_log(tmp_path)) == ["prompt> yes", "half a batch, cut by a ki", "again"]
 
 
+def test_a_grace_is_given_as_seconds() -> None:
+    assert collector.parse_grace("0.2") == 0.2
+    assert collector.parse_grace("1") == 1.0
+    for bad in ("0", "-1", "nan", "inf", "soon", ""):
+        assert collector.parse_grace(bad) is None, bad
+    assert collector.main(["collector.py", "/nonexistent", "soon"]) == 2
+
+
 def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
-    with Feed(tmp_path, "t") as feed:
+    with Feed(tmp_path, "t", grace=SHORT_GRACE) as feed:
         feed.send(b"one\n")
-        # Past its grace with the writer there: it stays.
-        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.25)
+        # Past its grace (three times over) with the writer there: it stays.
+        holds_for(lambda: collector_alive(tmp_path) is not None, SHORT_GRACE * 3)
         feed.close()
-        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=SHORT_GRACE + 5)
     assert _texts(_log(tmp_path)) == ["one"]
 
 
 def test_a_touched_spool_keeps_an_exiting_collector(tmp_path: Path) -> None:
     """No writer: the collector is about to exit; a launch's touch keeps it."""
-    feed = Feed(tmp_path, "t")
+    grace = 0.6  # this test fails if it is paused this long between two touches: not short
+    feed = Feed(tmp_path, "t", grace=grace)
     try:
         feed.close()
         pid = collector_alive(tmp_path)
 
-        def touch() -> bool:
-            os.utime(feed.layout.spool("t"))
-            return True
-
-        # touched more often than the grace, for longer: it never finds the quiet it waits for
-        deadline = time.monotonic() + collector.GRACE * 1.5
+        # touched far more often than the grace, for longer: it never finds the quiet it
+        # waits for
+        deadline = time.monotonic() + grace * 1.5
         while time.monotonic() < deadline:
-            touch()
-            time.sleep(collector.GRACE / 4)
+            os.utime(feed.layout.spool("t"))
+            time.sleep(0.03)
             assert collector_alive(tmp_path) == pid
-        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=grace + 5)
     finally:
         stop_collector(tmp_path)
 
@@ -212,12 +220,9 @@ def test_a_deleted_or_emptied_log_is_made_again(tmp_path: Path) -> None:
         feed.wait_caught_up()
         path.unlink()
 
-        def second_lands() -> bool:
-            feed.send(b"again\n")  # the collector checks its file once a second
-            return path.exists() and b"again" in path.read_bytes()
-
-        assert wait_until(second_lands, timeout=5)
+        feed.send(b"again\n")  # the collector looks for its file before every batch
         feed.wait_caught_up()
+        assert path.exists() and b"again" in path.read_bytes()
         os.truncate(path, 0)
         feed.send(b"third\n")
         feed.wait_caught_up()
@@ -345,7 +350,10 @@ def test_logs_follow_goes_on_across_restarts(project: Project) -> None:
     assert len(lines) == 3 and len(set(lines)) == 3
 
 
-def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
+def test_the_collector_exits_once_the_tasks_are_gone(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logspool, "spawn", functools.partial(logspool.spawn, grace=SHORT_GRACE))
     project.write(
         """
         [tasks.a]
@@ -356,7 +364,7 @@ def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
     root = project.paths.root
     assert collector_alive(root) is not None
     assert project.run("kill", "a").returncode == 0  # the window goes, and its `cat`
-    assert wait_until(lambda: collector_alive(root) is None, timeout=collector.GRACE + 10)
+    assert wait_until(lambda: collector_alive(root) is None, timeout=SHORT_GRACE + 10)
     assert _texts(TaskLog("a", project.paths.log_file("a"))) == ["a"]
 
 
