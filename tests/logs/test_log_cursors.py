@@ -350,7 +350,7 @@ TALKER = """
 import time
 for i in range(1_000_000):
     print(f"talker {i} " + "y" * 40, flush=True)
-    time.sleep(0.005 if i % 40 else 0.2)
+    time.sleep(0.002 if i % 40 else 0.05)
 """
 
 
