@@ -29,7 +29,7 @@ from taskmux.logs.layout import (
     parse_read_mark,
     read_private,
 )
-from taskmux.logs.linux import IN_MODIFY, watch
+from taskmux.logs.linux import IN_MODIFY, Inotify, watch
 
 TYPE_CHECKING = False  # `typing` costs an import on a reader's path; mypy reads this
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ CATCH_UP_WAIT = 1.0  # how long a reader waits for a running collector to catch 
 RECENT = 5.0  # a spool touched this recently may get its writer any moment
 _NO_INOTIFY_PAUSE = 0.005  # where inotify is unavailable, how often a reader looks again
 _spawned: list[subprocess.Popen[bytes]] = []
+_spare: list[Inotify] = []  # one inotify instance kept between a reader's waits
 
 
 def layout(root: Path | str) -> Layout:
@@ -385,7 +386,7 @@ def catch_up(root: Path | str, tasks: Iterable[str], wait: float = CATCH_UP_WAIT
 def _wait_read(root: Path | str, targets: dict[str, int], seconds: float) -> None:
     """Sleep until the running collector has read each target, or `seconds` pass: woken
     by its writes in `logs/` (a batch, then its read mark), not by a clock."""
-    changes = watch(layout(root).log_dir, IN_MODIFY)
+    changes = _watch_logs(layout(root).log_dir)
     deadline = time.monotonic() + seconds
     try:
         while not _read_up_to(root, targets):
@@ -398,7 +399,30 @@ def _wait_read(root: Path | str, targets: dict[str, int], seconds: float) -> Non
                 time.sleep(min(left, _NO_INOTIFY_PAUSE))
     finally:
         if changes is not None:
-            changes.close()
+            _put_back(changes)
+
+
+def _watch_logs(folder: str) -> Inotify | None:
+    """A watch on `folder` for a reader's wait: the spare instance, moved there, if this
+    process kept one (closing an instance costs milliseconds: every read would pay them)."""
+    try:
+        spare = _spare.pop()
+    except IndexError:
+        return watch(folder, IN_MODIFY)
+    if spare.rewatch(folder, IN_MODIFY):
+        return spare
+    _spare.append(spare)
+    return None  # no folder to watch (or no watch left): the caller looks on its own clock
+
+
+def _put_back(changes: Inotify) -> None:
+    """Keep one unwatched instance for the next wait (one a process: no instance is held
+    per project, and no event queues up while nobody waits); close any other."""
+    changes.unwatch()
+    if _spare:
+        changes.close()
+    else:
+        _spare.append(changes)
 
 
 def _read_up_to(root: Path | str, targets: dict[str, int]) -> bool:

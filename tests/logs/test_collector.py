@@ -14,7 +14,7 @@ import pytest
 from harness import Project, holds_for, project, wait_until
 from spool_feed import Feed, collector_alive, stop_collector
 
-from taskmux.logs import collector, layout, logwriter
+from taskmux.logs import collector, layout, linux, logwriter
 from taskmux.logs import spool as logspool
 from taskmux.logs.lines import TaskLog
 from taskmux.logs.reading import read_lines, tail
@@ -227,6 +227,46 @@ def test_a_deleted_or_emptied_log_is_made_again(tmp_path: Path) -> None:
         feed.send(b"third\n")
         feed.wait_caught_up()
     assert _texts(_log(tmp_path)) == ["third"]
+
+
+def _inotify_fds() -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == "anon_inode:inotify")
+
+
+def test_waits_for_the_collector_share_one_inotify_instance(tmp_path: Path) -> None:
+    """Each wait for a running collector is woken by its writes; between waits the one
+    instance is kept unwatched (closing one costs the kernel milliseconds a read)."""
+    log = _log(tmp_path)
+    with Feed(tmp_path, "t") as feed:
+        for number in range(20):
+            feed.send(b"line %d\n" % number)
+            unread = logspool.pending(tmp_path, ["t"])  # (the collector may be done already)
+            logspool._wait_read(tmp_path, unread, 10)
+            assert feed.caught_up()  # woken by the collector's writes
+            assert [line.text for line in tail(log, 1)] == [f"line {number}"]
+            if number == 0:
+                kept = _inotify_fds()
+        assert _inotify_fds() == kept and len(logspool._spare) == 1
+
+
+def test_an_unwatched_instance_sleeps_through_changes_until_watched_again(
+    tmp_path: Path,
+) -> None:
+    changes = linux.watch(str(tmp_path), linux.IN_MODIFY)
+    assert changes is not None
+    try:
+        (tmp_path / "f").write_bytes(b"x")
+        assert changes.wait(5) is not None
+        changes.unwatch()
+        (tmp_path / "f").write_bytes(b"y")
+        assert changes.wait(0.05) is None
+        assert not changes.rewatch(str(tmp_path / "missing"))
+        assert changes.rewatch(str(tmp_path))
+        (tmp_path / "f").write_bytes(b"z")
+        assert changes.wait(5) is not None
+    finally:
+        changes.close()
 
 
 def test_a_reader_collects_when_no_collector_runs(tmp_path: Path) -> None:
