@@ -38,9 +38,16 @@ class Feed:
     by a real collector process into `root/logs/TASK.log`."""
 
     def __init__(
-        self, root: Path, task: str, max_bytes: int = 10 << 20, backups: int = 3, start: bool = True
+        self,
+        root: Path,
+        task: str,
+        max_bytes: int = 10 << 20,
+        backups: int = 3,
+        start: bool = True,
+        grace: float | None = None,
     ) -> None:
         self.root = root
+        self.grace = grace  # the collector's, when it has no writer (None: its own)
         self.task = task
         self.layout = layout.Layout(str(root))
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -55,7 +62,7 @@ class Feed:
             self.start()
 
     def start(self) -> None:
-        logspool.spawn(self.root)
+        logspool.spawn(self.root, self.grace)
         started = wait_until(lambda: collector_alive(self.root), 10, interval=0.01)
         assert started, "the collector did not start"
 

@@ -282,17 +282,21 @@ class Launcher:
         """Each task's last lines of output since its start, once its log has them.
 
         The log collector is a process of its own that may still be starting when a task
-        dies at once: wait (up to `log_wait`) until each task's tail stops changing.
+        dies at once: a task's tail is final once its log holds all its run printed (its
+        waiting shell's last question is in the spool and read: `spool.run_logged`, so a
+        silent task answers at once); else, up to `log_wait`, once it stops changing.
         """
         if not since:
             return {}
         found: dict[str, tuple[str, ...]] = {}
         pending = set(since)
+        root = self.ctx.paths.root
 
         def settled() -> bool:
             for name in list(pending):
+                logged = logspool.run_logged(root, name)  # known before the read below
                 lines = self._tail_since(name, since[name])
-                if lines and lines == found.get(name):
+                if logged or (lines and lines == found.get(name)):
                     pending.discard(name)
                 found[name] = lines
             return not pending

@@ -26,12 +26,13 @@ How it stays lossless and cheap:
 - It tells the project's supervisor, if one runs, that it started (a poke on the wake-up
   socket), so the supervisor watches its process: one killed is started again at once.
 - It exits once no spool has a writer (a read lease can be taken only on a file nobody has
-  open for writing) and nothing happened for `GRACE` seconds. The panes' `cat`s close
+  open for writing) and nothing happened for `GRACE` seconds (or the grace given as its
+  second argument: tests pass a short one). The panes' `cat`s close
   their spool when their window goes, which is the event that starts that check.
   Launchers touch the spool before they look for a collector (see `spool.py`), so a
   collector about to exit sees the launch and stays.
 
-Run as `python -I -S collector.py STATE` (standard library only, so it starts in a few
+Run as `python -I -S collector.py STATE [GRACE]` (standard library only, so it starts in a few
 milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`); its settings are in `STATE/collector.conf` (`MAX_BYTES BACKUPS`), re-read
 whenever a launch touches a spool. State files follow the rules of `statedir/files.py`
 (restated in `layout.py`, since the collector imports nothing else of taskmux): folders 0700 and ours, files
@@ -289,8 +290,9 @@ def collect_once(root: str) -> bool | None:
         collector.close()
 
 
-def run(root: str) -> int:
-    """Collect until the project's panes are all gone (see the module's docstring)."""
+def run(root: str, grace: float = GRACE) -> int:
+    """Collect until the project's panes are all gone and `grace` seconds passed with
+    nothing new (see the module's docstring)."""
     layout = Layout(root)
     signal.signal(signal.SIGIO, signal.SIG_IGN)  # sent if a writer opens while we hold a lease
     _raise_file_limit()
@@ -303,7 +305,7 @@ def run(root: str) -> int:
     watch = Inotify(layout.spool_dir)
     collector.refresh()
     collector.drain()
-    check_at: float | None = time.monotonic() + GRACE
+    check_at: float | None = time.monotonic() + grace
     while True:
         timeout = None if check_at is None else check_at - time.monotonic()
         mask = watch.wait(timeout)
@@ -315,7 +317,7 @@ def run(root: str) -> int:
                 collector.refresh()
             collector.drain()
             if mask & _WAKE:
-                check_at = time.monotonic() + GRACE
+                check_at = time.monotonic() + grace
             continue
         if check_at is None or time.monotonic() < check_at:
             continue
@@ -330,7 +332,7 @@ def run(root: str) -> int:
             return 0
         collector.refresh()
         collector.drain()
-        check_at = time.monotonic() + GRACE
+        check_at = time.monotonic() + grace
 
 
 def _tell_supervisor(layout: Layout) -> None:
@@ -360,12 +362,22 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def parse_grace(text: str) -> float | None:
+    """A grace given on the command line: seconds, positive and finite; None if not."""
+    try:
+        grace = float(text)
+    except ValueError:
+        return None
+    return grace if 0 < grace < float("inf") else None
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: collector.py STATE_FOLDER", file=sys.stderr)
+    grace = parse_grace(argv[2]) if len(argv) == 3 else GRACE
+    if len(argv) not in (2, 3) or grace is None:
+        print("usage: collector.py STATE_FOLDER [GRACE_SECONDS]", file=sys.stderr)
         return 2
     try:
-        return run(argv[1])
+        return run(argv[1], grace)
     except FileNotFoundError:
         return 0  # the state folder was removed: nothing left to collect into
 

@@ -65,7 +65,8 @@ class Inotify:
         self.fd = _libc().inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(_errno(), "inotify_init1")
-        if _libc().inotify_add_watch(self.fd, os.fsencode(folder), events) < 0:
+        self.wd = _libc().inotify_add_watch(self.fd, os.fsencode(folder), events)
+        if self.wd < 0:
             error = OSError(_errno(), "inotify_add_watch", folder)
             os.close(self.fd)
             raise error
@@ -73,7 +74,22 @@ class Inotify:
         self.poller.register(self.fd, select.POLLIN)
 
     def close(self) -> None:
+        """Closing waits for the kernel to retire the instance (milliseconds, up to tens):
+        a caller that watches again and again keeps one and moves its watch instead."""
         os.close(self.fd)
+
+    def unwatch(self) -> None:
+        """Stop watching the folder (cheap, unlike `close`); `rewatch` starts again."""
+        if self.wd >= 0:
+            _libc().inotify_rm_watch(self.fd, self.wd)
+            self.wd = -1
+        self.wait(0)  # what came before (and the removal's own event) is not news later
+
+    def rewatch(self, folder: str, events: int = WATCH) -> bool:
+        """Watch `folder` (after `unwatch`); False if it cannot be watched."""
+        wd: int = _libc().inotify_add_watch(self.fd, os.fsencode(folder), events)
+        self.wd = wd
+        return wd >= 0
 
     def wake_on(self, fd: int) -> None:
         """Let `fd` becoming readable end a `wait` too (e.g. a `StopFlag` being set)."""

@@ -85,7 +85,6 @@ class LogWriter:
         self.inode = -1
         self.size = 0
         self.at_line_start = True
-        self.checked = -1.0
         self.last_stamp = 0.0
         self.open()
 
@@ -97,7 +96,7 @@ class LogWriter:
             make_folder(os.path.dirname(self.path))  # `logs/`, inside the state folder
             self.fd = open_private(self.path)
         except OSError:
-            return  # retried on the next second; meanwhile the spool keeps the bytes
+            return  # retried with the next batch; meanwhile the spool keeps the bytes
         info = os.fstat(self.fd)
         self.inode, self.size = info.st_ino, info.st_size
         self.at_line_start = True
@@ -114,11 +113,8 @@ class LogWriter:
             self.put(b"\n")
 
     def check_file(self) -> None:
-        """At most once a second: reopen if the file was deleted or replaced."""
-        now = time.monotonic()
-        if self.fd >= 0 and 0 <= now - self.checked < 1.0:
-            return
-        self.checked = now
+        """Reopen if the file was deleted or replaced. Before every batch (one `lstat`):
+        a batch written to a file no reader can find any more would be lost to them."""
         try:
             moved = os.lstat(self.path).st_ino != self.inode
         except OSError:

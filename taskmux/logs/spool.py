@@ -29,7 +29,7 @@ from taskmux.logs.layout import (
     parse_read_mark,
     read_private,
 )
-from taskmux.logs.linux import IN_MODIFY, watch
+from taskmux.logs.linux import IN_MODIFY, Inotify, watch
 
 TYPE_CHECKING = False  # `typing` costs an import on a reader's path; mypy reads this
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ CATCH_UP_WAIT = 1.0  # how long a reader waits for a running collector to catch 
 RECENT = 5.0  # a spool touched this recently may get its writer any moment
 _NO_INOTIFY_PAUSE = 0.005  # where inotify is unavailable, how often a reader looks again
 _spawned: list[subprocess.Popen[bytes]] = []
+_spare: list[Inotify] = []  # one inotify instance kept between a reader's waits
 
 
 def layout(root: Path | str) -> Layout:
@@ -130,6 +131,46 @@ def run_output(root: Path | str, task: str, run: float) -> list[bytes]:
         os.close(fd)
     data = b"".join(chunks).replace(collector.STATUS_QUERY, b"")  # not the task's output
     return [line.lstrip(b"\0") for line in data.split(b"\n") if line.strip(b"\0")]
+
+
+def run_end(root: Path | str, task: str) -> int | None:
+    """Where the run last launched ends in the task's spool, once all it printed is there:
+    its last bytes are its waiting shell's question (`runtime/taskcmd.py`), which tmux
+    hands to the pipe after every byte written before it. None until then, and for a run
+    that ended otherwise (its window killed, or its waiting shell) or another spool."""
+    where = layout(root)
+    query = collector.STATUS_QUERY
+    try:
+        inode, offset = read_private(where.run_start(task), MARK_BYTES).split()[:2]
+        fd = open_private(where.spool(task), os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        start = info.st_size - len(query)
+        if info.st_ino != int(inode) or start < int(offset):
+            return None  # another spool, or the run wrote nothing yet (not even the question)
+        return info.st_size if os.pread(fd, len(query), start) == query else None
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def run_logged(root: Path | str, task: str) -> bool:
+    """Whether the log files hold everything the task's last run printed: its end is in
+    the spool (`run_end`) and, once caught up as a reader would, the collector has read
+    that far. False while either is not known yet."""
+    end = run_end(root, task)
+    if end is None:
+        return False
+    catch_up(root, [task])
+    where = layout(root)
+    try:
+        inode = os.stat(where.spool(task)).st_ino
+    except OSError:
+        return False
+    return _read_offset(where, task, inode) >= end
 
 
 def lost_pipes(root: Path | str, piped: dict[str, bool]) -> dict[str, str]:
@@ -267,9 +308,10 @@ def record_restart(root: Path | str, previous: int) -> None:
     EventLog(Path(root) / "events.jsonl").append("collector_restarted", None, previous_pid=previous)
 
 
-def spawn(root: Path | str) -> None:
+def spawn(root: Path | str, grace: float | None = None) -> None:
     """Start a detached collector (it exits at once if another took the lock meanwhile).
-    Its errors go to `collector.err` in the state folder."""
+    Its errors go to `collector.err` in the state folder. `grace`: how long it stays with
+    no writer and nothing new (None: its own `collector.GRACE`; tests pass a short one)."""
     import subprocess  # not on a reader's path unless it has to start one
 
     global _spawned
@@ -277,7 +319,8 @@ def spawn(root: Path | str) -> None:
     err = open_private(os.path.join(root, "collector.err"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", COLLECTOR, str(root)],
+            [sys.executable, "-I", "-S", COLLECTOR, str(root)]
+            + ([] if grace is None else [repr(grace)]),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -343,7 +386,7 @@ def catch_up(root: Path | str, tasks: Iterable[str], wait: float = CATCH_UP_WAIT
 def _wait_read(root: Path | str, targets: dict[str, int], seconds: float) -> None:
     """Sleep until the running collector has read each target, or `seconds` pass: woken
     by its writes in `logs/` (a batch, then its read mark), not by a clock."""
-    changes = watch(layout(root).log_dir, IN_MODIFY)
+    changes = _watch_logs(layout(root).log_dir)
     deadline = time.monotonic() + seconds
     try:
         while not _read_up_to(root, targets):
@@ -356,7 +399,30 @@ def _wait_read(root: Path | str, targets: dict[str, int], seconds: float) -> Non
                 time.sleep(min(left, _NO_INOTIFY_PAUSE))
     finally:
         if changes is not None:
-            changes.close()
+            _put_back(changes)
+
+
+def _watch_logs(folder: str) -> Inotify | None:
+    """A watch on `folder` for a reader's wait: the spare instance, moved there, if this
+    process kept one (closing an instance costs milliseconds: every read would pay them)."""
+    try:
+        spare = _spare.pop()
+    except IndexError:
+        return watch(folder, IN_MODIFY)
+    if spare.rewatch(folder, IN_MODIFY):
+        return spare
+    _spare.append(spare)
+    return None  # no folder to watch (or no watch left): the caller looks on its own clock
+
+
+def _put_back(changes: Inotify) -> None:
+    """Keep one unwatched instance for the next wait (one a process: no instance is held
+    per project, and no event queues up while nobody waits); close any other."""
+    changes.unwatch()
+    if _spare:
+        changes.close()
+    else:
+        _spare.append(changes)
 
 
 def _read_up_to(root: Path | str, targets: dict[str, int]) -> bool:

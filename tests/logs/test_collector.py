@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import pytest
 from harness import Project, holds_for, project, wait_until
 from spool_feed import Feed, collector_alive, stop_collector
 
-from taskmux.logs import collector, layout, logwriter
+from taskmux.logs import collector, layout, linux, logwriter
 from taskmux.logs import spool as logspool
 from taskmux.logs.lines import TaskLog
 from taskmux.logs.reading import read_lines, tail
@@ -21,6 +22,7 @@ from taskmux.statedir.claim import supervisor_running
 
 __all__ = ["project"]
 
+SHORT_GRACE = 0.2  # the collector's, in tests that wait for it to exit (its own: 1 s)
 LINE_RE = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
@@ -141,34 +143,40 @@ def test_a_line_goes_on_across_collectors_unless_a_crash_cut_it(tmp_path: Path) 
     assert _texts(_log(tmp_path)) == ["prompt> yes", "half a batch, cut by a ki", "again"]
 
 
+def test_a_grace_is_given_as_seconds() -> None:
+    assert collector.parse_grace("0.2") == 0.2
+    assert collector.parse_grace("1") == 1.0
+    for bad in ("0", "-1", "nan", "inf", "soon", ""):
+        assert collector.parse_grace(bad) is None, bad
+    assert collector.main(["collector.py", "/nonexistent", "soon"]) == 2
+
+
 def test_it_stays_while_a_writer_is_there_and_exits_after(tmp_path: Path) -> None:
-    with Feed(tmp_path, "t") as feed:
+    with Feed(tmp_path, "t", grace=SHORT_GRACE) as feed:
         feed.send(b"one\n")
-        # Past its grace with the writer there: it stays.
-        holds_for(lambda: collector_alive(tmp_path) is not None, collector.GRACE + 0.25)
+        # Past its grace (three times over) with the writer there: it stays.
+        holds_for(lambda: collector_alive(tmp_path) is not None, SHORT_GRACE * 3)
         feed.close()
-        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=SHORT_GRACE + 5)
     assert _texts(_log(tmp_path)) == ["one"]
 
 
 def test_a_touched_spool_keeps_an_exiting_collector(tmp_path: Path) -> None:
     """No writer: the collector is about to exit; a launch's touch keeps it."""
-    feed = Feed(tmp_path, "t")
+    grace = 0.6  # this test fails if it is paused this long between two touches: not short
+    feed = Feed(tmp_path, "t", grace=grace)
     try:
         feed.close()
         pid = collector_alive(tmp_path)
 
-        def touch() -> bool:
-            os.utime(feed.layout.spool("t"))
-            return True
-
-        # touched more often than the grace, for longer: it never finds the quiet it waits for
-        deadline = time.monotonic() + collector.GRACE * 1.5
+        # touched far more often than the grace, for longer: it never finds the quiet it
+        # waits for
+        deadline = time.monotonic() + grace * 1.5
         while time.monotonic() < deadline:
-            touch()
-            time.sleep(collector.GRACE / 4)
+            os.utime(feed.layout.spool("t"))
+            time.sleep(0.03)
             assert collector_alive(tmp_path) == pid
-        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=collector.GRACE + 5)
+        assert wait_until(lambda: collector_alive(tmp_path) is None, timeout=grace + 5)
     finally:
         stop_collector(tmp_path)
 
@@ -212,16 +220,53 @@ def test_a_deleted_or_emptied_log_is_made_again(tmp_path: Path) -> None:
         feed.wait_caught_up()
         path.unlink()
 
-        def second_lands() -> bool:
-            feed.send(b"again\n")  # the collector checks its file once a second
-            return path.exists() and b"again" in path.read_bytes()
-
-        assert wait_until(second_lands, timeout=5)
+        feed.send(b"again\n")  # the collector looks for its file before every batch
         feed.wait_caught_up()
+        assert path.exists() and b"again" in path.read_bytes()
         os.truncate(path, 0)
         feed.send(b"third\n")
         feed.wait_caught_up()
     assert _texts(_log(tmp_path)) == ["third"]
+
+
+def _inotify_fds() -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == "anon_inode:inotify")
+
+
+def test_waits_for_the_collector_share_one_inotify_instance(tmp_path: Path) -> None:
+    """Each wait for a running collector is woken by its writes; between waits the one
+    instance is kept unwatched (closing one costs the kernel milliseconds a read)."""
+    log = _log(tmp_path)
+    with Feed(tmp_path, "t") as feed:
+        for number in range(20):
+            feed.send(b"line %d\n" % number)
+            unread = logspool.pending(tmp_path, ["t"])  # (the collector may be done already)
+            logspool._wait_read(tmp_path, unread, 10)
+            assert feed.caught_up()  # woken by the collector's writes
+            assert [line.text for line in tail(log, 1)] == [f"line {number}"]
+            if number == 0:
+                kept = _inotify_fds()
+        assert _inotify_fds() == kept and len(logspool._spare) == 1
+
+
+def test_an_unwatched_instance_sleeps_through_changes_until_watched_again(
+    tmp_path: Path,
+) -> None:
+    changes = linux.watch(str(tmp_path), linux.IN_MODIFY)
+    assert changes is not None
+    try:
+        (tmp_path / "f").write_bytes(b"x")
+        assert changes.wait(5) is not None
+        changes.unwatch()
+        (tmp_path / "f").write_bytes(b"y")
+        assert changes.wait(0.05) is None
+        assert not changes.rewatch(str(tmp_path / "missing"))
+        assert changes.rewatch(str(tmp_path))
+        (tmp_path / "f").write_bytes(b"z")
+        assert changes.wait(5) is not None
+    finally:
+        changes.close()
 
 
 def test_a_reader_collects_when_no_collector_runs(tmp_path: Path) -> None:
@@ -345,7 +390,10 @@ def test_logs_follow_goes_on_across_restarts(project: Project) -> None:
     assert len(lines) == 3 and len(set(lines)) == 3
 
 
-def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
+def test_the_collector_exits_once_the_tasks_are_gone(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logspool, "spawn", functools.partial(logspool.spawn, grace=SHORT_GRACE))
     project.write(
         """
         [tasks.a]
@@ -356,7 +404,7 @@ def test_the_collector_exits_once_the_tasks_are_gone(project: Project) -> None:
     root = project.paths.root
     assert collector_alive(root) is not None
     assert project.run("kill", "a").returncode == 0  # the window goes, and its `cat`
-    assert wait_until(lambda: collector_alive(root) is None, timeout=collector.GRACE + 10)
+    assert wait_until(lambda: collector_alive(root) is None, timeout=SHORT_GRACE + 10)
     assert _texts(TaskLog("a", project.paths.log_file("a"))) == ["a"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -333,13 +332,13 @@ BAIT = "a" * 5000 + "b"
 
 def test_a_backtracking_pattern_runs_out_of_its_budget(log: TaskLog) -> None:
     append(log.path, [(BASE, "fine"), (BASE + 1, BAIT)])
-    pattern = compile_pattern(BACKTRACKS, budget=0.3)
+    pattern = compile_pattern(BACKTRACKS, budget=0.1)
     started = time.monotonic()
     with pytest.raises(PatternTooSlow) as caught:
         list(query([log], 100, pattern))
     assert time.monotonic() - started < 3  # the budget, plus the engine's check interval
     assert (caught.value.code, caught.value.exit_code) == ("E602", 2)
-    assert "took longer than 0.3s" in caught.value.message and BACKTRACKS in caught.value.message
+    assert "took longer than 0.1s" in caught.value.message and BACKTRACKS in caught.value.message
     with pytest.raises(PatternTooSlow):  # spent: later searches refuse at once
         pattern.search("a")
 
@@ -712,19 +711,10 @@ def test_cli_invalid_regex_exits_2(project: Path) -> None:
 def test_cli_backtracking_regex_fails_within_its_budget(project: Path) -> None:
     append(task_log(project, "api"), [(BASE, "ok"), (BASE + 1, BAIT)])
     started = time.monotonic()
-    result = subprocess.run(
-        [TASKMUX, "logs", "-g", BACKTRACKS],
-        cwd=project,
-        env={**os.environ, "TASKMUX_GREP_BUDGET": "0.3"},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("logs", "-g", BACKTRACKS, cwd=project, env={"TASKMUX_GREP_BUDGET": "0.1"})
     assert time.monotonic() - started < 10
     assert result.returncode == 2
-    assert result.stderr.startswith("error[E602]: pattern '(a+)+$' took longer than 0.3s")
+    assert result.stderr.startswith("error[E602]: pattern '(a+)+$' took longer than 0.1s")
     assert len(result.stderr.splitlines()) == 1
 
 
