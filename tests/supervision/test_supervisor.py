@@ -279,7 +279,10 @@ def test_a_killed_tmux_server_is_noticed_and_the_session_recreated(project: Proj
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
     assert project.run("stop", "held").returncode == 0
     # The supervisor has seen it stopped by hand: the loss below must leave it alone.
-    _seen(supervising, lambda seen: seen.tasks["held"].dead and seen.tasks["held"].manually_stopped)
+    _seen(
+        supervising,
+        lambda seen: (t := seen.tasks.get("held")) is not None and t.dead and t.manually_stopped,
+    )
     assert project.state("held") == "stopped"
     keeper = project.status()["keeper"]["pid"]
 
@@ -331,7 +334,10 @@ def test_stop_of_everything_under_a_supervisor_is_not_a_loss(project: Project) -
     # has seen the new session: a session it never saw is no loss).
     assert project.run("start").returncode == 0
     wait_until(lambda: all(r["running"] for r in project.status().values()), timeout=15)
-    _seen(supervising, lambda seen: all(seen.tasks[name].is_alive for name in ("a", "b")))
+    _seen(
+        supervising,
+        lambda seen: all((t := seen.tasks.get(n)) is not None and t.is_alive for n in ("a", "b")),
+    )
     os.kill(_server_pid(project), signal.SIGKILL)
     lost = wait_until(lambda: _global_events(project, "session_lost"), timeout=10)[0]
     assert lost["relaunch"] == ["a", "b"]
