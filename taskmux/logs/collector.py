@@ -39,11 +39,8 @@ whenever a launch touches a spool. State files follow the rules of `statedir/fil
 0600, never following a symlink.
 """
 
-from __future__ import annotations
-
 import fcntl
 import os
-import signal
 import sys
 import time
 
@@ -72,10 +69,19 @@ from taskmux.logs.linux import (
 )
 from taskmux.logs.logwriter import LogWriter
 
+TYPE_CHECKING = False  # `typing` costs an import at the collector's start; mypy reads this
+if TYPE_CHECKING:
+    import signal as _signal
+else:  # `signal` itself loads `enum` (a third of the start-up): the same calls, plain ints
+    import _signal
+
 GRACE = 1.0  # seconds without writers and events before the collector exits
 BATCH = 1 << 20  # bytes read from one spool at a time
 PUNCH_STEP = 1 << 20  # reclaim the consumed prefix once this much more of it is freeable
 CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now"
+_FDS_PER_SPOOL = 3  # the spool, its read mark, its log
+_SPARE_FDS = 32  # the lock, the watch, the brief opens of `open_private`
+_ADDRESS_LIMIT = 107  # a socket address holds 108 bytes with the closing NUL
 ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
 _BLOCK = 4096
 STATUS_QUERY = b"\x1b[5n"  # written by a task's waiting shell after the task (taskcmd.py)
@@ -179,7 +185,7 @@ class Spool:
         A writer opening while we hold it makes the kernel signal us: SIGURG, ignored
         unless handled (SIGIO would end a reader's process)."""
         try:
-            fcntl.fcntl(self.fd, fcntl.F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(self.fd, fcntl.F_SETSIG, _signal.SIGURG)
             fcntl.fcntl(self.fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
         except OSError:
             return True  # EAGAIN: a writer; anything else: leases unavailable here
@@ -212,11 +218,14 @@ def _first_data(fd: int) -> int:
 class Collector:
     """All spools of one project, collected while it holds the project's collector lock."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, lift_limit: bool = False) -> None:
         self.layout = layout
         self.spools: dict[str, Spool] = {}
         self.lock_fd = -1
         self.settings = layout.read_settings()
+        # The collector process lifts its descriptor limit once it needs to; a reader
+        # collecting in its own process (`collect_once`) leaves its limit alone.
+        self.fd_limit = os.sysconf("SC_OPEN_MAX") if lift_limit else -1
 
     def acquire(self) -> bool:
         """Take the collector lock (recording our pid in it); False if another has it."""
@@ -249,6 +258,9 @@ class Collector:
             for spool in self.spools.values():
                 spool.writer.max_bytes, spool.writer.backups = settings
         names = set(self.layout.spools())
+        if 0 <= self.fd_limit < _FDS_PER_SPOOL * len(names) + _SPARE_FDS:
+            _raise_file_limit()
+            self.fd_limit = -1  # lifted as far as it goes: not asked again
         for name in list(self.spools):
             if name not in names or not self.spools[name].current():
                 self.spools.pop(name).close()  # removed, or replaced by a fresh spool
@@ -294,11 +306,10 @@ def run(root: str, grace: float = GRACE) -> int:
     """Collect until the project's panes are all gone and `grace` seconds passed with
     nothing new (see the module's docstring)."""
     layout = Layout(root)
-    signal.signal(signal.SIGIO, signal.SIG_IGN)  # sent if a writer opens while we hold a lease
-    _raise_file_limit()
+    _signal.signal(_signal.SIGIO, _signal.SIG_IGN)  # sent if a writer opens while we hold a lease
     if not os.path.isdir(layout.spool_dir):
         return 0  # nothing to collect (or the state folder was removed)
-    collector = Collector(layout)
+    collector = Collector(layout, lift_limit=True)
     if not collector.acquire():
         return 0  # another collector runs
     _tell_supervisor(layout)
@@ -338,10 +349,28 @@ def run(root: str, grace: float = GRACE) -> int:
 def _tell_supervisor(layout: Layout) -> None:
     """Poke the project's supervisor, if one runs, so it watches this process from now
     on: a `kill -9` then wakes it at once, and it starts another collector (a collector
-    a launch started may not hold the lock yet when the launch's own poke is read)."""
-    from taskmux.statedir.wakesock import poke
+    a launch started may not hold the lock yet when the launch's own poke is read).
+    The poke of `statedir/wakesock.py`, restated on `_socket`: `socket` and `contextlib`
+    would double the collector's imports."""
+    import _socket
 
-    poke(layout.root, b"c")
+    path = layout.wake_socket
+    folder = -1
+    try:
+        if len(os.fsencode(path)) > _ADDRESS_LIMIT:  # reached through the folder's fd
+            folder = os.open(layout.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            path = f"/proc/self/fd/{folder}/{os.path.basename(path)}"
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.sendto(b"c", path)
+        finally:
+            sock.close()
+    except (OSError, AttributeError):  # nobody listens, its queue is full (it will look
+        pass  # anyway), or no O_PATH (not Linux) for a long path
+    finally:
+        if folder >= 0:
+            os.close(folder)
 
 
 def _reacquire(collector: Collector) -> bool:
@@ -354,7 +383,8 @@ def _reacquire(collector: Collector) -> bool:
 
 
 def _raise_file_limit() -> None:
-    """Three descriptors per task: lift the soft limit to the hard one."""
+    """Lift the soft descriptor limit to the hard one. Only once there are tasks enough
+    to need it: `resource` would be one more import at every collector's start."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -6,8 +6,6 @@ does a reader catching up the spools. State files follow the rules of `statedir/
 restated here: folders 0700 and ours, files 0600, never following a symlink.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import stat
@@ -132,6 +130,12 @@ class Layout:
     @property
     def settings(self) -> str:
         return os.path.join(self.root, "collector.conf")
+
+    @property
+    def wake_socket(self) -> str:
+        """The supervisor's wake-up socket (`statedir/wakesock.py`), which the collector
+        pokes once it runs."""
+        return os.path.join(self.root, "wake.sock")
 
     def spool(self, task: str) -> str:
         return os.path.join(self.root, "spool", task)

@@ -4,9 +4,6 @@ Standard library only: the collector (started by path, `python -I -S`) imports i
 do readers that sleep until a file changes. `ctypes` is loaded on first use.
 """
 
-from __future__ import annotations
-
-import math
 import os
 import select
 import struct
@@ -30,10 +27,10 @@ _EVENT = struct.Struct("iIII")
 _FALLOC_FL_KEEP_SIZE = 0x1
 _FALLOC_FL_PUNCH_HOLE = 0x2
 
-_LIBC: list[ctypes.CDLL] = []
+_LIBC: list["ctypes.CDLL"] = []
 
 
-def _libc() -> ctypes.CDLL:
+def _libc() -> "ctypes.CDLL":
     """The C library, loaded on first use (readers that only compare offsets never do)."""
     import ctypes
 
@@ -98,7 +95,7 @@ class Inotify:
     def wait(self, timeout: float | None) -> int | None:
         """The union of the event masks that arrive within `timeout` (None: forever);
         None if none did."""
-        ms = None if timeout is None else max(0, math.ceil(timeout * 1000))  # never early
+        ms = None if timeout is None else max(0, -int(-timeout * 1000 // 1))  # ceil: never early
         if not self.poller.poll(ms):
             return None
         mask = 0

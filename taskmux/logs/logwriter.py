@@ -6,8 +6,6 @@ FILE.N; with 0 backups it is emptied instead). Standard library only: the collec
 started by path (`python -I -S`).
 """
 
-from __future__ import annotations
-
 import os
 import time
 

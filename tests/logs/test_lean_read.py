@@ -85,6 +85,57 @@ def test_the_collector_started_by_path_loads_only_the_standard_library() -> None
     assert others <= stdlib, others - stdlib
 
 
+def _collect_in_a_fresh_interpreter(root: Path) -> tuple[set[str], str]:
+    """Run the collector by path over `root` (a short grace); the modules it loaded."""
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", collector.__file__, str(root), "0.01"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return loaded, done.stderr
+
+
+def _state_with_a_spool(root: Path) -> None:
+    (root / "spool").mkdir(parents=True, mode=0o700)
+    os.chmod(root, 0o700)
+    (root / "spool" / "api").write_bytes(b"hello\n")
+    os.chmod(root / "spool" / "api", 0o600)
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_a_collector_at_work_loads_its_own_modules_and_pokes_the_supervisor(
+    tmp_path: Path, deep: bool
+) -> None:
+    """A whole run (lock, watch, log, the poke), not only its usage line: no other module
+    of taskmux, and none of the standard library's heavier ones (`signal` and `socket`
+    load `enum`: a third of its start-up). The poke reaches the supervisor's socket,
+    through the folder's descriptor where the path is too long for a socket address."""
+    from taskmux.runtime.wakeup import Listener
+
+    root = tmp_path / ("d" * 100 if deep else "s") / "state"
+    _state_with_a_spool(root)
+    listener = Listener.bind(root)
+    assert listener is not None
+    try:
+        loaded, stderr = _collect_in_a_fresh_interpreter(root)
+        poke = listener.sock.recv(16)
+    finally:
+        listener.close()
+    assert poke == b"c"
+    assert (root / "logs" / "api.log").read_bytes().endswith(b" hello\n")
+    ours = {name for name in loaded if name.split(".")[0] == "taskmux"}
+    assert ours <= {"taskmux", "taskmux.logs", *(f"taskmux.logs.{m}" for m in COLLECTOR_MODULES)}
+    assert not loaded & {"signal", "socket", "enum", "contextlib", "resource"}, stderr
+
+
 def test_tail_lines_merges_tasks_by_time_and_is_what_query_reads(tmp_path: Path) -> None:
     api = _write(tmp_path, "api", [(BASE + 1, "a1"), (BASE + 3, "a3"), (BASE + 5, "a5")])
     web = _write(tmp_path, "web", [(BASE + 2, "w2"), (BASE + 4, "w4")])
