@@ -1,6 +1,7 @@
 """The state folder is trusted only when it is ours alone (issue 11, item 4).
 
-Each test runs the installed CLI on a private tmux server. Tests that need another real
+Each test runs the CLI on a private tmux server (in the test's process where no real
+process is needed: a supervisor that is killed, or a daemon that `daemon stop` signals). Tests that need another real
 user create one with `useradd` (root only) and remove it afterwards.
 """
 
@@ -17,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TASKMUX
-from harness import Project, holds_for, pid_alive, project, wait_until
+from daemon_helpers import DaemonThread
+from harness import Project, Supervising, holds_for, pid_alive, project, wait_until
 
 from taskmux.statedir.claim import claim_name, supervisor_running
 from taskmux.statedir.paths import ProjectPaths
@@ -55,17 +56,13 @@ def test_every_folder_and_file_taskmux_creates_is_private_whatever_the_umask(
     project.write(SLEEPER)
     assert not (isolated_home / ".local").exists()
     # umask 000: every mode below comes from taskmux alone (the tmux server it starts,
-    # and so the log writer, inherit that umask too).
-    result = subprocess.run(
-        ["sh", "-c", 'umask 000 && exec "$@"', "sh", TASKMUX, "start", "--json"],
-        cwd=project.root,
-        env=project.env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    # and so the log writer, inherit that umask too). The start runs in this process, so
+    # the umask is this process's for the call.
+    umask = os.umask(0)
+    try:
+        result = project.run("start", "--json")
+    finally:
+        os.umask(umask)
     assert result.returncode == 0, result.stdout + result.stderr
     wait_until(lambda: "web-says-hello" in _log_text(project, "web"))
     paths = project.paths
@@ -292,16 +289,21 @@ def test_a_token_file_others_can_read_is_refused(project: Project) -> None:
 # One supervisor, even when the state folder is removed -------------------------------
 
 
-@pytest.mark.parametrize("first", [["start", "-m"], ["daemon", "--port", "0"]])
+@pytest.mark.parametrize("first", ["start -m", "daemon"])
 def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
-    project: Project, first: list[str]
+    project: Project, first: str
 ) -> None:
-    """The first supervisor is a real process (the claim is held by another process); the
-    second ones are refused in the test's process, and the next one runs in its thread."""
+    """The first supervisor runs in a thread of the test's process (the claim answers
+    from its own thread); the second ones are refused in the test's main thread, and the
+    next one runs once the first has ended."""
     project.write(SLEEPER)
     lock = project.paths.supervisor_lock
-    supervisor = project.spawn(*first)
-    ready = project.paths.daemon_state if first[0] == "daemon" else project.paths.events
+    supervisor: Supervising | DaemonThread
+    if first == "daemon":
+        supervisor = DaemonThread(project.root, ui_port=0).begin()
+    else:
+        supervisor = project.supervise()
+    ready = project.paths.daemon_state if first == "daemon" else project.paths.events
     wait_until(lambda: supervisor_running(lock) and ready.exists(), timeout=20)
     log, spool = project.paths.log_file("web"), project.paths.root / "spool" / "web"
 
@@ -323,12 +325,15 @@ def test_removing_the_state_folder_does_not_allow_a_second_supervisor(
         result = project.refused(*second, "--json")
         error = _error(result)
         assert result.returncode == 1 and error["code"] == "E501", result.stdout
-        assert f"pid {supervisor.pid}" in error["message"]
-    assert supervisor.poll() is None
-    supervisor.terminate()
-    supervisor.wait(timeout=20)
+        assert f"pid {os.getpid()}" in error["message"]
+    if isinstance(supervisor, DaemonThread):
+        assert supervisor.error is None
+        supervisor.stop()
+    else:
+        assert supervisor.alive
+        supervisor.end()
     wait_until(lambda: not supervisor_running(lock))
-    again = project.supervise()  # the claim died with its holder
+    again = project.supervise()  # the claim ended with its holder
     assert supervisor_running(lock) and again.claim.warning is None
     holds_for(lambda: again.alive, 0.3)
 
@@ -368,14 +373,13 @@ def test_another_user_squatting_the_claim_name_cannot_lock_us_out(
         assert squatter.stdout is not None and squatter.stdout.readline() == "bound\n"
         lock = project.paths.supervisor_lock
         assert not supervisor_running(lock)  # a foreign holder is no supervisor of ours
-        monitor = project.spawn("start", "-m")
-        wait_until(lambda: supervisor_running(lock), timeout=20)
-        assert monitor.poll() is None
+        monitor = project.supervise()  # what `start -m` prints first is this warning
+        assert supervisor_running(lock) and monitor.alive
         second = project.refused("start", "-m", "--json")
         assert second.returncode == 1 and _error(second)["code"] == "E501"  # the lock file
-        monitor.terminate()
-        output, _ = monitor.communicate(timeout=20)
-        assert "not by a supervisor of yours" in output and other_user.pw_name in output
+        warning = monitor.claim.warning or ""
+        assert "not by a supervisor of yours" in warning and other_user.pw_name in warning
+        monitor.end()
     finally:
         squatter.kill()
         squatter.communicate(timeout=10)
