@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
-import time
 from typing import Any
 
 import pytest
 from harness import Project, pid_alive, project, wait_until
+
+from taskmux.runtime import timing
 
 __all__ = ["project"]
 
@@ -235,34 +235,19 @@ def test_a_bom_is_accepted_and_kept(project: Project) -> None:
     assert set(project.status()) == {"alpha", "beta", "gamma"}
 
 
-def _read_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str | None:
-    """The next line of `proc`'s output that holds `needle`, or None at the deadline."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if ready:
-            line = proc.stdout.readline()
-            if needle in line:
-                return line
-            assert line, "output ended"
-    return None
-
-
-def test_watch_reports_a_latin1_edit_and_keeps_tasks(project: Project) -> None:
+def test_a_watching_supervisor_reports_a_latin1_edit_and_keeps_tasks(project: Project) -> None:
+    """The config watch of `start -m` (the one `watch` runs too, whose own loop is
+    tests/supervision/test_watch.py's), in a thread here: the reload it reports."""
     pids = _start(project)
-    watch = project.spawn("watch", "--json")
-    assert _read_line(watch, "watching", timeout=15)
-    line = None
+    supervising = project.supervise()
     for _ in range(5):  # the first save may land before the watch is in place
         tmp = project.root / ".taskmux.toml.swp"
         tmp.write_bytes(f'name = "{project.session}"\n'.encode() + LATIN1)
         os.replace(tmp, project.config)  # as editors save
-        line = _read_line(watch, '"errors"', timeout=3)
-        if line:
+        if timing.wait_until(lambda: supervising.reloads, 3, interval=0.05):
             break
-    assert line is not None, "watch reported no reload"
-    outcome = json.loads(line)
+    assert supervising.reloads, "no reload reported"
+    outcome = supervising.reloads[0].to_dict()
     assert outcome["ok"] is False
     assert outcome["errors"][0].startswith("error[E110]") and ":3:" in outcome["errors"][0]
-    assert watch.poll() is None and all(pid_alive(pid) for pid in pids.values())
+    assert supervising.alive and all(pid_alive(pid) for pid in pids.values())
