@@ -149,8 +149,10 @@ async def _crash_and_listen(project: Path, daemon: DaemonProcess) -> None:
         assert time.monotonic() - crashed_at < 2.0  # ~1 s: 0.5 s poll + 0.2 s tail
         assert event["signal"] == signal.SIGKILL
 
-        # Events of other processes are pushed too: a stop from the CLI.
-        result = await asyncio.to_thread(run_cli, "stop", "beta", cwd=project)
+        # Events of other processes are pushed too: a stop from the CLI (run here, in the
+        # main thread, as a command that returns: the daemon's thread keeps serving and
+        # the socket keeps the push until the loop reads it).
+        result = run_cli("stop", "beta", cwd=project)
         assert result.returncode == 0, result.stderr
         event = await _next_event(ws, lambda e: e["task"] == "beta")
         assert event["event"] == "stopped" and event["manual"] is True
@@ -439,16 +441,18 @@ def test_kill_9_loses_nothing(tmp_path: Path, tmux_socket: str) -> None:  # noqa
 
 
 def test_one_supervisor_per_project(project: Path) -> None:
-    # The holder is a real process; the refused ones run in the test's process.
-    with running_daemon(project, process=True) as daemon:
+    # The holder runs in a thread (its claim answers from a thread of its own); the
+    # refused ones run in the test's main thread.
+    with running_daemon(project) as daemon:
+        assert isinstance(daemon, DaemonThread)
         port = str(daemon.info["port"])
         second = run_refused(["daemon", "--port", "0"], cwd=project)
         assert second.returncode == 1
-        assert "E501" in second.stderr and str(daemon.pid) in second.stderr
+        assert "E501" in second.stderr and f"pid {daemon.pid}" in second.stderr
         assert port in second.stderr
         monitor = run_refused(["start", "-m"], cwd=project)
-        assert monitor.returncode == 1 and str(daemon.pid) in monitor.stderr
-        assert daemon.process.poll() is None
+        assert monitor.returncode == 1 and f"pid {daemon.pid}" in monitor.stderr
+        assert daemon.error is None
         assert call(daemon, "status")["ok"]
         assert "stopped" not in daemon.log_text  # the refused ones left its log alone
 
