@@ -41,7 +41,7 @@ def test_another_process_is_refused_with_e307_until_it_forces(project: Project) 
     assert _holders(project) == {"db": "agent-a", "api": "agent-a"}
     assert "held by agent-a" in project.run("status").stdout  # the human table
 
-    refused = project.run("stop", "api", installed=True)  # another process, no holder
+    refused = project.run("stop", "api")  # another caller, no holder
     assert refused.returncode == 1
     assert "error[E307]" in refused.stderr and "'agent-a'" in refused.stderr
     assert "--holder agent-a" in refused.stderr
@@ -49,7 +49,7 @@ def test_another_process_is_refused_with_e307_until_it_forces(project: Project) 
     other = project.run("kill", "api", "--holder", "agent-b")
     assert other.returncode == 1 and "E307" in other.stderr
 
-    forced = project.run("stop", "api", "--force", installed=True)
+    forced = project.run("stop", "api", "--force")
     assert forced.returncode == 0, forced.stderr
     rows = project.status()
     assert rows["api"]["state"] == "stopped" and rows["api"]["holder"] is None

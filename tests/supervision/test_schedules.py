@@ -194,7 +194,7 @@ def test_start_m_runs_an_every_task_and_keeps_the_status_line(project: Project) 
         restart_policy = "no"
         """
     )
-    project.spawn("start", "-m")
+    project.supervise()
 
     def runs() -> list[float]:
         return [e["ts"] for e in project.events() if e["event"] == "scheduled_run"]
