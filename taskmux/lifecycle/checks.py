@@ -120,6 +120,8 @@ class Checks:
         if state.dead or not task.needs_check:
             return Checked(result)
         run = state.started_at
+        if not count and _already_stored(state.health, task, result, passed, ready, run):
+            return Checked(result, state.health, state.health)
         # One reader-writer of the streak at a time, across processes: a `taskmux
         # health` that read the streak before the supervisor's check raised it would
         # otherwise write it back lower (and a second `health_failed` would follow).
@@ -169,6 +171,30 @@ class Checks:
         return HealthReport(
             {n: task_health(n, *expected[n], results.get(n), n in starting) for n in names}
         )
+
+
+def _already_stored(
+    stored: Health | None,
+    task: TaskConfig,
+    result: CheckResult,
+    passed: bool,
+    ready: bool,
+    run: float | None,
+) -> bool:
+    """Whether an uncounted check (`health`, a wait's poll) found what the window holds:
+    the same run's verdict, reason and limit, written less than a `health_interval` ago.
+    Such a check writes nothing (it could change only the time of the last check, which
+    stays within one interval) and so costs no look at tmux either: a wait that polls a
+    dependency every 0.25 s rewrites its verdict when it changes, not on every poll.
+    The streak is never an uncounted check's to change, so leaving it is exact."""
+    if stored is None or not same_run(stored.run, run):
+        return False
+    return (
+        stored.healthy == (passed and ready)
+        and stored.reason == result.reason
+        and stored.retries == max(1, task.health_retries)
+        and 0 <= time.time() - stored.checked_at < task.health_interval
+    )
 
 
 def _was_ready(before: Health | None, run: float) -> bool:

@@ -38,7 +38,7 @@ from taskmux.lifecycle.restart import (
 )
 from taskmux.lifecycle.results import Checked
 from taskmux.lifecycle.stale import stale_tasks
-from taskmux.runtime.state import TaskState, health_change, same_run
+from taskmux.runtime.state import TaskState, same_run
 from taskmux.runtime.timing import Timing, wait_until
 from taskmux.runtime.tmux_manager import Observation
 from taskmux.runtime.wakeup import Listener
@@ -48,6 +48,7 @@ from taskmux.statedir.claim import describe_holder as describe_holder
 from taskmux.statedir.claim import read_holder as read_holder
 from taskmux.statedir.claim import supervisor_running as supervisor_running
 from taskmux.supervision.change_restart import restart_for_change
+from taskmux.supervision.check_outcome import health_event, is_quiet
 from taskmux.supervision.exitwatch import ExitWatch
 from taskmux.supervision.filewatch import Change, FileWatcher, should_restart
 from taskmux.supervision.notify import Notifier
@@ -347,39 +348,40 @@ class Supervisor:
             return
         future = self.checks.get(name)
         if future is not None:
-            if not future.done():
+            if not future.done():  # its end wakes the loop if it is news or overdue
+                due = self.next_check.get(name)
+                if due is not None and due > now:
+                    self._dues.append(due)
                 return
             del self.checks[name]
             checked = future.result()
-            self._report_health(project, name, checked)
+            result = checked.result
+            event = health_event(checked.before, checked.after, result.reason, result.output)
+            if event is not None:
+                project.record(event[0], name, **event[1])
             if checked.after is not None and same_run(checked.after.run, state.started_at):
                 # This tick's observation may predate that verdict; the next check counts on.
                 state = replace(state, health=checked.after)
         due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
         if now >= due:
-            self.next_check[name] = now + task.health_interval
+            self.next_check[name] = due = now + task.health_interval
             self.checks[name] = check = self.pool.submit(project.check, name, state)
-            check.add_done_callback(lambda _done: self.wake())
-        else:
-            self._dues.append(due)
+            check.add_done_callback(partial(self._check_done, name))
+        self._dues.append(due)
 
-    def _report_health(self, project: Supervised, name: str, checked: Checked) -> None:
-        """An event when the failure streak reaches `health_retries`, and when it ends after
-        that; single failures of a task still coming up are only counted on its window."""
-        if checked.after is None:
-            return
-        change = health_change(checked.before, checked.after)
-        if change == "health_failed":
-            output = checked.result.output[-500:]
-            project.record(
-                change,
-                name,
-                failures=checked.after.failures,
-                reason=checked.result.reason,
-                output=output,
-            )
-        elif change == "health_recovered":
-            project.record(change, name)
+    def _check_done(self, name: str, done: Future[Checked]) -> None:
+        """Wake the loop for a check's result, unless it is a quiet pass (`is_quiet`) that
+        the tick at the next check's due time (in `_dues`) will take in: each passing
+        check of a healthy task then costs one look at tmux, not two."""
+        due = self.next_check.get(name)
+        failed = done.cancelled() or done.exception() is not None
+        if (
+            failed
+            or due is None
+            or self.clock() >= due
+            or not is_quiet(done.result().before, done.result().after)
+        ):
+            self.wake()
 
     def _apply(
         self, project: Supervised, name: str, state: TaskState, decision: Decision, now: float

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from harness import Project, project, wait_until
@@ -53,7 +54,9 @@ def test_a_manual_check_never_writes_the_streak_back_down(
         return seen
 
     monkeypatch.setattr(manual, "observe", read_then_let_the_supervisor_in)
-    manual.checked("sick", state)
+    # A state whose verdict differs from the stored one: the manual check has to write (one
+    # that finds its result stored already writes nothing, reads nothing).
+    manual.checked("sick", replace(state, health=None))
     for check in late:
         check.join(timeout=10)
     health = supervisor.observe().tasks["sick"].health

@@ -28,7 +28,7 @@ from taskmux.lifecycle.results import Checked, Launched, StartReport
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.port_guard import Holder
 from taskmux.runtime.state import TaskState, in_start_period, next_health
-from taskmux.runtime.timing import Timing
+from taskmux.runtime.timing import Timing, wait_until
 from taskmux.runtime.tmux_manager import Observation
 from taskmux.supervision.filewatch import WatchSpec
 from taskmux.supervision.supervisor import Supervisor
@@ -490,3 +490,76 @@ def test_the_restart_event_counts_the_attempt() -> None:
     assert attempts == [1, 2]
     (gave_up,) = [f for _, event, _, f in fake.events if event == "gave_up"]
     assert gave_up["restarts"] == 2
+
+
+class _Wakes:
+    """Stands in for the loop's exit watch: counts the wakes a finished check asks for."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wake(self) -> None:
+        self.count += 1
+
+
+def test_a_quiet_pass_wakes_nobody_and_its_tick_is_the_next_checks_due_time() -> None:
+    clock = [T0]
+    fake = FakeProject(_config(CHECKED), clock)  # health_interval = 5
+    supervisor = Supervisor(lambda: fake, clock=lambda: clock[0], timing=Timing.fast())
+    wakes = _Wakes()
+    supervisor._exits = wakes  # type: ignore[assignment]
+    judged = []  # the checks whose end the supervisor has judged (in the check's thread)
+    judge = supervisor._check_done
+
+    def judging(name: str, done: Future[Checked]) -> None:
+        judge(name, done)
+        judged.append(name)
+
+    supervisor._check_done = judging  # type: ignore[method-assign]
+    try:
+        fake.run("web")
+
+        def check_at(at: float) -> int:
+            """Tick at `at`, let the check it starts end; the wakes that end asked for."""
+            clock[0] = T0 + at
+            before, ends = wakes.count, len(judged)
+            supervisor.tick()
+            wait_until(lambda: len(judged) > ends, timeout=10)
+            return wakes.count - before
+
+        assert check_at(5) == 1  # the run's first verdict: news
+        assert T0 + 10 in supervisor._dues  # the next check's time is the next look
+        assert check_at(10) == 0  # a pass after a pass: taken in by the tick at 15
+        assert T0 + 15 in supervisor._dues
+        fake.passing["web"] = False
+        assert check_at(15) == 1  # a failure is news at once
+        fake.passing["web"] = True
+        assert check_at(20) == 1  # so is the pass that ends the streak
+        assert check_at(25) == 0
+        assert [e for _, e, _, _ in fake.events if e.startswith("health")] == []
+    finally:
+        supervisor.pool.shutdown(wait=True)
+        supervisor.action_pool.shutdown(wait=True)
+
+
+def test_a_quiet_pass_still_wakes_the_loop_when_it_ends_after_its_due_time() -> None:
+    clock = [T0]
+    supervisor = Supervisor(lambda: FakeProject(_config(CHECKED), clock), clock=lambda: clock[0])
+    wakes = _Wakes()
+    supervisor._exits = wakes  # type: ignore[assignment]
+    healthy = next_health(None, True, True, 3, T0, T0)
+    done: Future[Checked] = Future()
+    done.set_result(Checked(CheckResult(True, 0, "", 0.0), healthy, healthy))
+    supervisor.next_check["web"] = T0 + 1
+    supervisor._check_done("web", done)
+    assert wakes.count == 0
+    clock[0] = T0 + 1  # a slow check: the tick at its due time found it still running
+    supervisor._check_done("web", done)
+    assert wakes.count == 1
+    failed: Future[Checked] = Future()
+    failed.set_exception(RuntimeError("boom"))
+    clock[0] = T0
+    supervisor._check_done("web", failed)
+    assert wakes.count == 2
+    supervisor.pool.shutdown(wait=True)
+    supervisor.action_pool.shutdown(wait=True)
