@@ -34,7 +34,7 @@ CONFIG = f"""
 [tasks.api]
 command = "{sys.executable} -m http.server $PORT --bind 127.0.0.1"
 port = "auto"
-health_check = "{sys.executable} -c 'import socket,os; socket.create_connection((\\"127.0.0.1\\", int(os.environ[\\"PORT\\"])), 1)'"
+health_tcp = true
 health_interval = 0.2
 health_start_period = 30  # web waits for api's first pass, however loaded the machine is
 stop_grace_period = 0.5
