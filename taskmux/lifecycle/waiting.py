@@ -23,7 +23,13 @@ from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
 from taskmux.lifecycle.context import Context
-from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict, settling
+from taskmux.lifecycle.readiness import (
+    UNTIL_IT_ENDS,
+    Status,
+    Verdict,
+    dependency_verdict,
+    settling,
+)
 from taskmux.lifecycle.redaction import redacted_tail
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.lifecycle.results import Death, Progress, StartReport
@@ -194,7 +200,7 @@ def judge(
         hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":
-        return Verdict("pending", "still running")
+        return UNTIL_IT_ENDS
     if condition in ("healthy", "ready"):
         if task.needs_check:
             return Verdict("check", "not healthy yet")
@@ -267,6 +273,7 @@ def wait_for(
         deadline=started + max(0.0, timeout),
         interval=lifecycle.timing.dependency_poll if poll is None else poll,
         stop=stop,
+        sweep=lifecycle.timing.wait_sweep,
     )
     return WaitResult(
         condition,
@@ -306,7 +313,7 @@ def wait_dependency(
     def judge(observation: Observation) -> dict[str, Verdict]:
         verdict = dependency_verdict(condition, task, observation.tasks.get(name), time.time())
         if verdict.status == "pending" and condition.startswith("completed"):
-            verdict = Verdict("pending", "was still running")
+            verdict = replace(verdict, reason="was still running")
         return {name: verdict}
 
     # A probe-less `healthy` is a matter of time: looked at often, its level costs little
@@ -321,6 +328,7 @@ def wait_dependency(
         deadline=limit,
         interval=ctx.timing.uptime_poll if plain else ctx.timing.dependency_poll,
         stop=cancel,
+        sweep=ctx.timing.wait_sweep,
     )
     verdict = watched.verdicts[name]
     if verdict.status == "met":
