@@ -3,10 +3,15 @@
 `start` asks this for every dependency it waits on; `wait` asks the same about the tasks
 it waits for. A condition is met, not yet met, impossible ("failed": the dependents are
 skipped at once, with the reason), or needs the task's check run ("check").
+
+A pending verdict may say when it can next change (`until`), so that a wait sleeps until
+then instead of reading tmux every poll (`next_change`).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +27,41 @@ class Verdict:
 
     status: Status
     reason: str
+    # Pending: the moment (a `time.time()` value) before which nothing but the end of the
+    # task's pane process can change it; inf: only that end. None: it may change any time.
+    until: float | None = None
+
+
+# Pending until its pane process ends: completion (or any exit) of a running task.
+UNTIL_IT_ENDS = Verdict("pending", "still running", math.inf)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """When a wait has to look again: at `at` (a `time.time()` value), or as soon as one
+    of `pids` (the pane processes of the tasks it waits for) ends."""
+
+    at: float
+    pids: frozenset[int]
+
+
+def next_change(
+    verdicts: Mapping[str, Verdict], states: Mapping[str, TaskState | None]
+) -> Wake | None:
+    """When the unmet verdicts can next change, if each says so and its task runs with a
+    known pid; None: any may change at any time (a probe to run, a restart to come), so
+    the wait looks again after its usual pause."""
+    at, pids = math.inf, set[int]()
+    for name, verdict in verdicts.items():
+        if verdict.status == "met":
+            continue
+        state = states.get(name)
+        if verdict.status != "pending" or verdict.until is None:
+            return None
+        if state is None or not state.is_alive or state.pid is None:
+            return None
+        at, pids = min(at, verdict.until), pids | {state.pid}
+    return Wake(at, frozenset(pids)) if pids else None
 
 
 def success_text(task: TaskConfig) -> str:
@@ -36,7 +76,8 @@ def settling(task: TaskConfig, state: TaskState, now: float) -> Verdict | None:
     uptime = max(0.0, now - state.started_at)
     if uptime >= task.min_uptime:
         return None
-    return Verdict("pending", f"up {uptime:.1f}s of its min_uptime {task.min_uptime:g}s")
+    reason = f"up {uptime:.1f}s of its min_uptime {task.min_uptime:g}s"
+    return Verdict("pending", reason, state.started_at + task.min_uptime)
 
 
 def dependency_verdict(
@@ -57,7 +98,7 @@ def dependency_verdict(
         if condition == "started":
             return Verdict("met", "started")
         if condition in ("completed", "completed_successfully"):
-            return Verdict("pending", "still running")
+            return UNTIL_IT_ENDS
         if task.needs_check:
             return Verdict("check", "not healthy yet")
         young = settling(task, state, now) if now is not None else None

@@ -22,6 +22,7 @@ from taskmux.lifecycle.results import Death, Launched, Progress, StartReport
 from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.stop import Stopper
 from taskmux.lifecycle.waiting import wait_dependency
+from taskmux.logs.stopflag import StopFlag
 from taskmux.runtime.tmux_manager import Observation
 from taskmux.statedir.claim import supervisor_running
 
@@ -167,7 +168,7 @@ class Starter:
         deadline: float | None,
         kill_port: bool,
     ) -> None:
-        cancel = threading.Event()
+        cancel = StopFlag()  # wakes a dependency wait asleep on a pidfd
         workers = max(4, sum(len(self.ctx.project.task(n).depends_on) for n in to_launch))
         with ThreadPoolExecutor(max_workers=min(32, workers)) as pool:
             schedule = _Schedule(self, in_scope, report, pool, cancel, deadline, kill_port)

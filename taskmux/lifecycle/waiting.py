@@ -13,26 +13,30 @@ that keeps failing its checks.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from taskmux.config import schema
 from taskmux.config.schema import TaskConfig
 from taskmux.config.signals import signal_name
 from taskmux.lifecycle.context import Context
-from taskmux.lifecycle.readiness import Status, Verdict, dependency_verdict, settling
+from taskmux.lifecycle.readiness import (
+    UNTIL_IT_ENDS,
+    Status,
+    Verdict,
+    dependency_verdict,
+    settling,
+)
 from taskmux.lifecycle.redaction import redacted_tail
 from taskmux.lifecycle.restart import Action, decide, history_of, observed_of, policy_of
 from taskmux.lifecycle.results import Death, Progress, StartReport
+from taskmux.lifecycle.watchloop import Watched, watch
 from taskmux.runtime.health import CheckResult
 from taskmux.runtime.readylog import STAMP_SLACK
 from taskmux.runtime.state import TaskState
-from taskmux.runtime.timing import wait_until
 from taskmux.runtime.tmux_manager import Observation
 
 if TYPE_CHECKING:
@@ -196,7 +200,7 @@ def judge(
         hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":
-        return Verdict("pending", "still running")
+        return UNTIL_IT_ENDS
     if condition in ("healthy", "ready"):
         if task.needs_check:
             return Verdict("check", "not healthy yet")
@@ -234,86 +238,6 @@ def last_log_lines(
     return tuple(line.text[:MAX_LINE] for line in lines)
 
 
-def _run_identity(state: TaskState | None) -> str:
-    return f"{state.pid}:{state.started_at}" if state else ""
-
-
-# The one loop ---------------------------------------------------------------------------
-
-Check = Callable[[str, TaskState, float | None], CheckResult]
-
-
-@dataclass
-class Watched:
-    """The last round of a wait: what tmux showed, each task's verdict, the checks run."""
-
-    observation: Observation
-    verdicts: dict[str, Verdict]
-    checks: dict[str, CheckResult] = field(default_factory=dict)
-    timed_out: bool = False
-
-
-def watch(
-    observe: Callable[[], Observation],
-    names: list[str],
-    judge: Callable[[Observation], dict[str, Verdict]],
-    check: Check,
-    unhealthy: Callable[[CheckResult], str],
-    *,
-    deadline: float | None,
-    interval: float,
-    stop: threading.Event | None = None,
-) -> Watched:
-    """Look at the tasks until every verdict is met, one failed, `deadline` (a
-    `time.monotonic()` value; None: no end) passed or `stop` was set: the one loop both
-    `wait` and a start's dependency waits run.
-
-    Each round reads tmux once and asks `judge` about every task; a "check" verdict runs
-    the task's `check` (side by side, with the time left), whose pass is remembered for
-    that run and whose failure is pending with `unhealthy`'s reason.
-    """
-    checks: dict[str, CheckResult] = {}
-    healthy_run: dict[str, str] = {}  # task -> the run whose health check passed
-    rounds: list[Watched] = []
-
-    def left() -> float | None:
-        return None if deadline is None else max(0.05, deadline - time.monotonic())
-
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
-
-        def finished() -> bool:
-            if rounds and stop is not None and stop.is_set():
-                return False  # cancelled: no further round (its check could take long)
-            observation = observe()
-            verdicts = judge(observation)
-            to_check = []
-            for name, verdict in verdicts.items():
-                if verdict.status != "check":
-                    continue
-                if healthy_run.get(name) == _run_identity(observation.tasks[name]):
-                    verdicts[name] = Verdict("met", "healthy")
-                else:
-                    to_check.append(name)
-            remaining = left()
-            futures = {n: pool.submit(check, n, observation.tasks[n], remaining) for n in to_check}
-            for name, future in futures.items():
-                checks[name] = result = future.result()
-                if result.healthy:
-                    healthy_run[name] = _run_identity(observation.tasks[name])
-                    verdicts[name] = Verdict("met", "healthy")
-                else:
-                    verdicts[name] = Verdict("pending", unhealthy(result))
-            rounds[:] = [Watched(observation, verdicts, checks)]
-            statuses = {v.status for v in verdicts.values()}
-            return statuses == {"met"} or "failed" in statuses
-
-        timeout = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
-        done = wait_until(finished, timeout, interval=interval, stop=stop)
-    last = rounds[-1]
-    last.timed_out = not done and not (stop is not None and stop.is_set())
-    return last
-
-
 # `wait` ----------------------------------------------------------------------------------
 
 
@@ -349,6 +273,7 @@ def wait_for(
         deadline=started + max(0.0, timeout),
         interval=lifecycle.timing.dependency_poll if poll is None else poll,
         stop=stop,
+        sweep=lifecycle.timing.wait_sweep,
     )
     return WaitResult(
         condition,
@@ -388,7 +313,7 @@ def wait_dependency(
     def judge(observation: Observation) -> dict[str, Verdict]:
         verdict = dependency_verdict(condition, task, observation.tasks.get(name), time.time())
         if verdict.status == "pending" and condition.startswith("completed"):
-            verdict = Verdict("pending", "was still running")
+            verdict = replace(verdict, reason="was still running")
         return {name: verdict}
 
     # A probe-less `healthy` is a matter of time: looked at often, its level costs little
@@ -403,6 +328,7 @@ def wait_dependency(
         deadline=limit,
         interval=ctx.timing.uptime_poll if plain else ctx.timing.dependency_poll,
         stop=cancel,
+        sweep=ctx.timing.wait_sweep,
     )
     verdict = watched.verdicts[name]
     if verdict.status == "met":

@@ -25,10 +25,13 @@ def _open(pid: int) -> int | None:
         return None
 
 
-def wait_exits(pids: Collection[int], deadline: float) -> set[int] | None:
-    """Sleep until every one of `pids` has ended or `deadline` (a `time.time()` value)
-    has passed; the pids that ended by then. None where pidfds are missing (not Linux, an
-    old kernel): the caller then looks on its own clock."""
+def wait_exits(
+    pids: Collection[int], deadline: float, *, first: bool = False, wake: int | None = None
+) -> set[int] | None:
+    """Sleep until every one of `pids` has ended (with `first`: any one), `deadline` (a
+    `time.time()` value) has passed, or the file descriptor `wake` became readable (a
+    `StopFlag`'s); the pids that ended by then. None where pidfds are missing (not Linux,
+    an old kernel): the caller then looks on its own clock."""
     fds: dict[int, int] = {}
     ended: set[int] = set()
     try:
@@ -45,13 +48,19 @@ def wait_exits(pids: Collection[int], deadline: float) -> set[int] | None:
         poller = select.poll()
         for fd in fds:
             poller.register(fd, select.POLLIN)
-        while len(ended) < len(pids):
+        if wake is not None:
+            poller.register(wake, select.POLLIN)
+        while len(ended) < len(pids) and not (first and ended):
             left = deadline - time.time()
             if left <= 0:
                 break
-            for fd, _event in poller.poll(math.ceil(left * 1000)):
-                poller.unregister(fd)
-                ended.add(fds[fd])
+            events = poller.poll(math.ceil(left * 1000))
+            for fd, _event in events:
+                if fd in fds:
+                    poller.unregister(fd)
+                    ended.add(fds[fd])
+            if wake is not None and any(fd == wake for fd, _event in events):
+                break
     finally:
         _close(fds)
     return ended

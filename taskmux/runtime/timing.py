@@ -55,6 +55,9 @@ class Timing:
     file_debounce: float = 0.5  # quiet after the last change of a watched file before a restart
     config_debounce: float = 0.3  # quiet after the last edit of taskmux.toml before a reload
     tmux_retry: float = 0.05  # a client that met a server exiting as it connected tries again
+    # A wait that sleeps until a known moment (a min_uptime, a completion) reads tmux at
+    # least this often regardless: a window closed while its process lives on ends no sleep.
+    wait_sweep: float = 5.0
 
     @classmethod
     def fast(cls) -> Timing:
@@ -114,12 +117,14 @@ def wait_until(
     interval: float = 0.05,
     max_interval: float | None = None,
     stop: threading.Event | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> _T | None:
     """Call `predicate` until it returns something truthy and return that; None when
     `timeout` seconds pass (or `stop` is set) first. The predicate always runs once more
     at the deadline, so a condition met just in time is not missed. With `max_interval`
     the pause doubles from `interval` up to it (quick to notice a quick change, cheap to
-    wait for a slow one)."""
+    wait for a slow one). `sleep(left)`, if given, is the pause instead: the caller's
+    own, of at most `left` seconds, ended early by `stop` as it sees fit."""
     deadline = time.monotonic() + timeout
     step = interval
     while True:
@@ -132,7 +137,11 @@ def wait_until(
         pause = min(step, left)
         if max_interval is not None:
             step = min(step * 2, max_interval)
-        if stop is not None:
+        if sleep is not None:
+            sleep(left)
+            if stop is not None and stop.is_set():
+                return predicate() or None
+        elif stop is not None:
             if stop.wait(pause):
                 return predicate() or None
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -49,3 +50,37 @@ def test_a_process_gone_already_counts_as_ended_and_the_others_are_told_apart() 
         living.kill()
         living.wait(10)
     assert ended == {gone.pid}
+
+
+def test_with_first_it_wakes_when_any_one_ends() -> None:
+    quick = subprocess.Popen(["sleep", "0.1"])
+    living = subprocess.Popen(["sleep", "60"])
+    try:
+        began = time.monotonic()
+        ended = wait_exits([quick.pid, living.pid], time.time() + 30, first=True)
+        took = time.monotonic() - began
+    finally:
+        living.kill()
+        living.wait(10)
+        quick.wait(10)
+    assert ended == {quick.pid}
+    assert took < 20
+
+
+def test_a_stop_flag_wakes_it() -> None:
+    from taskmux.logs.stopflag import StopFlag
+
+    living = subprocess.Popen(["sleep", "60"])
+    stop = StopFlag()
+    timer = threading.Timer(0.1, stop.set)
+    timer.start()
+    try:
+        began = time.monotonic()
+        ended = wait_exits([living.pid], time.time() + 30, first=True, wake=stop.fileno())
+        took = time.monotonic() - began
+    finally:
+        timer.cancel()
+        living.kill()
+        living.wait(10)
+    assert ended == set()
+    assert took < 20
