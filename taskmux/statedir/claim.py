@@ -212,11 +212,12 @@ def _bind(address: bytes, info_path: Path) -> tuple[socket.socket | None, str | 
             if exc.errno != errno.EADDRINUSE:
                 sock.close()
                 return None, f"cannot bind the supervisor claim name ({exc.strerror}); {_ALONE}"
-        holder = name_holder(address, patience=_PATIENCE)
-        # A supervisor killed while a child of its own had not yet exec'd leaves the name
-        # bound by that child's copy of the socket for a few milliseconds: a dead holder
-        # is waited out, not reported as a supervisor that runs.
-        if holder is not None and not _alive(holder.pid) and time.monotonic() < deadline:
+        holder = name_holder(address)
+        # A supervisor that just ended (or was killed) while a child of its own had not
+        # yet exec'd leaves the name bound by that child's copy of the socket for a few
+        # milliseconds, answering nobody: a holder that does not answer, or is dead, is
+        # waited out (the bind tried again), not reported as squatting the name.
+        if (holder is None or not _alive(holder.pid)) and time.monotonic() < deadline:
             time.sleep(0.005)
             continue
         sock.close()
