@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import TASKMUX as TASKMUX
@@ -45,6 +46,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     worker a core leaves the cores idle most of the time (on 2 cores: 4 workers ran the
     default set in 86 s, 6 in 72 s, 8 in 69 s with the cores saturated)."""
     return 3 * len(os.sched_getaffinity(0))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, in the controller
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` that works with pytest 9 (see tests/xdist_groups.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist_groups import declared_groups, make_scheduler
+
+    here = Path(__file__).parent
+    return make_scheduler(config, log, declared_groups(here, config.rootpath))
 
 
 @pytest.hookimpl(tryfirst=True)
