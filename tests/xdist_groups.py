@@ -15,7 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-_MARK = re.compile(r"""xdist_group\(\s*(?:name\s*=\s*)?["']([^"']+)["']""")
+# A line that is the mark: `pytestmark = pytest.mark.xdist_group("NAME")` (the module)
+# or `@pytest.mark.xdist_group("NAME")` (the test function below it).
+_MARK = re.compile(
+    r"""^(pytestmark\s*=\s*|\s*@)pytest\.mark\.xdist_group\(\s*(?:name\s*=\s*)?["']([^"']+)["']""",
+    re.MULTILINE,
+)
 _TEST = re.compile(r"^\s*(?:async\s+)?def\s+(test\w*)", re.MULTILINE)
 
 
@@ -29,13 +34,12 @@ def declared_groups(tests: Path, rootdir: Path) -> dict[str, str]:
             continue
         where = path.relative_to(rootdir).as_posix()
         for mark in _MARK.finditer(text):
-            line_start = text.rfind("\n", 0, mark.start()) + 1
-            if text[line_start : mark.start()].lstrip().startswith("pytestmark"):
-                groups[f"{where}::"] = mark.group(1)
+            if mark.group(1).startswith("pytestmark"):
+                groups[f"{where}::"] = mark.group(2)
                 continue
             test = _TEST.search(text, mark.end())
             if test is not None:
-                groups[f"{where}::{test.group(1)}"] = mark.group(1)
+                groups[f"{where}::{test.group(1)}"] = mark.group(2)
     return groups
 
 
