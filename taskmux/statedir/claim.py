@@ -125,28 +125,24 @@ def supervisor_running(lock_path: Path) -> bool:
     return is_locked(lock_path)
 
 
-def name_holder(address: bytes, patience: float = 0.0) -> Holder | None:
-    """Who listens on `address`, or None (nobody, or a holder that does not answer
-    within `patience` seconds). Never blocks: the connect is non-blocking."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        except OSError:
-            return None  # no unix sockets here (a sandbox): the lock file decides
-        probe.setblocking(False)
-        try:
-            probe.connect(address)
-            raw = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            pid, uid, _gid = struct.unpack("3i", raw)
-            return Holder(pid, uid)
-        except OSError:
-            pass  # refused: not listening (yet); EAGAIN: its queue is full for now
-        finally:
-            probe.close()
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.01)
+def name_holder(address: bytes) -> Holder | None:
+    """Who listens on `address`, or None (nobody, or a holder that does not answer now:
+    a claimant waits such a one out itself, see `_bind`). Never blocks: the connect is
+    non-blocking."""
+    try:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError:
+        return None  # no unix sockets here (a sandbox): the lock file decides
+    probe.setblocking(False)
+    try:
+        probe.connect(address)
+        raw = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None  # refused: not listening (yet); EAGAIN: its queue is full for now
+    finally:
+        probe.close()
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return Holder(pid, uid)
 
 
 def read_holder(info_path: Path) -> dict[str, Any] | None:
