@@ -27,16 +27,17 @@ How it stays lossless and cheap:
   socket), so the supervisor watches its process: one killed is started again at once.
 - It exits once no spool has a writer (a read lease can be taken only on a file nobody has
   open for writing) and nothing happened for `GRACE` seconds (or the grace given as its
-  second argument: tests pass a short one). The panes' `cat`s close
-  their spool when their window goes, which is the event that starts that check.
+  second argument: tests pass a short one). The panes' `cat`s close their spool when
+  their window goes, which is the event that starts that check.
   Launchers touch the spool before they look for a collector (see `spool.py`), so a
   collector about to exit sees the launch and stays.
 
-Run as `python -I -S collector.py STATE [GRACE]` (standard library only, so it starts in a few
-milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`); its settings are in `STATE/collector.conf` (`MAX_BYTES BACKUPS`), re-read
-whenever a launch touches a spool. State files follow the rules of `statedir/files.py`
-(restated in `layout.py`, since the collector imports nothing else of taskmux): folders 0700 and ours, files
-0600, never following a symlink.
+Run as `python -I -S collector.py STATE [GRACE]` (standard library only, so it starts in
+a few milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`, and it
+pokes through `statedir/wakesock.py`); its settings are in `STATE/collector.conf`
+(`MAX_BYTES BACKUPS`), re-read whenever a launch touches a spool. State files follow the
+rules of `statedir/files.py` (restated in `layout.py`, since the collector imports no
+more of taskmux than that): folders 0700 and ours, files 0600, never following a symlink.
 """
 
 import fcntl
@@ -81,7 +82,6 @@ PUNCH_STEP = 1 << 20  # reclaim the consumed prefix once this much more of it is
 CATCH_UP_AGE = 1.0  # bytes older than this get the spool's write time, not "now"
 _FDS_PER_SPOOL = 3  # the spool, its read mark, its log
 _SPARE_FDS = 32  # the lock, the watch, the brief opens of `open_private`
-_ADDRESS_LIMIT = 107  # a socket address holds 108 bytes with the closing NUL
 ACQUIRE_TRIES = 10  # 5 ms apart: outlasts a probe of the lock, not a running collector
 _BLOCK = 4096
 STATUS_QUERY = b"\x1b[5n"  # written by a task's waiting shell after the task (taskcmd.py)
@@ -349,28 +349,10 @@ def run(root: str, grace: float = GRACE) -> int:
 def _tell_supervisor(layout: Layout) -> None:
     """Poke the project's supervisor, if one runs, so it watches this process from now
     on: a `kill -9` then wakes it at once, and it starts another collector (a collector
-    a launch started may not hold the lock yet when the launch's own poke is read).
-    The poke of `statedir/wakesock.py`, restated on `_socket`: `socket` and `contextlib`
-    would double the collector's imports."""
-    import _socket
+    a launch started may not hold the lock yet when the launch's own poke is read)."""
+    from taskmux.statedir.wakesock import poke  # standard library only, and light
 
-    path = layout.wake_socket
-    folder = -1
-    try:
-        if len(os.fsencode(path)) > _ADDRESS_LIMIT:  # reached through the folder's fd
-            folder = os.open(layout.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            path = f"/proc/self/fd/{folder}/{os.path.basename(path)}"
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.sendto(b"c", path)
-        finally:
-            sock.close()
-    except (OSError, AttributeError):  # nobody listens, its queue is full (it will look
-        pass  # anyway), or no O_PATH (not Linux) for a long path
-    finally:
-        if folder >= 0:
-            os.close(folder)
+    poke(layout.root, b"c")
 
 
 def _reacquire(collector: Collector) -> bool:

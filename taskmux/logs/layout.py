@@ -131,12 +131,6 @@ class Layout:
     def settings(self) -> str:
         return os.path.join(self.root, "collector.conf")
 
-    @property
-    def wake_socket(self) -> str:
-        """The supervisor's wake-up socket (`statedir/wakesock.py`), which the collector
-        pokes once it runs."""
-        return os.path.join(self.root, "wake.sock")
-
     def spool(self, task: str) -> str:
         return os.path.join(self.root, "spool", task)
 

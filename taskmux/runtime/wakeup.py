@@ -22,7 +22,7 @@ import os
 import socket
 from pathlib import Path
 
-from taskmux.statedir.wakesock import SOCKET_NAME, address, poke
+from taskmux.statedir.wakesock import SOCKET_NAME, Address, poke
 
 __all__ = ["Listener", "poke"]
 
@@ -52,7 +52,7 @@ class Listener:
         """Listen for pokes; None where that is impossible (folder gone, one listens)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            with address(state_folder) as where:
+            with Address(state_folder) as where:
                 try:
                     sock.bind(where)
                 except OSError:
