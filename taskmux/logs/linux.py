@@ -4,6 +4,7 @@ Standard library only: the collector (started by path, `python -I -S`) imports i
 do readers that sleep until a file changes. `ctypes` is loaded on first use.
 """
 
+import math
 import os
 import select
 import struct
@@ -95,7 +96,7 @@ class Inotify:
     def wait(self, timeout: float | None) -> int | None:
         """The union of the event masks that arrive within `timeout` (None: forever);
         None if none did."""
-        ms = None if timeout is None else max(0, -int(-timeout * 1000 // 1))  # ceil: never early
+        ms = None if timeout is None else max(0, math.ceil(timeout * 1000))  # never early
         if not self.poller.poll(ms):
             return None
         mask = 0
