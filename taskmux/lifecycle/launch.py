@@ -294,7 +294,9 @@ class Launcher:
 
         def settled() -> bool:
             for name in list(pending):
-                logged = logspool.run_logged(root, name)  # known before the read below
+                # Known before the read below; each look waits no longer than a poll,
+                # so `log_wait` stays the bound of the whole wait.
+                logged = logspool.run_logged(root, name, self.ctx.timing.log_poll)
                 lines = self._tail_since(name, since[name])
                 if logged or (lines and lines == found.get(name)):
                     pending.discard(name)

@@ -157,14 +157,15 @@ def run_end(root: Path | str, task: str) -> int | None:
         os.close(fd)
 
 
-def run_logged(root: Path | str, task: str) -> bool:
+def run_logged(root: Path | str, task: str, wait: float = CATCH_UP_WAIT) -> bool:
     """Whether the log files hold everything the task's last run printed: its end is in
-    the spool (`run_end`) and, once caught up as a reader would, the collector has read
-    that far. False while either is not known yet."""
+    the spool (`run_end`) and, once caught up as a reader would (waiting at most `wait`
+    for a running collector), the collector has read that far. False while either is
+    not known yet."""
     end = run_end(root, task)
     if end is None:
         return False
-    catch_up(root, [task])
+    catch_up(root, [task], wait)
     where = layout(root)
     try:
         inode = os.stat(where.spool(task)).st_ino
