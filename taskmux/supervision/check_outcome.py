@@ -30,9 +30,9 @@ def is_quiet(before: Health | None, after: Health | None) -> bool:
 def health_event(
     before: Health | None, after: Health | None, reason: str, output: str
 ) -> tuple[str, dict[str, object]] | None:
-    """The event a check is worth (name, fields; `reason` and `output` are the check's): when the failure streak reaches
-    `health_retries`, and when it ends after that; single failures of a task still coming
-    up are only counted on its window."""
+    """The event a check is worth (name, fields; `reason` and `output` are the check's):
+    when the failure streak reaches `health_retries`, and when it ends after that; single
+    failures of a task still coming up are only counted on its window."""
     if after is None:
         return None
     change = health_change(before, after)
