@@ -35,6 +35,7 @@ from taskmux.runtime.timing import Timing
 from taskmux.statedir.paths import ProjectPaths
 
 if TYPE_CHECKING:
+    from taskmux.service import Service
     from taskmux.statedir.claim import Claim
     from taskmux.supervision.config_watch import ReloadOutcome
     from taskmux.supervision.monitor import Monitor
@@ -69,6 +70,21 @@ def run_refused(
         return run_in_process(args, cwd=cwd, env={**os.environ, **(env or {})})
     finally:
         sys.setswitchinterval(switch)
+
+
+def count_tmux_reads(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """From now on, the time of every tmux read (`list-panes`) in this process."""
+    from taskmux.runtime.tmux_manager import Tmux
+
+    reads: list[float] = []
+    real = Tmux._observe_once
+
+    def counted(self: Tmux, *args: Any, **kwargs: Any) -> Any:
+        reads.append(time.monotonic())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tmux, "_observe_once", counted)
+    return reads
 
 
 def pid_alive(pid: int) -> bool:
@@ -139,6 +155,16 @@ class Project:
         supervising = Supervising.begin(self, list(names))
         self.supervisors.append(supervising)
         return supervising
+
+    def service(self, timing: Timing | None = None) -> Service:
+        """The project's `Service` in this process, on its tmux server (`timing`: None,
+        the product's default in effect, which the `project` fixture makes the fast one)."""
+        from taskmux.config.project import load_project
+        from taskmux.runtime.tmux_manager import Tmux
+        from taskmux.service import ConfigInUse, Service
+
+        config = ConfigInUse(load_project(self.config))
+        return Service(config, Tmux(self.socket_name), timing=timing)
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {row["name"]: row for row in self.json("status")["tasks"]}

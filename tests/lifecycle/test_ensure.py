@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config.project import load_project
 from taskmux.config.reload import IN_PLACE_KEYS
 from taskmux.config.watchglobs import WatchSpec
 from taskmux.lifecycle.ensure_lean import all_kept
 from taskmux.lifecycle.launchrecord import IN_PLACE
 from taskmux.lifecycle.readmodel import NotHere
 from taskmux.lifecycle.watchscan import Scan
-from taskmux.runtime.tmux_manager import Tmux
-from taskmux.service import ConfigInUse, Service
 
 __all__ = ["project"]
 
@@ -177,7 +174,7 @@ env = { MODE = "one" }
     _ensure(project)
     monkeypatch.setenv("TASKMUX_TMUX_SOCKET", project.socket_name)
     lean, _notes = all_kept(str(project.config), [])
-    service = Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name))
+    service = project.service()
     assert lean == {"ok": True, **service.ensure(timeout=5).to_dict()}
     recorded = (project.paths.root / "launched" / "api").read_text()
     assert "first-secret" not in recorded and len(recorded) == 64  # a SHA-256, never values

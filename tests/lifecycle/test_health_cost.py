@@ -10,11 +10,9 @@ from dataclasses import replace
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config.project import load_project
 from taskmux.lifecycle.core import Lifecycle
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.tmux_manager import Result, Tmux
-from taskmux.service import ConfigInUse, Service
 
 __all__ = ["project"]
 
@@ -30,7 +28,7 @@ def _lifecycle(project: Project, check: str) -> Lifecycle:
         """
     )
     assert project.run("start").returncode == 0
-    return Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name)).lifecycle()
+    return project.service().lifecycle()
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:

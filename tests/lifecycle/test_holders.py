@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config.project import load_project
 from taskmux.errors import HeldByOther
 from taskmux.lifecycle.ensure_lean import all_kept
-from taskmux.runtime.tmux_manager import Tmux
-from taskmux.service import ConfigInUse, Service
 
 __all__ = ["project"]
 
@@ -112,7 +109,7 @@ def test_the_lean_ensure_claims_on_its_own(
 def test_service_faces_refuse_and_both_read_paths_show_the_holder(project: Project) -> None:
     _write(project)
     assert project.run("start", "db", "--holder", "agent-a").returncode == 0
-    service = Service(ConfigInUse(load_project(project.config)), Tmux(project.socket_name))
+    service = project.service()
 
     with pytest.raises(HeldByOther, match="agent-a"):
         service.call("stop", {"tasks": ["db"]})  # as the daemon's API and MCP call it

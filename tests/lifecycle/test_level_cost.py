@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from harness import Project, project
+from harness import Project, count_tmux_reads, project
 from libtmux import Server
 
 __all__ = ["project"]
@@ -148,13 +148,9 @@ def test_an_instant_healthy_dependency_that_dies_at_once_still_fails_the_start(
 
 
 def _service(project: Project) -> Any:
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
-    tmux = Tmux(project.socket_name)
-    return Service(ConfigInUse(load_project(project.config)), tmux, timing=Timing.fast())
+    return project.service(Timing.fast())
 
 
 def _count_launches(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
@@ -231,17 +227,9 @@ def test_a_settle_window_reads_tmux_once_not_every_poll(
     from dataclasses import replace
 
     from taskmux.runtime import timing
-    from taskmux.runtime.tmux_manager import Tmux
 
     monkeypatch.setattr(timing, "DEFAULT", replace(timing.DEFAULT, settle=1.0, settle_poll=0.02))
-    reads: list[float] = []
-    real = Tmux._observe_once
-
-    def counted(self: Tmux, *args: Any, **kwargs: Any) -> Any:
-        reads.append(time.monotonic())
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Tmux, "_observe_once", counted)
+    reads = count_tmux_reads(monkeypatch)
     project.write('[tasks.api]\ncommand = "sleep 300"\n')
     began = time.monotonic()
     assert project.json("start")["started"] == ["api"]

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from harness import Project, project
+from harness import Project, count_tmux_reads, project
 
 __all__ = ["project"]
 
@@ -20,32 +20,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    from taskmux.runtime.tmux_manager import Tmux
-
-    reads: list[float] = []
-    real = Tmux._observe_once
-
-    def counted(self: Tmux, *args: Any, **kwargs: Any) -> Any:
-        reads.append(time.monotonic())
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Tmux, "_observe_once", counted)
-    return reads
-
-
 def _service(project: Project) -> Any:
     """Fast pauses, and no sweep to end a sleep early: what ends it is the test's."""
     from dataclasses import replace
 
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
-    tmux = Tmux(project.socket_name)
-    timing = replace(Timing.fast(), wait_sweep=60.0)
-    return Service(ConfigInUse(load_project(project.config)), tmux, timing=timing)
+    return project.service(replace(Timing.fast(), wait_sweep=60.0))
 
 
 def test_a_wait_for_min_uptime_reads_tmux_at_its_start_and_end(
@@ -53,7 +34,7 @@ def test_a_wait_for_min_uptime_reads_tmux_at_its_start_and_end(
 ) -> None:
     project.write('[tasks.app]\ncommand = "sleep 300"\nmin_uptime = 1\n')
     assert project.json("start")["started"] == ["app"]
-    reads = _count_reads(monkeypatch)
+    reads = count_tmux_reads(monkeypatch)
     doc = project.json("wait", "app", "--timeout", "20")
     assert doc["ok"] is True, doc
     status = project.status()["app"]
@@ -69,7 +50,7 @@ def test_a_death_within_min_uptime_ends_the_sleep_with_todays_reason(
         'min_uptime = 5\nrestart_policy = "no"\n'
     )
     assert project.json("start")["started"] == ["app"]
-    reads = _count_reads(monkeypatch)
+    reads = count_tmux_reads(monkeypatch)
     began = time.monotonic()
     doc = project.json("wait", "app", "--timeout", "20")
     assert time.monotonic() - began < 3, "the death was seen only when min_uptime ran out"
@@ -94,7 +75,7 @@ def test_a_completed_dependency_is_waited_for_without_polling(
     )
     service = _service(project)
     service.lifecycle()
-    reads = _count_reads(monkeypatch)
+    reads = count_tmux_reads(monkeypatch)
     report = service.start()
     assert report.started == ["migrate", "app"] or report.completed == ["migrate"], report
     assert "app" in report.started
