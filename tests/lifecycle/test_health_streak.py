@@ -9,10 +9,6 @@ from dataclasses import replace
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config.project import load_project
-from taskmux.runtime.tmux_manager import Tmux
-from taskmux.service import ConfigInUse, Service
-
 __all__ = ["project"]
 
 
@@ -30,11 +26,7 @@ def test_a_manual_check_never_writes_the_streak_back_down(
     )
     assert project.run("start").returncode == 0
 
-    def lifecycle():  # type: ignore[no-untyped-def]
-        config = ConfigInUse(load_project(project.config))
-        return Service(config, Tmux(project.socket_name)).lifecycle()
-
-    supervisor, manual = lifecycle(), lifecycle()
+    supervisor, manual = project.service().lifecycle(), project.service().lifecycle()
     state = wait_until(lambda: supervisor.observe().tasks.get("sick"))
     supervisor.checked("sick", state, count=True)  # the streak: 1 of 2
     state = supervisor.observe().tasks["sick"]
