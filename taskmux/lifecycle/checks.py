@@ -133,14 +133,16 @@ class Checks:
                 return Checked(result)  # the run that was checked is over: its verdict is moot
             before = current.health
             now = time.time()
-            counted = count and (passed or not in_start_period(task.health_start_period, run, now))
+            up = current.running_since
+            counted = count and (passed or not in_start_period(task.health_start_period, up, now))
             after = next_health(
                 before, passed, counted, task.health_retries, now, run, result.reason, ready
             )
             self.ctx.tmux.set_health(current.window_id, after)
         if after.healthy and run is not None and not _was_ready(before, run):
             # The first pass of this run: how long it took is what `graph` shows.
-            self.ctx.events.append("ready", name, after=round(now - run, 3))
+            up = current.running_since or run
+            self.ctx.events.append("ready", name, after=round(max(0.0, now - up), 3))
         return Checked(result, before, after)
 
     def health(self) -> HealthReport:
@@ -165,7 +167,9 @@ class Checks:
             n
             for n in alive
             if in_start_period(
-                self.ctx.config.tasks[n].health_start_period, observation.tasks[n].started_at, now
+                self.ctx.config.tasks[n].health_start_period,
+                observation.tasks[n].running_since,
+                now,
             )
         }
         return HealthReport(

@@ -71,13 +71,14 @@ def success_text(task: TaskConfig) -> str:
 
 def settling(task: TaskConfig, state: TaskState, now: float) -> Verdict | None:
     """A probe-less task alive for less than its `min_uptime`: not ready yet (SPEC §9)."""
-    if task.needs_check or state.started_at is None:
+    since = state.running_since
+    if task.needs_check or since is None:
         return None
-    uptime = max(0.0, now - state.started_at)
+    uptime = max(0.0, now - since)
     if uptime >= task.min_uptime:
         return None
     reason = f"up {uptime:.1f}s of its min_uptime {task.min_uptime:g}s"
-    return Verdict("pending", reason, state.started_at + task.min_uptime)
+    return Verdict("pending", reason, since + task.min_uptime)
 
 
 def dependency_verdict(

@@ -22,6 +22,7 @@ import json
 import os
 import time
 
+from taskmux.runtime.bootclock import wall_minus_boot
 from taskmux.runtime.childpid import real_pid, task_pid
 from taskmux.runtime.paneformat import Pane, StateWords, list_panes, read_listing
 from taskmux.runtime.sessions import alternate_name, choose_session
@@ -158,7 +159,8 @@ def task_row(
         if daemonized is not None:
             row["state"] = "daemonized"
             row["daemonized"] = daemonized
-        alive_for = now - state.started_at if state.is_alive and state.started_at else None
+        since = state.running_since
+        alive_for = max(0.0, now - since) if state.is_alive and since else None
         row["uptime"] = round(alive_for, 1) if alive_for is not None else None
         if stale and state.is_alive:
             row["stale"] = stale
@@ -226,12 +228,13 @@ def is_starting(facts: Facts | None, state: StateWords, now: float) -> bool:
     """
     if facts is None or not facts["needs_check"] or not state.is_alive:
         return False
-    if state.started_at is None:
+    since = state.running_since
+    if since is None:
         return False
     if state.health is not None and (state.health.healthy or state.health.unhealthy):
         return False
     window = facts["health_start_period"] + facts["health_retries"] * facts["health_interval"]
-    return bool(now - state.started_at < window)
+    return bool(now - since < window)
 
 
 def _completed_with(facts: Facts | None, state: StateWords) -> bool:
@@ -398,7 +401,8 @@ class LeanRead:
         name = str(data["session"])
         owner = os.path.basename(self.root)
         alternate = alternate_name(name, owner.rpartition("-")[2][:4])
-        _server, found_sessions = read_listing(_tmux(list_panes([name, alternate], owner)))
+        listing = _tmux(list_panes([name, alternate], owner))
+        _server, found_sessions = read_listing(listing, wall_minus_boot())
         owners = {session: seen[0] for session, seen in found_sessions.items()}
         choice = choose_session(name, alternate, owner, owners)
         if choice.conflict is not None or choice.moved:

@@ -52,7 +52,7 @@ class History:
     """State shared by every taskmux process (stored on the task's tmux window)."""
 
     restarts: int = 0  # consecutive automatic restarts so far
-    started_at: float | None = None
+    started_at: float | None = None  # when the run began, for its uptime (`running_since`)
     manually_stopped: bool = False
     gave_up: bool = False
 
@@ -139,4 +139,4 @@ def observed_of(state: TaskState) -> Observed:
 
 
 def history_of(state: TaskState) -> History:
-    return History(state.restarts, state.started_at, state.manually_stopped, state.gave_up)
+    return History(state.restarts, state.running_since, state.manually_stopped, state.gave_up)

@@ -32,6 +32,7 @@ FIELDS = (
     "@taskmux_stopped",
     "@taskmux_restarts",
     "@taskmux_started",
+    "@taskmux_boot",  # the same launch on the boot clock (`boot_clock`)
     "@taskmux_gave_up",
     "@taskmux_next_restart",
     "@taskmux_health",
@@ -72,7 +73,7 @@ def list_panes(sessions: Sequence[str], owner: str = "") -> list[str]:
 
 
 def read_listing(
-    lines: Iterable[str],
+    lines: Iterable[str], offset: float
 ) -> tuple[int | None, dict[str, tuple[str, dict[str, dict[str, object]]]]]:
     """`list_panes`'s answer: the server's pid, and per session found its owner and its
     task panes' facts (the first pane of a task wins; a window without a task mark is a
@@ -87,14 +88,15 @@ def read_listing(
             continue
         server_pid = as_int(values[0]) or server_pid  # "pid" comes first
         _owner, tasks = found.setdefault(values[1], (values[2], {}))
-        facts = pane_facts(dict(zip(FIELDS, values, strict=True)))
+        facts = pane_facts(dict(zip(FIELDS, values, strict=True)), offset)
         if facts is not None and facts["task"] not in tasks:
             tasks[str(facts["task"])] = facts
     return server_pid, found
 
 
-def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
-    """One pane's facts by `TaskState`'s field names (None: not a task window)."""
+def pane_facts(row: dict[str, str], offset: float) -> dict[str, object] | None:
+    """One pane's facts by `TaskState`'s field names (None: not a task window);
+    `offset`: `bootclock.wall_minus_boot()` at the read, which makes `up_since`."""
     task = row["@taskmux_task"]
     if not task:
         return None
@@ -102,6 +104,7 @@ def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
     signal_number = as_int(row["pane_dead_signal"]) if dead else None
     status = None if signal_number else (as_int(row["pane_dead_status"]) if dead else None)
     started = as_float(row["@taskmux_started"])
+    booted = as_float(row["@taskmux_boot"])
     return {
         "task": task,
         "window_id": row["window_id"],
@@ -117,6 +120,7 @@ def pane_facts(row: dict[str, str]) -> dict[str, object] | None:
         "manually_stopped": row["@taskmux_stopped"] == "1",
         "restarts": as_int(row["@taskmux_restarts"]) or 0,
         "started_at": started,
+        "up_since": None if booted is None else booted + offset,
         "gave_up": row["@taskmux_gave_up"] == "1",
         "next_restart_at": as_float(row["@taskmux_next_restart"]),
         "health": Health.decode(row["@taskmux_health"], started),
@@ -261,6 +265,7 @@ class StateWords:
     manually_stopped: bool
     restarts: int
     started_at: float | None
+    up_since: float | None  # the launch on this reader's wall clock (`running_since`)
     gave_up: bool
     next_restart_at: float | None
     health: Health | None
@@ -284,6 +289,14 @@ class StateWords:
             and self.started_at is not None
             and same_run(self.ready_run, self.started_at)
         )
+
+    @property
+    def running_since(self) -> float | None:
+        """When this run began, for measuring how long it has run (`now - running_since`):
+        its boot-clock stamp seen on this reader's wall clock, so a step of the wall clock
+        since the launch is not counted as uptime; `started_at` for a window launched
+        without one. `started_at` itself stays the run's name (`same_run`)."""
+        return self.up_since if self.up_since is not None else self.started_at
 
     @property
     def death_id(self) -> str:
@@ -380,6 +393,7 @@ class Pane(StateWords):
         "seen_exit",
         "started_at",
         "task",
+        "up_since",
         "window_id",
     )
 

@@ -86,6 +86,7 @@ class TaskState(StateWords):
     seen_exit: str = ""  # identity of the death a supervisor already reported
     ready_run: float | None = None  # started_at of the run whose ready line was seen
     built_from: tuple[tuple[str, int], ...] = ()  # other tasks' ports in its env, at launch
+    up_since: float | None = None  # the launch on the boot clock, as wall time (`running_since`)
     holder: str = ""  # who holds it (`--holder`): see `lifecycle/holdrules.py`
     held_since: float | None = None
     held_until: float | None = None  # the claim lapses then (`hold_ttl` after its last renewal)

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.taskenv import MARKER_VAR, TASK_VARS
 from taskmux.errors import TmuxError, TmuxTooOld
-from taskmux.runtime.paneformat import SEP, as_int, encode_ports, list_panes, read_listing
+from taskmux.runtime.bootclock import boot_clock, wall_minus_boot
+from taskmux.runtime.paneformat import (
+    SEP,
+    as_int,
+    encode_ports,
+    list_panes,
+    read_listing,
+)
 from taskmux.runtime.state import Health, TaskState
 from taskmux.runtime.taskcmd import pane_command
 from taskmux.runtime.timing import Timing, current, wait_until
@@ -215,7 +222,8 @@ class Tmux:
         return latest[0]
 
     def _observe_once(self, sessions: Sequence[str], owner: str) -> dict[str, Observation]:
-        server_pid, found = read_listing(self.run(list_panes(sessions, owner)).stdout)
+        listing = self.run(list_panes(sessions, owner)).stdout
+        server_pid, found = read_listing(listing, wall_minus_boot())
         observations = {}
         for name in [*sessions, *(n for n in found if n not in sessions)]:
             if name in found:
@@ -256,9 +264,10 @@ class Tmux:
         commands: list[list[str]] = []
         session_exists = existing.session_exists
         now = f"{time.time():.3f}"
+        booted = f"{boot_clock():.3f}"
         for spec in launches:
             state = existing.tasks.get(spec.task)
-            commands += self._launch_commands(session, spec, state, session_exists, now)
+            commands += self._launch_commands(session, spec, state, session_exists, now, booted)
             if not session_exists and owner:
                 commands.append(["set-option", "-t", f"={session}:", _OWNER_OPTION, owner])
             if reset_counts:
@@ -280,7 +289,13 @@ class Tmux:
         return _launched_pids(result.stdout)
 
     def _launch_commands(
-        self, session: str, spec: Launch, state: TaskState | None, session_exists: bool, now: str
+        self,
+        session: str,
+        spec: Launch,
+        state: TaskState | None,
+        session_exists: bool,
+        now: str,
+        booted: str,
     ) -> list[list[str]]:
         env_args = [a for k, v in spec.env.items() for a in ("-e", f"{k}={v}")]
         argv = ["--", "/bin/sh", "-c", pane_command(spec.command)]  # the task is the pane's
@@ -314,6 +329,7 @@ class Tmux:
             ]
         commands += [
             ["set-option", "-w", "-t", window, "@taskmux_started", now],
+            ["set-option", "-w", "-t", window, "@taskmux_boot", booted],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_stopped"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_next_restart"],
             ["set-option", "-w", "-u", "-t", window, "@taskmux_health"],

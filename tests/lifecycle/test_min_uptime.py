@@ -13,6 +13,7 @@ from harness import Project, project
 from taskmux.config.schema import TaskConfig
 from taskmux.lifecycle.readiness import dependency_verdict
 from taskmux.lifecycle.waiting import judge
+from taskmux.runtime.paneformat import FIELDS, pane_facts
 from taskmux.runtime.state import TaskState
 
 __all__ = ["project"]
@@ -45,7 +46,7 @@ def test_start_wait_waits_min_uptime_for_a_task_without_a_probe(project: Project
     began = time.monotonic()
     result = project.run("start", "--wait", "--timeout", "20")
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - began >= 1.5
+    assert time.monotonic() - began >= 1.5, result.stdout + result.stderr
 
 
 def test_wait_with_no_names_waits_for_every_auto_start_task(project: Project) -> None:
@@ -119,3 +120,42 @@ def test_a_healthy_dependency_without_probe_needs_min_uptime(
 ) -> None:
     verdict = dependency_verdict(condition, PLAIN, _state(1000.0), 1000.0 + uptime)  # type: ignore[arg-type]
     assert verdict.status == expected, verdict
+
+
+def test_a_step_of_the_wall_clock_is_no_uptime() -> None:
+    """Launched at wall 1000.0 (boot clock 50.0); read when the boot clock says 1 s went
+    by but the wall clock was stepped a minute ahead meanwhile (NTP, a resumed laptop)."""
+    row = dict.fromkeys(FIELDS, "")
+    row |= {"@taskmux_task": "t", "pane_pid": "10", "pane_dead": "0"}
+    row |= {"@taskmux_started": "1000.000", "@taskmux_boot": "50.000"}
+    wall_now, boot_now = 1061.0, 51.0
+    state = TaskState(**pane_facts(row, wall_now - boot_now))  # type: ignore[arg-type]
+    assert state.started_at == 1000.0  # still the run's name
+    task = TaskConfig(command="x", min_uptime=1.5)
+    verdict = judge("ready", "t", task, state, False, False, wall_now)
+    assert verdict.status == "pending" and "up 1.0s" in verdict.reason, verdict
+    assert dependency_verdict("healthy", task, state, wall_now).status == "pending"
+
+
+def test_a_window_without_a_boot_stamp_measures_by_the_wall_clock() -> None:
+    """A window launched by an older taskmux has no `@taskmux_boot`."""
+    row = dict.fromkeys(FIELDS, "")
+    row |= {"@taskmux_task": "t", "pane_pid": "10", "pane_dead": "0"}
+    row |= {"@taskmux_started": "1000.000"}
+    state = TaskState(**pane_facts(row, 123.0))  # type: ignore[arg-type]
+    assert state.running_since == 1000.0
+    assert judge("ready", "t", PLAIN, state, False, False, 1000.5).status == "pending"
+    assert judge("ready", "t", PLAIN, state, False, False, 1001.5).status == "met"
+
+
+def test_a_launch_stamps_both_clocks(project: Project) -> None:
+    project.write(
+        """
+        [tasks.app]
+        command = "sleep 300"
+        """
+    )
+    assert project.run("start").returncode == 0
+    state = project.service().observe().tasks["app"]
+    assert state.started_at is not None and state.up_since is not None
+    assert abs(state.up_since - state.started_at) < 0.5  # nobody stepped this machine's clock
