@@ -76,8 +76,9 @@ class Lifecycle(Facts, Protocol):
     ) -> StartReport: ...
 
 
-# "ready" is what `start --wait` waits for: healthy, or (a one-shot without a probe)
-# completed successfully. `wait` offers the other three.
+# "ready" is what `start --wait` waits for: healthy, where a one-shot without a probe or
+# ready line that completed successfully counts (as for `depends_on`'s `healthy`).
+# `wait` offers the other three.
 Condition = Literal["healthy", "running", "exited", "ready"]
 CONDITIONS: tuple[Condition, ...] = ("healthy", "running", "exited")
 LOG_LINES = 20
@@ -195,8 +196,8 @@ def judge(
             return Verdict("pending", f"{state.exit_text()}; a restart is pending")
         if condition == "exited":
             return Verdict("met", state.describe())
-        if condition == "ready" and _one_shot_done(task, state):
-            return Verdict("met", "completed")
+        if condition in ("healthy", "ready") and _one_shot_done(task, state):
+            return Verdict("met", "completed")  # as `depends_on`'s `healthy` counts it
         hint = f"; run 'taskmux start {name}'" if state.manually_stopped or state.gave_up else ""
         return Verdict("failed", state.describe() + hint)
     if condition == "exited":

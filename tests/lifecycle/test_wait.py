@@ -206,7 +206,9 @@ DEAD_3 = {"dead": True, "exit_status": 3}
         ("healthy", PLAIN, _state(**DEAD_3), True, "pending"),  # the supervisor restarts it
         ("healthy", NO_RESTART, _state(**DEAD_3), True, "failed"),
         ("healthy", PLAIN, _state(**DEAD_3, gave_up=True), True, "failed"),
-        ("healthy", PLAIN, _state(dead=True, exit_status=0), True, "failed"),  # completed
+        ("healthy", PLAIN, _state(dead=True, exit_status=0), True, "met"),  # a one-shot, done
+        ("healthy", CHECKED, _state(dead=True, exit_status=0), False, "failed"),  # a server
+        ("running", PLAIN, _state(dead=True, exit_status=0), False, "failed"),
         ("exited", PLAIN, _state(dead=True, exit_status=0), False, "met"),
         ("exited", PLAIN, _state(**DEAD_3), True, "pending"),
         ("exited", PLAIN, _state(**DEAD_3, next_restart_at=5.0), False, "pending"),
