@@ -52,7 +52,10 @@ class ProgressPrinter:
                 self._hook(progress)
                 return
             step = (progress.phase, progress.detail)
-            if self._last.get(progress.task) == step:
+            last = self._last.get(progress.task)
+            if last == step or (progress.phase == "started" and last == ("healthy", "")):
+                # A dependency found healthy while its settle window still ran: "started"
+                # (it lived through that window) says less, and would read as a step back.
                 return
             self._last[progress.task] = step
             if self.tty:

@@ -173,3 +173,22 @@ def test_live_progress_shows_output_with_brackets_verbatim(
         printer.close()
     shown = capsys.readouterr().out
     assert "[ERROR] boom [/x] done" in shown and "completed" in shown
+
+
+def test_started_after_healthy_is_not_shown_as_a_step_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A dependency's wait can find it healthy before its own settle window ends."""
+    printer = ProgressPrinter(json_mode=False)
+    for phase in ("starting", "healthy", "started"):
+        printer(Progress("web", phase))
+    printer(Progress("worker", "started"))
+    printer(Progress("web", "failed", "exited 1 within 0.4s of its start"))
+    printer.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "web: starting",
+        "web: healthy",
+        "worker: started",
+        "web: failed: exited 1 within 0.4s of its start",
+    ]
