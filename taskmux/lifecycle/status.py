@@ -58,10 +58,20 @@ def observe_project(tmux: Tmux, project: Project, rename: bool = False) -> Obser
     return replace(observation, expected=choice.rename_to)
 
 
-def session_notes(project: Project, observation: Observation) -> list[str]:
-    """What `status` says about the session beyond its rows: ours under another name."""
+def session_notes(
+    project: Project, observation: Observation, rows: list[dict[str, Any]]
+) -> list[str]:
+    """What `status` says about the session beyond its rows: ours under another name, or
+    gone without a `stop` and nothing of it left running (what is left is said by
+    `readmodel.status_document`, from the `rows`)."""
     from taskmux.runtime.sessions import alternate_name
 
+    if _lost(project, observation) and not any(row.get("leftover_pids") for row in rows):
+        session = observation.session or project.session
+        return [
+            f"tmux session '{session}' is gone (its tmux server died, or it was ended outside "
+            "taskmux) and none of its tasks runs; `taskmux start` starts them again"
+        ]
     usual = (project.session, alternate_name(project.session, project.paths.checkout_id))
     if not observation.session_exists or observation.session in usual:
         return []
@@ -101,6 +111,11 @@ def status_rows(project: Project, observation: Observation) -> list[dict[str, An
         )
         for name in names
     ]
+
+
+def _lost(project: Project, observation: Observation) -> bool:
+    """The session ran and is gone, and no `stop` ended it."""
+    return readmodel.may_have_leftovers(str(project.paths.root), observation.session_exists)
 
 
 def find_leftovers(project: Project, observation: Observation) -> dict[str, list[int]]:

@@ -207,6 +207,7 @@ class Service:
         project = self.project
         observation = self.observe()
         rows = status_rows(project, observation)
+        notes = session_notes(project, observation, rows)
         if tasks:
             rows = only_rows(rows, self.select(tasks), project.path.name)
         return StatusResult(
@@ -214,7 +215,7 @@ class Service:
             observation.session_exists,
             tuple(rows),
             tuple(p.render() for p in project.warnings),
-            tuple(session_notes(project, observation)),
+            tuple(notes),
         )
 
     def inspect(self, task: str) -> InspectResult:

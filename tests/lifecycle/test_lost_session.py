@@ -108,3 +108,16 @@ def test_start_ends_a_leftover_run_as_another_user(project: Project) -> None:
     assert started.returncode == 0, started.stderr  # not E304
     wait_until(lambda: not pid_alive(server))
     assert wait_until(lambda: project.status()["db"]["running"])
+
+
+def test_a_lost_session_with_nothing_left_is_said_to_be_gone(project: Project) -> None:
+    """Without the note, rows of "not started" would read as if nothing had ever run."""
+    project.write('[tasks.a]\ncommand = "sleep 300"\n')
+    assert project.run("start").returncode == 0
+    _kill_server(project)
+    document = project.json("status")
+    (note,) = document["session_notes"]
+    assert "is gone" in note and "none of its tasks runs" in note, note
+    assert "is gone" in " ".join(project.run("status").stdout.split())
+    assert project.run("start").returncode == 0
+    assert "session_notes" not in project.json("status")
