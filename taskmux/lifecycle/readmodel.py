@@ -79,6 +79,17 @@ def proxy_port(configured: int) -> int:
     return configured
 
 
+def urls_served(root: str, port: int) -> bool:
+    """Whether a taskmux process of this user serves the URL proxy on `port` now: it
+    holds that port's lock (`statedir.proxyreg.serve_lock`, under the state root that
+    holds `root`). Looked at with a shared lock for an instant: a keeper that races the
+    look takes the port at its next one (`supervision/proxy/keeper.py`)."""
+    from taskmux.statedir.filelock import is_locked
+
+    lock = os.path.join(os.path.dirname(root), "proxy", f"serve-{port}.lock")
+    return is_locked(lock)
+
+
 def task_url(name: str, session: str, proxy_port: int) -> str:
     """The task's named URL through the proxy (SPEC §14); "" when the proxy is off."""
     return f"http://{name}.{session}.localhost:{proxy_port}/".lower() if proxy_port else ""
@@ -288,10 +299,12 @@ def status_document(
     rows: list[dict[str, object]],
     warnings: list[str],
     notes: list[str] | None = None,
+    served: bool | None = None,
 ) -> dict[str, Any]:
     """The `status` document (the service's `StatusResult.to_dict()`). `notes`: what is
     said about the session beyond the rows (one renamed by hand); a lost session whose
-    tasks left processes running is said here, from the rows."""
+    tasks left processes running is said here, from the rows. `served`: whether the URL
+    proxy runs (`urls_served`; None: not looked at), said when rows show URLs."""
     document: dict[str, Any] = {
         "session": session,
         "session_running": running,
@@ -301,11 +314,23 @@ def status_document(
     leftovers = [row for row in rows if row.get("leftover_pids")]
     if leftovers and not running:
         said.append(leftover_note(session, leftovers))
+    if served is not None and any(row.get("url") for row in rows):
+        document["urls_served"] = served
+        if not served:
+            said.append(
+                "nothing serves the URLs now: they answer while a supervisor runs "
+                "(`taskmux start -m`, `taskmux daemon`) or under `taskmux proxy`"
+            )
     if said:
         document["session_notes"] = said
     if warnings:
         document["config_warnings"] = warnings
     return document
+
+
+def _served(root: str, port: int, rows: list[dict[str, object]]) -> bool | None:
+    """`urls_served`, looked at only when a row shows a URL."""
+    return urls_served(root, port) if any(row.get("url") for row in rows) else None
 
 
 def leftover_note(session: str, rows: list[dict[str, object]]) -> str:
@@ -455,7 +480,9 @@ class LeanRead:
         if only and any(name not in names for name in only):
             raise NotHere
         rows = [self.row(name) for name in (only and [n for n in names if n in only]) or names]
-        return status_document(self.session, self.running, rows, [t for _, t in self.warnings])
+        warnings = [t for _, t in self.warnings]
+        served = _served(self.root, self.proxy[1], rows)
+        return status_document(self.session, self.running, rows, warnings, served=served)
 
     def inspect(self, name: str) -> dict[str, Any]:
         facts = self.facts.get(name)

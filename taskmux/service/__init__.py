@@ -201,7 +201,7 @@ class Service:
     def status(self, tasks: list[str] | None = None) -> StatusResult:
         """Every task's row, or the rows of `tasks` (names, `@GROUP`; E201 for one that
         has no row)."""
-        from taskmux.lifecycle.readmodel import only_rows
+        from taskmux.lifecycle.readmodel import only_rows, proxy_port, urls_served
         from taskmux.lifecycle.status import session_notes, status_rows
 
         project = self.project
@@ -210,12 +210,16 @@ class Service:
         notes = session_notes(project, observation, rows)
         if tasks:
             rows = only_rows(rows, self.select(tasks), project.path.name)
+        served = None
+        if any(row.get("url") for row in rows):
+            served = urls_served(str(project.paths.root), proxy_port(project.config.proxy_port))
         return StatusResult(
             observation.session or project.session,
             observation.session_exists,
             tuple(rows),
             tuple(p.render() for p in project.warnings),
             tuple(notes),
+            served,
         )
 
     def inspect(self, task: str) -> InspectResult:

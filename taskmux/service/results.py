@@ -23,12 +23,13 @@ class StatusResult:
     tasks: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # about the session: renamed by hand (see `session_notes`)
+    urls_served: bool | None = None  # whether the URL proxy runs (None: no URL shown)
 
     def to_dict(self) -> dict[str, Any]:
         from taskmux.lifecycle.readmodel import status_document  # the lean path's too
 
         lists = (list(self.tasks), list(self.warnings), list(self.notes))
-        return status_document(self.session, self.session_running, *lists)
+        return status_document(self.session, self.session_running, *lists, served=self.urls_served)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
-def is_locked(path: Path) -> bool:
+def is_locked(path: Path | str) -> bool:
     """Whether someone holds the lock; creates nothing (a missing file is not held).
 
     It takes a shared lock for an instant, which never blocks another probe; a

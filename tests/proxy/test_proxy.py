@@ -159,6 +159,28 @@ def test_a_named_url_reaches_the_task_with_keep_alive_streams_and_websockets(
     exported = project.json("env")["env"]
     assert exported["TASKMUX_URL_WEB"] == f"http://{host}/"
     assert f"http://{host}/" in project.run("status").stdout
+    assert project.json("status")["urls_served"] is True
+
+
+def test_status_says_when_nothing_serves_the_urls(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    _setup(project, port, monkeypatch)
+    assert project.run("start").returncode == 0
+    document = project.json("status")
+    assert document["urls_served"] is False and document["tasks"][0]["url"]
+    (note,) = document["session_notes"]
+    assert "nothing serves the URLs now" in note
+    assert "nothing serves the URLs now" in project.run("status").stdout
+    assert project.service().status().to_dict()["urls_served"] is False  # the service path
+    keeper = ProxyKeeper(port, poll=0.05).start()
+    try:
+        assert keeper.serving.wait(5), keeper.problem
+        document = project.json("status")
+        assert document["urls_served"] is True and "session_notes" not in document
+    finally:
+        keeper.stop()
 
 
 def test_a_stopped_task_answers_503_an_unknown_name_404_and_a_foreign_host_is_refused(
