@@ -84,7 +84,7 @@ def urls_served(root: str, port: int) -> bool:
     holds that port's lock (`statedir.proxyreg.serve_lock`, under the state root that
     holds `root`). Looked at with a shared lock for an instant: a keeper that races the
     look takes the port at its next one (`supervision/proxy/keeper.py`)."""
-    from taskmux.statedir.filelock import is_locked
+    from taskmux.statedir.lockprobe import is_locked
 
     lock = os.path.join(os.path.dirname(root), "proxy", f"serve-{port}.lock")
     return is_locked(lock)

@@ -47,8 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from taskmux.errors import SupervisorRunning
-from taskmux.statedir.filelock import is_locked, try_lock
+from taskmux.statedir.filelock import try_lock
 from taskmux.statedir.files import read_trusted, user_name, write_private
+from taskmux.statedir.lockprobe import is_locked
 
 ABSTRACT_NAMES = sys.platform.startswith("linux")
 _PATIENCE = 0.3  # seconds a claimant waits out a momentary holder (a probe, a half-bound name)
