@@ -46,9 +46,10 @@ def launched_by(holder: Holder, marker: str, state: TaskState, uid: int) -> bool
         return holder.marker == marker
     if holder.uid != uid or holder.project is not None or holder.started is None:
         return False
-    if state.started_at is None:
+    since = state.running_since  # on the boot clock's footing, as `holder.started` is
+    if since is None:
         return False
-    if holder.started < state.started_at - STARTED_BEFORE_LAUNCH:
+    if holder.started < since - STARTED_BEFORE_LAUNCH:
         return False
     return state.dead_time is None or holder.started <= state.dead_time + STARTED_AFTER_EXIT
 

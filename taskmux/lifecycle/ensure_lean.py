@@ -80,7 +80,7 @@ def _is_kept(lean: LeanRead, plain: dict[str, Any], config_dir: str, name: str) 
     if facts["needs_check"]:
         if pane.health_verdict() is not True or (facts["ready_log"] and not pane.ready_seen):
             return False  # a check to run (or one failing): the service runs it
-    elif lean.now - (pane.running_since or pane.started_at) < table["min_uptime"]:
+    elif lean.now - (pane.running_since or 0.0) < table["min_uptime"]:
         return False
     then = launchrecord.recorded(lean.root, name)
     files = launchrecord.env_file_paths(

@@ -316,7 +316,8 @@ def status_document(
         said.append(leftover_note(session, leftovers))
     if served is not None and any(row.get("url") for row in rows):
         document["urls_served"] = served
-        if not served:
+        # Said while a task with a URL runs: then is when someone may try the URL.
+        if not served and running and any(row.get("url") and row.get("running") for row in rows):
             said.append(
                 "nothing serves the URLs now: they answer while a supervisor runs "
                 "(`taskmux start -m`, `taskmux daemon`) or under `taskmux proxy`"

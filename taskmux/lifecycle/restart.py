@@ -52,7 +52,7 @@ class History:
     """State shared by every taskmux process (stored on the task's tmux window)."""
 
     restarts: int = 0  # consecutive automatic restarts so far
-    started_at: float | None = None  # when the run began, for its uptime (`running_since`)
+    running_since: float | None = None  # when the run began, for its uptime (not its name)
     manually_stopped: bool = False
     gave_up: bool = False
 
@@ -96,7 +96,8 @@ def decide(policy: Policy, observed: Observed, history: History, now: float) -> 
             return _restart_or_give_up(
                 policy, history, f"{observed.health_failures} failed health checks"
             )
-        uptime = now - history.started_at if history.started_at is not None else 0.0
+        since = history.running_since
+        uptime = now - since if since is not None else 0.0
         if history.restarts and observed.health_failures == 0 and uptime >= HEALTHY_RESET_AFTER:
             return Decision(Action.RESET, reason=f"healthy for {uptime:.0f}s")
         return NOTHING

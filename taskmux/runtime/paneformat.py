@@ -32,7 +32,7 @@ FIELDS = (
     "@taskmux_stopped",
     "@taskmux_restarts",
     "@taskmux_started",
-    "@taskmux_boot",  # the same launch on the boot clock (`boot_clock`)
+    "@taskmux_boot",  # "WALL BOOT": the launch on the boot clock (`runtime/bootclock.py`)
     "@taskmux_gave_up",
     "@taskmux_next_restart",
     "@taskmux_health",
@@ -59,6 +59,14 @@ def as_float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def _boot_stamp(text: str, started: str) -> float | None:
+    """The launch's boot-clock stamp ("WALL BOOT"), if it belongs to this run's wall
+    stamp `started`: a relaunch by a taskmux that does not stamp it leaves the earlier
+    run's in place."""
+    wall, _, boot = text.partition(" ")
+    return as_float(boot) if wall == started and wall else None
 
 
 def list_panes(sessions: Sequence[str], owner: str = "") -> list[str]:
@@ -104,7 +112,7 @@ def pane_facts(row: dict[str, str], offset: float) -> dict[str, object] | None:
     signal_number = as_int(row["pane_dead_signal"]) if dead else None
     status = None if signal_number else (as_int(row["pane_dead_status"]) if dead else None)
     started = as_float(row["@taskmux_started"])
-    booted = as_float(row["@taskmux_boot"])
+    booted = _boot_stamp(row["@taskmux_boot"], row["@taskmux_started"])
     return {
         "task": task,
         "window_id": row["window_id"],

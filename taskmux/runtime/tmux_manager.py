@@ -264,7 +264,7 @@ class Tmux:
         commands: list[list[str]] = []
         session_exists = existing.session_exists
         now = f"{time.time():.3f}"
-        booted = f"{boot_clock():.3f}"
+        booted = f"{now} {boot_clock():.3f}"  # which launch the boot stamp belongs to
         for spec in launches:
             state = existing.tasks.get(spec.task)
             commands += self._launch_commands(session, spec, state, session_exists, now, booted)

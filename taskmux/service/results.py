@@ -22,7 +22,7 @@ class StatusResult:
     session_running: bool
     tasks: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()  # about the session: renamed by hand (see `session_notes`)
+    notes: tuple[str, ...] = ()  # about the session: renamed by hand, lost (`session_notes`)
     urls_served: bool | None = None  # whether the URL proxy runs (None: no URL shown)
 
     def to_dict(self) -> dict[str, Any]:

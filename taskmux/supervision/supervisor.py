@@ -362,7 +362,7 @@ class Supervisor:
             if checked.after is not None and same_run(checked.after.run, state.started_at):
                 # This tick's observation may predate that verdict; the next check counts on.
                 state = replace(state, health=checked.after)
-        due = self.next_check.setdefault(name, (state.started_at or now) + task.health_interval)
+        due = self.next_check.setdefault(name, (state.running_since or now) + task.health_interval)
         if now >= due:
             self.next_check[name] = due = now + task.health_interval
             self.checks[name] = check = self.pool.submit(project.check, name, state)

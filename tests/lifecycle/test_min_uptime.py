@@ -124,10 +124,10 @@ def test_a_healthy_dependency_without_probe_needs_min_uptime(
 
 def test_a_step_of_the_wall_clock_is_no_uptime() -> None:
     """Launched at wall 1000.0 (boot clock 50.0); read when the boot clock says 1 s went
-    by but the wall clock was stepped a minute ahead meanwhile (NTP, a resumed laptop)."""
+    by but the wall clock was stepped a minute ahead meanwhile (NTP, a date set by hand)."""
     row = dict.fromkeys(FIELDS, "")
     row |= {"@taskmux_task": "t", "pane_pid": "10", "pane_dead": "0"}
-    row |= {"@taskmux_started": "1000.000", "@taskmux_boot": "50.000"}
+    row |= {"@taskmux_started": "1000.000", "@taskmux_boot": "1000.000 50.000"}
     wall_now, boot_now = 1061.0, 51.0
     state = TaskState(**pane_facts(row, wall_now - boot_now))  # type: ignore[arg-type]
     assert state.started_at == 1000.0  # still the run's name
@@ -137,11 +137,13 @@ def test_a_step_of_the_wall_clock_is_no_uptime() -> None:
     assert dependency_verdict("healthy", task, state, wall_now).status == "pending"
 
 
-def test_a_window_without_a_boot_stamp_measures_by_the_wall_clock() -> None:
-    """A window launched by an older taskmux has no `@taskmux_boot`."""
+@pytest.mark.parametrize("boot", ["", "400.000 50.000"])
+def test_a_window_without_this_runs_boot_stamp_measures_by_the_wall_clock(boot: str) -> None:
+    """A window launched by an older taskmux has no `@taskmux_boot`; one it relaunched
+    keeps the stamp of the run before, which must not count for this one."""
     row = dict.fromkeys(FIELDS, "")
     row |= {"@taskmux_task": "t", "pane_pid": "10", "pane_dead": "0"}
-    row |= {"@taskmux_started": "1000.000"}
+    row |= {"@taskmux_started": "1000.000", "@taskmux_boot": boot}
     state = TaskState(**pane_facts(row, 123.0))  # type: ignore[arg-type]
     assert state.running_since == 1000.0
     assert judge("ready", "t", PLAIN, state, False, False, 1000.5).status == "pending"
@@ -159,3 +161,25 @@ def test_a_launch_stamps_both_clocks(project: Project) -> None:
     state = project.service().observe().tasks["app"]
     assert state.started_at is not None and state.up_since is not None
     assert abs(state.up_since - state.started_at) < 0.5  # nobody stepped this machine's clock
+
+
+def test_status_uptime_is_measured_on_the_boot_clock() -> None:
+    from taskmux.lifecycle.readmodel import task_row
+
+    row = dict.fromkeys(FIELDS, "")
+    row |= {"@taskmux_task": "t", "pane_pid": "10", "pane_dead": "0"}
+    row |= {"@taskmux_started": "1000.000", "@taskmux_boot": "1000.000 50.000"}
+    state = TaskState(**pane_facts(row, 1061.0 - 52.0))  # 2 s up; the wall clock +59 s
+    shown = task_row("t", None, state, False, 1061.0, {}, "/nonexistent")
+    assert shown["uptime"] == 2.0
+
+
+def test_without_a_boot_clock_the_monotonic_clock_stands_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS has no CLOCK_BOOTTIME; its monotonic clock is also one for the machine."""
+    from taskmux.runtime import bootclock
+
+    monkeypatch.setattr(bootclock, "_BOOTTIME", None)
+    before = time.monotonic()
+    assert before <= bootclock.boot_clock() <= time.monotonic()

@@ -22,7 +22,7 @@ SIGNALLED = Observed(alive=False, exit_signal=9)
 ALIVE = Observed(alive=True)
 UNHEALTHY = Observed(alive=True, health_failures=3)
 ALMOST_UNHEALTHY = Observed(alive=True, health_failures=2)
-FRESH = History(restarts=0, started_at=NOW - 5)
+FRESH = History(restarts=0, running_since=NOW - 5)
 
 
 @pytest.mark.parametrize(
@@ -54,8 +54,8 @@ def test_policy_by_exit_kind_and_health(policy: str, observed: Observed, expecte
 @pytest.mark.parametrize("observed", [EXIT_0, EXIT_3, SIGNALLED, UNHEALTHY])
 def test_manual_stop_and_gave_up_block_every_restart(policy: str, observed: Observed) -> None:
     for history in (
-        History(manually_stopped=True, started_at=NOW - 5),
-        History(gave_up=True, restarts=5, started_at=NOW - 5),
+        History(manually_stopped=True, running_since=NOW - 5),
+        History(gave_up=True, restarts=5, running_since=NOW - 5),
     ):
         assert decide(Policy(restart_policy=policy), observed, history, NOW).action is Action.NONE
 
@@ -76,7 +76,7 @@ def test_manual_stop_and_gave_up_block_every_restart(policy: str, observed: Obse
 def test_backoff_is_exponential_and_capped(backoff: float, restarts: int, delay: float) -> None:
     assert backoff_delay(backoff, restarts) == delay
     policy = Policy(restart_backoff=backoff, max_restarts=restarts + 1)
-    decision = decide(policy, EXIT_3, History(restarts=restarts, started_at=NOW), NOW)
+    decision = decide(policy, EXIT_3, History(restarts=restarts, running_since=NOW), NOW)
     assert decision.action is Action.RESTART and decision.delay == delay
 
 
@@ -93,7 +93,7 @@ def test_backoff_is_exponential_and_capped(backoff: float, restarts: int, delay:
 def test_max_restarts_gives_up(max_restarts: int, restarts: int, expected: Action) -> None:
     policy = Policy(max_restarts=max_restarts)
     for observed in (EXIT_3, UNHEALTHY):
-        history = History(restarts=restarts, started_at=NOW - 1)
+        history = History(restarts=restarts, running_since=NOW - 1)
         assert decide(policy, observed, history, NOW).action is expected
 
 
@@ -109,7 +109,7 @@ def test_max_restarts_gives_up(max_restarts: int, restarts: int, expected: Actio
 def test_count_resets_after_healthy_uptime(
     uptime: float, restarts: int, failures: int, expected: Action
 ) -> None:
-    history = History(restarts=restarts, started_at=NOW - uptime)
+    history = History(restarts=restarts, running_since=NOW - uptime)
     observed = Observed(alive=True, health_failures=failures)
     assert decide(Policy(), observed, history, NOW).action is expected
 
@@ -155,13 +155,13 @@ def test_restart_delay_scales_the_backoff(
 ) -> None:
     assert backoff_delay(backoff, restarts, first) == delay
     policy = Policy(restart_backoff=backoff, restart_delay=first, max_restarts=restarts + 1)
-    decision = decide(policy, EXIT_3, History(restarts=restarts, started_at=NOW), NOW)
+    decision = decide(policy, EXIT_3, History(restarts=restarts, running_since=NOW), NOW)
     assert decision.action is Action.RESTART and decision.delay == delay
 
 
 def test_an_immediate_restart_loop_still_gives_up() -> None:
     policy = Policy(restart_delay=0.0, max_restarts=2)
-    assert decide(policy, EXIT_3, History(restarts=2, started_at=NOW), NOW).action is (
+    assert decide(policy, EXIT_3, History(restarts=2, running_since=NOW), NOW).action is (
         Action.GIVE_UP
     )
 

@@ -12,7 +12,7 @@ const SESSION_ENDED = 4001;
 
 const state = {
   tasks: [], seen: new Set(), rows: new Map(), shown: false, usage: new Map(),
-  groups: {}, sort: "order", down: false, selected: null, lastExit: new Map(),
+  groups: {}, sort: "order", down: false, selected: null, lastExit: new Map(), seenAt: 0,
 };
 const timeline = new Timeline($("timeline"));
 let ws = null;
@@ -116,6 +116,7 @@ async function refresh() {
   const reply = await send("status");
   if (!reply.ok) return;
   state.tasks = reply.result.tasks;
+  state.seenAt = performance.now();  // rows' `uptime` is as of now (taskmux's clock, not ours)
   $("session").textContent = reply.result.session;
   renderTasks();
   drawGraph($("graph"), state.tasks, tone, showLog);
@@ -337,7 +338,8 @@ function urlLink(a, row) { // the task's named URL (the proxy's), under its name
 function tickUptimes() {
   for (const row of state.tasks) {
     const tr = state.rows.get(row.name);
-    if (tr) cell(tr, "uptime", row.running && row.started_at ? duration(Date.now() / 1000 - row.started_at) : "");
+    const up = row.running && row.uptime != null ? row.uptime + (performance.now() - state.seenAt) / 1000 : null;
+    if (tr) cell(tr, "uptime", up == null ? "" : duration(up));
   }
 }
 
