@@ -118,7 +118,7 @@ def proxy_cmd(
     import threading
 
     from taskmux.errors import TaskmuxError
-    from taskmux.lifecycle.readmodel import proxy_port
+    from taskmux.lifecycle.named_urls import proxy_port
     from taskmux.supervision.proxy.keeper import ProxyKeeper
 
     chosen = port if port is not None else proxy_port(_configured())

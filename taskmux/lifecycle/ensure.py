@@ -25,7 +25,8 @@ from taskmux.config.deps import start_order, transitive_dependencies
 from taskmux.config.watchglobs import WatchSpec
 from taskmux.lifecycle import definition
 from taskmux.lifecycle.ensure_verdict import Action, Staleness, Verdict, judge
-from taskmux.lifecycle.readmodel import port_of, proxy_port, recorded_ports, url_of
+from taskmux.lifecycle.named_urls import proxy_port
+from taskmux.lifecycle.readmodel import port_of, recorded_ports, url_of
 from taskmux.lifecycle.stale import stale_tasks, why_stale
 from taskmux.lifecycle.watchscan import BUDGET, Scan
 

@@ -22,6 +22,7 @@ import json
 import os
 import time
 
+from taskmux.lifecycle.named_urls import proxy_port, task_url, urls_served
 from taskmux.runtime.bootclock import wall_minus_boot
 from taskmux.runtime.childpid import real_pid, task_pid
 from taskmux.runtime.paneformat import Pane, StateWords, list_panes, read_listing
@@ -69,30 +70,6 @@ def moved_ports(
         for task, then in built_from
         if task in current and current[task] != then
     }
-
-
-def proxy_port(configured: int) -> int:
-    """The URL proxy's port in effect: `TASKMUX_PROXY_PORT` (0: off) over `proxy_port`."""
-    override = os.environ.get("TASKMUX_PROXY_PORT", "")
-    if override.isascii() and override.isdigit() and int(override) < 65536:
-        return int(override)
-    return configured
-
-
-def urls_served(root: str, port: int) -> bool:
-    """Whether a taskmux process of this user serves the URL proxy on `port` now: it
-    holds that port's lock (`statedir.proxyreg.serve_lock`, under the state root that
-    holds `root`). Looked at with a shared lock for an instant: a keeper that races the
-    look takes the port at its next one (`supervision/proxy/keeper.py`)."""
-    from taskmux.statedir.lockprobe import is_locked
-
-    lock = os.path.join(os.path.dirname(root), "proxy", f"serve-{port}.lock")
-    return is_locked(lock)
-
-
-def task_url(name: str, session: str, proxy_port: int) -> str:
-    """The task's named URL through the proxy (SPEC §14); "" when the proxy is off."""
-    return f"http://{name}.{session}.localhost:{proxy_port}/".lower() if proxy_port else ""
 
 
 def url_of(name: str, facts: Facts | None, proxy: tuple[str, int] | None) -> str | None:

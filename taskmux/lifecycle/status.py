@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from taskmux.config.project import Project, task_facts
 from taskmux.errors import SessionConflict
 from taskmux.lifecycle import daemonized, readmodel
+from taskmux.lifecycle.named_urls import proxy_port
 
 if TYPE_CHECKING:
     from taskmux.config.schema import ProjectConfig, TaskConfig
@@ -164,7 +165,7 @@ def _row(
         daemonized.summary(daemons) if daemons else None,
         (leftovers or {}).get(name),
         moved,
-        (observation.session, readmodel.proxy_port(project.config.proxy_port)),
+        (observation.session, proxy_port(project.config.proxy_port)),
         stopped,
     )
 

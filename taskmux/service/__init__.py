@@ -201,7 +201,8 @@ class Service:
     def status(self, tasks: list[str] | None = None) -> StatusResult:
         """Every task's row, or the rows of `tasks` (names, `@GROUP`; E201 for one that
         has no row)."""
-        from taskmux.lifecycle.readmodel import only_rows, proxy_port, urls_served
+        from taskmux.lifecycle.named_urls import proxy_port, urls_served
+        from taskmux.lifecycle.readmodel import only_rows
         from taskmux.lifecycle.status import session_notes, status_rows
 
         project = self.project
@@ -359,8 +360,8 @@ class Service:
 
     def env(self, task: str | None = None) -> EnvResult:
         from taskmux.config.taskenv import port_variable, url_variable
-        from taskmux.lifecycle.readmodel import proxy_port as port_in_effect
-        from taskmux.lifecycle.readmodel import task_url
+        from taskmux.lifecycle.named_urls import proxy_port as port_in_effect
+        from taskmux.lifecycle.named_urls import task_url
 
         lifecycle = self.lifecycle()
         ports, env = lifecycle.environment(task)
@@ -412,7 +413,7 @@ class Service:
 
     def register_urls(self, session: str) -> None:
         """Put this checkout in the URL proxy's registry (SPEC §14), under `session`."""
-        from taskmux.lifecycle.readmodel import proxy_port
+        from taskmux.lifecycle.named_urls import proxy_port
         from taskmux.statedir import proxyreg
 
         if proxy_port(self.project.config.proxy_port):

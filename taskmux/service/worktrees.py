@@ -24,7 +24,7 @@ from taskmux.config.project import Project
 from taskmux.config.schema import ProjectConfig
 from taskmux.errors import TaskmuxError, WorktreeFailed
 from taskmux.interop import gitworktree
-from taskmux.lifecycle.readmodel import proxy_port, task_url
+from taskmux.lifecycle.named_urls import proxy_port, task_url
 from taskmux.runtime.sessions import alternate_name
 from taskmux.runtime.shell import run_shell
 from taskmux.runtime.timing import wait_until

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from taskmux.config.schema import TaskConfig
 from taskmux.errors import StopFailed, TaskmuxError
-from taskmux.lifecycle.readmodel import proxy_port
+from taskmux.lifecycle.named_urls import proxy_port
 from taskmux.lifecycle.restart import (
     Action,
     Decision,

@@ -95,7 +95,7 @@ class _Flag(asyncio.Event):
 def keep_proxy(configured: int) -> ProxyKeeper | None:
     """What a supervisor runs beside its loop: a keeper on the port in effect (None when
     the proxy is off). Stop it when supervision ends."""
-    from taskmux.lifecycle.readmodel import proxy_port
+    from taskmux.lifecycle.named_urls import proxy_port
 
     port = proxy_port(configured)
     return ProxyKeeper(port).start() if port else None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from taskmux.lifecycle.readmodel import current_ports, proxy_port, recorded_ports, task_url
+from taskmux.lifecycle.named_urls import proxy_port, task_url
+from taskmux.lifecycle.readmodel import current_ports, recorded_ports
 from taskmux.statedir import proxyreg
 
 MAX_AGE = 1.0
