@@ -162,7 +162,7 @@ class Launcher:
                         result.failures[name] = exc
             prepared, result.held = _hold_back(prepared, set(result.failures), follows or {})
             pids = self._launch_in_tmux(prepared, observation, manual, count_restart)
-            launched_at = time.time()  # every task of the wave runs from here on
+            launched_at = time.monotonic()  # every task of the wave runs from here on
             for spec in prepared:
                 self.ctx.paths.killed_mark(spec.task).unlink(missing_ok=True)
         fresh = {spec.task: spec for spec in prepared}
@@ -239,7 +239,7 @@ class Launcher:
                 interval=self.ctx.timing.pending_pause,
             )
         else:  # no pidfds: look at tmux every `settle_poll`, the first look a poll in
-            remaining = max(0.0, min(window, deadline - time.time()))
+            remaining = max(0.0, min(window, deadline - time.monotonic()))
             first = min(self.ctx.timing.settle_poll, remaining)
             time.sleep(first)
             wait_until(all_ended, remaining - first, interval=self.ctx.timing.settle_poll)

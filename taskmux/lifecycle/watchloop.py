@@ -135,14 +135,15 @@ class _Pause:
     def _sleep(self, wake: Wake, span: float) -> set[int] | None:
         """Sleep `span` seconds, less if one of `wake.pids` ends or `stop` is set; the
         pids that ended. None without pidfds."""
-        end = time.time() + span
+        end = time.monotonic() + span
         flag = self.stop.fileno() if isinstance(self.stop, StopFlag) else None
         while True:
             if self.stop is not None and self.stop.is_set():
                 return set()
-            until = end if flag is not None or self.stop is None else time.time() + self.interval
+            polled = flag is None and self.stop is not None
+            until = time.monotonic() + self.interval if polled else end
             ended = wait_exits(wake.pids, min(end, until), first=True, wake=flag)
-            if ended is None or ended or time.time() >= end:
+            if ended is None or ended or time.monotonic() >= end:
                 return ended
 
 

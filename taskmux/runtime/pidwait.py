@@ -29,7 +29,7 @@ def wait_exits(
     pids: Collection[int], deadline: float, *, first: bool = False, wake: int | None = None
 ) -> set[int] | None:
     """Sleep until every one of `pids` has ended (with `first`: any one), `deadline` (a
-    `time.time()` value) has passed, or the file descriptor `wake` became readable (a
+    `time.monotonic()` value: no step of the wall clock moves it) has passed, or the file descriptor `wake` became readable (a
     `StopFlag`'s); the pids that ended by then. None where pidfds are missing (not Linux,
     an old kernel): the caller then looks on its own clock."""
     fds: dict[int, int] = {}
@@ -51,7 +51,7 @@ def wait_exits(
         if wake is not None:
             poller.register(wake, select.POLLIN)
         while len(ended) < len(pids) and not (first and ended):
-            left = deadline - time.time()
+            left = deadline - time.monotonic()
             if left <= 0:
                 break
             events = poller.poll(math.ceil(left * 1000))

@@ -20,7 +20,7 @@ def test_it_wakes_when_a_process_exits_long_before_the_deadline() -> None:
     quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
     began = time.monotonic()
     try:
-        ended = wait_exits([quick.pid], time.time() + 60)
+        ended = wait_exits([quick.pid], time.monotonic() + 60)
     finally:
         quick.wait(10)
     assert ended == {quick.pid}
@@ -31,7 +31,7 @@ def test_a_living_process_is_waited_for_until_the_deadline_only() -> None:
     living = subprocess.Popen(["sleep", "60"])
     try:
         began = time.monotonic()
-        ended = wait_exits([living.pid], time.time() + 0.3)
+        ended = wait_exits([living.pid], time.monotonic() + 0.3)
         took = time.monotonic() - began
     finally:
         living.kill()
@@ -45,7 +45,7 @@ def test_a_process_gone_already_counts_as_ended_and_the_others_are_told_apart() 
     gone.wait(10)  # reaped: its pid no longer names a process
     living = subprocess.Popen(["sleep", "60"])
     try:
-        ended = wait_exits([gone.pid, living.pid], time.time() + 0.2)
+        ended = wait_exits([gone.pid, living.pid], time.monotonic() + 0.2)
     finally:
         living.kill()
         living.wait(10)
@@ -57,7 +57,7 @@ def test_with_first_it_wakes_when_any_one_ends() -> None:
     living = subprocess.Popen(["sleep", "60"])
     try:
         began = time.monotonic()
-        ended = wait_exits([quick.pid, living.pid], time.time() + 30, first=True)
+        ended = wait_exits([quick.pid, living.pid], time.monotonic() + 30, first=True)
         took = time.monotonic() - began
     finally:
         living.kill()
@@ -76,7 +76,7 @@ def test_a_stop_flag_wakes_it() -> None:
     timer.start()
     try:
         began = time.monotonic()
-        ended = wait_exits([living.pid], time.time() + 30, first=True, wake=stop.fileno())
+        ended = wait_exits([living.pid], time.monotonic() + 30, first=True, wake=stop.fileno())
         took = time.monotonic() - began
     finally:
         timer.cancel()
