@@ -266,6 +266,18 @@ function shownRows() {
   });
 }
 
+// While a button is pressed on the task table, its rows stay where they are: a row that
+// moves between the press and the release (a crash-looping task re-sorted) loses the click.
+let pressed = false;
+$("tasks").addEventListener("pointerdown", () => { pressed = true; }, true);
+for (const kind of ["pointerup", "pointercancel"]) {
+  document.addEventListener(kind, () => {
+    if (!pressed) return;
+    pressed = false;
+    setTimeout(renderTasks, 0);  // after the click this release makes
+  }, true);
+}
+
 function renderTasks() {
   const body = $("tasks").tBodies[0];
   const names = new Set(state.tasks.map((r) => r.name));
@@ -276,7 +288,7 @@ function renderTasks() {
   rows.forEach((row, index) => {
     let tr = state.rows.get(row.name);
     if (!tr) { tr = makeRow(row.name); state.rows.set(row.name, tr); }
-    if (body.rows[index] !== tr) body.insertBefore(tr, body.rows[index] || null);
+    if (body.rows[index] !== tr && !(pressed && tr.isConnected)) body.insertBefore(tr, body.rows[index] || null);
     tr.classList.remove("ok", "bad", "wait", "off");
     tr.classList.add(tone(row));
     cell(tr, "state", row.state || "", row.command || "");
