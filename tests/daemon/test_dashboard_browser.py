@@ -162,6 +162,16 @@ def test_the_dashboard_in_chromium(tmp_path: Path, tmux_socket: str, browser: An
         }
         assert now["pinger"]["pid"] == _pid(page, "pinger")
 
+        # Rows hold their places while a button is pressed on the table (a row moved
+        # between press and release would lose the click), and sort again on release.
+        order = "() => [...document.querySelectorAll('#tasks tbody tr')].map(r => r.dataset.task)"
+        page.dispatch_event("tr[data-task=web] td.name .nm", "pointerdown")
+        page.evaluate("() => { state.sort = 'name'; renderTasks(); }")
+        assert page.evaluate(order) == ["web", "worker", "pinger"]
+        page.dispatch_event("body", "pointerup")
+        page.wait_for_function(f"() => ({order})().join() === 'pinger,web,worker'")
+        page.evaluate("() => { state.sort = 'order'; renderTasks(); }")
+
         # The log: colours rendered, a regex filter applied by the daemon, followed live.
         page.select_option("#logtask", "worker")
         page.wait_for_selector("#log span.fg2")  # green, from ESC[32m
