@@ -5,7 +5,9 @@ about one settle window, not one per level."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -39,15 +41,18 @@ def test_a_chain_of_instant_dependencies_costs_one_settle_window(
     from taskmux.service import ConfigInUse, Service
 
     project.write(_chain(4, condition, extra))
+    settle = 2.0  # a settle window no launch of a level comes near, however loaded
     service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing()
-    )  # the product's own pauses: a 0.4 s settle window
-    service.lifecycle()  # the config read and checked: what is timed is the start
-    began = time.monotonic()
+        ConfigInUse(load_project(project.config)),
+        Tmux(project.socket_name),
+        timing=replace(Timing(), settle=settle),
+    )
     report = service.start()
-    took = time.monotonic() - began
     assert report.started == ["t0", "t1", "t2", "t3"]  # type: ignore[union-attr]
-    assert took < 1.0, f"4 levels took {took:.2f}s"
+    launched = _launch_times(service, 4)
+    gaps = [b - a for a, b in itertools.pairwise(launched)]
+    # Each level launched without waiting for the one before to settle.
+    assert all(gap < settle / 2 for gap in gaps), gaps
     rows = project.status()
     assert all(rows[f"t{n}"]["running"] for n in range(4))
 
@@ -59,16 +64,26 @@ def test_a_chain_of_healthy_dependencies_costs_min_uptime_per_level(project: Pro
     from taskmux.service import ConfigInUse, Service
 
     project.write(_chain(3, "healthy").replace('"sleep 300"\n', '"sleep 300"\nmin_uptime = 0.3\n'))
+    settle = 2.0  # a settle window no level's wait comes near, however loaded
     service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing()
+        ConfigInUse(load_project(project.config)),
+        Tmux(project.socket_name),
+        timing=replace(Timing(), settle=settle),
     )
-    service.lifecycle()
-    began = time.monotonic()
     report = service.start()
-    took = time.monotonic() - began
     assert report.started == ["t0", "t1", "t2"]  # type: ignore[union-attr]
-    # Two waits of 0.3 s (+ 50 ms each), then the last wave's 0.4 s settle window.
-    assert 0.6 <= took < 2 * 0.35 + 0.4 + 0.3, f"3 levels took {took:.2f}s"
+    launched = _launch_times(service, 3)
+    gaps = [b - a for a, b in itertools.pairwise(launched)]
+    # A level costs its dependency's min_uptime (0.3 s), not a settle window.
+    assert all(0.3 <= gap < settle / 2 for gap in gaps), gaps
+
+
+def _launch_times(service: Any, levels: int) -> list[float]:
+    """When tmux launched t0, t1, ... (the windows' wall stamps)."""
+    tasks = service.observe().tasks
+    stamps = [tasks[f"t{n}"].started_at for n in range(levels)]
+    assert None not in stamps, stamps
+    return [float(stamp) for stamp in stamps]
 
 
 def test_a_dependency_that_dies_in_its_settle_window_still_fails_the_start(
