@@ -209,7 +209,8 @@ OPERATIONS: dict[str, Operation] = {
                 Param(
                     "condition",
                     "str",
-                    "healthy (check passes, or alive without one), running, or exited.",
+                    "healthy (check passes, or alive without one; a one-shot: completed "
+                    "successfully), running, or exited.",
                     "healthy",
                     choices=("healthy", "running", "exited"),
                 ),
