@@ -168,7 +168,7 @@ def test_the_dashboard_in_chromium(tmp_path: Path, tmux_socket: str, browser: An
         page.dispatch_event("tr[data-task=web] td.name .nm", "pointerdown")
         page.evaluate("() => { state.sort = 'name'; renderTasks(); }")
         assert page.evaluate(order) == ["web", "worker", "pinger"]
-        page.dispatch_event("body", "pointerup")
+        page.dispatch_event("body", "click")  # the click releases them
         page.wait_for_function(f"() => ({order})().join() === 'pinger,web,worker'")
         page.evaluate("() => { state.sort = 'order'; renderTasks(); }")
 

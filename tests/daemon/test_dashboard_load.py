@@ -239,10 +239,11 @@ def test_a_filter_that_matches_nothing_and_a_restart_during_a_slow_search(
         # three, it was not. One round may meet a burst of the machine's other work.
         answered = sum(d < s for d, s in zip(during, searches, strict=True))
         assert min(searches) >= 2.0 and answered >= 2, (during, searches)
-        # Within 1 s, as a restart alone takes about 0.6 s. On a machine already loaded
+        # Within 1 s (or half a second more than a restart alone, which takes about 0.6 s,
+        # here). On a machine already loaded
         # past its cores (the slow set runs browsers side by side), the search and the
         # restart share what is left of a core: within 2 s, or three restarts alone.
-        limit = 1.0 if load < 1.0 else max(2.0, 3 * min(alone))
+        limit = max(1.0, min(alone) + 0.5) if load < 1.0 else max(2.0, 3 * min(alone))
         assert min(during) < limit, (during, alone, load)
 
 

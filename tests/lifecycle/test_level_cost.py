@@ -47,8 +47,11 @@ def test_a_chain_of_instant_dependencies_costs_one_settle_window(
         Tmux(project.socket_name),
         timing=replace(Timing(), settle=settle),
     )
+    began = time.monotonic()
     report = service.start()
+    took = time.monotonic() - began
     assert report.started == ["t0", "t1", "t2", "t3"]  # type: ignore[union-attr]
+    assert took < 2 * settle + 1, f"settle windows one after another: {took:.1f}s"
     launched = _launch_times(service, 4)
     gaps = [b - a for a, b in itertools.pairwise(launched)]
     # Each level launched without waiting for the one before to settle.
@@ -70,8 +73,11 @@ def test_a_chain_of_healthy_dependencies_costs_min_uptime_per_level(project: Pro
         Tmux(project.socket_name),
         timing=replace(Timing(), settle=settle),
     )
+    began = time.monotonic()
     report = service.start()
+    took = time.monotonic() - began
     assert report.started == ["t0", "t1", "t2"]  # type: ignore[union-attr]
+    assert took < 2 * settle + 1, f"settle windows one after another: {took:.1f}s"
     launched = _launch_times(service, 3)
     gaps = [b - a for a, b in itertools.pairwise(launched)]
     # A level costs its dependency's min_uptime (0.3 s), not a settle window.

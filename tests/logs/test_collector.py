@@ -527,8 +527,10 @@ def test_a_supervisor_restarts_at_once_a_collector_a_cli_launch_started(
     wait_until(lambda: _holds_a_pidfd_of(os.getpid(), launched), timeout=10)
     os.kill(launched, signal.SIGKILL)
     began = time.monotonic()
+    # Nothing else is due meanwhile (no probe, no restart): only the collector's end can
+    # wake the supervisor before its sweep.
     back = wait_until(lambda: (pid := collector_alive(root)) != launched and pid, timeout=30)
-    assert back and time.monotonic() - began < 30
+    assert back, time.monotonic() - began
     assert wait_until(lambda: launched in _restarts(project), timeout=5)
 
 

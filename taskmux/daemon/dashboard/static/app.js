@@ -267,16 +267,31 @@ function shownRows() {
 }
 
 // While a button is pressed on the task table, its rows stay where they are: a row that
-// moves between the press and the release (a crash-looping task re-sorted) loses the click.
+// moves between the press and the click (a crash-looping task re-sorted) loses the click,
+// or gives it to another task's button. Released by the click itself (a touch's click comes
+// a moment after the finger lifts), else shortly after the release, and at most after 5 s.
 let pressed = false;
-$("tasks").addEventListener("pointerdown", () => { pressed = true; }, true);
-for (const kind of ["pointerup", "pointercancel"]) {
-  document.addEventListener(kind, () => {
-    if (!pressed) return;
-    pressed = false;
-    setTimeout(renderTasks, 0);  // after the click this release makes
-  }, true);
+let releaseTimer = 0;
+function release() {
+  clearTimeout(releaseTimer);
+  if (!pressed) return;
+  pressed = false;
+  setTimeout(renderTasks, 0);  // after the click's own handlers
 }
+$("tasks").addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;
+  pressed = true;
+  clearTimeout(releaseTimer);
+  releaseTimer = setTimeout(release, 5000);
+}, true);
+document.addEventListener("pointerup", () => {
+  if (!pressed) return;
+  clearTimeout(releaseTimer);
+  releaseTimer = setTimeout(release, 300);
+}, true);
+document.addEventListener("click", release, true);
+for (const kind of ["pointercancel", "dragstart", "contextmenu"]) document.addEventListener(kind, release, true);
+window.addEventListener("blur", release);
 
 function renderTasks() {
   const body = $("tasks").tBodies[0];
