@@ -35,18 +35,11 @@ def _chain(levels: int, condition: str, extra: str = "") -> str:
 def test_a_chain_of_instant_dependencies_costs_one_settle_window(
     project: Project, condition: str, extra: str
 ) -> None:
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write(_chain(4, condition, extra))
     settle = 2.0  # a settle window no launch of a level comes near, however loaded
-    service = Service(
-        ConfigInUse(load_project(project.config)),
-        Tmux(project.socket_name),
-        timing=replace(Timing(), settle=settle),
-    )
+    service = project.service(replace(Timing(), settle=settle))
     began = time.monotonic()
     report = service.start()
     took = time.monotonic() - began
@@ -61,18 +54,11 @@ def test_a_chain_of_instant_dependencies_costs_one_settle_window(
 
 
 def test_a_chain_of_healthy_dependencies_costs_min_uptime_per_level(project: Project) -> None:
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write(_chain(3, "healthy").replace('"sleep 300"\n', '"sleep 300"\nmin_uptime = 0.3\n'))
     settle = 2.0  # a settle window no level's wait comes near, however loaded
-    service = Service(
-        ConfigInUse(load_project(project.config)),
-        Tmux(project.socket_name),
-        timing=replace(Timing(), settle=settle),
-    )
+    service = project.service(replace(Timing(), settle=settle))
     began = time.monotonic()
     report = service.start()
     took = time.monotonic() - began
@@ -95,10 +81,7 @@ def _launch_times(service: Any, levels: int) -> list[float]:
 def test_a_dependency_that_dies_in_its_settle_window_still_fails_the_start(
     project: Project,
 ) -> None:
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write(
         """
@@ -112,9 +95,7 @@ def test_a_dependency_that_dies_in_its_settle_window_still_fails_the_start(
         depends_on = ["app", "db"]
         """
     )
-    service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
-    )
+    service = project.service(Timing.fast())
     report = service.lifecycle().start()
     assert "db" in report.failed and "exited 3" in report.failed["db"]
     assert "web" in report.skipped  # it needed db healthy

@@ -50,10 +50,7 @@ def test_start_wait_waits_min_uptime_for_a_task_without_a_probe(project: Project
 
 
 def test_wait_with_no_names_waits_for_every_auto_start_task(project: Project) -> None:
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write(
         """
@@ -69,9 +66,7 @@ def test_wait_with_no_names_waits_for_every_auto_start_task(project: Project) ->
         """
     )
     assert project.run("start").returncode == 0
-    service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
-    )
+    service = project.service(Timing.fast())
     result = service.wait(None, "healthy", 10.0)  # `manual` never started: not waited for
     assert result.ok and [t.task for t in result.tasks] == ["a", "b"]
     assert json.dumps(result.to_dict())

@@ -11,11 +11,9 @@ from contextlib import contextmanager
 import pytest
 from harness import Project, project, wait_until
 
-from taskmux.config.project import load_project
 from taskmux.lifecycle.readmodel import LeanRead
 from taskmux.runtime.timing import Timing
-from taskmux.runtime.tmux_manager import Tmux
-from taskmux.service import ConfigInUse, Service
+from taskmux.service import Service
 from taskmux.supervision.supervisor import Supervisor
 
 __all__ = ["project"]
@@ -57,8 +55,7 @@ def _move_api_port(project: Project) -> tuple[int, int, dict[str, object]]:
 
 
 def _service(project: Project) -> Service:
-    config = ConfigInUse(load_project(project.config))
-    return Service(config, Tmux(project.socket_name), timing=Timing.fast())
+    return project.service(Timing.fast())
 
 
 def test_status_and_start_name_the_stale_task(

@@ -12,11 +12,8 @@ __all__ = ["project"]
 
 
 def test_a_stale_pid_that_names_a_stranger_is_not_signalled(project: Project) -> None:
-    from taskmux.config.project import load_project
     from taskmux.config.taskenv import MARKER_VAR
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write('[tasks.app]\ncommand = "sleep 300"\n')
     assert project.run("start", "app").returncode == 0
@@ -24,11 +21,7 @@ def test_a_stale_pid_that_names_a_stranger_is_not_signalled(project: Project) ->
     env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
     stranger = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
     try:
-        service = Service(
-            ConfigInUse(load_project(project.config)),
-            Tmux(project.socket_name),
-            timing=Timing.fast(),
-        )
+        service = project.service(Timing.fast())
         # As if the observation was read before the task's process ended and its pid went
         # to this stranger: the stop is handed the stranger's pid.
         used = service.lifecycle().end_processes("app", stranger.pid)
@@ -42,16 +35,11 @@ def test_a_stale_pid_that_names_a_stranger_is_not_signalled(project: Project) ->
 
 def test_the_pane_process_is_still_adopted(project: Project) -> None:
     """A task that cleared its environment (no marker) is still its pane's child of tmux."""
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
 
     project.write('[tasks.app]\ncommand = "exec env -i sleep 300"\n')
     assert project.run("start", "app").returncode == 0
     pid = wait_until(lambda: project.status()["app"]["pid"], timeout=10)
-    service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
-    )
+    service = project.service(Timing.fast())
     assert service.lifecycle().end_processes("app", pid) is not None
     wait_until(lambda: not pid_alive(pid), timeout=10)

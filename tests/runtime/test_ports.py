@@ -490,18 +490,13 @@ def test_kill_port_of_one_api_start_does_not_carry_over_to_supervisor_restarts(
     supervisor (which shares the service and its lifecycle) still frees only this
     project's own orphans. A foreign listener on the task's port makes its restart fail
     (E304, `restart_failed`) and is left running."""
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
     from taskmux.supervision.supervisor import Supervisor
 
     port = free_tcp_port()
     serve_task(project, port)
     project.config.write_text(project.config.read_text() + "restart_delay = 0.5\n")
-    service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
-    )
+    service = project.service(Timing.fast())
     report = service.start(["srv"], kill_port=True)  # as the API's `start` with kill_port
     assert report.to_dict()["started"] == ["srv"]
     wait_until(lambda: listeners.port_is_held(port))

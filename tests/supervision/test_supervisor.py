@@ -383,10 +383,7 @@ def test_start_m_follows_edits_of_the_config(project: Project) -> None:
 def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     """Restart timing follows the clock it is given: no restart before the backoff is
     due however often it ticks, one once it is (ticks driven by hand, no sleeping)."""
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
     from taskmux.supervision.supervisor import Supervisor
 
     project.write(
@@ -400,9 +397,7 @@ def test_the_supervisor_acts_on_its_injected_clock(project: Project) -> None:
     pid = project.status()["flaky"]["pid"]
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not project.status()["flaky"]["running"])
-    service = Service(
-        ConfigInUse(load_project(project.config)), Tmux(project.socket_name), timing=Timing.fast()
-    )
+    service = project.service(Timing.fast())
     now = [1_000_000.0]
     supervisor = Supervisor(service, clock=lambda: now[0])
     try:
@@ -513,10 +508,7 @@ def test_a_restart_that_fails_waits_the_backoff(project: Project) -> None:
     crash is: not once per tick until `max_restarts` is used up (ticks driven by hand)."""
     import socket
 
-    from taskmux.config.project import load_project
     from taskmux.runtime.timing import Timing
-    from taskmux.runtime.tmux_manager import Tmux
-    from taskmux.service import ConfigInUse, Service
     from taskmux.supervision.supervisor import Supervisor
 
     with socket.socket() as holder:
@@ -541,11 +533,7 @@ def test_a_restart_that_fails_waits_the_backoff(project: Project) -> None:
         stranger.listen()
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not project.status()["web"]["running"])
-        service = Service(
-            ConfigInUse(load_project(project.config)),
-            Tmux(project.socket_name),
-            timing=Timing.fast(),
-        )
+        service = project.service(Timing.fast())
         now = [1_000_000.0]
         supervisor = Supervisor(service, clock=lambda: now[0])
 
