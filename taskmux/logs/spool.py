@@ -272,10 +272,8 @@ def crashed_collector(root: Path | str) -> int | None:
     except FileNotFoundError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return None  # a collector runs (or another caller is looking right now)
+        if not _lock_unless_held(fd):
+            return None  # a collector runs
         try:
             text = os.pread(fd, 32, 0).strip()
             if not text.isdigit():
@@ -286,6 +284,41 @@ def crashed_collector(root: Path | str) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _lock_unless_held(fd: int) -> bool:
+    """Take the lock for good unless a collector holds it. A probe (`collector_pid`, a
+    `status` in another shell) holds it for microseconds: while the pid written in it is
+    dead, the lock is tried again for a while, or the crash would go unreported (the
+    collector started next would write over the dead one's pid)."""
+    for _ in range(collector.ACQUIRE_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            text = os.pread(fd, 32, 0).strip()
+            if not text.isdigit() or _alive(int(text)):
+                return False  # a running collector (or one taking the lock right now)
+            time.sleep(0.005)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (a collector this process started, not reaped yet) does
+    not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()[:1] != [b"Z"]
+    except OSError:
+        if os.path.exists("/proc/self/stat"):
+            return False
+    try:  # no /proc (macOS)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def restart_crashed(root: Path | str) -> bool:

@@ -461,6 +461,43 @@ def _restarts(project: Project) -> list[int]:
     return [e["previous_pid"] for e in project.events() if e["event"] == "collector_restarted"]
 
 
+def test_a_crash_is_found_while_someone_probes_the_lock(tmp_path: Path) -> None:
+    """A probe (`collector_pid`: any `status` or read in another shell) holds the lock for
+    an instant: a look for a crash meanwhile waits it out rather than missing the crash
+    (the collector started next would write over the dead one's pid: CI saw that)."""
+    import fcntl
+    import subprocess
+    import threading
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock = str(tmp_path / "collector.lock")
+    Path(lock).write_text(f"{dead.pid}\n")
+    os.chmod(lock, 0o600)
+    probe = os.open(lock, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    threading.Timer(0.02, os.close, [probe]).start()  # the probe lets go 20 ms later
+    assert logspool.crashed_collector(tmp_path) == dead.pid
+    assert logspool.crashed_collector(tmp_path) is None  # reported once
+
+
+def test_a_running_collector_is_no_crash(tmp_path: Path) -> None:
+    """While the pid in the lock runs, the look does not wait: the lock is a collector's."""
+    import fcntl
+
+    lock = str(tmp_path / "collector.lock")
+    Path(lock).write_text(f"{os.getpid()}\n")
+    os.chmod(lock, 0o600)
+    holder = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        began = time.monotonic()
+        assert logspool.crashed_collector(tmp_path) is None
+        assert time.monotonic() - began < 0.004
+    finally:
+        os.close(holder)
+
+
 def test_a_read_restarts_a_killed_collector_and_records_it(project: Project) -> None:
     """No supervisor: the next read finds the collector that died holding its lock, starts
     another and says so, once (issue 23, item 4)."""
