@@ -446,8 +446,7 @@ def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None
     project.write('[tasks.ticker]\ncommand = "while true; do echo tick; sleep 0.05; done"\n')
     project.supervise()
     root = project.paths.root
-    first = wait_until(lambda: collector_alive(root), timeout=15)
-    wait_until(lambda: any(e["event"] == "started" for e in project.events()), timeout=15)
+    first = _steady_collector(project, "ticker")
     wait_until(lambda: _holds_a_pidfd_of(os.getpid(), first), timeout=15)  # it watches it
     os.kill(first, signal.SIGKILL)
     second = wait_until(lambda: (pid := collector_alive(root)) and pid != first and pid, timeout=5)
@@ -455,6 +454,17 @@ def test_a_supervisor_starts_a_crashed_collector_again(project: Project) -> None
     assert wait_until(
         lambda: any(e["event"] == "collector_restarted" for e in project.events()), timeout=5
     )
+
+
+def _steady_collector(project: Project, task: str) -> int:
+    """The collector's pid once it has read the task's first lines: from then on it stays
+    (a writer is there). One started before the pane's `cat` opened the spool may exit
+    cleanly after its grace, on a loaded machine, and a successor take its place, which a
+    test that kills "the collector" must not take for a crash."""
+    log = project.paths.root / "logs" / f"{task}.log"
+    wait_until(lambda: log.exists() and log.stat().st_size > 0, timeout=15)
+    pid: int = wait_until(lambda: collector_alive(project.paths.root), timeout=15)
+    return pid
 
 
 def _restarts(project: Project) -> list[int]:
@@ -559,7 +569,7 @@ def test_a_supervisor_restarts_at_once_a_collector_a_cli_launch_started(
     assert supervisor_running(project.paths.supervisor_lock)
     assert collector_alive(root) is None
     assert project.run("start", "ticker").returncode == 0  # a CLI launch starts it
-    launched = wait_until(lambda: collector_alive(root), timeout=15)
+    launched = _steady_collector(project, "ticker")
     # The supervisor has read the launch's poke once it watches the collector (a pidfd).
     wait_until(lambda: _holds_a_pidfd_of(os.getpid(), launched), timeout=10)
     os.kill(launched, signal.SIGKILL)
@@ -568,7 +578,8 @@ def test_a_supervisor_restarts_at_once_a_collector_a_cli_launch_started(
     # wake the supervisor before its sweep.
     back = wait_until(lambda: (pid := collector_alive(root)) != launched and pid, timeout=30)
     assert back, time.monotonic() - began
-    assert wait_until(lambda: launched in _restarts(project), timeout=5)
+    recorded = timing.wait_until(lambda: launched in _restarts(project), 5, interval=0.05)
+    assert recorded, (launched, back, project.events())
 
 
 def test_a_collector_carries_nothing_of_its_starters_environment(
