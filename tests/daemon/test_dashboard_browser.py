@@ -58,6 +58,9 @@ command = "sleep 300"
 
 pytestmark = [
     pytest.mark.slow,
+    # A guard against a hang, not a figure: these take 30-80 s on 2 cores, and half as
+    # long again on a machine busy with other work (the suite's own 120 s would fire).
+    pytest.mark.timeout(300),
     pytest.mark.skipif(
         not os.access(CHROMIUM, os.X_OK),
         reason=f"no chromium at {CHROMIUM} (apt-get install chromium)",
