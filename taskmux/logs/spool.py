@@ -30,6 +30,7 @@ from taskmux.logs.layout import (
     read_private,
 )
 from taskmux.logs.linux import IN_MODIFY, Inotify, watch
+from taskmux.statedir.lockprobe import pid_alive
 
 TYPE_CHECKING = False  # `typing` costs an import on a reader's path; mypy reads this
 if TYPE_CHECKING:
@@ -297,28 +298,10 @@ def _lock_unless_held(fd: int) -> bool:
             return True
         except OSError:
             text = os.pread(fd, 32, 0).strip()
-            if not text.isdigit() or _alive(int(text)):
+            if not text.isdigit() or pid_alive(int(text)):
                 return False  # a running collector (or one taking the lock right now)
             time.sleep(0.005)
     return False
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs: a zombie (a collector this process started, not reaped yet) does
-    not."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rpartition(b")")[2].split()[:1] != [b"Z"]
-    except OSError:
-        if os.path.exists("/proc/self/stat"):
-            return False
-    try:  # no /proc (macOS)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def restart_crashed(root: Path | str) -> bool:

@@ -49,7 +49,7 @@ from typing import Any
 from taskmux.errors import SupervisorRunning
 from taskmux.statedir.filelock import try_lock
 from taskmux.statedir.files import read_trusted, user_name, write_private
-from taskmux.statedir.lockprobe import is_locked
+from taskmux.statedir.lockprobe import is_locked, pid_alive
 
 ABSTRACT_NAMES = sys.platform.startswith("linux")
 _PATIENCE = 0.3  # seconds a claimant waits out a momentary holder (a probe, a half-bound name)
@@ -181,16 +181,6 @@ def _lock(lock_path: Path) -> int | None:
         time.sleep(0.01)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _bind(address: bytes, info_path: Path) -> tuple[socket.socket | None, str | None]:
     """Bind and listen on the claim name; raise E501 if a supervisor of ours holds it;
     (None, warning) if another user squats it."""
@@ -214,7 +204,7 @@ def _bind(address: bytes, info_path: Path) -> tuple[socket.socket | None, str | 
         # yet exec'd leaves the name bound by that child's copy of the socket for a few
         # milliseconds, answering nobody: a holder that does not answer, or is dead, is
         # waited out (the bind tried again), not reported as squatting the name.
-        if (holder is None or not _alive(holder.pid)) and time.monotonic() < deadline:
+        if (holder is None or not pid_alive(holder.pid)) and time.monotonic() < deadline:
             time.sleep(0.005)
             continue
         sock.close()
