@@ -3,7 +3,8 @@
 The rest of the suite runs the CLI's entry point in the test's own process (tests/
 cli_runner.py); here every call under test goes through the console script (a setup
 step may run in the test's process): its exit codes, help and version, stdin that is no
-terminal, signals to `start -m` and `logs -f`, error lines, and the README's demo coming up.
+terminal, signals to `start -m` and `logs -f`, error lines, the config commands editing
+the file, and the README's demo coming up.
 """
 
 from __future__ import annotations
@@ -82,6 +83,36 @@ def test_init_without_a_terminal_asks_nothing(project: Project) -> None:
     assert done.returncode == 0, done.stderr
     assert "created taskmux.toml" in done.stdout
     assert project.config.is_file()
+
+
+def test_check_names_the_bad_key_and_its_line_and_exits_two(project: Project) -> None:
+    project.write('[tasks.web]\ncommand = "sleep 1"\nport = "x"\n')
+    done = project.run("check", installed=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error[E112]: {project.config}:4: task 'web': key 'port': ")
+    assert "Traceback" not in done.stderr
+    doc = project.json("check", installed=True)
+    assert doc["ok"] is False
+    assert [(p["code"], p["task"], p["key"], p["line"]) for p in doc["problems"]] == [
+        ("E112", "web", "port", 4)
+    ]
+
+
+def test_import_add_and_remove_edit_the_file_and_keep_its_comments(project: Project) -> None:
+    """A Procfile imported, then a task added and one removed, each through the script:
+    the file is edited in place, its comments kept, and `check` passes it."""
+    (project.root / "Procfile").write_text("web: sleep 300\nworker: sleep 301\n")
+    assert project.run("import", "Procfile", installed=True).returncode == 0
+    assert project.config.read_text().startswith("# taskmux.toml: imported from Procfile")
+    text = project.config.read_text()
+    project.config.write_text(text.replace("\n\n", "\n# a note of the user's own\n\n", 1))
+    assert project.run("add", "api", "sleep 302", installed=True).returncode == 0
+    removed = project.run("remove", "worker", installed=True)
+    assert (removed.returncode, removed.stdout) == (0, "removed task 'worker'\n")
+    text = project.config.read_text()
+    assert "# a note of the user's own" in text and "imported from Procfile" in text
+    assert "[tasks.api]" in text and "[tasks.worker]" not in text
+    assert project.run("check", installed=True).returncode == 0
 
 
 def test_start_status_logs_stop_through_the_console_script(project: Project) -> None:
