@@ -78,7 +78,7 @@ def check_removable(project: Project, task: str) -> None:
 
 
 def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) -> Project:
-    """Delete the task's table; return the new project."""
+    """Delete the task's table (the comments that close it kept); return the new project."""
 
     def mutate(document: Any) -> None:
         tasks = document.get("tasks")
@@ -86,7 +86,39 @@ def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) ->
             raise TaskNotFound(f"task '{task}' not found in {path.name}")
         del tasks[task]
 
-    return edit_config(path, mutate, after_write)
+    return edit_config(path, mutate, after_write, finish=keep_closing_comments)
+
+
+def keep_closing_comments(read: str, edited: str) -> str:
+    """Put back the comment lines that closed the removed lines: TOML gives a table every
+    comment up to the next header, so a heading of the next task, or tasks commented out
+    at the end of the file, would go with the table above them. Comments between the
+    table's keys go with it."""
+    before, after = read.splitlines(keepends=True), edited.splitlines(keepends=True)
+    head = 0
+    while head < len(after) and before[head] == after[head]:
+        head += 1
+    tail = 0
+    while tail < len(after) - head and before[-1 - tail] == after[-1 - tail]:
+        tail += 1
+    removed = before[head : len(before) - tail]
+    last = max((i for i, line in enumerate(removed) if not _trivia(line)), default=-1)
+    closing = removed[last + 1 :]
+    first = next((i for i, line in enumerate(closing) if line.strip()), len(closing))
+    closing = closing[first:]
+    if not closing:
+        return edited
+    if closing[-1][-1:] != "\n":
+        closing[-1] += "\n"
+    if head and after[head - 1].strip():  # a blank line, as above the removed table
+        closing.insert(0, "\r\n" if after[head - 1].endswith("\r\n") else "\n")
+    return "".join(after[:head] + closing + after[head:])
+
+
+def _trivia(line: str) -> bool:
+    """A blank or comment-only line."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
 
 
 def set_replicas(

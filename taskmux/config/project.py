@@ -505,12 +505,17 @@ Mutation = Callable[["tomlkit.toml_document.TOMLDocument"], None]
 
 
 def edit_config(
-    path: Path, mutate: Mutation, after_write: Callable[[Project], None] | None = None
+    path: Path,
+    mutate: Mutation,
+    after_write: Callable[[Project], None] | None = None,
+    finish: Callable[[str, str], str] | None = None,
 ) -> Project:
     """Apply `mutate` to the TOML document under the project lock; save only if valid.
 
     `after_write` runs while the lock is still held, so files derived from the config
     (the agent context block) are written in the same order as the config itself.
+    `finish(read, edited)` may amend the edited text's layout (not its data) before it
+    is written.
     """
     import tomlkit
 
@@ -523,6 +528,8 @@ def edit_config(
         document = _parse_document(path, text)
         mutate(document)
         new_text = tomlkit.dumps(document)
+        if finish is not None:
+            new_text = finish(text, new_text)
         local = local_stamp(str(path))  # before _composed reads it
         config, problems = _composed(path, document.unwrap(), new_text)
         if config is None:

@@ -600,6 +600,52 @@ def test_add_then_remove_keeps_every_comment(tmp_path: Path, tmux_socket: str) -
     assert "# stands in for postgres" in path.read_text()
 
 
+HEADINGS = """\
+name = "shop"
+
+# --- storage ---
+[tasks.db]
+command = "sleep 600"
+# db's own note
+port = 15432
+
+# --- the app ---
+[tasks.web]
+command = "sleep 601"
+
+# [tasks.old]
+# command = "sleep 602"
+"""
+
+
+def test_remove_keeps_the_comments_below_the_removed_table(
+    tmp_path: Path, tmux_socket: str
+) -> None:
+    """TOML gives a table every comment up to the next header: the next task's heading,
+    or tasks commented out at the end, stay; a comment between the task's keys goes."""
+    path = _write(tmp_path, HEADINGS)
+    env = {"TASKMUX_TMUX_SOCKET": tmux_socket}
+    assert run_cli("remove", "db", cwd=tmp_path, env=env).returncode == 0
+    assert path.read_text() == HEADINGS.replace(
+        '[tasks.db]\ncommand = "sleep 600"\n# db\'s own note\nport = 15432\n', ""
+    )
+    assert run_cli("remove", "web", cwd=tmp_path, env=env).returncode == 0
+    assert path.read_text() == (
+        'name = "shop"\n\n# --- storage ---\n\n# --- the app ---\n\n'
+        '# [tasks.old]\n# command = "sleep 602"\n'
+    )
+    assert run_cli("check", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_closing_comments_keep_the_files_line_ends() -> None:
+    from taskmux.config.editing import keep_closing_comments
+
+    read = 'name = "p"\r\n[tasks.a]\r\ncommand = "x"\r\n# the end'
+    edited = 'name = "p"\r\n'
+    assert keep_closing_comments(read, edited) == 'name = "p"\r\n\r\n# the end\n'
+    assert keep_closing_comments("a = 1\n[t]\nb = 2\n", "a = 1\n") == "a = 1\n"
+
+
 def test_remove_works_without_tmux_installed(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, tmux_socket: str
 ) -> None:
