@@ -34,7 +34,8 @@ def add_task(
     force: bool = False,
     after_write: AfterWrite | None = None,
 ) -> Project:
-    """Write a new task table (or, with `force`, replace one); return the new project."""
+    """Write a new task table (or, with `force`, replace one, the comments below it kept);
+    return the new project."""
     values: dict[str, Any] = {"command": command}
     optional = {"cwd": cwd, "port": port, "health_check": health_check}
     values |= {k: v for k, v in optional.items() if v is not None}
@@ -62,7 +63,7 @@ def add_task(
             table["env"].update(env)
         tasks[task] = table
 
-    return edit_config(path, mutate, after_write)
+    return edit_config(path, mutate, after_write, finish=keep_closing_comments)
 
 
 def check_removable(project: Project, task: str) -> None:
@@ -90,16 +91,16 @@ def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) ->
 
 
 def keep_closing_comments(read: str, edited: str) -> str:
-    """Put back the comment lines that closed the removed lines: TOML gives a table every
-    comment up to the next header, so a heading of the next task, or tasks commented out
-    at the end of the file, would go with the table above them. Comments between the
-    table's keys go with it."""
+    """Put back the comment lines that closed the lines an edit removed or replaced: TOML
+    gives a table every comment up to the next header, so a heading of the next task, or
+    tasks commented out at the end of the file, would go with the table above them.
+    Comments between the table's keys go with it."""
     before, after = read.splitlines(keepends=True), edited.splitlines(keepends=True)
     head = 0
-    while head < len(after) and before[head] == after[head]:
+    while head < min(len(before), len(after)) and before[head] == after[head]:
         head += 1
     tail = 0
-    while tail < len(after) - head and before[-1 - tail] == after[-1 - tail]:
+    while tail < min(len(before), len(after)) - head and before[-1 - tail] == after[-1 - tail]:
         tail += 1
     removed = before[head : len(before) - tail]
     last = max((i for i, line in enumerate(removed) if not _trivia(line)), default=-1)
@@ -110,9 +111,10 @@ def keep_closing_comments(read: str, edited: str) -> str:
         return edited
     if closing[-1][-1:] != "\n":
         closing[-1] += "\n"
-    if head and after[head - 1].strip():  # a blank line, as above the removed table
-        closing.insert(0, "\r\n" if after[head - 1].endswith("\r\n") else "\n")
-    return "".join(after[:head] + closing + after[head:])
+    at = len(after) - tail  # the end of what replaced them (nothing: where they were)
+    if at and after[at - 1].strip():  # a blank line, as above the removed table
+        closing.insert(0, "\r\n" if after[at - 1].endswith("\r\n") else "\n")
+    return "".join(after[:at] + closing + after[at:])
 
 
 def _trivia(line: str) -> bool:

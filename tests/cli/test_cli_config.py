@@ -637,6 +637,17 @@ def test_remove_keeps_the_comments_below_the_removed_table(
     assert run_cli("check", cwd=tmp_path, env=env).returncode == 0
 
 
+def test_add_force_keeps_the_comments_below_the_replaced_table(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADINGS)
+    assert run_cli("add", "db", "sleep 700", "--force", cwd=tmp_path).returncode == 0
+    text = path.read_text()
+    assert "# db's own note" not in text  # the replaced task's own
+    assert text.index('command = "sleep 700"') < text.index("# --- the app ---")
+    assert text.index("# --- the app ---") < text.index("[tasks.web]")
+    assert run_cli("add", "web", "sleep 701", "--force", cwd=tmp_path).returncode == 0
+    assert path.read_text().endswith('"sleep 701"\n\n# [tasks.old]\n# command = "sleep 602"\n')
+
+
 def test_closing_comments_keep_the_files_line_ends() -> None:
     from taskmux.config.editing import keep_closing_comments
 
