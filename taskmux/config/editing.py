@@ -34,8 +34,8 @@ def add_task(
     force: bool = False,
     after_write: AfterWrite | None = None,
 ) -> Project:
-    """Write a new task table (or, with `force`, replace one, the comments below it kept);
-    return the new project."""
+    """Write a new task table (or, with `force`, replace one, the comments below it kept:
+    `ClosingComments`); return the new project."""
     values: dict[str, Any] = {"command": command}
     optional = {"cwd": cwd, "port": port, "health_check": health_check}
     values |= {k: v for k, v in optional.items() if v is not None}
@@ -47,6 +47,8 @@ def add_task(
         values["depends_on"] = list(dict.fromkeys(depends_on))  # `--depends-on a` twice: once
     if env_file:
         values["env_file"] = env_file[0] if len(env_file) == 1 else list(env_file)
+
+    closing = ClosingComments()
 
     def mutate(document: Any) -> None:
         import tomlkit
@@ -61,9 +63,11 @@ def add_task(
         if env:
             table["env"] = tomlkit.inline_table()
             table["env"].update(env)
+        if task in tasks:
+            closing.take(tasks[task])
         tasks[task] = table
 
-    return edit_config(path, mutate, after_write, finish=keep_closing_comments)
+    return edit_config(path, mutate, after_write, finish=closing.put_back)
 
 
 def check_removable(project: Project, task: str) -> None:
@@ -79,48 +83,83 @@ def check_removable(project: Project, task: str) -> None:
 
 
 def remove_task(path: Path, task: str, after_write: AfterWrite | None = None) -> Project:
-    """Delete the task's table (the comments that close it kept); return the new project."""
+    """Delete the task's table (the comments below it kept: `ClosingComments`); return the
+    new project."""
+
+    closing = ClosingComments()
 
     def mutate(document: Any) -> None:
         tasks = document.get("tasks")
         if not isinstance(tasks, dict) or task not in tasks:  # a concurrent remove won
             raise TaskNotFound(f"task '{task}' not found in {path.name}")
+        closing.take(tasks[task])
         del tasks[task]
 
-    return edit_config(path, mutate, after_write, finish=keep_closing_comments)
+    return edit_config(path, mutate, after_write, finish=closing.put_back)
 
 
-def keep_closing_comments(read: str, edited: str) -> str:
-    """Put back the comment lines that closed the lines an edit removed or replaced: TOML
-    gives a table every comment up to the next header, so a heading of the next task, or
-    tasks commented out at the end of the file, would go with the table above them.
-    Comments between the table's keys go with it."""
-    before, after = read.splitlines(keepends=True), edited.splitlines(keepends=True)
-    head = 0
-    while head < min(len(before), len(after)) and before[head] == after[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(before), len(after)) - head and before[-1 - tail] == after[-1 - tail]:
-        tail += 1
-    removed = before[head : len(before) - tail]
-    last = max((i for i, line in enumerate(removed) if not _trivia(line)), default=-1)
-    closing = removed[last + 1 :]
-    first = next((i for i, line in enumerate(closing) if line.strip()), len(closing))
-    closing = closing[first:]
-    if not closing:
-        return edited
-    if closing[-1][-1:] != "\n":
-        closing[-1] += "\n"
-    at = len(after) - tail  # the end of what replaced them (nothing: where they were)
-    if at and after[at - 1].strip():  # a blank line, as above the removed table
-        closing.insert(0, "\r\n" if after[at - 1].endswith("\r\n") else "\n")
-    return "".join(after[:at] + closing + after[at:])
+class ClosingComments:
+    """The comment lines below a table's last key, kept when the table is removed or
+    replaced: TOML gives a table every comment up to the next header, so the next task's
+    heading, or tasks commented out at the end of the file, would go with the table above
+    them. Comments between the table's own keys go with it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def take(self, table: Any) -> None:
+        """Note the table's closing comments (as tomlkit read them), before it goes."""
+        from tomlkit.items import Comment, Table
+
+        if not isinstance(table, Table):
+            return  # an inline table holds no comment lines
+        body = table.value.body
+        last = next((item for key, item in reversed(body) if key is not None), None)
+        if isinstance(last, Table):
+            self.take(last)  # a sub-table's header came last: what follows is its own
+            return
+        trailing = []
+        for key, item in reversed(body):
+            if key is not None:
+                break
+            trailing.append(item)
+        trailing.reverse()
+        first = next((i for i, item in enumerate(trailing) if isinstance(item, Comment)), None)
+        if first is not None:
+            self.text = "".join(item.as_string() for item in trailing[first:])
+
+    def put_back(self, read: str, edited: str) -> str:
+        """`edited` with the noted comments where the removed lines ended (after the lines
+        that replaced them); `edited` itself should that change any value."""
+        if not self.text.strip():
+            return edited
+        before, after = _lines(read), _lines(edited)
+        head = 0
+        while head < min(len(before), len(after)) and before[head] == after[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(before), len(after)) - head and before[-1 - tail] == after[-1 - tail]:
+            tail += 1
+        at = len(after) - tail
+        newline = "\r\n" if read.endswith("\r\n") or "\r\n" in read[:4096] else "\n"
+        block = self.text if self.text.endswith("\n") else self.text + newline
+        if at and after[at - 1].strip(" \t\r\n"):  # a blank line, as above the table
+            block = newline + block
+        kept = "".join(after[:at]) + block + "".join(after[at:])
+        import tomllib
+
+        try:
+            same = tomllib.loads(kept) == tomllib.loads(edited)
+        except tomllib.TOMLDecodeError:
+            same = False
+        return kept if same else edited
 
 
-def _trivia(line: str) -> bool:
-    """A blank or comment-only line."""
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
+def _lines(text: str) -> list[str]:
+    """Lines ended by "\\n" alone (TOML's line ends; `splitlines` also breaks at U+2028 and
+    form feeds, which a TOML string may hold)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def set_replicas(

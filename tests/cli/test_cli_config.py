@@ -648,13 +648,53 @@ def test_add_force_keeps_the_comments_below_the_replaced_table(tmp_path: Path) -
     assert path.read_text().endswith('"sleep 701"\n\n# [tasks.old]\n# command = "sleep 602"\n')
 
 
-def test_closing_comments_keep_the_files_line_ends() -> None:
-    from taskmux.config.editing import keep_closing_comments
+def _removed(text: str, task: str) -> str:
+    """`remove TASK` as `editing.remove_task` edits the text (no file, no lock)."""
+    import tomlkit
 
+    from taskmux.config.editing import ClosingComments
+
+    document = tomlkit.parse(text)
+    closing = ClosingComments()
+    closing.take(document["tasks"][task])
+    del document["tasks"][task]
+    return closing.put_back(text, tomlkit.dumps(document))
+
+
+def test_closing_comments_keep_the_files_line_ends() -> None:
     read = 'name = "p"\r\n[tasks.a]\r\ncommand = "x"\r\n# the end'
-    edited = 'name = "p"\r\n'
-    assert keep_closing_comments(read, edited) == 'name = "p"\r\n\r\n# the end\n'
-    assert keep_closing_comments("a = 1\n[t]\nb = 2\n", "a = 1\n") == "a = 1\n"
+    assert _removed(read, "a") == 'name = "p"\r\n\r\n# the end\r\n'
+    assert _removed("a = 1\n[tasks.t]\nb = 2\n", "t") == "a = 1\n"
+
+
+def test_string_lines_that_look_like_comments_stay_with_their_task() -> None:
+    """Only what TOML reads as comments comes back: not the end of a multi-line string,
+    nor a string's text after a U+2028 (a line break to `splitlines`, not to TOML)."""
+    read = (
+        'name = "p"\n\n[tasks.a]\ncommand = """\nmake run\n# done"""\n\n'
+        '[tasks.b]\ncommand = "echo a\u2028# b"\n\n[tasks.c]\ncommand = "y"\n'
+    )
+    assert _removed(read, "a") == read.replace(
+        '[tasks.a]\ncommand = """\nmake run\n# done"""\n\n', ""
+    )
+    edited = _removed(read, "b")
+    assert "# b" not in edited and "[tasks.c]" in edited
+
+
+def test_a_sub_tables_closing_comments_are_kept_too() -> None:
+    read = 'name = "p"\n\n[tasks.a]\ncommand = "x"\n\n[tasks.a.env]\nK = "v"\n\n# [tasks.old]\n'
+    assert _removed(read, "a") == 'name = "p"\n\n# [tasks.old]\n'
+
+
+def test_add_force_drops_the_replaced_tasks_own_comments(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADINGS)
+    assert (
+        run_cli("add", "db", "sleep 700", "--port", "15432", "--force", cwd=tmp_path).returncode
+        == 0
+    )
+    text = path.read_text()
+    assert "# db's own note" not in text
+    assert '[tasks.db]\ncommand = "sleep 700"\nport = 15432\n\n# --- the app ---\n' in text
 
 
 def test_remove_works_without_tmux_installed(
