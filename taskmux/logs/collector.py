@@ -33,8 +33,9 @@ How it stays lossless and cheap:
   collector about to exit sees the launch and stays.
 
 Run as `python -I -S collector.py STATE [GRACE]` (standard library only, so it starts in
-a few milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`, and it
-pokes through `statedir/wakesock.py`); its settings are in `STATE/collector.conf`
+a few milliseconds; its helpers are `layout.py`, `logwriter.py` and `linux.py`, it
+pokes through `statedir/wakesock.py`, and reports a crashed predecessor through
+`events.py`); its settings are in `STATE/collector.conf`
 (`MAX_BYTES BACKUPS`), re-read whenever a launch touches a spool. State files follow the
 rules of `statedir/files.py` (restated in `layout.py`, since the collector imports no
 more of taskmux than that): folders 0700 and ours, files 0600, never following a symlink.
@@ -239,9 +240,12 @@ class Collector:
                     os.close(fd)
                     return False
                 time.sleep(0.005)
+        previous = os.pread(fd, 32, 0).strip()  # a pid left here: its holder crashed
         os.ftruncate(fd, 0)
         os.pwrite(fd, b"%d\n" % os.getpid(), 0)
         self.lock_fd = fd
+        if previous.isdigit() and int(previous) != os.getpid():
+            report_crash(self.layout.root, int(previous))
         return True
 
     def release(self) -> None:
@@ -285,6 +289,24 @@ class Collector:
             spool.close()
         self.spools = {}
         self.release()
+
+
+def report_crash(root: str, previous: int) -> None:
+    """The `collector_restarted` event: a collector died holding the lock (its pid stays
+    written in it; one that exits empties it). Whoever takes the lock from it reports it,
+    once, as they empty the file: a launch, a read, the supervisor, or a collector started
+    meanwhile that took the lock first. The event log is not the collector's job: should
+    writing it fail, collecting goes on."""
+    try:
+        from pathlib import Path
+
+        from taskmux.logs.events import EventLog  # the standard library's `json`, no more
+
+        EventLog(Path(root) / "events.jsonl").append(
+            "collector_restarted", None, previous_pid=previous
+        )
+    except Exception:  # noqa: BLE001  (a full disk, a removed state folder: logs come first)
+        pass
 
 
 def collect_once(root: str) -> bool | None:

@@ -317,12 +317,8 @@ def restart_crashed(root: Path | str) -> bool:
 
 def record_restart(root: Path | str, previous: int) -> None:
     """The `collector_restarted` event, whoever found the crash (a launch, a read, the
-    supervisor)."""
-    from pathlib import Path
-
-    from taskmux.logs.events import EventLog
-
-    EventLog(Path(root) / "events.jsonl").append("collector_restarted", None, previous_pid=previous)
+    supervisor; a collector that takes the lock from a dead one reports it itself)."""
+    collector.report_crash(str(root), previous)
 
 
 def spawn(root: Path | str, grace: float | None = None) -> None:

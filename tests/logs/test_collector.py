@@ -492,6 +492,29 @@ def test_a_crash_is_found_while_someone_probes_the_lock(tmp_path: Path) -> None:
     assert logspool.crashed_collector(tmp_path) is None  # reported once
 
 
+def test_a_collector_that_takes_the_lock_from_a_dead_one_reports_the_crash(
+    tmp_path: Path,
+) -> None:
+    """A collector started meanwhile (a launch's and the supervisor's may race) can take the
+    lock first, before any look for the crash: it reports it itself, once."""
+    import json
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "spool").mkdir(mode=0o700)
+    lock = tmp_path / "collector.lock"
+    lock.write_text(f"{dead.pid}\n")
+    os.chmod(lock, 0o600)
+    for _ in range(2):
+        taker = collector.Collector(layout.Layout(str(tmp_path)))
+        assert taker.acquire()
+        taker.release()
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["previous_pid"]) for e in events] == [("collector_restarted", dead.pid)]
+    assert logspool.crashed_collector(tmp_path) is None  # nothing left to report
+
+
 def test_a_running_collector_is_no_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While the pid in the lock runs, the look does not wait: the lock is a collector's."""
     import fcntl
