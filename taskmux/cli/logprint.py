@@ -81,7 +81,8 @@ class Printer:
         return head + body + b"\n"
 
     def record(self, line: LogLine) -> dict[str, object]:
-        """A line for `--json`: task, time, text, whether it matched, and its `cursor`."""
+        """A line for `--json`: task, time, text, whether it matched, its `cursor`, and
+        whether it is still being written."""
         from taskmux.logs.cursors import line_cursor
 
         text = line.raw.decode("utf-8", "replace") if self.raw else line.text
@@ -91,6 +92,8 @@ class Printer:
         cursor = line_cursor(line)
         if cursor is not None:
             record["cursor"] = cursor
+        if line.partial:
+            record["partial"] = True  # still being written: `--after` gives it again whole
         return record
 
     def page(

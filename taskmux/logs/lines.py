@@ -62,10 +62,12 @@ class LogLine:
     `pos` is where the task's log has been read up to once this line is (readers set it);
     `cursor`, where every task's has, in a merged read that tracks them (`query` and
     `follow_query` with `cursors=True`). `line_cursor` turns either into a cursor string.
+    `partial`: the newest line, still being written (no newline yet: a prompt), which a
+    tail shows and whose cursor is its own start, so a read after it gives it again whole.
     Two lines are equal when their task, time, text and bytes are (not where they were read).
     """
 
-    __slots__ = ("cursor", "pos", "raw", "task", "text", "ts")
+    __slots__ = ("cursor", "partial", "pos", "raw", "task", "text", "ts")
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class LogLine:
         raw: bytes,
         pos: Position | None = None,
         cursor: Cursor | None = None,
+        partial: bool = False,
     ) -> None:
         self.task = task
         self.ts = ts
@@ -82,6 +85,7 @@ class LogLine:
         self.raw = raw
         self.pos = pos
         self.cursor = cursor
+        self.partial = partial
 
     @property
     def stamp(self) -> str:
@@ -89,7 +93,7 @@ class LogLine:
         return format_stamp(self.ts)
 
     def with_cursor(self, cursor: Cursor) -> LogLine:
-        return LogLine(self.task, self.ts, self.text, self.raw, self.pos, cursor)
+        return LogLine(self.task, self.ts, self.text, self.raw, self.pos, cursor, self.partial)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LogLine):

@@ -76,12 +76,15 @@ def tail_parts(task: str, parts: list[Part], n: int) -> tuple[Source, list[LogLi
         for index, line in enumerate(lines):
             begin = offset
             offset += len(line)
+            growing = False
             if index < len(lines) - 1 or terminated:
                 offset += 1
                 pos = Position(part.file, offset)
             else:  # unterminated: still growing if newest, else finished
-                pos = Position(part.file, begin if part is newest else offset)
+                growing = part is newest
+                pos = Position(part.file, begin if growing else offset)
             parsed = to_line(task, line, last_ts, pos)
+            parsed.partial = growing
             last_ts = parsed.ts
             result.append(parsed)
     source.produced = len(result)

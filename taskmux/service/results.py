@@ -74,6 +74,8 @@ class LogsResult:
             record["match"] = self.pattern.search(item.text) is not None
         if cursor and (mark := line_cursor(item)) is not None:
             record["cursor"] = mark
+        if getattr(item, "partial", False):
+            record["partial"] = True  # still being written: a read after it gives it whole
         return record
 
     def to_dict(self) -> dict[str, Any]:

@@ -175,10 +175,33 @@ def test_a_line_still_being_written_comes_once_complete(tmp_path: Path) -> None:
     task.writer.write(b"prompt> ", time.time())
     page = read_after([task.log], "start")
     assert [line.text for line in page.lines] == ["api 0 " + "x" * 20]
-    assert [line.text for line in tail(task.log, 5)][-1] == "prompt> "  # shown by tail
+    shown = tail(task.log, 5)
+    assert shown[-1].text == "prompt> " and shown[-1].partial  # shown by tail, as partial
+    assert not any(line.partial for line in shown[:-1])
     task.writer.write(b"yes\n", time.time())
     (line,) = read_after([task.log], page.cursor).lines
-    assert line is not None and line.text == "prompt> yes"
+    assert line is not None and line.text == "prompt> yes" and not line.partial
+    assert not tail(task.log, 1)[0].partial
+
+
+def test_json_marks_a_line_still_being_written(project: Project) -> None:
+    """An agent can tell the prompt it sees is not a whole line yet: `partial`, and its
+    cursor is its own start (a read after it gives nothing until the line ends)."""
+    project.write(
+        """
+        [tasks.ask]
+        command = "echo first; printf 'prompt> '; exec sleep 300"
+        """
+    )
+    assert project.run("start").returncode == 0
+    log = project.paths.log_file("ask")
+    wait_until(lambda: log.exists() and log.read_bytes().endswith(b"prompt> "), timeout=15)
+    lines = project.json("logs", "ask", "-n", "5")["lines"]
+    assert [(r["line"], r.get("partial", False)) for r in lines] == [
+        ("first", False),
+        ("prompt> ", True),
+    ]
+    assert project.json("logs", "ask", "--after", lines[-1]["cursor"])["lines"] == []
 
 
 def test_with_a_pattern_non_matching_lines_are_passed_over(tmp_path: Path) -> None:
