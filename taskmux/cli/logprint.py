@@ -81,20 +81,11 @@ class Printer:
         return head + body + b"\n"
 
     def record(self, line: LogLine) -> dict[str, object]:
-        """A line for `--json`: task, time, text, whether it matched, its `cursor`, and
-        whether it is still being written."""
-        from taskmux.logs.cursors import line_cursor
+        """A line for `--json` (`cursors.line_record`), its bytes as printed with `--raw`."""
+        from taskmux.logs.cursors import line_record
 
         text = line.raw.decode("utf-8", "replace") if self.raw else line.text
-        record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
-        if self.pattern is not None:
-            record["match"] = self.pattern.search(line.text) is not None
-        cursor = line_cursor(line)
-        if cursor is not None:
-            record["cursor"] = cursor
-        if line.partial:
-            record["partial"] = True  # still being written: `--after` gives it again whole
-        return record
+        return line_record(line, text, self.pattern)
 
     def page(
         self,

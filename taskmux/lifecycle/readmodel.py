@@ -306,8 +306,9 @@ def status_document(
     return document
 
 
-def _served(root: str, port: int, rows: list[dict[str, object]]) -> bool | None:
-    """`urls_served`, looked at only when a row shows a URL."""
+def served_if_shown(root: str, port: int, rows: list[dict[str, object]]) -> bool | None:
+    """`urls_served`, looked at only when a row shows a URL (None otherwise): what
+    `status_document` says of the URLs, for the lean read and the service alike."""
     return urls_served(root, port) if any(row.get("url") for row in rows) else None
 
 
@@ -459,7 +460,7 @@ class LeanRead:
             raise NotHere
         rows = [self.row(name) for name in (only and [n for n in names if n in only]) or names]
         warnings = [t for _, t in self.warnings]
-        served = _served(self.root, self.proxy[1], rows)
+        served = served_if_shown(self.root, self.proxy[1], rows)
         return status_document(self.session, self.running, rows, warnings, served=served)
 
     def inspect(self, name: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from taskmux.logs.lines import LogLine
+    from taskmux.logs.search import Searcher
     from taskmux.logs.snapshot import Part, Position, Source
 
 SPECIAL_CURSORS = ("start", "end")  # everything kept / nothing yet, only a cursor
@@ -133,6 +134,22 @@ def line_cursor(line: LogLine) -> str | None:
     if line.pos is not None:
         return encode_cursor([(line.task, mark_of(line.pos))])
     return None
+
+
+def line_record(
+    line: LogLine, text: str, pattern: Searcher | None = None, cursor: bool = True
+) -> dict[str, object]:
+    """A line as every JSON read gives it (CLI, API, MCP): task, time, `text` (cleaned, or
+    as the reader asked), whether it matched `pattern`, its cursor, and `partial` when it
+    is still being written (a read after its cursor gives it again, whole)."""
+    record: dict[str, object] = {"task": line.task, "ts": line.stamp, "line": text}
+    if pattern is not None:
+        record["match"] = pattern.search(line.text) is not None
+    if cursor and (mark := line_cursor(line)) is not None:
+        record["cursor"] = mark
+    if line.partial:
+        record["partial"] = True
+    return record
 
 
 class Track:

@@ -29,9 +29,10 @@ def wait_exits(
     pids: Collection[int], deadline: float, *, first: bool = False, wake: int | None = None
 ) -> set[int] | None:
     """Sleep until every one of `pids` has ended (with `first`: any one), `deadline` (a
-    `time.monotonic()` value: no step of the wall clock moves it) has passed, or the file descriptor `wake` became readable (a
-    `StopFlag`'s); the pids that ended by then. None where pidfds are missing (not Linux,
-    an old kernel): the caller then looks on its own clock."""
+    `time.monotonic()` value: no step of the wall clock moves it) has passed, or the file
+    descriptor `wake` became readable (a `StopFlag`'s); the pids that ended by then. None
+    where pidfds are missing (not Linux, an old kernel): the caller then looks on its own
+    clock."""
     fds: dict[int, int] = {}
     ended: set[int] = set()
     try:

@@ -201,8 +201,8 @@ class Service:
     def status(self, tasks: list[str] | None = None) -> StatusResult:
         """Every task's row, or the rows of `tasks` (names, `@GROUP`; E201 for one that
         has no row)."""
-        from taskmux.lifecycle.named_urls import proxy_port, urls_served
-        from taskmux.lifecycle.readmodel import only_rows
+        from taskmux.lifecycle.named_urls import proxy_port
+        from taskmux.lifecycle.readmodel import only_rows, served_if_shown
         from taskmux.lifecycle.status import session_notes, status_rows
 
         project = self.project
@@ -211,9 +211,8 @@ class Service:
         notes = session_notes(project, observation, rows)
         if tasks:
             rows = only_rows(rows, self.select(tasks), project.path.name)
-        served = None
-        if any(row.get("url") for row in rows):
-            served = urls_served(str(project.paths.root), proxy_port(project.config.proxy_port))
+        port = proxy_port(project.config.proxy_port)
+        served = served_if_shown(str(project.paths.root), port, rows)
         return StatusResult(
             observation.session or project.session,
             observation.session_exists,

@@ -67,16 +67,9 @@ class LogsResult:
         return str(item.text)
 
     def record(self, item: Any, cursor: bool = True) -> dict[str, Any]:
-        from taskmux.logs.cursors import line_cursor
+        from taskmux.logs.cursors import line_record
 
-        record: dict[str, Any] = {"task": item.task, "ts": item.stamp, "line": self.text(item)}
-        if self.pattern is not None:
-            record["match"] = self.pattern.search(item.text) is not None
-        if cursor and (mark := line_cursor(item)) is not None:
-            record["cursor"] = mark
-        if getattr(item, "partial", False):
-            record["partial"] = True  # still being written: a read after it gives it whole
-        return record
+        return line_record(item, self.text(item), self.pattern, cursor)
 
     def to_dict(self) -> dict[str, Any]:
         """One shape for every bounded read: the lines (each with its `cursor`), the
